@@ -1,0 +1,1 @@
+"""The Python API: repositories, nodes and data instances (numpy in, numpy out)."""

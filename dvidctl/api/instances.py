@@ -1,0 +1,88 @@
+"""Data instance operations bound onto :class:`Repository`: create, list, look up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from dvidctl.datatypes import registry
+from dvidctl.errors import BadRequestError, ConflictError, NotFoundError
+from dvidctl.ids import check_instance_name, new_uuid
+from dvidctl.store import metadata
+from dvidctl.store.engine import WriteBatch
+from dvidctl.store.metadata import InstanceRecord
+
+if TYPE_CHECKING:
+    from dvidctl.api.repository import Repository
+
+
+def new_instance(
+    repo: Repository,
+    typename: str,
+    name: str,
+    config: Mapping[str, Any] | None = None,
+    *,
+    ref: str | None = None,
+    data_uuid: str | None = None,
+) -> InstanceRecord:
+    """Create data instance ``name`` of type ``typename`` at node ``ref`` (default HEAD).
+
+    The node must be open, as in DVID. The config is validated by the type.
+    """
+    check_instance_name(name)
+    spec = registry.get(typename)
+    if name in repo.state.instances:
+        raise ConflictError(f"data instance {name!r} already exists")
+    node = repo.dag.node(repo.resolve(ref))
+    if node.locked:
+        raise BadRequestError(
+            "New data instance cannot be created on locked node",
+            hint="commit opens a new node; create the instance there",
+        )
+    cfg = spec.parse_config(dict(config or {}))
+    wb = WriteBatch()
+    with repo.store.write_lock:
+        iid = repo.state.counters.get("iid", 0) + 1
+        rec = InstanceRecord(
+            name=name,
+            typename=spec.name,
+            iid=iid,
+            data_uuid=data_uuid or new_uuid(),
+            config=cfg,
+            versioned=bool(cfg.get("versioned", True)),
+            root_uuid=node.uuid,
+            tags=dict(cfg.get("tags", {})),
+        )
+        if typename != spec.name:
+            rec.config["alias"] = typename
+        metadata.put_counter(wb, "iid", iid)
+        metadata.put_instance(wb, rec)
+        repo.engine.write(wb)
+        repo.state.counters["iid"] = iid
+        repo.state.instances[name] = rec
+    return rec
+
+
+def update_instance(repo: Repository, rec: InstanceRecord) -> None:
+    """Persist a changed instance record (config edits such as extents or tags)."""
+    wb = WriteBatch()
+    metadata.put_instance(wb, rec)
+    with repo.store.write_lock:
+        repo.engine.write(wb)
+        repo.state.instances[rec.name] = rec
+
+
+def instances(repo: Repository) -> list[InstanceRecord]:
+    """Every data instance, sorted by name."""
+    return [repo.state.instances[n] for n in sorted(repo.state.instances)]
+
+
+def instance_record(repo: Repository, name: str) -> InstanceRecord:
+    """The record of instance ``name``; NotFoundError lists the existing ones."""
+    try:
+        return repo.state.instances[name]
+    except KeyError:
+        known = ", ".join(sorted(repo.state.instances)) or "none yet"
+        raise NotFoundError(
+            f"no data instance named {name!r}", hint=f"instances: {known}"
+        ) from None

@@ -1,0 +1,106 @@
+"""A node (version) of a repository, and the door to its data instances."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dvidctl.datatypes import registry
+from dvidctl.store.dag import NodeRecord, branch_label
+
+if TYPE_CHECKING:
+    from dvidctl.api.repository import Repository
+    from dvidctl.datatypes.base import Instance
+
+
+class Node:
+    """One version of a repository; reads and writes of its instances happen here."""
+
+    def __init__(self, repo: Repository, vid: int) -> None:
+        self.repo = repo
+        self.vid = vid
+
+    def __repr__(self) -> str:
+        return f"<Node {self.uuid[:10]} v{self.vid} {self.branch} {'locked' if self.locked else 'open'}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Node) and other.repo is self.repo and other.vid == self.vid
+
+    def __hash__(self) -> int:
+        return hash((id(self.repo), self.vid))
+
+    @property
+    def record(self) -> NodeRecord:
+        """The stored node record."""
+        return self.repo.dag.node(self.vid)
+
+    @property
+    def uuid(self) -> str:
+        """The node's 32-hex UUID."""
+        return self.record.uuid
+
+    @property
+    def locked(self) -> bool:
+        """Whether the node is committed (immutable)."""
+        return self.record.locked
+
+    @property
+    def branch(self) -> str:
+        """User-facing branch name (``master`` for DVID's empty branch)."""
+        return branch_label(self.record.branch)
+
+    @property
+    def note(self) -> str:
+        """The node note (commit message)."""
+        return self.record.note
+
+    @property
+    def log(self) -> list[str]:
+        """The node's log lines."""
+        return list(self.record.log)
+
+    @property
+    def parents(self) -> list[Node]:
+        """Parent nodes (first is the branch's own line for merge nodes)."""
+        return [Node(self.repo, p) for p in self.record.parents]
+
+    @property
+    def children(self) -> list[Node]:
+        """Child nodes."""
+        return [Node(self.repo, c) for c in self.record.children]
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether this node wrote anything."""
+        return self.repo.store.has_changes(self.vid)
+
+    def changes_by_instance(self) -> dict[str, int]:
+        """Number of keys this node wrote, per instance name."""
+        names = {rec.iid: rec.name for rec in self.repo.state.instances.values()}
+        counts: dict[str, int] = {}
+        for iid, _, _ in self.repo.store.changes(self.vid):
+            name = names.get(iid, str(iid))
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def instance(self, name: str) -> Instance:
+        """The data instance ``name`` as seen at this node."""
+        rec = self.repo.instance_record(name)
+        return registry.get(rec.typename).instance_class(self, rec)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Stable JSON form used by ``--json`` output."""
+        r = self.record
+        tags = sorted(t for t, v in self.repo.state.tags.items() if v == self.vid)
+        return {
+            "uuid": r.uuid,
+            "version_id": r.vid,
+            "branch": self.branch,
+            "locked": r.locked,
+            "note": r.note,
+            "log": list(r.log),
+            "parents": [self.repo.dag.node(p).uuid for p in r.parents],
+            "children": [self.repo.dag.node(c).uuid for c in r.children],
+            "tags": tags,
+            "created": r.created,
+            "updated": r.updated,
+        }

@@ -1,0 +1,223 @@
+"""The local repository: open or create one, name nodes, and reach the version operations.
+
+``Repository`` is deliberately small: it owns the engine, the metadata state
+and the versioned store, resolves refs and HEAD, and binds the operations that
+live in their own modules (:mod:`dvidctl.api.versions`, :mod:`dvidctl.api.instances`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dvidctl.api import layout, refs
+from dvidctl.errors import ConflictError, NotFoundError
+from dvidctl.ids import new_uuid
+from dvidctl.store import metadata
+from dvidctl.store.dag import NodeRecord, branch_key
+from dvidctl.store.engine import KVEngine, WriteBatch
+from dvidctl.store.memory import MemoryEngine
+from dvidctl.store.metadata import RepoRecord, RepoState
+from dvidctl.store.versioned import VersionedStore
+
+if TYPE_CHECKING:
+    from dvidctl.api.node import Node
+
+
+class Repository:
+    """A versioned repository (one DAG) on one engine.
+
+    Use :meth:`init`, :meth:`open` or :meth:`memory` to get one; close it (or use
+    it as a context manager) to release the database.
+    """
+
+    def __init__(self, engine: KVEngine, state: RepoState, dvid_dir: Path | None) -> None:
+        import dvidctl.datatypes  # noqa: F401  (registers the built-in types)
+
+        self.engine = engine
+        self.state = state
+        self.dvid_dir = dvid_dir
+        self.store = VersionedStore(engine, state.dag)
+        self._head = layout.read_head(dvid_dir) if dvid_dir else "master"
+        self._instance_locks: dict[int, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+
+    # ------------------------------------------------------------ lifecycle
+    @classmethod
+    def init(
+        cls,
+        path: str | Path | None = None,
+        *,
+        alias: str = "",
+        description: str = "",
+        root_uuid: str | None = None,
+        engine: KVEngine | None = None,
+    ) -> Repository:
+        """Create a repository with one open root node on branch master.
+
+        Args:
+            path: Directory that gets ``.dvid/`` (None with ``engine`` given: no files).
+            alias: Short repo name (DVID's Alias).
+            description: Free text.
+            root_uuid: Use this root UUID instead of a fresh one (clone, DVID's ``root``).
+            engine: Use this engine instead of RocksDB under ``path/.dvid/db``.
+        """
+        dvid_dir: Path | None = None
+        if engine is None:
+            if path is None:
+                raise ValueError("init needs a path or an engine")
+            dvid_dir = Path(path).resolve() / layout.DIRNAME
+            if (dvid_dir / "db").exists():
+                raise ConflictError(
+                    f"{dvid_dir.parent} already holds a dvidctl repository",
+                    hint="use it as it is, or remove its .dvid directory first",
+                )
+            dvid_dir.mkdir(parents=True, exist_ok=True)
+            from dvidctl.store.rocks import RocksEngine
+
+            try:
+                engine = RocksEngine(dvid_dir / "db")
+            except Exception:
+                shutil.rmtree(dvid_dir, ignore_errors=True)
+                raise
+        root = root_uuid or new_uuid()
+        repo_rec = RepoRecord(root=root, alias=alias, description=description)
+        node = NodeRecord(vid=1, uuid=root)
+        wb = WriteBatch()
+        metadata.put_repo(wb, repo_rec)
+        metadata.put_node(wb, node)
+        metadata.put_branch(wb, "", 1)
+        metadata.put_counter(wb, "vid", 1)
+        metadata.put_counter(wb, "iid", 0)
+        engine.write(wb)
+        if dvid_dir is not None:
+            layout.write_head(dvid_dir, "master", detached=False)
+            (dvid_dir / "config").touch()
+        state = metadata.load(engine)
+        assert state is not None
+        return cls(engine, state, dvid_dir)
+
+    @classmethod
+    def open(cls, path: str | Path | None = None, *, read_only: bool = False) -> Repository:
+        """Open the repository at or above ``path`` (default: the working directory)."""
+        from dvidctl.store.rocks import RocksEngine
+
+        dvid_dir = layout.find_repo_dir(path)
+        engine = RocksEngine(dvid_dir / "db", read_only=read_only)
+        state = metadata.load(engine)
+        if state is None:
+            engine.close()
+            raise NotFoundError(f"{dvid_dir} holds no repository metadata")
+        return cls(engine, state, dvid_dir)
+
+    @classmethod
+    def memory(cls, **kwargs: Any) -> Repository:
+        """A repository in memory (tests, demos)."""
+        return cls.init(engine=MemoryEngine(), **kwargs)
+
+    def close(self) -> None:
+        """Release the database and its lock."""
+        self.engine.close()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------- properties
+    @property
+    def dag(self):  # type: ignore[no-untyped-def]
+        """The commit DAG (:class:`dvidctl.store.dag.Dag`)."""
+        return self.state.dag
+
+    @property
+    def root_uuid(self) -> str:
+        """The UUID of the root node, which names the repository everywhere."""
+        return self.state.repo.root
+
+    @property
+    def alias(self) -> str:
+        """The repository alias."""
+        return self.state.repo.alias
+
+    @property
+    def description(self) -> str:
+        """The repository description."""
+        return self.state.repo.description
+
+    def instance_lock(self, iid: int) -> threading.RLock:
+        """The lock serialising read-modify-write on instance ``iid``."""
+        with self._locks_guard:
+            lock = self._instance_locks.get(iid)
+            if lock is None:
+                lock = self._instance_locks[iid] = threading.RLock()
+            return lock
+
+    # ------------------------------------------------------------ HEAD, refs
+    @property
+    def head_ref(self) -> str:
+        """What HEAD names: a branch (user-facing name) or a full UUID when detached."""
+        return self._head
+
+    @property
+    def head_branch(self) -> str | None:
+        """The checked-out branch, or None for a detached HEAD."""
+        return None if self._head in self.dag.by_uuid else self._head
+
+    @property
+    def head_vid(self) -> int:
+        """The version id HEAD points at (a branch's leaf, or the detached node)."""
+        if self._head in self.dag.by_uuid:
+            return int(self.dag.by_uuid[self._head])
+        try:
+            return self.state.branches[branch_key(self._head)]
+        except KeyError:
+            raise NotFoundError(f"HEAD names branch {self._head!r}, which does not exist") from None
+
+    def set_head(self, ref: str, *, detached: bool) -> None:
+        """Point HEAD at a branch name or (detached) a full UUID."""
+        self._head = ref
+        if self.dvid_dir is not None:
+            layout.write_head(self.dvid_dir, ref, detached=detached)
+
+    def resolve(self, ref: str | None) -> int:
+        """The version id named by ``ref`` (None means HEAD)."""
+        return self.head_vid if ref is None else refs.resolve(self, ref)
+
+    def node(self, ref: str | None = None) -> Node:
+        """The node named by ``ref`` (default HEAD)."""
+        from dvidctl.api.node import Node
+
+        return Node(self, self.resolve(ref))
+
+    def node_by_vid(self, vid: int) -> Node:
+        """The node with local version id ``vid``."""
+        from dvidctl.api.node import Node
+
+        if vid not in self.dag:
+            raise NotFoundError(f"no node with version id {vid}")
+        return Node(self, vid)
+
+    @property
+    def head(self) -> Node:
+        """The node HEAD points at."""
+        return self.node(None)
+
+    # ------------------------------------------------------ bound operations
+    from dvidctl.api.versions import (  # noqa: E402
+        branch,
+        checkout,
+        commit,
+        diff,
+        log,
+        merge,
+        tag,
+    )
+    from dvidctl.api.instances import (  # noqa: E402
+        instance_record,
+        instances,
+        new_instance,
+    )

@@ -1,0 +1,383 @@
+"""Version operations bound onto :class:`Repository`: commit, branch, checkout, tag, merge, log, diff.
+
+Each is one function taking the repository first. Every change to the DAG is
+one atomic write batch; the in-memory state is updated only after it is durable,
+so a failed command leaves the repository exactly as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dvidctl.errors import BadRequestError, ConflictError, NotFoundError
+from dvidctl.ids import check_name, check_uuid, new_uuid
+from dvidctl.store import metadata
+from dvidctl.store.dag import NodeRecord, branch_key, branch_label, now_iso
+from dvidctl.store.diff import InstanceDiff, diff_nodes
+from dvidctl.store.engine import WriteBatch
+from dvidctl.store.keys import data_key, delta_key, digest
+from dvidctl.store.merge import STRATEGIES, plan_merge
+
+if TYPE_CHECKING:
+    from dvidctl.api.node import Node
+    from dvidctl.api.repository import Repository
+
+
+def _new_node(
+    repo: Repository,
+    wb: WriteBatch,
+    parents: list[int],
+    branch: str,
+    note: str = "",
+    uuid: str | None = None,
+) -> NodeRecord:
+    """Queue a new open node and the parents' child links; returns the record."""
+    if uuid is not None:
+        check_uuid(uuid)
+        if uuid in repo.dag.by_uuid:
+            raise ConflictError(f"a node with UUID {uuid} already exists")
+    vid = repo.state.counters.get("vid", 0) + 1
+    node = NodeRecord(vid=vid, uuid=uuid or new_uuid(), parents=list(parents), branch=branch, note=note)
+    metadata.put_counter(wb, "vid", vid)
+    metadata.put_node(wb, node)
+    for p in parents:
+        parent = _copy(repo.dag.node(p))
+        parent.children.append(vid)
+        parent.updated = now_iso()
+        metadata.put_node(wb, parent)
+    return node
+
+
+def _copy(node: NodeRecord) -> NodeRecord:
+    return NodeRecord.from_dict({**node.to_dict(), "children": list(node.children), "log": list(node.log)})
+
+
+def _apply(repo: Repository, wb: WriteBatch, nodes: list[NodeRecord], branches: dict[str, int]) -> None:
+    """Write ``wb``, then mirror the new node records and branch pointers in memory."""
+    with repo.store.write_lock:
+        repo.engine.write(wb)
+        for n in nodes:
+            repo.dag.add(n)
+            repo.state.counters["vid"] = max(repo.state.counters.get("vid", 0), n.vid)
+            for p in n.parents:
+                parent = repo.dag.node(p)
+                if n.vid not in parent.children:
+                    parent.children.append(n.vid)
+        repo.state.branches.update(branches)
+
+
+def last_locked(repo: Repository, vid: int) -> int | None:
+    """``vid`` if locked, else the nearest locked node back along its branch."""
+    cur: int | None = vid
+    while cur is not None and not repo.dag.node(cur).locked:
+        cur = repo.dag.first_parent(cur)
+    return cur
+
+
+# ------------------------------------------------------------------- commit
+def lock_node(repo: Repository, vid: int, note: str = "", log: list[str] | None = None) -> None:
+    """Lock (commit) node ``vid`` without opening a child (DVID's ``POST commit``)."""
+    with repo.store.write_lock:
+        node = _copy(repo.dag.node(vid))
+        if node.locked:
+            raise BadRequestError(f"node {node.uuid[:10]} is already committed")
+        node.locked = True
+        if note:
+            node.note = note
+        node.log.extend(_stamp(log or []))
+        node.updated = now_iso()
+        wb = WriteBatch()
+        metadata.put_node(wb, node)
+        repo.engine.write(wb)
+        repo.dag.add(node)
+
+
+def new_version(
+    repo: Repository, vid: int, *, branch: str | None = None, note: str = "", uuid: str | None = None
+) -> Node:
+    """Open a child of locked node ``vid`` (DVID's ``newversion``, or ``branch`` when named)."""
+    parent = repo.dag.node(vid)
+    if not parent.locked:
+        raise BadRequestError(
+            f"node {parent.uuid[:10]} is open; only committed nodes can get children",
+            hint="commit it first ('dvidctl commit -m NOTE')",
+        )
+    stored = parent.branch if branch is None else branch_key(branch)
+    if branch is not None and stored != parent.branch:
+        check_name(branch, "branch")
+        if stored in repo.state.branches or stored in repo.dag.branches():
+            raise ConflictError(f"branch {branch!r} already exists")
+    elif any(repo.dag.node(c).branch == stored for c in parent.children):
+        raise ConflictError(
+            f"node {parent.uuid[:10]} already has a child on branch {branch_label(stored)!r}",
+            hint="start a new branch with 'dvidctl branch NAME'",
+        )
+    wb = WriteBatch()
+    child = _new_node(repo, wb, [vid], stored, note, uuid)
+    metadata.put_branch(wb, stored, child.vid)
+    _apply(repo, wb, [child], {stored: child.vid})
+    return repo.node_by_vid(child.vid)
+
+
+def commit(
+    repo: Repository, note: str = "", *, log: list[str] | None = None, ref: str | None = None
+) -> tuple[Node, Node]:
+    """Lock the node ``ref`` names (default HEAD) and open a child on its branch.
+
+    Returns ``(committed node, new open child)``; HEAD follows the branch.
+    """
+    vid = repo.resolve(ref)
+    node = repo.dag.node(vid)
+    if node.locked:
+        raise BadRequestError(
+            f"node {node.uuid[:10]} is already committed",
+            hint="check out a branch with an open head, or start one with 'dvidctl branch NAME'",
+        )
+    was_detached_here = repo.head_branch is None and repo.head_vid == vid
+    with repo.store.write_lock:
+        lock_node(repo, vid, note, log)
+        child = new_version(repo, vid)
+    if was_detached_here:
+        repo.set_head(branch_label(node.branch), detached=False)
+    return repo.node_by_vid(vid), child
+
+
+def _stamp(lines: list[str]) -> list[str]:
+    """DVID prefixes each log line with an RFC 3339 time and two spaces."""
+    t = now_iso()
+    return [f"{t}  {line}" for line in lines]
+
+
+def append_log(repo: Repository, vid: int, lines: list[str]) -> None:
+    """Append lines to a node's log (allowed on locked nodes, as DVID)."""
+    with repo.store.write_lock:
+        node = _copy(repo.dag.node(vid))
+        node.log.extend(_stamp(lines))
+        node.updated = now_iso()
+        wb = WriteBatch()
+        metadata.put_node(wb, node)
+        repo.engine.write(wb)
+        repo.dag.add(node)
+
+
+def set_note(repo: Repository, vid: int, note: str) -> None:
+    """Replace a node's note."""
+    with repo.store.write_lock:
+        node = _copy(repo.dag.node(vid))
+        node.note = note
+        node.updated = now_iso()
+        wb = WriteBatch()
+        metadata.put_node(wb, node)
+        repo.engine.write(wb)
+        repo.dag.add(node)
+
+
+# ------------------------------------------------------------------- branch
+def branch(
+    repo: Repository, name: str, from_ref: str | None = None, *, note: str = "", uuid: str | None = None
+) -> Node:
+    """Open a node on new branch ``name`` as a child of ``from_ref``.
+
+    The default parent is the last committed node of the current branch.
+    """
+    check_name(name, "branch")
+    if branch_key(name) in repo.state.branches:
+        raise ConflictError(f"branch {name!r} already exists")
+    if from_ref is None:
+        parent = last_locked(repo, repo.head_vid)
+        if parent is None:
+            raise BadRequestError(
+                "the current branch has no committed node to branch from",
+                hint="commit first ('dvidctl commit -m NOTE')",
+            )
+    else:
+        parent = repo.resolve(from_ref)
+    return new_version(repo, parent, branch=name, note=note, uuid=uuid)
+
+
+def checkout(repo: Repository, ref: str) -> Node:
+    """Move HEAD to a branch (by name) or to a node (detached)."""
+    if branch_key(ref) in repo.state.branches:
+        repo.set_head(branch_label(branch_key(ref)), detached=False)
+    else:
+        vid = repo.resolve(ref)
+        repo.set_head(repo.dag.node(vid).uuid, detached=True)
+    return repo.head
+
+
+def tag(repo: Repository, name: str, ref: str | None = None) -> Node:
+    """Name a committed node."""
+    check_name(name, "tag")
+    if name in repo.state.tags or branch_key(name) in repo.state.branches:
+        raise ConflictError(f"tag or branch {name!r} already exists")
+    vid = repo.resolve(ref)
+    node = repo.dag.node(vid)
+    if not node.locked:
+        raise BadRequestError(
+            f"node {node.uuid[:10]} is open; only committed nodes can be tagged",
+            hint="commit first, or tag HEAD~1",
+        )
+    wb = WriteBatch()
+    metadata.put_tag(wb, name, vid)
+    repo.engine.write(wb)
+    repo.state.tags[name] = vid
+    return repo.node_by_vid(vid)
+
+
+# -------------------------------------------------------------------- merge
+@dataclass
+class MergeResult:
+    """What :func:`merge` did."""
+
+    node: Node | None
+    parents: list[str]
+    resolved: int = 0
+    up_to_date: bool = False
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _merge_rule(repo: Repository):  # type: ignore[no-untyped-def]
+    by_iid = {rec.iid: rec for rec in repo.state.instances.values()}
+
+    def rule(iid: int, tkey: bytes, values: list[bytes | None]) -> bytes | None:
+        rec = by_iid.get(iid)
+        if rec is None:
+            return None
+        from dvidctl.datatypes import registry
+
+        r = registry.get(rec.typename).merge_rule
+        return r(iid, tkey, values) if r is not None else None
+
+    return rule
+
+
+def merge(
+    repo: Repository, refs: list[str], note: str = "", *, strategy: str = "fail"
+) -> MergeResult:
+    """Merge the last committed node of each ref into the current branch.
+
+    Opens a node on the current branch whose parents are the branch's last
+    committed node and the last committed node of each ref; HEAD moves to it.
+    Conflicts are found now, from the delta index: ``fail`` reports them all and
+    changes nothing; ``ours``/``theirs`` write the resolution into the merge node.
+    """
+    if strategy not in STRATEGIES:
+        raise BadRequestError(f"unknown merge strategy {strategy!r}", hint="use fail, ours or theirs")
+    if not refs:
+        raise BadRequestError("merge needs at least one ref to merge")
+    cur = repo.head_branch
+    if cur is None:
+        raise BadRequestError("HEAD is detached", hint="check out the branch to merge into")
+    leaf = repo.head_vid
+    if not repo.dag.node(leaf).locked and repo.store.has_changes(leaf):
+        raise BadRequestError(
+            "HEAD has uncommitted changes", hint="commit them first ('dvidctl commit -m NOTE')"
+        )
+    ours = last_locked(repo, leaf)
+    if ours is None:
+        raise BadRequestError(f"branch {cur!r} has no committed node to merge into")
+    parents = [ours]
+    for ref in refs:
+        theirs = last_locked(repo, repo.resolve(ref))
+        if theirs is None:
+            raise BadRequestError(f"{ref!r} has no committed node to merge")
+        if not any(theirs in repo.dag.ancestors(p) for p in parents):
+            parents.append(theirs)
+    if len(parents) == 1:
+        return MergeResult(None, [repo.dag.node(ours).uuid], up_to_date=True)
+    plan = plan_merge(repo.store, parents, strategy=strategy, rule=_merge_rule(repo))
+    if plan.conflicts:
+        details = _describe_conflicts(repo, plan.conflicts, parents)
+        raise ConflictError(
+            f"merge has {len(details)} conflicting key(s); nothing was changed",
+            hint="see the list; merge again with --strategy ours or --strategy theirs",
+            details=details,
+        )
+    with repo.store.write_lock:
+        wb = WriteBatch()
+        leaf_node = repo.dag.node(leaf)
+        drop_leaf = not leaf_node.locked and not leaf_node.children
+        if drop_leaf:
+            # The empty open head is replaced by the merge node (one open head per branch).
+            metadata.delete_node(wb, leaf)
+            for p in leaf_node.parents:
+                parent = _copy(repo.dag.node(p))
+                parent.children = [c for c in parent.children if c != leaf]
+                metadata.put_node(wb, parent)
+            repo.dag.remove(leaf)
+        node = _new_node(repo, wb, parents, branch_key(cur), note)
+        metadata.put_branch(wb, branch_key(cur), node.vid)
+        for (iid, tkey), stored in plan.resolutions.items():
+            wb.put("data", data_key(iid, tkey, node.vid), stored)
+            wb.put("delta", delta_key(node.vid, iid, tkey), digest(stored))
+        try:
+            _apply(repo, wb, [node], {branch_key(cur): node.vid})
+        except BaseException:
+            if drop_leaf:
+                repo.dag.add(leaf_node)
+                for p in leaf_node.parents:
+                    repo.dag.node(p).children.append(leaf)
+            raise
+    return MergeResult(
+        repo.node_by_vid(node.vid),
+        [repo.dag.node(p).uuid for p in parents],
+        resolved=len(plan.resolutions),
+    )
+
+
+def _describe_conflicts(
+    repo: Repository, conflicts: list[Any], parents: list[int]
+) -> list[dict[str, Any]]:
+    from dvidctl.datatypes import registry
+
+    by_iid = {rec.iid: rec for rec in repo.state.instances.values()}
+    out = []
+    for c in conflicts:
+        rec = by_iid.get(c.iid)
+        spec = registry.get(rec.typename) if rec else None
+        out.append(
+            {
+                "instance": rec.name if rec else str(c.iid),
+                "key": spec.describe_key(c.tkey) if spec else c.tkey.hex(),
+                "sides": [repo.dag.node(parents[i]).uuid for i in c.sides],
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------- log, diff
+def log(repo: Repository, *, all_branches: bool = True, ref: str | None = None) -> list[Node]:
+    """Nodes newest first: every node, or the ancestors of ``ref`` (default HEAD)."""
+    if all_branches and ref is None:
+        vids = list(repo.dag.nodes)
+    else:
+        vids = list(repo.dag.ancestors(repo.resolve(ref)))
+    return [repo.node_by_vid(v) for v in sorted(vids, reverse=True)]
+
+
+def diff(
+    repo: Repository, ref_a: str, ref_b: str, *, instance: str | None = None
+) -> dict[str, dict[str, list[str]]]:
+    """Per instance, the keys added, changed and deleted going from ``ref_a`` to ``ref_b``."""
+    from dvidctl.datatypes import registry
+
+    a, b = repo.resolve(ref_a), repo.resolve(ref_b)
+    recs = repo.state.instances
+    if instance is not None and instance not in recs:
+        raise NotFoundError(f"no data instance named {instance!r}")
+    iids = {recs[instance].iid} if instance is not None else None
+    by_iid = {rec.iid: rec for rec in recs.values()}
+    out: dict[str, dict[str, list[str]]] = {}
+    d: InstanceDiff
+    for iid, d in diff_nodes(repo.store, a, b, iids).items():
+        rec = by_iid.get(iid)
+        if rec is None:
+            continue
+        desc = registry.get(rec.typename).describe_key
+        out[rec.name] = {
+            "added": [desc(t) for t in d.added],
+            "changed": [desc(t) for t in d.changed],
+            "deleted": [desc(t) for t in d.deleted],
+        }
+    return out

@@ -1,0 +1,3 @@
+"""Datatypes. Importing this package registers every built-in type (one line each)."""
+
+from dvidctl.datatypes import keyvalue  # noqa: F401

@@ -1,0 +1,113 @@
+"""The base class of every data instance, bound to one node of the DAG.
+
+An :class:`Instance` reads through the versioned store at its node and writes
+through :class:`~dvidctl.store.versioned.VersionedBatch`, which refuses
+committed nodes in one place. Datatypes subclass it and add their operations.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from dvidctl.store.versioned import VersionedBatch
+
+if TYPE_CHECKING:
+    from dvidctl.api.node import Node
+    from dvidctl.datatypes.registry import DatatypeSpec
+    from dvidctl.store.metadata import InstanceRecord
+
+
+class Instance:
+    """A data instance as seen at one node."""
+
+    typename: ClassVar[str] = ""
+
+    def __init__(self, node: Node, record: InstanceRecord) -> None:
+        self.node = node
+        self.record = record
+
+    # ---------------------------------------------------------------- identity
+    @property
+    def name(self) -> str:
+        """The instance name."""
+        return self.record.name
+
+    @property
+    def iid(self) -> int:
+        """The local instance id used inside keys."""
+        return self.record.iid
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The parsed config (see the type's ``parse_config``)."""
+        return self.record.config
+
+    @property
+    def spec(self) -> DatatypeSpec:
+        """This instance's registry entry."""
+        from dvidctl.datatypes import registry
+
+        return registry.get(self.record.typename)
+
+    @property
+    def vid(self) -> int:
+        """The version id of the node this view reads and writes."""
+        return self.node.vid
+
+    @property
+    def lock(self) -> threading.RLock:
+        """A per-instance lock for read-modify-write sequences."""
+        return self.node.repo.instance_lock(self.iid)
+
+    # -------------------------------------------------------------- key access
+    def _get(self, tkey: bytes) -> memoryview | None:
+        return self.node.repo.store.get(self.vid, self.iid, tkey)
+
+    def _scan(self, start: bytes = b"", stop: bytes | None = None) -> Iterator[tuple[bytes, memoryview]]:
+        return self.node.repo.store.scan(self.vid, self.iid, start, stop)
+
+    def _batch(self) -> VersionedBatch:
+        return self.node.repo.store.batch(self.vid)
+
+    # ------------------------------------------------------------------ info
+    def extended(self) -> dict[str, Any]:
+        """DVID's ``Extended`` part of the instance info (type-specific)."""
+        return {}
+
+    def info(self) -> dict[str, Any]:
+        """DVID's instance JSON ``{"Base": ..., "Extended": ...}``."""
+        rec, spec = self.record, self.spec
+        base = {
+            "TypeName": spec.name,
+            "TypeURL": spec.type_url,
+            "TypeVersion": spec.version,
+            "DataUUID": rec.data_uuid,
+            "Name": rec.name,
+            "RepoUUID": self.node.repo.root_uuid,
+            "Compression": compression_label(rec.config.get("compression", "none")),
+            "Checksum": "No checksum",
+            "Syncs": [],
+            "Versioned": rec.versioned,
+            "KVStore": self.node.repo.engine.description,
+            "LogStore": "no mutation log set",
+            "Tags": rec.tags or None,
+        }
+        return {"Base": base, "Extended": self.extended()}
+
+
+_COMPRESSION_NAMES = {
+    "none": "No compression",
+    "snappy": "Go Snappy compression",
+    "gzip": "gzip compression",
+    "lz4": "LZ4 compression",
+    "jpeg": "jpeg compression",
+    "zstd": "zstd compression",
+}
+
+
+def compression_label(comp: str) -> str:
+    """DVID's ``"<format name>, level <n>"`` string for a config compression value."""
+    name, _, level = comp.partition(":")
+    return f"{_COMPRESSION_NAMES.get(name, name)}, level {level or -1}"

@@ -1,0 +1,47 @@
+"""The keyvalue datatype: versioned string keys with opaque byte values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dvidctl.datatypes import registry
+from dvidctl.datatypes.config import common_config, lower_keys, reject_unknown
+from dvidctl.datatypes.keyvalue.keys import describe
+from dvidctl.datatypes.keyvalue.ops import KeyValue
+
+HELP = """keyvalue: versioned key-value pairs (string keys without '/', byte values).
+
+HTTP (below /api/node/<uuid>/<name>/):
+  GET|HEAD|POST|DELETE  key/<key>            one value (GET honours Range / byte_start,byte_end)
+  GET                   keys                 every key, JSON array
+  GET                   keyrange/<k1>/<k2>   keys with k1 <= key <= k2
+  GET                   keyrangevalues/<k1>/<k2>[?json=true|tar=true]
+  GET|POST              keyvalues            several keys (protobuf, json=true, tar=true)
+CLI:
+  dvidctl put key NAME KEY [FILE|-]     dvidctl get key NAME KEY [-o FILE]
+  dvidctl delete key NAME KEY           dvidctl keys NAME [--range FROM TO]
+"""
+
+
+def parse_config(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """keyvalue takes only the common config keys."""
+    cfg = lower_keys(raw)
+    reject_unknown(cfg, set(), "keyvalue")
+    return common_config(cfg, "none")
+
+
+SPEC = registry.register(
+    registry.DatatypeSpec(
+        name="keyvalue",
+        type_url="github.com/janelia-flyem/dvid/datatype/keyvalue",
+        version="0.2",
+        instance_class=KeyValue,
+        parse_config=parse_config,
+        summary="versioned key-value pairs",
+        help=HELP,
+        describe_key=describe,
+    )
+)
+
+__all__ = ["SPEC", "KeyValue"]

@@ -1,0 +1,1 @@
+"""Storage: engines, the versioned key-value layer, the commit DAG and metadata."""

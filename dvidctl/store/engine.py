@@ -1,0 +1,118 @@
+"""The ordered key-value engine interface that everything above ``store/`` uses.
+
+An engine holds a few named column families of byte keys and byte values,
+ordered by key. It offers point reads, multi-reads, forward range scans and
+atomic write batches across column families. Two implementations pass the same
+contract tests (``tests/store/test_engine_contract.py``): :class:`RocksEngine`
+(``store/rocks.py``) and :class:`MemoryEngine` (``store/memory.py``). An
+object-store engine can be added later by implementing this class; nothing in
+``datatypes/`` knows which engine it runs on.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+#: Repository, DAG, instance records and counters.
+CF_META = "meta"
+#: Versioned data: ``instance id | type key | version id -> header | payload``.
+CF_DATA = "data"
+#: Per-node delta index: ``version id | instance id | type key -> digest``.
+CF_DELTA = "delta"
+
+COLUMN_FAMILIES: tuple[str, ...] = (CF_META, CF_DATA, CF_DELTA)
+
+
+@dataclass
+class WriteBatch:
+    """A list of puts and deletes applied atomically by :meth:`KVEngine.write`.
+
+    ``value is None`` means delete. Later operations on the same key win.
+    """
+
+    ops: list[tuple[str, bytes, bytes | None]] = field(default_factory=list)
+
+    def put(self, cf: str, key: bytes, value: bytes) -> None:
+        """Queue ``key = value`` in column family ``cf``."""
+        self.ops.append((cf, key, value))
+
+    def delete(self, cf: str, key: bytes) -> None:
+        """Queue the removal of ``key`` from column family ``cf``."""
+        self.ops.append((cf, key, None))
+
+    def extend(self, other: WriteBatch) -> None:
+        """Append every operation of ``other``."""
+        self.ops.extend(other.ops)
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    @property
+    def nbytes(self) -> int:
+        """Total key and value bytes queued."""
+        return sum(len(k) + (len(v) if v is not None else 0) for _, k, v in self.ops)
+
+
+class KVEngine(ABC):
+    """An ordered key-value store with column families and atomic batches."""
+
+    #: Whether :meth:`write` is allowed (a read-only or secondary open says False).
+    supports_writes: bool = True
+    #: A short description for ``info`` output, e.g. ``"rocksdb at /x/.dvid/db"``.
+    description: str = ""
+
+    @abstractmethod
+    def get(self, cf: str, key: bytes) -> bytes | None:
+        """Return the value of ``key`` or None."""
+
+    def multi_get(self, cf: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        """Return the values of ``keys`` in order (None where missing)."""
+        return [self.get(cf, k) for k in keys]
+
+    @abstractmethod
+    def scan(
+        self, cf: str, start: bytes, stop: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Yield ``(key, value)`` for ``start <= key < stop`` in key order.
+
+        The iteration sees the database as of the call (a consistent view).
+        """
+
+    def scan_prefix(self, cf: str, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Yield every ``(key, value)`` whose key starts with ``prefix``."""
+        return self.scan(cf, prefix, prefix_end(prefix))
+
+    @abstractmethod
+    def write(self, batch: WriteBatch) -> None:
+        """Apply every operation of ``batch`` atomically."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the database (and its lock)."""
+
+    def __enter__(self) -> KVEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """Return the smallest key greater than every key starting with ``prefix``.
+
+    None means "no upper bound" (the prefix is empty or all 0xFF bytes).
+    """
+    b = bytearray(prefix)
+    while b:
+        if b[-1] != 0xFF:
+            b[-1] += 1
+            return bytes(b)
+        b.pop()
+    return None
+
+
+def batch_from(ops: Iterable[tuple[str, bytes, bytes | None]]) -> WriteBatch:
+    """Build a :class:`WriteBatch` from ``(cf, key, value-or-None)`` triples."""
+    return WriteBatch(list(ops))

@@ -1,0 +1,55 @@
+"""An in-memory :class:`KVEngine`, the twin of the RocksDB engine for tests."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterator
+
+from dvidctl.errors import PermissionDeniedError
+from dvidctl.store.engine import COLUMN_FAMILIES, KVEngine, WriteBatch
+
+
+class MemoryEngine(KVEngine):
+    """Sorted in-memory column families; scans see a snapshot taken at the call."""
+
+    description = "memory"
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[bytes, bytes]] = {cf: {} for cf in COLUMN_FAMILIES}
+        self._keys: dict[str, list[bytes]] = {cf: [] for cf in COLUMN_FAMILIES}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def get(self, cf: str, key: bytes) -> bytes | None:
+        return self._data[cf].get(bytes(key))
+
+    def scan(
+        self, cf: str, start: bytes, stop: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        with self._lock:
+            keys = self._keys[cf]
+            lo = bisect.bisect_left(keys, start)
+            hi = len(keys) if stop is None else bisect.bisect_left(keys, stop)
+            data = self._data[cf]
+            items = [(k, data[k]) for k in keys[lo:hi]]
+        return iter(items)
+
+    def write(self, batch: WriteBatch) -> None:
+        if self._closed:
+            raise PermissionDeniedError("the memory engine is closed")
+        with self._lock:
+            for cf, key, value in batch.ops:
+                key = bytes(key)
+                data, keys = self._data[cf], self._keys[cf]
+                if value is None:
+                    if key in data:
+                        del data[key]
+                        del keys[bisect.bisect_left(keys, key)]
+                else:
+                    if key not in data:
+                        bisect.insort(keys, key)
+                    data[key] = bytes(value)
+
+    def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,116 @@
+"""Merge planning: find, from the delta index, every key two sides both changed.
+
+For parents ``P0..Pn`` with common ancestors ``C``, side *i* is the set of nodes
+``ancestors(Pi) - C`` and its changed keys are the union of those nodes' delta
+entries. The cost grows with what changed since the common ancestors, not with
+the size of the repository. A key changed on one side only is already read
+unambiguously at the merge node. A key changed on two or more sides is read at
+every parent; if all parents agree nothing is needed; otherwise the merge
+node must hold a resolution: a datatype's merge rule (e.g. union of extents),
+else the strategy (``ours``: the first parent's value, ``theirs``: the last
+other parent that changed it), else it is a conflict.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from dvidctl.store.keys import HDR_TOMBSTONE, TOMBSTONE
+from dvidctl.store.versioned import Stored, VersionedStore
+
+#: ``rule(iid, tkey, values at each parent) -> stored value, or None for "no rule"``.
+MergeRule = Callable[[int, bytes, list[Stored | None]], Stored | None]
+
+STRATEGIES = ("fail", "ours", "theirs")
+
+
+@dataclass
+class KeyConflict:
+    """One key whose sides disagree. ``values[i]`` is what parent *i* sees (None = absent)."""
+
+    iid: int
+    tkey: bytes
+    values: list[Stored | None]
+    sides: list[int]  # indices of the parents that changed the key
+
+    def side_values(self) -> list[Stored | None]:
+        """Values of the parents that changed the key, tombstones as None."""
+        return [_live(self.values[i]) for i in self.sides]
+
+
+@dataclass
+class MergePlan:
+    """What a merge node must hold, and the conflicts left for the strategy."""
+
+    parents: list[int]
+    resolutions: dict[tuple[int, bytes], Stored] = field(default_factory=dict)
+    conflicts: list[KeyConflict] = field(default_factory=list)
+
+
+def _live(stored: Stored | None) -> Stored | None:
+    return None if stored is None or stored[0] == HDR_TOMBSTONE else stored
+
+
+def changed_keys(
+    store: VersionedStore, parents: Sequence[int]
+) -> dict[tuple[int, bytes], list[int]]:
+    """Map each key changed since the common ancestors to the parent indices that changed it."""
+    dag = store.dag
+    common = dag.common_ancestors(parents)
+    sides: dict[tuple[int, bytes], list[int]] = defaultdict(list)
+    for i, p in enumerate(parents):
+        seen: set[tuple[int, bytes]] = set()
+        for v in dag.ancestors(p) - common:
+            for iid, tkey, _ in store.changes(v):
+                seen.add((iid, tkey))
+        for k in seen:
+            sides[k].append(i)
+    return sides
+
+
+def plan_merge(
+    store: VersionedStore,
+    parents: Sequence[int],
+    *,
+    strategy: str = "fail",
+    rule: MergeRule | None = None,
+) -> MergePlan:
+    """Plan a merge of ``parents`` (the first is "ours").
+
+    Returns the resolutions to write into the merge node; with ``strategy="fail"``
+    the unresolved keys are in ``plan.conflicts`` and the caller must refuse.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown merge strategy {strategy!r}")
+    plan = MergePlan(list(parents))
+    bases = store.dag.merge_bases(parents)
+    for (iid, tkey), sides in sorted(changed_keys(store, parents).items()):
+        if len(sides) < 2:
+            continue
+        versions = store.versions(iid, tkey)
+        values = [_live(store.resolve(versions, p)) for p in parents]
+        if len(set(values)) == 1:
+            continue
+        if len(bases) == 1:
+            # A side that changed the key and came back to the base value did not change it.
+            base = _live(store.resolve(versions, bases[0]))
+            sides = [i for i in sides if values[i] != base] or sides
+        side_vals = {values[i] for i in sides}
+        chosen: Stored | None
+        if len(side_vals) == 1:
+            # The sides that changed it agree (others kept the base value).
+            chosen = values[sides[0]]
+        else:
+            chosen = rule(iid, tkey, values) if rule is not None else None
+            if chosen is None:
+                if strategy == "fail":
+                    plan.conflicts.append(KeyConflict(iid, tkey, values, sides))
+                    continue
+                if strategy == "ours":
+                    chosen = values[0]
+                else:
+                    chosen = values[[i for i in sides if i != 0][-1]]
+        plan.resolutions[(iid, tkey)] = chosen if chosen is not None else TOMBSTONE
+    return plan

@@ -1,0 +1,150 @@
+"""Repository metadata in the ``meta`` column family.
+
+Keys (ASCII)::
+
+    repo                 -> JSON RepoRecord
+    node/<vid u32 BE>    -> JSON NodeRecord
+    branch/<name>        -> leaf version id (u32 BE); master is the empty name
+    tag/<name>           -> version id (u32 BE)
+    inst/<name>          -> JSON InstanceRecord
+    counter/<name>       -> u64 BE
+
+Everything is loaded once when a repository opens (it is small) and kept in
+memory; every change is written through a :class:`WriteBatch` together with the
+data it belongs to.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dvidctl.store.dag import Dag, NodeRecord, now_iso
+from dvidctl.store.engine import CF_META, KVEngine, WriteBatch
+from dvidctl.store.keys import read_u32, u32
+
+REPO_KEY = b"repo"
+NODE_PREFIX = b"node/"
+BRANCH_PREFIX = b"branch/"
+TAG_PREFIX = b"tag/"
+INSTANCE_PREFIX = b"inst/"
+COUNTER_PREFIX = b"counter/"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class RepoRecord:
+    """Repository-wide properties (DVID's ``repoT`` minus the DAG)."""
+
+    root: str
+    alias: str = ""
+    description: str = ""
+    log: list[str] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)
+    created: str = field(default_factory=now_iso)
+    updated: str = field(default_factory=now_iso)
+    schema: int = SCHEMA_VERSION
+
+
+@dataclass
+class InstanceRecord:
+    """A data instance: its name, type, configuration and local instance id."""
+
+    name: str
+    typename: str
+    iid: int
+    data_uuid: str
+    config: dict[str, Any] = field(default_factory=dict)
+    versioned: bool = True
+    root_uuid: str = ""
+    created: str = field(default_factory=now_iso)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-serialisable form."""
+        return asdict(self)
+
+
+@dataclass
+class RepoState:
+    """Everything in the ``meta`` column family, decoded."""
+
+    repo: RepoRecord
+    dag: Dag
+    branches: dict[str, int]
+    tags: dict[str, int]
+    instances: dict[str, InstanceRecord]
+    counters: dict[str, int]
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def load(engine: KVEngine) -> RepoState | None:
+    """Read all metadata; None if the database holds no repository yet."""
+    raw = engine.get(CF_META, REPO_KEY)
+    if raw is None:
+        return None
+    repo = RepoRecord(**json.loads(raw))
+    nodes = [
+        NodeRecord.from_dict(json.loads(v)) for _, v in engine.scan_prefix(CF_META, NODE_PREFIX)
+    ]
+    branches = {
+        k[len(BRANCH_PREFIX) :].decode(): read_u32(v)
+        for k, v in engine.scan_prefix(CF_META, BRANCH_PREFIX)
+    }
+    tags = {
+        k[len(TAG_PREFIX) :].decode(): read_u32(v) for k, v in engine.scan_prefix(CF_META, TAG_PREFIX)
+    }
+    instances = {}
+    for _, v in engine.scan_prefix(CF_META, INSTANCE_PREFIX):
+        rec = InstanceRecord(**json.loads(v))
+        instances[rec.name] = rec
+    counters = {
+        k[len(COUNTER_PREFIX) :].decode(): struct.unpack(">Q", v)[0]
+        for k, v in engine.scan_prefix(CF_META, COUNTER_PREFIX)
+    }
+    return RepoState(repo, Dag(nodes), branches, tags, instances, counters)
+
+
+def put_repo(batch: WriteBatch, repo: RepoRecord) -> None:
+    """Queue the repository record."""
+    batch.put(CF_META, REPO_KEY, _json(asdict(repo)))
+
+
+def put_node(batch: WriteBatch, node: NodeRecord) -> None:
+    """Queue a node record."""
+    batch.put(CF_META, NODE_PREFIX + u32(node.vid), _json(node.to_dict()))
+
+
+def delete_node(batch: WriteBatch, vid: int) -> None:
+    """Queue the removal of a node record."""
+    batch.delete(CF_META, NODE_PREFIX + u32(vid))
+
+
+def put_branch(batch: WriteBatch, name: str, vid: int) -> None:
+    """Queue a branch leaf pointer (``name`` is the stored name; master is ``""``)."""
+    batch.put(CF_META, BRANCH_PREFIX + name.encode(), u32(vid))
+
+
+def put_tag(batch: WriteBatch, name: str, vid: int) -> None:
+    """Queue a tag."""
+    batch.put(CF_META, TAG_PREFIX + name.encode(), u32(vid))
+
+
+def put_instance(batch: WriteBatch, rec: InstanceRecord) -> None:
+    """Queue an instance record."""
+    batch.put(CF_META, INSTANCE_PREFIX + rec.name.encode(), _json(rec.to_dict()))
+
+
+def delete_instance(batch: WriteBatch, name: str) -> None:
+    """Queue the removal of an instance record."""
+    batch.delete(CF_META, INSTANCE_PREFIX + name.encode())
+
+
+def put_counter(batch: WriteBatch, name: str, value: int) -> None:
+    """Queue a counter value."""
+    batch.put(CF_META, COUNTER_PREFIX + name.encode(), struct.pack(">Q", value))

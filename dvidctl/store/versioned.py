@@ -1,0 +1,232 @@
+"""Versioned key-values over an engine: writes at a node, reads resolved through the DAG.
+
+A value is stored under its type key *at the version that wrote it*; a delete
+writes a tombstone. Reading key K at node V takes the versions of K that are
+ancestors of V (V included) and keeps those that no other such version
+descends from. One left: that is the value (or "absent" for a tombstone).
+Several with different bytes: an unresolved merge conflict, which
+:mod:`dvidctl.store.merge` prevents by writing the resolution into the merge
+node. Every write also records ``(version, instance, type key) -> digest`` in the
+delta index, in the same atomic batch, so diff, merge and sync can list what a
+node changed without scanning data.
+
+The rule that committed nodes refuse writes is enforced here, once, for every
+datatype (:meth:`VersionedStore.apply`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from dvidctl.errors import ConflictError, LockedNodeError, NotFoundError
+from dvidctl.store.dag import Dag
+from dvidctl.store.engine import CF_DATA, CF_DELTA, KVEngine, WriteBatch, prefix_end
+from dvidctl.store.keys import (
+    HDR_TOMBSTONE,
+    HDR_VALUE,
+    TOMBSTONE,
+    data_key,
+    data_prefix,
+    delta_key,
+    digest,
+    read_u32,
+    split_delta_key,
+    u32,
+)
+
+Stored = bytes  # header byte + payload, as kept in the engine
+
+
+@dataclass
+class VersionedBatch:
+    """Writes to one node, applied atomically by :meth:`commit`.
+
+    Later writes of the same key in one batch replace earlier ones.
+    """
+
+    store: VersionedStore
+    vid: int
+    values: dict[tuple[int, bytes], Stored | None] = field(default_factory=dict)
+    extra: WriteBatch = field(default_factory=WriteBatch)
+
+    def put(self, iid: int, tkey: bytes, payload: bytes | memoryview) -> None:
+        """Queue ``tkey = payload`` for instance ``iid``."""
+        self.values[(iid, tkey)] = bytes([HDR_VALUE]) + bytes(payload)
+
+    def put_stored(self, iid: int, tkey: bytes, stored: bytes) -> None:
+        """Queue an already-framed stored value (header included), e.g. from sync."""
+        self.values[(iid, tkey)] = stored
+
+    def delete(self, iid: int, tkey: bytes) -> None:
+        """Queue the deletion of ``tkey`` (a tombstone, unless nothing is visible below)."""
+        self.values[(iid, tkey)] = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def commit(self) -> None:
+        """Apply the batch (see :meth:`VersionedStore.apply`)."""
+        self.store.apply(self)
+
+
+class VersionedStore:
+    """Resolved reads and atomic versioned writes over a :class:`KVEngine`.
+
+    Args:
+        engine: The engine holding ``data`` and ``delta``.
+        dag: The repository DAG (shared with the metadata layer, kept current).
+    """
+
+    def __init__(self, engine: KVEngine, dag: Dag) -> None:
+        self.engine = engine
+        self.dag = dag
+        #: Serialises every write with node-state changes (commit locks a node).
+        self.write_lock = threading.RLock()
+
+    # ----------------------------------------------------------------- reads
+    def versions(self, iid: int, tkey: bytes) -> list[tuple[int, Stored]]:
+        """Every stored version of ``tkey`` as ``(version id, stored value)``."""
+        prefix = data_prefix(iid, tkey)
+        n = len(prefix) + 4
+        return [
+            (read_u32(k, n - 4), v)
+            for k, v in self.engine.scan(CF_DATA, prefix, prefix_end(prefix))
+            if len(k) == n
+        ]
+
+    def resolve(
+        self, entries: list[tuple[int, Stored]], vid: int, *, exclude_self: bool = False
+    ) -> Stored | None:
+        """Pick the visible stored value among ``entries`` at node ``vid``.
+
+        Returns the stored value (possibly a tombstone) or None when no version
+        is visible. Raises ConflictError when several unrelated versions with
+        different bytes are visible.
+        """
+        anc = self.dag.ancestors(vid)
+        cands = [e for e in entries if e[0] in anc and not (exclude_self and e[0] == vid)]
+        if not cands:
+            return None
+        if len(cands) == 1:
+            return cands[0][1]
+        top = max(cands, key=lambda e: e[0])
+        top_anc = self.dag.ancestors(top[0])
+        if all(e[0] in top_anc for e in cands):
+            return top[1]
+        dag = self.dag
+        maximal = [
+            c for c in cands if not any(c[0] != d[0] and c[0] in dag.ancestors(d[0]) for d in cands)
+        ]
+        values = {m[1] for m in maximal}
+        if len(values) == 1:
+            return maximal[0][1]
+        raise ConflictError(
+            "a key has different values on several merged parents",
+            hint="merge with --strategy ours|theirs, or write the key in the merge node",
+            details={"versions": sorted(m[0] for m in maximal)},
+        )
+
+    def get_stored(self, vid: int, iid: int, tkey: bytes) -> Stored | None:
+        """The visible stored value of ``tkey`` at ``vid`` (tombstones included)."""
+        return self.resolve(self.versions(iid, tkey), vid)
+
+    def get(self, vid: int, iid: int, tkey: bytes) -> memoryview | None:
+        """The payload of ``tkey`` visible at ``vid``, or None if absent or deleted."""
+        stored = self.get_stored(vid, iid, tkey)
+        if stored is None or stored[0] == HDR_TOMBSTONE:
+            return None
+        return memoryview(stored)[1:]
+
+    def get_many(self, vid: int, iid: int, tkeys: Iterable[bytes]) -> list[memoryview | None]:
+        """:meth:`get` for each key, in order."""
+        return [self.get(vid, iid, t) for t in tkeys]
+
+    def scan_stored(
+        self, vid: int, iid: int, start: bytes, stop: bytes | None
+    ) -> Iterator[tuple[bytes, Stored]]:
+        """Yield ``(tkey, stored)`` visible at ``vid`` for ``start <= tkey < stop``.
+
+        Tombstones are included; one pass over the range resolves every key.
+        """
+        base = u32(iid)
+        lo = base + start
+        hi = base + stop if stop is not None else prefix_end(base)
+        group: bytes | None = None
+        entries: list[tuple[int, Stored]] = []
+        for k, v in self.engine.scan(CF_DATA, lo, hi):
+            tk = k[4:-4]
+            if tk != group:
+                if group is not None:
+                    got = self.resolve(entries, vid)
+                    if got is not None:
+                        yield group, got
+                group, entries = tk, []
+            entries.append((read_u32(k, len(k) - 4), v))
+        if group is not None:
+            got = self.resolve(entries, vid)
+            if got is not None:
+                yield group, got
+
+    def scan(
+        self, vid: int, iid: int, start: bytes = b"", stop: bytes | None = None
+    ) -> Iterator[tuple[bytes, memoryview]]:
+        """Yield ``(tkey, payload)`` of live values visible at ``vid`` in key order."""
+        for tk, stored in self.scan_stored(vid, iid, start, stop):
+            if stored[0] != HDR_TOMBSTONE:
+                yield tk, memoryview(stored)[1:]
+
+    # ---------------------------------------------------------------- deltas
+    def changes(self, vid: int, iid: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:
+        """Yield ``(instance id, tkey, digest)`` for every key node ``vid`` wrote."""
+        prefix = u32(vid) if iid is None else u32(vid) + u32(iid)
+        for k, d in self.engine.scan_prefix(CF_DELTA, prefix):
+            _, i, tk = split_delta_key(k)
+            yield i, tk, d
+
+    def has_changes(self, vid: int) -> bool:
+        """Whether node ``vid`` has written anything."""
+        return next(iter(self.engine.scan_prefix(CF_DELTA, u32(vid))), None) is not None
+
+    # ---------------------------------------------------------------- writes
+    def batch(self, vid: int) -> VersionedBatch:
+        """Start a batch of writes to node ``vid``."""
+        return VersionedBatch(self, vid)
+
+    def check_writable(self, vid: int) -> None:
+        """Raise unless ``vid`` is an existing open node."""
+        node = self.dag.nodes.get(vid)
+        if node is None:
+            raise NotFoundError(f"no node with version id {vid}")
+        if node.locked:
+            raise LockedNodeError(
+                f"node {node.uuid[:10]} is committed (locked) and cannot be written",
+                hint="write to an open node: 'dvidctl commit' opens one, "
+                "'dvidctl branch NAME' starts a branch",
+            )
+
+    def apply(self, batch: VersionedBatch) -> None:
+        """Write ``batch`` atomically: data, delta index and extra metadata together.
+
+        A delete writes a tombstone when an ancestor's value is visible;
+        otherwise it removes the node's own version and its delta entry, so a
+        key created and deleted in one open node leaves no trace.
+        """
+        with self.write_lock:
+            self.check_writable(batch.vid)
+            wb = WriteBatch()
+            vid = batch.vid
+            for (iid, tkey), stored in batch.values.items():
+                dk, xk = data_key(iid, tkey, vid), delta_key(vid, iid, tkey)
+                if stored is None:
+                    below = self.resolve(self.versions(iid, tkey), vid, exclude_self=True)
+                    if below is None or below[0] == HDR_TOMBSTONE:
+                        wb.delete(CF_DATA, dk)
+                        wb.delete(CF_DELTA, xk)
+                        continue
+                    stored = TOMBSTONE
+                wb.put(CF_DATA, dk, stored)
+                wb.put(CF_DELTA, xk, digest(stored))
+            wb.extend(batch.extra)
+            self.engine.write(wb)
