@@ -1,0 +1,5 @@
+"""``python -m dvidctl``."""
+
+from dvidctl.commands.main import run
+
+run()

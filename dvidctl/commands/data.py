@@ -1,0 +1,96 @@
+"""keyvalue data commands: ``put key``, ``get key``, ``delete key``, ``keys``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dvidctl.commands import _output
+from dvidctl.commands._options import JsonOpt, NodeOpt, RepoOpt, open_repo
+from dvidctl.datatypes.keyvalue import KeyValue
+from dvidctl.errors import BadRequestError, NotFoundError
+
+
+def _kv(node_obj: object, name: str) -> KeyValue:
+    inst = node_obj.instance(name)  # type: ignore[attr-defined]
+    if not isinstance(inst, KeyValue):
+        raise BadRequestError(f"instance {name!r} is a {inst.record.typename}, not a keyvalue")
+    return inst
+
+
+def put_key(
+    name: Annotated[str, typer.Argument(help="keyvalue instance.")],
+    key: Annotated[str, typer.Argument(help="Key (no '/').")],
+    file: Annotated[str, typer.Argument(help="File with the value, or - for stdin.")] = "-",
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Store a value under a key at HEAD (or --node)."""
+    if file == "-":
+        value = sys.stdin.buffer.read()
+    else:
+        try:
+            value = Path(file).read_bytes()
+        except OSError as exc:
+            raise BadRequestError(f"cannot read {file}: {exc.strerror}") from None
+    with open_repo(repo) as r:
+        _kv(r.node(node), name).put(key, value)
+
+
+def get_key(
+    name: Annotated[str, typer.Argument(help="keyvalue instance.")],
+    key: Annotated[str, typer.Argument(help="Key.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Print the raw value of a key (at HEAD or --node)."""
+    with open_repo(repo, read_only=True) as r:
+        value = _kv(r.node(node), name).get(key)
+    if output is None:
+        _output.emit_bytes(value)
+    else:
+        output.write_bytes(value)
+
+
+def delete_key(
+    name: Annotated[str, typer.Argument(help="keyvalue instance.")],
+    key: Annotated[str, typer.Argument(help="Key.")],
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Delete a key at HEAD (or --node)."""
+    with open_repo(repo) as r:
+        kv = _kv(r.node(node), name)
+        if not kv.exists(key):
+            raise NotFoundError(f'Key "{key}" not found', hint=f"list keys with 'dvidctl keys {name}'")
+        kv.delete(key)
+
+
+def keys(
+    name: Annotated[str, typer.Argument(help="keyvalue instance.")],
+    range_: Annotated[tuple[str, str] | None, typer.Option("--range", help="FROM TO, both inclusive.")] = None,
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List keys (at HEAD or --node)."""
+    first, last = range_ if range_ else (None, None)
+    with open_repo(repo, read_only=True) as r:
+        out = _kv(r.node(node), name).keys(first, last)
+    if json_:
+        _output.emit_json(out)
+    else:
+        for k in out:
+            _output.info(k)
+
+
+def register(app: typer.Typer, put_app: typer.Typer, get_app: typer.Typer, delete_app: typer.Typer) -> None:
+    """Add the keyvalue commands."""
+    put_app.command("key")(put_key)
+    get_app.command("key")(get_key)
+    delete_app.command("key")(delete_key)
+    app.command("keys")(keys)

@@ -1,0 +1,140 @@
+"""The ``dvidctl`` command: one typer app assembled from the command-group modules.
+
+Errors are mapped to exit codes in one place (:class:`DvidGroup`): a
+:class:`~dvidctl.errors.DvidError` prints ``error: ...`` and an optional hint to
+stderr and exits with the error's code; usage errors exit 2; a traceback is
+shown only with ``DVIDCTL_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from dvidctl.commands import _output
+from dvidctl.errors import DvidError
+
+
+class DvidGroup(TyperGroup):
+    """The top-level group: turns every failure into one ``error:`` line and an exit code."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except DvidError as exc:
+            _fail_dvid(exc)
+        except BrokenPipeError:
+            sys.exit(0)
+        except KeyboardInterrupt:
+            _output.error_line("interrupted")
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - click errors (typer may vendor click), then the rest
+            _fail_other(exc)
+        if isinstance(rv, int) and rv != 0:
+            sys.exit(rv)
+        return rv
+
+
+def _is(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is a click exception class ``name`` (typer may vendor its own click)."""
+    return any(c.__name__ == name for c in type(exc).__mro__)
+
+
+def _fail_dvid(exc: DvidError) -> None:
+    if os.environ.get("DVIDCTL_DEBUG") == "1":
+        traceback.print_exc()
+    _output.error_line(exc.message, exc.hint)
+    details = exc.details
+    if isinstance(details, list) and details:
+        for d in details[:50]:
+            if isinstance(d, dict) and "key" in d:
+                sides = ", ".join(str(u)[:10] for u in d.get("sides", []))
+                d = f"{d.get('instance')}: {d['key']}" + (f"  (changed on {sides})" if sides else "")
+            _output.stderr.print(f"  {d}", markup=False)
+        if len(details) > 50:
+            _output.stderr.print(f"  ... and {len(details) - 50} more", markup=False)
+    sys.exit(exc.exit_code)
+
+
+def _fail_other(exc: Exception) -> None:
+    ctx: Any = getattr(exc, "ctx", None)
+    if _is(exc, "NoArgsIsHelpError"):
+        click.echo(ctx.get_help() if ctx else str(exc))
+        sys.exit(0)
+    if _is(exc, "UsageError"):
+        cmd = ctx.command_path if ctx else "dvidctl"
+        _output.error_line(exc.format_message(), f"see '{cmd} --help'")  # type: ignore[attr-defined]
+        sys.exit(2)
+    if _is(exc, "Abort"):
+        _output.error_line("interrupted")
+        sys.exit(130)
+    if _is(exc, "ClickException"):
+        _output.error_line(exc.format_message())  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 1))
+    if os.environ.get("DVIDCTL_DEBUG") == "1":
+        traceback.print_exc()
+    _output.error_line(
+        f"internal error: {type(exc).__name__}: {exc}",
+        "rerun with DVIDCTL_DEBUG=1 for a traceback, and report it",
+    )
+    sys.exit(70)
+
+
+app = typer.Typer(
+    cls=DvidGroup,
+    name="dvidctl",
+    help="A distributed, versioned, image-oriented datastore: git for large image data, "
+    "with DVID's HTTP API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+put_app = typer.Typer(help="Write data: key, subvolume, ...", no_args_is_help=True)
+get_app = typer.Typer(help="Read data: key, subvolume, slice, arb, ...", no_args_is_help=True)
+delete_app = typer.Typer(help="Delete data: key, ...", no_args_is_help=True)
+app.add_typer(put_app, name="put")
+app.add_typer(get_app, name="get")
+app.add_typer(delete_app, name="delete")
+
+
+def _register_all() -> None:
+    from dvidctl.commands import data, instances, repo, versions
+
+    repo.register(app)
+    versions.register(app)
+    instances.register(app)
+    data.register(app, put_app, get_app, delete_app)
+    # Command groups written alongside their features; each is optional until it lands.
+    import importlib
+
+    for mod in ("voxels", "serve", "remotes", "roi"):
+        try:
+            m = importlib.import_module(f"dvidctl.commands.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"dvidctl.commands.{mod}":
+                raise
+            continue
+        import inspect
+
+        groups = [app, put_app, get_app, delete_app]
+        m.register(*groups[: len(inspect.signature(m.register).parameters)])
+
+
+_register_all()
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,114 @@
+"""Repository commands: ``init``, ``status``, ``log``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from dvidctl.api.repository import Repository
+from dvidctl.commands import _output
+from dvidctl.commands._graph import graph_rows
+from dvidctl.commands._options import JsonOpt, RepoOpt, open_repo, repo_path
+
+
+def init(
+    path: Annotated[Path | None, typer.Argument(help="Directory to create the repository in (default: .).")] = None,
+    alias: Annotated[str, typer.Option("--alias", help="Short name of the repository.")] = "",
+    description: Annotated[str, typer.Option("--description", "-d", help="Free text.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Create a repository (.dvid/) with one open root node on branch master."""
+    target = path or Path(".")
+    with Repository.init(target, alias=alias, description=description) as repo:
+        head = repo.head
+        if json_:
+            _output.emit_json({"path": str(repo.dvid_dir), "root": repo.root_uuid, "head": head.to_dict()})
+        else:
+            _output.info(f"Initialized dvidctl repository in {repo.dvid_dir}")
+            _output.info(f"root {repo.root_uuid}  (branch master, open)")
+
+
+def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """Show HEAD, its branch, whether it is open, and what it changed so far."""
+    with open_repo(repo, read_only=True) as r:
+        node = r.head
+        changes = node.changes_by_instance()
+        if json_:
+            _output.emit_json(
+                {
+                    "repo": str(r.dvid_dir.parent) if r.dvid_dir else None,
+                    "root": r.root_uuid,
+                    "alias": r.alias,
+                    "head": r.head_ref,
+                    "detached": r.head_branch is None,
+                    "node": node.to_dict(),
+                    "changes": changes,
+                }
+            )
+            return
+        where = f"On branch {node.branch}" if r.head_branch else f"HEAD detached at {node.uuid[:10]}"
+        _output.info(where)
+        state = "committed (locked): writes go to a new node" if node.locked else "open"
+        _output.info(f"node {node.uuid}  {state}")
+        if not changes:
+            _output.info("no changes in this node")
+        else:
+            _output.info("changes in this node:")
+            for name, n in sorted(changes.items()):
+                _output.info(f"  {name}: {n} key(s) written")
+
+
+def log(
+    repo: RepoOpt = None,
+    graph: Annotated[bool, typer.Option("--graph", help="Draw the DAG.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Every node, not only HEAD's ancestry.")] = False,
+    ref: Annotated[str | None, typer.Argument(help="Show the ancestry of this ref (default HEAD).")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show the version history (newest first)."""
+    with open_repo(repo, read_only=True) as r:
+        nodes = r.log(all_branches=all_, ref=None if all_ else (ref or "HEAD"))
+        if json_:
+            _output.emit_json([n.to_dict() for n in nodes])
+            return
+        head_vid = r.head_vid
+        labels: dict[int, list[str]] = {}
+        for b, v in r.state.branches.items():
+            labels.setdefault(v, []).append(b or "master")
+        for t, v in r.state.tags.items():
+            labels.setdefault(v, []).append(f"tag: {t}")
+        by_vid = {n.vid: n for n in nodes}
+        rows = (
+            graph_rows([(n.vid, [p for p in n.record.parents if p in by_vid]) for n in nodes])
+            if graph
+            else [("*", n.vid) for n in nodes]
+        )
+        for prefix, vid in rows:
+            prefix = escape(prefix)
+            if vid is None:
+                _output.stdout.print(f"[magenta]{prefix}[/]")
+                continue
+            n = by_vid[vid]
+            names = labels.get(vid, [])
+            if vid == head_vid:
+                names = ["HEAD"] + names
+            deco = f" [cyan]({', '.join(names)})[/]" if names else ""
+            state = "[dim]locked[/]" if n.locked else "[green]open[/]"
+            note_text = escape(n.note)
+            _output.stdout.print(
+                f"[magenta]{prefix}[/] [yellow]{n.uuid[:10]}[/]{deco} {state} {note_text}"
+                f" [dim]{n.record.created[:19]}[/]"
+            )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the repository commands to ``app``."""
+    app.command("init")(init)
+    app.command("status")(status)
+    app.command("log")(log)
+
+
+__all__ = ["register", "repo_path"]

@@ -1,0 +1,162 @@
+"""Version commands: ``commit``, ``branch``, ``checkout``, ``tag``, ``merge``, ``diff``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dvidctl.commands import _output
+from dvidctl.commands._options import JsonOpt, RepoOpt, open_repo
+from dvidctl.errors import ConflictError
+from dvidctl.store.dag import branch_label
+
+
+def commit(
+    message: Annotated[str, typer.Option("--message", "-m", help="The commit note.")],
+    log_lines: Annotated[list[str] | None, typer.Option("--log", help="A log line (repeatable).")] = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Commit (lock) HEAD and open a child on the same branch; HEAD moves to it."""
+    with open_repo(repo) as r:
+        locked, child = r.commit(message, log=list(log_lines or []))
+        if json_:
+            _output.emit_json({"committed": locked.to_dict(), "head": child.to_dict()})
+        else:
+            _output.info(f"[{locked.branch} {locked.uuid[:10]}] {message}")
+            _output.note(f"opened {child.uuid[:10]} on {child.branch}")
+
+
+def branch(
+    name: Annotated[str | None, typer.Argument(help="New branch name (omit to list branches).")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Parent ref (default: last commit of this branch).")] = None,
+    checkout: Annotated[bool, typer.Option("--checkout", "-c", help="Also move HEAD to it.")] = False,
+    note: Annotated[str, typer.Option("--note", help="Note of the new node.")] = "",
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List branches, or open a node on a new branch."""
+    with open_repo(repo) as r:
+        if name is None:
+            current = r.head_branch
+            rows = []
+            for b, vid in sorted(r.state.branches.items(), key=lambda kv: (kv[0] != "", kv[0])):
+                n = r.node_by_vid(vid)
+                rows.append({"name": branch_label(b), "head": n.uuid, "locked": n.locked,
+                             "current": branch_label(b) == current})
+            if json_:
+                _output.emit_json(rows)
+            else:
+                for row in rows:
+                    mark = "*" if row["current"] else " "
+                    state = "locked" if row["locked"] else "open"
+                    _output.info(f"{mark} {row['name']:<20} {row['head'][:10]} {state}")
+            return
+        node = r.branch(name, from_, note=note)
+        if checkout:
+            r.checkout(name)
+        if json_:
+            _output.emit_json(node.to_dict())
+        else:
+            parent = node.parents[0].uuid[:10]
+            _output.info(f"branch {name}: opened {node.uuid[:10]} from {parent}")
+            if not checkout:
+                _output.note(f"switch to it with 'dvidctl checkout {name}'")
+
+
+def checkout(
+    ref: Annotated[str, typer.Argument(help="Branch, tag, UUID prefix or HEAD~N.")],
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Move HEAD to a branch or (detached) to a node. No data moves: every version is readable in place."""
+    with open_repo(repo) as r:
+        node = r.checkout(ref)
+        if json_:
+            _output.emit_json({"head": r.head_ref, "detached": r.head_branch is None, "node": node.to_dict()})
+        elif r.head_branch:
+            _output.info(f"Switched to branch {r.head_branch} ({node.uuid[:10]}, {'locked' if node.locked else 'open'})")
+        else:
+            _output.info(f"HEAD is now at {node.uuid[:10]} (detached, {'locked' if node.locked else 'open'})")
+
+
+def tag(
+    name: Annotated[str, typer.Argument(help="Tag name.")],
+    ref: Annotated[str | None, typer.Argument(help="Committed node to tag (default HEAD).")] = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Name a committed node."""
+    with open_repo(repo) as r:
+        node = r.tag(name, ref)
+        if json_:
+            _output.emit_json({"tag": name, "node": node.to_dict()})
+        else:
+            _output.info(f"tag {name} -> {node.uuid[:10]}")
+
+
+def merge(
+    refs: Annotated[list[str], typer.Argument(help="Branches or nodes to merge into the current branch.")],
+    message: Annotated[str, typer.Option("--message", "-m", help="Note of the merge node.")] = "",
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="On conflicts: fail, ours or theirs.")] = "fail",
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Merge other branches into the current one, detecting conflicts now, not on later reads."""
+    with open_repo(repo) as r:
+        note = message or "merge " + ", ".join(refs)
+        try:
+            res = r.merge(refs, note, strategy=strategy)
+        except ConflictError as exc:
+            if json_:
+                _output.emit_json({"merged": False, **exc.to_dict()})
+            raise
+        if json_:
+            _output.emit_json(
+                {
+                    "merged": not res.up_to_date,
+                    "up_to_date": res.up_to_date,
+                    "node": res.node.to_dict() if res.node else None,
+                    "parents": res.parents,
+                    "resolved_keys": res.resolved,
+                }
+            )
+        elif res.up_to_date:
+            _output.info("Already up to date.")
+        else:
+            assert res.node is not None
+            _output.info(
+                f"merged {', '.join(p[:10] for p in res.parents)} into {res.node.uuid[:10]} "
+                f"on {res.node.branch} ({res.resolved} key(s) resolved in the merge node)"
+            )
+
+
+def diff(
+    ref_a: Annotated[str, typer.Argument(help="From this version.")],
+    ref_b: Annotated[str, typer.Argument(help="To this version.")],
+    instance: Annotated[str | None, typer.Option("--instance", "-i", help="Only this data instance.")] = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Per instance, the keys added, changed and deleted between two versions."""
+    with open_repo(repo, read_only=True) as r:
+        out = r.diff(ref_a, ref_b, instance=instance)
+        if json_:
+            _output.emit_json(out)
+            return
+        if not out:
+            _output.info("no differences")
+        for name, d in sorted(out.items()):
+            _output.info(f"{name}: +{len(d['added'])} ~{len(d['changed'])} -{len(d['deleted'])}")
+            for sign, key, style in (("+", "added", "green"), ("~", "changed", "yellow"), ("-", "deleted", "red")):
+                for k in d[key][:200]:
+                    _output.stdout.print(f"  [{style}]{sign} {k}[/]", markup=True)
+                if len(d[key]) > 200:
+                    _output.info(f"  ... {len(d[key]) - 200} more {key}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the version commands to ``app``."""
+    for fn in (commit, branch, checkout, tag, merge, diff):
+        app.command(fn.__name__)(fn)
