@@ -7,7 +7,7 @@ so a failed command leaves the repository exactly as it was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from dvidctl.errors import BadRequestError, ConflictError, NotFoundError
@@ -17,7 +17,7 @@ from dvidctl.store.dag import NodeRecord, branch_key, branch_label, now_iso
 from dvidctl.store.diff import InstanceDiff, diff_nodes
 from dvidctl.store.engine import WriteBatch
 from dvidctl.store.keys import data_key, delta_key, digest
-from dvidctl.store.merge import STRATEGIES, plan_merge
+from dvidctl.store.merge import STRATEGIES, MergePlan, plan_merge
 
 if TYPE_CHECKING:
     from dvidctl.api.node import Node
@@ -44,7 +44,7 @@ def _new_node(
     for p in parents:
         parent = _copy(repo.dag.node(p))
         parent.children.append(vid)
-        parent.updated = now_iso()
+        parent.updated = node.created  # _apply mirrors the same stamp in memory
         metadata.put_node(wb, parent)
     return node
 
@@ -64,6 +64,7 @@ def _apply(repo: Repository, wb: WriteBatch, nodes: list[NodeRecord], branches: 
                 parent = repo.dag.node(p)
                 if n.vid not in parent.children:
                     parent.children.append(n.vid)
+                parent.updated = n.created
         repo.state.branches.update(branches)
 
 
@@ -283,17 +284,14 @@ def merge(
         if theirs is None:
             raise BadRequestError(f"{ref!r} has no committed node to merge")
         if not any(theirs in repo.dag.ancestors(p) for p in parents):
+            # An earlier "theirs" that this one descends from is redundant (and would
+            # pit a branch against its own history as a spurious conflict).
+            anc = repo.dag.ancestors(theirs)
+            parents = [p for i, p in enumerate(parents) if i == 0 or p not in anc]
             parents.append(theirs)
     if len(parents) == 1:
         return MergeResult(None, [repo.dag.node(ours).uuid], up_to_date=True)
-    plan = plan_merge(repo.store, parents, strategy=strategy, rule=_merge_rule(repo))
-    if plan.conflicts:
-        details = _describe_conflicts(repo, plan.conflicts, parents)
-        raise ConflictError(
-            f"merge has {len(details)} conflicting key(s); nothing was changed",
-            hint="see the list; merge again with --strategy ours or --strategy theirs",
-            details=details,
-        )
+    plan = _checked_plan(repo, parents, strategy)
     with repo.store.write_lock:
         wb = WriteBatch()
         leaf_node = repo.dag.node(leaf)
@@ -308,17 +306,82 @@ def merge(
             repo.dag.remove(leaf)
         node = _new_node(repo, wb, parents, branch_key(cur), note)
         metadata.put_branch(wb, branch_key(cur), node.vid)
-        for (iid, tkey), stored in plan.resolutions.items():
-            wb.put("data", data_key(iid, tkey, node.vid), stored)
-            wb.put("delta", delta_key(node.vid, iid, tkey), digest(stored))
+        _queue_resolutions(wb, plan, node.vid)
+        moved = []
+        if drop_leaf:
+            # Instances created on the dropped head now start at the merge node.
+            for rec in repo.state.instances.values():
+                if rec.root_uuid == leaf_node.uuid:
+                    moved.append(replace(rec, root_uuid=node.uuid))
+                    metadata.put_instance(wb, moved[-1])
         try:
             _apply(repo, wb, [node], {branch_key(cur): node.vid})
+            for rec in moved:
+                repo.state.instances[rec.name] = rec
         except BaseException:
             if drop_leaf:
                 repo.dag.add(leaf_node)
                 for p in leaf_node.parents:
                     repo.dag.node(p).children.append(leaf)
             raise
+    return MergeResult(
+        repo.node_by_vid(node.vid),
+        [repo.dag.node(p).uuid for p in parents],
+        resolved=len(plan.resolutions),
+    )
+
+
+def _checked_plan(repo: Repository, parents: list[int], strategy: str) -> MergePlan:
+    """Plan a merge of ``parents``; ConflictError listing every conflict if any remain."""
+    plan = plan_merge(repo.store, parents, strategy=strategy, rule=_merge_rule(repo))
+    if plan.conflicts:
+        details = _describe_conflicts(repo, plan.conflicts, parents)
+        raise ConflictError(
+            f"merge has {len(details)} conflicting key(s); nothing was changed",
+            hint="see the list; merge again with --strategy ours or --strategy theirs",
+            details=details,
+        )
+    return plan
+
+
+def _queue_resolutions(wb: WriteBatch, plan: MergePlan, vid: int) -> None:
+    """Queue the merge node's resolved values (data + delta index)."""
+    for (iid, tkey), stored in plan.resolutions.items():
+        wb.put("data", data_key(iid, tkey, vid), stored)
+        wb.put("delta", delta_key(vid, iid, tkey), digest(stored))
+
+
+def merge_nodes(
+    repo: Repository,
+    parent_vids: list[int],
+    note: str = "",
+    strategy: str = "fail",
+    *,
+    uuid: str | None = None,
+) -> MergeResult:
+    """Open a node whose parents are ``parent_vids`` (DVID's ``POST /api/repo/{uuid}/merge``).
+
+    As DVID: every parent must be committed, the child is open, its branch is
+    master (``""``) and no branch pointer moves. Unlike DVID, which examines no
+    data and lets conflicts surface later as read errors, conflicts are found
+    now: ``fail`` refuses with the list; ``ours``/``theirs`` resolve them into
+    the new node (the first parent is "ours").
+    """
+    if strategy not in STRATEGIES:
+        raise BadRequestError(f"unknown merge strategy {strategy!r}", hint="use fail, ours or theirs")
+    parents = list(dict.fromkeys(parent_vids))
+    if len(parents) < 2:
+        raise BadRequestError("merge needs at least two distinct parents")
+    for p in parents:
+        rec = repo.dag.node(p)
+        if not rec.locked:
+            raise BadRequestError(f"merge parent {rec.uuid} is not committed (locked)")
+    plan = _checked_plan(repo, parents, strategy)
+    with repo.store.write_lock:
+        wb = WriteBatch()
+        node = _new_node(repo, wb, parents, "", note, uuid)
+        _queue_resolutions(wb, plan, node.vid)
+        _apply(repo, wb, [node], {})
     return MergeResult(
         repo.node_by_vid(node.vid),
         [repo.dag.node(p).uuid for p in parents],

@@ -38,6 +38,9 @@ class MemoryEngine(KVEngine):
     def write(self, batch: WriteBatch) -> None:
         if self._closed:
             raise PermissionDeniedError("the memory engine is closed")
+        unknown = {cf for cf, _, _ in batch.ops} - self._data.keys()
+        if unknown:  # check before applying anything: a batch is all or nothing
+            raise KeyError(f"unknown column families {sorted(unknown)}")
         with self._lock:
             for cf, key, value in batch.ops:
                 key = bytes(key)

@@ -86,16 +86,15 @@ class RocksEngine(KVEngine):
         read_opts = rocksdict.ReadOptions()
         if stop is not None:
             read_opts.set_iterate_upper_bound(stop)
+        # Create the iterator now (not at the first next()): its implicit
+        # snapshot is the consistent view "as of the call".
         it = self._cfs[cf].iter(read_opts)
         it.seek(start)
-        try:
-            while it.valid():
-                yield it.key(), it.value()
-                it.next()
-        finally:
-            del it
+        return _iterate(it, read_opts)
 
     def write(self, batch: WriteBatch) -> None:
+        if self._closed:
+            raise PermissionDeniedError(f"the database {self.path} is closed")
         if not self.supports_writes:
             raise PermissionDeniedError("the repository is open read-only")
         wb = rocksdict.WriteBatch(raw_mode=True)
@@ -117,3 +116,13 @@ class RocksEngine(KVEngine):
         self._handles.clear()
         self._db.close()
         del self._db
+
+
+def _iterate(it: Any, read_opts: Any) -> Iterator[tuple[bytes, bytes]]:
+    # ``read_opts`` must stay referenced while iterating: the upper bound lives in it.
+    try:
+        while it.valid():
+            yield it.key(), it.value()
+            it.next()
+    finally:
+        del it, read_opts

@@ -149,6 +149,9 @@ class VersionedStore:
         """Yield ``(tkey, stored)`` visible at ``vid`` for ``start <= tkey < stop``.
 
         Tombstones are included; one pass over the range resolves every key.
+        The bounds are compared with the version suffix attached, so they must
+        not have a stored type key as a proper prefix (true for fixed-length
+        keys and for terminated keys such as keyvalue's).
         """
         base = u32(iid)
         lo = base + start
@@ -220,7 +223,11 @@ class VersionedStore:
             for (iid, tkey), stored in batch.values.items():
                 dk, xk = data_key(iid, tkey, vid), delta_key(vid, iid, tkey)
                 if stored is None:
-                    below = self.resolve(self.versions(iid, tkey), vid, exclude_self=True)
+                    try:
+                        below = self.resolve(self.versions(iid, tkey), vid, exclude_self=True)
+                    except ConflictError:
+                        # The parents of this merge node disagree: keep a tombstone.
+                        below = bytes([HDR_VALUE])
                     if below is None or below[0] == HDR_TOMBSTONE:
                         wb.delete(CF_DATA, dk)
                         wb.delete(CF_DELTA, xk)
