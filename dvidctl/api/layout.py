@@ -43,3 +43,12 @@ def write_head(dvid_dir: Path, ref: str, *, detached: bool) -> None:
     tmp = dvid_dir / "HEAD.tmp"
     tmp.write_text(f"{'node' if detached else 'branch'}:{ref}\n")
     tmp.replace(dvid_dir / "HEAD")
+
+
+def server_url(dvid_dir: Path) -> str | None:
+    """The URL of the ``dvidctl serve`` holding this repository, from ``.dvid/SERVER``."""
+    try:
+        text = (dvid_dir / "SERVER").read_text().strip()
+    except OSError:
+        return None
+    return text or None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvidctl.api import layout, refs
-from dvidctl.errors import ConflictError, NotFoundError
+from dvidctl.errors import ConflictError, NotFoundError, RepositoryBusyError
 from dvidctl.ids import new_uuid
 from dvidctl.store import metadata
 from dvidctl.store.dag import NodeRecord, branch_key
@@ -105,7 +105,16 @@ class Repository:
         from dvidctl.store.rocks import RocksEngine
 
         dvid_dir = layout.find_repo_dir(path)
-        engine = RocksEngine(dvid_dir / "db", read_only=read_only)
+        try:
+            engine = RocksEngine(dvid_dir / "db", read_only=read_only)
+        except RepositoryBusyError as exc:
+            url = layout.server_url(dvid_dir)
+            if url is None:
+                raise
+            raise RepositoryBusyError(
+                f"the repository is being served by 'dvidctl serve' at {url}",
+                hint=f"send the command to the server: --remote {url} --node UUID, or stop the server",
+            ) from exc
         state = metadata.load(engine)
         if state is None:
             engine.close()

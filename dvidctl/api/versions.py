@@ -7,6 +7,7 @@ so a failed command leaves the repository exactly as it was.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -77,21 +78,30 @@ def last_locked(repo: Repository, vid: int) -> int | None:
 
 
 # ------------------------------------------------------------------- commit
-def lock_node(repo: Repository, vid: int, note: str = "", log: list[str] | None = None) -> None:
-    """Lock (commit) node ``vid`` without opening a child (DVID's ``POST commit``)."""
+def _update_node(repo: Repository, vid: int, change: Callable[[NodeRecord], None]) -> None:
+    """Apply ``change`` to a copy of node ``vid``'s record, write it, then mirror it in memory."""
     with repo.store.write_lock:
         node = _copy(repo.dag.node(vid))
+        change(node)
+        node.updated = now_iso()
+        wb = WriteBatch()
+        metadata.put_node(wb, node)
+        repo.engine.write(wb)
+        repo.dag.add(node)
+
+
+def lock_node(repo: Repository, vid: int, note: str = "", log: list[str] | None = None) -> None:
+    """Lock (commit) node ``vid`` without opening a child (DVID's ``POST commit``)."""
+
+    def change(node: NodeRecord) -> None:
         if node.locked:
             raise BadRequestError(f"node {node.uuid[:10]} is already committed")
         node.locked = True
         if note:
             node.note = note
         node.log.extend(_stamp(log or []))
-        node.updated = now_iso()
-        wb = WriteBatch()
-        metadata.put_node(wb, node)
-        repo.engine.write(wb)
-        repo.dag.add(node)
+
+    _update_node(repo, vid, change)
 
 
 def new_version(
@@ -152,26 +162,12 @@ def _stamp(lines: list[str]) -> list[str]:
 
 def append_log(repo: Repository, vid: int, lines: list[str]) -> None:
     """Append lines to a node's log (allowed on locked nodes, as DVID)."""
-    with repo.store.write_lock:
-        node = _copy(repo.dag.node(vid))
-        node.log.extend(_stamp(lines))
-        node.updated = now_iso()
-        wb = WriteBatch()
-        metadata.put_node(wb, node)
-        repo.engine.write(wb)
-        repo.dag.add(node)
+    _update_node(repo, vid, lambda node: node.log.extend(_stamp(lines)))
 
 
 def set_note(repo: Repository, vid: int, note: str) -> None:
     """Replace a node's note."""
-    with repo.store.write_lock:
-        node = _copy(repo.dag.node(vid))
-        node.note = note
-        node.updated = now_iso()
-        wb = WriteBatch()
-        metadata.put_node(wb, node)
-        repo.engine.write(wb)
-        repo.dag.add(node)
+    _update_node(repo, vid, lambda node: setattr(node, "note", note))
 
 
 # ------------------------------------------------------------------- branch

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from dvidctl.api.repository import Repository
+from dvidctl.errors import BadRequestError
 
 RepoOpt = Annotated[
     Path | None,
@@ -50,3 +53,25 @@ def repo_path(repo: Path | None) -> Path | None:
 def open_repo(repo: Path | None, *, read_only: bool = False) -> Repository:
     """Open the local repository named by ``--repo`` / env / the working directory."""
     return Repository.open(repo_path(repo), read_only=read_only)
+
+
+@contextmanager
+def open_node(
+    repo: Path | None, node: str | None, remote: str | None, *, write: bool
+) -> Iterator[Any]:
+    """Yield the node to work on: local (``--repo``/HEAD) or on a server (``--remote URL --node UUID``).
+
+    Local and remote nodes share one interface (``.instance(name)`` with the same methods),
+    so every data command works against either. Reads open the local repository read-only,
+    which works next to a running server.
+    """
+    if remote is None:
+        with open_repo(repo, read_only=not write) as r:
+            yield r.node(node)
+        return
+    if not node:
+        raise BadRequestError("--remote needs --node UUID (or PREFIX:BRANCH)", hint="e.g. --node :master")
+    from dvidctl.api.remote import RemoteRepository
+
+    with RemoteRepository(remote, token=os.environ.get("DVIDCTL_TOKEN")) as rr:
+        yield rr.node(node)

@@ -9,16 +9,17 @@ from typing import Annotated
 import typer
 
 from dvidctl.commands import _output
-from dvidctl.commands._options import JsonOpt, NodeOpt, RepoOpt, open_repo
+from dvidctl.commands._options import JsonOpt, NodeOpt, RemoteOpt, RepoOpt, open_node
 from dvidctl.datatypes.keyvalue import KeyValue
 from dvidctl.errors import BadRequestError, NotFoundError
 
 
 def _kv(node_obj: object, name: str) -> KeyValue:
     inst = node_obj.instance(name)  # type: ignore[attr-defined]
-    if not isinstance(inst, KeyValue):
-        raise BadRequestError(f"instance {name!r} is a {inst.record.typename}, not a keyvalue")
-    return inst
+    typename = getattr(getattr(inst, "record", None), "typename", None) or getattr(inst, "record_typename", "")
+    if not isinstance(inst, KeyValue) and typename != "keyvalue":
+        raise BadRequestError(f"instance {name!r} is a {typename}, not a keyvalue")
+    return inst  # type: ignore[no-any-return]
 
 
 def put_key(
@@ -27,6 +28,7 @@ def put_key(
     file: Annotated[str, typer.Argument(help="File with the value, or - for stdin.")] = "-",
     node: NodeOpt = None,
     repo: RepoOpt = None,
+    remote: RemoteOpt = None,
 ) -> None:
     """Store a value under a key at HEAD (or --node)."""
     if file == "-":
@@ -36,8 +38,8 @@ def put_key(
             value = Path(file).read_bytes()
         except OSError as exc:
             raise BadRequestError(f"cannot read {file}: {exc.strerror}") from None
-    with open_repo(repo) as r:
-        _kv(r.node(node), name).put(key, value)
+    with open_node(repo, node, remote, write=True) as n:
+        _kv(n, name).put(key, value)
 
 
 def get_key(
@@ -46,10 +48,11 @@ def get_key(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
     node: NodeOpt = None,
     repo: RepoOpt = None,
+    remote: RemoteOpt = None,
 ) -> None:
     """Print the raw value of a key (at HEAD or --node)."""
-    with open_repo(repo, read_only=True) as r:
-        value = _kv(r.node(node), name).get(key)
+    with open_node(repo, node, remote, write=False) as n:
+        value = _kv(n, name).get(key)
     if output is None:
         _output.emit_bytes(value)
     else:
@@ -61,10 +64,11 @@ def delete_key(
     key: Annotated[str, typer.Argument(help="Key.")],
     node: NodeOpt = None,
     repo: RepoOpt = None,
+    remote: RemoteOpt = None,
 ) -> None:
     """Delete a key at HEAD (or --node)."""
-    with open_repo(repo) as r:
-        kv = _kv(r.node(node), name)
+    with open_node(repo, node, remote, write=True) as n:
+        kv = _kv(n, name)
         if not kv.exists(key):
             raise NotFoundError(f'Key "{key}" not found', hint=f"list keys with 'dvidctl keys {name}'")
         kv.delete(key)
@@ -75,12 +79,13 @@ def keys(
     range_: Annotated[tuple[str, str] | None, typer.Option("--range", help="FROM TO, both inclusive.")] = None,
     node: NodeOpt = None,
     repo: RepoOpt = None,
+    remote: RemoteOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """List keys (at HEAD or --node)."""
     first, last = range_ if range_ else (None, None)
-    with open_repo(repo, read_only=True) as r:
-        out = _kv(r.node(node), name).keys(first, last)
+    with open_node(repo, node, remote, write=False) as n:
+        out = _kv(n, name).keys(first, last)
     if json_:
         _output.emit_json(out)
     else:

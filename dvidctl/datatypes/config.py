@@ -11,7 +11,7 @@ from typing import Any
 
 from dvidctl.errors import BadRequestError
 
-COMPRESSIONS = ("none", "snappy", "lz4", "gzip", "jpeg", "zstd")
+COMPRESSIONS = ("none", "snappy", "lz4", "gzip", "jpeg", "zstd", "labelblock")
 
 
 def lower_keys(raw: Mapping[str, Any]) -> dict[str, Any]:

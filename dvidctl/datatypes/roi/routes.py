@@ -61,11 +61,24 @@ def routes() -> list[Route]:
     """The roi route table."""
     return [
         Route("roi", ("GET",), roi_get, "Spans [[z, y, x0, x1], ...] in block coordinates"),
-        Route("roi", ("POST",), roi_post, "Replace the ROI with these spans", body="application/json"),
+        Route(
+            "roi", ("POST",), roi_post, "Replace the ROI with these spans", body="application/json"
+        ),
         Route("roi", ("DELETE",), roi_delete, "Delete every span"),
-        Route("mask/{dims:dims}/{size:xyz}/{offset:xyz}", ("GET",), mask,
-              "uint8 mask of a 3D box (1 inside)", produces=OCTET),
-        Route("ptquery", ("POST",), ptquery, "Which points are inside", mutates=False,
-              body="application/json"),
+        Route(
+            "mask/{dims:dims}/{size:xyz}/{offset:xyz}",
+            ("GET",),
+            mask,
+            "uint8 mask of a 3D box (1 inside)",
+            produces=OCTET,
+        ),
+        Route(
+            "ptquery",
+            ("POST",),
+            ptquery,
+            "Which points are inside",
+            mutates=False,
+            body="application/json",
+        ),
         Route("partition", ("GET",), partition, "Subvolumes covering the ROI"),
     ]

@@ -1,0 +1,449 @@
+"""Block codecs: how one block of voxels becomes a stored payload and back.
+
+Every stored block payload starts with a **codec id byte**, so stored data is
+self-describing: a block decodes by its own id, whatever the instance's current
+codec is (a codec change, or blocks pushed from elsewhere, never confuse reads).
+
+====  ============================  ======================================================
+ id   codec                         body after the id byte
+====  ============================  ======================================================
+ 0    :class:`RawCodec`             the voxels, little-endian, ZYX (X fastest)
+ 1    :class:`ZstdCodec`            one zstd frame (with content size) of the raw voxels
+ 2    :class:`JpegCodec`            a grayscale JPEG, width X, height Y*Z (DVID's layout)
+ 3    :class:`LabelBlockZstdCodec`  one zstd frame of DVID's compressed label Block (§6.3)
+ 4    :class:`ZstdCodec` (tiled)    ``u16 tz, u16 ty, u16 n, n * u32 frame sizes``, then
+                                    ``n`` zstd frames, one per (z, y) tile of ``tz * ty * X``
+                                    voxels, z-major: a read decodes only the tiles it needs
+====  ============================  ======================================================
+
+Codecs are frozen dataclasses that validate in the constructor and round-trip
+through :meth:`to_dict` / :func:`codec_from_dict`. Decoding always writes into a
+caller-provided, C-contiguous array (:func:`decode_into`), or copies just a
+region of the block into a caller's view (:func:`decode_region`): zstd frames are
+streamed with ``stream_reader(...).readinto`` straight into that buffer, which
+runs at about 8 GB/s on one thread, against about 1.8 GB/s when each block gets a
+fresh 2 MiB ``bytes`` from ``ZstdDecompressor.decompress`` (page faults). zstd
+releases the GIL, so several threads decode in parallel.
+
+The labelmap default is raw uint64 under zstd: on real label blocks it decodes
+about 2.7x faster than DVID's label Block under zstd (6.8 vs 2.5 GB/s) and
+encodes 3x faster, for 3.5x more bytes (19 vs 5.6 KB per 64^3 block); see
+``bench/bench_voxels.py --codecs``. zstd blocks larger than the tile (32 along z
+and y by default) are stored as tiles: unaligned 128^3 reads of 64^3 blocks then
+decode 31% fewer voxels, for 1-2% more bytes (measured on random 128^3 label reads:
+32-tiles about 1.3x faster than whole-block frames; 16-tiles were slower again,
+per-frame overhead).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import zstandard
+
+from dvidctl.errors import BadRequestError, CorruptDataError
+
+RAW, ZSTD, JPEG, LABELBLOCK_ZSTD, ZSTD_TILED = 0, 1, 2, 3, 4
+CODEC_NAMES = {
+    RAW: "raw",
+    ZSTD: "zstd",
+    JPEG: "jpeg",
+    LABELBLOCK_ZSTD: "labelblock",
+    ZSTD_TILED: "zstd",
+}
+_TILE_HEAD = struct.Struct("<HHH")
+
+Buffer = bytes | bytearray | memoryview
+
+_local = threading.local()
+
+
+def _cctx(level: int) -> zstandard.ZstdCompressor:
+    """A per-thread compressor for ``level`` (ZstdCompressor is not thread-safe)."""
+    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "cctx", None)
+    if cache is None:
+        cache = _local.cctx = {}
+    c = cache.get(level)
+    if c is None:
+        c = cache[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
+    return c
+
+
+def scratch(shape: tuple[int, ...], dtype: np.dtype, slot: str = "block") -> np.ndarray:
+    """A per-thread reusable buffer: page faults once, not once per block."""
+    cache: dict[tuple[Any, ...], np.ndarray] | None = getattr(_local, "scratch", None)
+    if cache is None:
+        cache = _local.scratch = {}
+    key = (slot, shape, dtype.str)
+    buf = cache.get(key)
+    if buf is None:
+        buf = cache[key] = np.empty(shape, dtype)
+    return buf
+
+
+def _dctx() -> zstandard.ZstdDecompressor:
+    d: zstandard.ZstdDecompressor | None = getattr(_local, "dctx", None)
+    if d is None:
+        d = _local.dctx = zstandard.ZstdDecompressor()
+    return d
+
+
+def _contiguous(block: np.ndarray) -> np.ndarray:
+    """The block as C-contiguous little-endian voxels (a per-thread scratch copy if needed)."""
+    if (
+        block.flags.c_contiguous
+        and block.dtype.byteorder in ("<", "|", "=")
+        and (block.dtype.byteorder != "=" or np.little_endian)
+    ):
+        return block
+    buf = scratch(block.shape, block.dtype.newbyteorder("<"), "encode")
+    buf[...] = block
+    return buf
+
+
+def _byte_view(out: np.ndarray) -> memoryview:
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("decode output must be a writeable C-contiguous array")
+    return memoryview(out.reshape(-1).view(np.uint8))
+
+
+def zstd_decompress_into(body: Buffer, out: np.ndarray) -> None:
+    """Decompress one zstd frame into ``out``, which must be exactly its content size.
+
+    Raises:
+        CorruptDataError: Not a zstd frame, wrong content size, or truncated.
+    """
+    dest = _byte_view(out)
+    try:
+        size = zstandard.frame_content_size(body)
+    except zstandard.ZstdError as exc:
+        raise CorruptDataError(f"stored block is not a zstd frame: {exc}") from None
+    if size != len(dest):
+        raise CorruptDataError(f"stored zstd block holds {size} bytes, the block needs {len(dest)}")
+    got = 0
+    try:
+        with _dctx().stream_reader(body) as reader:
+            while got < len(dest):
+                n = reader.readinto(dest[got:])
+                if not n:
+                    break
+                got += n
+    except zstandard.ZstdError as exc:
+        raise CorruptDataError(f"stored zstd block does not decode: {exc}") from None
+    if got != len(dest):
+        raise CorruptDataError(f"stored zstd block is truncated ({got} of {len(dest)} bytes)")
+
+
+@dataclass(frozen=True)
+class RawCodec:
+    """Uncompressed voxels (DVID ``Compression=none``)."""
+
+    codec_id: ClassVar[int] = RAW
+    name: ClassVar[str] = "raw"
+
+    def encode(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
+        """Return ``prefix`` + the payload (id byte + body) of one block."""
+        return b"".join([prefix, bytes([RAW]), _contiguous(block).data])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, see :func:`codec_from_dict`."""
+        return {"name": self.name}
+
+
+@dataclass(frozen=True)
+class ZstdCodec:
+    """zstd frames of the raw voxels.
+
+    Attributes:
+        level: zstd level 1..22 (3 is zstd's default).
+        tile: Edge along z and y of the tiles a block is split into (each tile one
+            frame of ``tile * tile * X`` voxels); 0 stores one frame per block.
+    """
+
+    level: int = 3
+    tile: int = 32
+    codec_id: ClassVar[int] = ZSTD
+    name: ClassVar[str] = "zstd"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.level, int) or not 1 <= self.level <= 22:
+            raise BadRequestError(f"zstd level must be an integer 1..22, got {self.level!r}")
+        if not isinstance(self.tile, int) or not 0 <= self.tile <= 1024:
+            raise BadRequestError(f"zstd tile must be an integer 0..1024, got {self.tile!r}")
+
+    def encode(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
+        """Return ``prefix`` + the payload (id byte + body) of one block, in one copy."""
+        nz, ny, _ = block.shape
+        t = self.tile
+        c = _cctx(self.level)
+        if t == 0 or (nz <= t and ny <= t):
+            return b"".join([prefix, bytes([ZSTD]), c.compress(_contiguous(block))])
+        frames = [
+            c.compress(_contiguous(block[z : z + t, y : y + t]))
+            for z in range(0, nz, t)
+            for y in range(0, ny, t)
+        ]
+        sizes = np.array([len(f) for f in frames], "<u4").tobytes()
+        head = _TILE_HEAD.pack(t, t, len(frames))
+        return b"".join([prefix, bytes([ZSTD_TILED]), head, sizes, *frames])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, see :func:`codec_from_dict`."""
+        return {"name": self.name, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class JpegCodec:
+    """Lossy grayscale JPEG (DVID ``Compression=jpeg``); uint8 blocks only; quality 1..100."""
+
+    quality: int = 80
+    codec_id: ClassVar[int] = JPEG
+    name: ClassVar[str] = "jpeg"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.quality, int) or not 1 <= self.quality <= 100:
+            raise BadRequestError(f"JPEG quality must be an integer 1..100, got {self.quality!r}")
+
+    def encode(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
+        """Return ``prefix`` + the payload: a JPEG of width X and height Y*Z, as DVID stores it."""
+        from PIL import Image
+
+        if block.dtype != np.uint8:
+            raise BadRequestError(f"JPEG blocks hold uint8 voxels, not {block.dtype}")
+        nz, ny, nx = block.shape
+        buf = io.BytesIO()
+        buf.write(prefix + bytes([JPEG]))
+        img = Image.fromarray(np.ascontiguousarray(block).reshape(nz * ny, nx))
+        img.save(buf, format="JPEG", quality=self.quality)
+        return buf.getvalue()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, see :func:`codec_from_dict`."""
+        return {"name": self.name, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class LabelBlockZstdCodec:
+    """DVID's compressed label Block (``labels.Block``) inside a zstd frame; uint64 only."""
+
+    level: int = 3
+    codec_id: ClassVar[int] = LABELBLOCK_ZSTD
+    name: ClassVar[str] = "labelblock"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.level, int) or not 1 <= self.level <= 22:
+            raise BadRequestError(f"zstd level must be an integer 1..22, got {self.level!r}")
+
+    def encode(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
+        """Return ``prefix`` + the payload (id byte + zstd(label Block))."""
+        from dvidctl.datatypes.labelmap.labelblock import encode_label_block
+
+        if block.dtype != np.uint64:
+            raise BadRequestError(f"label blocks hold uint64 voxels, not {block.dtype}")
+        frame = _cctx(self.level).compress(encode_label_block(block))
+        return b"".join([prefix, bytes([LABELBLOCK_ZSTD]), frame])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, see :func:`codec_from_dict`."""
+        return {"name": self.name, **asdict(self)}
+
+
+BlockCodec = RawCodec | ZstdCodec | JpegCodec | LabelBlockZstdCodec
+_BY_NAME: dict[str, type[BlockCodec]] = {
+    "raw": RawCodec,
+    "zstd": ZstdCodec,
+    "jpeg": JpegCodec,
+    "labelblock": LabelBlockZstdCodec,
+}
+
+
+def codec_from_dict(d: dict[str, Any]) -> BlockCodec:
+    """Inverse of ``to_dict``; BadRequestError for an unknown name or bad parameters."""
+    params = dict(d)
+    name = params.pop("name", None)
+    cls = _BY_NAME.get(str(name))
+    if cls is None:
+        raise BadRequestError(f"unknown block codec {name!r}", hint="one of " + ", ".join(_BY_NAME))
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise BadRequestError(f"bad parameters for block codec {name!r}: {exc}") from None
+
+
+def payload_codec(payload: Buffer) -> int:
+    """The codec id of a stored payload."""
+    if len(payload) == 0:
+        raise CorruptDataError("stored block payload is empty")
+    return int(payload[0])
+
+
+def decode_into(payload: Buffer, out: np.ndarray) -> np.ndarray:
+    """Decode a stored block payload (id byte + body) into ``out`` and return ``out``.
+
+    Args:
+        payload: The stored payload, any codec of this module.
+        out: C-contiguous, writeable array with the block's shape and dtype.
+
+    Raises:
+        CorruptDataError: Unknown codec id, or a body that does not decode to ``out``'s size.
+    """
+    cid = payload_codec(payload)
+    body = memoryview(payload)[1:]
+    if cid == ZSTD:
+        zstd_decompress_into(body, out)
+    elif cid == RAW:
+        dest = _byte_view(out)
+        if len(body) != len(dest):
+            raise CorruptDataError(f"raw block has {len(body)} bytes, the block needs {len(dest)}")
+        dest[:] = body
+    elif cid == ZSTD_TILED:
+        nz, ny, nx = out.shape
+        decode_region(payload, out.shape, (slice(0, nz), slice(0, ny), slice(0, nx)), out)
+    elif cid == LABELBLOCK_ZSTD:
+        _decode_labelblock(body, out)
+    elif cid == JPEG:
+        _decode_jpeg(body, out)
+    else:
+        raise CorruptDataError(f"stored block has unknown codec id {cid}")
+    return out
+
+
+def _tiles(body: memoryview, shape: tuple[int, ...]) -> tuple[int, int, list[tuple[int, int]]]:
+    """Parse a tiled payload body: ``(tz, ty, [(start, stop) of each frame])``."""
+    if len(body) < _TILE_HEAD.size:
+        raise CorruptDataError("tiled zstd block is truncated")
+    tz, ty, n = _TILE_HEAD.unpack_from(body)
+    nz, ny = shape[0], shape[1]
+    if tz == 0 or ty == 0 or n != -(-nz // tz) * -(-ny // ty):
+        raise CorruptDataError(f"tiled zstd block has {n} tiles of {tz}x{ty}, not fit for {shape}")
+    start = _TILE_HEAD.size + 4 * n
+    if len(body) < start:
+        raise CorruptDataError("tiled zstd block is truncated")
+    bounds = []
+    pos = start
+    for size in struct.unpack_from(f"<{n}I", body, _TILE_HEAD.size):
+        bounds.append((pos, pos + size))
+        pos += size
+    if pos != len(body):
+        raise CorruptDataError("tiled zstd block frame sizes do not match its length")
+    return tz, ty, bounds
+
+
+def decode_region(
+    payload: Buffer,
+    shape: tuple[int, ...],
+    region: tuple[slice, slice, slice],
+    dst: np.ndarray,
+) -> None:
+    """Copy ``block[region]`` of a stored block into ``dst`` (any strides, ``region``'s shape).
+
+    Tiled zstd blocks decode only the tiles ``region`` touches; other codecs decode
+    the whole block into a per-thread scratch buffer first.
+
+    Args:
+        payload: The stored payload (id byte + body).
+        shape: The block shape, ZYX.
+        region: Slices (positive steps of 1) into the block.
+        dst: Destination view, ``dst.shape`` equal to the region's shape.
+    """
+    dtype = dst.dtype
+    if payload_codec(payload) != ZSTD_TILED:
+        block = decode_into(payload, scratch(tuple(shape), dtype))
+        dst[...] = block[region]
+        return
+    body = memoryview(payload)[1:]
+    tz, ty, bounds = _tiles(body, shape)
+    nz, ny, nx = shape
+    zr, yr, xr = region
+    n_ytiles = -(-ny // ty)
+    for iz in range(zr.start // tz, (zr.stop - 1) // tz + 1):
+        z0 = iz * tz
+        z1 = min(z0 + tz, nz)
+        for iy in range(yr.start // ty, (yr.stop - 1) // ty + 1):
+            y0 = iy * ty
+            y1 = min(y0 + ty, ny)
+            a, b = bounds[iz * n_ytiles + iy]
+            tile = scratch((z1 - z0, y1 - y0, nx), dtype, "tile")
+            zstd_decompress_into(body[a:b], tile)
+            sz0, sz1 = max(z0, zr.start), min(z1, zr.stop)
+            sy0, sy1 = max(y0, yr.start), min(y1, yr.stop)
+            dst[sz0 - zr.start : sz1 - zr.start, sy0 - yr.start : sy1 - yr.start] = tile[
+                sz0 - z0 : sz1 - z0, sy0 - y0 : sy1 - y0, xr
+            ]
+
+
+def _decode_labelblock(body: memoryview, out: np.ndarray) -> None:
+    from dvidctl.datatypes.labelmap.labelblock import decode_label_block
+
+    try:
+        raw = _dctx().decompress(body)
+        decode_label_block(raw, out=out)
+    except (zstandard.ZstdError, ValueError) as exc:
+        raise CorruptDataError(f"stored label block does not decode: {exc}") from None
+
+
+def _decode_jpeg(body: memoryview, out: np.ndarray) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    nz, ny, nx = out.shape
+    try:
+        with Image.open(io.BytesIO(body)) as img:
+            arr = np.asarray(img.convert("L"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise CorruptDataError(f"stored JPEG block does not decode: {exc}") from None
+    if arr.shape != (nz * ny, nx) or out.dtype != np.uint8:
+        raise CorruptDataError(f"stored JPEG block is {arr.shape}, the block needs {(nz * ny, nx)}")
+    out.reshape(nz * ny, nx)[...] = arr
+
+
+def codec_for_config(compression: str, dtype: np.dtype, block_x: int) -> BlockCodec:
+    """Choose the block codec for a DVID ``Compression`` setting.
+
+    ``none`` stores raw voxels; ``jpeg[:Q]`` (uint8 only) stores JPEG; every other
+    DVID compression (``lz4``, ``gzip``, ``snappy``) and ``zstd[:L]`` store zstd,
+    which is faster and smaller than those. ``labelblock[:L]`` (uint64 only)
+    stores DVID's label Block under zstd.
+    """
+    name, _, arg = compression.strip().lower().partition(":")
+    level = _int_arg(arg, name) if arg else None
+    if name == "none":
+        return RawCodec()
+    if name == "jpeg":
+        if dtype != np.uint8:
+            raise BadRequestError(f"Compression=jpeg needs uint8 voxels, not {dtype}")
+        return JpegCodec(level if level is not None else 80)
+    if name == "labelblock":
+        if dtype != np.uint64:
+            raise BadRequestError("Compression=labelblock needs uint64 labels")
+        return LabelBlockZstdCodec(level if level is not None else 3)
+    if name == "zstd":
+        return ZstdCodec(level if level is not None else 3)
+    return ZstdCodec(3)
+
+
+def _int_arg(arg: str, name: str) -> int:
+    try:
+        return int(arg)
+    except ValueError:
+        raise BadRequestError(f"Compression={name}:{arg}: the level must be an integer") from None
+
+
+__all__ = [
+    "BlockCodec",
+    "JpegCodec",
+    "LabelBlockZstdCodec",
+    "RawCodec",
+    "ZstdCodec",
+    "codec_for_config",
+    "codec_from_dict",
+    "decode_into",
+    "decode_region",
+    "payload_codec",
+    "scratch",
+    "zstd_decompress_into",
+]

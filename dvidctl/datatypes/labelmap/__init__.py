@@ -1,0 +1,50 @@
+"""The labelmap datatype: uint64 label volumes (DVID's ``labelmap``; also labelblk, labelarray)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from dvidctl.datatypes import registry
+from dvidctl.datatypes.config import get_bool, lower_keys
+from dvidctl.datatypes.labelmap.help import HELP
+from dvidctl.datatypes.labelmap.keys import describe
+from dvidctl.datatypes.labelmap.ops import LabelMap
+from dvidctl.datatypes.voxelconfig import parse_voxel_config, voxel_merge_rule
+
+
+def parse_config(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Parse a labelmap config (DVID defaults: BlockSize 64^3, multiples of 16)."""
+    cfg = lower_keys(raw)
+    out = parse_voxel_config(
+        cfg,
+        typename="labelmap",
+        dtype=np.dtype(np.uint64),
+        default_block=(64, 64, 64),
+        default_compression="zstd",
+        block_multiple=16,
+        extra_keys=frozenset({"indexedlabels", "countlabels"}),
+    )
+    out["indexed_labels"] = get_bool(cfg, "indexedlabels", True)
+    out["count_labels"] = get_bool(cfg, "countlabels", True)
+    return out
+
+
+SPEC = registry.register(
+    registry.DatatypeSpec(
+        name="labelmap",
+        type_url="github.com/janelia-flyem/dvid/datatype/labelmap",
+        version="0.1",
+        instance_class=LabelMap,
+        parse_config=parse_config,
+        summary="uint64 label volumes in compressed blocks, with a pyramid",
+        help=HELP,
+        aliases=("labelblk", "labelarray"),
+        describe_key=describe,
+        merge_rule=voxel_merge_rule,
+    )
+)
+
+__all__ = ["SPEC", "LabelMap"]

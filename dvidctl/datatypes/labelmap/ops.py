@@ -1,0 +1,114 @@
+"""labelmap operations: uint64 label volumes (DVID_API.md §6), on the shared voxel base.
+
+Beyond subvolumes, slices, arb planes and tiles this adds labels at points and
+the label counters: ``MaxLabel`` (versioned; each scale-0 write raises it to the
+largest label written; merges take the max) and ``NextLabel`` (repo-wide, kept in
+the instance record, as DVID's ``nextlabel`` reservations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dvidctl.datatypes.downsample import downsample_labels
+from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
+from dvidctl.datatypes.multiscale import Downsample
+from dvidctl.datatypes.voxelconfig import MAXLABEL_TKEY, pack_u64, unpack_u64
+from dvidctl.datatypes.voxels import VoxelInstance
+from dvidctl.errors import BadRequestError
+from dvidctl.store.keys import HDR_TOMBSTONE
+from dvidctl.store.versioned import VersionedBatch
+
+MAX_RESERVE = 1 << 40
+
+
+class LabelMap(VoxelInstance):
+    """A labelmap instance at one node (supervoxel ids; no body mapping yet).
+
+    Pyramid levels take the most frequent non-zero label of each 2x2x2 cube
+    (ties to the smaller label); ``arb`` planes are sampled nearest.
+    """
+
+    typename = "labelmap"
+    dtype: ClassVar[np.dtype] = np.dtype(np.uint64)
+    key_class: ClassVar[int] = CLASS_BLOCK
+    interpolable: ClassVar[bool] = False
+    value_label: ClassVar[str] = "labelmap"
+    tracks_max: ClassVar[bool] = True
+
+    def downsampler(self) -> Downsample:
+        """Label mode ignoring 0 (DVID's downres rule)."""
+        return downsample_labels
+
+    # ---------------------------------------------------------------- labels
+    def labels_at(
+        self, points_xyz: Sequence[Sequence[int]] | np.ndarray, scale: int = 0
+    ) -> np.ndarray:
+        """Labels at integer voxel points given as ``(n, 3)`` XYZ (DVID's ``labels``)."""
+        self.check_scale(scale)
+        pts = np.asarray(points_xyz)
+        if pts.size == 0:
+            return np.zeros(0, np.uint64)
+        if pts.ndim != 2 or pts.shape[1] != 3 or pts.dtype.kind not in "iu":
+            raise BadRequestError(
+                f"points must be an (n, 3) integer XYZ array, got {pts.shape} {pts.dtype}"
+            )
+        return self.blocks.values_at(scale, pts[:, ::-1])
+
+    def label_at(self, point_xyz: Sequence[int], scale: int = 0) -> int:
+        """The label at one voxel (DVID's ``label/{x_y_z}``)."""
+        return int(self.labels_at(np.asarray([point_xyz], dtype=np.int64), scale)[0])
+
+    # -------------------------------------------------------------- counters
+    def max_label(self) -> int:
+        """The largest label written along this node's ancestry (0 if none)."""
+        got = self._get(MAXLABEL_TKEY)
+        return 0 if got is None else unpack_u64(got)
+
+    def max_labels_by_version(self) -> dict[int, int]:
+        """The max label stored at each version that raised it (DVID's ``MaxLabel`` map)."""
+        out = {}
+        for vid, stored in self.node.repo.store.versions(self.iid, MAXLABEL_TKEY):
+            if stored[0] != HDR_TOMBSTONE:
+                out[vid] = unpack_u64(memoryview(stored)[1:])
+        return out
+
+    def max_repo_label(self) -> int:
+        """The largest label written in any version."""
+        return max(self.max_labels_by_version().values(), default=0)
+
+    def next_label(self) -> int:
+        """The next label :meth:`reserve_labels` would hand out."""
+        return max(int(self.config.get("next_label", 0)), self.max_repo_label() + 1)
+
+    def reserve_labels(self, count: int) -> tuple[int, int]:
+        """Reserve ``count`` new labels for the whole repository; returns ``(first, last)``."""
+        from dvidctl.api.instances import update_instance
+
+        if not 1 <= count <= MAX_RESERVE:
+            raise BadRequestError(f"label count must be 1..{MAX_RESERVE}, got {count}")
+        with self.lock:
+            start = self.next_label()
+            self.record.config["next_label"] = start + count
+            update_instance(self.node.repo, self.record)
+        return start, start + count - 1
+
+    def _after_write(self, batch: VersionedBatch, stat: int | None) -> None:
+        if stat is not None and stat > self.max_label():
+            batch.put(self.iid, MAXLABEL_TKEY, pack_u64(stat))
+
+    # ------------------------------------------------------------------ info
+    def extended(self) -> dict[str, Any]:
+        """imageblk fields plus DVID's labelmap counters."""
+        ext = super().extended()
+        by_version = self.max_labels_by_version()
+        ext.update(
+            MaxLabel={str(v): m for v, m in sorted(by_version.items())},
+            MaxRepoLabel=max(by_version.values(), default=0),
+            NextLabel=int(self.config.get("next_label", 0)),
+            IndexedLabels=bool(self.config.get("indexed_labels", True)),
+        )
+        return ext

@@ -1,0 +1,265 @@
+"""labelmap HTTP routes (DVID_API.md §6), mounted under ``/api/node/{uuid}/{name}/``.
+
+The old type names ``labelblk`` and ``labelarray`` create labelmap instances
+(registry aliases) and are served by this table: labelarray's formats are
+labelmap's; labelblk clients get labelmap's block formats.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from functools import partial
+
+import compressed_segmentation as cseg
+import lz4.block
+import numpy as np
+from starlette.responses import Response
+
+from dvidctl.datatypes.blockstream import encode_block_header, iter_block_stream
+from dvidctl.datatypes.labelmap.labelblock import gunzip_label_block
+from dvidctl.datatypes.labelmap.ops import LabelMap
+from dvidctl.datatypes.voxelconfig import MAXLABEL_TKEY, pack_u64
+from dvidctl.errors import BadRequestError
+from dvidctl.geometry import check_voxel_budget
+from dvidctl.server import voxels as vx
+from dvidctl.server.blockio import LABEL_STREAM_FORMATS, label_payloads, write_blocks
+from dvidctl.server.dispatcher import Call, Route
+from dvidctl.server.json_util import json_response
+from dvidctl.server.params import points_xyz
+from dvidctl.server.streaming import OCTET, as_bytes_view, buffer_response, iter_response
+
+_GEOM = "{dims:dims}/{size:xyz}/{offset:xyz}"
+_BATCH = 32  # blocks encoded together on the thread pool while streaming
+
+
+def _lm(call: Call) -> LabelMap:
+    inst = call.instance
+    assert isinstance(inst, LabelMap)
+    return inst
+
+
+def encode_volume(call: Call, vol: np.ndarray) -> Response:
+    """A 3D label volume with ``compression=`` none|lz4|gzip|google|googlegzip."""
+    comp = call.query.get("compression", "").lower()
+    if comp in ("", "none", "uncompressed"):
+        return buffer_response(vol, OCTET)
+    if comp == "lz4":
+        return buffer_response(lz4.block.compress(as_bytes_view(vol), store_size=False), OCTET)
+    if comp == "gzip":
+        return buffer_response(gzip.compress(as_bytes_view(vol), 6), OCTET)
+    if comp in ("google", "googlegzip"):
+        # neuroglancer's compressed_segmentation, 8^3 blocks, x fastest (an XYZ Fortran view).
+        body = cseg.compress(vol.T, block_size=(8, 8, 8), order="F")
+        if comp == "google":
+            return buffer_response(body, OCTET)
+        return buffer_response(gzip.compress(body, 6), OCTET, headers={"Content-Encoding": "gzip"})
+    raise BadRequestError(f"compression {comp!r} is not one of lz4, gzip, google, googlegzip")
+
+
+def label(call: Call) -> Response:
+    """``GET label/{x_y_z}``: ``{"Label": n}``."""
+    inst = _lm(call)
+    pt = call.params["coord"]
+    if len(pt) != 3:
+        raise BadRequestError(f"label needs a point x_y_z, got {pt}")
+    return json_response({"Label": inst.label_at(pt, vx.scale_of(call, inst))})
+
+
+def labels(call: Call) -> Response:
+    """``GET labels``: body ``[[x,y,z],...]`` -> ``[l1, l2, ...]``."""
+    inst = _lm(call)
+    pts = points_xyz(call.json(what="labels body"), "labels body")
+    got = inst.labels_at(pts, vx.scale_of(call, inst))
+    return json_response([int(v) for v in got])
+
+
+def maxlabel(call: Call) -> Response:
+    """``GET maxlabel``."""
+    return json_response({"maxlabel": _lm(call).max_label()})
+
+
+def nextlabel(call: Call) -> Response:
+    """``GET nextlabel``."""
+    return json_response({"nextlabel": _lm(call).next_label()})
+
+
+def nextlabel_post(call: Call) -> Response:
+    """``POST nextlabel/{count}``: reserve labels -> ``{"start": a, "end": b}``."""
+    start, end = _lm(call).reserve_labels(call.params["count"])
+    return json_response({"start": start, "end": end})
+
+
+def maxlabel_post(call: Call) -> Response:
+    """``POST maxlabel/{n}``: raise the max label at this node (ignored unless larger)."""
+    inst = _lm(call)
+    n = call.params["n"]
+    if not 0 < n <= 2**48:
+        raise BadRequestError(f"max label must be in 1..2^48, got {n}")
+    if n > inst.max_label():
+        b = inst._batch()
+        b.put(inst.iid, MAXLABEL_TKEY, pack_u64(n))
+        b.commit()
+    return Response(b"")
+
+
+def set_nextlabel(call: Call) -> Response:
+    """``POST set-nextlabel/{label}``: the next label :func:`nextlabel_post` hands out."""
+    from dvidctl.api.instances import update_instance
+
+    inst = _lm(call)
+    label = call.params["label"]
+    if not 0 <= label <= 2**63:
+        raise BadRequestError(f"next label must be in 0..2^63, got {label}")
+    assert call.repo is not None
+    inst.record.config["next_label"] = label
+    update_instance(call.repo, inst.record)
+    return Response(b"")
+
+
+# ---------------------------------------------------------------- block streams
+def _stream(call: Call, coords: np.ndarray, default: str) -> Response:
+    inst = _lm(call)
+    scale = vx.scale_of(call, inst)
+    comp = call.query.get("compression", default).lower() or default
+    if comp not in LABEL_STREAM_FORMATS:
+        raise BadRequestError(
+            f"compression {comp!r} is not one of {', '.join(LABEL_STREAM_FORMATS)}"
+        )
+    shape = inst.block_shape
+
+    def pieces() -> Iterator[bytes]:
+        pending: list[tuple[tuple[int, int, int], memoryview]] = []
+
+        def flush() -> Iterator[bytes]:
+            for ((z, y, x), _), body in zip(
+                pending, label_payloads(pending, shape, comp), strict=True
+            ):
+                yield encode_block_header((x, y, z), len(body))
+                yield body
+            pending.clear()
+
+        for item in vx.iter_stored(inst.blocks, scale, coords):
+            pending.append(item)
+            if len(pending) >= _BATCH:
+                yield from flush()
+        yield from flush()
+
+    return iter_response(pieces(), OCTET)
+
+
+def blocks_get(call: Call) -> Response:
+    """``GET blocks/{size}/{offset}``: stored blocks of a block-aligned box (default lz4)."""
+    _, coords = vx.stream_box(call, _lm(call))
+    return _stream(call, coords, "lz4")
+
+
+def specificblocks(call: Call) -> Response:
+    """``GET specificblocks?blocks=x,y,z,...`` (default compression: blocks)."""
+    return _stream(call, vx.listed_blocks(call), "blocks")
+
+
+def blocks_post(call: Call) -> Response:
+    """``POST blocks``: a block stream of gzip(label Block) payloads, written atomically."""
+    inst = _lm(call)
+    scale = vx.scale_of(call, inst)
+    comp = call.query.get("compression", "blocks").lower()
+    if comp != "blocks":
+        raise BadRequestError("POST blocks accepts only compression=blocks")
+    shape = inst.block_shape
+    nbytes = int(np.prod(shape)) * 8
+    records = list(iter_block_stream(call.body))
+    check_voxel_budget(len(records) * nbytes, 1, call.server.settings.max_response)
+    decoded = []
+    for (bx, by, bz), payload in records:
+        try:
+            arr = gunzip_label_block(payload)
+        except ValueError as exc:
+            raise BadRequestError(f"block ({bx},{by},{bz}) does not decode: {exc}") from None
+        if arr.shape != shape:
+            raise BadRequestError(
+                f"block ({bx},{by},{bz}) is {arr.shape[::-1]} voxels, "
+                f"the instance uses {shape[::-1]}"
+            )
+        decoded.append(((bz, by, bx), arr))
+    write_blocks(inst, decoded, scale, downres=call.flag("downres"))
+    return Response(b"")
+
+
+def routes() -> list[Route]:
+    """The labelmap route table."""
+    raw = partial(vx.get_raw, encode3d=encode_volume)
+    raw.__name__ = "get_raw"  # type: ignore[attr-defined]
+    iso = partial(vx.get_raw, isotropic=True, encode3d=encode_volume)
+    iso.__name__ = "get_isotropic"  # type: ignore[attr-defined]
+    return [
+        Route(
+            "raw/" + _GEOM,
+            ("GET",),
+            raw,
+            "3D uint64 labels (compression=lz4|gzip|google|googlegzip) or a 2D PNG",
+            produces=OCTET,
+        ),
+        Route("raw/" + _GEOM + "/{format}", ("GET",), raw, "2D image", produces="image/png"),
+        Route(
+            "raw/" + _GEOM,
+            ("POST",),
+            vx.post_raw,
+            "Write uint64 labels (compression=lz4|gzip)",
+            body=OCTET,
+        ),
+        Route("isotropic/" + _GEOM, ("GET",), iso, "Like raw, 2D rescaled", produces=OCTET),
+        Route(
+            "isotropic/" + _GEOM + "/{format}",
+            ("GET",),
+            iso,
+            "Like raw, 2D rescaled",
+            produces="image/png",
+        ),
+        Route(
+            "blocks/{size:xyz}/{offset:xyz}",
+            ("GET",),
+            blocks_get,
+            "Block stream (compression=lz4|gzip|uncompressed|blocks)",
+            produces=OCTET,
+        ),
+        Route(
+            "blocks",
+            ("POST",),
+            blocks_post,
+            "Write a block stream of gzip(label Block)",
+            body=OCTET,
+        ),
+        Route(
+            "specificblocks",
+            ("GET",),
+            specificblocks,
+            "Block stream of listed blocks",
+            produces=OCTET,
+        ),
+        Route("label/{coord:xyz}", ("GET",), label, "Label at a point"),
+        Route("labels", ("GET",), labels, "Labels at points (JSON body)", body="application/json"),
+        Route("maxlabel", ("GET",), maxlabel, "Largest label along the ancestry"),
+        Route("nextlabel", ("GET",), nextlabel, "Next label to reserve"),
+        Route("nextlabel/{count:int}", ("POST",), nextlabel_post, "Reserve labels"),
+        Route("maxlabel/{n:int}", ("POST",), maxlabel_post, "Raise the max label"),
+        Route("set-nextlabel/{label:int}", ("POST",), set_nextlabel, "Set the next label"),
+        Route("metadata", ("GET",), vx.get_metadata, "nd-data layout description"),
+        Route(
+            "resolution",
+            ("POST",),
+            vx.post_resolution,
+            "Set the voxel size [rx, ry, rz]",
+            body="application/json",
+        ),
+        Route(
+            "arb/{tl:floats}/{tr:floats}/{bl:floats}/{res}",
+            ("GET",),
+            vx.get_arb,
+            "Arbitrary plane (nearest labels, PNG)",
+            produces="image/png",
+        ),
+        Route(
+            "extents", ("POST",), vx.post_extents, "Set MinPoint/MaxPoint", body="application/json"
+        ),
+    ]

@@ -1,0 +1,135 @@
+"""Multiscale pyramids: levels 1..MaxDownresLevel as further scales of one instance.
+
+Level ``l`` voxel ``v`` summarises the 2x2x2 voxels ``2v .. 2v+1`` of level
+``l-1`` (grayscale: rounded mean; labels: the most frequent non-zero label, ties
+to the smaller, as DVID, see :mod:`dvidctl.datatypes.downsample`). Every level
+keeps the instance's block size.
+
+:func:`update_pyramid` keeps the levels current after a scale-0 write: it
+recomputes exactly the level-``l`` blocks the written box touches, from the new
+level ``l-1`` voxels held in memory plus the unchanged ones around them read from
+the store, and queues them in the writer's batch, so data and pyramid change in
+one atomic commit. :func:`rebuild_pyramid` recomputes every level from scale 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from dvidctl.datatypes.blocks import BlockVolume, block_tkeys
+from dvidctl.datatypes.codec import decode_into
+from dvidctl.geometry import Box, iter_block_coords
+from dvidctl.store.keys import HDR_TOMBSTONE
+from dvidctl.store.versioned import VersionedBatch
+
+Downsample = Callable[[np.ndarray], np.ndarray]
+
+
+def _double(box: Box) -> Box:
+    (a, b, c), (d, e, f) = box.start, box.stop
+    return Box((2 * a, 2 * b, 2 * c), (2 * d, 2 * e, 2 * f))
+
+
+def update_pyramid(
+    vol: BlockVolume,
+    batch: VersionedBatch,
+    box: Box,
+    data: np.ndarray,
+    levels: int,
+    downsample: Downsample,
+    *,
+    first_level: int = 1,
+) -> None:
+    """Queue the pyramid blocks touched by new voxels ``data`` over ``box`` at ``first_level - 1``.
+
+    Args:
+        vol: The instance's block volume (reads see the node before this write).
+        batch: Where the new blocks go.
+        box: Where ``data`` lies, in the voxel space of level ``first_level - 1``.
+        data: The new voxels (already queued in ``batch`` by the caller).
+        levels: Highest level to update (MaxDownresLevel).
+        downsample: The 2x reduction (mean or label mode).
+        first_level: The first level to recompute.
+    """
+    bs = vol.spec.block_shape
+    for level in range(first_level, levels + 1):
+        if box.is_empty:
+            return
+        target = box.scaled_down(1).aligned_to(bs)
+        src_box = _double(target)
+        if src_box == box:
+            src = data
+        else:
+            src = vol.read(src_box, level - 1, skip=box)
+            src[box.slices_in(src_box)] = data
+        new = downsample(src)
+        vol.write(new, target, level, batch)
+        box, data = target, new
+
+
+def rebuild_pyramid(
+    vol: BlockVolume, batch: VersionedBatch, levels: int, downsample: Downsample
+) -> dict[int, int]:
+    """Recompute levels 1..``levels`` from scale 0; queue the blocks (and stale deletions).
+
+    Level 1 is computed from the stored scale-0 blocks, each higher level from
+    the blocks just queued in ``batch`` (decoded on demand, so memory stays near
+    one row of parent blocks). Returns the number of blocks written per level.
+    """
+    bs = np.asarray(vol.spec.block_shape)
+    counts: dict[int, int] = {}
+    children = vol.block_coords(0).astype(np.int64)
+    for level in range(1, levels + 1):
+        parents = np.unique(children // 2, axis=0) if len(children) else children
+        stale = vol.block_coords(level)
+        if len(stale):
+            keep = {tuple(p) for p in parents.tolist()}
+            drop = np.array([c for c in stale.tolist() if tuple(c) not in keep], dtype=np.int64)
+            if len(drop):
+                vol.delete_blocks(level, drop, batch)
+        for row in _rows(parents):
+            lo, hi = row.min(axis=0), row.max(axis=0) + 1
+            target = Box(_t(lo * bs), _t(hi * bs))
+            src_box = _double(target)
+            if level == 1:
+                src = vol.read(src_box, 0)
+            else:
+                src = _read_batch(vol, batch, src_box, level - 1)
+            new = downsample(src)
+            for c in row.tolist():
+                one = Box.from_shape(_t(bs), _t(np.asarray(c) * bs))
+                vol.write(np.ascontiguousarray(new[one.slices_in(target)]), one, level, batch)
+        counts[level] = len(parents)
+        children = parents
+    return counts
+
+
+def _t(a: np.ndarray) -> tuple[int, int, int]:
+    return (int(a[0]), int(a[1]), int(a[2]))
+
+
+def _rows(parents: np.ndarray) -> list[np.ndarray]:
+    """Split ``(n, 3)`` ZYX block coordinates into runs that share z and y."""
+    if not len(parents):
+        return []
+    order = np.lexsort((parents[:, 2], parents[:, 1], parents[:, 0]))
+    p = parents[order]
+    cut = np.flatnonzero(np.any(p[1:, :2] != p[:-1, :2], axis=1)) + 1
+    return np.split(p, cut)
+
+
+def _read_batch(vol: BlockVolume, batch: VersionedBatch, box: Box, scale: int) -> np.ndarray:
+    """Read ``box`` from the blocks queued in ``batch`` (not yet committed)."""
+    spec = vol.spec
+    out = np.full(box.shape, spec.background, spec.dtype)
+    coords = iter_block_coords(*box.block_range(spec.block_shape))
+    scratch = np.empty(spec.block_shape, spec.dtype)
+    for c, tk in zip(coords.tolist(), block_tkeys(spec.key_class, scale, coords), strict=True):
+        stored = batch.values.get((vol.inst.iid, tk))
+        if stored is None or stored[0] == HDR_TOMBSTONE:
+            continue
+        one = Box.from_shape(spec.block_shape, _t(np.asarray(c) * np.asarray(spec.block_shape)))
+        out[one.slices_in(box)] = decode_into(memoryview(stored)[1:], scratch)
+    return out

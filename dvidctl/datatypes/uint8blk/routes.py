@@ -1,0 +1,104 @@
+"""uint8blk HTTP routes (DVID_API.md §5), mounted under ``/api/node/{uuid}/{name}/``."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from dvidctl.server import voxels as vx
+from dvidctl.server.dispatcher import Route
+from dvidctl.server.streaming import OCTET
+
+_GEOM = "{dims:dims}/{size:xyz}/{offset:xyz}"
+
+
+def routes() -> list[Route]:
+    """The uint8blk route table."""
+    raw = partial(vx.get_raw)
+    raw.__name__ = "get_raw"  # type: ignore[attr-defined]
+    iso = partial(vx.get_raw, isotropic=True)
+    iso.__name__ = "get_isotropic"  # type: ignore[attr-defined]
+    return [
+        Route("raw/" + _GEOM, ("GET",), raw, "2D image (png/jpg) or 3D voxels", produces=OCTET),
+        Route(
+            "raw/" + _GEOM + "/{format}",
+            ("GET",),
+            raw,
+            "2D image or 3D as one JPEG",
+            produces="image/png",
+        ),
+        Route("raw/" + _GEOM, ("POST",), vx.post_raw, "Write 3D voxels (ZYX bytes)", body=OCTET),
+        Route(
+            "isotropic/" + _GEOM,
+            ("GET",),
+            iso,
+            "Like raw, 2D rescaled to square pixels",
+            produces=OCTET,
+        ),
+        Route(
+            "isotropic/" + _GEOM + "/{format}",
+            ("GET",),
+            iso,
+            "Like raw, 2D rescaled",
+            produces="image/png",
+        ),
+        Route(
+            "subvolblocks/{size:xyz}/{offset:xyz}",
+            ("GET",),
+            vx.subvolblocks,
+            "Block stream of a block-aligned box (compression=jpeg|uncompressed)",
+            produces=OCTET,
+        ),
+        Route(
+            "specificblocks",
+            ("GET",),
+            vx.specificblocks,
+            "Block stream of listed blocks (?blocks=x,y,z,...)",
+            produces=OCTET,
+        ),
+        Route(
+            "blocks/{coord:xyz}/{span:int}",
+            ("GET",),
+            vx.get_span_blocks,
+            "spanX uncompressed blocks along +X",
+            produces=OCTET,
+        ),
+        Route(
+            "blocks/{coord:xyz}/{span:int}",
+            ("POST",),
+            vx.post_span_blocks,
+            "Write spanX uncompressed blocks along +X",
+            body=OCTET,
+        ),
+        Route(
+            "arb/{tl:floats}/{tr:floats}/{bl:floats}/{res}",
+            ("GET",),
+            vx.get_arb,
+            "Arbitrary plane (real-world corners)",
+            produces="image/png",
+        ),
+        Route(
+            "arb/{tl:floats}/{tr:floats}/{bl:floats}/{res}/{format}",
+            ("GET",),
+            vx.get_arb,
+            "Arbitrary plane as png/jpg",
+            produces="image/png",
+        ),
+        Route(
+            "extents", ("POST",), vx.post_extents, "Set MinPoint/MaxPoint", body="application/json"
+        ),
+        Route("metadata", ("GET",), vx.get_metadata, "nd-data layout description"),
+        Route(
+            "resolution",
+            ("POST",),
+            vx.post_resolution,
+            "Set the voxel size [rx, ry, rz]",
+            body="application/json",
+        ),
+        Route(
+            "tile/{dims:dims}/{scale:int}/{coord:xyz}",
+            ("GET",),
+            vx.get_tile,
+            "imagetile-style 2D tile (?format=png|jpg, ?size=512)",
+            produces="image/png",
+        ),
+    ]

@@ -1,0 +1,300 @@
+"""The shared base of the voxel datatypes (uint8blk, labelmap) at one node.
+
+Arrays are numpy ZYX; DVID strings and JSON are XYZ (``offset_xyz``,
+``size_wh``, the ``Extended`` info). Every read takes a ``scale`` (0 = full
+resolution, up to MaxDownresLevel). A write:
+
+1. validates everything first (dtype, shape, scale, 32-bit range, open node), so
+   bad input writes nothing;
+2. under the instance lock, encodes the touched blocks (partial blocks are
+   read-modify-written), the pyramid blocks above them (scale-0 writes only),
+   the new extents and type-specific metadata into **one** versioned batch;
+3. commits the batch atomically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dvidctl.datatypes import sampling
+from dvidctl.datatypes.base import Instance, compression_label
+from dvidctl.datatypes.blocks import BlockSpec, BlockVolume
+from dvidctl.datatypes.codec import BlockCodec, codec_from_dict
+from dvidctl.datatypes.multiscale import Downsample, rebuild_pyramid, update_pyramid
+from dvidctl.datatypes.voxelconfig import EXTENTS_TKEY, pack_extents, unpack_extents
+from dvidctl.errors import BadRequestError
+from dvidctl.geometry import INT32_MAX, INT32_MIN, Box, check_voxel_budget
+from dvidctl.imageio import encode_image
+from dvidctl.store.versioned import VersionedBatch
+
+ARB_TILE = 128
+DEFAULT_TILE_SIZE = 512
+
+
+class VoxelInstance(Instance):
+    """A block-stored voxel volume (subclasses set dtype, key class and downsampling)."""
+
+    dtype: ClassVar[np.dtype] = np.dtype(np.uint8)
+    key_class: ClassVar[int] = 23
+    interpolable: ClassVar[bool] = True
+    value_label: ClassVar[str] = "uint8"
+
+    # ---------------------------------------------------------------- config
+    @property
+    def block_shape(self) -> tuple[int, int, int]:
+        """Block size, ZYX."""
+        x, y, z = self.config["block_size"]
+        return (int(z), int(y), int(x))
+
+    @property
+    def voxel_size(self) -> tuple[float, float, float]:
+        """Voxel size at scale 0, XYZ."""
+        x, y, z = self.config["voxel_size"]
+        return (float(x), float(y), float(z))
+
+    @property
+    def max_downres(self) -> int:
+        """Highest pyramid level (DVID's MaxDownresLevel)."""
+        return int(self.config.get("max_downres", 0))
+
+    @property
+    def background(self) -> int:
+        """Value of voxels that were never written."""
+        return int(self.config.get("background", 0))
+
+    @cached_property
+    def codec(self) -> BlockCodec:
+        """The codec new blocks are written with."""
+        return codec_from_dict(self.config["codec"])
+
+    @cached_property
+    def blocks(self) -> BlockVolume:
+        """The block engine bound to this instance and node."""
+        spec = BlockSpec(self.key_class, self.block_shape, self.dtype, self.background, self.codec)
+        return BlockVolume(self, spec)
+
+    def downsampler(self) -> Downsample:
+        """The 2x reduction of this type (overridden by subclasses)."""
+        from dvidctl.datatypes.downsample import downsample_gray
+
+        return downsample_gray
+
+    def check_scale(self, scale: int) -> int:
+        """Return ``scale`` if it is a level of this instance, else BadRequestError."""
+        if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)):
+            raise BadRequestError(f"scale must be an integer, not {scale!r}")
+        if not 0 <= scale <= self.max_downres:
+            raise BadRequestError(
+                f"scale {scale} is not stored by {self.name!r}: levels are 0..{self.max_downres}",
+                hint="MaxDownresLevel sets the number of levels when the instance is created",
+            )
+        return int(scale)
+
+    # ----------------------------------------------------------------- reads
+    def get_subvolume(self, box: Box, scale: int = 0, out: np.ndarray | None = None) -> np.ndarray:
+        """Read ``box`` (ZYX, voxel space of ``scale``) as a new ZYX array (or into ``out``)."""
+        self.check_scale(scale)
+        _check_range(box)
+        if out is None:
+            check_voxel_budget(box.nvoxels, self.dtype.itemsize)
+        return self.blocks.read(box, scale, out)
+
+    def get_slice(
+        self, plane: str, offset_xyz: Sequence[int], size_wh: Sequence[int], scale: int = 0
+    ) -> np.ndarray:
+        """An orthogonal 2D image (rows, cols): ``xy`` rows=y, ``xz`` rows=z, ``yz`` rows=z."""
+        box = sampling.slice_box(plane, offset_xyz, size_wh)
+        return sampling.squeeze_slice(plane, self.get_subvolume(box, scale))
+
+    def get_arb(
+        self,
+        tl: Sequence[float],
+        tr: Sequence[float],
+        bl: Sequence[float],
+        res: float,
+        scale: int = 0,
+    ) -> np.ndarray:
+        """DVID's arbitrary plane: pixel centres ``tl``, ``tr``, ``bl`` in real-world XYZ units.
+
+        Grayscale is interpolated trilinearly, labels sampled nearest. The plane is
+        sampled in tiles of ``ARB_TILE`` pixels, so only the blocks near it are read.
+        """
+        self.check_scale(scale)
+        vs = tuple(v * 2**scale for v in self.voxel_size)
+        _check_arb_budget(tl, tr, bl, res, self.dtype.itemsize)
+        plan = sampling.arb_plan(
+            tl, tr, bl, res, vs, itemsize=self.dtype.itemsize, limit_bytes=1 << 62
+        )
+        img = np.empty((plan.height, plan.width), self.dtype)
+        for r0 in range(0, plan.height, ARB_TILE):
+            for c0 in range(0, plan.width, ARB_TILE):
+                pts = plan.points_zyx[r0 : r0 + ARB_TILE, c0 : c0 + ARB_TILE]
+                flat = pts.reshape(-1, 3)
+                lo, hi = np.floor(flat.min(axis=0)), np.ceil(flat.max(axis=0)) + 1
+                box = Box(_ints(lo), _ints(hi))
+                sub = sampling.ArbPlan(pts.shape[1], pts.shape[0], pts, box)
+                vol = self.get_subvolume(box, scale)
+                img[r0 : r0 + pts.shape[0], c0 : c0 + pts.shape[1]] = sampling.sample_arb(
+                    sub, vol, box, interpolate=self.interpolable
+                )
+        return img
+
+    def get_tile(
+        self,
+        plane: str,
+        scale: int,
+        tile_coord: Sequence[int],
+        fmt: str = "png",
+        tile_size: int = DEFAULT_TILE_SIZE,
+    ) -> bytes:
+        """An imagetile-style 2D tile, encoded (PNG or JPEG), from the stored blocks.
+
+        ``tile_coord`` is DVID's: ``xy`` (tile x, tile y, z slice), ``xz`` (tile x,
+        y slice, tile z), ``yz`` (x slice, tile y, tile z), in the voxel space of ``scale``.
+        """
+        name = sampling.normalize_plane(plane)
+        if len(tile_coord) != 3 or tile_size < 1:
+            raise BadRequestError("a tile needs a 3-number coordinate and a positive tile size")
+        a, b, c = (int(v) for v in tile_coord)
+        t = tile_size
+        offset = {"xy": (a * t, b * t, c), "xz": (a * t, b, c * t), "yz": (a, b * t, c * t)}[name]
+        img = self.get_slice(name, offset, (t, t), scale)
+        return encode_image(img, fmt)
+
+    def extents(self) -> Box | None:
+        """The box of every voxel written at scale 0 (up to this node), or None."""
+        got = self._get(EXTENTS_TKEY)
+        return None if got is None else unpack_extents(got)
+
+    # ---------------------------------------------------------------- writes
+    def put_subvolume(
+        self, array: np.ndarray, offset_zyx: Sequence[int] = (0, 0, 0), scale: int = 0
+    ) -> Box:
+        """Write a ZYX array with its first voxel at ``offset_zyx`` (voxel space of ``scale``).
+
+        Returns:
+            The box written.
+
+        Raises:
+            BadRequestError: Wrong dtype or dimensionality, empty array, unknown scale,
+                or coordinates outside the 32-bit range. Nothing is written.
+            LockedNodeError: The node is committed.
+        """
+        self.check_scale(scale)
+        array = self._check_array(array)
+        box = Box.from_shape(array.shape, tuple(int(v) for v in offset_zyx))
+        _check_range(box)
+        store = self.node.repo.store
+        store.check_writable(self.vid)
+        with self.lock:
+            batch = self._batch()
+            stat = self.blocks.write(array, box, scale, batch, track_max=self.tracks_max)
+            if scale == 0:
+                update_pyramid(self.blocks, batch, box, array, self.max_downres, self.downsampler())
+                old = self.extents()
+                batch.put(
+                    self.iid, EXTENTS_TKEY, pack_extents(box if old is None else old.union(box))
+                )
+                self._after_write(batch, stat)
+            batch.commit()
+        return box
+
+    tracks_max: ClassVar[bool] = False
+
+    def _after_write(self, batch: VersionedBatch, stat: int | None) -> None:
+        """Hook for type-specific metadata queued with a scale-0 write."""
+
+    def _check_array(self, array: Any) -> np.ndarray:
+        if not isinstance(array, np.ndarray):
+            raise BadRequestError(f"voxels must be a numpy array, not {type(array).__name__}")
+        if array.ndim != 3:
+            raise BadRequestError(f"voxels must be a 3D ZYX array, got shape {array.shape}")
+        if array.size == 0:
+            raise BadRequestError(f"voxel array of shape {array.shape} is empty")
+        if array.dtype.kind != self.dtype.kind or array.dtype.itemsize != self.dtype.itemsize:
+            raise BadRequestError(
+                f"{self.spec.name} {self.name!r} holds {self.dtype} voxels, got {array.dtype}",
+                hint=f"convert the array with .astype('{self.dtype}') if the values fit",
+            )
+        if array.dtype != self.dtype:  # other byte order
+            array = array.astype(self.dtype)
+        return array
+
+    def downres(self) -> dict[int, int]:
+        """Rebuild every pyramid level from scale 0 in one atomic write; blocks per level."""
+        self.node.repo.store.check_writable(self.vid)
+        if self.max_downres == 0:
+            return {}
+        with self.lock:
+            batch = self._batch()
+            counts = rebuild_pyramid(self.blocks, batch, self.max_downres, self.downsampler())
+            batch.commit()
+        return counts
+
+    # ------------------------------------------------------------------ info
+    def extended(self) -> dict[str, Any]:
+        """DVID's ``Extended`` fields of an imageblk-style instance."""
+        ext = self.extents()
+        bz, by, bx = self.block_shape
+        if ext is None:
+            minp = maxp = mini = maxi = None
+        else:
+            (z0, y0, x0), (z1, y1, x1) = ext.start, ext.stop
+            minp, maxp = [x0, y0, z0], [x1 - 1, y1 - 1, z1 - 1]
+            mini = [x0 // bx, y0 // by, z0 // bz]
+            maxi = [(x1 - 1) // bx, (y1 - 1) // by, (z1 - 1) // bz]
+        return {
+            "Values": [{"DataType": str(self.dtype), "Label": self.value_label}],
+            "Interpolable": self.interpolable,
+            "BlockSize": [bx, by, bz],
+            "VoxelSize": list(self.voxel_size),
+            "VoxelUnits": list(self.config.get("voxel_units", ["nanometers"] * 3)),
+            "MinPoint": minp,
+            "MaxPoint": maxp,
+            "MinIndex": mini,
+            "MaxIndex": maxi,
+            "Background": self.background,
+            "GridStore": self.config.get("grid_store", ""),
+            "ScaleLevel": int(self.config.get("scale_level", 0)),
+            "MaxDownresLevel": self.max_downres,
+        }
+
+    def info(self) -> dict[str, Any]:
+        """DVID's instance JSON, with the stored codec and a top-level ``Extents``."""
+        out = super().info()
+        c = self.codec
+        level = getattr(c, "level", getattr(c, "quality", None))
+        out["Base"]["Compression"] = compression_label(
+            {"raw": "none", "labelblock": "zstd"}.get(c.name, c.name)
+            + (f":{level}" if level else "")
+        )
+        ext = out["Extended"]
+        out["Extents"] = {"MinPoint": ext["MinPoint"], "MaxPoint": ext["MaxPoint"]}
+        return out
+
+
+def _ints(a: np.ndarray) -> tuple[int, int, int]:
+    return (int(a[0]), int(a[1]), int(a[2]))
+
+
+def _check_range(box: Box) -> None:
+    if min(box.start) < INT32_MIN or max(box.stop) > INT32_MAX + 1:
+        raise BadRequestError(f"{box} reaches outside the signed 32-bit voxel range")
+
+
+def _check_arb_budget(
+    tl: Sequence[float], tr: Sequence[float], bl: Sequence[float], res: float, itemsize: int
+) -> None:
+    """Refuse an absurd arb image before its (h, w, 3) float64 point grid is allocated."""
+    try:
+        w = math.dist(tr, tl) / res
+        h = math.dist(bl, tl) / res
+    except (TypeError, ValueError, ZeroDivisionError):
+        return  # arb_plan reports malformed input with a proper message
+    if math.isfinite(w) and math.isfinite(h) and w >= 0 and h >= 0:
+        check_voxel_budget((int(w) + 1) * (int(h) + 1), 24 + itemsize)

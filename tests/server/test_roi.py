@@ -1,0 +1,52 @@
+"""roi endpoints: roi GET/POST/DELETE, mask, ptquery (also on locked nodes), partition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def roi(client, repo):
+    u = repo.root_uuid
+    r = client.post(
+        f"/api/repo/{u}/instance",
+        json={"typename": "roi", "dataname": "r", "BlockSize": "32,32,32"},
+    )
+    assert r.status_code == 200, r.text
+    return u
+
+
+def test_roi_round_trip_and_delete(client, roi):
+    spans = [[0, 0, 0, 1], [1, 2, 3, 3]]
+    assert client.post(f"/api/node/{roi}/r/roi", json=spans).status_code == 200
+    assert client.get(f"/api/node/{roi}/r/roi").json() == spans
+    assert client.post(f"/api/node/{roi}/r/roi", json=[[0, 0, 5, 2]]).status_code == 400
+    assert client.post(f"/api/node/{roi}/r/roi", content=b"[[").status_code == 400
+    assert client.get(f"/api/node/{roi}/r/roi").json() == spans  # nothing written
+    info = client.get(f"/api/node/{roi}/r/info").json()
+    assert info["Extended"] == {"BlockSize": [32, 32, 32], "MinZ": 0, "MaxZ": 1}
+    assert client.delete(f"/api/node/{roi}/r/roi").status_code == 200
+    assert client.get(f"/api/node/{roi}/r/roi").json() == []
+
+
+def test_mask_and_ptquery(client, roi):
+    client.post(f"/api/node/{roi}/r/roi", json=[[0, 0, 0, 0]])
+    r = client.get(f"/api/node/{roi}/r/mask/0_1_2/64_32_32/0_0_0")
+    m = np.frombuffer(r.content, dtype=np.uint8).reshape(32, 32, 64)
+    assert m[:, :, :32].all() and not m[:, :, 32:].any()
+    assert client.get(f"/api/node/{roi}/r/mask/0_1/64_32/0_0_0").status_code == 400
+    assert client.get(f"/api/node/{roi}/r/mask/0_1_2/0_32_32/0_0_0").status_code == 400
+    client.post(f"/api/node/{roi}/commit", json={})
+    r = client.post(f"/api/node/{roi}/r/ptquery", json=[[5, 5, 5], [40, 0, 0], [31, 31, 31]])
+    assert r.status_code == 200 and r.json() == [True, False, True]
+    assert client.post(f"/api/node/{roi}/r/ptquery", json=[[1, 2]]).status_code == 400
+    # roi POST on the locked node is refused
+    assert client.post(f"/api/node/{roi}/r/roi", json=[]).status_code == 400
+
+
+def test_partition(client, roi):
+    client.post(f"/api/node/{roi}/r/roi", json=[[0, 0, 0, 3], [1, 0, 0, 3]])
+    p = client.get(f"/api/node/{roi}/r/partition?batchsize=2").json()
+    assert p["NumActiveBlocks"] == 8 and p["NumSubvolumes"] >= 1
+    assert client.get(f"/api/node/{roi}/r/partition?batchsize=x").status_code == 400
