@@ -91,6 +91,50 @@ def voxel_tour(d: Path) -> None:
     run("info", "segmentation", cwd=d)
 
 
+def serve_tour(d: Path) -> None:
+    """Serve the repository over DVID's HTTP API and read it back as a DVID client would."""
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    print(f"\n$ dvidctl serve --port {port} &", flush=True)
+    proc = subprocess.Popen([DVIDCTL, "serve", "--port", str(port)], cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/heartbeat").text == "OK":
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        info = httpx.get(f"{url}/repos/info").json()
+        (root, repo_info), = info.items()
+        print(f"GET /api/repos/info -> repo {root[:10]}: {sorted(repo_info['DataInstances'])}, "
+              f"{len(repo_info['DAG']['Nodes'])} nodes")
+        status = httpx.get(f"{url}/node/:master/notes/key/status").content
+        print(f"GET /api/node/:master/notes/key/status -> {status!r}")
+        assert status == b"reviewed", status
+        if "grayscale" in repo_info["DataInstances"]:
+            r = httpx.get(f"{url}/node/:master/grayscale/raw/0_1_2/64_80_96/10_20_30")
+            import numpy as np
+
+            got = np.frombuffer(r.content, np.uint8).reshape(96, 80, 64)
+            assert np.array_equal(got, np.load(d / "gray.npy"))
+            print(f"GET /api/node/:master/grayscale/raw/0_1_2/64_80_96/10_20_30 -> {len(r.content)} bytes, identical")
+        run("keys", "notes", "--remote", f"http://127.0.0.1:{port}", "--node", ":master", cwd=d)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        print(out.decode(errors="replace").strip().splitlines()[-1])
+    if proc.returncode != 0:
+        raise SystemExit(f"dvidctl serve exited with {proc.returncode}")
+
+
 def main() -> int:
     """Run the demo in a temporary directory (kept with DVIDCTL_DEMO_KEEP=1)."""
     d = Path(tempfile.mkdtemp(prefix="dvidctl-demo-"))
@@ -98,6 +142,7 @@ def main() -> int:
     try:
         keyvalue_tour(d)
         voxel_tour(d)
+        serve_tour(d)
         print("\n# demo finished: every step ran against a real RocksDB repository")
     finally:
         if os.environ.get("DVIDCTL_DEMO_KEEP") != "1":

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import settings
 
 from dvidctl import Repository
+from tests.testdata import find_testdata
 
 #: ``/work/shared/testdata/dvid`` when the repository is ``/work/main``.
-TESTDATA_DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "dvid"
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
@@ -41,9 +41,5 @@ def disk_repo(tmp_path: Path) -> Iterator[Repository]:
 
 @pytest.fixture(scope="session")
 def testdata_dir() -> Path:
-    """The DVID test data directory (``DVIDCTL_TESTDATA`` overrides); skips if absent."""
-    env = os.environ.get("DVIDCTL_TESTDATA")
-    path = Path(env) if env else TESTDATA_DEFAULT
-    if not path.is_dir():
-        pytest.skip(f"DVID test data not found at {path} (set DVIDCTL_TESTDATA)")
-    return path
+    """The DVID test data directory (see tests/testdata.py: skips, or fails under CI)."""
+    return find_testdata()

@@ -167,7 +167,15 @@ class RemoteNode:
         hits = [n for u, n in nodes.items() if u.startswith(self.ref)]
         if len(hits) == 1:
             return dict(hits[0])
-        # A branch or tag reference: ask the server which node it is.
+        if ":" in self.ref:
+            # PREFIX:BRANCH / :BRANCH -> the branch leaf (first of DVID's branch-versions list).
+            branch = self.ref.split(":", 1)[1] or "master"
+            leaf = self.repo.request(
+                "GET", f"repo/{_seg(self.ref)}/branch-versions/{_seg(branch)}"
+            ).json()
+            if leaf and leaf[0] in nodes:
+                return dict(nodes[leaf[0]])
+        # Anything else: ask the server which node it is.
         status = self.repo.request("GET", f"node/{_seg(self.ref)}/status")
         raise BadRequestError(
             f"cannot tell which node {self.ref!r} is from the repo info ({status.text})"

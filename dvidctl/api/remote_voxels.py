@@ -182,6 +182,36 @@ class RemoteVoxels(RemoteInstance):
         box = sampling.slice_box(plane, offset_xyz, size_wh)
         return sampling.squeeze_slice(plane, self.get_subvolume(box, scale))
 
+    @property
+    def max_downres(self) -> int:
+        """The highest stored scale (``MaxDownresLevel``; 0 for DVID's uint8blk)."""
+        return int(self._info.get("Extended", {}).get("MaxDownresLevel", 0) or 0)
+
+    def check_scale(self, scale: int) -> int:
+        """Return ``scale`` if the server stores it, else BadRequestError (as local)."""
+        if not 0 <= int(scale) <= self.max_downres:
+            raise BadRequestError(
+                f"scale {scale} is not stored by {self.name!r}: levels are 0..{self.max_downres}"
+            )
+        return int(scale)
+
+    def get_arb(
+        self,
+        tl: Sequence[float],
+        tr: Sequence[float],
+        bl: Sequence[float],
+        res: float,
+        scale: int = 0,
+    ) -> np.ndarray:
+        """DVID's ``arb`` plane (pixel centres in real-world XYZ), decoded from the server's PNG."""
+        from dvidctl.imageio import decode_image
+
+        pts = ["_".join(f"{float(v):g}" for v in p) for p in (tl, tr, bl)]
+        params = {"scale": str(scale)} if scale else None
+        r = self.repo.request("GET", self.path("arb", *pts, f"{float(res):g}", "png"), params=params)
+        img = decode_image(r.content)
+        return img.astype(self.dtype, copy=False)
+
     def extents(self) -> Box | None:
         """The written extent, from the instance info."""
         ext = self.info().get("Extents") or {}

@@ -14,7 +14,7 @@ import numpy as np
 import typer
 
 from dvidctl.commands import _output
-from dvidctl.commands._options import JsonOpt, NodeOpt, RepoOpt, open_repo
+from dvidctl.commands._options import JsonOpt, NodeOpt, RemoteOpt, RepoOpt, open_node, open_repo
 from dvidctl.datatypes.voxels import VoxelInstance
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import Box, format_xyz, parse_floats, parse_xyz
@@ -33,12 +33,17 @@ OffsetOpt = Annotated[str, typer.Option("--offset", help="First voxel X,Y,Z (or 
 
 
 def _voxels(node_obj: Any, name: str) -> VoxelInstance:
+    from dvidctl.api.remote_voxels import RemoteVoxels
+
     inst = node_obj.instance(name)
-    if not isinstance(inst, VoxelInstance):
-        raise BadRequestError(
-            f"instance {name!r} is a {inst.record.typename}, not a voxel type (uint8blk, labelmap)"
+    if not isinstance(inst, (VoxelInstance, RemoteVoxels)):
+        typename = getattr(getattr(inst, "record", None), "typename", None) or getattr(
+            inst, "record_typename", "?"
         )
-    return inst
+        raise BadRequestError(
+            f"instance {name!r} is a {typename}, not a voxel type (uint8blk, labelmap)"
+        )
+    return inst  # type: ignore[return-value]
 
 
 def _size(text: str, n: int = 3) -> tuple[int, ...]:
@@ -73,13 +78,13 @@ def put_subvolume(
     scale: ScaleOpt = 0,
     node: NodeOpt = None,
     repo: RepoOpt = None,
+    remote: RemoteOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Write a subvolume at any offset (partial blocks are merged; one atomic write)."""
     off = parse_xyz(offset, 3, name="offset")
     shape_zyx = tuple(reversed(_size(size))) if size is not None else None
-    with open_repo(repo) as r:
-        target = r.node(node)
+    with open_node(repo, node, remote, write=True) as target:
         inst = _voxels(target, name)
         inst.check_scale(scale)
         file_dtype = np.dtype(dtype) if dtype else inst.dtype
@@ -118,11 +123,12 @@ def get_subvolume(
     output: OutputOpt = "-",
     node: NodeOpt = None,
     repo: RepoOpt = None,
+    remote: RemoteOpt = None,
 ) -> None:
     """Read a subvolume (ZYX voxels, X fastest) at any offset and size."""
     box = Box.from_xyz(parse_xyz(offset, 3, name="offset"), _size(size))
-    with open_repo(repo, read_only=True) as r:
-        arr = _voxels(r.node(node), name).get_subvolume(box, scale)
+    with open_node(repo, node, remote, write=False) as n:
+        arr = _voxels(n, name).get_subvolume(box, scale)
     _emit(arr, output)
 
 
@@ -135,12 +141,13 @@ def get_slice(
     output: OutputOpt = "-",
     node: NodeOpt = None,
     repo: RepoOpt = None,
+    remote: RemoteOpt = None,
 ) -> None:
     """Read a 2D slice: xy (rows y), xz (rows z) or yz (rows z)."""
     off = parse_xyz(offset, 3, name="offset")
     wh = _size(size, 2)
-    with open_repo(repo, read_only=True) as r:
-        img = _voxels(r.node(node), name).get_slice(plane, off, wh, scale)
+    with open_node(repo, node, remote, write=False) as n:
+        img = _voxels(n, name).get_slice(plane, off, wh, scale)
     _emit(img, output)
 
 
@@ -157,13 +164,14 @@ def get_arb(
     output: OutputOpt = "-",
     node: NodeOpt = None,
     repo: RepoOpt = None,
+    remote: RemoteOpt = None,
 ) -> None:
     """Read an arbitrary plane (DVID's arb): grayscale interpolated, labels nearest."""
     tl, tr, bl = (
         parse_floats(c, 3, name=n) for c, n in zip(corners, ("tl", "tr", "bl"), strict=True)
     )
-    with open_repo(repo, read_only=True) as r:
-        img = _voxels(r.node(node), name).get_arb(tl, tr, bl, res, scale)
+    with open_node(repo, node, remote, write=False) as n:
+        img = _voxels(n, name).get_arb(tl, tr, bl, res, scale)
     _emit(img, output)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from factories import commit_kv
+from tests.factories import commit_kv
 
 from dvidctl import Repository
 from dvidctl.errors import NotFoundError

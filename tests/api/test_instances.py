@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from factories import repo_snapshot
+from tests.factories import repo_snapshot
 
 from dvidctl import Repository
 from dvidctl.datatypes.keyvalue import KeyValue

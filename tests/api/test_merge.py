@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from factories import commit_kv, repo_snapshot
+from tests.factories import commit_kv, repo_snapshot
 
 from dvidctl import Repository
 from dvidctl.errors import BadRequestError, ConflictError

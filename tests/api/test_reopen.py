@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import commit_kv
+from tests.factories import commit_kv
 
 from dvidctl import Repository
 from dvidctl.errors import ConflictError, RepositoryBusyError, RepositoryNotFoundError

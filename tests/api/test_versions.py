@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from factories import commit_kv, repo_snapshot
+from tests.factories import commit_kv, repo_snapshot
 
 from dvidctl import Repository
 from dvidctl.api import versions

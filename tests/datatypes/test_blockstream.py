@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import struct
 from pathlib import Path
 
@@ -21,23 +20,15 @@ from dvidctl.datatypes.blockstream import (
     iter_block_stream,
 )
 from dvidctl.datatypes.labelmap.labelblock import gunzip_label_block
+from tests.testdata import find_testdata
 
 STREAM_VOLUME_SHA = "7846ee6c650b1d2f9491c74de0fa8e037fbd4e984d55f8d21eef2271b43c9841"
 INT32 = st.integers(-(2**31), 2**31 - 1)
 
 
 def dvid_testdata() -> Path:
-    """Find the DVID test data: $DVIDCTL_TESTDATA, else ../shared next to the repo; else skip."""
-    candidates = []
-    if os.environ.get("DVIDCTL_TESTDATA"):
-        candidates.append(Path(os.environ["DVIDCTL_TESTDATA"]))
-    candidates.append(Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "dvid")
-    for path in candidates:
-        if (path / "stream_1block.dat").is_file():
-            return path
-    pytest.skip(
-        f"DVID test data not found (set DVIDCTL_TESTDATA); tried {[str(p) for p in candidates]}"
-    )
+    """The DVID test data directory (see tests/testdata.py)."""
+    return find_testdata()
 
 
 def test_stream_1block() -> None:

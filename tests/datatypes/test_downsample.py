@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 
 import dvidctl.datatypes.downsample as ds
 from dvidctl.datatypes.downsample import downsample_gray, downsample_labels
+from tests.testdata import find_testdata
 
 SAMPLES = [
     "fib19-64x64x64-sample1.dat.gz",
@@ -25,17 +25,8 @@ MAX_U64 = 2**64 - 1
 
 
 def dvid_testdata() -> Path:
-    """Find the DVID test data: $DVIDCTL_TESTDATA, else ../shared next to the repo; else skip."""
-    candidates = []
-    if os.environ.get("DVIDCTL_TESTDATA"):
-        candidates.append(Path(os.environ["DVIDCTL_TESTDATA"]))
-    candidates.append(Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "dvid")
-    for path in candidates:
-        if (path / "stream_1block.dat").is_file():
-            return path
-    pytest.skip(
-        f"DVID test data not found (set DVIDCTL_TESTDATA); tried {[str(p) for p in candidates]}"
-    )
+    """The DVID test data directory (see tests/testdata.py)."""
+    return find_testdata()
 
 
 def load_sample(name: str) -> np.ndarray:

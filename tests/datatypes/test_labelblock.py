@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -23,6 +22,7 @@ from dvidctl.datatypes.labelmap.labelblock import (
     label_block_labels,
     label_block_shape,
 )
+from tests.testdata import find_testdata
 
 MAX_U64 = np.uint64(2**64 - 1)
 SAMPLES = {  # file -> sha256 of the decompressed volume (testdata README)
@@ -45,17 +45,8 @@ STREAM_VOLUME_SHA = "7846ee6c650b1d2f9491c74de0fa8e037fbd4e984d55f8d21eef2271b43
 
 
 def dvid_testdata() -> Path:
-    """Find the DVID test data: $DVIDCTL_TESTDATA, else ../shared next to the repo; else skip."""
-    candidates = []
-    if os.environ.get("DVIDCTL_TESTDATA"):
-        candidates.append(Path(os.environ["DVIDCTL_TESTDATA"]))
-    candidates.append(Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "dvid")
-    for path in candidates:
-        if (path / "stream_1block.dat").is_file():
-            return path
-    pytest.skip(
-        f"DVID test data not found (set DVIDCTL_TESTDATA); tried {[str(p) for p in candidates]}"
-    )
+    """The DVID test data directory (see tests/testdata.py)."""
+    return find_testdata()
 
 
 def load_sample(name: str) -> np.ndarray:

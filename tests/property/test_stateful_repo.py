@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from factories import repo_snapshot
+from tests.factories import repo_snapshot
 from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
-from factories import build_dag
+from tests.factories import build_dag
 
 from dvidctl.store.dag import Dag, NodeRecord, branch_key, branch_label
 

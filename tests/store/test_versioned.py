@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from factories import lock, versioned_store, write
+from tests.factories import lock, versioned_store, write
 
 from dvidctl.errors import ConflictError, LockedNodeError, NotFoundError
 from dvidctl.store.engine import CF_DATA, CF_DELTA
