@@ -14,7 +14,8 @@ code and an HTTP status, and also inherits the builtin that matches it, so
     ├── NotFoundError (KeyError)              exit 3, 404  unknown ref, instance, key, type
     ├── LockedNodeError (PermissionError)     exit 4, 400  write to a committed node
     ├── ConflictError                         exit 5, 409  merge conflicts, branch already exists
-    ├── PermissionDeniedError (PermissionError) exit 6, 403  read-only server, missing token
+    ├── PermissionDeniedError (PermissionError) exit 6, 403  missing or wrong token
+    │   └── ReadOnlyError                     exit 6, 400  write to a read-only server (DVID: 400)
     ├── RepositoryBusyError (OSError)         exit 7, 503  another process holds the database
     ├── RepositoryNotFoundError (FileNotFoundError) exit 8, 404  no .dvid here
     └── RemoteError (OSError)                 exit 9, 502  a remote server failed or is unreachable
@@ -112,6 +113,13 @@ class PermissionDeniedError(DvidError, PermissionError):
     http_status = 403
 
 
+class ReadOnlyError(PermissionDeniedError):
+    """A write to a server or repository opened read-only (DVID answers 400)."""
+
+    kind = "read-only"
+    http_status = 400
+
+
 class RepositoryBusyError(DvidError, OSError):
     """Another process (e.g. ``dvidctl serve``) holds the repository open."""
 
@@ -145,6 +153,7 @@ __all__ = [
     "LockedNodeError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ReadOnlyError",
     "RemoteError",
     "RepositoryBusyError",
     "RepositoryNotFoundError",

@@ -39,7 +39,11 @@ def new_instance(
             "New data instance cannot be created on locked node",
             hint="commit opens a new node; create the instance there",
         )
-    cfg = spec.parse_config(dict(config or {}))
+    raw = dict(config or {})
+    for key, value in spec.extras.get("alias_defaults", {}).get(typename, {}).items():
+        if key.lower() not in {k.lower() for k in raw}:
+            raw[key] = value  # e.g. labelblk's 32^3 blocks
+    cfg = spec.parse_config(raw)
     wb = WriteBatch()
     with repo.store.write_lock:
         iid = repo.state.counters.get("iid", 0) + 1

@@ -79,9 +79,10 @@ class Instance:
     def info(self) -> dict[str, Any]:
         """DVID's instance JSON ``{"Base": ..., "Extended": ...}``."""
         rec, spec = self.record, self.spec
+        alias = rec.config.get("alias")  # created under an older DVID type name
         base = {
-            "TypeName": spec.name,
-            "TypeURL": spec.type_url,
+            "TypeName": alias or spec.name,
+            "TypeURL": spec.type_url.rsplit("/", 1)[0] + f"/{alias}" if alias else spec.type_url,
             "TypeVersion": spec.version,
             "DataUUID": rec.data_uuid,
             "Name": rec.name,

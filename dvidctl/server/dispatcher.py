@@ -32,7 +32,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import compile_path
 
-from dvidctl.errors import BadRequestError, LockedNodeError, PermissionDeniedError
+from dvidctl.errors import (
+    BadRequestError,
+    LockedNodeError,
+    PermissionDeniedError,
+    ReadOnlyError,
+)
 from dvidctl.server import convertors
 from dvidctl.server.errors import BadAPICallError, PayloadTooLargeError, error_response
 from dvidctl.server.json_util import loads_body
@@ -193,7 +198,7 @@ def check_write_allowed(server: ServerState, request: Request) -> None:
     """Read-only server and ``--token``: the rules for every mutating request."""
     settings = server.settings
     if settings.read_only:
-        raise PermissionDeniedError(
+        raise ReadOnlyError(
             f"Cannot do {request.method} on a read-only server", hint="restart without --read-only"
         )
     if settings.token:

@@ -17,7 +17,7 @@ from typing import Any
 
 import rocksdict
 
-from dvidctl.errors import PermissionDeniedError, RepositoryBusyError
+from dvidctl.errors import PermissionDeniedError, ReadOnlyError, RepositoryBusyError
 from dvidctl.store.engine import COLUMN_FAMILIES, KVEngine, WriteBatch
 
 
@@ -99,7 +99,7 @@ class RocksEngine(KVEngine):
         if self._closed:
             raise PermissionDeniedError(f"the database {self.path} is closed")
         if not self.supports_writes:
-            raise PermissionDeniedError("the repository is open read-only")
+            raise ReadOnlyError("the repository is open read-only")
         wb = rocksdict.WriteBatch(raw_mode=True)
         handles = self._handles
         for cf, key, value in batch.ops:

@@ -236,3 +236,26 @@ def test_maxlabel_nextlabel_posts_metadata_resolution(client, lm):
     md = client.get(f"/api/node/{lm}/seg/metadata")
     assert md.headers["content-type"].startswith("application/vnd.dvid-nd-data+json")
     assert [a["Resolution"] for a in md.json()["Axes"]] == [4, 4, 40]
+
+
+def test_labelblk_is_served_with_its_own_name_and_span_blocks(repo, client) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    uuid = repo.root_uuid
+    r = client.post(f"/api/repo/{uuid}/instance", json={"typename": "labelblk", "dataname": "old"})
+    assert r.status_code == 200, r.text
+    info = client.get(f"/api/node/{uuid}/old/info").json()
+    assert info["Base"]["TypeName"] == "labelblk"
+    assert info["Base"]["TypeURL"].endswith("/labelblk")
+    assert info["Extended"]["BlockSize"] == [32, 32, 32]
+    rng = np.random.default_rng(2)
+    blocks = rng.integers(0, 2**40, (3, 32, 32, 32), dtype=np.uint64)  # spanX=3 blocks
+    r = client.post(f"/api/node/{uuid}/old/blocks/1_0_0/3", content=blocks.tobytes())
+    assert r.status_code == 200, r.text
+    got = client.get(f"/api/node/{uuid}/old/blocks/1_0_0/3")
+    assert got.status_code == 200
+    assert np.array_equal(np.frombuffer(got.content, "<u8").reshape(blocks.shape), blocks)
+    vol = np.frombuffer(
+        client.get(f"/api/node/{uuid}/old/raw/0_1_2/96_32_32/32_0_0").content, "<u8"
+    ).reshape(32, 32, 96)
+    assert np.array_equal(vol[:, :, 32:64], blocks[1])

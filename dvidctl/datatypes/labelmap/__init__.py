@@ -44,6 +44,8 @@ SPEC = registry.register(
         aliases=("labelblk", "labelarray"),
         describe_key=describe,
         merge_rule=voxel_merge_rule,
+        # DVID's labelblk defaults to 32^3 blocks; labelarray and labelmap to 64^3.
+        extras={"alias_defaults": {"labelblk": {"BlockSize": "32,32,32"}}},
     )
 )
 

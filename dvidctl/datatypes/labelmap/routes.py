@@ -2,7 +2,8 @@
 
 The old type names ``labelblk`` and ``labelarray`` create labelmap instances
 (registry aliases) and are served by this table: labelarray's formats are
-labelmap's; labelblk clients get labelmap's block formats.
+labelmap's; labelblk's imageblk-style ``blocks/{bx_by_bz}/{spanX}`` (uncompressed
+uint64 blocks along +X) is served too, next to labelmap's block streams.
 """
 
 from __future__ import annotations
@@ -222,6 +223,20 @@ def routes() -> list[Route]:
             blocks_get,
             "Block stream (compression=lz4|gzip|uncompressed|blocks)",
             produces=OCTET,
+        ),
+        Route(
+            "blocks/{coord:xyz}/{span:int}",
+            ("GET",),
+            vx.get_span_blocks,
+            "labelblk: spanX uncompressed uint64 blocks along +X",
+            produces=OCTET,
+        ),
+        Route(
+            "blocks/{coord:xyz}/{span:int}",
+            ("POST",),
+            vx.post_span_blocks,
+            "labelblk: write spanX uncompressed uint64 blocks along +X",
+            body=OCTET,
         ),
         Route(
             "blocks",
