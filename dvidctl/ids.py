@@ -10,7 +10,9 @@ from dvidctl.errors import BadRequestError
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 #: Instance names DVID forbids (they collide with node endpoints).
-RESERVED_INSTANCE_NAMES = frozenset({"log", "branch", "note", "commit", "newversion", "status", "tag"})
+RESERVED_INSTANCE_NAMES = frozenset(
+    {"log", "branch", "note", "commit", "newversion", "status", "tag"}
+)
 
 
 def new_uuid() -> str:

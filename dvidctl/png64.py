@@ -17,6 +17,7 @@ from dvidctl.geometry import check_voxel_budget
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
+
 def _chunk(kind: bytes, payload: bytes) -> bytes:
     crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)

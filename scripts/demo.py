@@ -25,7 +25,9 @@ def run(*args: str, stdin: bytes | None = None, ok: bool = True, cwd: Path) -> s
     sys.stdout.write(out)
     sys.stdout.write(proc.stderr.decode(errors="replace"))
     if ok and proc.returncode != 0:
-        raise SystemExit(f"demo step failed with exit code {proc.returncode}: dvidctl {' '.join(args)}")
+        raise SystemExit(
+            f"demo step failed with exit code {proc.returncode}: dvidctl {' '.join(args)}"
+        )
     if not ok and proc.returncode == 0:
         raise SystemExit(f"demo step should have failed: dvidctl {' '.join(args)}")
     return out
@@ -82,12 +84,48 @@ def voxel_tour(d: Path) -> None:
     run("put", "subvolume", "grayscale", "gray.npy", "--offset", "10,20,30", cwd=d)
     run("put", "subvolume", "segmentation", "labels.npy", "--offset", "0,0,0", cwd=d)
     run("commit", "-m", "volumes", cwd=d)
-    run("get", "subvolume", "grayscale", "--offset", "10,20,30", "--size", "64,80,96", "-o", "back.npy", cwd=d)
+    run(
+        "get",
+        "subvolume",
+        "grayscale",
+        "--offset",
+        "10,20,30",
+        "--size",
+        "64,80,96",
+        "-o",
+        "back.npy",
+        cwd=d,
+    )
     back = np.load(d / "back.npy")
     assert np.array_equal(back, gray), "grayscale read back differs"
     print("# grayscale read back bit-exactly")
-    run("get", "slice", "grayscale", "xy", "--offset", "10,20,50", "--size", "64,80", "-o", "slice.png", cwd=d)
-    run("get", "subvolume", "segmentation", "--offset", "0,0,0", "--size", "32,32,32", "--scale", "1", "-o", "s1.npy", cwd=d)
+    run(
+        "get",
+        "slice",
+        "grayscale",
+        "xy",
+        "--offset",
+        "10,20,50",
+        "--size",
+        "64,80",
+        "-o",
+        "slice.png",
+        cwd=d,
+    )
+    run(
+        "get",
+        "subvolume",
+        "segmentation",
+        "--offset",
+        "0,0,0",
+        "--size",
+        "32,32,32",
+        "--scale",
+        "1",
+        "-o",
+        "s1.npy",
+        cwd=d,
+    )
     run("info", "segmentation", cwd=d)
 
 
@@ -103,7 +141,12 @@ def serve_tour(d: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     print(f"\n$ dvidctl serve --port {port} &", flush=True)
-    proc = subprocess.Popen([DVIDCTL, "serve", "--port", str(port)], cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [DVIDCTL, "serve", "--port", str(port)],
+        cwd=d,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/api"
     try:
         for _ in range(200):
@@ -113,9 +156,11 @@ def serve_tour(d: Path) -> None:
             except httpx.HTTPError:
                 time.sleep(0.05)
         info = httpx.get(f"{url}/repos/info").json()
-        (root, repo_info), = info.items()
-        print(f"GET /api/repos/info -> repo {root[:10]}: {sorted(repo_info['DataInstances'])}, "
-              f"{len(repo_info['DAG']['Nodes'])} nodes")
+        ((root, repo_info),) = info.items()
+        print(
+            f"GET /api/repos/info -> repo {root[:10]}: {sorted(repo_info['DataInstances'])}, "
+            f"{len(repo_info['DAG']['Nodes'])} nodes"
+        )
         status = httpx.get(f"{url}/node/:master/notes/key/status").content
         print(f"GET /api/node/:master/notes/key/status -> {status!r}")
         assert status == b"reviewed", status
@@ -125,7 +170,10 @@ def serve_tour(d: Path) -> None:
 
             got = np.frombuffer(r.content, np.uint8).reshape(96, 80, 64)
             assert np.array_equal(got, np.load(d / "gray.npy"))
-            print(f"GET /api/node/:master/grayscale/raw/0_1_2/64_80_96/10_20_30 -> {len(r.content)} bytes, identical")
+            print(
+                "GET /api/node/:master/grayscale/raw/0_1_2/64_80_96/10_20_30 -> "
+                f"{len(r.content)} bytes, identical"
+            )
         run("keys", "notes", "--remote", f"http://127.0.0.1:{port}", "--node", ":master", cwd=d)
     finally:
         proc.send_signal(signal.SIGINT)

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Set up and run dvidctl from a fresh checkout with nothing but Python 3.11 and pip.
 
-    python3 scripts/dev.py demo     # create .venv, install, run the end-to-end demo
-    python3 scripts/dev.py test     # create .venv, install, run the whole test suite
-    python3 scripts/dev.py bench    # install the benchmark extras and run bench/
+python3 scripts/dev.py demo     # create .venv, install, run the end-to-end demo
+python3 scripts/dev.py test     # create .venv, install, run the whole test suite
+python3 scripts/dev.py bench    # install the benchmark extras and run bench/
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ PY = BIN / "python"
 
 
 def _stamp(extras: str) -> Path:
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()[:16]
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()[
+        :16
+    ]
     return VENV / f".installed-{digest}"
 
 
 def ensure_venv(extras: str = "test") -> None:
     """Create .venv and install dvidctl (editable) with ``extras`` unless already done."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - a clear message on an old Python
         sys.exit(f"error: dvidctl needs Python 3.11 or newer, this is {sys.version.split()[0]}")
     if not PY.exists():
         print(f"creating {VENV}", file=sys.stderr)
@@ -38,7 +40,9 @@ def ensure_venv(extras: str = "test") -> None:
         return
     print(f"installing dvidctl[{extras}] into {VENV}", file=sys.stderr)
     subprocess.run([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-    subprocess.run([str(PY), "-m", "pip", "install", "-q", "-e", f".[{extras}]"], cwd=ROOT, check=True)
+    subprocess.run(
+        [str(PY), "-m", "pip", "install", "-q", "-e", f".[{extras}]"], cwd=ROOT, check=True
+    )
     stamp.touch()
 
 

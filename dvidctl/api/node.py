@@ -20,7 +20,8 @@ class Node:
         self.vid = vid
 
     def __repr__(self) -> str:
-        return f"<Node {self.uuid[:10]} v{self.vid} {self.branch} {'locked' if self.locked else 'open'}>"
+        state = "locked" if self.locked else "open"
+        return f"<Node {self.uuid[:10]} v{self.vid} {self.branch} {state}>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Node) and other.repo is self.repo and other.vid == self.vid

@@ -74,7 +74,8 @@ def _match_uuid(repo: Repository, prefix: str) -> int:
     if not matches:
         raise NotFoundError(
             f"could not find UUID with partial match to {prefix}",
-            hint="branches: " + ", ".join(branch_names(repo))
+            hint="branches: "
+            + ", ".join(branch_names(repo))
             + ("; tags: " + ", ".join(sorted(repo.state.tags)) if repo.state.tags else ""),
         )
     shown = ", ".join(sorted(m[:12] for m in matches)[:10])

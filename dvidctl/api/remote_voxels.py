@@ -208,7 +208,9 @@ class RemoteVoxels(RemoteInstance):
 
         pts = ["_".join(f"{float(v):g}" for v in p) for p in (tl, tr, bl)]
         params = {"scale": str(scale)} if scale else None
-        r = self.repo.request("GET", self.path("arb", *pts, f"{float(res):g}", "png"), params=params)
+        r = self.repo.request(
+            "GET", self.path("arb", *pts, f"{float(res):g}", "png"), params=params
+        )
         img = decode_image(r.content)
         return img.astype(self.dtype, copy=False)
 

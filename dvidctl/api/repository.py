@@ -113,7 +113,7 @@ class Repository:
                 raise
             raise RepositoryBusyError(
                 f"the repository is being served by 'dvidctl serve' at {url}",
-                hint=f"send the command to the server: --remote {url} --node UUID, or stop the server",
+                hint=f"send it to the server (--remote {url} --node UUID), or stop the server",
             ) from exc
         state = metadata.load(engine)
         if state is None:
@@ -216,6 +216,11 @@ class Repository:
         return self.node(None)
 
     # ------------------------------------------------------ bound operations
+    from dvidctl.api.instances import (  # noqa: E402
+        instance_record,
+        instances,
+        new_instance,
+    )
     from dvidctl.api.versions import (  # noqa: E402
         branch,
         checkout,
@@ -224,9 +229,4 @@ class Repository:
         log,
         merge,
         tag,
-    )
-    from dvidctl.api.instances import (  # noqa: E402
-        instance_record,
-        instances,
-        new_instance,
     )

@@ -1,4 +1,6 @@
-"""Version operations bound onto :class:`Repository`: commit, branch, checkout, tag, merge, log, diff.
+"""Version operations bound onto :class:`Repository`.
+
+commit, branch, checkout, tag, merge, log and diff.
 
 Each is one function taking the repository first. Every change to the DAG is
 one atomic write batch; the in-memory state is updated only after it is durable,
@@ -39,7 +41,9 @@ def _new_node(
         if uuid in repo.dag.by_uuid:
             raise ConflictError(f"a node with UUID {uuid} already exists")
     vid = repo.state.counters.get("vid", 0) + 1
-    node = NodeRecord(vid=vid, uuid=uuid or new_uuid(), parents=list(parents), branch=branch, note=note)
+    node = NodeRecord(
+        vid=vid, uuid=uuid or new_uuid(), parents=list(parents), branch=branch, note=note
+    )
     metadata.put_counter(wb, "vid", vid)
     metadata.put_node(wb, node)
     for p in parents:
@@ -51,10 +55,14 @@ def _new_node(
 
 
 def _copy(node: NodeRecord) -> NodeRecord:
-    return NodeRecord.from_dict({**node.to_dict(), "children": list(node.children), "log": list(node.log)})
+    return NodeRecord.from_dict(
+        {**node.to_dict(), "children": list(node.children), "log": list(node.log)}
+    )
 
 
-def _apply(repo: Repository, wb: WriteBatch, nodes: list[NodeRecord], branches: dict[str, int]) -> None:
+def _apply(
+    repo: Repository, wb: WriteBatch, nodes: list[NodeRecord], branches: dict[str, int]
+) -> None:
     """Write ``wb``, then mirror the new node records and branch pointers in memory."""
     with repo.store.write_lock:
         repo.engine.write(wb)
@@ -105,7 +113,12 @@ def lock_node(repo: Repository, vid: int, note: str = "", log: list[str] | None 
 
 
 def new_version(
-    repo: Repository, vid: int, *, branch: str | None = None, note: str = "", uuid: str | None = None
+    repo: Repository,
+    vid: int,
+    *,
+    branch: str | None = None,
+    note: str = "",
+    uuid: str | None = None,
 ) -> Node:
     """Open a child of locked node ``vid`` (DVID's ``newversion``, or ``branch`` when named)."""
     parent = repo.dag.node(vid)
@@ -172,7 +185,12 @@ def set_note(repo: Repository, vid: int, note: str) -> None:
 
 # ------------------------------------------------------------------- branch
 def branch(
-    repo: Repository, name: str, from_ref: str | None = None, *, note: str = "", uuid: str | None = None
+    repo: Repository,
+    name: str,
+    from_ref: str | None = None,
+    *,
+    note: str = "",
+    uuid: str | None = None,
 ) -> Node:
     """Open a node on new branch ``name`` as a child of ``from_ref``.
 
@@ -260,7 +278,9 @@ def merge(
     changes nothing; ``ours``/``theirs`` write the resolution into the merge node.
     """
     if strategy not in STRATEGIES:
-        raise BadRequestError(f"unknown merge strategy {strategy!r}", hint="use fail, ours or theirs")
+        raise BadRequestError(
+            f"unknown merge strategy {strategy!r}", hint="use fail, ours or theirs"
+        )
     if not refs:
         raise BadRequestError("merge needs at least one ref to merge")
     cur = repo.head_branch
@@ -364,7 +384,9 @@ def merge_nodes(
     the new node (the first parent is "ours").
     """
     if strategy not in STRATEGIES:
-        raise BadRequestError(f"unknown merge strategy {strategy!r}", hint="use fail, ours or theirs")
+        raise BadRequestError(
+            f"unknown merge strategy {strategy!r}", hint="use fail, ours or theirs"
+        )
     parents = list(dict.fromkeys(parent_vids))
     if len(parents) < 2:
         raise BadRequestError("merge needs at least two distinct parents")

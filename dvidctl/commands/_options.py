@@ -18,7 +18,8 @@ RepoOpt = Annotated[
     typer.Option(
         "--repo",
         "-R",
-        help="Repository directory (default: search upward from the working directory; env DVIDCTL_REPO).",
+        help="Repository directory (default: search upward from the working directory; "
+        "env DVIDCTL_REPO).",
         show_default=False,
     ),
 ]
@@ -36,7 +37,8 @@ RemoteOpt = Annotated[
     str | None,
     typer.Option(
         "--remote",
-        help="Talk to a DVID server at this URL instead of the local repository (needs --node UUID).",
+        help="Talk to a DVID server at this URL instead of the local repository "
+        "(needs --node UUID).",
         show_default=False,
     ),
 ]
@@ -59,7 +61,7 @@ def open_repo(repo: Path | None, *, read_only: bool = False) -> Repository:
 def open_node(
     repo: Path | None, node: str | None, remote: str | None, *, write: bool
 ) -> Iterator[Any]:
-    """Yield the node to work on: local (``--repo``/HEAD) or on a server (``--remote URL --node UUID``).
+    """Yield the node to work on: local (``--repo``/HEAD) or remote (``--remote URL --node UUID``).
 
     Local and remote nodes share one interface (``.instance(name)`` with the same methods),
     so every data command works against either. Reads open the local repository read-only,
@@ -70,7 +72,9 @@ def open_node(
             yield r.node(node)
         return
     if not node:
-        raise BadRequestError("--remote needs --node UUID (or PREFIX:BRANCH)", hint="e.g. --node :master")
+        raise BadRequestError(
+            "--remote needs --node UUID (or PREFIX:BRANCH)", hint="e.g. --node :master"
+        )
     from dvidctl.api.remote import RemoteRepository
 
     with RemoteRepository(remote, token=os.environ.get("DVIDCTL_TOKEN")) as rr:

@@ -62,7 +62,9 @@ def _escape(text: str) -> str:
 
 
 @contextmanager
-def progress(description: str, total: float | None, *, enabled: bool = True, bytes_: bool = False) -> Iterator[Any]:
+def progress(
+    description: str, total: float | None, *, enabled: bool = True, bytes_: bool = False
+) -> Iterator[Any]:
     """A rich progress bar on stderr; yields a callback ``advance(n)``.
 
     Disabled (the callback does nothing) when ``enabled`` is False (``--json``)
@@ -72,7 +74,11 @@ def progress(description: str, total: float | None, *, enabled: bool = True, byt
         yield lambda n=1: None
         return
     cols: list[Any] = [TextColumn("{task.description}"), BarColumn()]
-    cols += [DownloadColumn(), TransferSpeedColumn()] if bytes_ else [TextColumn("{task.completed}/{task.total}")]
+    cols += (
+        [DownloadColumn(), TransferSpeedColumn()]
+        if bytes_
+        else [TextColumn("{task.completed}/{task.total}")]
+    )
     cols.append(TimeRemainingColumn())
     with Progress(*cols, console=stderr, transient=True) as bar:
         task = bar.add_task(description, total=total)

@@ -16,7 +16,9 @@ from dvidctl.errors import BadRequestError, NotFoundError
 
 def _kv(node_obj: object, name: str) -> KeyValue:
     inst = node_obj.instance(name)  # type: ignore[attr-defined]
-    typename = getattr(getattr(inst, "record", None), "typename", None) or getattr(inst, "record_typename", "")
+    typename = getattr(getattr(inst, "record", None), "typename", None) or getattr(
+        inst, "record_typename", ""
+    )
     if not isinstance(inst, KeyValue) and typename != "keyvalue":
         raise BadRequestError(f"instance {name!r} is a {typename}, not a keyvalue")
     return inst  # type: ignore[no-any-return]
@@ -45,7 +47,9 @@ def put_key(
 def get_key(
     name: Annotated[str, typer.Argument(help="keyvalue instance.")],
     key: Annotated[str, typer.Argument(help="Key.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
     node: NodeOpt = None,
     repo: RepoOpt = None,
     remote: RemoteOpt = None,
@@ -70,13 +74,17 @@ def delete_key(
     with open_node(repo, node, remote, write=True) as n:
         kv = _kv(n, name)
         if not kv.exists(key):
-            raise NotFoundError(f'Key "{key}" not found', hint=f"list keys with 'dvidctl keys {name}'")
+            raise NotFoundError(
+                f'Key "{key}" not found', hint=f"list keys with 'dvidctl keys {name}'"
+            )
         kv.delete(key)
 
 
 def keys(
     name: Annotated[str, typer.Argument(help="keyvalue instance.")],
-    range_: Annotated[tuple[str, str] | None, typer.Option("--range", help="FROM TO, both inclusive.")] = None,
+    range_: Annotated[
+        tuple[str, str] | None, typer.Option("--range", help="FROM TO, both inclusive.")
+    ] = None,
     node: NodeOpt = None,
     repo: RepoOpt = None,
     remote: RemoteOpt = None,
@@ -93,7 +101,9 @@ def keys(
             _output.info(k)
 
 
-def register(app: typer.Typer, put_app: typer.Typer, get_app: typer.Typer, delete_app: typer.Typer) -> None:
+def register(
+    app: typer.Typer, put_app: typer.Typer, get_app: typer.Typer, delete_app: typer.Typer
+) -> None:
     """Add the keyvalue commands."""
     put_app.command("key")(put_key)
     get_app.command("key")(get_key)

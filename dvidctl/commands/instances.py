@@ -17,26 +17,43 @@ def parse_config_items(items: list[str] | None) -> dict[str, Any]:
     cfg: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
-            raise BadRequestError(f"config item {item!r} is not KEY=VALUE", hint="e.g. --config BlockSize=64,64,64")
+            raise BadRequestError(
+                f"config item {item!r} is not KEY=VALUE", hint="e.g. --config BlockSize=64,64,64"
+            )
         k, v = item.split("=", 1)
         cfg[k.strip()] = v.strip()
     return cfg
 
 
 def new(
-    typename: Annotated[str, typer.Argument(help="Datatype: keyvalue, uint8blk, labelmap, roi, ...")],
+    typename: Annotated[
+        str, typer.Argument(help="Datatype: keyvalue, uint8blk, labelmap, roi, ...")
+    ],
     name: Annotated[str, typer.Argument(help="Instance name.")],
-    config: Annotated[list[str] | None, typer.Option("--config", "-c", help="KEY=VALUE (DVID config keys; repeatable).")] = None,
-    block_size: Annotated[str | None, typer.Option("--block-size", help="BlockSize as X,Y,Z.")] = None,
-    voxel_size: Annotated[str | None, typer.Option("--voxel-size", help="VoxelSize as X,Y,Z.")] = None,
-    max_downres: Annotated[int | None, typer.Option("--max-downres", help="MaxDownresLevel.")] = None,
+    config: Annotated[
+        list[str] | None,
+        typer.Option("--config", "-c", help="KEY=VALUE (DVID config keys; repeatable)."),
+    ] = None,
+    block_size: Annotated[
+        str | None, typer.Option("--block-size", help="BlockSize as X,Y,Z.")
+    ] = None,
+    voxel_size: Annotated[
+        str | None, typer.Option("--voxel-size", help="VoxelSize as X,Y,Z.")
+    ] = None,
+    max_downres: Annotated[
+        int | None, typer.Option("--max-downres", help="MaxDownresLevel.")
+    ] = None,
     node: NodeOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Create a data instance (at HEAD, which must be open)."""
     cfg = parse_config_items(config)
-    for key, value in (("BlockSize", block_size), ("VoxelSize", voxel_size), ("MaxDownresLevel", max_downres)):
+    for key, value in (
+        ("BlockSize", block_size),
+        ("VoxelSize", voxel_size),
+        ("MaxDownresLevel", max_downres),
+    ):
         if value is not None:
             cfg[key] = str(value)
     with open_repo(repo) as r:
@@ -53,7 +70,15 @@ def instances(node: NodeOpt = None, repo: RepoOpt = None, json_: JsonOpt = False
         recs = r.instances()
         if json_:
             _output.emit_json(
-                [{"name": x.name, "type": x.typename, "data_uuid": x.data_uuid, "config": x.config} for x in recs]
+                [
+                    {
+                        "name": x.name,
+                        "type": x.typename,
+                        "data_uuid": x.data_uuid,
+                        "config": x.config,
+                    }
+                    for x in recs
+                ]
             )
             return
         if not recs:
@@ -85,7 +110,12 @@ def types(json_: JsonOpt = False) -> None:
     """List the datatypes this dvidctl knows."""
     specs = registry.specs()
     if json_:
-        _output.emit_json({s.name: {"url": s.type_url, "version": s.version, "aliases": list(s.aliases)} for s in specs})
+        _output.emit_json(
+            {
+                s.name: {"url": s.type_url, "version": s.version, "aliases": list(s.aliases)}
+                for s in specs
+            }
+        )
         return
     for s in specs:
         alias = f" (also: {', '.join(s.aliases)})" if s.aliases else ""

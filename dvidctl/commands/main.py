@@ -56,7 +56,9 @@ def _fail_dvid(exc: DvidError) -> None:
         for d in details[:50]:
             if isinstance(d, dict) and "key" in d:
                 sides = ", ".join(str(u)[:10] for u in d.get("sides", []))
-                d = f"{d.get('instance')}: {d['key']}" + (f"  (changed on {sides})" if sides else "")
+                d = f"{d.get('instance')}: {d['key']}" + (
+                    f"  (changed on {sides})" if sides else ""
+                )
             _output.stderr.print(f"  {d}", markup=False)
         if len(details) > 50:
             _output.stderr.print(f"  ... and {len(details) - 50} more", markup=False)

@@ -15,7 +15,9 @@ from dvidctl.commands._options import JsonOpt, RepoOpt, open_repo, repo_path
 
 
 def init(
-    path: Annotated[Path | None, typer.Argument(help="Directory to create the repository in (default: .).")] = None,
+    path: Annotated[
+        Path | None, typer.Argument(help="Directory to create the repository in (default: .).")
+    ] = None,
     alias: Annotated[str, typer.Option("--alias", help="Short name of the repository.")] = "",
     description: Annotated[str, typer.Option("--description", "-d", help="Free text.")] = "",
     json_: JsonOpt = False,
@@ -25,7 +27,9 @@ def init(
     with Repository.init(target, alias=alias, description=description) as repo:
         head = repo.head
         if json_:
-            _output.emit_json({"path": str(repo.dvid_dir), "root": repo.root_uuid, "head": head.to_dict()})
+            _output.emit_json(
+                {"path": str(repo.dvid_dir), "root": repo.root_uuid, "head": head.to_dict()}
+            )
         else:
             _output.info(f"Initialized dvidctl repository in {repo.dvid_dir}")
             _output.info(f"root {repo.root_uuid}  (branch master, open)")
@@ -49,7 +53,9 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
                 }
             )
             return
-        where = f"On branch {node.branch}" if r.head_branch else f"HEAD detached at {node.uuid[:10]}"
+        where = (
+            f"On branch {node.branch}" if r.head_branch else f"HEAD detached at {node.uuid[:10]}"
+        )
         _output.info(where)
         state = "committed (locked): writes go to a new node" if node.locked else "open"
         _output.info(f"node {node.uuid}  {state}")
@@ -64,8 +70,12 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
 def log(
     repo: RepoOpt = None,
     graph: Annotated[bool, typer.Option("--graph", help="Draw the DAG.")] = False,
-    all_: Annotated[bool, typer.Option("--all", help="Every node, not only HEAD's ancestry.")] = False,
-    ref: Annotated[str | None, typer.Argument(help="Show the ancestry of this ref (default HEAD).")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every node, not only HEAD's ancestry.")
+    ] = False,
+    ref: Annotated[
+        str | None, typer.Argument(help="Show the ancestry of this ref (default HEAD).")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Show the version history (newest first)."""

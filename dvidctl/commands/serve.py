@@ -31,7 +31,8 @@ def serve(
         typer.Option(
             "--store",
             help="Directory where POST /api/repos creates repositories "
-            "(default: .dvid/repos of the served repository); ones created there before are served too.",
+            "(default: .dvid/repos of the served repository); "
+            "ones created there before are served too.",
             show_default=False,
         ),
     ] = None,

@@ -14,7 +14,9 @@ from dvidctl.store.dag import branch_label
 
 def commit(
     message: Annotated[str, typer.Option("--message", "-m", help="The commit note.")],
-    log_lines: Annotated[list[str] | None, typer.Option("--log", help="A log line (repeatable).")] = None,
+    log_lines: Annotated[
+        list[str] | None, typer.Option("--log", help="A log line (repeatable).")
+    ] = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -29,9 +31,15 @@ def commit(
 
 
 def branch(
-    name: Annotated[str | None, typer.Argument(help="New branch name (omit to list branches).")] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Parent ref (default: last commit of this branch).")] = None,
-    checkout: Annotated[bool, typer.Option("--checkout", "-c", help="Also move HEAD to it.")] = False,
+    name: Annotated[
+        str | None, typer.Argument(help="New branch name (omit to list branches).")
+    ] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Parent ref (default: last commit of this branch).")
+    ] = None,
+    checkout: Annotated[
+        bool, typer.Option("--checkout", "-c", help="Also move HEAD to it.")
+    ] = False,
     note: Annotated[str, typer.Option("--note", help="Note of the new node.")] = "",
     repo: RepoOpt = None,
     json_: JsonOpt = False,
@@ -43,8 +51,14 @@ def branch(
             rows = []
             for b, vid in sorted(r.state.branches.items(), key=lambda kv: (kv[0] != "", kv[0])):
                 n = r.node_by_vid(vid)
-                rows.append({"name": branch_label(b), "head": n.uuid, "locked": n.locked,
-                             "current": branch_label(b) == current})
+                rows.append(
+                    {
+                        "name": branch_label(b),
+                        "head": n.uuid,
+                        "locked": n.locked,
+                        "current": branch_label(b) == current,
+                    }
+                )
             if json_:
                 _output.emit_json(rows)
             else:
@@ -70,15 +84,22 @@ def checkout(
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Move HEAD to a branch or (detached) to a node. No data moves: every version is readable in place."""
+    """Move HEAD to a branch or (detached) to a node; every version stays readable in place."""
     with open_repo(repo) as r:
         node = r.checkout(ref)
         if json_:
-            _output.emit_json({"head": r.head_ref, "detached": r.head_branch is None, "node": node.to_dict()})
+            _output.emit_json(
+                {"head": r.head_ref, "detached": r.head_branch is None, "node": node.to_dict()}
+            )
         elif r.head_branch:
-            _output.info(f"Switched to branch {r.head_branch} ({node.uuid[:10]}, {'locked' if node.locked else 'open'})")
+            _output.info(
+                f"Switched to branch {r.head_branch} "
+                f"({node.uuid[:10]}, {'locked' if node.locked else 'open'})"
+            )
         else:
-            _output.info(f"HEAD is now at {node.uuid[:10]} (detached, {'locked' if node.locked else 'open'})")
+            _output.info(
+                f"HEAD is now at {node.uuid[:10]} (detached, {'locked' if node.locked else 'open'})"
+            )
 
 
 def tag(
@@ -97,9 +118,13 @@ def tag(
 
 
 def merge(
-    refs: Annotated[list[str], typer.Argument(help="Branches or nodes to merge into the current branch.")],
+    refs: Annotated[
+        list[str], typer.Argument(help="Branches or nodes to merge into the current branch.")
+    ],
     message: Annotated[str, typer.Option("--message", "-m", help="Note of the merge node.")] = "",
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help="On conflicts: fail, ours or theirs.")] = "fail",
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="On conflicts: fail, ours or theirs.")
+    ] = "fail",
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -135,7 +160,9 @@ def merge(
 def diff(
     ref_a: Annotated[str, typer.Argument(help="From this version.")],
     ref_b: Annotated[str, typer.Argument(help="To this version.")],
-    instance: Annotated[str | None, typer.Option("--instance", "-i", help="Only this data instance.")] = None,
+    instance: Annotated[
+        str | None, typer.Option("--instance", "-i", help="Only this data instance.")
+    ] = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -149,7 +176,11 @@ def diff(
             _output.info("no differences")
         for name, d in sorted(out.items()):
             _output.info(f"{name}: +{len(d['added'])} ~{len(d['changed'])} -{len(d['deleted'])}")
-            for sign, key, style in (("+", "added", "green"), ("~", "changed", "yellow"), ("-", "deleted", "red")):
+            for sign, key, style in (
+                ("+", "added", "green"),
+                ("~", "changed", "yellow"),
+                ("-", "deleted", "red"),
+            ):
                 for k in d[key][:200]:
                     _output.stdout.print(f"  [{style}]{sign} {k}[/]", markup=True)
                 if len(d[key]) > 200:

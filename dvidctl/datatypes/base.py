@@ -65,7 +65,9 @@ class Instance:
     def _get(self, tkey: bytes) -> memoryview | None:
         return self.node.repo.store.get(self.vid, self.iid, tkey)
 
-    def _scan(self, start: bytes = b"", stop: bytes | None = None) -> Iterator[tuple[bytes, memoryview]]:
+    def _scan(
+        self, start: bytes = b"", stop: bytes | None = None
+    ) -> Iterator[tuple[bytes, memoryview]]:
         return self.node.repo.store.scan(self.vid, self.iid, start, stop)
 
     def _batch(self) -> VersionedBatch:

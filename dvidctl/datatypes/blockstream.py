@@ -12,10 +12,10 @@ slices of the input.
 
 from __future__ import annotations
 
-from dvidctl.errors import CorruptDataError
-
 import struct
 from collections.abc import Iterable, Iterator
+
+from dvidctl.errors import CorruptDataError
 
 BlockCoord = tuple[int, int, int]
 """A block coordinate (bx, by, bz)."""

@@ -21,7 +21,7 @@ MASTER = "master"
 
 def now_iso() -> str:
     """Return the current UTC time in RFC 3339 form with nanosecond field."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 
 
 def branch_label(branch: str) -> str:

@@ -97,7 +97,8 @@ def load(engine: KVEngine) -> RepoState | None:
         for k, v in engine.scan_prefix(CF_META, BRANCH_PREFIX)
     }
     tags = {
-        k[len(TAG_PREFIX) :].decode(): read_u32(v) for k, v in engine.scan_prefix(CF_META, TAG_PREFIX)
+        k[len(TAG_PREFIX) :].decode(): read_u32(v)
+        for k, v in engine.scan_prefix(CF_META, TAG_PREFIX)
     }
     instances = {}
     for _, v in engine.scan_prefix(CF_META, INSTANCE_PREFIX):

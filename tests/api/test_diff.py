@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.factories import commit_kv
 
 from dvidctl import Repository
 from dvidctl.errors import NotFoundError
 from dvidctl.store.engine import CF_DATA, CF_DELTA
 from dvidctl.store.memory import MemoryEngine
+from tests.factories import commit_kv
 
 
 class CountingEngine(MemoryEngine):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tests.factories import repo_snapshot
 
 from dvidctl import Repository
 from dvidctl.datatypes.keyvalue import KeyValue
 from dvidctl.errors import BadRequestError, ConflictError, LockedNodeError, NotFoundError
 from dvidctl.ids import RESERVED_INSTANCE_NAMES
+from tests.factories import repo_snapshot
 
 
 def test_new_instance_record(mem_repo: Repository) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.factories import commit_kv, repo_snapshot
 
 from dvidctl import Repository
 from dvidctl.errors import BadRequestError, ConflictError
+from tests.factories import commit_kv, repo_snapshot
 
 BASE = {"a": b"base-a", "b": b"base-b", "c": b"base-c", "d": b"base-d"}
 

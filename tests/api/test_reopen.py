@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.factories import commit_kv
 
 from dvidctl import Repository
 from dvidctl.errors import ConflictError, RepositoryBusyError, RepositoryNotFoundError
+from tests.factories import commit_kv
 
 
 def _everything(repo: Repository) -> dict[str, Any]:

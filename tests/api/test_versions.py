@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.factories import commit_kv, repo_snapshot
 
 from dvidctl import Repository
 from dvidctl.api import versions
 from dvidctl.errors import BadRequestError, ConflictError, LockedNodeError
 from dvidctl.store.engine import CF_DATA, CF_DELTA
+from tests.factories import commit_kv, repo_snapshot
 
 
 @pytest.fixture

@@ -24,7 +24,12 @@ def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     repo_dir = tmp_path / "r"
 
     def invoke(*args: str, input: bytes | str | None = None, ok: bool = True):  # type: ignore[no-untyped-def]
-        result = runner.invoke(app, ["--help"] if not args else list(args), input=input, env={"DVIDCTL_REPO": str(repo_dir)})
+        result = runner.invoke(
+            app,
+            ["--help"] if not args else list(args),
+            input=input,
+            env={"DVIDCTL_REPO": str(repo_dir)},
+        )
         if ok:
             assert result.exit_code == 0, (args, result.output, result.exception)
         return result

@@ -37,7 +37,9 @@ def test_keyvalue_verbs_through_a_server(tmp_path: Path) -> None:
 
 
 def test_remote_unreachable_is_one_line(tmp_path: Path) -> None:
-    r = CliRunner().invoke(app, ["get", "key", "kv", "a", "--remote", "http://127.0.0.1:9", "--node", "abc"])
+    r = CliRunner().invoke(
+        app, ["get", "key", "kv", "a", "--remote", "http://127.0.0.1:9", "--node", "abc"]
+    )
     assert r.exit_code != 0 and r.stderr.startswith("error: ") and "Traceback" not in r.output
 
 
@@ -57,25 +59,106 @@ def test_voxel_verbs_through_a_server(tmp_path: Path) -> None:
     with BackgroundServer(state) as srv:
         base = ["--remote", srv.url, "--node", ":master"]
         for inst, f, off in (("gray", "gray.npy", "3,5,7"), ("seg", "labels.npy", "0,0,0")):
-            r = runner.invoke(app, ["put", "subvolume", inst, str(tmp_path / f), "--offset", off, *base])
+            r = runner.invoke(
+                app, ["put", "subvolume", inst, str(tmp_path / f), "--offset", off, *base]
+            )
             assert r.exit_code == 0, r.output
         out = tmp_path / "back.npy"
-        r = runner.invoke(app, ["get", "subvolume", "gray", "--offset", "3,5,7", "--size", "60,50,40", "-o", str(out), *base])
+        r = runner.invoke(
+            app,
+            [
+                "get",
+                "subvolume",
+                "gray",
+                "--offset",
+                "3,5,7",
+                "--size",
+                "60,50,40",
+                "-o",
+                str(out),
+                *base,
+            ],
+        )
         assert r.exit_code == 0, r.output
         assert np.array_equal(np.load(out), gray)
-        r = runner.invoke(app, ["get", "subvolume", "seg", "--offset", "0,0,0", "--size", "32,32,32", "--scale", "1", "-o", str(out), *base])
+        r = runner.invoke(
+            app,
+            [
+                "get",
+                "subvolume",
+                "seg",
+                "--offset",
+                "0,0,0",
+                "--size",
+                "32,32,32",
+                "--scale",
+                "1",
+                "-o",
+                str(out),
+                *base,
+            ],
+        )
         assert r.exit_code == 0, r.output
         local = repo.head.instance("seg").get_subvolume(Box.from_xyz((0, 0, 0), (32, 32, 32)), 1)
         assert np.array_equal(np.load(out), local)
         png = tmp_path / "s.png"
-        r = runner.invoke(app, ["get", "slice", "gray", "xy", "--offset", "3,5,20", "--size", "60,50", "-o", str(png), *base])
+        r = runner.invoke(
+            app,
+            [
+                "get",
+                "slice",
+                "gray",
+                "xy",
+                "--offset",
+                "3,5,20",
+                "--size",
+                "60,50",
+                "-o",
+                str(png),
+                *base,
+            ],
+        )
         assert r.exit_code == 0, r.output
         from PIL import Image
 
         assert np.array_equal(np.asarray(Image.open(png)), gray[13])
-        r = runner.invoke(app, ["get", "arb", "gray", "--corners", "24,40,160", "496,40,160", "24,432,160", "--res", "8", "-o", str(png), *base])
+        r = runner.invoke(
+            app,
+            [
+                "get",
+                "arb",
+                "gray",
+                "--corners",
+                "24,40,160",
+                "496,40,160",
+                "24,432,160",
+                "--res",
+                "8",
+                "-o",
+                str(png),
+                *base,
+            ],
+        )
         assert r.exit_code == 0, r.output
-        assert np.array_equal(np.asarray(Image.open(png)), gray[13])  # z=160/8=20 -> row 13 of the box
-        r = runner.invoke(app, ["get", "subvolume", "gray", "--offset", "0,0,0", "--size", "8,8,8", "--scale", "3", "-o", str(out), *base])
+        assert np.array_equal(
+            np.asarray(Image.open(png)), gray[13]
+        )  # z=160/8=20 -> row 13 of the box
+        r = runner.invoke(
+            app,
+            [
+                "get",
+                "subvolume",
+                "gray",
+                "--offset",
+                "0,0,0",
+                "--size",
+                "8,8,8",
+                "--scale",
+                "3",
+                "-o",
+                str(out),
+                *base,
+            ],
+        )
         assert r.exit_code != 0 and r.stderr.startswith("error: ")
     repo.close()

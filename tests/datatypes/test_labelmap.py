@@ -151,7 +151,9 @@ def test_reserve_labels(tmp_path: Path) -> None:
 def test_aliases_create_labelmap_and_are_recorded(mem_repo: Repository, alias: str) -> None:
     seg = _seg(mem_repo, "old", typename=alias)
     assert seg.record.typename == "labelmap" and seg.config["alias"] == alias
-    assert seg.info()["Base"]["TypeName"] == "labelmap"
+    # Served under the name the client created it with (DVID clients check TypeName).
+    assert seg.info()["Base"]["TypeName"] == alias
+    assert seg.info()["Base"]["TypeURL"].endswith("/" + alias)
 
 
 def test_config() -> None:

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from tests.factories import repo_snapshot
 from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -37,6 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from dvidctl import Repository
 from dvidctl.datatypes.keyvalue.keys import tkey
 from dvidctl.errors import BadRequestError, ConflictError, LockedNodeError
+from tests.factories import repo_snapshot
 
 KEYS = ["a", "b", "c", "d"]
 VALUES = [b"", b"1", b"2"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
-from tests.factories import build_dag
 
 from dvidctl.store.dag import Dag, NodeRecord, branch_key, branch_label
+from tests.factories import build_dag
 
 # 1 - 2 - 4 - 6          (master)
 #  \   \ /   /

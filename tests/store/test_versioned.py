@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tests.factories import lock, versioned_store, write
 
 from dvidctl.errors import ConflictError, LockedNodeError, NotFoundError
 from dvidctl.store.engine import CF_DATA, CF_DELTA
 from dvidctl.store.keys import TOMBSTONE, data_key, digest
 from dvidctl.store.versioned import VersionedStore
+from tests.factories import lock, versioned_store, write
 
 DIAMOND = [[1], [2, 1], [3, 1], [4, 2, 3]]
 

@@ -30,7 +30,9 @@ def key_of(tk: bytes) -> str:
 def range_bounds(first: str | None, last: str | None) -> tuple[bytes, bytes]:
     """Scan bounds ``[start, stop)`` for keys with ``first <= key <= last`` (inclusive)."""
     start = _PREFIX + (check_key(first).encode() + b"\x00" if first is not None else b"")
-    stop = _PREFIX + check_key(last).encode() + b"\x01" if last is not None else bytes([CLASS_KV + 1])
+    stop = (
+        _PREFIX + check_key(last).encode() + b"\x01" if last is not None else bytes([CLASS_KV + 1])
+    )
     return start, stop
 
 

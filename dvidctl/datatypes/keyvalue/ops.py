@@ -56,7 +56,9 @@ class KeyValue(Instance):
             b.delete(self.iid, keys.tkey(k))
         b.commit()
 
-    def items(self, first: str | None = None, last: str | None = None) -> Iterator[tuple[str, bytes]]:
+    def items(
+        self, first: str | None = None, last: str | None = None
+    ) -> Iterator[tuple[str, bytes]]:
         """Yield ``(key, value)`` for ``first <= key <= last`` in key order."""
         start, stop = keys.range_bounds(first, last)
         for tk, v in self._scan(start, stop):

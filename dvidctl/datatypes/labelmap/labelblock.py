@@ -23,13 +23,13 @@ block costs a handful of numpy passes, no per-voxel Python.
 
 from __future__ import annotations
 
-from dvidctl.errors import CorruptDataError
-
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from dvidctl.errors import CorruptDataError
 
 SUB = 8
 """Edge of a sub-block in voxels."""

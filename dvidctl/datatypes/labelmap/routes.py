@@ -29,6 +29,7 @@ from dvidctl.server.dispatcher import Call, Route
 from dvidctl.server.json_util import json_response
 from dvidctl.server.params import points_xyz
 from dvidctl.server.streaming import OCTET, as_bytes_view, buffer_response, iter_response
+from dvidctl.server.voxel_routes import common_routes
 
 _GEOM = "{dims:dims}/{size:xyz}/{offset:xyz}"
 _BATCH = 32  # blocks encoded together on the thread pool while streaming
@@ -225,20 +226,6 @@ def routes() -> list[Route]:
             produces=OCTET,
         ),
         Route(
-            "blocks/{coord:xyz}/{span:int}",
-            ("GET",),
-            vx.get_span_blocks,
-            "labelblk: spanX uncompressed uint64 blocks along +X",
-            produces=OCTET,
-        ),
-        Route(
-            "blocks/{coord:xyz}/{span:int}",
-            ("POST",),
-            vx.post_span_blocks,
-            "labelblk: write spanX uncompressed uint64 blocks along +X",
-            body=OCTET,
-        ),
-        Route(
             "blocks",
             ("POST",),
             blocks_post,
@@ -259,22 +246,5 @@ def routes() -> list[Route]:
         Route("nextlabel/{count:int}", ("POST",), nextlabel_post, "Reserve labels"),
         Route("maxlabel/{n:int}", ("POST",), maxlabel_post, "Raise the max label"),
         Route("set-nextlabel/{label:int}", ("POST",), set_nextlabel, "Set the next label"),
-        Route("metadata", ("GET",), vx.get_metadata, "nd-data layout description"),
-        Route(
-            "resolution",
-            ("POST",),
-            vx.post_resolution,
-            "Set the voxel size [rx, ry, rz]",
-            body="application/json",
-        ),
-        Route(
-            "arb/{tl:floats}/{tr:floats}/{bl:floats}/{res}",
-            ("GET",),
-            vx.get_arb,
-            "Arbitrary plane (nearest labels, PNG)",
-            produces="image/png",
-        ),
-        Route(
-            "extents", ("POST",), vx.post_extents, "Set MinPoint/MaxPoint", body="application/json"
-        ),
+        *common_routes("Arbitrary plane (nearest labels)"),
     ]

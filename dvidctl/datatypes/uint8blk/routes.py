@@ -7,6 +7,7 @@ from functools import partial
 from dvidctl.server import voxels as vx
 from dvidctl.server.dispatcher import Route
 from dvidctl.server.streaming import OCTET
+from dvidctl.server.voxel_routes import common_routes
 
 _GEOM = "{dims:dims}/{size:xyz}/{offset:xyz}"
 
@@ -56,49 +57,11 @@ def routes() -> list[Route]:
             produces=OCTET,
         ),
         Route(
-            "blocks/{coord:xyz}/{span:int}",
-            ("GET",),
-            vx.get_span_blocks,
-            "spanX uncompressed blocks along +X",
-            produces=OCTET,
-        ),
-        Route(
-            "blocks/{coord:xyz}/{span:int}",
-            ("POST",),
-            vx.post_span_blocks,
-            "Write spanX uncompressed blocks along +X",
-            body=OCTET,
-        ),
-        Route(
-            "arb/{tl:floats}/{tr:floats}/{bl:floats}/{res}",
-            ("GET",),
-            vx.get_arb,
-            "Arbitrary plane (real-world corners)",
-            produces="image/png",
-        ),
-        Route(
-            "arb/{tl:floats}/{tr:floats}/{bl:floats}/{res}/{format}",
-            ("GET",),
-            vx.get_arb,
-            "Arbitrary plane as png/jpg",
-            produces="image/png",
-        ),
-        Route(
-            "extents", ("POST",), vx.post_extents, "Set MinPoint/MaxPoint", body="application/json"
-        ),
-        Route("metadata", ("GET",), vx.get_metadata, "nd-data layout description"),
-        Route(
-            "resolution",
-            ("POST",),
-            vx.post_resolution,
-            "Set the voxel size [rx, ry, rz]",
-            body="application/json",
-        ),
-        Route(
             "tile/{dims:dims}/{scale:int}/{coord:xyz}",
             ("GET",),
             vx.get_tile,
             "imagetile-style 2D tile (?format=png|jpg, ?size=512)",
             produces="image/png",
         ),
+        *common_routes("Arbitrary plane (real-world corners, interpolated)"),
     ]
