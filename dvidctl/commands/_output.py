@@ -83,3 +83,13 @@ def progress(
     with Progress(*cols, console=stderr, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+@contextmanager
+def working(description: str, *, enabled: bool = True) -> Iterator[None]:
+    """A spinner on stderr while a step of unknown length runs (terminals only, not --json)."""
+    if not enabled or not stderr.is_terminal:
+        yield
+        return
+    with stderr.status(description, spinner="dots"):
+        yield

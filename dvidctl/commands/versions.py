@@ -132,7 +132,8 @@ def merge(
     with open_repo(repo) as r:
         note = message or "merge " + ", ".join(refs)
         try:
-            res = r.merge(refs, note, strategy=strategy)
+            with _output.working("merging", enabled=not json_):
+                res = r.merge(refs, note, strategy=strategy)
         except ConflictError as exc:
             if json_:
                 _output.emit_json({"merged": False, **exc.to_dict()})
@@ -168,7 +169,8 @@ def diff(
 ) -> None:
     """Per instance, the keys added, changed and deleted between two versions."""
     with open_repo(repo, read_only=True) as r:
-        out = r.diff(ref_a, ref_b, instance=instance)
+        with _output.working("comparing versions", enabled=not json_):
+            out = r.diff(ref_a, ref_b, instance=instance)
         if json_:
             _output.emit_json(out)
             return

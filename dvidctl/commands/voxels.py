@@ -97,7 +97,8 @@ def put_subvolume(
             arr = arr.astype(inst.dtype)
         if arr.ndim == 2:
             arr = arr[None]
-        box = inst.put_subvolume(arr, (off[2], off[1], off[0]), scale=scale)
+        with _output.working(f"writing {arr.nbytes / 1e6:.0f} MB to {name}", enabled=not json_):
+            box = inst.put_subvolume(arr, (off[2], off[1], off[0]), scale=scale)
         result = {
             "instance": name,
             "node": target.uuid,
@@ -128,7 +129,8 @@ def get_subvolume(
     """Read a subvolume (ZYX voxels, X fastest) at any offset and size."""
     box = Box.from_xyz(parse_xyz(offset, 3, name="offset"), _size(size))
     with open_node(repo, node, remote, write=False) as n:
-        arr = _voxels(n, name).get_subvolume(box, scale)
+        with _output.working(f"reading {format_xyz(box.size_xyz)} voxels from {name}"):
+            arr = _voxels(n, name).get_subvolume(box, scale)
     _emit(arr, output)
 
 
@@ -210,7 +212,8 @@ def downres(
 ) -> None:
     """Rebuild every pyramid level (1..MaxDownresLevel) from scale 0, in one atomic write."""
     with open_repo(repo) as r:
-        counts = _voxels(r.node(node), name).downres()
+        with _output.working(f"rebuilding the pyramid of {name}"):
+            counts = _voxels(r.node(node), name).downres()
     if json_:
         _output.emit_json({str(k): v for k, v in counts.items()})
     elif not counts:
