@@ -53,8 +53,19 @@ class Instance:
 
     @property
     def vid(self) -> int:
-        """The version id of the node this view reads and writes."""
+        """The version id this view reads and writes.
+
+        Unversioned instances (``versioned=false``) map every node to the repository
+        root, as DVID does, so all versions see the same data.
+        """
+        if not self.record.versioned:
+            return self.node.repo.dag.root.vid
         return self.node.vid
+
+    @property
+    def writable_anywhere(self) -> bool:
+        """Unversioned instances skip the committed-node rule (DVID)."""
+        return not self.record.versioned
 
     @property
     def lock(self) -> threading.RLock:
@@ -71,7 +82,7 @@ class Instance:
         return self.node.repo.store.scan(self.vid, self.iid, start, stop)
 
     def _batch(self) -> VersionedBatch:
-        return self.node.repo.store.batch(self.vid)
+        return self.node.repo.store.batch(self.vid, check_locked=self.record.versioned)
 
     # ------------------------------------------------------------------ info
     def extended(self) -> dict[str, Any]:

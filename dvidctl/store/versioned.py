@@ -50,6 +50,8 @@ class VersionedBatch:
     vid: int
     values: dict[tuple[int, bytes], Stored | None] = field(default_factory=dict)
     extra: WriteBatch = field(default_factory=WriteBatch)
+    #: False for unversioned instances, which write at the root even once it is committed.
+    check_locked: bool = True
 
     def put(self, iid: int, tkey: bytes, payload: bytes | memoryview) -> None:
         """Queue ``tkey = payload`` for instance ``iid``."""
@@ -193,16 +195,16 @@ class VersionedStore:
         return next(iter(self.engine.scan_prefix(CF_DELTA, u32(vid))), None) is not None
 
     # ---------------------------------------------------------------- writes
-    def batch(self, vid: int) -> VersionedBatch:
-        """Start a batch of writes to node ``vid``."""
-        return VersionedBatch(self, vid)
+    def batch(self, vid: int, *, check_locked: bool = True) -> VersionedBatch:
+        """Start a batch of writes to node ``vid`` (``check_locked=False``: unversioned data)."""
+        return VersionedBatch(self, vid, check_locked=check_locked)
 
-    def check_writable(self, vid: int) -> None:
-        """Raise unless ``vid`` is an existing open node."""
+    def check_writable(self, vid: int, *, check_locked: bool = True) -> None:
+        """Raise unless ``vid`` is an existing open node (or any node, unversioned)."""
         node = self.dag.nodes.get(vid)
         if node is None:
             raise NotFoundError(f"no node with version id {vid}")
-        if node.locked:
+        if check_locked and node.locked:
             raise LockedNodeError(
                 f"node {node.uuid[:10]} is committed (locked) and cannot be written",
                 hint="write to an open node: 'dvidctl commit' opens one, "
@@ -217,7 +219,7 @@ class VersionedStore:
         key created and deleted in one open node leaves no trace.
         """
         with self.write_lock:
-            self.check_writable(batch.vid)
+            self.check_writable(batch.vid, check_locked=batch.check_locked)
             wb = WriteBatch()
             vid = batch.vid
             for (iid, tkey), stored in batch.values.items():
