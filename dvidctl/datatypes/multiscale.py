@@ -5,7 +5,7 @@ Level ``l`` voxel ``v`` summarises the 2x2x2 voxels ``2v .. 2v+1`` of level
 to the smaller, as DVID, see :mod:`dvidctl.datatypes.downsample`). Every level
 keeps the instance's block size.
 
-:func:`update_pyramid` keeps the levels current after a scale-0 write: it
+:func:`update_pyramid` keeps the levels above a write current: it
 recomputes exactly the level-``l`` blocks the written box touches, from the new
 level ``l-1`` voxels held in memory plus the unchanged ones around them read from
 the store, and queues them in the writer's batch, so data and pyramid change in

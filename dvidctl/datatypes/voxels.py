@@ -7,7 +7,7 @@ resolution, up to MaxDownresLevel). A write:
 1. validates everything first (dtype, shape, scale, 32-bit range, open node), so
    bad input writes nothing;
 2. under the instance lock, encodes the touched blocks (partial blocks are
-   read-modify-written), the pyramid blocks above them (scale-0 writes only),
+   read-modify-written), the pyramid blocks above them (levels above the written scale),
    the new extents and type-specific metadata into **one** versioned batch;
 3. commits the batch atomically.
 """
@@ -194,8 +194,17 @@ class VoxelInstance(Instance):
         with self.lock:
             batch = self._batch()
             stat = self.blocks.write(array, box, scale, batch, track_max=self.tracks_max)
+            # The levels above the written one follow it (a scale-s write updates s+1..max).
+            update_pyramid(
+                self.blocks,
+                batch,
+                box,
+                array,
+                self.max_downres,
+                self.downsampler(),
+                first_level=scale + 1,
+            )
             if scale == 0:
-                update_pyramid(self.blocks, batch, box, array, self.max_downres, self.downsampler())
                 old = self.extents()
                 batch.put(
                     self.iid, EXTENTS_TKEY, pack_extents(box if old is None else old.union(box))

@@ -144,3 +144,24 @@ def test_slices_at_scale(mem_repo: Repository) -> None:
     inst.put_subvolume(vol)
     level1 = naive_gray(vol)
     assert np.array_equal(inst.get_slice("xz", (2, 5, 3), (20, 12), scale=1), level1[3:15, 5, 2:22])
+
+
+def test_write_at_a_scale_updates_the_levels_above_it(mem_repo: Repository) -> None:
+    inst = _instance(mem_repo, "uint8blk")
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 256, (HI - LO,) * 3, dtype=np.uint8)
+    inst.put_subvolume(base, (LO,) * 3)
+    # overwrite part of scale 1 directly: scale 1 holds it, scales 2..3 follow, scale 0 keeps base
+    s1 = naive_gray(base)
+    patch = rng.integers(0, 256, (10, 12, 14), dtype=np.uint8)
+    at = (-5, 3, 7)  # scale-1 voxel coordinates
+    inst.put_subvolume(patch, at, scale=1)
+    lo1 = LO // 2
+    s1[tuple(slice(a - lo1, a - lo1 + n) for a, n in zip(at, patch.shape, strict=True))] = patch
+    assert np.array_equal(inst.get_subvolume(Box((LO,) * 3, (HI,) * 3), 0), base)
+    level = s1
+    for scale in range(1, LEVELS + 1):
+        lo, hi = LO // 2**scale, HI // 2**scale
+        got = inst.get_subvolume(Box((lo,) * 3, (hi,) * 3), scale)
+        assert np.array_equal(got, level), f"scale {scale}"
+        level = naive_gray(level)

@@ -70,20 +70,23 @@ def _gray(repo: Repository, name: str = "g", **cfg: str):  # type: ignore[no-unt
     )
 )
 def test_overlapping_writes_at_every_scale_match_numpy(writes: list) -> None:  # type: ignore[type-arg]
-    """Writes straight to scales 0..2 (no pyramid) read back like a numpy model per scale."""
+    """Writes straight to scales 0..2 read back like a numpy model per scale.
+
+    Each scale has its own instance whose top level is that scale, so no write
+    propagates to a level above it (that is tested in test_multiscale.py).
+    """
     repo = Repository.memory()
-    flat = _gray(repo, "flat", Background="9")  # scale 0 only: no pyramid updates
-    pyr = _gray(repo, "pyr", MaxDownresLevel="2", Background="9")  # written at 1 and 2 only
+    insts = {s: _gray(repo, f"top{s}", MaxDownresLevel=str(s), Background="9") for s in range(3)}
     models = {s: np.full((48, 48, 48), 9, np.uint8) for s in range(3)}  # covers [-16, 32)^3
     rng = np.random.default_rng(len(writes))
     for start, shape, scale in writes:
         data = rng.integers(0, 256, shape, dtype=np.uint8)
-        (pyr if scale else flat).put_subvolume(data, start, scale=scale)
+        insts[scale].put_subvolume(data, start, scale=scale)
         models[scale][
             tuple(slice(s + 16, s + 16 + n) for s, n in zip(start, shape, strict=True))
         ] = data
     for scale, model in models.items():
-        g = pyr if scale else flat
+        g = insts[scale]
         box = Box((-16, -16, -16), (32, 32, 32))
         assert np.array_equal(g.get_subvolume(box, scale), model)
         sub = Box((-5, 3, -13), (20, 9, 17))
