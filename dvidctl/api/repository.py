@@ -221,12 +221,12 @@ class Repository:
         instances,
         new_instance,
     )
+    from dvidctl.api.merging import merge  # noqa: E402
     from dvidctl.api.versions import (  # noqa: E402
         branch,
         checkout,
         commit,
         diff,
         log,
-        merge,
         tag,
     )

@@ -10,8 +10,7 @@ so a failed command leaves the repository exactly as it was.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dvidctl.errors import BadRequestError, ConflictError, NotFoundError
 from dvidctl.ids import check_name, check_uuid, new_uuid
@@ -19,8 +18,6 @@ from dvidctl.store import metadata
 from dvidctl.store.dag import NodeRecord, branch_key, branch_label, now_iso
 from dvidctl.store.diff import InstanceDiff, diff_nodes
 from dvidctl.store.engine import WriteBatch
-from dvidctl.store.keys import data_key, delta_key, digest
-from dvidctl.store.merge import STRATEGIES, MergePlan, plan_merge
 
 if TYPE_CHECKING:
     from dvidctl.api.node import Node
@@ -238,193 +235,6 @@ def tag(repo: Repository, name: str, ref: str | None = None) -> Node:
     repo.engine.write(wb)
     repo.state.tags[name] = vid
     return repo.node_by_vid(vid)
-
-
-# -------------------------------------------------------------------- merge
-@dataclass
-class MergeResult:
-    """What :func:`merge` did."""
-
-    node: Node | None
-    parents: list[str]
-    resolved: int = 0
-    up_to_date: bool = False
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _merge_rule(repo: Repository):  # type: ignore[no-untyped-def]
-    by_iid = {rec.iid: rec for rec in repo.state.instances.values()}
-
-    def rule(iid: int, tkey: bytes, values: list[bytes | None]) -> bytes | None:
-        rec = by_iid.get(iid)
-        if rec is None:
-            return None
-        from dvidctl.datatypes import registry
-
-        r = registry.get(rec.typename).merge_rule
-        return r(iid, tkey, values) if r is not None else None
-
-    return rule
-
-
-def merge(
-    repo: Repository, refs: list[str], note: str = "", *, strategy: str = "fail"
-) -> MergeResult:
-    """Merge the last committed node of each ref into the current branch.
-
-    Opens a node on the current branch whose parents are the branch's last
-    committed node and the last committed node of each ref; HEAD moves to it.
-    Conflicts are found now, from the delta index: ``fail`` reports them all and
-    changes nothing; ``ours``/``theirs`` write the resolution into the merge node.
-    """
-    if strategy not in STRATEGIES:
-        raise BadRequestError(
-            f"unknown merge strategy {strategy!r}", hint="use fail, ours or theirs"
-        )
-    if not refs:
-        raise BadRequestError("merge needs at least one ref to merge")
-    cur = repo.head_branch
-    if cur is None:
-        raise BadRequestError("HEAD is detached", hint="check out the branch to merge into")
-    leaf = repo.head_vid
-    if not repo.dag.node(leaf).locked and repo.store.has_changes(leaf):
-        raise BadRequestError(
-            "HEAD has uncommitted changes", hint="commit them first ('dvidctl commit -m NOTE')"
-        )
-    ours = last_locked(repo, leaf)
-    if ours is None:
-        raise BadRequestError(f"branch {cur!r} has no committed node to merge into")
-    parents = [ours]
-    for ref in refs:
-        theirs = last_locked(repo, repo.resolve(ref))
-        if theirs is None:
-            raise BadRequestError(f"{ref!r} has no committed node to merge")
-        if not any(theirs in repo.dag.ancestors(p) for p in parents):
-            # An earlier "theirs" that this one descends from is redundant (and would
-            # pit a branch against its own history as a spurious conflict).
-            anc = repo.dag.ancestors(theirs)
-            parents = [p for i, p in enumerate(parents) if i == 0 or p not in anc]
-            parents.append(theirs)
-    if len(parents) == 1:
-        return MergeResult(None, [repo.dag.node(ours).uuid], up_to_date=True)
-    plan = _checked_plan(repo, parents, strategy)
-    with repo.store.write_lock:
-        wb = WriteBatch()
-        leaf_node = repo.dag.node(leaf)
-        drop_leaf = not leaf_node.locked and not leaf_node.children
-        if drop_leaf:
-            # The empty open head is replaced by the merge node (one open head per branch).
-            metadata.delete_node(wb, leaf)
-            for p in leaf_node.parents:
-                parent = _copy(repo.dag.node(p))
-                parent.children = [c for c in parent.children if c != leaf]
-                metadata.put_node(wb, parent)
-            repo.dag.remove(leaf)
-        node = _new_node(repo, wb, parents, branch_key(cur), note)
-        metadata.put_branch(wb, branch_key(cur), node.vid)
-        _queue_resolutions(wb, plan, node.vid)
-        moved = []
-        if drop_leaf:
-            # Instances created on the dropped head now start at the merge node.
-            for rec in repo.state.instances.values():
-                if rec.root_uuid == leaf_node.uuid:
-                    moved.append(replace(rec, root_uuid=node.uuid))
-                    metadata.put_instance(wb, moved[-1])
-        try:
-            _apply(repo, wb, [node], {branch_key(cur): node.vid})
-            for rec in moved:
-                repo.state.instances[rec.name] = rec
-        except BaseException:
-            if drop_leaf:
-                repo.dag.add(leaf_node)
-                for p in leaf_node.parents:
-                    repo.dag.node(p).children.append(leaf)
-            raise
-    return MergeResult(
-        repo.node_by_vid(node.vid),
-        [repo.dag.node(p).uuid for p in parents],
-        resolved=len(plan.resolutions),
-    )
-
-
-def _checked_plan(repo: Repository, parents: list[int], strategy: str) -> MergePlan:
-    """Plan a merge of ``parents``; ConflictError listing every conflict if any remain."""
-    plan = plan_merge(repo.store, parents, strategy=strategy, rule=_merge_rule(repo))
-    if plan.conflicts:
-        details = _describe_conflicts(repo, plan.conflicts, parents)
-        raise ConflictError(
-            f"merge has {len(details)} conflicting key(s); nothing was changed",
-            hint="see the list; merge again with --strategy ours or --strategy theirs",
-            details=details,
-        )
-    return plan
-
-
-def _queue_resolutions(wb: WriteBatch, plan: MergePlan, vid: int) -> None:
-    """Queue the merge node's resolved values (data + delta index)."""
-    for (iid, tkey), stored in plan.resolutions.items():
-        wb.put("data", data_key(iid, tkey, vid), stored)
-        wb.put("delta", delta_key(vid, iid, tkey), digest(stored))
-
-
-def merge_nodes(
-    repo: Repository,
-    parent_vids: list[int],
-    note: str = "",
-    strategy: str = "fail",
-    *,
-    uuid: str | None = None,
-) -> MergeResult:
-    """Open a node whose parents are ``parent_vids`` (DVID's ``POST /api/repo/{uuid}/merge``).
-
-    As DVID: every parent must be committed, the child is open, its branch is
-    master (``""``) and no branch pointer moves. Unlike DVID, which examines no
-    data and lets conflicts surface later as read errors, conflicts are found
-    now: ``fail`` refuses with the list; ``ours``/``theirs`` resolve them into
-    the new node (the first parent is "ours").
-    """
-    if strategy not in STRATEGIES:
-        raise BadRequestError(
-            f"unknown merge strategy {strategy!r}", hint="use fail, ours or theirs"
-        )
-    parents = list(dict.fromkeys(parent_vids))
-    if len(parents) < 2:
-        raise BadRequestError("merge needs at least two distinct parents")
-    for p in parents:
-        rec = repo.dag.node(p)
-        if not rec.locked:
-            raise BadRequestError(f"merge parent {rec.uuid} is not committed (locked)")
-    plan = _checked_plan(repo, parents, strategy)
-    with repo.store.write_lock:
-        wb = WriteBatch()
-        node = _new_node(repo, wb, parents, "", note, uuid)
-        _queue_resolutions(wb, plan, node.vid)
-        _apply(repo, wb, [node], {})
-    return MergeResult(
-        repo.node_by_vid(node.vid),
-        [repo.dag.node(p).uuid for p in parents],
-        resolved=len(plan.resolutions),
-    )
-
-
-def _describe_conflicts(
-    repo: Repository, conflicts: list[Any], parents: list[int]
-) -> list[dict[str, Any]]:
-    from dvidctl.datatypes import registry
-
-    by_iid = {rec.iid: rec for rec in repo.state.instances.values()}
-    out = []
-    for c in conflicts:
-        rec = by_iid.get(c.iid)
-        spec = registry.get(rec.typename) if rec else None
-        out.append(
-            {
-                "instance": rec.name if rec else str(c.iid),
-                "key": spec.describe_key(c.tkey) if spec else c.tkey.hex(),
-                "sides": [repo.dag.node(parents[i]).uuid for i in c.sides],
-            }
-        )
-    return out
 
 
 # ---------------------------------------------------------------- log, diff

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.responses import PlainTextResponse, Response
 
-from dvidctl.api import versions
+from dvidctl.api import merging
 from dvidctl.api.repository import Repository
 from dvidctl.errors import BadRequestError, ConflictError, DvidError
 from dvidctl.server.dispatcher import Call, Route
@@ -211,7 +211,7 @@ def merge(call: Call) -> Response:
         raise BadRequestError(f"merge type {mtype!r} is not supported; use conflict-free")
     vids = _parents(call, body)
     strategy = _opt_str(body, "strategy") or "fail"
-    result = versions.merge_nodes(call.repo, vids, _opt_str(body, "note") or "", strategy)
+    result = merging.merge_nodes(call.repo, vids, _opt_str(body, "note") or "", strategy)
     assert result.node is not None
     return json_response({"child": result.node.uuid})
 
@@ -233,7 +233,7 @@ def resolve(call: Call) -> Response:
     vids = _parents(call, body)
     note = _opt_str(body, "note") or ""
     try:
-        result = versions.merge_nodes(call.repo, vids, note, "fail")
+        result = merging.merge_nodes(call.repo, vids, note, "fail")
     except ConflictError as exc:
         others = sorted({d["instance"] for d in exc.details or []} - set(data))
         if others:
@@ -241,7 +241,7 @@ def resolve(call: Call) -> Response:
                 f"conflicts in instances not listed in data: {', '.join(others)}",
                 details=exc.details,
             ) from None
-        result = versions.merge_nodes(call.repo, vids, note, "ours")
+        result = merging.merge_nodes(call.repo, vids, note, "ours")
     assert result.node is not None
     return json_response({"child": result.node.uuid})
 

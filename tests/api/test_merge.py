@@ -1,4 +1,4 @@
-"""Merges: eager conflict detection, strategies, refusals (api/versions.py, store/merge.py)."""
+"""Merges: eager conflict detection, strategies, refusals (api/merging.py, store/merge.py)."""
 
 from __future__ import annotations
 
