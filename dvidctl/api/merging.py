@@ -76,7 +76,10 @@ def merge(
     ours = last_locked(repo, leaf)
     if ours is None:
         raise BadRequestError(f"branch {cur!r} has no committed node to merge into")
-    parents = [ours]
+    leaf_rec = repo.dag.node(leaf)
+    # An uncommitted merge head keeps its parents: merging more into it adds to that merge.
+    base = list(leaf_rec.parents) if not leaf_rec.locked and leaf_rec.parents else [ours]
+    parents = list(base)
     for ref in refs:
         theirs = last_locked(repo, repo.resolve(ref))
         if theirs is None:
@@ -87,8 +90,9 @@ def merge(
             anc = repo.dag.ancestors(theirs)
             parents = [p for i, p in enumerate(parents) if i == 0 or p not in anc]
             parents.append(theirs)
-    if len(parents) == 1:
-        return MergeResult(None, [repo.dag.node(ours).uuid], up_to_date=True)
+    if parents == base:
+        # Nothing new: every ref is already in this branch (or in its pending merge).
+        return MergeResult(None, [repo.dag.node(p).uuid for p in base], up_to_date=True)
     plan = _checked_plan(repo, parents, strategy)
     with repo.store.write_lock:
         wb = WriteBatch()

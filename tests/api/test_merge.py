@@ -226,3 +226,24 @@ def test_merge_moves_instance_root_off_the_dropped_head(tmp_path) -> None:  # ty
         assert side.uuid in repo.dag.by_uuid
     with Repository.open(tmp_path) as again:
         assert again.instance_record("kv").root_uuid == res.node.uuid
+
+
+def test_merging_into_an_uncommitted_merge_adds_to_it(mem_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = mem_repo
+    repo.new_instance("keyvalue", "kv")
+    repo.commit("base")
+    for name in ("a", "b"):
+        repo.branch(name)
+        repo.node(name).instance("kv").put(name, name.encode())
+        repo.commit(name, ref=name)
+    first = repo.merge(["a"])
+    assert first.node is not None and len(first.parents) == 2
+    first_uuid = first.node.uuid
+    again = repo.merge(["a"])
+    assert again.up_to_date and again.node is None
+    assert repo.head.uuid == first_uuid  # nothing was replaced
+    second = repo.merge(["b"])
+    assert second.node is not None and len(second.parents) == 3  # a's merge was kept
+    assert first_uuid not in repo.dag.by_uuid  # the empty pending merge was replaced
+    kv = repo.head.instance("kv")
+    assert kv.get("a") == b"a" and kv.get("b") == b"b"

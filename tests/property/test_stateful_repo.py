@@ -259,13 +259,15 @@ class RepoMachine(RuleBasedStateMachine):
             event("merge: refused")
             self._refused(BadRequestError, run)
             return
-        parents = [ours]
+        # An uncommitted merge head keeps its parents; merging more adds to them.
+        base = list(leaf.parents) if not leaf.locked and leaf.parents else [ours]
+        parents = list(base)
         for t in theirs:
             assert t is not None
             if not any(t in self._ancestors(p) for p in parents):
                 anc = self._ancestors(t)
                 parents = [p for i, p in enumerate(parents) if i == 0 or p not in anc] + [t]
-        if len(parents) == 1:
+        if parents == base:
             event("merge: up to date")
             before = repo_snapshot(self.repo)
             assert run().up_to_date
