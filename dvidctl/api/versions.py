@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dvidctl.errors import BadRequestError, ConflictError, NotFoundError
+from dvidctl.errors import BadRequestError, ConflictError
 from dvidctl.ids import check_name, check_uuid, new_uuid
 from dvidctl.store import metadata
 from dvidctl.store.dag import NodeRecord, branch_key, branch_label, now_iso
@@ -255,8 +255,8 @@ def diff(
 
     a, b = repo.resolve(ref_a), repo.resolve(ref_b)
     recs = repo.state.instances
-    if instance is not None and instance not in recs:
-        raise NotFoundError(f"no data instance named {instance!r}")
+    if instance is not None:
+        repo.instance_record(instance)  # NotFoundError listing the instances
     iids = {recs[instance].iid} if instance is not None else None
     by_iid = {rec.iid: rec for rec in recs.values()}
     out: dict[str, dict[str, list[str]]] = {}

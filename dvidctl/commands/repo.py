@@ -57,7 +57,12 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
             f"On branch {node.branch}" if r.head_branch else f"HEAD detached at {node.uuid[:10]}"
         )
         _output.info(where)
-        state = "committed (locked): writes go to a new node" if node.locked else "open"
+        state = (
+            "committed (locked): read-only; to write, check out a branch or "
+            "'dvidctl branch NAME --from HEAD'"
+            if node.locked
+            else "open"
+        )
         _output.info(f"node {node.uuid}  {state}")
         if not changes:
             _output.info("no changes in this node")
