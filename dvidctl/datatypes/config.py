@@ -6,6 +6,7 @@ we also accept JSON numbers, lists and booleans, which are friendlier.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,8 +69,8 @@ def get_triple(
         vals = tuple(int(p) if integer else float(p) for p in parts)
     except ValueError:
         raise BadRequestError(f"config {key} has a non-numeric value: {v!r}") from None
-    if any(x <= 0 for x in vals):
-        raise BadRequestError(f"config {key} values must be positive, not {v!r}")
+    if any(not math.isfinite(x) or x <= 0 for x in vals):
+        raise BadRequestError(f"config {key} values must be positive and finite, not {v!r}")
     return vals
 
 

@@ -57,9 +57,12 @@ def block_list(text: str) -> np.ndarray:
     if len(parts) % 3:
         raise BadRequestError("blocks= needs a multiple of 3 integers x,y,z,...")
     try:
-        arr = np.asarray([int(p) for p in parts], dtype=np.int64).reshape(-1, 3)
+        ints = [int(p) for p in parts]
     except ValueError:
         raise BadRequestError(f"blocks= has a non-integer: {text[:80]!r}") from None
+    if any(not INT32_MIN <= v <= INT32_MAX for v in ints):
+        raise BadRequestError("block coordinates must fit in int32")
+    arr = np.asarray(ints, dtype=np.int64).reshape(-1, 3)
     if ((arr < INT32_MIN) | (arr > INT32_MAX)).any():
         raise BadRequestError("block coordinates must fit in int32")
     return arr

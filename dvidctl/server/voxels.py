@@ -10,6 +10,7 @@ atomic batch, so bad input writes nothing.
 from __future__ import annotations
 
 import gzip
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +25,7 @@ from dvidctl.datatypes.codec import JPEG, decode_into, payload_codec
 from dvidctl.datatypes.voxelconfig import EXTENTS_TKEY, pack_extents
 from dvidctl.datatypes.voxels import VoxelInstance
 from dvidctl.errors import BadRequestError
-from dvidctl.geometry import Box, check_voxel_budget, iter_block_coords
+from dvidctl.geometry import INT32_MAX, INT32_MIN, Box, check_voxel_budget, iter_block_coords
 from dvidctl.imageio import encode_image, parse_image_format
 from dvidctl.server.blockio import jpeg_of_block
 from dvidctl.server.dispatcher import Call
@@ -197,9 +198,13 @@ def get_arb(call: Call) -> Response:
         res = float(call.params["res"])
     except ValueError:
         raise BadRequestError(f"arb resolution {call.params['res']!r} is not a number") from None
-    img = inst.get_arb(
-        call.params["tl"], call.params["tr"], call.params["bl"], res, scale_of(call, inst)
-    )
+    corners = (call.params["tl"], call.params["tr"], call.params["bl"])
+    if not all(math.isfinite(v) for v in (res, *corners[0], *corners[1], *corners[2])):
+        raise BadRequestError("arb corners and resolution must be finite numbers")
+    try:
+        img = inst.get_arb(*corners, res, scale_of(call, inst))
+    except OverflowError:
+        raise BadRequestError("arb image is far too large for this resolution") from None
     name, quality = parse_image_format(_fmt(call) or "png")
     return Response(encode_image(img, name, quality), media_type=_MEDIA[name])
 
@@ -210,10 +215,12 @@ def post_extents(call: Call) -> Response:
     inst = voxels_of(call)
     body = call.json_object()
     try:
-        lo = [int(v) for v in body["MinPoint"]]
-        hi = [int(v) for v in body["MaxPoint"]]
+        lo, hi = list(body["MinPoint"]), list(body["MaxPoint"])
         if len(lo) != 3 or len(hi) != 3:
             raise ValueError
+        for v in (*lo, *hi):  # DVID decodes into int32s: no floats, no overflow
+            if not isinstance(v, int) or isinstance(v, bool) or not INT32_MIN <= v < INT32_MAX:
+                raise ValueError
     except (KeyError, TypeError, ValueError):
         raise BadRequestError(
             'extents body must be {"MinPoint":[x,y,z],"MaxPoint":[x,y,z]}'
@@ -403,7 +410,10 @@ def post_resolution(call: Call) -> Response:
     if (
         not isinstance(got, list)
         or len(got) != 3
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in got)
+        or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for v in got
+        )
     ):
         raise BadRequestError("resolution body must be [rx, ry, rz] with positive numbers")
     assert call.repo is not None

@@ -44,11 +44,11 @@ def _parse_range(header: str, total: int) -> tuple[int, int] | None | str:
             return "unsatisfiable"
         return max(0, total - n), total - 1
     start = int(a)
-    end = int(b) if b else total - 1
-    if end < start:
+    if b and int(b) < start:
         return None
     if start >= total:
         return "unsatisfiable"
+    end = int(b) if b else total - 1
     return start, min(end, total - 1)
 
 

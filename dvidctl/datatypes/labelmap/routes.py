@@ -22,7 +22,7 @@ from dvidctl.datatypes.labelmap.labelblock import gunzip_label_block
 from dvidctl.datatypes.labelmap.ops import LabelMap
 from dvidctl.datatypes.voxelconfig import MAXLABEL_TKEY, pack_u64
 from dvidctl.errors import BadRequestError
-from dvidctl.geometry import check_voxel_budget
+from dvidctl.geometry import INT32_MAX, INT32_MIN, check_voxel_budget
 from dvidctl.server import voxels as vx
 from dvidctl.server.blockio import LABEL_STREAM_FORMATS, label_payloads, write_blocks
 from dvidctl.server.dispatcher import Call, Route
@@ -65,6 +65,8 @@ def label(call: Call) -> Response:
     pt = call.params["coord"]
     if len(pt) != 3:
         raise BadRequestError(f"label needs a point x_y_z, got {pt}")
+    if any(not INT32_MIN <= v <= INT32_MAX for v in pt):
+        raise BadRequestError("point coordinates must fit in int32")
     return json_response({"Label": inst.label_at(pt, vx.scale_of(call, inst))})
 
 
@@ -168,6 +170,8 @@ def blocks_post(call: Call) -> Response:
     comp = call.query.get("compression", "blocks").lower()
     if comp != "blocks":
         raise BadRequestError("POST blocks accepts only compression=blocks")
+    if scale != 0 and call.flag("downres"):
+        raise BadRequestError("downres=true is only valid with scale 0")
     shape = inst.block_shape
     nbytes = int(np.prod(shape)) * 8
     records = list(iter_block_stream(call.body))
