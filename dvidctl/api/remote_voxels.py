@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 
 from dvidctl.api.remote import RemoteInstance, check
+from dvidctl.datatypes.blocks import block_overlap
 from dvidctl.datatypes.codec import decode_into
 from dvidctl.errors import BadRequestError, RemoteError
 from dvidctl.geometry import Box, check_voxel_budget, iter_block_coords
@@ -30,19 +31,6 @@ _HEADER = struct.Struct("<iiii")
 
 def _xyz(values: Sequence[int]) -> str:
     return "_".join(str(int(v)) for v in values)
-
-
-def _overlap(
-    coord: tuple[int, int, int], bs: tuple[int, int, int], box: Box
-) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """Slices of block ``coord``'s overlap with ``box``: (in the box array, in the block)."""
-    dst, src = [], []
-    for c, b, lo, hi in zip(coord, bs, box.start, box.stop, strict=True):
-        b0 = c * b
-        s, e = max(b0, lo), min(b0 + b, hi)
-        dst.append(slice(s - lo, e - lo))
-        src.append(slice(s - b0, e - b0))
-    return tuple(dst), tuple(src)
 
 
 class StreamParser:
@@ -125,7 +113,7 @@ class RemoteVoxels(RemoteInstance):
         jobs: list[Future[None]] = []
 
         def place(coord: tuple[int, int, int], payload: bytes) -> None:
-            dst_sl, src_sl = _overlap(coord, bs, box)
+            dst_sl, src_sl = block_overlap(coord, bs, box)
             dst = out[dst_sl]
             if dst.shape == bs and dst.flags.c_contiguous:
                 decode_into(payload, dst)
@@ -153,7 +141,7 @@ class RemoteVoxels(RemoteInstance):
         bstart, bstop = box.block_range(bs)
         for c in iter_block_coords(bstart, bstop).tolist():
             if (c[0], c[1], c[2]) not in seen:
-                out[_overlap((c[0], c[1], c[2]), bs, box)[0]] = bg
+                out[block_overlap((c[0], c[1], c[2]), bs, box)[0]] = bg
         return out
 
     def put_subvolume(

@@ -131,7 +131,7 @@ class BlockSpec:
         return z * y * x * self.dtype.itemsize
 
 
-def _place(coord: Coord, bs: Coord, box: Box) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+def block_overlap(coord: Coord, bs: Coord, box: Box) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     """Slices of the block's overlap with ``box``: ``(in the box array, in the block)``."""
     dst, src = [], []
     for c, b, lo, hi in zip(coord, bs, box.start, box.stop, strict=True):
@@ -229,7 +229,7 @@ class BlockVolume:
                     missing.extend((z, y, xm) for xm in range(x_expect, bx1))
 
         def decode(item: tuple[Coord, memoryview]) -> None:
-            dst_sl, src_sl = _place(item[0], bs, box)
+            dst_sl, src_sl = block_overlap(item[0], bs, box)
             dst = out[dst_sl]
             if dst.shape == bs and dst.flags.c_contiguous:
                 decode_into(item[1], dst)
@@ -245,7 +245,7 @@ class BlockVolume:
         bg = spec.dtype.type(spec.background)
         for c in missing:
             if keep(c):
-                out[_place(c, bs, box)[0]] = bg
+                out[block_overlap(c, bs, box)[0]] = bg
         return out
 
     def values_at(self, scale: int, points_zyx: np.ndarray) -> np.ndarray:
@@ -310,7 +310,7 @@ class BlockVolume:
 
         def encode(item: tuple[Coord, bool]) -> tuple[bytes, int | None]:
             coord, whole = item
-            dst_sl, src_sl = _place(coord, bs, box)
+            dst_sl, src_sl = block_overlap(coord, bs, box)
             src = array[dst_sl]
             if whole:
                 block = src  # codecs copy non-contiguous views tile by tile
