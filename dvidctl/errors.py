@@ -128,6 +128,12 @@ class RepositoryBusyError(DvidError, OSError):
     http_status = 503
 
 
+class ReopenRequiredError(RepositoryBusyError):
+    """A large write failed half-way: writes are refused until the repository is reopened."""
+
+    kind = "reopen-required"
+
+
 class RepositoryNotFoundError(DvidError, FileNotFoundError):
     """No repository at or above the given path."""
 

@@ -8,13 +8,14 @@ so byte order is numeric order and the blocks of one (scale, z, y) row are
 adjacent: a subvolume read is one range scan per row of blocks.
 
 :class:`BlockVolume` reads a :class:`~dvidctl.geometry.Box` at a node and scale
-into one preallocated ZYX array. Decoding runs on a small thread pool
-(:mod:`dvidctl.datatypes.parallel`; zstd releases the GIL, RocksDB calls do not,
-so the main thread scans while the pool decodes): each block is decoded straight
-into its place when that place is contiguous in the output, otherwise only the
-tiles it needs are decoded into a per-thread scratch buffer and copied in. Writes
-encode whole blocks directly from the caller's array and read-modify-write
-partial ones; the caller supplies one
+into one preallocated ZYX array. It fetches a slab of block rows through one
+consistent view (:meth:`~dvidctl.store.versioned.VersionedStore.scan_ranges`),
+then decodes the slab on a small thread pool (:mod:`dvidctl.datatypes.parallel`;
+zstd releases the GIL, RocksDB calls do not, so fetching and decoding are kept
+apart): a block is decoded straight into its place when that place is contiguous
+in the output, otherwise only the tiles it needs are decoded into a per-thread
+buffer and copied in. Writes encode whole blocks directly from the caller's array
+and read-modify-write partial ones; the caller supplies one
 :class:`~dvidctl.store.versioned.VersionedBatch` so a write is atomic.
 """
 
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dvidctl.datatypes.codec import BlockCodec, decode_into, decode_region, scratch
-from dvidctl.datatypes.parallel import parallel_consume, parallel_map, set_threads
+from dvidctl.datatypes.parallel import parallel_map, set_threads
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX, INT32_MIN, Box, check_voxel_budget, iter_block_coords
 from dvidctl.store.engine import prefix_end
@@ -45,7 +46,8 @@ _SIGN = np.uint32(0x80000000)
 _TKEY_DTYPE = np.dtype([("c", "u1"), ("s", "u1"), ("z", ">u4"), ("y", ">u4"), ("x", ">u4")])
 Coord = tuple[int, int, int]
 _STORED_PREFIX = bytes([HDR_VALUE])
-_PIPELINE_BLOCKS = 3  # reads of this many blocks or more decode on the pool while scanning
+_PARALLEL_BLOCKS = 2  # reads of this many blocks or more decode on the thread pool
+_SLAB_BLOCKS = 512  # blocks fetched before they are decoded (bounds the bytes held)
 
 # ------------------------------------------------------------------------- keys
 
@@ -150,27 +152,48 @@ class BlockVolume:
         self.spec = spec
 
     # ------------------------------------------------------------------ scans
+    def _row_range(self, scale: int, z: int, y: int, x0: int, x1: int) -> tuple[bytes, bytes]:
+        cls = self.spec.key_class
+        start = block_tkey(cls, scale, z, y, x0)
+        stop = block_tkey(cls, scale, z, y, x1) if x1 <= INT32_MAX else prefix_end(start[:10])
+        return start, stop  # type: ignore[return-value]
+
+    def scan_rows(
+        self, scale: int, rows: Sequence[tuple[int, int, int, int]]
+    ) -> list[list[tuple[int, bytes]]]:
+        """Stored payloads of the blocks ``(z, y, x0 <= x < x1)`` of each row.
+
+        One consistent view for all rows; per row a list of ``(x, payload)`` in x
+        order (tombstoned and missing blocks are absent). A payload is the stored
+        value with its header byte: use ``memoryview(v)[1:]``.
+        """
+        ranges = [self._row_range(scale, z, y, x0, x1) for z, y, x0, x1 in rows]
+        got = self.inst.node.repo.store.scan_ranges(self.inst.vid, self.inst.iid, ranges)
+        return [
+            [(int.from_bytes(tk[10:14], "big") - _OFFSET, v) for tk, v in row if v[0] == HDR_VALUE]
+            for row in got
+        ]
+
     def scan_row(
         self, scale: int, z: int, y: int, x0: int, x1: int
     ) -> Iterator[tuple[int, memoryview]]:
         """Yield ``(x, payload)`` for the stored blocks ``(z, y, x0 <= x < x1)``."""
-        cls = self.spec.key_class
-        start = block_tkey(cls, scale, z, y, x0)
-        stop = block_tkey(cls, scale, z, y, x1) if x1 <= INT32_MAX else prefix_end(start[:10])
-        for tk, payload in self.inst._scan(start, stop):
-            yield int.from_bytes(tk[10:14], "big") - _OFFSET, payload
+        for x, stored in self.scan_rows(scale, [(z, y, x0, x1)])[0]:
+            yield x, memoryview(stored)[1:]
 
     def payloads(self, scale: int, coords: np.ndarray) -> dict[Coord, memoryview]:
         """Stored payloads of the given blocks (missing ones are absent from the dict)."""
         rows: dict[tuple[int, int], list[int]] = {}
         for z, y, x in np.asarray(coords, dtype=np.int64).reshape(-1, 3).tolist():
             rows.setdefault((z, y), []).append(x)
+        keys = list(rows)
+        got = self.scan_rows(scale, [(z, y, min(rows[z, y]), max(rows[z, y]) + 1) for z, y in keys])
         found: dict[Coord, memoryview] = {}
-        for (z, y), xs in rows.items():
-            want = set(xs)
-            for x, payload in self.scan_row(scale, z, y, min(xs), max(xs) + 1):
+        for (z, y), row in zip(keys, got, strict=True):
+            want = set(rows[z, y])
+            for x, stored in row:
                 if x in want:
-                    found[(z, y, x)] = payload
+                    found[(z, y, x)] = memoryview(stored)[1:]
         return found
 
     def block_coords(self, scale: int) -> np.ndarray:
@@ -210,38 +233,40 @@ class BlockVolume:
         if skip is not None:
             skip_lo = [-(-a // b) for a, b in zip(skip.start, bs, strict=True)]
             skip_hi = [a // b for a, b in zip(skip.stop, bs, strict=True)]
-        missing: list[Coord] = []
 
         def keep(c: Coord) -> bool:
             if skip_lo is None or skip_hi is None:
                 return True
             return not all(skip_lo[i] <= c[i] < skip_hi[i] for i in range(3))
 
-        def found() -> Iterator[tuple[Coord, memoryview]]:
-            for z in range(bz0, bz1):
-                for y in range(by0, by1):
-                    x_expect = bx0
-                    for x, payload in self.scan_row(scale, z, y, bx0, bx1):
-                        missing.extend((z, y, xm) for xm in range(x_expect, x))
-                        x_expect = x + 1
-                        if keep((z, y, x)):
-                            yield (z, y, x), payload
-                    missing.extend((z, y, xm) for xm in range(x_expect, bx1))
-
-        def decode(item: tuple[Coord, memoryview]) -> None:
+        def decode(item: tuple[Coord, bytes]) -> None:
             dst_sl, src_sl = block_overlap(item[0], bs, box)
+            payload = memoryview(item[1])[1:]
             dst = out[dst_sl]
             if dst.shape == bs and dst.flags.c_contiguous:
-                decode_into(item[1], dst)
+                decode_into(payload, dst)
             else:
-                decode_region(item[1], bs, src_sl, dst)
+                decode_region(payload, bs, src_sl, dst)
 
-        nblocks = (bz1 - bz0) * (by1 - by0) * (bx1 - bx0)
-        if nblocks >= _PIPELINE_BLOCKS:
-            parallel_consume(decode, found())
-        else:
-            for item in found():
-                decode(item)
+        # Fetch a slab of rows, then decode it on the pool: RocksDB calls hold the
+        # GIL, so interleaving them block by block with decoding only makes the
+        # decoding threads wait. Slabs bound the compressed bytes held at once.
+        rows = [(z, y) for z in range(bz0, bz1) for y in range(by0, by1)]
+        per = max(1, _SLAB_BLOCKS // (bx1 - bx0))
+        missing: list[Coord] = []
+        for i in range(0, len(rows), per):
+            slab = rows[i : i + per]
+            got = self.scan_rows(scale, [(z, y, bx0, bx1) for z, y in slab])
+            items: list[tuple[Coord, bytes]] = []
+            for (z, y), row in zip(slab, got, strict=True):
+                x_expect = bx0
+                for x, stored in row:
+                    missing.extend((z, y, xm) for xm in range(x_expect, x))
+                    x_expect = x + 1
+                    if keep((z, y, x)):
+                        items.append(((z, y, x), stored))
+                missing.extend((z, y, xm) for xm in range(x_expect, bx1))
+            parallel_map(decode, items, min_items=_PARALLEL_BLOCKS)
         bg = spec.dtype.type(spec.background)
         for c in missing:
             if keep(c):
@@ -348,7 +373,6 @@ __all__ = [  # the pool helpers are re-exported for callers that import them fro
     "decode_block_tkey",
     "decode_block_tkeys",
     "describe_block_tkey",
-    "parallel_consume",
     "parallel_map",
     "scale_range",
     "set_threads",

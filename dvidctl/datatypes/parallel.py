@@ -1,17 +1,17 @@
 """A small shared thread pool for block decoding and encoding.
 
-zstd releases the GIL while it works and rocksdict does not, so the caller's
-thread runs the RocksDB scan (or any producer) and hands blocks to the pool;
-``threads`` counts the caller's thread too (default: the CPU count, at most 4).
+zstd releases the GIL while it works and rocksdict does not, so callers fetch
+blocks first and then hand them to :func:`parallel_map`, which runs on the
+caller's thread plus the pool; ``threads`` counts the caller's thread too
+(default: the CPU count, at most 4).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -78,55 +78,9 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, min_items: int = 2
     return results
 
 
-def parallel_consume(fn: Callable[[T], None], produce: Iterable[T]) -> None:
-    """Run ``fn`` on every item ``produce`` yields, while it is still producing.
-
-    The caller's thread runs the producer (e.g. a RocksDB scan, which holds the
-    GIL) and hands items to the pool through a queue; once the producer is done
-    it consumes too. The first exception (from ``fn`` or the producer) is re-raised
-    after every thread stops.
-    """
-    if _threads <= 1:
-        for item in produce:
-            fn(item)
-        return
-    q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    failed: list[BaseException] = []
-    stop = object()
-
-    def work() -> None:
-        while True:
-            item = q.get()
-            if item is stop:
-                return
-            if failed:
-                continue
-            try:
-                fn(item)
-            except BaseException as exc:  # noqa: BLE001 - re-raised below
-                failed.append(exc)
-
-    helpers = [_executor().submit(work) for _ in range(_threads - 1)]
-    try:
-        for item in produce:
-            if failed:
-                break
-            q.put(item)
-    except BaseException as exc:  # noqa: BLE001 - re-raised below
-        failed.append(exc)
-    for _ in helpers:
-        q.put(stop)
-    q.put(stop)
-    work()
-    for h in helpers:
-        h.result()
-    if failed:
-        raise failed[0]
-
-
 def threads() -> int:
     """How many threads decode and encode blocks (the caller's included)."""
     return _threads
 
 
-__all__ = ["parallel_consume", "parallel_map", "set_threads", "threads"]
+__all__ = ["parallel_map", "set_threads", "threads"]

@@ -66,6 +66,7 @@ class Dag:
         self.nodes: dict[int, NodeRecord] = {}
         self.by_uuid: dict[str, int] = {}
         self._ancestors: dict[int, frozenset[int]] = {}
+        self._chain: dict[int, bool] = {}
         for n in sorted(nodes, key=lambda n: n.vid):
             self.add(n)
 
@@ -79,6 +80,7 @@ class Dag:
         node = self.nodes.pop(vid)
         del self.by_uuid[node.uuid]
         self._ancestors.pop(vid, None)
+        self._chain.pop(vid, None)
         for p in node.parents:
             parent = self.nodes[p]
             parent.children = [c for c in parent.children if c != vid]
@@ -120,6 +122,17 @@ class Dag:
                 acc |= self._ancestors[p]
             self._ancestors[v] = frozenset(acc)
         return self._ancestors[vid]
+
+    def is_chain(self, vid: int) -> bool:
+        """Whether ``vid``'s ancestors form one line (no merge among them; cached).
+
+        Then the newest ancestor version of a key is the visible one.
+        """
+        got = self._chain.get(vid)
+        if got is None:
+            nodes = self.nodes
+            got = self._chain[vid] = all(len(nodes[a].parents) <= 1 for a in self.ancestors(vid))
+        return got
 
     def is_ancestor(self, a: int, b: int) -> bool:
         """Whether ``a`` is ``b`` or one of ``b``'s ancestors."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 #: Repository, DAG, instance records and counters.
 CF_META = "meta"
@@ -55,6 +56,37 @@ class WriteBatch:
         return sum(len(k) + (len(v) if v is not None else 0) for _, k, v in self.ops)
 
 
+class Cursor(Protocol):
+    """A movable position in one column family, seeing the data as of its creation.
+
+    The method names are RocksDB's (and rocksdict's iterator is one).
+    """
+
+    def seek(self, key: bytes) -> None:
+        """Move to the first key ``>= key``."""
+
+    def seek_for_prev(self, key: bytes) -> None:
+        """Move to the last key ``<= key``."""
+
+    def valid(self) -> bool:
+        """Whether the cursor is on a key."""
+        ...
+
+    def key(self) -> bytes:
+        """The current key."""
+        ...
+
+    def value(self) -> bytes:
+        """The current value (a copy: only ask for the values you need)."""
+        ...
+
+    def next(self) -> None:
+        """Move to the next key."""
+
+    def prev(self) -> None:
+        """Move to the previous key."""
+
+
 class KVEngine(ABC):
     """An ordered key-value store with column families and atomic batches."""
 
@@ -79,6 +111,10 @@ class KVEngine(ABC):
 
         The iteration sees the database as of the call (a consistent view).
         """
+
+    @abstractmethod
+    def cursor(self, cf: str) -> Cursor:
+        """A :class:`Cursor` over ``cf`` as of the call (one consistent view for many seeks)."""
 
     def scan_prefix(self, cf: str, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Yield every ``(key, value)`` whose key starts with ``prefix``."""

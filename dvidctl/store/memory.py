@@ -35,6 +35,13 @@ class MemoryEngine(KVEngine):
             items = [(k, data[k]) for k in keys[lo:hi]]
         return iter(items)
 
+    def cursor(self, cf: str) -> MemoryCursor:
+        with self._lock:
+            keys = list(self._keys[cf])
+            data = self._data[cf]
+            values = [data[k] for k in keys]
+        return MemoryCursor(keys, values)
+
     def write(self, batch: WriteBatch) -> None:
         if self._closed:
             raise PermissionDeniedError("the memory engine is closed")
@@ -56,3 +63,33 @@ class MemoryEngine(KVEngine):
 
     def close(self) -> None:
         self._closed = True
+
+
+class MemoryCursor:
+    """A :class:`~dvidctl.store.engine.Cursor` over a snapshot of sorted keys and values."""
+
+    def __init__(self, keys: list[bytes], values: list[bytes]) -> None:
+        self._keys = keys
+        self._values = values
+        self._i = len(keys)
+
+    def seek(self, key: bytes) -> None:
+        self._i = bisect.bisect_left(self._keys, key)
+
+    def seek_for_prev(self, key: bytes) -> None:
+        self._i = bisect.bisect_right(self._keys, key) - 1
+
+    def valid(self) -> bool:
+        return 0 <= self._i < len(self._keys)
+
+    def key(self) -> bytes:
+        return self._keys[self._i]
+
+    def value(self) -> bytes:
+        return self._values[self._i]
+
+    def next(self) -> None:
+        self._i += 1
+
+    def prev(self) -> None:
+        self._i = self._i - 1 if self._i > 0 else len(self._keys)

@@ -17,8 +17,21 @@ from typing import Any
 
 import rocksdict
 
-from dvidctl.errors import PermissionDeniedError, ReadOnlyError, RepositoryBusyError
-from dvidctl.store.engine import COLUMN_FAMILIES, KVEngine, WriteBatch
+from dvidctl.errors import (
+    PermissionDeniedError,
+    ReadOnlyError,
+    ReopenRequiredError,
+    RepositoryBusyError,
+)
+from dvidctl.store import bulk
+from dvidctl.store.engine import CF_DATA, COLUMN_FAMILIES, KVEngine, WriteBatch
+
+#: Default :attr:`RocksEngine.bulk_threshold` (bytes of ``data`` values in one batch).
+#: ``bench/bench_bulk.py --crossover``: the SST path costs ~2 ms fixed (file, synced
+#: marker, fsync'd ingestion); it breaks even with the WAL path around 4-8 MiB and wins
+#: in every run from 16 MiB (1.4-4x), where the WAL path starts filling the 64 MB memtable.
+#: A higher threshold also keeps ingested files (one per bulk write) from being tiny.
+BULK_THRESHOLD_DEFAULT = 16 << 20
 
 
 def _options() -> rocksdict.Options:
@@ -38,6 +51,10 @@ def _options() -> rocksdict.Options:
 class RocksEngine(KVEngine):
     """A RocksDB database at ``path`` with the column families of :mod:`engine`.
 
+    A batch whose ``data`` values add up to :attr:`bulk_threshold` bytes or more
+    is written as an SST file and ingested (:mod:`dvidctl.store.bulk`); a
+    read-write open first finishes any such write a crash interrupted.
+
     Args:
         path: Database directory (created if missing).
         read_only: Open without taking the write lock; writes are refused.
@@ -47,8 +64,13 @@ class RocksEngine(KVEngine):
         self.path = Path(path)
         self.supports_writes = not read_only
         self.description = f"rocksdb at {self.path}"
+        #: ``data`` value bytes from which a batch goes through SST ingestion
+        #: (:mod:`~dvidctl.store.bulk`). 0 sends every batch with a ``data`` op
+        #: (put or delete) that way; None never does.
+        self.bulk_threshold: int | None = BULK_THRESHOLD_DEFAULT
         opts = _options()
         cfs = {cf: _options() for cf in COLUMN_FAMILIES}
+        self._data_options = cfs[CF_DATA]
         try:
             if read_only:
                 ro_opts = rocksdict.AccessType.read_only()
@@ -72,6 +94,14 @@ class RocksEngine(KVEngine):
         }
         self._write_lock = threading.Lock()
         self._closed = False
+        #: Set when a bulk write failed half-way: writes refused until a reopen.
+        self._broken = False
+        if not read_only:
+            try:
+                bulk.recover(self)
+            except BaseException:
+                self.close()
+                raise
 
     def get(self, cf: str, key: bytes) -> bytes | None:
         value: bytes | None = self._cfs[cf].get(key)
@@ -95,11 +125,21 @@ class RocksEngine(KVEngine):
         it.seek(start)
         return _iterate(it, read_opts)
 
+    def cursor(self, cf: str) -> Any:
+        # rocksdict's iterator is a Cursor; without bounds its ReadOptions need not outlive it.
+        return self._cfs[cf].iter(rocksdict.ReadOptions())
+
     def write(self, batch: WriteBatch) -> None:
         if self._closed:
             raise PermissionDeniedError(f"the database {self.path} is closed")
         if not self.supports_writes:
             raise ReadOnlyError("the repository is open read-only")
+        threshold = self.bulk_threshold
+        if threshold is not None:
+            size = bulk.data_value_bytes(batch.ops)
+            if size is not None and size >= threshold:
+                bulk.write(self, batch, self._data_options)
+                return
         wb = rocksdict.WriteBatch(raw_mode=True)
         handles = self._handles
         for cf, key, value in batch.ops:
@@ -108,12 +148,23 @@ class RocksEngine(KVEngine):
             else:
                 wb.put(key, value, handles[cf])
         with self._write_lock:
+            self._check_not_broken()
             self._db.write(wb)
+
+    def _check_not_broken(self) -> None:
+        if self._broken:
+            raise ReopenRequiredError(
+                f"a bulk write to {self.path} failed half-way; writes are refused",
+                hint="close and reopen the repository (e.g. restart 'dvidctl serve'): "
+                "opening it finishes the interrupted write",
+            )
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self.supports_writes:
+            bulk.remove_dir(self.path)  # while we still hold the LOCK
         # close() keeps the LOCK while any column-family object is referenced.
         self._cfs.clear()
         self._handles.clear()

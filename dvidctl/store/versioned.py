@@ -17,7 +17,7 @@ datatype (:meth:`VersionedStore.apply`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from dvidctl.errors import ConflictError, LockedNodeError, NotFoundError
@@ -173,6 +173,72 @@ class VersionedStore:
             got = self.resolve(entries, vid)
             if got is not None:
                 yield group, got
+
+    def scan_ranges(
+        self, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]]
+    ) -> list[list[tuple[bytes, Stored]]]:
+        """The ``(tkey, stored)`` visible at ``vid`` in each ``[start, stop)`` range.
+
+        All ranges are read from one consistent view (one cursor), in key order,
+        tombstones included; bounds follow :meth:`scan_stored`'s rule. Only the
+        visible version's value is copied out of the engine: when ``vid``'s
+        ancestry is one line, each range is walked newest-first and the first
+        ancestor version of a key wins, so the values of older versions (and of
+        other branches) are skipped.
+        """
+        dag = self.dag
+        anc = dag.ancestors(vid)
+        cur = self.engine.cursor(CF_DATA)
+        base = u32(iid)
+        out: list[list[tuple[bytes, Stored]]] = []
+        if len(anc) > 1 and dag.is_chain(vid):
+            for start, stop in ranges:
+                lo, hi = base + start, base + stop
+                got: list[tuple[bytes, Stored]] = []
+                last = None
+                cur.seek_for_prev(hi)
+                while cur.valid():
+                    k = cur.key()
+                    if k >= hi:
+                        cur.prev()
+                        continue
+                    if k < lo:
+                        break
+                    tk = k[4:-4]
+                    if tk != last and int.from_bytes(k[-4:], "big") in anc:
+                        got.append((tk, cur.value()))
+                        last = tk
+                    cur.prev()
+                got.reverse()
+                out.append(got)
+            return out
+        for start, stop in ranges:
+            lo, hi = base + start, base + stop
+            got = []
+            group: bytes | None = None
+            entries: list[tuple[int, Stored]] = []
+            cur.seek(lo)
+            while cur.valid():
+                k = cur.key()
+                if k >= hi:
+                    break
+                tk = k[4:-4]
+                if tk != group:
+                    if entries:
+                        found = self.resolve(entries, vid)
+                        if found is not None:
+                            got.append((group, found))  # type: ignore[arg-type]
+                    group, entries = tk, []
+                v = int.from_bytes(k[-4:], "big")
+                if v in anc:
+                    entries.append((v, cur.value()))
+                cur.next()
+            if entries:
+                found = self.resolve(entries, vid)
+                if found is not None:
+                    got.append((group, found))  # type: ignore[arg-type]
+            out.append(got)
+        return out
 
     def scan(
         self, vid: int, iid: int, start: bytes = b"", stop: bytes | None = None

@@ -157,29 +157,13 @@ def test_read_any_box_matches_numpy(
     assert np.array_equal(g.blocks.read(box, 0), want)  # type: ignore[attr-defined]
 
 
-def test_parallel_consume_runs_everything_and_raises() -> None:
-    seen: list[int] = []
-    parallel.parallel_consume(seen.append, iter(range(500)))
-    assert sorted(seen) == list(range(500))
-
-    def boom(v: int) -> None:
-        if v == 250:
-            raise ValueError("consumer failed")
-
-    with pytest.raises(ValueError, match="consumer failed"):
-        parallel.parallel_consume(boom, iter(range(500)))
-
-    def producer():  # type: ignore[no-untyped-def]
-        yield 1
-        raise KeyError("producer failed")
-
-    with pytest.raises(KeyError, match="producer failed"):
-        parallel.parallel_consume(lambda v: None, producer())
-
-
-def test_unpipelined_read_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("parallel_min", "slab"), [(10**9, 512), (2, 1), (2, 3)])
+def test_serial_and_slabbed_reads_match(
+    monkeypatch: pytest.MonkeyPatch, parallel_min: int, slab: int
+) -> None:
     g, padded = _written_volume()
-    monkeypatch.setattr(blocks, "_PIPELINE_BLOCKS", 10**9)
+    monkeypatch.setattr(blocks, "_PARALLEL_BLOCKS", parallel_min)
+    monkeypatch.setattr(blocks, "_SLAB_BLOCKS", slab)
     box = Box((-30, -27, -33), (40, 41, 42))
     want = padded[26:96, 29:97, 23:98]
     assert np.array_equal(g.blocks.read(box, 0), want)  # type: ignore[attr-defined]

@@ -1,0 +1,276 @@
+"""Large batches through SST ingestion: crash-safe, atomic, without the WAL cost.
+
+:meth:`RocksEngine.write` sends a batch here when its ``data`` column family
+values add up to ``RocksEngine.bulk_threshold`` bytes or more. Steps:
+
+1. Dedupe the ops (the later op on a ``(cf, key)`` wins), sort the ``data`` ops
+   and write them (puts and deletes) to ``<db>.ingest/<name>.sst``. This touches
+   no shared state, so it runs before taking the engine's write lock (as the
+   normal path builds its WriteBatch before); steps 2-4 hold the lock.
+2. Synced WAL write: a marker ``meta: MARKER_PREFIX + name`` whose value holds
+   every other op of the batch (``meta`` and ``delta``), length-prefixed, CRC32.
+3. Ingest the file into ``data`` (``move_files``: RocksDB hard-links it, fsyncs
+   it and removes our name on success). One file ingestion is atomic.
+4. WAL write: the other ops and the deletion of the marker, in one batch.
+5. Remove the file if it is still there (only after the fallback below).
+
+A reader of ``data`` sees all of the batch's data or none of it, and a scan or
+cursor opened before step 3 sees none. Between steps 3 and 4 (one small WAL
+write) a reader can see the new ``data`` before its ``delta`` and ``meta``
+entries; a read-only process opening the database after a crash in that window
+sees the same state until a read-write open recovers it.
+
+Recovery (:func:`recover`, run by every read-write open): for each marker,
+ingest its file if it still exists (step 3 had not finished; ingesting the same
+file again is harmless), then write its other ops and delete the marker in one
+batch; finally remove every file left in ``<db>.ingest`` (a crash in step 1 or
+before step 5). A marker can only be pending while nothing else was written
+after it: any failure after step 2 that this module cannot repair marks the
+engine broken (:class:`ReopenRequiredError` for every later write) so that
+recovery never puts older data over newer.
+
+If ingestion raises an :class:`Exception`, the whole batch (data, other ops,
+marker deletion) is written through the normal path as one atomic batch.
+
+Test hook: with ``DVIDCTL_BULK_CRASH_AFTER`` set to ``sst``, ``marker``,
+``ingest`` or ``commit``, the process ends with ``os._exit(1)`` right after that
+step (read only here, by :func:`_after`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import struct
+import time
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import rocksdict
+
+from dvidctl.errors import CorruptDataError
+from dvidctl.store.engine import CF_DATA, CF_META, COLUMN_FAMILIES, WriteBatch
+
+if TYPE_CHECKING:
+    from dvidctl.store.rocks import RocksEngine
+
+#: Marker keys in ``meta``. No metadata key starts with 0xFF (metadata.py keys are
+#: ASCII: repo, node/, branch/, tag/, inst/, counter/), and metadata.load reads
+#: only those prefixes.
+MARKER_PREFIX = b"\xffbulk/"
+#: ``os._exit(1)`` right after the named step (tests only).
+CRASH_ENV = "DVIDCTL_BULK_CRASH_AFTER"
+
+_MAGIC = b"DVB1"
+_NAME_RE = re.compile(r"[0-9a-f]{16}-[0-9]+-[0-9]+\.sst")
+_counter = itertools.count()
+Op = tuple[str, bytes, bytes | None]
+
+
+def ingest_dir(db_path: Path) -> Path:
+    """The directory of files waiting for ingestion: ``<db>.ingest`` beside the database."""
+    return db_path.with_name(db_path.name + ".ingest")
+
+
+def data_value_bytes(ops: Iterable[Op]) -> int | None:
+    """Total value bytes of the ``data`` puts; None when the batch has no ``data`` op."""
+    total, seen = 0, False
+    for cf, _, value in ops:
+        if cf == CF_DATA:
+            seen = True
+            if value is not None:
+                total += len(value)
+    return total if seen else None
+
+
+# ------------------------------------------------------------------ the marker
+def encode_marker(sst_name: str, ops: Iterable[Op]) -> bytes:
+    """``magic | name | n | n * (cf, key, flag, value) | crc32``, lengths u32 BE."""
+    cf_index = {cf: i for i, cf in enumerate(COLUMN_FAMILIES)}
+    name = sst_name.encode()
+    parts = [_MAGIC, struct.pack(">I", len(name)), name]
+    ops = list(ops)
+    parts.append(struct.pack(">I", len(ops)))
+    for cf, key, value in ops:
+        parts.append(struct.pack(">BI", cf_index[cf], len(key)))
+        parts.append(key)
+        if value is None:
+            parts.append(b"\x00")
+        else:
+            parts.append(struct.pack(">BI", 1, len(value)))
+            parts.append(value)
+    body = b"".join(parts)
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def decode_marker(raw: bytes) -> tuple[str, list[Op]]:
+    """Inverse of :func:`encode_marker`; :class:`CorruptDataError` when it does not check."""
+    try:
+        body, (crc,) = raw[:-4], struct.unpack(">I", raw[-4:])
+        if raw[:4] != _MAGIC or zlib.crc32(body) != crc:
+            raise ValueError("bad magic or checksum")
+        pos = 4
+        (n,) = struct.unpack_from(">I", body, pos)
+        name = body[pos + 4 : pos + 4 + n].decode()
+        pos += 4 + n
+        if not _NAME_RE.fullmatch(name):
+            raise ValueError(f"bad file name {name!r}")
+        (count,) = struct.unpack_from(">I", body, pos)
+        pos += 4
+        ops: list[Op] = []
+        for _ in range(count):
+            cfi, n = struct.unpack_from(">BI", body, pos)
+            key = body[pos + 5 : pos + 5 + n]
+            pos += 5 + n
+            value = None
+            if body[pos]:
+                (n,) = struct.unpack_from(">I", body, pos + 1)
+                value = body[pos + 5 : pos + 5 + n]
+                pos += 5 + n
+            else:
+                pos += 1
+            ops.append((COLUMN_FAMILIES[cfi], key, value))
+        if pos != len(body):
+            raise ValueError("trailing bytes")
+    except (ValueError, IndexError, struct.error, UnicodeDecodeError) as exc:
+        raise CorruptDataError(
+            f"a pending bulk-write record does not decode ({exc})",
+            hint="the database is damaged; restore it from a copy",
+        ) from None
+    return name, ops
+
+
+# ---------------------------------------------------------- steps (patchable)
+def _write_sst(path: Path, items: list[tuple[bytes, bytes | None]], options: Any) -> None:
+    writer = rocksdict.SstFileWriter(options=options)
+    writer.open(str(path))
+    for key, value in items:
+        if value is None:
+            del writer[key]
+        else:
+            writer[key] = value
+    writer.finish()
+
+
+def _ingest(cf: Any, path: Path) -> None:
+    opts = rocksdict.IngestExternalFileOptions()
+    opts.set_move_files(True)
+    cf.ingest_external_file([str(path)], opts)
+
+
+def _commit(engine: RocksEngine, ops: Iterable[Op], sync: bool = False) -> None:
+    wb = rocksdict.WriteBatch(raw_mode=True)
+    handles = engine._handles
+    for cf, key, value in ops:
+        if value is None:
+            wb.delete(key, handles[cf])
+        else:
+            wb.put(key, value, handles[cf])
+    if sync:
+        opts = rocksdict.WriteOptions()
+        opts.sync = True
+        engine._db.write(wb, opts)
+    else:
+        engine._db.write(wb)
+
+
+def _after(step: str) -> None:
+    if os.environ.get(CRASH_ENV) == step:
+        os._exit(1)
+
+
+# --------------------------------------------------------------- write, recover
+def write(engine: RocksEngine, batch: WriteBatch, options: Any) -> None:
+    """Apply ``batch`` through an SST file; ``options`` are those of the ``data`` family."""
+    latest: dict[tuple[str, bytes], bytes | None] = {}
+    for cf, key, value in batch.ops:
+        if cf not in engine._handles:
+            raise KeyError(f"no column family {cf!r}")
+        latest[(cf, key)] = value
+    data = sorted(((k, v) for (cf, k), v in latest.items() if cf == CF_DATA), key=_first)
+    other = [(cf, k, v) for (cf, k), v in latest.items() if cf != CF_DATA]
+    name = f"{time.time_ns():016x}-{os.getpid()}-{next(_counter)}.sst"
+    folder = ingest_dir(engine.path)
+    folder.mkdir(exist_ok=True)
+    sst = folder / name
+    try:
+        _write_sst(sst, data, options)
+        _after("sst")
+        with engine._write_lock:
+            engine._check_not_broken()
+            _apply(engine, sst, data, other)
+    except BaseException:
+        # Keep the file only while a pending marker names it (for recovery).
+        if not engine._broken or engine._cfs[CF_META].get(_marker_key(name)) is None:
+            sst.unlink(missing_ok=True)
+        raise
+    # Ingestion moved it away; after the fallback path it is still here.
+    sst.unlink(missing_ok=True)
+
+
+def _first(item: tuple[bytes, bytes | None]) -> bytes:
+    return item[0]
+
+
+def _marker_key(sst_name: str) -> bytes:
+    return MARKER_PREFIX + sst_name.encode()
+
+
+def _apply(
+    engine: RocksEngine, sst: Path, data: list[tuple[bytes, bytes | None]], other: list[Op]
+) -> None:
+    name = sst.name
+    marker = _marker_key(name)
+    try:
+        # Synced: the ingested file is durable (RocksDB fsyncs it and the MANIFEST),
+        # so the marker and every earlier WAL write must be too, or a power loss
+        # could keep this data and lose the rest of the batch or older writes.
+        _commit(engine, [(CF_META, marker, encode_marker(name, other))], sync=True)
+        _after("marker")
+    except BaseException:
+        if engine._cfs[CF_META].get(marker) is not None:
+            engine._broken = True
+        raise
+    done = [*other, (CF_META, marker, None)]
+    try:
+        try:
+            _ingest(engine._cfs[CF_DATA], sst)
+        except Exception:
+            # The same data ops through the WAL, with the rest, as one batch.
+            _commit(engine, [*((CF_DATA, k, v) for k, v in data), *done])
+        else:
+            _after("ingest")
+            _commit(engine, done)
+    except BaseException:
+        engine._broken = True
+        raise
+    _after("commit")
+
+
+def recover(engine: RocksEngine) -> int:
+    """Finish the bulk writes a crash interrupted; return how many there were."""
+    folder = ingest_dir(engine.path)
+    pending = list(engine.scan_prefix(CF_META, MARKER_PREFIX))
+    for key, raw in pending:
+        name, other = decode_marker(raw)
+        sst = folder / name
+        if sst.exists():
+            _ingest(engine._cfs[CF_DATA], sst)
+        _commit(engine, [*other, (CF_META, key, None)])
+        sst.unlink(missing_ok=True)
+    if folder.is_dir():
+        for stray in folder.iterdir():
+            stray.unlink(missing_ok=True)
+        remove_dir(engine.path)
+    return len(pending)
+
+
+def remove_dir(db_path: Path) -> None:
+    """Remove ``<db>.ingest`` if it is empty (read-write close and recovery)."""
+    try:
+        ingest_dir(db_path).rmdir()
+    except OSError:
+        pass
