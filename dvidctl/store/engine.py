@@ -86,6 +86,12 @@ class Cursor(Protocol):
     def prev(self) -> None:
         """Move to the previous key."""
 
+    def status(self) -> None:
+        """Raise :class:`~dvidctl.errors.CorruptDataError` if a read error stopped the cursor.
+
+        ``valid()`` turns False both at the end and on an error: check after a walk.
+        """
+
 
 class KVEngine(ABC):
     """An ordered key-value store with column families and atomic batches."""

@@ -93,3 +93,6 @@ class MemoryCursor:
 
     def prev(self) -> None:
         self._i = self._i - 1 if self._i > 0 else len(self._keys)
+
+    def status(self) -> None:
+        """Memory never fails a read."""

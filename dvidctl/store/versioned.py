@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from dvidctl.errors import ConflictError, LockedNodeError, NotFoundError
 from dvidctl.store.dag import Dag
-from dvidctl.store.engine import CF_DATA, CF_DELTA, KVEngine, WriteBatch, prefix_end
+from dvidctl.store.engine import CF_DATA, CF_DELTA, Cursor, KVEngine, WriteBatch, prefix_end
 from dvidctl.store.keys import (
     HDR_TOMBSTONE,
     HDR_VALUE,
@@ -177,20 +177,30 @@ class VersionedStore:
     def scan_ranges(
         self, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]]
     ) -> list[list[tuple[bytes, Stored]]]:
-        """The ``(tkey, stored)`` visible at ``vid`` in each ``[start, stop)`` range.
+        """:meth:`iter_ranges` as a list."""
+        return list(self.iter_ranges(vid, iid, ranges))
 
-        All ranges are read from one consistent view (one cursor), in key order,
-        tombstones included; bounds follow :meth:`scan_stored`'s rule. Only the
-        visible version's value is copied out of the engine: when ``vid``'s
-        ancestry is one line, each range is walked newest-first and the first
-        ancestor version of a key wins, so the values of older versions (and of
-        other branches) are skipped.
+    def iter_ranges(
+        self, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]]
+    ) -> Iterator[list[tuple[bytes, Stored]]]:
+        """Yield the ``(tkey, stored)`` visible at ``vid`` in each ``[start, stop)`` range.
+
+        All ranges are read from one consistent view as of the call (one
+        cursor), in key order, tombstones included; bounds follow
+        :meth:`scan_stored`'s rule. Only the visible version's value is copied
+        out of the engine: when ``vid``'s ancestry is one line, each range is
+        walked newest-first and the first ancestor version of a key wins, so the
+        values of older versions (and of other branches) are skipped.
         """
+        # The cursor is made now, not at the first next(): the view is as of the call.
+        return self._walk_ranges(self.engine.cursor(CF_DATA), vid, iid, ranges)
+
+    def _walk_ranges(
+        self, cur: Cursor, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]]
+    ) -> Iterator[list[tuple[bytes, Stored]]]:
         dag = self.dag
         anc = dag.ancestors(vid)
-        cur = self.engine.cursor(CF_DATA)
         base = u32(iid)
-        out: list[list[tuple[bytes, Stored]]] = []
         if len(anc) > 1 and dag.is_chain(vid):
             for start, stop in ranges:
                 lo, hi = base + start, base + stop
@@ -209,9 +219,10 @@ class VersionedStore:
                         got.append((tk, cur.value()))
                         last = tk
                     cur.prev()
+                cur.status()
                 got.reverse()
-                out.append(got)
-            return out
+                yield got
+            return
         for start, stop in ranges:
             lo, hi = base + start, base + stop
             got = []
@@ -233,12 +244,12 @@ class VersionedStore:
                 if v in anc:
                     entries.append((v, cur.value()))
                 cur.next()
+            cur.status()
             if entries:
                 found = self.resolve(entries, vid)
                 if found is not None:
                     got.append((group, found))  # type: ignore[arg-type]
-            out.append(got)
-        return out
+            yield got
 
     def scan(
         self, vid: int, iid: int, start: bytes = b"", stop: bytes | None = None
