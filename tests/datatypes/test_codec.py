@@ -176,3 +176,23 @@ def test_codec_for_config() -> None:
         codec_for_config("labelblock", u8, 64)
     with pytest.raises(BadRequestError):
         codec_for_config("zstd:fast", u8, 64)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint64])
+def test_copy_rows_matches_numpy_assignment(dtype: type) -> None:
+    from dvidctl.datatypes.codec import _copy_rows
+
+    rng = np.random.default_rng(5)
+    src_block = rng.integers(0, 200, (8, 9, 10)).astype(dtype)
+    cases = [
+        (np.s_[1:5, 2:9, 3:10], np.s_[0:4, 0:7, 0:7]),  # rows contiguous in both
+        (np.s_[1:5, 2:9, 3:10:2], np.s_[0:4, 0:7, 0:4]),  # a strided source row: fallback
+        (np.s_[0:0, :, :], np.s_[0:0, 0:9, 0:10]),  # empty
+    ]
+    for src_sl, dst_sl in cases:
+        out = np.zeros((6, 12, 14), dtype)
+        want = out.copy()
+        src = src_block[src_sl]
+        want[dst_sl] = src
+        _copy_rows(out[dst_sl], src)
+        assert np.array_equal(out, want)
