@@ -38,6 +38,7 @@ per-frame overhead).
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import threading
 from dataclasses import asdict, dataclass
@@ -354,10 +355,12 @@ def _tiles(body: memoryview, shape: tuple[int, ...]) -> tuple[int, int, list[int
     start = head.size + 4 * n
     if len(body) < start:
         raise CorruptDataError("tiled zstd block is truncated")
-    offsets = np.frombuffer(body, "<u4", n, head.size).cumsum(dtype=np.int64)
-    if int(offsets[-1]) + start != len(body):
+    offsets = list(
+        itertools.accumulate(struct.unpack_from(f"<{n}I", body, head.size), initial=start)
+    )
+    if offsets[-1] != len(body):
         raise CorruptDataError("tiled zstd block frame sizes do not match its length")
-    return tz, ty, [start, *(offsets + start).tolist()]
+    return tz, ty, offsets
 
 
 def _spans(r: slice, t: int, n: int) -> list[tuple[int, int, slice, slice]]:
