@@ -17,8 +17,10 @@ membranes, noise: about as incompressible as real EM). Then, on the same data,
 * machine limits: zstd decode of the blocks each read needs (1 and 2 threads,
   into reused buffers), and memcpy of the output.
 
-Each figure is the best of ``--repeat`` runs, in MB/s of uncompressed voxels,
-with its ratio to TensorStore and to the two-thread decode limit.
+Each figure is the best of ``--repeat`` rounds, in MB/s of uncompressed voxels,
+with its ratio to TensorStore and to the two-thread decode limit. A round runs
+every operation on every system and the limits one after another, so a slow
+spell of the (virtual) machine does not land on one system only.
 
 Usage: ``python bench/bench_voxels.py [--quick] [--size N] [--reads N] [--codecs]``.
 """
@@ -35,6 +37,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import zstandard
@@ -264,52 +267,91 @@ class Zarr:
 
 
 # ------------------------------------------------------------------ runs
-def measure(
-    system: object, vol: np.ndarray, boxes: list, repeat: int, check: bool
-) -> dict[str, float]:
-    """Seconds for whole write, whole read and the random reads (best of ``repeat``)."""
-    whole = vol.shape
-    if hasattr(system, "settle"):
-        system.settle()  # start at rest: the depth-20 setup leaves compactions pending
-    out = {"write": best(lambda: system.write(vol), repeat)}  # type: ignore[attr-defined]
+class System(Protocol):
+    """What the bench drives: dvidctl, TensorStore or zarr-python."""
+
+    def write(self, vol: np.ndarray) -> None: ...
+
+    def read(self, start: tuple[int, int, int], shape: tuple[int, int, int]) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+def timed(fn: Callable[..., object], *args: object) -> float:
+    """Wall seconds of one call."""
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def _settle(system: object) -> None:
     if hasattr(system, "settle"):
         system.settle()
-    got = system.read((0, 0, 0), whole)  # type: ignore[attr-defined]
-    if check and not np.array_equal(got, vol):
+
+
+def _check(system: System, vol: np.ndarray, boxes: list) -> None:
+    """The system reads back exactly what was written (whole volume and one box)."""
+    got = system.read((0, 0, 0), vol.shape)  # type: ignore[arg-type]
+    if not np.array_equal(got, vol):
         raise AssertionError(f"{type(system).__name__} read back different voxels")
-    del got
-    out["read"] = best(lambda: system.read((0, 0, 0), whole), repeat)  # type: ignore[attr-defined]
-    out["random"] = best(
-        lambda: [system.read(b, (READ,) * 3) for b in boxes],  # type: ignore[attr-defined]
-        repeat,
-    )
-    if check:
-        b = boxes[0]
-        got = system.read(b, (READ,) * 3)  # type: ignore[attr-defined]
-        assert np.array_equal(got, vol[b[0] : b[0] + READ, b[1] : b[1] + READ, b[2] : b[2] + READ])
-    return out
+    b = boxes[0]
+    got = system.read(b, (READ,) * 3)
+    assert np.array_equal(got, vol[b[0] : b[0] + READ, b[1] : b[1] + READ, b[2] : b[2] + READ])
 
 
-def limits(vol: np.ndarray, boxes: list, repeat: int) -> dict[str, float]:
-    """Decode and memcpy limits for the same work, in seconds."""
+def measure_rounds(
+    systems: dict[str, System], vol: np.ndarray, boxes: list, repeat: int
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Best seconds per system and operation, and the machine limits, over ``repeat`` rounds.
+
+    Every round runs each operation on every system (and the limits) one after
+    the other, so a slow spell of this VM hits all of them rather than one.
+    """
+    res: dict[str, dict[str, float]] = {n: {} for n in systems}
+    lim: dict[str, float] = {}
     t0 = time.perf_counter()
     frames = chunks_of(vol)
-    t_comp = time.perf_counter() - t0
+    lim["write:zstd1"] = time.perf_counter() - t0
     rand = [frames[c] for b in boxes for c in touched(b)]
     allf = list(frames.values())
-    out = {
-        "random:zstd1": min(decode_limit(rand, vol.dtype, 1) for _ in range(repeat)),
-        "random:zstd2": min(decode_limit(rand, vol.dtype, 2) for _ in range(repeat)),
-        "read:zstd1": min(decode_limit(allf, vol.dtype, 1) for _ in range(repeat)),
-        "read:zstd2": min(decode_limit(allf, vol.dtype, 2) for _ in range(repeat)),
-    }
+    lim["ratio"] = vol.nbytes / sum(len(f) for f in allf)
     dst = np.empty_like(vol)
-    out["read:memcpy"] = best(lambda: np.copyto(dst, vol), repeat)
     piece = vol[:READ, :READ, :READ].copy()
-    out["random:memcpy"] = best(lambda: [piece.copy() for _ in boxes], repeat)
-    out["write:zstd1"] = t_comp
-    out["ratio"] = vol.nbytes / sum(len(f) for f in allf)
-    return out
+    limit_ops: dict[str, Callable[[], object]] = {
+        "random:zstd1": lambda: decode_limit(rand, vol.dtype, 1),
+        "random:zstd2": lambda: decode_limit(rand, vol.dtype, 2),
+        "read:zstd1": lambda: decode_limit(allf, vol.dtype, 1),
+        "read:zstd2": lambda: decode_limit(allf, vol.dtype, 2),
+        "read:memcpy": lambda: np.copyto(dst, vol),
+        "random:memcpy": lambda: [piece.copy() for _ in boxes],
+    }
+
+    def keep(table: dict[str, float], key: str, seconds: float) -> None:
+        table[key] = min(seconds, table.get(key, float("inf")))
+
+    for system in systems.values():
+        _settle(system)  # start at rest: the depth-20 setup leaves compactions pending
+
+    def random_reads(system: System) -> None:
+        for b in boxes:
+            system.read(b, (READ,) * 3)
+
+    for rnd in range(repeat):
+        for sysname, system in systems.items():
+            keep(res[sysname], "write", timed(system.write, vol))
+        for sysname, system in systems.items():
+            _settle(system)
+            if rnd == 0:
+                _check(system, vol, boxes)
+            keep(res[sysname], "read", timed(system.read, (0, 0, 0), vol.shape))
+        for sysname, system in systems.items():
+            keep(res[sysname], "random", timed(random_reads, system))
+        for key, op in limit_ops.items():
+            if key.endswith("memcpy"):
+                keep(lim, key, timed(op))
+            else:
+                keep(lim, key, op())  # type: ignore[arg-type]
+    return res, lim
 
 
 def report(
@@ -350,15 +392,16 @@ def run_dataset(name: str, vol: np.ndarray, args: argparse.Namespace, tmp: Path)
     ]
     if not args.skip_zarr:
         systems.append(("zarr-python", lambda p: Zarr(p, vol)))
-    for sysname, make in systems:
-        path = tmp / f"{name}-{sysname}"
-        system = make(path)
-        try:
-            res[sysname] = measure(system, vol, boxes, args.repeat, check=True)
-        finally:
-            system.close()  # type: ignore[attr-defined]
-            shutil.rmtree(path, ignore_errors=True)
-    report(name, vol, len(boxes), res, limits(vol, boxes, args.repeat))
+    built: dict[str, System] = {}
+    try:
+        for sysname, make in systems:
+            built[sysname] = make(tmp / f"{name}-{sysname}")  # type: ignore[assignment]
+        res, lim = measure_rounds(built, vol, boxes, args.repeat)
+    finally:
+        for sysname, system in built.items():
+            system.close()
+            shutil.rmtree(tmp / f"{name}-{sysname}", ignore_errors=True)
+    report(name, vol, len(boxes), res, lim)
 
 
 def compare_codecs(labels: np.ndarray) -> None:
@@ -430,7 +473,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=None, help="volume edge (multiple of 64)")
     ap.add_argument("--reads", type=int, default=100)
     ap.add_argument("--depth", type=int, default=20)
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=4)
     ap.add_argument("--skip-zarr", action="store_true")
     ap.add_argument("--codecs", action="store_true", help="also compare labelmap block codecs")
     ap.add_argument("--only", choices=["labels", "gray"], default=None)

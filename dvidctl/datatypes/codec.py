@@ -110,10 +110,15 @@ def _copy_rows(dst: np.ndarray, src: np.ndarray) -> None:
     """
     row = src.shape[-1] * src.itemsize
     if row and dst.strides[-1] == src.strides[-1] == src.itemsize:
-        kind = np.dtype((np.void, row))
+        kind = _ROW_KINDS.get(row)
+        if kind is None:
+            kind = _ROW_KINDS[row] = np.dtype((np.void, row))
         dst.view(kind)[...] = src.view(kind)
     else:
         dst[...] = src
+
+
+_ROW_KINDS: dict[int, np.dtype] = {}
 
 
 def _dctx() -> zstandard.ZstdDecompressor:
