@@ -216,13 +216,13 @@ class Repository:
         return self.node(None)
 
     # ------------------------------------------------------ bound operations
-    from dvidctl.api.instances import (  # noqa: E402
+    from dvidctl.api.instances import (  # type: ignore[misc]  # noqa: E402
         instance_record,
         instances,
         new_instance,
     )
-    from dvidctl.api.merging import merge  # noqa: E402
-    from dvidctl.api.versions import (  # noqa: E402
+    from dvidctl.api.merging import merge  # type: ignore[misc]  # noqa: E402
+    from dvidctl.api.versions import (  # type: ignore[misc]  # noqa: E402
         branch,
         checkout,
         commit,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,7 +48,7 @@ def branch(
     with open_repo(repo) as r:
         if name is None:
             current = r.head_branch
-            rows = []
+            rows: list[dict[str, Any]] = []
             for b, vid in sorted(r.state.branches.items(), key=lambda kv: (kv[0] != "", kv[0])):
                 n = r.node_by_vid(vid)
                 rows.append(

@@ -93,7 +93,7 @@ class Instance:
         """DVID's instance JSON ``{"Base": ..., "Extended": ...}``."""
         rec, spec = self.record, self.spec
         alias = rec.config.get("alias")  # created under an older DVID type name
-        base = {
+        base: dict[str, Any] = {
             "TypeName": alias or spec.name,
             "TypeURL": spec.type_url.rsplit("/", 1)[0] + f"/{alias}" if alias else spec.type_url,
             "TypeVersion": spec.version,

@@ -98,7 +98,7 @@ def _tile_buffer(shape: tuple[int, int, int], dtype: np.dtype) -> tuple[np.ndarr
     got = cache.get(key)
     if got is None:
         arr = np.empty(shape, dtype)
-        got = cache[key] = (arr, memoryview(arr.reshape(-1).view(np.uint8)))
+        got = cache[key] = (arr, arr.reshape(-1).view(np.uint8).data)
     return got
 
 
@@ -153,7 +153,7 @@ def _contiguous(block: np.ndarray) -> np.ndarray:
 def _byte_view(out: np.ndarray) -> memoryview:
     if not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError("decode output must be a writeable C-contiguous array")
-    return memoryview(out.reshape(-1).view(np.uint8))
+    return out.reshape(-1).view(np.uint8).data
 
 
 def zstd_decompress_into(body: Buffer, out: np.ndarray) -> None:
@@ -227,9 +227,9 @@ class ZstdCodec:
         c = _cctx(self.level)
         n = -(-nz // t) * -(-ny // t) if t else 1
         if n <= 1 or n > 0xFFFF:
-            return b"".join([prefix, bytes([ZSTD]), c.compress(_contiguous(block))])
+            return b"".join([prefix, bytes([ZSTD]), c.compress(_contiguous(block).data)])
         frames = [
-            c.compress(_contiguous(block[z : z + t, y : y + t]))
+            c.compress(_contiguous(block[z : z + t, y : y + t]).data)
             for z in range(0, nz, t)
             for y in range(0, ny, t)
         ]
@@ -395,7 +395,7 @@ def _spans(r: slice, t: int, n: int) -> list[tuple[int, int, slice, slice]]:
 def decode_region(
     payload: Buffer,
     shape: tuple[int, ...],
-    region: tuple[slice, slice, slice],
+    region: tuple[slice, ...],
     dst: np.ndarray,
 ) -> None:
     """Copy ``block[region]`` of a stored block into ``dst`` (any strides, ``region``'s shape).

@@ -106,7 +106,7 @@ def _axis_counts(n: int) -> np.ndarray:
 
 def _pair_sums(vol: np.ndarray, acc_dtype: type) -> np.ndarray:
     """Sum of the 8 children of each output voxel (even-shaped input), one axis at a time."""
-    total = vol[0::2].astype(acc_dtype)
+    total: np.ndarray = vol[0::2].astype(acc_dtype)
     total += vol[1::2]
     total = total[:, 0::2] + total[:, 1::2]
     return total[:, :, 0::2] + total[:, :, 1::2]
