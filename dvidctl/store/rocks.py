@@ -19,6 +19,7 @@ import rocksdict
 
 from dvidctl.errors import (
     CorruptDataError,
+    DvidError,
     PermissionDeniedError,
     ReadOnlyError,
     ReopenRequiredError,
@@ -102,6 +103,9 @@ class RocksEngine(KVEngine):
         self._cfs: dict[str, Any] = {cf: self._db.get_column_family(cf) for cf in COLUMN_FAMILIES}
         for cf_db in self._cfs.values():
             cf_db.set_read_options(self._read_options())  # point reads too
+        # No column family may stay bound in this frame: a traceback through
+        # __init__ (a failed recovery below) would keep the database LOCK held.
+        del cf_db
         self._handles: dict[str, Any] = {
             cf: self._db.get_column_family_handle(cf) for cf in COLUMN_FAMILIES
         }
@@ -110,11 +114,25 @@ class RocksEngine(KVEngine):
         #: Set when a bulk write failed half-way: writes refused until a reopen.
         self._broken = False
         if not read_only:
+            failure = None
             try:
                 bulk.recover(self)
+            except DvidError:
+                self.close()
+                raise
+            except Exception as exc:  # rocksdict raises plain Exceptions
+                failure = str(exc)
             except BaseException:
                 self.close()
                 raise
+            if failure is not None:
+                # Raised outside the handler: the rocksdict error's frames hold column
+                # families, which would keep the database (and its LOCK) open.
+                self.close()
+                raise ReopenRequiredError(
+                    f"finishing an interrupted large write in {self.path} failed: {failure}",
+                    hint="free disk space or fix permissions, then run the command again",
+                )
 
     def get(self, cf: str, key: bytes) -> bytes | None:
         value: bytes | None = self._cfs[cf].get(key)

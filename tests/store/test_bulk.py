@@ -319,6 +319,30 @@ def test_stray_files_are_removed_on_open(tmp_path: Path) -> None:
     assert not folder.exists()
 
 
+def test_failed_recovery_is_a_clear_error_and_retried_on_next_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db"
+    new = _big_batch(24, seed=2, gen=b"new")
+    with RocksEngine(path) as e:
+        with monkeypatch.context() as m:
+            _crash_at(m, "marker")
+            with pytest.raises(_Crash):
+                e.write(new)
+
+    def fail(cf: Any, p: Path) -> None:
+        raise RuntimeError("IO error: No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(bulk, "_ingest", fail)
+        with pytest.raises(ReopenRequiredError, match="No space left") as info:
+            RocksEngine(path)
+        assert info.value.hint and "again" in info.value.hint
+    with RocksEngine(path) as e:  # the lock was released, and the next open finishes it
+        _assert_has(e, new)
+        _assert_clean(e)
+
+
 def test_corrupt_marker_refuses_open(tmp_path: Path) -> None:
     path = tmp_path / "db"
     with RocksEngine(path) as e:
