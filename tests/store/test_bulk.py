@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from dvidctl.errors import CorruptDataError, ReopenRequiredError
 from dvidctl.store import bulk, metadata, rocks
 from dvidctl.store.engine import CF_DATA, CF_DELTA, CF_META, KVEngine, WriteBatch, batch_from
 from dvidctl.store.rocks import RocksEngine
-from tests.store.test_engine_contract import EngineContract
+from tests.store.test_engine_contract import EngineContract, assert_one_generation, kill_writer
 
 BIG = 218 * 1024  # one compressed 64^3 grayscale block, roughly
 #: The threshold of every engine opened here (unless a test sets another): small
@@ -397,46 +395,15 @@ def test_process_exit_mid_write_recovers(tmp_path: Path, step: str) -> None:
     assert not bulk.ingest_dir(path).exists()
 
 
-# Like test_rocks_batch_atomic_under_sigkill, every batch through an SST.
-_WRITER = """
-import sys
-from dvidctl.store.engine import WriteBatch
-from dvidctl.store.rocks import RocksEngine
-e = RocksEngine(sys.argv[1])
-e.bulk_threshold = 0
-gen = 0
-while True:
-    gen += 1
-    wb = WriteBatch()
-    for i in range(200):
-        wb.put("data", b"k%04d" % i, gen.to_bytes(8, "big") + bytes(2000))
-        wb.put("delta", b"k%04d" % i, gen.to_bytes(8, "big"))
-    wb.put("meta", b"gen", gen.to_bytes(8, "big"))
-    e.write(wb)
-    if gen == 3:
-        print("ready", flush=True)
-"""
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_bulk_batch_atomic_under_sigkill(tmp_path: Path) -> None:
     """SIGKILL at any point of a stream of bulk writes: reopening shows whole batches."""
     path = tmp_path / "db"
     for delay in (0.0, 0.01, 0.03, 0.05, 0.08, 0.13):
-        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE)
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == b"ready"
-        time.sleep(delay)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        kill_writer(path, delay, bulk_threshold=0)  # every batch through an SST
         with RocksEngine(path) as e:
             _assert_clean(e)
-            gens = {v[:8] for _, v in e.scan(CF_DATA, b"")}
-            gens |= {v for _, v in e.scan(CF_DELTA, b"")}
-            gens.add(e.get(CF_META, b"gen") or b"")
-            assert len(gens) == 1, f"a torn batch is visible: generations {sorted(gens)}"
-            assert sum(1 for _ in e.scan(CF_DATA, b"")) == 200
-            assert int.from_bytes(gens.pop(), "big") >= 3
+            assert_one_generation(e)
 
 
 # ------------------------------------------------------------- live failures

@@ -323,13 +323,15 @@ class TestRocksEngineVerifyingChecksums(EngineContract):
             assert [v for _, v in e.scan(CF_DATA, b"")] != [value]
 
 
-# A child process writes batches that each set every key of a group to the same
-# generation, forever; we SIGKILL it mid-stream and check no batch shows half.
+# A child process writes batches that each set every key of a group (and a meta
+# key) to the same generation, forever; we SIGKILL it mid-stream and check no
+# batch shows half. argv: path, bulk threshold ("none": never through an SST).
 _WRITER = """
 import sys
 from dvidctl.store.engine import WriteBatch
 from dvidctl.store.rocks import RocksEngine
 e = RocksEngine(sys.argv[1])
+e.bulk_threshold = None if sys.argv[2] == "none" else int(sys.argv[2])
 gen = 0
 while True:
     gen += 1
@@ -337,10 +339,32 @@ while True:
     for i in range(200):
         wb.put("data", b"k%04d" % i, gen.to_bytes(8, "big") + bytes(2000))
         wb.put("delta", b"k%04d" % i, gen.to_bytes(8, "big"))
+    wb.put("meta", b"gen", gen.to_bytes(8, "big"))
     e.write(wb)
     if gen == 3:
         print("ready", flush=True)
 """
+
+
+def kill_writer(path: Path, delay: float, bulk_threshold: int | None) -> None:
+    """Run the writer on ``path`` and SIGKILL it ``delay`` seconds after its third batch."""
+    arg = "none" if bulk_threshold is None else str(bulk_threshold)
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path), arg], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == b"ready"
+    time.sleep(delay)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def assert_one_generation(e: KVEngine) -> None:
+    """Every key the writer wrote holds the same generation (>= 3): no torn batch."""
+    gens = {v[:8] for _, v in e.scan(CF_DATA, b"")}
+    gens |= {v for _, v in e.scan(CF_DELTA, b"")}
+    gens.add(e.get(CF_META, b"gen") or b"")
+    assert len(gens) == 1, f"a torn batch is visible: generations {sorted(gens)}"
+    assert sum(1 for _ in e.scan(CF_DATA, b"")) == 200
+    assert int.from_bytes(gens.pop(), "big") >= 3
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
@@ -348,18 +372,9 @@ def test_rocks_batch_atomic_under_sigkill(tmp_path: Path) -> None:
     """A batch interrupted by SIGKILL is either fully visible or not at all."""
     path = tmp_path / "db"
     for delay in (0.0, 0.05, 0.13):
-        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE)
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == b"ready"
-        time.sleep(delay)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        kill_writer(path, delay, bulk_threshold=None)
         with RocksEngine(path) as e:
-            gens = {v[:8] for _, v in e.scan(CF_DATA, b"")}
-            gens |= {v for _, v in e.scan(CF_DELTA, b"")}
-            assert len(gens) == 1, f"a torn batch is visible: generations {sorted(gens)}"
-            assert sum(1 for _ in e.scan(CF_DATA, b"")) == 200
-            assert int.from_bytes(gens.pop(), "big") >= 3
+            assert_one_generation(e)
 
 
 def test_prefix_end() -> None:
