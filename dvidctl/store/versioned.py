@@ -156,23 +156,40 @@ class VersionedStore:
         keys and for terminated keys such as keyvalue's).
         """
         base = u32(iid)
-        lo = base + start
         hi = base + stop if stop is not None else prefix_end(base)
-        group: bytes | None = None
+        cur = self.engine.cursor(CF_DATA)
+        yield from self._forward(cur, vid, self.dag.ancestors(vid), base + start, hi)
+
+    def _forward(
+        self, cur: Cursor, vid: int, anc: frozenset[int], lo: bytes, hi: bytes | None
+    ) -> Iterator[tuple[bytes, Stored]]:
+        """Walk data keys ``lo <= k < hi`` and resolve each type key's versions at ``vid``.
+
+        Only versions in ``anc`` (``vid``'s ancestors) have their values copied.
+        """
+        group = b""  # the type key of ``entries`` (any value while they are empty)
         entries: list[tuple[int, Stored]] = []
-        for k, v in self.engine.scan(CF_DATA, lo, hi):
+        cur.seek(lo)
+        while cur.valid():
+            k = cur.key()
+            if hi is not None and k >= hi:
+                break
             tk = k[4:-4]
             if tk != group:
-                if group is not None:
-                    got = self.resolve(entries, vid)
-                    if got is not None:
-                        yield group, got
+                if entries:
+                    found = self.resolve(entries, vid)
+                    if found is not None:
+                        yield group, found
                 group, entries = tk, []
-            entries.append((read_u32(k, len(k) - 4), v))
-        if group is not None:
-            got = self.resolve(entries, vid)
-            if got is not None:
-                yield group, got
+            v = read_u32(k, len(k) - 4)
+            if v in anc:
+                entries.append((v, cur.value()))
+            cur.next()
+        cur.status()
+        if entries:
+            found = self.resolve(entries, vid)
+            if found is not None:
+                yield group, found
 
     def scan_ranges(
         self, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]]
@@ -215,7 +232,7 @@ class VersionedStore:
                     if k < lo:
                         break
                     tk = k[4:-4]
-                    if tk != last and int.from_bytes(k[-4:], "big") in anc:
+                    if tk != last and read_u32(k, len(k) - 4) in anc:
                         got.append((tk, cur.value()))
                         last = tk
                     cur.prev()
@@ -224,32 +241,7 @@ class VersionedStore:
                 yield got
             return
         for start, stop in ranges:
-            lo, hi = base + start, base + stop
-            got = []
-            group: bytes | None = None
-            entries: list[tuple[int, Stored]] = []
-            cur.seek(lo)
-            while cur.valid():
-                k = cur.key()
-                if k >= hi:
-                    break
-                tk = k[4:-4]
-                if tk != group:
-                    if entries:
-                        found = self.resolve(entries, vid)
-                        if found is not None:
-                            got.append((group, found))  # type: ignore[arg-type]
-                    group, entries = tk, []
-                v = int.from_bytes(k[-4:], "big")
-                if v in anc:
-                    entries.append((v, cur.value()))
-                cur.next()
-            cur.status()
-            if entries:
-                found = self.resolve(entries, vid)
-                if found is not None:
-                    got.append((group, found))  # type: ignore[arg-type]
-            yield got
+            yield list(self._forward(cur, vid, anc, base + start, base + stop))
 
     def scan(
         self, vid: int, iid: int, start: bytes = b"", stop: bytes | None = None
