@@ -14,10 +14,17 @@ DEV = "ab1" + "0" * 29
 
 @pytest.fixture
 def repo() -> Repository:
-    """master: c0 (root, ROOT) - c1 - c2 - c3 (open, HEAD); dev: c1 -> DEV (open); tag v1 = c1."""
-    r = Repository.memory(root_uuid=ROOT)
-    for i in range(3):
-        r.commit(f"c{i}")
+    """master: c0 (root, ROOT) - c1 - c2 - c3 (open, HEAD); dev: c1 -> DEV (open); tag v1 = c1.
+
+    The commits get random UUIDs; one starting with "ab" would make the prefix
+    tests flaky (about 1 run in 1,400), so such a draw is made again.
+    """
+    while True:
+        r = Repository.memory(root_uuid=ROOT)
+        for i in range(3):
+            r.commit(f"c{i}")
+        if not any(u.startswith("ab") for u in _master(r)[1:]):
+            break
     r.tag("v1", "HEAD~2")
     r.branch("dev", "HEAD~2", uuid=DEV)
     return r
