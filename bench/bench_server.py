@@ -4,7 +4,7 @@ One RocksDB repository (temp dir) with a uint8blk and a labelmap instance, 64^3
 blocks (zstd). The local API runs first; then ``dvidctl serve`` runs on the same
 repository in another process on a free 127.0.0.1 port; the client is httpx (one
 kept-alive connection), bodies streamed
-in 1 MiB pieces into preallocated numpy arrays (dvidctl.api.remote).
+in 1 MiB pieces into preallocated numpy arrays (dvidctl.api.remote.client).
 
 Operations, each the best of ``--repeat`` runs, in MB/s of uncompressed voxels:
 
@@ -39,8 +39,8 @@ import numpy as np
 
 from dvidctl.api.remote import RemoteRepository
 from dvidctl.api.repository import Repository
-from dvidctl.datatypes.blockstream import iter_block_stream
-from dvidctl.datatypes.labelmap.labelblock import decode_label_block
+from dvidctl.datatypes.imageblk.blockstream import iter_block_stream
+from dvidctl.datatypes.imageblk.labelblock import decode_label_block
 from dvidctl.geometry import Box
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "dvid"

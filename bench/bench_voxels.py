@@ -406,7 +406,7 @@ def run_dataset(name: str, vol: np.ndarray, args: argparse.Namespace, tmp: Path)
 
 def compare_codecs(labels: np.ndarray) -> None:
     """Raw uint64 under zstd vs DVID's label Block under zstd, on the same 64^3 blocks."""
-    from dvidctl.datatypes.codec import LabelBlockZstdCodec, ZstdCodec, decode_into
+    from dvidctl.datatypes.imageblk.codec import LabelBlockZstdCodec, ZstdCodec, decode_into
 
     n = labels.shape[0] // CHUNK
     blocks = [

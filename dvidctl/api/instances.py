@@ -40,7 +40,7 @@ def new_instance(
             hint="commit opens a new node; create the instance there",
         )
     raw = dict(config or {})
-    for key, value in spec.extras.get("alias_defaults", {}).get(typename, {}).items():
+    for key, value in spec.alias_defaults.get(typename, {}).items():
         if key.lower() not in {k.lower() for k in raw}:
             raw[key] = value  # e.g. labelblk's 32^3 blocks
     cfg = spec.parse_config(raw)

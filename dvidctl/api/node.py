@@ -1,11 +1,20 @@
-"""A node (version) of a repository, and the door to its data instances."""
+"""A node (version) of a repository, and the door to its data instances.
+
+:class:`Node` is also the :class:`~dvidctl.datatypes.context.NodeContext` its
+instances see: the versioned store, the root version, the per-instance locks and
+the one way to save an instance record.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
+from dvidctl.api.instances import update_instance
 from dvidctl.datatypes import registry
 from dvidctl.store.dag import NodeRecord, branch_label
+from dvidctl.store.metadata import InstanceRecord
+from dvidctl.store.versioned import VersionedStore
 
 if TYPE_CHECKING:
     from dvidctl.api.repository import Repository
@@ -82,6 +91,35 @@ class Node:
             name = names.get(iid, str(iid))
             counts[name] = counts.get(name, 0) + 1
         return counts
+
+    # ------------------------------------------------- NodeContext (datatypes)
+    @property
+    def store(self) -> VersionedStore:
+        """The repository's versioned store."""
+        return self.repo.store
+
+    @property
+    def root_vid(self) -> int:
+        """The root node's version id."""
+        return self.repo.dag.root.vid
+
+    @property
+    def repo_uuid(self) -> str:
+        """The repository's root UUID."""
+        return self.repo.root_uuid
+
+    @property
+    def storage_description(self) -> str:
+        """The engine's description (DVID's ``KVStore``)."""
+        return self.repo.engine.description
+
+    def instance_lock(self, iid: int) -> threading.RLock:
+        """The repository's lock for instance ``iid``."""
+        return self.repo.instance_lock(iid)
+
+    def save_instance(self, record: InstanceRecord) -> None:
+        """Persist an instance record."""
+        update_instance(self.repo, record)
 
     def instance(self, name: str) -> Instance:
         """The data instance ``name`` as seen at this node."""

@@ -221,7 +221,7 @@ class Repository:
         instances,
         new_instance,
     )
-    from dvidctl.api.merging import merge  # type: ignore[misc]  # noqa: E402
+    from dvidctl.api.merge import merge  # type: ignore[misc]  # noqa: E402
     from dvidctl.api.versions import (  # type: ignore[misc]  # noqa: E402
         branch,
         checkout,

@@ -15,7 +15,7 @@ import typer
 
 from dvidctl.commands import _output
 from dvidctl.commands._options import JsonOpt, NodeOpt, RemoteOpt, RepoOpt, open_node, open_repo
-from dvidctl.datatypes.voxels import VoxelInstance
+from dvidctl.datatypes.imageblk.instance import VoxelInstance
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import Box, format_xyz, parse_floats, parse_xyz
 from dvidctl.imageio import read_array, write_array
@@ -33,7 +33,7 @@ OffsetOpt = Annotated[str, typer.Option("--offset", help="First voxel X,Y,Z (or 
 
 
 def _voxels(node_obj: Any, name: str) -> VoxelInstance:
-    from dvidctl.api.remote_voxels import RemoteVoxels
+    from dvidctl.api.remote import RemoteVoxels
 
     inst = node_obj.instance(name)
     if not isinstance(inst, (VoxelInstance, RemoteVoxels)):

@@ -1,8 +1,5 @@
-"""Datatypes. Importing this package registers every built-in type (one line each)."""
+"""Datatypes: keyvalue, uint8blk, labelmap, roi, each a package that registers itself.
 
-from dvidctl.datatypes import (
-    keyvalue,  # noqa: F401
-    labelmap,  # noqa: F401
-    roi,  # noqa: F401
-    uint8blk,  # noqa: F401
-)
+:mod:`dvidctl.datatypes.registry` imports a type's package the first time the
+type is named; nothing is loaded by importing this package.
+"""

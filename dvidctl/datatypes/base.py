@@ -1,20 +1,26 @@
 """The base class of every data instance, bound to one node of the DAG.
 
-An :class:`Instance` reads through the versioned store at its node and writes
-through :class:`~dvidctl.store.versioned.VersionedBatch`, which refuses
-committed nodes in one place. Datatypes subclass it and add their operations.
+An :class:`Instance` sees its node through :class:`~dvidctl.datatypes.context.NodeContext`,
+reads through the versioned store at that node (payloads or nothing: the store
+keeps its value header to itself) and writes through
+:class:`~dvidctl.store.versioned.VersionedBatch`, which refuses committed nodes
+in one place. Datatypes subclass it and add their operations; every write of an
+instance's keys or record goes through one of its methods.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from dvidctl.datatypes import registry
+from dvidctl.errors import BadRequestError
 from dvidctl.store.versioned import VersionedBatch
 
 if TYPE_CHECKING:
-    from dvidctl.api.node import Node
+    from dvidctl.datatypes.context import NodeContext
     from dvidctl.datatypes.registry import DatatypeSpec
     from dvidctl.store.metadata import InstanceRecord
 
@@ -24,7 +30,7 @@ class Instance:
 
     typename: ClassVar[str] = ""
 
-    def __init__(self, node: Node, record: InstanceRecord) -> None:
+    def __init__(self, node: NodeContext, record: InstanceRecord) -> None:
         self.node = node
         self.record = record
 
@@ -47,8 +53,6 @@ class Instance:
     @property
     def spec(self) -> DatatypeSpec:
         """This instance's registry entry."""
-        from dvidctl.datatypes import registry
-
         return registry.get(self.record.typename)
 
     @property
@@ -59,7 +63,7 @@ class Instance:
         root, as DVID does, so all versions see the same data.
         """
         if not self.record.versioned:
-            return self.node.repo.dag.root.vid
+            return self.node.root_vid
         return self.node.vid
 
     @property
@@ -70,19 +74,45 @@ class Instance:
     @property
     def lock(self) -> threading.RLock:
         """A per-instance lock for read-modify-write sequences."""
-        return self.node.repo.instance_lock(self.iid)
+        return self.node.instance_lock(self.iid)
 
     # -------------------------------------------------------------- key access
     def _get(self, tkey: bytes) -> memoryview | None:
-        return self.node.repo.store.get(self.vid, self.iid, tkey)
+        return self.node.store.get(self.vid, self.iid, tkey)
 
     def _scan(
         self, start: bytes = b"", stop: bytes | None = None
     ) -> Iterator[tuple[bytes, memoryview]]:
-        return self.node.repo.store.scan(self.vid, self.iid, start, stop)
+        return self.node.store.scan(self.vid, self.iid, start, stop)
 
     def _batch(self) -> VersionedBatch:
-        return self.node.repo.store.batch(self.vid, check_locked=self.record.versioned)
+        return self.node.store.batch(self.vid, check_locked=self.record.versioned)
+
+    # ---------------------------------------------------------------- record
+    def set_tags(self, tags: dict[str, str], *, replace: bool = False) -> dict[str, str]:
+        """Merge (or, with ``replace``, set) the instance's string tags; returns them.
+
+        Tags are instance metadata, not versioned data (DVID allows them on committed nodes).
+        """
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+            raise BadRequestError("tags must map strings to strings")
+        merged: dict[str, str] = {} if replace else dict(self.record.tags)
+        merged.update(tags)
+        self._save_record(tags=merged)
+        return merged
+
+    def _save_record(self, **changes: Any) -> None:
+        """Persist a new version of this instance's record (a copy with ``changes``)."""
+        with self.lock:
+            record = dataclasses.replace(self.record, **changes)
+            self.node.save_instance(record)
+            self.record = record
+
+    def _save_config(self, **changes: Any) -> None:
+        """Persist config entries (e.g. the voxel size or the next label)."""
+        config = dict(self.record.config)
+        config.update(changes)
+        self._save_record(config=config)
 
     # ------------------------------------------------------------------ info
     def extended(self) -> dict[str, Any]:
@@ -99,12 +129,12 @@ class Instance:
             "TypeVersion": spec.version,
             "DataUUID": rec.data_uuid,
             "Name": rec.name,
-            "RepoUUID": self.node.repo.root_uuid,
+            "RepoUUID": self.node.repo_uuid,
             "Compression": compression_label(rec.config.get("compression", "none")),
             "Checksum": "No checksum",
             "Syncs": [],
             "Versioned": rec.versioned,
-            "KVStore": self.node.repo.engine.description,
+            "KVStore": self.node.storage_description,
             "LogStore": "no mutation log set",
             "Tags": rec.tags or None,
         }

@@ -2,13 +2,15 @@
 
 A :class:`DatatypeSpec` says everything the rest of dvidctl needs to know about
 a type: its DVID name and URL, the class that implements its operations, how
-to validate its config, how to print its keys, how to merge its keys, and
-(filled in by later layers) its CLI verbs and HTTP routes. Enabling a type is
-one import line in :mod:`dvidctl.datatypes` (as DVID's ``datastore.Register``).
+to validate its config, how to print its keys, how to merge its keys, and its
+HTTP routes. Enabling a built-in type is one line in :data:`BUILTIN` (as DVID's
+``datastore.Register``); its package is imported the first time the type is
+named, so a command that touches only keyvalue data never loads the voxel code.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,7 +19,18 @@ from dvidctl.errors import NotFoundError
 
 if TYPE_CHECKING:
     from dvidctl.datatypes.base import Instance
-    from dvidctl.store.merge import MergeRule
+    from dvidctl.httpkit.routing import Route
+    from dvidctl.store.mergeplan import MergeRule
+
+#: Built-in types: name -> the package whose import registers it.
+BUILTIN: dict[str, str] = {
+    "keyvalue": "dvidctl.datatypes.keyvalue",
+    "labelmap": "dvidctl.datatypes.labelmap",
+    "roi": "dvidctl.datatypes.roi",
+    "uint8blk": "dvidctl.datatypes.uint8blk",
+}
+#: Older DVID names of built-in types (each spec lists its own aliases too).
+BUILTIN_ALIASES: dict[str, str] = {"labelblk": "labelmap", "labelarray": "labelmap"}
 
 
 @dataclass(frozen=True)
@@ -36,12 +49,14 @@ class DatatypeSpec:
     help: str = ""
     #: Other names that create this type (e.g. DVID's ``labelarray``).
     aliases: tuple[str, ...] = ()
+    #: Config defaults per alias (DVID's labelblk has 32^3 blocks, labelmap 64^3).
+    alias_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: Readable form of a type key, for diff and debugging.
     describe_key: Callable[[bytes], str] = field(default=lambda tk: tk.hex())
     #: Resolution of keys two merge sides changed differently (None = conflict).
     merge_rule: MergeRule | None = None
-    #: Extra attributes set by later layers (``routes``, ``cli``).
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: The type's HTTP routes below ``/api/node/{uuid}/{name}/`` (loaded when first served).
+    routes: Callable[[], list[Route[Any]]] | None = None
 
 
 _TYPES: dict[str, DatatypeSpec] = {}
@@ -58,18 +73,28 @@ def register(spec: DatatypeSpec) -> DatatypeSpec:
 
 def get(name: str) -> DatatypeSpec:
     """Return the spec for a type name or alias; NotFoundError lists the known ones."""
-    key = _ALIASES.get(name, name)
-    try:
-        return _TYPES[key]
-    except KeyError:
+    key = _ALIASES.get(name, BUILTIN_ALIASES.get(name, name))
+    spec = _TYPES.get(key)
+    if spec is None and key in BUILTIN:
+        importlib.import_module(BUILTIN[key])
+        spec = _TYPES.get(key)
+    if spec is None:
         raise NotFoundError(
             f"unknown datatype {name!r}",
-            hint="known types: " + ", ".join(sorted(_TYPES)),
-        ) from None
+            hint="known types: " + ", ".join(names()),
+        )
+    return spec
+
+
+def load_all() -> None:
+    """Import every built-in type."""
+    for name in BUILTIN:
+        get(name)
 
 
 def names() -> list[str]:
     """Every registered type name, sorted."""
+    load_all()
     return sorted(_TYPES)
 
 

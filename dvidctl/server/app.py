@@ -24,8 +24,10 @@ from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dvidctl.errors import BadRequestError
-from dvidctl.server import convertors, routes_node, routes_repo, routes_server, tables
-from dvidctl.server.dispatcher import Route, bad_api_call, dispatch, match
+from dvidctl.httpkit import convertors
+from dvidctl.httpkit.routing import Route, match
+from dvidctl.server import routes_node, routes_repo, routes_server, tables
+from dvidctl.server.dispatcher import bad_api_call, dispatch
 from dvidctl.server.errors import error_response, not_found_response
 from dvidctl.server.state import ServerState
 

@@ -21,16 +21,12 @@ Unknown query parameters are simply never looked at.
 from __future__ import annotations
 
 import hmac
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import compile_path
 
 from dvidctl.errors import (
     BadRequestError,
@@ -38,159 +34,24 @@ from dvidctl.errors import (
     PermissionDeniedError,
     ReadOnlyError,
 )
-from dvidctl.server import convertors
+from dvidctl.httpkit.routing import Call, Handler, Limits, Route
 from dvidctl.server.errors import BadAPICallError, PayloadTooLargeError, error_response
-from dvidctl.server.json_util import loads_body
 
 if TYPE_CHECKING:
-    from dvidctl.api.node import Node
     from dvidctl.api.repository import Repository
-    from dvidctl.datatypes.base import Instance
     from dvidctl.server.state import ServerState
-
-Handler = Callable[["Call"], Response]
-_READS = frozenset({"GET", "HEAD", "OPTIONS"})
-_TRUE = frozenset({"true", "1", "yes", "on"})
-
-
-@dataclass(frozen=True)
-class Route:
-    """One endpoint.
-
-    Args:
-        path: Template; data routes are relative (``key/{key}``), others absolute.
-            Convertors: ``{size:xyz}``, ``{dims:dims}``, ``{tl:floats}``, ``{rest:path}``.
-        methods: HTTP methods served (``HEAD`` is implied by ``GET``).
-        handler: ``handler(call) -> Response``; runs in the thread pool.
-        summary: One line for ``/api/openapi.json``.
-        mutates: True/False, or None for "every method but GET/HEAD mutates".
-        locked_ok: The handler may run on a committed node even when it mutates
-            (it enforces its own rule, e.g. ``newversion`` needs a locked parent).
-        body: Request body media type for OpenAPI ("" = none).
-        produces: Response media type for OpenAPI.
-    """
-
-    path: str
-    methods: tuple[str, ...]
-    handler: Handler
-    summary: str = ""
-    mutates: bool | None = None
-    locked_ok: bool = False
-    body: str = ""
-    produces: str = "application/json"
-
-    def is_mutation(self, method: str) -> bool:
-        """Whether a request with ``method`` on this route changes data."""
-        if self.mutates is not None:
-            return self.mutates
-        return method not in _READS
-
-    def serves(self, method: str) -> bool:
-        """Whether ``method`` is accepted (HEAD falls back to GET)."""
-        return method in self.methods or (method == "HEAD" and "GET" in self.methods)
 
 
 @dataclass
-class Call:
-    """What a handler gets: the request, resolved context, converted params, body."""
+class ServerCall(Call):
+    """A :class:`~dvidctl.httpkit.routing.Call` with the server's own context.
 
-    request: Request
-    server: ServerState
-    params: dict[str, Any]
-    body: bytes | bytearray = b""
+    Datatype handlers see only the :class:`Call` part; the server's routes also
+    reach the server state and the repository of the ``{uuid}`` in their URL.
+    """
+
+    server: ServerState = field(kw_only=True)
     repo: Repository | None = None
-    node: Node | None = None
-    instance: Instance | None = None
-    keyword: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def method(self) -> str:
-        """The HTTP method."""
-        return self.request.method
-
-    @property
-    def path(self) -> str:
-        """The URL path (for messages)."""
-        return self.request.url.path
-
-    @property
-    def query(self) -> QueryParams:
-        """Query parameters (unknown ones are ignored by never reading them)."""
-        return self.request.query_params
-
-    @property
-    def headers(self) -> Headers:
-        """Request headers."""
-        return self.request.headers
-
-    def flag(self, name: str) -> bool:
-        """Whether query parameter ``name`` is ``true`` (DVID compares to "true")."""
-        return self.query.get(name, "").strip().lower() in _TRUE
-
-    def qint(self, name: str, default: int, lo: int = 0, hi: int = 2**63 - 1) -> int:
-        """An integer query parameter in ``[lo, hi]``."""
-        raw = self.query.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            v = int(raw)
-        except ValueError:
-            raise BadRequestError(f"query parameter {name}={raw!r} is not an integer") from None
-        if not lo <= v <= hi:
-            raise BadRequestError(f"query parameter {name}={v} must be between {lo} and {hi}")
-        return v
-
-    def json(self, *, default: Any = ..., what: str = "request body") -> Any:
-        """The body parsed as JSON; ``default`` when the body is empty (else an error)."""
-        if not self.body or not bytes(self.body).strip():
-            if default is ...:
-                raise BadRequestError(f"{what} must be JSON, got an empty body")
-            return default
-        return loads_body(self.body, what)
-
-    def json_object(self, *, default: Any = ..., what: str = "request body") -> dict[str, Any]:
-        """The body as a JSON object."""
-        got = self.json(default=default, what=what)
-        if not isinstance(got, dict):
-            raise BadRequestError(f"{what} must be a JSON object")
-        return got
-
-
-# ------------------------------------------------------------------ matching
-@dataclass(frozen=True)
-class _Compiled:
-    route: Route
-    regex: re.Pattern[str]
-    convertors: dict[str, Any]
-
-
-def compile_routes(routes: list[Route]) -> list[_Compiled]:
-    """Compile templates with Starlette's path compiler (and our convertors)."""
-    convertors.register()
-    out = []
-    for r in routes:
-        regex, _, convs = compile_path("/" + r.path.lstrip("/"))
-        out.append(_Compiled(r, regex, convs))
-    return out
-
-
-def match(
-    table: list[_Compiled], path: str, method: str
-) -> tuple[Route | None, dict[str, Any], bool]:
-    """Find the route for ``path``; returns (route or None, params, path_matched)."""
-    path = "/" + path.strip("/")
-    path_matched = False
-    for c in table:
-        m = c.regex.match(path)
-        if not m:
-            continue
-        path_matched = True
-        if not c.route.serves(method):
-            continue
-        params = {k: c.convertors[k].convert(v) for k, v in m.groupdict().items()}
-        return c.route, params, True
-    return None, {}, path_matched
 
 
 # ---------------------------------------------------------------- dispatching
@@ -249,7 +110,7 @@ async def read_body(request: Request, limit: int) -> bytes | bytearray:
     return b"".join(parts)
 
 
-def locked_message(call: Call) -> str:
+def locked_message(call: ServerCall) -> str:
     """DVID's text for a mutating request on a committed node."""
     assert call.node is not None
     if call.instance is not None:
@@ -262,7 +123,7 @@ def locked_message(call: Call) -> str:
 async def dispatch(
     request: Request,
     server: ServerState,
-    route: Route,
+    route: Route[Any],
     params: dict[str, Any],
     *,
     ref: str | None = None,
@@ -275,7 +136,15 @@ async def dispatch(
         mutating = route.is_mutation(method)
         if mutating:
             check_write_allowed(server, request)
-        call = Call(request, server, params, keyword=keyword)
+        settings = server.settings
+        call = ServerCall(
+            request,
+            params,
+            Limits(settings.max_body, settings.max_response),
+            keyword=keyword,
+            resolve_node=server.repos.node,
+            server=server,
+        )
         if ref is not None:
             call.repo, vid = server.repos.resolve(ref)
             call.node = call.repo.node_by_vid(vid)
@@ -299,7 +168,7 @@ async def dispatch(
         return error_response(exc, request)
 
 
-def _locked_call(lock: Any, handler: Handler, call: Call) -> Response:
+def _locked_call(lock: Any, handler: Handler[Any], call: Call) -> Response:
     with lock:
         return handler(call)
 
@@ -323,11 +192,11 @@ def bad_api_call(call_path: str, name: str, typename: str, host: str) -> BadAPIC
 
 
 __all__ = [
-    "Call",
-    "Handler",
     "Route",
-    "compile_routes",
+    "ServerCall",
+    "bad_api_call",
+    "check_write_allowed",
     "dispatch",
-    "match",
+    "head_of",
     "read_body",
 ]

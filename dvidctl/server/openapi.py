@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import dvidctl
 from dvidctl.datatypes import registry
-from dvidctl.server.dispatcher import Route
+from dvidctl.httpkit.routing import Route
 
 if TYPE_CHECKING:
     from dvidctl.server.state import ServerState

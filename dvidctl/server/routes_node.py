@@ -15,8 +15,9 @@ from starlette.responses import Response
 
 from dvidctl.api import versions
 from dvidctl.errors import BadRequestError, ConflictError
-from dvidctl.server.dispatcher import Call, Route
-from dvidctl.server.json_util import json_response, raw_json_response
+from dvidctl.httpkit.jsonio import json_response, raw_json_response
+from dvidctl.httpkit.routing import Route
+from dvidctl.server.dispatcher import ServerCall as Call
 from dvidctl.store.dag import MASTER
 
 

@@ -8,19 +8,18 @@ reported at the leaf of master.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from starlette.responses import PlainTextResponse, Response
 
-from dvidctl.api import merging
+from dvidctl.api import merge as merging
+from dvidctl.api.repoinfo import append_repo_log, update_repo_record
 from dvidctl.api.repository import Repository
 from dvidctl.errors import BadRequestError, ConflictError, DvidError
-from dvidctl.server.dispatcher import Call, Route
-from dvidctl.server.json_util import json_response
-from dvidctl.store import metadata
-from dvidctl.store.dag import NodeRecord, branch_key, now_iso
-from dvidctl.store.engine import WriteBatch
+from dvidctl.httpkit.jsonio import json_response
+from dvidctl.httpkit.routing import Route
+from dvidctl.server.dispatcher import ServerCall as Call
+from dvidctl.store.dag import NodeRecord, branch_key
 
 
 def node_json(rec: NodeRecord) -> dict[str, Any]:
@@ -78,16 +77,6 @@ def repo_json(repo: Repository) -> dict[str, Any]:
         "Created": r.created,
         "Updated": r.updated,
     }
-
-
-def update_repo_record(repo: Repository, **changes: Any) -> None:
-    """Persist changes to the repo record (alias, description, log)."""
-    with repo.store.write_lock:
-        rec = dataclasses.replace(repo.state.repo, **changes, updated=now_iso())
-        wb = WriteBatch()
-        metadata.put_repo(wb, rec)
-        repo.engine.write(wb)
-        repo.state.repo = rec
 
 
 def _str_list(value: Any, what: str) -> list[str]:
@@ -152,10 +141,7 @@ def repo_log_post(call: Call) -> Response:
     """``POST /api/repo/{uuid}/log``: append ``{"log": [...]}``."""
     assert call.repo is not None
     lines = _str_list(call.json_object().get("log"), '"log"')
-    stamp = now_iso()
-    update_repo_record(
-        call.repo, log=[*call.repo.state.repo.log, *(f"{stamp}  {x}" for x in lines)]
-    )
+    append_repo_log(call.repo, lines)
     return Response(b"")
 
 

@@ -10,8 +10,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 import dvidctl
 from dvidctl.datatypes import registry
-from dvidctl.server.dispatcher import Call, Route
-from dvidctl.server.json_util import json_response
+from dvidctl.httpkit.jsonio import json_response
+from dvidctl.httpkit.routing import Route
+from dvidctl.server.dispatcher import ServerCall as Call
 
 
 def help_page(call: Call) -> Response:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dvidctl.api import refs
+from dvidctl.api.node import Node
 from dvidctl.api.repository import Repository
 from dvidctl.errors import AmbiguousRefError, BadRequestError, ConflictError, DvidError
 from dvidctl.geometry import default_budget_bytes
@@ -159,6 +160,11 @@ class RepoSet:
                 raise BadRequestError(f"{ref}~{steps} walks past the root node")
             vid = parent
         return repo, vid
+
+    def node(self, ref: str) -> Node:
+        """The node a URL's ``{uuid}`` names."""
+        repo, vid = self.resolve(ref)
+        return repo.node_by_vid(vid)
 
     def repo(self, ref: str) -> Repository:
         """The repository containing the version ``ref`` names."""

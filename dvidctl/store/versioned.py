@@ -5,7 +5,7 @@ writes a tombstone. Reading key K at node V takes the versions of K that are
 ancestors of V (V included) and keeps those that no other such version
 descends from. One left: that is the value (or "absent" for a tombstone).
 Several with different bytes: an unresolved merge conflict, which
-:mod:`dvidctl.store.merge` prevents by writing the resolution into the merge
+:mod:`dvidctl.store.mergeplan` prevents by writing the resolution into the merge
 node. Every write also records ``(version, instance, type key) -> digest`` in the
 delta index, in the same atomic batch, so diff, merge and sync can list what a
 node changed without scanning data.
@@ -38,6 +38,23 @@ from dvidctl.store.keys import (
 
 Stored = bytes  # header byte + payload, as kept in the engine
 
+#: The bytes every live stored value starts with. Encoders that build a value in
+#: one pass (block codecs) write this prefix first and hand the result to
+#: :meth:`VersionedBatch.put_prefixed`; nothing above the store reads it.
+VALUE_PREFIX = bytes([HDR_VALUE])
+
+
+def payload_of(stored: Stored | None) -> memoryview | None:
+    """The payload of a stored value, or None for a tombstone or no value."""
+    if stored is None or stored[0] == HDR_TOMBSTONE:
+        return None
+    return memoryview(stored)[1:]
+
+
+def frame(payload: bytes | memoryview) -> Stored:
+    """The stored form of a live payload."""
+    return VALUE_PREFIX + bytes(payload)
+
 
 @dataclass
 class VersionedBatch:
@@ -55,11 +72,25 @@ class VersionedBatch:
 
     def put(self, iid: int, tkey: bytes, payload: bytes | memoryview) -> None:
         """Queue ``tkey = payload`` for instance ``iid``."""
-        self.values[(iid, tkey)] = bytes([HDR_VALUE]) + bytes(payload)
+        self.values[(iid, tkey)] = frame(payload)
+
+    def put_prefixed(self, iid: int, tkey: bytes, value: bytes) -> None:
+        """Queue a value built as :data:`VALUE_PREFIX` + payload (one copy fewer)."""
+        if not value.startswith(VALUE_PREFIX):
+            raise ValueError("put_prefixed needs a value that starts with VALUE_PREFIX")
+        self.values[(iid, tkey)] = value
 
     def put_stored(self, iid: int, tkey: bytes, stored: bytes) -> None:
         """Queue an already-framed stored value (header included), e.g. from sync."""
         self.values[(iid, tkey)] = stored
+
+    def holds(self, iid: int, tkey: bytes) -> bool:
+        """Whether this batch writes (or deletes) ``tkey``."""
+        return (iid, tkey) in self.values
+
+    def queued(self, iid: int, tkey: bytes) -> memoryview | None:
+        """The payload this batch will write for ``tkey`` (None: not queued, or a delete)."""
+        return payload_of(self.values.get((iid, tkey)))
 
     def delete(self, iid: int, tkey: bytes) -> None:
         """Queue the deletion of ``tkey`` (a tombstone, unless nothing is visible below)."""
@@ -97,6 +128,15 @@ class VersionedStore:
             for k, v in self.engine.scan(CF_DATA, prefix, prefix_end(prefix))
             if len(k) == n
         ]
+
+    def payload_versions(self, iid: int, tkey: bytes) -> list[tuple[int, memoryview]]:
+        """``(version id, payload)`` of every live stored version of ``tkey``."""
+        out = []
+        for vid, stored in self.versions(iid, tkey):
+            payload = payload_of(stored)
+            if payload is not None:
+                out.append((vid, payload))
+        return out
 
     def resolve(
         self, entries: list[tuple[int, Stored]], vid: int, *, exclude_self: bool = False
@@ -136,10 +176,7 @@ class VersionedStore:
 
     def get(self, vid: int, iid: int, tkey: bytes) -> memoryview | None:
         """The payload of ``tkey`` visible at ``vid``, or None if absent or deleted."""
-        stored = self.get_stored(vid, iid, tkey)
-        if stored is None or stored[0] == HDR_TOMBSTONE:
-            return None
-        return memoryview(stored)[1:]
+        return payload_of(self.get_stored(vid, iid, tkey))
 
     def get_many(self, vid: int, iid: int, tkeys: Iterable[bytes]) -> list[memoryview | None]:
         """:meth:`get` for each key, in order."""
@@ -190,6 +227,15 @@ class VersionedStore:
             found = self.resolve(entries, vid)
             if found is not None:
                 yield group, found
+
+    def payload_ranges(
+        self, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]]
+    ) -> list[list[tuple[bytes, memoryview]]]:
+        """:meth:`iter_ranges` as payloads: per range, the live ``(tkey, payload)`` in order."""
+        return [
+            [(tk, memoryview(v)[1:]) for tk, v in got if v[0] == HDR_VALUE]
+            for got in self.iter_ranges(vid, iid, ranges)
+        ]
 
     def scan_ranges(
         self, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]]
@@ -248,7 +294,7 @@ class VersionedStore:
     ) -> Iterator[tuple[bytes, memoryview]]:
         """Yield ``(tkey, payload)`` of live values visible at ``vid`` in key order."""
         for tk, stored in self.scan_stored(vid, iid, start, stop):
-            if stored[0] != HDR_TOMBSTONE:
+            if stored[0] == HDR_VALUE:
                 yield tk, memoryview(stored)[1:]
 
     # ---------------------------------------------------------------- deltas

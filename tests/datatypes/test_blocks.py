@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dvidctl import Repository
-from dvidctl.datatypes import blocks, parallel
-from dvidctl.datatypes.blocks import (
+from dvidctl.datatypes.imageblk import blockvolume as blocks
+from dvidctl.datatypes.imageblk import parallel
+from dvidctl.datatypes.imageblk.blockvolume import (
     TKEY_LEN,
     block_tkey,
     block_tkeys,
@@ -18,7 +19,7 @@ from dvidctl.datatypes.blocks import (
     describe_block_tkey,
     scale_range,
 )
-from dvidctl.datatypes.parallel import parallel_map
+from dvidctl.datatypes.imageblk.parallel import parallel_map
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX, INT32_MIN, Box
 

@@ -1,4 +1,4 @@
-"""Tests for dvidctl.datatypes.blockstream (DVID block streams, DVID_API.md 5.3)."""
+"""Tests for dvidctl.datatypes.imageblk.blockstream (DVID block streams, DVID_API.md 5.3)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dvidctl.datatypes.blockstream import (
+from dvidctl.datatypes.imageblk.blockstream import (
     BlockStreamError,
     block_stream_bytes,
     encode_block_header,
     encode_block_stream,
     iter_block_stream,
 )
-from dvidctl.datatypes.labelmap.labelblock import gunzip_label_block
+from dvidctl.datatypes.imageblk.labelblock import gunzip_label_block
 from tests.testdata import find_testdata
 
 STREAM_VOLUME_SHA = "7846ee6c650b1d2f9491c74de0fa8e037fbd4e984d55f8d21eef2271b43c9841"

@@ -1,4 +1,4 @@
-"""Tests for dvidctl.datatypes.downsample against slow reference implementations."""
+"""Tests for dvidctl.datatypes.imageblk.downsample against slow reference implementations."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import dvidctl.datatypes.downsample as ds
-from dvidctl.datatypes.downsample import downsample_gray, downsample_labels
+import dvidctl.datatypes.imageblk.downsample as ds
+from dvidctl.datatypes.imageblk.downsample import downsample_gray, downsample_labels
 from tests.testdata import find_testdata
 
 SAMPLES = [

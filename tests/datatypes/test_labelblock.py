@@ -1,4 +1,4 @@
-"""Tests for dvidctl.datatypes.labelmap.labelblock (DVID compressed label Blocks)."""
+"""Tests for dvidctl.datatypes.imageblk.labelblock (DVID compressed label Blocks)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dvidctl.datatypes.labelmap.labelblock import (
+from dvidctl.datatypes.imageblk.labelblock import (
     LabelBlockError,
     decode_label_block,
     encode_label_block,
     gunzip_label_block,
-    gzip_label_block,
     label_block_labels,
     label_block_shape,
 )
+from dvidctl.datatypes.imageblk.wire import gzip_label_block
 from tests.testdata import find_testdata
 
 MAX_U64 = np.uint64(2**64 - 1)

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from dvidctl import Repository
-from dvidctl.datatypes import registry, sampling
-from dvidctl.datatypes.blockstream import iter_block_stream
-from dvidctl.datatypes.labelmap.labelblock import decode_label_block, gunzip_label_block
+from dvidctl.datatypes import registry
+from dvidctl.datatypes.imageblk import sampling
+from dvidctl.datatypes.imageblk.blockstream import iter_block_stream
+from dvidctl.datatypes.imageblk.labelblock import decode_label_block, gunzip_label_block
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import Box
 

@@ -1,4 +1,4 @@
-"""Tests for dvidctl.datatypes.sampling: orthogonal slices, arb planes, isotropic resizing."""
+"""Tests for imageblk.sampling: orthogonal slices, arb planes, isotropic resizing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dvidctl.datatypes.sampling import (
+from dvidctl.datatypes.imageblk.sampling import (
     ArbPlan,
     arb_plan,
     isotropic_read_size,

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dvidctl import Repository
-from dvidctl.datatypes import registry, sampling
+from dvidctl.datatypes import registry
+from dvidctl.datatypes.imageblk import sampling
 from dvidctl.errors import BadRequestError, LockedNodeError
 from dvidctl.geometry import INT32_MAX, Box
 from dvidctl.imageio import decode_image

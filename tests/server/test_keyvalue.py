@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from dvidctl.server import kvproto
+from dvidctl.datatypes.keyvalue import proto as kvproto
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import lz4.block
 import numpy as np
 import pytest
 
-from dvidctl.datatypes.blockstream import iter_block_stream
-from dvidctl.datatypes.labelmap.labelblock import (
+from dvidctl.datatypes.imageblk.blockstream import iter_block_stream
+from dvidctl.datatypes.imageblk.labelblock import (
     decode_label_block,
     encode_label_block,
     gunzip_label_block,

@@ -1,4 +1,4 @@
-"""dvidctl.api.remote against the in-process server: the local API's shape over HTTP."""
+"""dvidctl.api.remote.client against the in-process server: the local API's shape over HTTP."""
 
 from __future__ import annotations
 

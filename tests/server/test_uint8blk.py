@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dvidctl.datatypes.blockstream import iter_block_stream
+from dvidctl.datatypes.imageblk.blockstream import iter_block_stream
 
 
 @pytest.fixture

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import common_config, lower_keys, reject_unknown
 from dvidctl.datatypes.keyvalue.keys import describe
 from dvidctl.datatypes.keyvalue.ops import KeyValue
+
+if TYPE_CHECKING:
+    from dvidctl.httpkit.routing import Route
 
 HELP = """keyvalue: versioned key-value pairs (string keys without '/', byte values).
 
@@ -31,6 +34,12 @@ def parse_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     return common_config(cfg, "none")
 
 
+def _routes() -> list[Route[Any]]:
+    from dvidctl.datatypes.keyvalue.routes import routes
+
+    return routes()
+
+
 SPEC = registry.register(
     registry.DatatypeSpec(
         name="keyvalue",
@@ -40,6 +49,7 @@ SPEC = registry.register(
         parse_config=parse_config,
         summary="versioned key-value pairs",
         help=HELP,
+        routes=_routes,
         describe_key=describe,
     )
 )

@@ -11,12 +11,12 @@ from typing import Any
 
 from starlette.responses import Response
 
+from dvidctl.datatypes.keyvalue import proto as kvproto
 from dvidctl.datatypes.keyvalue.ops import KeyValue
 from dvidctl.errors import BadRequestError, NotFoundError
-from dvidctl.server import kvproto
-from dvidctl.server.dispatcher import Call, Route
-from dvidctl.server.json_util import json_response, loads_body
-from dvidctl.server.streaming import OCTET, buffer_response, iter_response
+from dvidctl.httpkit.jsonio import json_response, loads_body
+from dvidctl.httpkit.routing import Call, Route
+from dvidctl.httpkit.streaming import OCTET, buffer_response, iter_response
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import get_bool, lower_keys
+from dvidctl.datatypes.imageblk.config import parse_voxel_config, voxel_merge_rule
 from dvidctl.datatypes.labelmap.help import HELP
 from dvidctl.datatypes.labelmap.keys import describe
 from dvidctl.datatypes.labelmap.ops import LabelMap
-from dvidctl.datatypes.voxelconfig import parse_voxel_config, voxel_merge_rule
+
+if TYPE_CHECKING:
+    from dvidctl.httpkit.routing import Route
 
 
 def parse_config(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -32,6 +35,12 @@ def parse_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _routes() -> list[Route[Any]]:
+    from dvidctl.datatypes.labelmap.routes import routes
+
+    return routes()
+
+
 SPEC = registry.register(
     registry.DatatypeSpec(
         name="labelmap",
@@ -41,11 +50,12 @@ SPEC = registry.register(
         parse_config=parse_config,
         summary="uint64 label volumes in compressed blocks, with a pyramid",
         help=HELP,
+        routes=_routes,
         aliases=("labelblk", "labelarray"),
         describe_key=describe,
         merge_rule=voxel_merge_rule,
         # DVID's labelblk defaults to 32^3 blocks; labelarray and labelmap to 64^3.
-        extras={"alias_defaults": {"labelblk": {"BlockSize": "32,32,32"}}},
+        alias_defaults={"labelblk": {"BlockSize": "32,32,32"}},
     )
 )
 

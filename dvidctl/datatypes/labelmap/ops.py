@@ -13,13 +13,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dvidctl.datatypes.downsample import downsample_labels
+from dvidctl.datatypes.imageblk.blockkeys import MAXLABEL_TKEY
+from dvidctl.datatypes.imageblk.config import pack_u64, unpack_u64
+from dvidctl.datatypes.imageblk.downsample import downsample_labels
+from dvidctl.datatypes.imageblk.instance import VoxelInstance
+from dvidctl.datatypes.imageblk.multiscale import Downsample
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
-from dvidctl.datatypes.multiscale import Downsample
-from dvidctl.datatypes.voxelconfig import MAXLABEL_TKEY, pack_u64, unpack_u64
-from dvidctl.datatypes.voxels import VoxelInstance
 from dvidctl.errors import BadRequestError
-from dvidctl.store.keys import HDR_TOMBSTONE
 from dvidctl.store.versioned import VersionedBatch
 
 MAX_RESERVE = 1 << 40
@@ -70,11 +70,10 @@ class LabelMap(VoxelInstance):
 
     def max_labels_by_version(self) -> dict[int, int]:
         """The max label stored at each version that raised it (DVID's ``MaxLabel`` map)."""
-        out = {}
-        for vid, stored in self.node.repo.store.versions(self.iid, MAXLABEL_TKEY):
-            if stored[0] != HDR_TOMBSTONE:
-                out[vid] = unpack_u64(memoryview(stored)[1:])
-        return out
+        return {
+            vid: unpack_u64(payload)
+            for vid, payload in self.node.store.payload_versions(self.iid, MAXLABEL_TKEY)
+        }
 
     def max_repo_label(self) -> int:
         """The largest label written in any version."""
@@ -86,15 +85,28 @@ class LabelMap(VoxelInstance):
 
     def reserve_labels(self, count: int) -> tuple[int, int]:
         """Reserve ``count`` new labels for the whole repository; returns ``(first, last)``."""
-        from dvidctl.api.instances import update_instance
-
         if not 1 <= count <= MAX_RESERVE:
             raise BadRequestError(f"label count must be 1..{MAX_RESERVE}, got {count}")
         with self.lock:
             start = self.next_label()
-            self.record.config["next_label"] = start + count
-            update_instance(self.node.repo, self.record)
+            self._save_config(next_label=start + count)
         return start, start + count - 1
+
+    def set_next_label(self, label: int) -> None:
+        """Set the next label :meth:`reserve_labels` hands out (DVID's ``set-nextlabel``)."""
+        if not 0 <= label <= 2**63:
+            raise BadRequestError(f"next label must be in 0..2^63, got {label}")
+        self._save_config(next_label=label)
+
+    def raise_max_label(self, label: int) -> None:
+        """Raise the max label at this node to ``label`` (no change unless it is larger)."""
+        if not 0 < label <= 2**48:
+            raise BadRequestError(f"max label must be in 1..2^48, got {label}")
+        with self.lock:
+            if label > self.max_label():
+                b = self._batch()
+                b.put(self.iid, MAXLABEL_TKEY, pack_u64(label))
+                b.commit()
 
     def _after_write(self, batch: VersionedBatch, stat: int | None) -> None:
         if stat is not None and stat > self.max_label():

@@ -8,28 +8,30 @@ uint64 blocks along +X) is served too, next to labelmap's block streams.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 from functools import partial
 
 import compressed_segmentation as cseg
-import lz4.block
 import numpy as np
 from starlette.responses import Response
 
-from dvidctl.datatypes.blockstream import encode_block_header, iter_block_stream
-from dvidctl.datatypes.labelmap.labelblock import gunzip_label_block
+from dvidctl.datatypes.imageblk import handlers as vx
+from dvidctl.datatypes.imageblk.blockstream import encode_block_header, iter_block_stream
+from dvidctl.datatypes.imageblk.labelblock import gunzip_label_block
+from dvidctl.datatypes.imageblk.routes import common_routes
+from dvidctl.datatypes.imageblk.wire import (
+    LABEL_STREAM_FORMATS,
+    gzip_bytes,
+    label_payloads,
+    lz4_payload,
+)
 from dvidctl.datatypes.labelmap.ops import LabelMap
-from dvidctl.datatypes.voxelconfig import MAXLABEL_TKEY, pack_u64
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX, INT32_MIN, check_voxel_budget
-from dvidctl.server import voxels as vx
-from dvidctl.server.blockio import LABEL_STREAM_FORMATS, label_payloads, write_blocks
-from dvidctl.server.dispatcher import Call, Route
-from dvidctl.server.json_util import json_response
-from dvidctl.server.params import points_xyz
-from dvidctl.server.streaming import OCTET, as_bytes_view, buffer_response, iter_response
-from dvidctl.server.voxel_routes import common_routes
+from dvidctl.httpkit.jsonio import json_response
+from dvidctl.httpkit.params import points_xyz
+from dvidctl.httpkit.routing import Call, Route
+from dvidctl.httpkit.streaming import OCTET, as_bytes_view, buffer_response, iter_response
 
 _GEOM = "{dims:dims}/{size:xyz}/{offset:xyz}"
 _BATCH = 32  # blocks encoded together on the thread pool while streaming
@@ -47,15 +49,15 @@ def encode_volume(call: Call, vol: np.ndarray) -> Response:
     if comp in ("", "none", "uncompressed"):
         return buffer_response(vol, OCTET)
     if comp == "lz4":
-        return buffer_response(lz4.block.compress(as_bytes_view(vol), store_size=False), OCTET)
+        return buffer_response(lz4_payload(as_bytes_view(vol), with_size=False), OCTET)
     if comp == "gzip":
-        return buffer_response(gzip.compress(as_bytes_view(vol), 6), OCTET)
+        return buffer_response(gzip_bytes(as_bytes_view(vol)), OCTET)
     if comp in ("google", "googlegzip"):
         # neuroglancer's compressed_segmentation, 8^3 blocks, x fastest (an XYZ Fortran view).
         body = cseg.compress(vol.T, block_size=(8, 8, 8), order="F")
         if comp == "google":
             return buffer_response(body, OCTET)
-        return buffer_response(gzip.compress(body, 6), OCTET, headers={"Content-Encoding": "gzip"})
+        return buffer_response(gzip_bytes(body), OCTET, headers={"Content-Encoding": "gzip"})
     raise BadRequestError(f"compression {comp!r} is not one of lz4, gzip, google, googlegzip")
 
 
@@ -96,28 +98,13 @@ def nextlabel_post(call: Call) -> Response:
 
 def maxlabel_post(call: Call) -> Response:
     """``POST maxlabel/{n}``: raise the max label at this node (ignored unless larger)."""
-    inst = _lm(call)
-    n = call.params["n"]
-    if not 0 < n <= 2**48:
-        raise BadRequestError(f"max label must be in 1..2^48, got {n}")
-    if n > inst.max_label():
-        b = inst._batch()
-        b.put(inst.iid, MAXLABEL_TKEY, pack_u64(n))
-        b.commit()
+    _lm(call).raise_max_label(call.params["n"])
     return Response(b"")
 
 
 def set_nextlabel(call: Call) -> Response:
     """``POST set-nextlabel/{label}``: the next label :func:`nextlabel_post` hands out."""
-    from dvidctl.api.instances import update_instance
-
-    inst = _lm(call)
-    label = call.params["label"]
-    if not 0 <= label <= 2**63:
-        raise BadRequestError(f"next label must be in 0..2^63, got {label}")
-    assert call.repo is not None
-    inst.record.config["next_label"] = label
-    update_instance(call.repo, inst.record)
+    _lm(call).set_next_label(call.params["label"])
     return Response(b"")
 
 
@@ -175,7 +162,7 @@ def blocks_post(call: Call) -> Response:
     shape = inst.block_shape
     nbytes = int(np.prod(shape)) * 8
     records = list(iter_block_stream(call.body))
-    check_voxel_budget(len(records) * nbytes, 1, call.server.settings.max_response)
+    check_voxel_budget(len(records) * nbytes, 1, call.limits.max_response)
     decoded = []
     for (bx, by, bz), payload in records:
         try:
@@ -188,7 +175,7 @@ def blocks_post(call: Call) -> Response:
                 f"the instance uses {shape[::-1]}"
             )
         decoded.append(((bz, by, bx), arr))
-    write_blocks(inst, decoded, scale, downres=call.flag("downres"))
+    inst.put_blocks(decoded, scale, downres=call.flag("downres"))
     return Response(b"")
 
 

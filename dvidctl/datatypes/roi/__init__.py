@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import common_config, get_triple, lower_keys, reject_unknown
@@ -13,7 +13,9 @@ from dvidctl.datatypes.roi.ops import ROI
 from dvidctl.datatypes.roi.spans import from_blocks, normalize, parse_spans, to_blocks
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX
-from dvidctl.store.keys import HDR_TOMBSTONE
+
+if TYPE_CHECKING:
+    from dvidctl.httpkit.routing import Route
 
 DEFAULT_BLOCK_SIZE = (32, 32, 32)
 
@@ -30,7 +32,7 @@ def parse_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def merge_rule(iid: int, tkey: bytes, values: list[bytes | None]) -> bytes | None:
+def merge_rule(iid: int, tkey: bytes, values: list[memoryview | None]) -> bytes | None:
     """Resolve a span key the merged sides changed differently: the span is kept.
 
     A span key's value is always empty, so sides can only disagree about whether
@@ -40,9 +42,15 @@ def merge_rule(iid: int, tkey: bytes, values: list[bytes | None]) -> bytes | Non
     if not tkey or tkey[0] != CLASS_ROI:
         return None
     for v in values:
-        if v is not None and v[0] != HDR_TOMBSTONE:
-            return v
+        if v is not None:
+            return bytes(v)
     return None
+
+
+def _routes() -> list[Route[Any]]:
+    from dvidctl.datatypes.roi.routes import routes
+
+    return routes()
 
 
 SPEC = registry.register(
@@ -54,6 +62,7 @@ SPEC = registry.register(
         parse_config=parse_config,
         summary="region of interest: a set of blocks stored as spans",
         help=HELP,
+        routes=_routes,
         describe_key=describe,
         merge_rule=merge_rule,
     )

@@ -7,10 +7,10 @@ from starlette.responses import Response
 
 from dvidctl.datatypes.roi.ops import ROI
 from dvidctl.errors import BadRequestError
-from dvidctl.server.dispatcher import Call, Route
-from dvidctl.server.json_util import json_response
-from dvidctl.server.params import box3d, points_xyz
-from dvidctl.server.streaming import OCTET, buffer_response
+from dvidctl.httpkit.jsonio import json_response
+from dvidctl.httpkit.params import box3d, points_xyz
+from dvidctl.httpkit.routing import Call, Route
+from dvidctl.httpkit.streaming import OCTET, buffer_response
 
 
 def _roi(call: Call) -> ROI:
@@ -40,7 +40,7 @@ def mask(call: Call) -> Response:
     """``GET mask/0_1_2/{size}/{offset}``: uint8 ZYX, 1 inside."""
     if call.params["dims"] != "xyz":
         raise BadRequestError("roi mask supports only 3D requests (0_1_2)")
-    box = box3d(call.params["size"], call.params["offset"], limit=call.server.settings.max_response)
+    box = box3d(call.params["size"], call.params["offset"], limit=call.limits.max_response)
     return buffer_response(_roi(call).mask(box), OCTET)
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import lower_keys
+from dvidctl.datatypes.imageblk.config import parse_voxel_config, voxel_merge_rule
 from dvidctl.datatypes.uint8blk.help import HELP
 from dvidctl.datatypes.uint8blk.keys import describe
 from dvidctl.datatypes.uint8blk.ops import Uint8Blk
-from dvidctl.datatypes.voxelconfig import parse_voxel_config, voxel_merge_rule
+
+if TYPE_CHECKING:
+    from dvidctl.httpkit.routing import Route
 
 
 def parse_config(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -26,6 +29,12 @@ def parse_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
+def _routes() -> list[Route[Any]]:
+    from dvidctl.datatypes.uint8blk.routes import routes
+
+    return routes()
+
+
 SPEC = registry.register(
     registry.DatatypeSpec(
         name="uint8blk",
@@ -35,6 +44,7 @@ SPEC = registry.register(
         parse_config=parse_config,
         summary="8-bit grayscale volumes in compressed blocks, with a pyramid",
         help=HELP,
+        routes=_routes,
         describe_key=describe,
         merge_rule=voxel_merge_rule,
     )

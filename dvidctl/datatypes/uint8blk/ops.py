@@ -6,8 +6,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from dvidctl.datatypes.imageblk.instance import VoxelInstance
 from dvidctl.datatypes.uint8blk.keys import CLASS_BLOCK
-from dvidctl.datatypes.voxels import VoxelInstance
 
 
 class Uint8Blk(VoxelInstance):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from dvidctl.server import voxels as vx
-from dvidctl.server.dispatcher import Route
-from dvidctl.server.streaming import OCTET
-from dvidctl.server.voxel_routes import common_routes
+from dvidctl.datatypes.imageblk import handlers as vx
+from dvidctl.datatypes.imageblk.routes import common_routes
+from dvidctl.httpkit.routing import Route
+from dvidctl.httpkit.streaming import OCTET
 
 _GEOM = "{dims:dims}/{size:xyz}/{offset:xyz}"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -16,9 +15,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-from dvidctl.api.remote import RemoteInstance, check
-from dvidctl.datatypes.blocks import block_overlap
-from dvidctl.datatypes.codec import decode_into
+from dvidctl.api.remote.base import RemoteInstance, check
+from dvidctl.datatypes.imageblk.blockstream import StreamParser
+from dvidctl.datatypes.imageblk.blockvolume import block_overlap
+from dvidctl.datatypes.imageblk.codec import decode_into
 from dvidctl.errors import BadRequestError, RemoteError
 from dvidctl.geometry import Box, check_voxel_budget, iter_block_coords
 
@@ -26,42 +26,10 @@ CHUNK = 1 << 20
 
 
 _POOL = ThreadPoolExecutor(max(2, min(4, os.cpu_count() or 2)), thread_name_prefix="dvidctl-remote")
-_HEADER = struct.Struct("<iiii")
 
 
 def _xyz(values: Sequence[int]) -> str:
     return "_".join(str(int(v)) for v in values)
-
-
-class StreamParser:
-    """Incremental block-stream parser: feed network chunks, get whole records back."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-
-    def feed(self, chunk: bytes) -> list[tuple[tuple[int, int, int], bytes]]:
-        """Add ``chunk``; return the records it completed (payloads copied out)."""
-        self.buf += chunk
-        out = []
-        pos = 0
-        buf = self.buf
-        while len(buf) - pos >= _HEADER.size:
-            bx, by, bz, n = _HEADER.unpack_from(buf, pos)
-            if n < 0:
-                raise RemoteError(f"block stream: negative payload length {n}")
-            end = pos + _HEADER.size + n
-            if end > len(buf):
-                break
-            out.append(((bx, by, bz), bytes(buf[pos + _HEADER.size : end])))
-            pos = end
-        if pos:
-            del buf[:pos]
-        return out
-
-    def finish(self) -> None:
-        """Raise if the stream ended inside a record."""
-        if self.buf:
-            raise RemoteError(f"block stream ends inside a record ({len(self.buf)} bytes left)")
 
 
 class RemoteVoxels(RemoteInstance):
@@ -165,7 +133,7 @@ class RemoteVoxels(RemoteInstance):
         self, plane: str, offset_xyz: Sequence[int], size_wh: Sequence[int], scale: int = 0
     ) -> np.ndarray:
         """A 2D image (rows, cols) read as a one-voxel-thick subvolume."""
-        from dvidctl.datatypes import sampling
+        from dvidctl.datatypes.imageblk import sampling
 
         box = sampling.slice_box(plane, offset_xyz, size_wh)
         return sampling.squeeze_slice(plane, self.get_subvolume(box, scale))
@@ -248,10 +216,3 @@ class RemoteLabelMap(RemoteVoxels):
         """Reserve ``count`` labels."""
         got = self.repo.request("POST", self.path("nextlabel", str(count))).json()
         return int(got["start"]), int(got["end"])
-
-
-CLASSES: dict[str, type[RemoteInstance]] = {
-    "uint8blk": RemoteVoxels,
-    "labelmap": RemoteLabelMap,
-    "labelarray": RemoteLabelMap,
-}

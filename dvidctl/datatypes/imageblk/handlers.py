@@ -1,5 +1,8 @@
 """HTTP handlers shared by uint8blk and labelmap: raw, isotropic, arb, blocks, extents.
 
+Each handler parses its request, calls one method of the voxel instance, and
+formats the answer; every write is an instance method (one atomic batch).
+
 Geometry arrives as DVID strings (XYZ) through the URL convertors and becomes
 ZYX boxes here, the only place the two meet (STYLE rule 14). Every read checks
 the memory budget before allocating; every write checks the body length
@@ -18,20 +21,18 @@ import lz4.block
 import numpy as np
 from starlette.responses import Response
 
-from dvidctl.datatypes import sampling
-from dvidctl.datatypes.blocks import BlockVolume
-from dvidctl.datatypes.blockstream import encode_block_header
-from dvidctl.datatypes.codec import JPEG, decode_into, payload_codec
-from dvidctl.datatypes.voxelconfig import EXTENTS_TKEY, pack_extents
-from dvidctl.datatypes.voxels import VoxelInstance
+from dvidctl.datatypes.imageblk import sampling
+from dvidctl.datatypes.imageblk.blockstream import encode_block_header
+from dvidctl.datatypes.imageblk.blockvolume import BlockVolume
+from dvidctl.datatypes.imageblk.instance import VoxelInstance
+from dvidctl.datatypes.imageblk.wire import GRAY_STREAM_FORMATS, gray_payload
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX, INT32_MIN, Box, check_voxel_budget, iter_block_coords
+from dvidctl.httpkit.jsonio import json_response
+from dvidctl.httpkit.params import box3d, check_aligned
+from dvidctl.httpkit.routing import Call
+from dvidctl.httpkit.streaming import OCTET, buffer_response, iter_response, slab_response
 from dvidctl.imageio import encode_image, parse_image_format
-from dvidctl.server.blockio import jpeg_of_block
-from dvidctl.server.dispatcher import Call
-from dvidctl.server.json_util import json_response
-from dvidctl.server.params import box3d, check_aligned
-from dvidctl.server.streaming import OCTET, buffer_response, iter_response, slab_response
 
 _MEDIA = {"png": "image/png", "jpeg": "image/jpeg"}
 
@@ -49,7 +50,7 @@ def scale_of(call: Call, inst: VoxelInstance) -> int:
 
 
 def _limit(call: Call) -> int:
-    return call.server.settings.max_response
+    return call.limits.max_response
 
 
 def apply_roi(call: Call, vol: np.ndarray, box: Box) -> None:
@@ -58,11 +59,7 @@ def apply_roi(call: Call, vol: np.ndarray, box: Box) -> None:
     if not spec:
         return
     name, _, ref = spec.partition(",")
-    node = call.node
-    assert node is not None and call.repo is not None
-    if ref:
-        repo, vid = call.server.repos.resolve(ref)
-        node = repo.node_by_vid(vid)
+    node = call.node_for(ref) if ref else call.node
     roi = node.instance(name)
     if not hasattr(roi, "mask"):
         raise BadRequestError(f"roi={name}: instance {name!r} is not an roi")
@@ -182,7 +179,7 @@ def post_raw(call: Call) -> Response:
         call.params["size"],
         call.params["offset"],
         itemsize=inst.dtype.itemsize,
-        limit=call.server.settings.max_body,
+        limit=call.limits.max_body,
     )
     body = decompress_body(call, box.nvoxels * inst.dtype.itemsize)
     arr = read_body_array(call, inst, box.shape, body)
@@ -228,9 +225,7 @@ def post_extents(call: Call) -> Response:
     if any(h < low for low, h in zip(lo, hi, strict=True)):
         raise BadRequestError("MaxPoint must not be below MinPoint")
     box = Box((lo[2], lo[1], lo[0]), (hi[2] + 1, hi[1] + 1, hi[0] + 1))
-    b = inst._batch()
-    b.put(inst.iid, EXTENTS_TKEY, pack_extents(box))
-    b.commit()
+    inst.set_extents(box)
     return Response(b"")
 
 
@@ -250,7 +245,7 @@ def stream_box(call: Call, inst: VoxelInstance) -> tuple[Box, np.ndarray]:
 
 def listed_blocks(call: Call) -> np.ndarray:
     """``?blocks=x,y,z,...`` as ZYX block coordinates."""
-    from dvidctl.server.params import block_list
+    from dvidctl.httpkit.params import block_list
 
     xyz = block_list(call.query.get("blocks", ""))
     return xyz[:, ::-1].astype(np.int32)
@@ -276,27 +271,12 @@ def iter_stored(
                 yield (z, y, x), payload
 
 
-def gray_block_payload(payload: memoryview, shape: tuple[int, int, int], comp: str) -> bytes:
-    """A uint8blk stream payload: ``""`` (stored JPEG, else lz4), ``jpeg``, ``uncompressed``."""
-    if comp == "stored":
-        return bytes(payload)
-    if comp in ("", "jpeg") and payload_codec(payload) == JPEG:
-        return bytes(memoryview(payload)[1:])
-    block = decode_into(payload, np.empty(shape, np.uint8))
-    if comp == "jpeg":
-        return jpeg_of_block(block)
-    if comp == "uncompressed":
-        return block.tobytes()
-    raw = block.tobytes()
-    return len(raw).to_bytes(4, "little") + bytes(lz4.block.compress(raw, store_size=False))
-
-
 def gray_stream(call: Call, coords: np.ndarray) -> Response:
     """A uint8blk block stream of the stored blocks among ``coords``."""
     inst = voxels_of(call)
     scale = scale_of(call, inst)
     comp = call.query.get("compression", "").lower()
-    if comp not in ("", "jpeg", "uncompressed", "lz4", "stored"):
+    if comp not in GRAY_STREAM_FORMATS:
         raise BadRequestError(f"compression {comp!r} is not one of jpeg, uncompressed, stored")
     if call.flag("prefetch"):
         return Response(b"")
@@ -304,7 +284,7 @@ def gray_stream(call: Call, coords: np.ndarray) -> Response:
 
     def pieces() -> Iterator[bytes]:
         for (z, y, x), payload in iter_stored(inst.blocks, scale, coords):
-            body = gray_block_payload(payload, shape, "" if comp == "lz4" else comp)
+            body = gray_payload(payload, shape, "" if comp == "lz4" else comp)
             yield encode_block_header((x, y, z), len(body))
             yield body
 
@@ -403,20 +383,8 @@ def get_metadata(call: Call) -> Response:
 
 def post_resolution(call: Call) -> Response:
     """``POST resolution``: ``[rx, ry, rz]`` sets the voxel size (instance metadata)."""
-    from dvidctl.api.instances import update_instance
-
-    inst = voxels_of(call)
     got = call.json(what="resolution body")
-    if (
-        not isinstance(got, list)
-        or len(got) != 3
-        or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-            for v in got
-        )
-    ):
+    if not isinstance(got, list):
         raise BadRequestError("resolution body must be [rx, ry, rz] with positive numbers")
-    assert call.repo is not None
-    inst.record.config["voxel_size"] = [float(v) for v in got]
-    update_instance(call.repo, inst.record)
+    voxels_of(call).set_voxel_size(got)
     return Response(b"")

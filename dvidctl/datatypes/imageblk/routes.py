@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dvidctl.server import voxels as vx
-from dvidctl.server.dispatcher import Route
-from dvidctl.server.streaming import OCTET
+from dvidctl.datatypes.imageblk import handlers as vx
+from dvidctl.httpkit.routing import Route
+from dvidctl.httpkit.streaming import OCTET
 
 
 def common_routes(arb_summary: str) -> list[Route]:

@@ -41,6 +41,7 @@ import io
 import itertools
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -188,6 +189,7 @@ class RawCodec:
     """Uncompressed voxels (DVID ``Compression=none``)."""
 
     codec_id: ClassVar[int] = RAW
+    codec_ids: ClassVar[tuple[int, ...]] = (RAW,)
     name: ClassVar[str] = "raw"
 
     def encode(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
@@ -212,6 +214,7 @@ class ZstdCodec:
     level: int = 3
     tile: int = 32
     codec_id: ClassVar[int] = ZSTD
+    codec_ids: ClassVar[tuple[int, ...]] = (ZSTD, ZSTD_TILED)
     name: ClassVar[str] = "zstd"
 
     def __post_init__(self) -> None:
@@ -242,12 +245,27 @@ class ZstdCodec:
         return {"name": self.name, **asdict(self)}
 
 
+def jpeg_block(block: np.ndarray, quality: int = 80, prefix: bytes = b"") -> bytes:
+    """``prefix`` + a uint8 block as DVID's JPEG: width X, height Y*Z (also its wire form)."""
+    from PIL import Image
+
+    if block.dtype != np.uint8:
+        raise BadRequestError(f"JPEG blocks hold uint8 voxels, not {block.dtype}")
+    nz, ny, nx = block.shape
+    buf = io.BytesIO()
+    buf.write(prefix)
+    img = Image.fromarray(np.ascontiguousarray(block).reshape(nz * ny, nx))
+    img.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
 @dataclass(frozen=True)
 class JpegCodec:
     """Lossy grayscale JPEG (DVID ``Compression=jpeg``); uint8 blocks only; quality 1..100."""
 
     quality: int = 80
     codec_id: ClassVar[int] = JPEG
+    codec_ids: ClassVar[tuple[int, ...]] = (JPEG,)
     name: ClassVar[str] = "jpeg"
 
     def __post_init__(self) -> None:
@@ -256,16 +274,7 @@ class JpegCodec:
 
     def encode(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
         """Return ``prefix`` + the payload: a JPEG of width X and height Y*Z, as DVID stores it."""
-        from PIL import Image
-
-        if block.dtype != np.uint8:
-            raise BadRequestError(f"JPEG blocks hold uint8 voxels, not {block.dtype}")
-        nz, ny, nx = block.shape
-        buf = io.BytesIO()
-        buf.write(prefix + bytes([JPEG]))
-        img = Image.fromarray(np.ascontiguousarray(block).reshape(nz * ny, nx))
-        img.save(buf, format="JPEG", quality=self.quality)
-        return buf.getvalue()
+        return jpeg_block(block, self.quality, prefix + bytes([JPEG]))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, see :func:`codec_from_dict`."""
@@ -278,6 +287,7 @@ class LabelBlockZstdCodec:
 
     level: int = 3
     codec_id: ClassVar[int] = LABELBLOCK_ZSTD
+    codec_ids: ClassVar[tuple[int, ...]] = (LABELBLOCK_ZSTD,)
     name: ClassVar[str] = "labelblock"
 
     def __post_init__(self) -> None:
@@ -286,7 +296,7 @@ class LabelBlockZstdCodec:
 
     def encode(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
         """Return ``prefix`` + the payload (id byte + zstd(label Block))."""
-        from dvidctl.datatypes.labelmap.labelblock import encode_label_block
+        from dvidctl.datatypes.imageblk.labelblock import encode_label_block
 
         if block.dtype != np.uint64:
             raise BadRequestError(f"label blocks hold uint64 voxels, not {block.dtype}")
@@ -299,12 +309,12 @@ class LabelBlockZstdCodec:
 
 
 BlockCodec = RawCodec | ZstdCodec | JpegCodec | LabelBlockZstdCodec
-_BY_NAME: dict[str, type[BlockCodec]] = {
-    "raw": RawCodec,
-    "zstd": ZstdCodec,
-    "jpeg": JpegCodec,
-    "labelblock": LabelBlockZstdCodec,
+#: The codec registry, by name (configs, ``to_dict``); each class encodes (``encode``)
+#: and lists the payload id bytes it writes (``codec_ids``), decoded by :data:`_DECODERS`.
+CODECS: dict[str, type[BlockCodec]] = {
+    c.name: c for c in (RawCodec, ZstdCodec, JpegCodec, LabelBlockZstdCodec)
 }
+_BY_NAME = CODECS
 
 
 def codec_from_dict(d: dict[str, Any]) -> BlockCodec:
@@ -338,24 +348,26 @@ def decode_into(payload: Buffer, out: np.ndarray) -> np.ndarray:
         CorruptDataError: Unknown codec id, or a body that does not decode to ``out``'s size.
     """
     cid = payload_codec(payload)
-    body = memoryview(payload)[1:]
-    if cid == ZSTD:
-        zstd_decompress_into(body, out)
-    elif cid == RAW:
-        dest = _byte_view(out)
-        if len(body) != len(dest):
-            raise CorruptDataError(f"raw block has {len(body)} bytes, the block needs {len(dest)}")
-        dest[:] = body
-    elif cid == ZSTD_TILED:
-        nz, ny, nx = out.shape
-        decode_region(payload, out.shape, (slice(0, nz), slice(0, ny), slice(0, nx)), out)
-    elif cid == LABELBLOCK_ZSTD:
-        _decode_labelblock(body, out)
-    elif cid == JPEG:
-        _decode_jpeg(body, out)
-    else:
-        raise CorruptDataError(f"stored block has unknown codec id {cid}")
+    decoder = _DECODERS.get(cid)
+    if decoder is None:
+        raise CorruptDataError(
+            f"stored block has unknown codec id {cid}",
+            hint="known ids: " + ", ".join(f"{i} ({CODEC_NAMES[i]})" for i in sorted(_DECODERS)),
+        )
+    decoder(memoryview(payload), out)
     return out
+
+
+def _decode_raw(payload: memoryview, out: np.ndarray) -> None:
+    body, dest = payload[1:], _byte_view(out)
+    if len(body) != len(dest):
+        raise CorruptDataError(f"raw block has {len(body)} bytes, the block needs {len(dest)}")
+    dest[:] = body
+
+
+def _decode_tiled(payload: memoryview, out: np.ndarray) -> None:
+    nz, ny, nx = out.shape
+    decode_region(payload, out.shape, (slice(0, nz), slice(0, ny), slice(0, nx)), out)
 
 
 def _tiles(body: memoryview, shape: tuple[int, ...]) -> tuple[int, int, list[int]]:
@@ -443,22 +455,22 @@ def decode_region(
         raise CorruptDataError(f"stored zstd block does not decode: {exc}") from None
 
 
-def _decode_labelblock(body: memoryview, out: np.ndarray) -> None:
-    from dvidctl.datatypes.labelmap.labelblock import decode_label_block
+def _decode_labelblock(payload: memoryview, out: np.ndarray) -> None:
+    from dvidctl.datatypes.imageblk.labelblock import decode_label_block
 
     try:
-        raw = _dctx().decompress(body)
+        raw = _dctx().decompress(payload[1:])
         decode_label_block(raw, out=out)
     except (zstandard.ZstdError, ValueError) as exc:
         raise CorruptDataError(f"stored label block does not decode: {exc}") from None
 
 
-def _decode_jpeg(body: memoryview, out: np.ndarray) -> None:
+def _decode_jpeg(payload: memoryview, out: np.ndarray) -> None:
     from PIL import Image, UnidentifiedImageError
 
     nz, ny, nx = out.shape
     try:
-        with Image.open(io.BytesIO(body)) as img:
+        with Image.open(io.BytesIO(payload[1:])) as img:
             arr = np.asarray(img.convert("L"))
     except (UnidentifiedImageError, OSError) as exc:
         raise CorruptDataError(f"stored JPEG block does not decode: {exc}") from None
@@ -467,13 +479,18 @@ def _decode_jpeg(body: memoryview, out: np.ndarray) -> None:
     out.reshape(nz * ny, nx)[...] = arr
 
 
+#: DVID ``Compression`` names stored as zstd: faster and smaller than each of them
+#: (bench/bench_voxels.py --codecs); the instance info still reports the name given.
+ZSTD_STAND_INS = frozenset({"lz4", "gzip", "snappy"})
+
+
 def codec_for_config(compression: str, dtype: np.dtype, block_x: int) -> BlockCodec:
     """Choose the block codec for a DVID ``Compression`` setting.
 
-    ``none`` stores raw voxels; ``jpeg[:Q]`` (uint8 only) stores JPEG; every other
-    DVID compression (``lz4``, ``gzip``, ``snappy``) and ``zstd[:L]`` store zstd,
-    which is faster and smaller than those. ``labelblock[:L]`` (uint64 only)
-    stores DVID's label Block under zstd.
+    ``none`` stores raw voxels; ``jpeg[:Q]`` (uint8 only) stores JPEG;
+    ``zstd[:L]`` stores zstd, and so do DVID's ``lz4``, ``gzip`` and ``snappy``
+    (:data:`ZSTD_STAND_INS`); ``labelblock[:L]`` (uint64 only) stores DVID's label
+    Block under zstd. Any other name is a BadRequestError listing these.
     """
     name, _, arg = compression.strip().lower().partition(":")
     level = _int_arg(arg, name) if arg else None
@@ -489,7 +506,10 @@ def codec_for_config(compression: str, dtype: np.dtype, block_x: int) -> BlockCo
         return LabelBlockZstdCodec(level if level is not None else 3)
     if name == "zstd":
         return ZstdCodec(level if level is not None else 3)
-    return ZstdCodec(3)
+    if name in ZSTD_STAND_INS:
+        return ZstdCodec(3)
+    known = ["none", "zstd[:L]", "jpeg[:Q]", "labelblock[:L]", *sorted(ZSTD_STAND_INS)]
+    raise BadRequestError(f"unknown Compression {compression!r}", hint="one of " + ", ".join(known))
 
 
 def _int_arg(arg: str, name: str) -> int:
@@ -499,8 +519,20 @@ def _int_arg(arg: str, name: str) -> int:
         raise BadRequestError(f"Compression={name}:{arg}: the level must be an integer") from None
 
 
+#: Decoders by payload id byte (one per id every registered codec writes).
+_DECODERS: dict[int, Callable[[memoryview, np.ndarray], None]] = {
+    RAW: _decode_raw,
+    ZSTD: lambda payload, out: zstd_decompress_into(payload[1:], out),
+    JPEG: _decode_jpeg,
+    LABELBLOCK_ZSTD: _decode_labelblock,
+    ZSTD_TILED: _decode_tiled,
+}
+if {i for c in CODECS.values() for i in c.codec_ids} != set(_DECODERS):  # pragma: no cover
+    raise RuntimeError("every codec id needs exactly one decoder")
+
 __all__ = [
     "BlockCodec",
+    "jpeg_block",
     "JpegCodec",
     "LabelBlockZstdCodec",
     "RawCodec",

@@ -1,6 +1,6 @@
 """Merging bound onto :class:`Repository`, and DVID's merge of explicit parents.
 
-Conflicts are found at merge time from the delta index (:mod:`dvidctl.store.merge`):
+Conflicts are found at merge time from the delta index (:mod:`dvidctl.store.mergeplan`):
 ``fail`` reports every conflicting key and changes nothing; ``ours``/``theirs`` write
 the resolution into the merge node. The whole merge is one atomic write batch.
 """
@@ -11,12 +11,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from dvidctl.api.versions import _apply, _copy, _new_node, last_locked
+from dvidctl.datatypes import registry
 from dvidctl.errors import BadRequestError, ConflictError
 from dvidctl.store import metadata
 from dvidctl.store.dag import branch_key
 from dvidctl.store.engine import WriteBatch
 from dvidctl.store.keys import data_key, delta_key, digest
-from dvidctl.store.merge import STRATEGIES, MergePlan, plan_merge
+from dvidctl.store.mergeplan import STRATEGIES, MergePlan, MergeRule, plan_merge
 
 if TYPE_CHECKING:
     from dvidctl.api.node import Node
@@ -34,15 +35,13 @@ class MergeResult:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _merge_rule(repo: Repository):  # type: ignore[no-untyped-def]
+def _merge_rule(repo: Repository) -> MergeRule:
     by_iid = {rec.iid: rec for rec in repo.state.instances.values()}
 
-    def rule(iid: int, tkey: bytes, values: list[bytes | None]) -> bytes | None:
+    def rule(iid: int, tkey: bytes, values: list[memoryview | None]) -> bytes | None:
         rec = by_iid.get(iid)
         if rec is None:
             return None
-        from dvidctl.datatypes import registry
-
         r = registry.get(rec.typename).merge_rule
         return r(iid, tkey, values) if r is not None else None
 
@@ -196,8 +195,6 @@ def merge_nodes(
 def _describe_conflicts(
     repo: Repository, conflicts: list[Any], parents: list[int]
 ) -> list[dict[str, Any]]:
-    from dvidctl.datatypes import registry
-
     by_iid = {rec.iid: rec for rec in repo.state.instances.values()}
     out = []
     for c in conflicts:

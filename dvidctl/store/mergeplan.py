@@ -18,10 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dvidctl.store.keys import HDR_TOMBSTONE, TOMBSTONE
-from dvidctl.store.versioned import Stored, VersionedStore
+from dvidctl.store.versioned import Stored, VersionedStore, frame, payload_of
 
-#: ``rule(iid, tkey, values at each parent) -> stored value, or None for "no rule"``.
-MergeRule = Callable[[int, bytes, list[Stored | None]], Stored | None]
+#: ``rule(iid, tkey, payload at each parent (None: absent)) -> merged payload``,
+#: or None when the rule has nothing to say about the key (it stays a conflict).
+MergeRule = Callable[[int, bytes, list[memoryview | None]], bytes | None]
 
 STRATEGIES = ("fail", "ours", "theirs")
 
@@ -103,7 +104,8 @@ def plan_merge(
             # The sides that changed it agree (others kept the base value).
             chosen = values[sides[0]]
         else:
-            chosen = rule(iid, tkey, values) if rule is not None else None
+            merged = rule(iid, tkey, [payload_of(v) for v in values]) if rule else None
+            chosen = frame(merged) if merged is not None else None
             if chosen is None:
                 if strategy == "fail":
                     plan.conflicts.append(KeyConflict(iid, tkey, values, sides))

@@ -1,16 +1,9 @@
-"""Block keys and the generic block-volume engine shared by uint8blk and labelmap.
-
-Block type key (14 bytes, ARCHITECTURE.md "Key layout")::
-
-    class (u8) | scale (u8) | z | y | x        each int32, sign bit flipped, big-endian
-
-so byte order is numeric order and the blocks of one (scale, z, y) row are
-adjacent: a subvolume read is one range scan per row of blocks.
+"""The block-volume engine shared by uint8blk and labelmap (keys: :mod:`.blockkeys`).
 
 :class:`BlockVolume` reads a :class:`~dvidctl.geometry.Box` at a node and scale
 into one preallocated ZYX array. It fetches a slab of block rows through one
-consistent view (:meth:`~dvidctl.store.versioned.VersionedStore.scan_ranges`),
-then decodes the slab on a small thread pool (:mod:`dvidctl.datatypes.parallel`;
+consistent view (:meth:`~dvidctl.store.versioned.VersionedStore.payload_ranges`),
+then decodes the slab on a small thread pool (:mod:`dvidctl.datatypes.imageblk.parallel`;
 zstd releases the GIL, RocksDB calls do not, so fetching and decoding are kept
 apart): a block is decoded straight into its place when that place is contiguous
 in the output, otherwise only the tiles it needs are decoded into a per-thread
@@ -21,97 +14,35 @@ and read-modify-write partial ones; the caller supplies one
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dvidctl.datatypes.codec import BlockCodec, decode_into, decode_region, scratch
-from dvidctl.datatypes.parallel import parallel_map, set_threads
+from dvidctl.datatypes.imageblk.blockkeys import (
+    OFFSET,
+    TKEY_LEN,
+    Coord,
+    block_tkey,
+    block_tkeys,
+    decode_block_tkey,
+    decode_block_tkeys,
+    describe_block_tkey,
+    scale_range,
+)
+from dvidctl.datatypes.imageblk.codec import BlockCodec, decode_into, decode_region, scratch
+from dvidctl.datatypes.imageblk.parallel import parallel_map, set_threads
 from dvidctl.errors import BadRequestError
-from dvidctl.geometry import INT32_MAX, INT32_MIN, Box, check_voxel_budget, iter_block_coords
+from dvidctl.geometry import INT32_MAX, Box, check_voxel_budget, iter_block_coords
 from dvidctl.store.engine import prefix_end
-from dvidctl.store.keys import HDR_VALUE
-from dvidctl.store.versioned import VersionedBatch
+from dvidctl.store.versioned import VALUE_PREFIX, VersionedBatch
 
 if TYPE_CHECKING:
     from dvidctl.datatypes.base import Instance
 
-TKEY_LEN = 14
-_OFFSET = 1 << 31
-_PACK = struct.Struct(">BBIII").pack
-_SIGN = np.uint32(0x80000000)
-_TKEY_DTYPE = np.dtype([("c", "u1"), ("s", "u1"), ("z", ">u4"), ("y", ">u4"), ("x", ">u4")])
-Coord = tuple[int, int, int]
-_STORED_PREFIX = bytes([HDR_VALUE])
 _PARALLEL_BLOCKS = 2  # reads of this many blocks or more decode on the thread pool
 _SLAB_BLOCKS = 512  # blocks fetched before they are decoded (bounds the bytes held)
-
-# ------------------------------------------------------------------------- keys
-
-
-def _check_scale(scale: int) -> None:
-    if not 0 <= scale <= 255:
-        raise BadRequestError(f"scale must be 0..255, got {scale}")
-
-
-def block_tkey(key_class: int, scale: int, z: int, y: int, x: int) -> bytes:
-    """The type key of block ``(z, y, x)`` at ``scale``."""
-    _check_scale(scale)
-    try:
-        return _PACK(key_class, scale, z + _OFFSET, y + _OFFSET, x + _OFFSET)
-    except struct.error:
-        raise BadRequestError(
-            f"block coordinate {(x, y, z)} (XYZ) is outside the 32-bit range"
-        ) from None
-
-
-def block_tkeys(key_class: int, scale: int, coords_zyx: np.ndarray) -> list[bytes]:
-    """Type keys of many blocks at once; ``coords_zyx`` is an ``(n, 3)`` integer array."""
-    _check_scale(scale)
-    c = np.asarray(coords_zyx, dtype=np.int64).reshape(-1, 3)
-    if c.size and (c.min() < INT32_MIN or c.max() > INT32_MAX):
-        raise BadRequestError("block coordinate outside the 32-bit range")
-    rec = np.empty(len(c), _TKEY_DTYPE)
-    rec["c"], rec["s"] = key_class, scale
-    flipped = c.astype(np.uint32) ^ _SIGN  # int32 two's complement, sign bit flipped
-    rec["z"], rec["y"], rec["x"] = flipped[:, 0], flipped[:, 1], flipped[:, 2]
-    raw = rec.tobytes()
-    return [raw[i : i + TKEY_LEN] for i in range(0, len(raw), TKEY_LEN)]
-
-
-def decode_block_tkeys(tkeys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of :func:`block_tkeys`: ``(scales (n,), coords_zyx (n, 3) int32)``."""
-    if any(len(t) != TKEY_LEN for t in tkeys):
-        raise BadRequestError(f"block type keys are {TKEY_LEN} bytes")
-    rec = np.frombuffer(b"".join(tkeys), _TKEY_DTYPE)
-    coords = np.stack([rec["z"], rec["y"], rec["x"]], axis=1) ^ _SIGN
-    return rec["s"].astype(np.int64), coords.astype(np.uint32).view(np.int32)
-
-
-def decode_block_tkey(tkey: bytes) -> tuple[int, Coord]:
-    """``(scale, (z, y, x))`` of one block type key."""
-    scales, coords = decode_block_tkeys([tkey])
-    z, y, x = (int(v) for v in coords[0])
-    return int(scales[0]), (z, y, x)
-
-
-def scale_range(key_class: int, scale: int) -> tuple[bytes, bytes | None]:
-    """Scan bounds ``[start, stop)`` covering every block of one scale."""
-    _check_scale(scale)
-    start = bytes([key_class, scale])
-    return start, prefix_end(start)
-
-
-def describe_block_tkey(tkey: bytes) -> str:
-    """Readable form, e.g. ``block s0 (x,y,z)=(1,2,-3)``."""
-    if len(tkey) != TKEY_LEN:
-        return tkey.hex()
-    s, (z, y, x) = decode_block_tkey(tkey)
-    return f"block s{s} (x,y,z)=({x},{y},{z})"
-
 
 # ---------------------------------------------------------------------- engine
 
@@ -160,26 +91,21 @@ class BlockVolume:
 
     def scan_rows(
         self, scale: int, rows: Sequence[tuple[int, int, int, int]]
-    ) -> list[list[tuple[int, bytes]]]:
+    ) -> list[list[tuple[int, memoryview]]]:
         """Stored payloads of the blocks ``(z, y, x0 <= x < x1)`` of each row.
 
         One consistent view for all rows; per row a list of ``(x, payload)`` in x
-        order (tombstoned and missing blocks are absent). A payload is the stored
-        value with its header byte: use ``memoryview(v)[1:]``.
+        order (deleted and missing blocks are absent).
         """
         ranges = [self._row_range(scale, z, y, x0, x1) for z, y, x0, x1 in rows]
-        got = self.inst.node.repo.store.scan_ranges(self.inst.vid, self.inst.iid, ranges)
-        return [
-            [(int.from_bytes(tk[10:14], "big") - _OFFSET, v) for tk, v in row if v[0] == HDR_VALUE]
-            for row in got
-        ]
+        got = self.inst.node.store.payload_ranges(self.inst.vid, self.inst.iid, ranges)
+        return [[(int.from_bytes(tk[10:14], "big") - OFFSET, v) for tk, v in row] for row in got]
 
     def scan_row(
         self, scale: int, z: int, y: int, x0: int, x1: int
     ) -> Iterator[tuple[int, memoryview]]:
         """Yield ``(x, payload)`` for the stored blocks ``(z, y, x0 <= x < x1)``."""
-        for x, stored in self.scan_rows(scale, [(z, y, x0, x1)])[0]:
-            yield x, memoryview(stored)[1:]
+        yield from self.scan_rows(scale, [(z, y, x0, x1)])[0]
 
     def payloads(self, scale: int, coords: np.ndarray) -> dict[Coord, memoryview]:
         """Stored payloads of the given blocks (missing ones are absent from the dict)."""
@@ -191,9 +117,9 @@ class BlockVolume:
         found: dict[Coord, memoryview] = {}
         for (z, y), row in zip(keys, got, strict=True):
             want = set(rows[z, y])
-            for x, stored in row:
+            for x, payload in row:
                 if x in want:
-                    found[(z, y, x)] = memoryview(stored)[1:]
+                    found[(z, y, x)] = payload
         return found
 
     def block_coords(self, scale: int) -> np.ndarray:
@@ -239,9 +165,9 @@ class BlockVolume:
                 return True
             return not all(skip_lo[i] <= c[i] < skip_hi[i] for i in range(3))
 
-        def decode(item: tuple[Coord, bytes]) -> None:
+        def decode(item: tuple[Coord, memoryview]) -> None:
             dst_sl, src_sl = block_overlap(item[0], bs, box)
-            payload = memoryview(item[1])[1:]
+            payload = item[1]
             dst = out[dst_sl]
             if dst.shape == bs and dst.flags.c_contiguous:
                 decode_into(payload, dst)
@@ -257,7 +183,7 @@ class BlockVolume:
         for i in range(0, len(rows), per):
             slab = rows[i : i + per]
             got = self.scan_rows(scale, [(z, y, bx0, bx1) for z, y in slab])
-            items: list[tuple[Coord, bytes]] = []
+            items: list[tuple[Coord, memoryview]] = []
             for (z, y), row in zip(slab, got, strict=True):
                 x_expect = bx0
                 for x, stored in row:
@@ -347,14 +273,14 @@ class BlockVolume:
                 else:
                     decode_into(prev, block)
                 block[src_sl] = src
-            stored = codec.encode(block, _STORED_PREFIX)  # header byte + payload, one copy
+            stored = codec.encode(block, VALUE_PREFIX)  # the store's prefix + payload, one copy
             return stored, (int(src.max()) if track_max and src.size else None)
 
         results = parallel_map(encode, items, min_items=2)
         for tk, (payload, _) in zip(
             block_tkeys(spec.key_class, scale, coords), results, strict=True
         ):
-            batch.put_stored(self.inst.iid, tk, payload)
+            batch.put_prefixed(self.inst.iid, tk, payload)
         if not track_max:
             return None
         return max((m for _, m in results if m is not None), default=None)
@@ -365,9 +291,11 @@ class BlockVolume:
             batch.delete(self.inst.iid, tk)
 
 
-__all__ = [  # the pool helpers are re-exported for callers that import them from here
+__all__ = [  # key helpers and pool helpers are re-exported for callers that import them here
+    "TKEY_LEN",
     "BlockSpec",
     "BlockVolume",
+    "block_overlap",
     "block_tkey",
     "block_tkeys",
     "decode_block_tkey",

@@ -18,14 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from dvidctl.datatypes.codec import codec_for_config
 from dvidctl.datatypes.config import common_config, get_int, get_triple, reject_unknown
+from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY, MAXLABEL_TKEY
+from dvidctl.datatypes.imageblk.codec import codec_for_config
 from dvidctl.errors import BadRequestError, CorruptDataError
 from dvidctl.geometry import Box
-from dvidctl.store.keys import HDR_TOMBSTONE, HDR_VALUE
 
-EXTENTS_TKEY = bytes([24])
-MAXLABEL_TKEY = bytes([237])
 _EXTENTS = struct.Struct("<6i")  # min x,y,z then max x,y,z (inclusive, like DVID's MaxPoint)
 _U64 = struct.Struct("<Q")
 
@@ -122,26 +120,17 @@ def unpack_u64(payload: bytes | memoryview) -> int:
     return int(_U64.unpack(payload)[0])
 
 
-def _live(values: list[bytes | None]) -> list[memoryview]:
-    return [memoryview(v)[1:] for v in values if v is not None and v[0] != HDR_TOMBSTONE]
-
-
-def voxel_merge_rule(iid: int, tkey: bytes, values: list[bytes | None]) -> bytes | None:
+def voxel_merge_rule(iid: int, tkey: bytes, values: list[memoryview | None]) -> bytes | None:
     """Merge rule: extents merge by union, the max label by max; blocks conflict (None)."""
     del iid
-    live = _live(values)
+    live = [v for v in values if v is not None]
     if not live:
         return None
     if tkey == EXTENTS_TKEY:
         box = unpack_extents(live[0])
         for v in live[1:]:
             box = box.union(unpack_extents(v))
-        return bytes([HDR_VALUE]) + pack_extents(box)
+        return pack_extents(box)
     if tkey == MAXLABEL_TKEY:
-        return bytes([HDR_VALUE]) + pack_u64(max(unpack_u64(v) for v in live))
+        return pack_u64(max(unpack_u64(v) for v in live))
     return None
-
-
-def describe_meta_tkey(tkey: bytes) -> str | None:
-    """Readable name of a metadata type key, or None if it is not one."""
-    return {EXTENTS_TKEY: "extents", MAXLABEL_TKEY: "maxlabel"}.get(tkey)

@@ -86,6 +86,49 @@ def iter_block_stream(
         index += 1
 
 
+class StreamParser:
+    """Incremental block-stream parser: feed pieces of a body as they arrive, get whole records.
+
+    The same format and checks as :func:`iter_block_stream`, for streamed HTTP
+    bodies; payloads are copied out so the pieces can be released.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._index = 0
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[tuple[BlockCoord, bytes]]:
+        """Add ``chunk``; return the records it completed."""
+        buf = self._buf
+        buf += chunk
+        out = []
+        pos = 0
+        while len(buf) - pos >= HEADER_BYTES:
+            bx, by, bz, n = HEADER.unpack_from(buf, pos)
+            if n < 0:
+                raise BlockStreamError(
+                    f"block stream record {self._index} ({bx},{by},{bz}): "
+                    f"negative payload length {n}"
+                )
+            end = pos + HEADER_BYTES + n
+            if end > len(buf):
+                break
+            out.append(((bx, by, bz), bytes(buf[pos + HEADER_BYTES : end])))
+            pos = end
+            self._index += 1
+        if pos:
+            del buf[:pos]
+        return out
+
+    def finish(self) -> None:
+        """Raise if the stream ended inside a record."""
+        if self._buf:
+            raise BlockStreamError(
+                f"block stream record {self._index} is truncated "
+                f"({len(self._buf)} bytes after the last whole record)"
+            )
+
+
 def encode_block_header(coord: BlockCoord, length: int) -> bytes:
     """Return the 16-byte record header for a block at ``coord`` with ``length`` payload bytes.
 
@@ -128,6 +171,7 @@ def block_stream_bytes(items: Iterable[tuple[BlockCoord, bytes | bytearray | mem
 __all__ = [
     "BlockCoord",
     "BlockStreamError",
+    "StreamParser",
     "block_stream_bytes",
     "encode_block_header",
     "encode_block_stream",

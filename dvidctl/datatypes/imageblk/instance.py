@@ -21,12 +21,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dvidctl.datatypes import sampling
 from dvidctl.datatypes.base import Instance, compression_label
-from dvidctl.datatypes.blocks import BlockSpec, BlockVolume
-from dvidctl.datatypes.codec import BlockCodec, codec_from_dict
-from dvidctl.datatypes.multiscale import Downsample, rebuild_pyramid, update_pyramid
-from dvidctl.datatypes.voxelconfig import EXTENTS_TKEY, pack_extents, unpack_extents
+from dvidctl.datatypes.imageblk import sampling
+from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY
+from dvidctl.datatypes.imageblk.blockvolume import BlockSpec, BlockVolume
+from dvidctl.datatypes.imageblk.codec import BlockCodec, codec_from_dict
+from dvidctl.datatypes.imageblk.config import pack_extents, unpack_extents
+from dvidctl.datatypes.imageblk.multiscale import (
+    Downsample,
+    rebuild_above,
+    rebuild_pyramid,
+    update_pyramid,
+)
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX, INT32_MIN, Box, check_voxel_budget
 from dvidctl.imageio import encode_image
@@ -80,7 +86,7 @@ class VoxelInstance(Instance):
 
     def downsampler(self) -> Downsample:
         """The 2x reduction of this type (overridden by subclasses)."""
-        from dvidctl.datatypes.downsample import downsample_gray
+        from dvidctl.datatypes.imageblk.downsample import downsample_gray
 
         return downsample_gray
 
@@ -189,8 +195,7 @@ class VoxelInstance(Instance):
         array = self._check_array(array)
         box = Box.from_shape(array.shape, tuple(int(v) for v in offset_zyx))
         _check_range(box)
-        store = self.node.repo.store
-        store.check_writable(self.vid)
+        self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
         with self.lock:
             batch = self._batch()
             stat = self.blocks.write(array, box, scale, batch, track_max=self.tracks_max)
@@ -205,15 +210,92 @@ class VoxelInstance(Instance):
                 first_level=scale + 1,
             )
             if scale == 0:
-                old = self.extents()
-                batch.put(
-                    self.iid, EXTENTS_TKEY, pack_extents(box if old is None else old.union(box))
-                )
-                self._after_write(batch, stat)
+                self._queue_scale0_meta(batch, box, stat)
             batch.commit()
         return box
 
+    def put_blocks(
+        self,
+        blocks: Sequence[tuple[tuple[int, int, int], np.ndarray]],
+        scale: int = 0,
+        *,
+        downres: bool = False,
+    ) -> Box | None:
+        """Write whole blocks ``[(block coord ZYX, ZYX block array), ...]`` in one atomic batch.
+
+        At scale 0 the extents and the type's counters (max label) follow. The
+        pyramid above the written blocks is recomputed in the same batch with
+        ``downres`` (DVID's ``POST blocks?downres=true``), else left as it is
+        (DVID's ingest flow downsamples later, e.g. with :meth:`downres`).
+
+        Returns:
+            The box the blocks cover, or None for no blocks.
+
+        Raises:
+            BadRequestError: A block of the wrong shape or dtype, an unknown scale,
+                ``downres`` above scale 0. Nothing is written.
+        """
+        self.check_scale(scale)
+        if downres and scale != 0:
+            raise BadRequestError("downres=true is only valid with scale 0")
+        if not blocks:
+            return None
+        bs = self.block_shape
+        boxes = []
+        for coord, arr in blocks:
+            if arr.shape != bs or arr.dtype != self.dtype:
+                raise BadRequestError(
+                    f"block at {tuple(coord)[::-1]} is {arr.shape} {arr.dtype}, "
+                    f"the instance uses {bs} {self.dtype}"
+                )
+            lo = (coord[0] * bs[0], coord[1] * bs[1], coord[2] * bs[2])
+            box = Box(lo, (lo[0] + bs[0], lo[1] + bs[1], lo[2] + bs[2]))
+            _check_range(box)
+            boxes.append(box)
+        self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
+        union = boxes[0]
+        for b in boxes[1:]:
+            union = union.union(b)
+        with self.lock:
+            batch = self._batch()
+            top: int | None = None
+            for (_, arr), box in zip(blocks, boxes, strict=True):
+                got = self.blocks.write(arr, box, scale, batch, track_max=self.tracks_max)
+                if got is not None:
+                    top = got if top is None else max(top, got)
+            if scale == 0:
+                self._queue_scale0_meta(batch, union, top)
+            if downres and self.max_downres > 0:
+                coords = np.asarray([c for c, _ in blocks], dtype=np.int64)
+                rebuild_above(self.blocks, batch, coords, self.max_downres, self.downsampler())
+            batch.commit()
+        return union
+
+    def set_extents(self, box: Box) -> None:
+        """Set the extents at this node (DVID's ``POST extents``), replacing the union so far."""
+        _check_range(box)
+        with self.lock:
+            b = self._batch()
+            b.put(self.iid, EXTENTS_TKEY, pack_extents(box))
+            b.commit()
+
+    def set_voxel_size(self, voxel_size_xyz: Sequence[float]) -> None:
+        """Set the voxel size (instance metadata, DVID's ``POST resolution``)."""
+        vs = list(voxel_size_xyz)
+        if len(vs) != 3 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for v in vs
+        ):
+            raise BadRequestError("the voxel size must be 3 positive numbers [x, y, z]")
+        self._save_config(voxel_size=[float(v) for v in vs])
+
     tracks_max: ClassVar[bool] = False
+
+    def _queue_scale0_meta(self, batch: VersionedBatch, box: Box, stat: int | None) -> None:
+        """Queue what follows a scale-0 write of ``box``: the extents, then the type's hook."""
+        old = self.extents()
+        batch.put(self.iid, EXTENTS_TKEY, pack_extents(box if old is None else old.union(box)))
+        self._after_write(batch, stat)
 
     def _after_write(self, batch: VersionedBatch, stat: int | None) -> None:
         """Hook for type-specific metadata queued with a scale-0 write."""
@@ -236,7 +318,7 @@ class VoxelInstance(Instance):
 
     def downres(self) -> dict[int, int]:
         """Rebuild every pyramid level from scale 0 in one atomic write; blocks per level."""
-        self.node.repo.store.check_writable(self.vid)
+        self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
         if self.max_downres == 0:
             return {}
         with self.lock:

@@ -37,8 +37,6 @@ SUB_VOXELS = SUB * SUB * SUB
 MAX_BLOCK_SIZE = 1024
 MAX_SUBBLOCKS_PER_DIM = MAX_BLOCK_SIZE // SUB
 HEADER_BYTES = 16
-GZIP_LEVEL = 6
-"""zlib level for :func:`gzip_label_block` (Go's ``gzip.DefaultCompression`` is also 6)."""
 
 _FEW_LABELS = 16
 """Up to this many labels in a sub-block, the encoder ranks by thresholds, not argsort."""
@@ -431,12 +429,6 @@ def _pack_all(values: np.ndarray, bits: np.ndarray) -> bytes:
     return out.tobytes()
 
 
-def gzip_label_block(vol: np.ndarray, level: int = GZIP_LEVEL) -> bytes:
-    """Return gzip(encode_label_block(vol)): a labelmap ``compression=blocks`` payload."""
-    comp = zlib.compressobj(level, zlib.DEFLATED, 31)
-    return comp.compress(encode_label_block(vol)) + comp.flush()
-
-
 def gunzip_label_block(
     payload: bytes | bytearray | memoryview, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -470,7 +462,6 @@ __all__ = [
     "decode_label_block",
     "encode_label_block",
     "gunzip_label_block",
-    "gzip_label_block",
     "label_block_labels",
     "label_block_shape",
 ]
