@@ -16,8 +16,6 @@ from hypothesis import settings
 from dvidctl import Repository
 from tests.testdata import find_testdata
 
-#: ``/work/shared/testdata/dvid`` when the repository is ``/work/main``.
-
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
@@ -41,5 +39,5 @@ def disk_repo(tmp_path: Path) -> Iterator[Repository]:
 
 @pytest.fixture(scope="session")
 def testdata_dir() -> Path:
-    """The DVID test data directory (see tests/testdata.py: skips, or fails under CI)."""
+    """The DVID test data directory, ``tests/data/dvid`` (see tests/testdata.py)."""
     return find_testdata()

@@ -1,28 +1,21 @@
-"""Where the real DVID test data lives (``../shared/testdata/dvid`` beside the repository).
+"""Where the real DVID test data lives: ``tests/data/dvid`` in this repository.
 
-Tests that need it call :func:`find_testdata` (or use the ``testdata_dir`` fixture). A
-missing directory skips those tests on a developer machine, but fails them under
-``CI=true``, where shared/ is always laid beside the clone: a skip there would hide
-the golden tests.
+The files are DVID's own samples (see ``tests/data/dvid/README.md`` for where each
+came from and DVID's licence), kept here so a clone runs every golden test with
+nothing beside it. A missing file is a failure, never a skip.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "dvid"
+DATA = Path(__file__).resolve().parent / "data" / "dvid"
 
 
 def find_testdata() -> Path:
-    """Return the test data directory (``DVIDCTL_TESTDATA`` overrides)."""
-    env = os.environ.get("DVIDCTL_TESTDATA")
-    path = Path(env) if env else DEFAULT
-    if (path / "stream_1block.dat").is_file():
-        return path
-    message = f"DVID test data not found at {path} (set DVIDCTL_TESTDATA)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    """Return the test data directory; fail the test if its files are missing."""
+    if not (DATA / "stream_1block.dat").is_file():
+        pytest.fail(f"DVID test data missing from {DATA} (it is part of the repository)")
+    return DATA

@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import io
 import struct
-from pathlib import Path
 
 import compressed_segmentation as cseg
 import lz4.block
@@ -19,10 +18,7 @@ from dvidctl.datatypes.imageblk.labelblock import (
     encode_label_block,
     gunzip_label_block,
 )
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "dvid"
-if not DATA.exists():
-    DATA = Path("/work/shared/testdata/dvid")
+from tests.testdata import DATA
 
 
 def _volume(name: str) -> np.ndarray:
