@@ -31,8 +31,6 @@ from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
-import tifffile
-from PIL import Image, UnidentifiedImageError
 
 from dvidctl.errors import BadRequestError, CorruptDataError
 from dvidctl.geometry import check_voxel_budget
@@ -110,6 +108,8 @@ def encode_image(arr2d: np.ndarray, fmt: str = "png", quality: int | None = None
 
 
 def _pil_encode(arr2d: np.ndarray, fmt: str, **options: int) -> bytes:
+    from PIL import Image  # imported on use: PIL and tifffile cost ~0.1 s at start-up
+
     img = Image.fromarray(np.ascontiguousarray(arr2d, dtype=arr2d.dtype.newbyteorder("=")))
     buf = io.BytesIO()
     try:
@@ -140,6 +140,8 @@ def _decode(data: bytes, source: str, *, labels: bool) -> tuple[str, np.ndarray]
         and data[25:26] in b"\x02\x06"
     ):
         return "png", decode_png64(data, source)  # 16-bit RGB(A): DVID's uint64 packing
+    from PIL import Image, UnidentifiedImageError
+
     try:
         img = Image.open(io.BytesIO(data))
         img.load()
@@ -223,6 +225,8 @@ def _read_npy(path: PathLike, label: str) -> np.ndarray:
 
 
 def _read_tiff(path: PathLike, label: str) -> np.ndarray:
+    import tifffile
+
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
@@ -353,6 +357,8 @@ def write_array(path_or_dash: PathLike, arr: np.ndarray, *, quality: int | None 
             raise BadRequestError(
                 f"{label}: TIFF files hold 2D or 3D numeric arrays, not {arr.dtype} {arr.shape}"
             )
+        import tifffile
+
         tifffile.imwrite(path_or_dash, arr, photometric="minisblack")
     else:
         Path(path_or_dash).write_bytes(_image_file_bytes(arr, kind, label, quality))

@@ -8,17 +8,19 @@ written by suffix through :mod:`dvidctl.imageio` (``.npy``, ``.tif``, ``.png``,
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
 
 from dvidctl.commands import _output
 from dvidctl.commands._options import JsonOpt, NodeOpt, RemoteOpt, RepoOpt, open_node, open_repo
-from dvidctl.datatypes.imageblk.instance import VoxelInstance
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import Box, format_xyz, parse_floats, parse_xyz
 from dvidctl.imageio import read_array, write_array
+
+if TYPE_CHECKING:
+    from dvidctl.datatypes.imageblk.instance import VoxelInstance
 
 ScaleOpt = Annotated[
     int, typer.Option("--scale", "-s", help="Pyramid level (0 = full resolution).")
@@ -34,6 +36,7 @@ OffsetOpt = Annotated[str, typer.Option("--offset", help="First voxel X,Y,Z (or 
 
 def _voxels(node_obj: Any, name: str) -> VoxelInstance:
     from dvidctl.api.remote import RemoteVoxels
+    from dvidctl.datatypes.imageblk.instance import VoxelInstance
 
     inst = node_obj.instance(name)
     if not isinstance(inst, (VoxelInstance, RemoteVoxels)):

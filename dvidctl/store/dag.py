@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
 
 MASTER = "master"
 
@@ -140,6 +141,8 @@ class Dag:
 
     def graph(self) -> nx.DiGraph:
         """Return a networkx DiGraph with edges parent -> child."""
+        import networkx as nx  # on demand: it costs ~0.3 s to import, and reads never need it
+
         g = nx.DiGraph()
         for n in self.nodes.values():
             g.add_node(n.vid)
