@@ -7,17 +7,18 @@ the resolution into the merge node. The whole merge is one atomic write batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from dvidctl.api.versions import _apply, _copy, _new_node, last_locked
+from dvidctl.api.versions import _copy, _mirror, _new_node, last_locked
 from dvidctl.datatypes import registry
 from dvidctl.errors import BadRequestError, ConflictError
 from dvidctl.store import metadata
-from dvidctl.store.dag import branch_key
+from dvidctl.store.dag import NodeRecord, branch_key
 from dvidctl.store.engine import WriteBatch
-from dvidctl.store.keys import data_key, delta_key, digest
-from dvidctl.store.mergeplan import STRATEGIES, MergePlan, MergeRule, plan_merge
+from dvidctl.store.mergeplan import STRATEGIES, DerivedKeys, MergePlan, MergeRule, plan_merge
+from dvidctl.store.versioned import VersionedBatch
 
 if TYPE_CHECKING:
     from dvidctl.api.node import Node
@@ -107,7 +108,6 @@ def merge(
             repo.dag.remove(leaf)
         node = _new_node(repo, wb, parents, branch_key(cur), note)
         metadata.put_branch(wb, branch_key(cur), node.vid)
-        _queue_resolutions(wb, plan, node.vid)
         moved = []
         if drop_leaf:
             # Instances created on the dropped head now start at the merge node.
@@ -116,7 +116,7 @@ def merge(
                     moved.append(replace(rec, root_uuid=node.uuid))
                     metadata.put_instance(wb, moved[-1])
         try:
-            _apply(repo, wb, [node], {branch_key(cur): node.vid})
+            _write_merge(repo, wb, node, plan, {branch_key(cur): node.vid})
             for rec in moved:
                 repo.state.instances[rec.name] = rec
         except BaseException:
@@ -132,9 +132,27 @@ def merge(
     )
 
 
+def _derived_keys(repo: Repository) -> DerivedKeys:
+    by_iid = {rec.iid: rec for rec in repo.state.instances.values()}
+
+    def derived(iid: int) -> Callable[[bytes], bool] | None:
+        rec = by_iid.get(iid)
+        if rec is None or not rec.versioned:
+            return None
+        return registry.get(rec.typename).derived_key
+
+    return derived
+
+
 def _checked_plan(repo: Repository, parents: list[int], strategy: str) -> MergePlan:
     """Plan a merge of ``parents``; ConflictError listing every conflict if any remain."""
-    plan = plan_merge(repo.store, parents, strategy=strategy, rule=_merge_rule(repo))
+    plan = plan_merge(
+        repo.store,
+        parents,
+        strategy=strategy,
+        rule=_merge_rule(repo),
+        derived=_derived_keys(repo),
+    )
     if plan.conflicts:
         details = _describe_conflicts(repo, plan.conflicts, parents)
         raise ConflictError(
@@ -145,11 +163,40 @@ def _checked_plan(repo: Repository, parents: list[int], strategy: str) -> MergeP
     return plan
 
 
-def _queue_resolutions(wb: WriteBatch, plan: MergePlan, vid: int) -> None:
-    """Queue the merge node's resolved values (data + delta index)."""
-    for (iid, tkey), stored in plan.resolutions.items():
-        wb.put("data", data_key(iid, tkey, vid), stored)
-        wb.put("delta", delta_key(vid, iid, tkey), digest(stored))
+def _write_merge(
+    repo: Repository, wb: WriteBatch, node: NodeRecord, plan: MergePlan, branches: dict[str, int]
+) -> None:
+    """Write the merge node in one atomic batch: ``wb``'s metadata, the plan's
+    resolutions, and the derived data (pyramids) rebuilt from what the node now holds.
+
+    The node joins the in-memory DAG first, so that reads at it resolve through its
+    parents while the derived data is computed, and leaves it again if anything fails.
+    """
+    repo.dag.add(node)
+    try:
+        batch = repo.store.batch(node.vid)
+        batch.extra = wb
+        for (iid, tkey), stored in plan.resolutions.items():
+            batch.put_stored(iid, tkey, stored)
+        _rebuild_derived(repo, node.vid, plan, batch)
+        repo.store.apply(batch)
+    except BaseException:
+        repo.dag.remove(node.vid)
+        raise
+    _mirror(repo, [node], branches)
+
+
+def _rebuild_derived(repo: Repository, vid: int, plan: MergePlan, batch: VersionedBatch) -> None:
+    """Let each instance with changed source keys rebuild its derived keys into ``batch``."""
+    names = {rec.iid: rec.name for rec in repo.state.instances.values()}
+    node = repo.node_by_vid(vid)
+    for iid in sorted(set(plan.sources) | set(plan.contested)):
+        name = names.get(iid)
+        if name is None:
+            continue
+        node.instance(name).rebuild_derived(
+            batch, plan.sources.get(iid, []), plan.contested.get(iid, [])
+        )
 
 
 def merge_nodes(
@@ -183,8 +230,7 @@ def merge_nodes(
     with repo.store.write_lock:
         wb = WriteBatch()
         node = _new_node(repo, wb, parents, "", note, uuid)
-        _queue_resolutions(wb, plan, node.vid)
-        _apply(repo, wb, [node], {})
+        _write_merge(repo, wb, node, plan, {})
     return MergeResult(
         repo.node_by_vid(node.vid),
         [repo.dag.node(p).uuid for p in parents],

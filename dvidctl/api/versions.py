@@ -63,6 +63,12 @@ def _apply(
     """Write ``wb``, then mirror the new node records and branch pointers in memory."""
     with repo.store.write_lock:
         repo.engine.write(wb)
+        _mirror(repo, nodes, branches)
+
+
+def _mirror(repo: Repository, nodes: list[NodeRecord], branches: dict[str, int]) -> None:
+    """Mirror written node records and branch pointers in memory."""
+    with repo.store.write_lock:
         for n in nodes:
             repo.dag.add(n)
             repo.state.counters["vid"] = max(repo.state.counters.get("vid", 0), n.vid)

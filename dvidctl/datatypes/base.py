@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dvidctl.datatypes import registry
@@ -87,6 +87,21 @@ class Instance:
 
     def _batch(self) -> VersionedBatch:
         return self.node.store.batch(self.vid, check_locked=self.record.versioned)
+
+    # ------------------------------------------------------------ derived
+    def rebuild_derived(
+        self, batch: VersionedBatch, sources: Sequence[bytes], contested: Sequence[bytes]
+    ) -> int:
+        """Queue into ``batch`` the derived keys that follow from changed source keys.
+
+        A merge calls this at the merge node, after queueing its resolutions:
+        ``sources`` are the source type keys any side changed, ``contested`` the
+        derived keys (``spec.derived_key``) two sides changed, each of which the
+        batch must rewrite (or delete). Returns the number of keys queued; types
+        without derived data queue nothing.
+        """
+        del batch, sources, contested
+        return 0
 
     # ---------------------------------------------------------------- record
     def set_tags(self, tags: dict[str, str], *, replace: bool = False) -> dict[str, str]:

@@ -55,6 +55,9 @@ class DatatypeSpec:
     describe_key: Callable[[bytes], str] = field(default=lambda tk: tk.hex())
     #: Resolution of keys two merge sides changed differently (None = conflict).
     merge_rule: MergeRule | None = None
+    #: Which type keys hold derived data (rebuilt from the others, never merged or
+    #: conflicted on; see ``Instance.rebuild_derived``). None: the type has none.
+    derived_key: Callable[[bytes], bool] | None = None
     #: The type's HTTP routes below ``/api/node/{uuid}/{name}/`` (loaded when first served).
     routes: Callable[[], list[Route[Any]]] | None = None
 

@@ -9,6 +9,12 @@ every parent; if all parents agree nothing is needed; otherwise the merge
 node must hold a resolution: a datatype's merge rule (e.g. union of extents),
 else the strategy (``ours``: the first parent's value, ``theirs``: the last
 other parent that changed it), else it is a conflict.
+
+Derived keys (a datatype's pyramid levels above 0, say) are never compared:
+they follow from the source keys and the caller rebuilds them in the merge
+node. The plan lists, per instance that has derived keys, the source keys any
+side changed (``sources``) and the derived keys two sides changed (``contested``),
+which the merge node must rewrite so that every read there is unambiguous.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from dvidctl.store.versioned import Stored, VersionedStore, frame, payload_of
 #: ``rule(iid, tkey, payload at each parent (None: absent)) -> merged payload``,
 #: or None when the rule has nothing to say about the key (it stays a conflict).
 MergeRule = Callable[[int, bytes, list[memoryview | None]], bytes | None]
+#: ``derived(iid)`` -> a predicate telling an instance's derived type keys, or None
+#: when the instance has none.
+DerivedKeys = Callable[[int], Callable[[bytes], bool] | None]
 
 STRATEGIES = ("fail", "ours", "theirs")
 
@@ -48,6 +57,10 @@ class MergePlan:
     parents: list[int]
     resolutions: dict[tuple[int, bytes], Stored] = field(default_factory=dict)
     conflicts: list[KeyConflict] = field(default_factory=list)
+    #: Per instance with derived keys: the source keys changed on any side.
+    sources: dict[int, list[bytes]] = field(default_factory=dict)
+    #: Per instance with derived keys: the derived keys changed on two or more sides.
+    contested: dict[int, list[bytes]] = field(default_factory=dict)
 
 
 def _live(stored: Stored | None) -> Stored | None:
@@ -77,6 +90,7 @@ def plan_merge(
     *,
     strategy: str = "fail",
     rule: MergeRule | None = None,
+    derived: DerivedKeys | None = None,
 ) -> MergePlan:
     """Plan a merge of ``parents`` (the first is "ours").
 
@@ -87,7 +101,17 @@ def plan_merge(
         raise ValueError(f"unknown merge strategy {strategy!r}")
     plan = MergePlan(list(parents))
     bases = store.dag.merge_bases(parents)
+    predicates: dict[int, Callable[[bytes], bool] | None] = {}
     for (iid, tkey), sides in sorted(changed_keys(store, parents).items()):
+        if iid not in predicates:
+            predicates[iid] = derived(iid) if derived is not None else None
+        is_derived = predicates[iid]
+        if is_derived is not None:
+            if is_derived(tkey):
+                if len(sides) > 1:
+                    plan.contested.setdefault(iid, []).append(tkey)
+                continue
+            plan.sources.setdefault(iid, []).append(tkey)
         if len(sides) < 2:
             continue
         versions = store.versions(iid, tkey)

@@ -16,8 +16,9 @@ datatype (:meth:`VersionedStore.apply`).
 
 from __future__ import annotations
 
+import bisect
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from dvidctl.errors import ConflictError, LockedNodeError, NotFoundError
@@ -198,11 +199,18 @@ class VersionedStore:
         yield from self._forward(cur, vid, self.dag.ancestors(vid), base + start, hi)
 
     def _forward(
-        self, cur: Cursor, vid: int, anc: frozenset[int], lo: bytes, hi: bytes | None
+        self,
+        cur: Cursor,
+        vid: int,
+        anc: frozenset[int],
+        lo: bytes,
+        hi: bytes | None,
+        skip: Container[bytes] = (),
     ) -> Iterator[tuple[bytes, Stored]]:
         """Walk data keys ``lo <= k < hi`` and resolve each type key's versions at ``vid``.
 
-        Only versions in ``anc`` (``vid``'s ancestors) have their values copied.
+        Only versions in ``anc`` (``vid``'s ancestors) have their values copied;
+        type keys in ``skip`` are stepped over unresolved.
         """
         group = b""  # the type key of ``entries`` (any value while they are empty)
         entries: list[tuple[int, Stored]] = []
@@ -213,7 +221,7 @@ class VersionedStore:
                 break
             tk = k[4:-4]
             if tk != group:
-                if entries:
+                if entries and group not in skip:
                     found = self.resolve(entries, vid)
                     if found is not None:
                         yield group, found
@@ -223,19 +231,44 @@ class VersionedStore:
                 entries.append((v, cur.value()))
             cur.next()
         cur.status()
-        if entries:
+        if entries and group not in skip:
             found = self.resolve(entries, vid)
             if found is not None:
                 yield group, found
 
     def payload_ranges(
-        self, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]]
+        self,
+        vid: int,
+        iid: int,
+        ranges: Sequence[tuple[bytes, bytes]],
+        *,
+        through: VersionedBatch | None = None,
     ) -> list[list[tuple[bytes, memoryview]]]:
-        """:meth:`iter_ranges` as payloads: per range, the live ``(tkey, payload)`` in order."""
-        return [
-            [(tk, memoryview(v)[1:]) for tk, v in got if v[0] == HDR_VALUE]
-            for got in self.iter_ranges(vid, iid, ranges)
-        ]
+        """:meth:`iter_ranges` as payloads: per range, the live ``(tkey, payload)`` in order.
+
+        With ``through``, the keys that batch writes read as it will write them (a
+        queued delete reads as absent) and the stored versions of those keys are not
+        resolved, so a batch that settles a merge conflict can read its own result.
+        """
+        if through is None:
+            got = self.iter_ranges(vid, iid, ranges)
+        else:
+            got = self._ranges_through(vid, iid, ranges, through)
+        return [[(tk, memoryview(v)[1:]) for tk, v in row if v[0] == HDR_VALUE] for row in got]
+
+    def _ranges_through(
+        self, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]], batch: VersionedBatch
+    ) -> Iterator[list[tuple[bytes, Stored]]]:
+        queued = {tk: v for (i, tk), v in batch.values.items() if i == iid}
+        order = sorted(queued)
+        cur = self.engine.cursor(CF_DATA)
+        anc = self.dag.ancestors(vid)
+        base = u32(iid)
+        for start, stop in ranges:
+            stored = list(self._forward(cur, vid, anc, base + start, base + stop, queued))
+            lo, hi = bisect.bisect_left(order, start), bisect.bisect_left(order, stop)
+            mine = [(tk, queued[tk] or TOMBSTONE) for tk in order[lo:hi]]
+            yield sorted(stored + mine) if mine else stored
 
     def scan_ranges(
         self, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]]

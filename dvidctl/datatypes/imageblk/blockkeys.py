@@ -109,6 +109,15 @@ def describer(key_class: int):  # type: ignore[no-untyped-def]
     return describe
 
 
+def pyramid_checker(key_class: int):  # type: ignore[no-untyped-def]
+    """A ``derived_key`` for a voxel type: its blocks at scales above 0 (the pyramid)."""
+
+    def derived(tk: bytes) -> bool:
+        return len(tk) == TKEY_LEN and tk[0] == key_class and tk[1] > 0
+
+    return derived
+
+
 __all__ = [
     "EXTENTS_TKEY",
     "MAXLABEL_TKEY",
@@ -121,5 +130,6 @@ __all__ = [
     "decode_block_tkeys",
     "describe_block_tkey",
     "describer",
+    "pyramid_checker",
     "scale_range",
 ]

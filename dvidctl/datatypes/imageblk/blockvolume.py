@@ -90,15 +90,21 @@ class BlockVolume:
         return start, stop  # type: ignore[return-value]
 
     def scan_rows(
-        self, scale: int, rows: Sequence[tuple[int, int, int, int]]
+        self,
+        scale: int,
+        rows: Sequence[tuple[int, int, int, int]],
+        through: VersionedBatch | None = None,
     ) -> list[list[tuple[int, memoryview]]]:
         """Stored payloads of the blocks ``(z, y, x0 <= x < x1)`` of each row.
 
         One consistent view for all rows; per row a list of ``(x, payload)`` in x
-        order (deleted and missing blocks are absent).
+        order (deleted and missing blocks are absent). With ``through``, the
+        blocks that batch writes read as it will write them.
         """
         ranges = [self._row_range(scale, z, y, x0, x1) for z, y, x0, x1 in rows]
-        got = self.inst.node.store.payload_ranges(self.inst.vid, self.inst.iid, ranges)
+        got = self.inst.node.store.payload_ranges(
+            self.inst.vid, self.inst.iid, ranges, through=through
+        )
         return [[(int.from_bytes(tk[10:14], "big") - OFFSET, v) for tk, v in row] for row in got]
 
     def scan_row(
@@ -132,7 +138,13 @@ class BlockVolume:
 
     # ------------------------------------------------------------------ reads
     def read(
-        self, box: Box, scale: int, out: np.ndarray | None = None, *, skip: Box | None = None
+        self,
+        box: Box,
+        scale: int,
+        out: np.ndarray | None = None,
+        *,
+        skip: Box | None = None,
+        through: VersionedBatch | None = None,
     ) -> np.ndarray:
         """Read ``box`` at ``scale`` into a ZYX array; unstored voxels are the background.
 
@@ -142,6 +154,8 @@ class BlockVolume:
             out: Optional destination of shape ``box.shape`` and the instance dtype.
             skip: Blocks entirely inside this box are left untouched in ``out``
                 (the caller fills them), e.g. when pasting new data over old.
+            through: Read the blocks this (uncommitted) batch writes as it will
+                write them (see ``VersionedStore.payload_ranges``).
         """
         spec = self.spec
         if out is None:
@@ -182,7 +196,7 @@ class BlockVolume:
         missing: list[Coord] = []
         for i in range(0, len(rows), per):
             slab = rows[i : i + per]
-            got = self.scan_rows(scale, [(z, y, bx0, bx1) for z, y in slab])
+            got = self.scan_rows(scale, [(z, y, bx0, bx1) for z, y in slab], through)
             items: list[tuple[Coord, memoryview]] = []
             for (z, y), row in zip(slab, got, strict=True):
                 x_expect = bx0

@@ -23,7 +23,12 @@ import numpy as np
 
 from dvidctl.datatypes.base import Instance, compression_label
 from dvidctl.datatypes.imageblk import sampling
-from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY
+from dvidctl.datatypes.imageblk.blockkeys import (
+    EXTENTS_TKEY,
+    TKEY_LEN,
+    decode_block_tkey,
+    decode_block_tkeys,
+)
 from dvidctl.datatypes.imageblk.blockvolume import BlockSpec, BlockVolume
 from dvidctl.datatypes.imageblk.codec import BlockCodec, codec_from_dict
 from dvidctl.datatypes.imageblk.config import pack_extents, unpack_extents
@@ -270,6 +275,46 @@ class VoxelInstance(Instance):
                 rebuild_above(self.blocks, batch, coords, self.max_downres, self.downsampler())
             batch.commit()
         return union
+
+    def rebuild_derived(
+        self, batch: VersionedBatch, sources: Sequence[bytes], contested: Sequence[bytes]
+    ) -> int:
+        """Rebuild the pyramid above the scale-0 blocks a merge brought together.
+
+        Every level above a changed scale-0 block is recomputed from scale 0 as the
+        merge node sees it (``batch`` holds the merge's resolutions). A pyramid
+        block two sides changed without a scale-0 change beneath (direct writes at
+        a higher scale) is rebuilt from the scale-0 blocks it covers, or deleted
+        when none is stored. Returns the number of blocks queued.
+        """
+        if self.max_downres == 0:
+            return 0
+        cls = self.key_class
+        mine = [tk for tk in sources if len(tk) == TKEY_LEN and tk[0] == cls]
+        seeds = [decode_block_tkeys(mine)[1].astype(np.int64)] if mine else []
+        for tk in contested:
+            scale, (z, y, x) = decode_block_tkey(tk)
+            seeds.append(self._stored_below(scale, (z, y, x), batch))
+        before = len(batch)
+        for tk in contested:
+            # Deleted first (it is read while the levels below are rebuilt), rewritten
+            # by the rebuild when scale-0 data lies beneath it.
+            batch.delete(self.iid, tk)
+        if seeds:
+            coords = np.concatenate(seeds)
+            rebuild_above(self.blocks, batch, coords, self.max_downres, self.downsampler())
+        return len(batch) - before
+
+    def _stored_below(
+        self, scale: int, coord: tuple[int, int, int], through: VersionedBatch
+    ) -> np.ndarray:
+        """The stored scale-0 blocks under the scale-``scale`` block ``coord`` (``(n, 3)`` ZYX)."""
+        n = 1 << scale
+        z0, y0, x0 = (c * n for c in coord)
+        rows = [(z, y, x0, x0 + n) for z in range(z0, z0 + n) for y in range(y0, y0 + n)]
+        got = self.blocks.scan_rows(0, rows, through)
+        found = [(z, y, x) for (z, y, _, _), row in zip(rows, got, strict=True) for x, _ in row]
+        return np.asarray(found, dtype=np.int64).reshape(-1, 3)
 
     def set_extents(self, box: Box) -> None:
         """Set the extents at this node (DVID's ``POST extents``), replacing the union so far."""

@@ -168,25 +168,22 @@ def queued_reader(
 
     With ``stored=False`` blocks ``batch`` does not hold read as background.
     """
+    if stored:
+        return lambda box, scale: vol.read(box, scale, through=batch)
     spec = vol.spec
     iid = vol.inst.iid
 
     def read(box: Box, scale: int) -> np.ndarray:
-        if stored:
-            out = vol.read(box, scale)
-        else:
-            out = np.full(box.shape, spec.background, spec.dtype)
+        out = np.full(box.shape, spec.background, spec.dtype)
         coords = iter_block_coords(*box.block_range(spec.block_shape))
         tkeys = block_tkeys(spec.key_class, scale, coords)
         block = np.empty(spec.block_shape, spec.dtype)
         for c, tk in zip(coords.tolist(), tkeys, strict=True):
-            if not batch.holds(iid, tk):
-                continue
-            one = Box.from_shape(spec.block_shape, _t(np.asarray(c) * np.asarray(spec.block_shape)))
             payload = batch.queued(iid, tk)
-            if payload is None:
-                out[one.slices_in(box)] = spec.background
-            else:
+            if payload is not None:
+                one = Box.from_shape(
+                    spec.block_shape, _t(np.asarray(c) * np.asarray(spec.block_shape))
+                )
                 out[one.slices_in(box)] = decode_into(payload, block)
         return out
 

@@ -11,7 +11,7 @@ from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import get_bool, lower_keys
 from dvidctl.datatypes.imageblk.config import parse_voxel_config, voxel_merge_rule
 from dvidctl.datatypes.labelmap.help import HELP
-from dvidctl.datatypes.labelmap.keys import describe
+from dvidctl.datatypes.labelmap.keys import describe, is_derived
 from dvidctl.datatypes.labelmap.ops import LabelMap
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ SPEC = registry.register(
         aliases=("labelblk", "labelarray"),
         describe_key=describe,
         merge_rule=voxel_merge_rule,
+        derived_key=is_derived,
         # DVID's labelblk defaults to 32^3 blocks; labelarray and labelmap to 64^3.
         alias_defaults={"labelblk": {"BlockSize": "32,32,32"}},
     )

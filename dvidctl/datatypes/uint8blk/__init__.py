@@ -11,7 +11,7 @@ from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import lower_keys
 from dvidctl.datatypes.imageblk.config import parse_voxel_config, voxel_merge_rule
 from dvidctl.datatypes.uint8blk.help import HELP
-from dvidctl.datatypes.uint8blk.keys import describe
+from dvidctl.datatypes.uint8blk.keys import describe, is_derived
 from dvidctl.datatypes.uint8blk.ops import Uint8Blk
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ SPEC = registry.register(
         routes=_routes,
         describe_key=describe,
         merge_rule=voxel_merge_rule,
+        derived_key=is_derived,
     )
 )
 

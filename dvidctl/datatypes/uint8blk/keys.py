@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY, describer
+from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY, describer, pyramid_checker
 
 CLASS_BLOCK = 23
 #: Readable form of a uint8blk type key.
 describe = describer(CLASS_BLOCK)
+#: Pyramid blocks (scales above 0): derived from scale 0, rebuilt on merge.
+is_derived = pyramid_checker(CLASS_BLOCK)
 
-__all__ = ["CLASS_BLOCK", "EXTENTS_TKEY", "describe"]
+__all__ = ["CLASS_BLOCK", "EXTENTS_TKEY", "describe", "is_derived"]
