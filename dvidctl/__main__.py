@@ -1,5 +1,5 @@
 """``python -m dvidctl``."""
 
-from dvidctl.commands.main import run
+from dvidctl.commands.entry import main
 
-run()
+main()

@@ -24,6 +24,7 @@ Every problem with a file or body raises :class:`~dvidctl.errors.BadRequestError
 from __future__ import annotations
 
 import io
+import logging
 import os
 import sys
 from pathlib import Path
@@ -224,9 +225,18 @@ def _read_npy(path: PathLike, label: str) -> np.ndarray:
     return np.array(mm)
 
 
+def _quiet_tifffile() -> None:
+    """tifffile logs what it finds wrong in a file; we report it as one error instead."""
+    logger = logging.getLogger("tifffile")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
 def _read_tiff(path: PathLike, label: str) -> np.ndarray:
     import tifffile
 
+    _quiet_tifffile()
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]

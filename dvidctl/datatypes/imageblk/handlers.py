@@ -199,7 +199,7 @@ def get_arb(call: Call) -> Response:
     if not all(math.isfinite(v) for v in (res, *corners[0], *corners[1], *corners[2])):
         raise BadRequestError("arb corners and resolution must be finite numbers")
     try:
-        img = inst.get_arb(*corners, res, scale_of(call, inst))
+        img = inst.get_arb(*corners, res, scale_of(call, inst), limit_bytes=_limit(call))
     except OverflowError:
         raise BadRequestError("arb image is far too large for this resolution") from None
     name, quality = parse_image_format(_fmt(call) or "png")

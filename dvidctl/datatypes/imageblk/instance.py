@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -129,31 +130,72 @@ class VoxelInstance(Instance):
         bl: Sequence[float],
         res: float,
         scale: int = 0,
+        *,
+        limit_bytes: int | None = None,
     ) -> np.ndarray:
         """DVID's arbitrary plane: pixel centres ``tl``, ``tr``, ``bl`` in real-world XYZ units.
 
         Grayscale is interpolated trilinearly, labels sampled nearest. The plane is
-        sampled in tiles of ``ARB_TILE`` pixels, so only the blocks near it are read.
+        sampled in tiles of ``ARB_TILE`` pixels; a tile reads the blocks of its
+        bounding box, or only the blocks holding the voxels it samples when its
+        pixels lie far apart, whichever decodes fewer. The work is bounded by the
+        output: the blocks to decode are counted first, and a plane that would
+        decode more than ``limit_bytes`` (default: the memory budget) is refused
+        before anything is read.
         """
         self.check_scale(scale)
+        itemsize = self.dtype.itemsize
         vs = tuple(v * 2**scale for v in self.voxel_size)
-        _check_arb_budget(tl, tr, bl, res, self.dtype.itemsize)
+        _check_arb_budget(tl, tr, bl, res, itemsize, limit_bytes)
         plan = sampling.arb_plan(
-            tl, tr, bl, res, vs, itemsize=self.dtype.itemsize, limit_bytes=1 << 62
+            tl, tr, bl, res, vs, itemsize=itemsize, limit_bytes=limit_bytes, check_box=False
         )
+        tiles = self._arb_tiles(plan)
+        nblocks = sum(t.blocks for t in tiles)
+        bz, by, bx = self.block_shape
+        try:
+            check_voxel_budget(nblocks * bz * by * bx, itemsize, limit_bytes)
+        except BadRequestError as exc:
+            raise BadRequestError(
+                f"the arb plane ({plan.width}x{plan.height} pixels) would decode "
+                f"{nblocks} blocks: {exc.message}",
+                hint="use a coarser resolution (--res), a smaller plane or a higher scale",
+            ) from None
         img = np.empty((plan.height, plan.width), self.dtype)
+        interp = self.interpolable
+        for t in tiles:
+            pts = plan.points_zyx[t.rows, t.cols]
+            if t.dense:
+                vol = self.get_subvolume(t.box, scale)
+                sub = sampling.ArbPlan(pts.shape[1], pts.shape[0], pts, t.box)
+                img[t.rows, t.cols] = sampling.sample_arb(sub, vol, t.box, interpolate=interp)
+            else:
+
+                def fetch(idx: np.ndarray) -> np.ndarray:
+                    return self.blocks.values_at(scale, idx)
+
+                img[t.rows, t.cols] = sampling.sample_points(pts, fetch, interp, self.dtype)
+        return img
+
+    def _arb_tiles(self, plan: sampling.ArbPlan) -> list[_ArbTile]:
+        """Split the plane into tiles and choose how each reads (see :meth:`get_arb`)."""
+        bs = np.asarray(self.block_shape)
+        per_point = 8 if self.interpolable else 1
+        tiles = []
         for r0 in range(0, plan.height, ARB_TILE):
             for c0 in range(0, plan.width, ARB_TILE):
-                pts = plan.points_zyx[r0 : r0 + ARB_TILE, c0 : c0 + ARB_TILE]
-                flat = pts.reshape(-1, 3)
+                rows, cols = slice(r0, r0 + ARB_TILE), slice(c0, c0 + ARB_TILE)
+                flat = plan.points_zyx[rows, cols].reshape(-1, 3)
                 lo, hi = np.floor(flat.min(axis=0)), np.ceil(flat.max(axis=0)) + 1
                 box = Box(_ints(lo), _ints(hi))
-                sub = sampling.ArbPlan(pts.shape[1], pts.shape[0], pts, box)
-                vol = self.get_subvolume(box, scale)
-                img[r0 : r0 + pts.shape[0], c0 : c0 + pts.shape[1]] = sampling.sample_arb(
-                    sub, vol, box, interpolate=self.interpolable
+                nb = np.floor_divide(hi - 1, bs) - np.floor_divide(lo, bs) + 1
+                dense_blocks = int(nb[0]) * int(nb[1]) * int(nb[2])
+                sparse_blocks = len(flat) * per_point
+                dense = dense_blocks <= sparse_blocks
+                tiles.append(
+                    _ArbTile(rows, cols, box, dense, dense_blocks if dense else sparse_blocks)
                 )
-        return img
+        return tiles
 
     def get_tile(
         self,
@@ -423,8 +465,24 @@ def _check_range(box: Box) -> None:
         raise BadRequestError(f"{box} reaches outside the signed 32-bit voxel range")
 
 
+@dataclass(frozen=True)
+class _ArbTile:
+    """One tile of an arb plane: its pixels, the voxels around them, how it reads."""
+
+    rows: slice
+    cols: slice
+    box: Box
+    dense: bool  # read the box's blocks (else only the blocks of the sampled voxels)
+    blocks: int  # blocks it decodes at most
+
+
 def _check_arb_budget(
-    tl: Sequence[float], tr: Sequence[float], bl: Sequence[float], res: float, itemsize: int
+    tl: Sequence[float],
+    tr: Sequence[float],
+    bl: Sequence[float],
+    res: float,
+    itemsize: int,
+    limit_bytes: int | None = None,
 ) -> None:
     """Refuse an absurd arb image before its (h, w, 3) float64 point grid is allocated."""
     try:
@@ -433,4 +491,4 @@ def _check_arb_budget(
     except (TypeError, ValueError, ZeroDivisionError):
         return  # arb_plan reports malformed input with a proper message
     if math.isfinite(w) and math.isfinite(h) and w >= 0 and h >= 0:
-        check_voxel_budget((int(w) + 1) * (int(h) + 1), 24 + itemsize)
+        check_voxel_budget((int(w) + 1) * (int(h) + 1), 24 + itemsize, limit_bytes)

@@ -30,7 +30,7 @@ them back. Conventions follow DVID (``dvid/geometry.go``, ``imageblk/arb_image.g
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,6 +158,7 @@ def arb_plan(
     *,
     itemsize: int = 1,
     limit_bytes: int | None = None,
+    check_box: bool = True,
 ) -> ArbPlan:
     """Plan the sampling of DVID's ``arb/{tl}/{tr}/{bl}/{res}`` image.
 
@@ -170,6 +171,8 @@ def arb_plan(
         itemsize: Bytes per voxel, for the size check.
         limit_bytes: Size limit for the image and for the voxel box (default: see
             :func:`~dvidctl.geometry.check_voxel_budget`).
+        check_box: Also refuse a plane whose bounding box of voxels is above the
+            limit (callers that read only the blocks near the plane say False).
 
     Raises:
         BadRequestError: Non-finite input, ``res <= 0``, a zero-pixel side, or an
@@ -185,9 +188,9 @@ def arb_plan(
     check_voxel_budget(width * height, itemsize, limit_bytes)
     step_x, step_y = (p_tr - p_tl) / nx, (p_bl - p_tl) / ny
     corners = _voxel_points(p_tl, step_x, step_y, vs, np.array([0.0, nx]), np.array([0.0, ny]))
-    check_voxel_budget(
-        _arb_box(corners).nvoxels, itemsize, limit_bytes
-    )  # refuse before the big work
+    box = _arb_box(corners)
+    if check_box:
+        check_voxel_budget(box.nvoxels, itemsize, limit_bytes)  # refuse before the big work
     cols = np.arange(width, dtype=np.float64)
     rows = np.arange(height, dtype=np.float64)
     vox = _voxel_points(p_tl, step_x, step_y, vs, cols, rows)
@@ -230,25 +233,58 @@ def _gather(vol: np.ndarray, vol_box: Box, idx: np.ndarray) -> np.ndarray:
     return values
 
 
-def _trilinear(vol: np.ndarray, vol_box: Box, base: np.ndarray, frac: np.ndarray) -> np.ndarray:
+#: A ZYX-indexed voxel lookup: ``fetch(idx (n, 3) int64) -> values (n,)``.
+Fetch = Callable[[np.ndarray], np.ndarray]
+#: Trilinear corners, in DVID's order of use.
+_CORNERS = [(dz, dy, dx) for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)]
+
+
+def needed_voxels(points_zyx: np.ndarray, interpolate: bool) -> np.ndarray:
+    """The voxel indices sampling ``points_zyx`` reads: ``(k, n, 3)``, k = 8 or 1."""
+    pts = points_zyx.reshape(-1, 3)
+    floor = np.floor(pts)
+    base = floor.astype(np.int64)
+    if interpolate:
+        offsets = np.asarray(_CORNERS, dtype=np.int64)
+        return base[None, :, :] + offsets[:, None, :]
+    return (base + (pts - floor > 0.5))[None]
+
+
+def _trilinear(corners: np.ndarray, frac: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """DVID's ``trilinearInterpUint8``, same operation order, for every point at once."""
-
-    def corner(dz: int, dy: int, dx: int) -> np.ndarray:
-        return _gather(vol, vol_box, base + np.array([dz, dy, dx])).astype(np.float64)
-
+    c = corners.astype(np.float64)  # (8, n) in _CORNERS order
     zd, yd, xd = frac[:, 0], frac[:, 1], frac[:, 2]
-    c00 = corner(0, 0, 0) * (1.0 - xd) + corner(0, 0, 1) * xd
-    c10 = corner(0, 1, 0) * (1.0 - xd) + corner(0, 1, 1) * xd
-    c01 = corner(1, 0, 0) * (1.0 - xd) + corner(1, 0, 1) * xd
-    c11 = corner(1, 1, 0) * (1.0 - xd) + corner(1, 1, 1) * xd
+    c00 = c[0] * (1.0 - xd) + c[1] * xd
+    c10 = c[2] * (1.0 - xd) + c[3] * xd
+    c01 = c[4] * (1.0 - xd) + c[5] * xd
+    c11 = c[6] * (1.0 - xd) + c[7] * xd
     c0 = c00 * (1.0 - yd) + c10 * yd
     c1 = c01 * (1.0 - yd) + c11 * yd
     value: np.ndarray = c0 * (1 - zd) + c1 * zd
-    if vol.dtype.kind == "f":
-        return value.astype(vol.dtype)
-    info = np.iinfo(vol.dtype)
+    if dtype.kind == "f":
+        return value.astype(dtype)
+    info = np.iinfo(dtype)
     rounded: np.ndarray = np.clip(np.floor(value + 0.5), info.min, info.max)
-    return rounded.astype(vol.dtype)
+    return rounded.astype(dtype)
+
+
+def sample_points(
+    points_zyx: np.ndarray, fetch: Fetch, interpolate: bool, dtype: np.dtype
+) -> np.ndarray:
+    """Sample voxel-space points (any shape ``(..., 3)``) through ``fetch``, one call.
+
+    Grayscale is trilinear (DVID's rounding), labels nearest. Returns ``points.shape[:-1]``.
+    """
+    shape = points_zyx.shape[:-1]
+    idx = needed_voxels(points_zyx, interpolate)
+    k, n = idx.shape[0], idx.shape[1]
+    values = fetch(idx.reshape(-1, 3)).reshape(k, n)
+    if interpolate:
+        pts = points_zyx.reshape(-1, 3)
+        out = _trilinear(values, pts - np.floor(pts), dtype)
+    else:
+        out = values[0].astype(dtype, copy=False)
+    return out.reshape(shape)
 
 
 def sample_arb(plan: ArbPlan, vol: np.ndarray, vol_box: Box, interpolate: bool) -> np.ndarray:
@@ -268,15 +304,9 @@ def sample_arb(plan: ArbPlan, vol: np.ndarray, vol_box: Box, interpolate: bool) 
     """
     if vol.ndim != 3 or tuple(vol.shape) != vol_box.shape:
         raise BadRequestError(f"volume shape {vol.shape} does not match box shape {vol_box.shape}")
-    pts = plan.points_zyx.reshape(-1, 3)
-    floor = np.floor(pts)
-    frac = pts - floor
-    base = floor.astype(np.int64)
-    if interpolate:
-        out = _trilinear(vol, vol_box, base, frac)
-    else:
-        out = _gather(vol, vol_box, base + (frac > 0.5))
-    return out.reshape(plan.height, plan.width)
+    return sample_points(
+        plan.points_zyx, lambda idx: _gather(vol, vol_box, idx), interpolate, vol.dtype
+    )
 
 
 # ---------------------------------------------------------------- isotropic slices

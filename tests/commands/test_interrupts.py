@@ -1,0 +1,51 @@
+"""Ctrl-C and junk input end in one ``error:`` line, never a traceback (issue #8 item 8)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from dvidctl import Repository
+
+DVIDCTL = [sys.executable, "-m", "dvidctl"]
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.2, 0.35])
+def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(tmp_path: Path, delay: float) -> None:
+    """An interrupt while the commands load (after Python's own start-up, about 50 ms)."""
+    Repository.init(tmp_path).close()
+    proc = subprocess.Popen(
+        [*DVIDCTL, "status"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1].decode()
+    assert "Traceback" not in err
+    if proc.returncode != 0:  # a fast machine may finish first
+        assert proc.returncode == 130 and err.strip() == "error: interrupted"
+
+
+def test_a_damaged_tiff_gives_one_error_line(tmp_path: Path) -> None:
+    """tifffile logs what it finds wrong; the user sees only dvidctl's error."""
+    tifffile.imwrite(tmp_path / "ok.tif", np.zeros((4, 16, 16), np.uint8))
+    raw = bytearray((tmp_path / "ok.tif").read_bytes())
+    raw[200:260] = b"\xff" * 60
+    (tmp_path / "bad.tif").write_bytes(bytes(raw))
+    with Repository.init(tmp_path / "r") as repo:
+        repo.new_instance("uint8blk", "g")
+    proc = subprocess.run(
+        [*DVIDCTL, "put", "subvolume", "g", str(tmp_path / "bad.tif"), "--offset", "0,0,0"],
+        cwd=tmp_path / "r",
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
