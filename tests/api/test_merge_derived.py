@@ -137,9 +137,8 @@ def test_pyramid_blocks_both_sides_wrote_directly_are_rebuilt_from_scale_0(
     assert (top[BS:] == 0).all()
 
 
-def test_merge_nodes_rebuilds_the_pyramid_too(mem_repo: Repository) -> None:
-    """DVID's POST /repo/{uuid}/merge takes the same path (api.merge.merge_nodes)."""
-    repo = mem_repo
+def _diverge_next_door(repo: Repository) -> None:
+    """A labelmap; branch a writes label 7 in block x=0, master label 9 in block x=1."""
     _setup(repo, "labelmap")
     repo.branch("a")
     repo.checkout("a")
@@ -148,6 +147,12 @@ def test_merge_nodes_rebuilds_the_pyramid_too(mem_repo: Repository) -> None:
     repo.checkout("master")
     _put(repo, 9, BS, "labelmap")
     repo.commit("m1")
+
+
+def test_merge_nodes_rebuilds_the_pyramid_too(mem_repo: Repository) -> None:
+    """DVID's POST /repo/{uuid}/merge takes the same path (api.merge.merge_nodes)."""
+    repo = mem_repo
+    _diverge_next_door(repo)
     result = merge_nodes(repo, [repo.resolve("master~1"), repo.resolve("a~1")], "m")
     assert result.node is not None
     _assert_pyramid_consistent(repo, result.node.uuid, "labelmap")
@@ -158,14 +163,7 @@ def test_a_failed_merge_write_leaves_no_node_behind(
 ) -> None:
     """The merge node joins the DAG only while its batch is built; a failed write undoes it."""
     repo = disk_repo
-    _setup(repo, "labelmap")
-    repo.branch("a")
-    repo.checkout("a")
-    _put(repo, 7, 0, "labelmap")
-    repo.commit("a1")
-    repo.checkout("master")
-    _put(repo, 9, BS, "labelmap")
-    repo.commit("m1")
+    _diverge_next_door(repo)
     nodes_before = set(repo.dag.nodes)
     head_before = repo.head.uuid
 
