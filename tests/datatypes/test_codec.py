@@ -180,7 +180,7 @@ def test_codec_for_config() -> None:
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint64])
 def test_copy_rows_matches_numpy_assignment(dtype: type) -> None:
-    from dvidctl.datatypes.imageblk.codec import _copy_rows
+    from dvidctl.datatypes.imageblk.scratch import copy_rows as _copy_rows
 
     rng = np.random.default_rng(5)
     src_block = rng.integers(0, 200, (8, 9, 10)).astype(dtype)

@@ -20,10 +20,10 @@ Codecs are frozen dataclasses that validate in the constructor and round-trip
 through :meth:`to_dict` / :func:`codec_from_dict`. Decoding always writes into a
 caller-provided, C-contiguous array (:func:`decode_into`), or copies just a
 region of the block into a caller's view (:func:`decode_region`): zstd frames are
-streamed with ``stream_reader(...).readinto`` straight into that buffer, which
-runs at about 8 GB/s on one thread, against about 1.8 GB/s when each block gets a
-fresh 2 MiB ``bytes`` from ``ZstdDecompressor.decompress`` (page faults). zstd
-releases the GIL, so several threads decode in parallel.
+streamed straight into that buffer (:mod:`.zstdbody`), which runs at about 8 GB/s on
+one thread, against about 1.8 GB/s when each block gets a fresh 2 MiB ``bytes``
+(page faults; per-thread buffers live in :mod:`.scratch`). zstd releases the GIL,
+so several threads decode in parallel.
 
 The labelmap default is raw uint64 under zstd: on real label blocks it decodes
 about 2.7x faster than DVID's label Block under zstd (6.8 vs 2.5 GB/s) and
@@ -38,9 +38,6 @@ per-frame overhead).
 from __future__ import annotations
 
 import io
-import itertools
-import struct
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
@@ -48,6 +45,12 @@ from typing import Any, ClassVar
 import numpy as np
 import zstandard
 
+from dvidctl.datatypes.imageblk.scratch import byte_view, cctx, contiguous, copy_rows, dctx, scratch
+from dvidctl.datatypes.imageblk.zstdbody import (
+    TILE_HEAD,
+    decode_tiled_region,
+    zstd_decompress_into,
+)
 from dvidctl.errors import BadRequestError, CorruptDataError
 
 RAW, ZSTD, JPEG, LABELBLOCK_ZSTD, ZSTD_TILED = 0, 1, 2, 3, 4
@@ -58,130 +61,8 @@ CODEC_NAMES = {
     LABELBLOCK_ZSTD: "labelblock",
     ZSTD_TILED: "zstd",
 }
-_TILE_HEAD = struct.Struct("<HHH")
 
 Buffer = bytes | bytearray | memoryview
-
-_local = threading.local()
-
-
-def _cctx(level: int) -> zstandard.ZstdCompressor:
-    """A per-thread compressor for ``level`` (ZstdCompressor is not thread-safe)."""
-    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "cctx", None)
-    if cache is None:
-        cache = _local.cctx = {}
-    c = cache.get(level)
-    if c is None:
-        c = cache[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
-    return c
-
-
-def scratch(shape: tuple[int, ...], dtype: np.dtype, slot: str = "block") -> np.ndarray:
-    """A per-thread reusable buffer: page faults once, not once per block."""
-    cache: dict[tuple[Any, ...], np.ndarray] | None = getattr(_local, "scratch", None)
-    if cache is None:
-        cache = _local.scratch = {}
-    key = (slot, shape, dtype.str)
-    buf = cache.get(key)
-    if buf is None:
-        buf = cache[key] = np.empty(shape, dtype)
-    return buf
-
-
-def _tile_buffer(shape: tuple[int, int, int], dtype: np.dtype) -> tuple[np.ndarray, memoryview]:
-    """A per-thread reusable tile buffer and its byte view."""
-    cache: dict[tuple[Any, ...], tuple[np.ndarray, memoryview]] | None = getattr(
-        _local, "tiles", None
-    )
-    if cache is None:
-        cache = _local.tiles = {}
-    key = (shape, dtype.str)
-    got = cache.get(key)
-    if got is None:
-        arr = np.empty(shape, dtype)
-        got = cache[key] = (arr, arr.reshape(-1).view(np.uint8).data)
-    return got
-
-
-def _row_kind(a: np.ndarray) -> np.dtype | None:
-    """A void dtype holding one whole row (last axis) of ``a``, if its rows are contiguous.
-
-    Copying through such views moves each row as one element: numpy's per-row
-    loop overhead, not the bytes, dominated copying 64-voxel rows into a large
-    output (512 KB uint64 tiles: 9.8 -> 18 GB/s).
-    """
-    row = a.shape[-1] * a.itemsize
-    if not row or a.strides[-1] != a.itemsize:
-        return None
-    kind = _ROW_KINDS.get(row)
-    if kind is None:
-        kind = _ROW_KINDS[row] = np.dtype((np.void, row))
-    return kind
-
-
-def _copy_rows(dst: np.ndarray, src: np.ndarray) -> None:
-    """``dst[...] = src`` for same-shape 3-D views, row by row when both allow it."""
-    kind = _row_kind(src)
-    if kind is not None and dst.strides[-1] == dst.itemsize:
-        dst.view(kind)[...] = src.view(kind)
-    else:
-        dst[...] = src
-
-
-_ROW_KINDS: dict[int, np.dtype] = {}
-
-
-def _dctx() -> zstandard.ZstdDecompressor:
-    d: zstandard.ZstdDecompressor | None = getattr(_local, "dctx", None)
-    if d is None:
-        d = _local.dctx = zstandard.ZstdDecompressor()
-    return d
-
-
-def _contiguous(block: np.ndarray) -> np.ndarray:
-    """The block as C-contiguous little-endian voxels (a per-thread scratch copy if needed)."""
-    if (
-        block.flags.c_contiguous
-        and block.dtype.byteorder in ("<", "|", "=")
-        and (block.dtype.byteorder != "=" or np.little_endian)
-    ):
-        return block
-    buf = scratch(block.shape, block.dtype.newbyteorder("<"), "encode")
-    buf[...] = block
-    return buf
-
-
-def _byte_view(out: np.ndarray) -> memoryview:
-    if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError("decode output must be a writeable C-contiguous array")
-    return out.reshape(-1).view(np.uint8).data
-
-
-def zstd_decompress_into(body: Buffer, out: np.ndarray) -> None:
-    """Decompress one zstd frame into ``out``, which must be exactly its content size.
-
-    Raises:
-        CorruptDataError: Not a zstd frame, wrong content size, or truncated.
-    """
-    dest = _byte_view(out)
-    try:
-        size = zstandard.frame_content_size(body)
-    except zstandard.ZstdError as exc:
-        raise CorruptDataError(f"stored block is not a zstd frame: {exc}") from None
-    if size != len(dest):
-        raise CorruptDataError(f"stored zstd block holds {size} bytes, the block needs {len(dest)}")
-    got = 0
-    try:
-        with _dctx().stream_reader(body) as reader:
-            while got < len(dest):
-                n = reader.readinto(dest[got:])
-                if not n:
-                    break
-                got += n
-    except zstandard.ZstdError as exc:
-        raise CorruptDataError(f"stored zstd block does not decode: {exc}") from None
-    if got != len(dest):
-        raise CorruptDataError(f"stored zstd block is truncated ({got} of {len(dest)} bytes)")
 
 
 @dataclass(frozen=True)
@@ -194,7 +75,7 @@ class RawCodec:
 
     def encode(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
         """Return ``prefix`` + the payload (id byte + body) of one block."""
-        return b"".join([prefix, bytes([RAW]), _contiguous(block).data])
+        return b"".join([prefix, bytes([RAW]), contiguous(block).data])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, see :func:`codec_from_dict`."""
@@ -227,17 +108,17 @@ class ZstdCodec:
         """Return ``prefix`` + the payload (id byte + body) of one block, in one copy."""
         nz, ny, _ = block.shape
         t = self.tile
-        c = _cctx(self.level)
+        c = cctx(self.level)
         n = -(-nz // t) * -(-ny // t) if t else 1
         if n <= 1 or n > 0xFFFF:
-            return b"".join([prefix, bytes([ZSTD]), c.compress(_contiguous(block).data)])
+            return b"".join([prefix, bytes([ZSTD]), c.compress(contiguous(block).data)])
         frames = [
-            c.compress(_contiguous(block[z : z + t, y : y + t]).data)
+            c.compress(contiguous(block[z : z + t, y : y + t]).data)
             for z in range(0, nz, t)
             for y in range(0, ny, t)
         ]
         sizes = np.array([len(f) for f in frames], "<u4").tobytes()
-        head = _TILE_HEAD.pack(t, t, n)
+        head = TILE_HEAD.pack(t, t, n)
         return b"".join([prefix, bytes([ZSTD_TILED]), head, sizes, *frames])
 
     def to_dict(self) -> dict[str, Any]:
@@ -300,7 +181,7 @@ class LabelBlockZstdCodec:
 
         if block.dtype != np.uint64:
             raise BadRequestError(f"label blocks hold uint64 voxels, not {block.dtype}")
-        frame = _cctx(self.level).compress(encode_label_block(block))
+        frame = cctx(self.level).compress(encode_label_block(block))
         return b"".join([prefix, bytes([LABELBLOCK_ZSTD]), frame])
 
     def to_dict(self) -> dict[str, Any]:
@@ -359,7 +240,7 @@ def decode_into(payload: Buffer, out: np.ndarray) -> np.ndarray:
 
 
 def _decode_raw(payload: memoryview, out: np.ndarray) -> None:
-    body, dest = payload[1:], _byte_view(out)
+    body, dest = payload[1:], byte_view(out)
     if len(body) != len(dest):
         raise CorruptDataError(f"raw block has {len(body)} bytes, the block needs {len(dest)}")
     dest[:] = body
@@ -367,41 +248,7 @@ def _decode_raw(payload: memoryview, out: np.ndarray) -> None:
 
 def _decode_tiled(payload: memoryview, out: np.ndarray) -> None:
     nz, ny, nx = out.shape
-    decode_region(payload, out.shape, (slice(0, nz), slice(0, ny), slice(0, nx)), out)
-
-
-def _tiles(body: memoryview, shape: tuple[int, ...]) -> tuple[int, int, list[int]]:
-    """Parse a tiled payload body: ``(tz, ty, frame offsets)`` (``n + 1`` offsets)."""
-    head = _TILE_HEAD
-    if len(body) < head.size:
-        raise CorruptDataError("tiled zstd block is truncated")
-    tz, ty, n = head.unpack_from(body)
-    if tz == 0 or ty == 0 or n != -(-shape[0] // tz) * -(-shape[1] // ty):
-        raise CorruptDataError(f"tiled zstd block has {n} tiles of {tz}x{ty}, not fit for {shape}")
-    start = head.size + 4 * n
-    if len(body) < start:
-        raise CorruptDataError("tiled zstd block is truncated")
-    offsets = list(
-        itertools.accumulate(struct.unpack_from(f"<{n}I", body, head.size), initial=start)
-    )
-    if offsets[-1] != len(body):
-        raise CorruptDataError("tiled zstd block frame sizes do not match its length")
-    return tz, ty, offsets
-
-
-def _spans(r: slice, t: int, n: int) -> list[tuple[int, int, slice, slice]]:
-    """Tiles of edge ``t`` (block edge ``n``) that ``r`` touches.
-
-    Each is ``(tile index, tile length, slice in the tile, slice in the region)``.
-    """
-    out = []
-    lo, hi = r.start, r.stop
-    for i in range(lo // t, (hi - 1) // t + 1):
-        a = i * t
-        b = min(a + t, n)
-        s, e = max(a, lo), min(b, hi)
-        out.append((i, b - a, slice(s - a, e - a), slice(s - lo, e - lo)))
-    return out
+    decode_tiled_region(payload[1:], out.shape, (slice(0, nz), slice(0, ny), slice(0, nx)), out)
 
 
 def decode_region(
@@ -422,44 +269,18 @@ def decode_region(
         region: Slices (positive steps of 1) into the block.
         dst: Destination view, ``dst.shape`` equal to the region's shape.
     """
-    dtype = dst.dtype
-    if payload_codec(payload) != ZSTD_TILED:
-        block = decode_into(payload, scratch(tuple(shape), dtype))
-        _copy_rows(dst, block[region])
+    if payload_codec(payload) == ZSTD_TILED:
+        decode_tiled_region(memoryview(payload)[1:], shape, region, dst)
         return
-    body = memoryview(payload)[1:]
-    tz, ty, offs = _tiles(body, shape)
-    nx = shape[2]
-    nyt = -(-shape[1] // ty)
-    ys = _spans(region[1], ty, shape[1])
-    sx = region[2]
-    kind = _row_kind(dst)
-    dst_rows = dst.view(kind) if kind is not None else dst
-    bufs: dict[tuple[int, int], tuple[memoryview, np.ndarray]] = {}
-    reader = _dctx().stream_reader
-    try:
-        for iz, lz, sz, dz in _spans(region[0], tz, shape[0]):
-            for iy, ly, sy, dy in ys:
-                got = bufs.get((lz, ly))
-                if got is None:
-                    tile, view = _tile_buffer((lz, ly, nx), dtype)
-                    rows = tile[:, :, sx]
-                    got = bufs[lz, ly] = (view, rows.view(kind) if kind is not None else rows)
-                view, rows = got
-                i = iz * nyt + iy
-                # readinto releases the GIL (decompress() scales worse on 2 threads)
-                if reader(body[offs[i] : offs[i + 1]]).readinto(view) != len(view):
-                    raise CorruptDataError(f"stored zstd tile {i} is too short")
-                dst_rows[dz, dy] = rows[sz, sy]
-    except zstandard.ZstdError as exc:
-        raise CorruptDataError(f"stored zstd block does not decode: {exc}") from None
+    block = decode_into(payload, scratch(tuple(shape), dst.dtype))
+    copy_rows(dst, block[region])
 
 
 def _decode_labelblock(payload: memoryview, out: np.ndarray) -> None:
     from dvidctl.datatypes.imageblk.labelblock import decode_label_block
 
     try:
-        raw = _dctx().decompress(payload[1:])
+        raw = dctx().decompress(payload[1:])
         decode_label_block(raw, out=out)
     except (zstandard.ZstdError, ValueError) as exc:
         raise CorruptDataError(f"stored label block does not decode: {exc}") from None
