@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from dvidctl.datatypes.imageblk.blockkeys import (
     decode_block_tkeys,
 )
 from dvidctl.datatypes.imageblk.blockvolume import BlockSpec, BlockVolume
+from dvidctl.datatypes.imageblk.checks import check_range, check_scale, check_voxel_array
 from dvidctl.datatypes.imageblk.codec import BlockCodec, codec_from_dict
 from dvidctl.datatypes.imageblk.config import pack_extents, unpack_extents
 from dvidctl.datatypes.imageblk.multiscale import (
@@ -40,7 +41,7 @@ from dvidctl.datatypes.imageblk.multiscale import (
     update_pyramid,
 )
 from dvidctl.errors import BadRequestError
-from dvidctl.geometry import INT32_MAX, INT32_MIN, Box, check_voxel_budget
+from dvidctl.geometry import Box, check_voxel_budget
 from dvidctl.imageio import encode_image
 from dvidctl.store.versioned import VersionedBatch
 
@@ -98,20 +99,13 @@ class VoxelInstance(Instance):
 
     def check_scale(self, scale: int) -> int:
         """Return ``scale`` if it is a level of this instance, else BadRequestError."""
-        if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)):
-            raise BadRequestError(f"scale must be an integer, not {scale!r}")
-        if not 0 <= scale <= self.max_downres:
-            raise BadRequestError(
-                f"scale {scale} is not stored by {self.name!r}: levels are 0..{self.max_downres}",
-                hint="MaxDownresLevel sets the number of levels when the instance is created",
-            )
-        return int(scale)
+        return check_scale(scale, self.max_downres, self.name)
 
     # ----------------------------------------------------------------- reads
     def get_subvolume(self, box: Box, scale: int = 0, out: np.ndarray | None = None) -> np.ndarray:
         """Read ``box`` (ZYX, voxel space of ``scale``) as a new ZYX array (or into ``out``)."""
         self.check_scale(scale)
-        _check_range(box)
+        check_range(box)
         if out is None:
             check_voxel_budget(box.nvoxels, self.dtype.itemsize)
         return self.blocks.read(box, scale, out)
@@ -241,7 +235,7 @@ class VoxelInstance(Instance):
         self.check_scale(scale)
         array = self._check_array(array)
         box = Box.from_shape(array.shape, tuple(int(v) for v in offset_zyx))
-        _check_range(box)
+        check_range(box)
         self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
         with self.lock:
             batch = self._batch()
@@ -297,7 +291,7 @@ class VoxelInstance(Instance):
                 )
             lo = (coord[0] * bs[0], coord[1] * bs[1], coord[2] * bs[2])
             box = Box(lo, (lo[0] + bs[0], lo[1] + bs[1], lo[2] + bs[2]))
-            _check_range(box)
+            check_range(box)
             boxes.append(box)
         self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
         union = boxes[0]
@@ -360,7 +354,7 @@ class VoxelInstance(Instance):
 
     def set_extents(self, box: Box) -> None:
         """Set the extents at this node (DVID's ``POST extents``), replacing the union so far."""
-        _check_range(box)
+        check_range(box)
         with self.lock:
             b = self._batch()
             b.put(self.iid, EXTENTS_TKEY, pack_extents(box))
@@ -388,20 +382,7 @@ class VoxelInstance(Instance):
         """Hook for type-specific metadata queued with a scale-0 write."""
 
     def _check_array(self, array: Any) -> np.ndarray:
-        if not isinstance(array, np.ndarray):
-            raise BadRequestError(f"voxels must be a numpy array, not {type(array).__name__}")
-        if array.ndim != 3:
-            raise BadRequestError(f"voxels must be a 3D ZYX array, got shape {array.shape}")
-        if array.size == 0:
-            raise BadRequestError(f"voxel array of shape {array.shape} is empty")
-        if array.dtype.kind != self.dtype.kind or array.dtype.itemsize != self.dtype.itemsize:
-            raise BadRequestError(
-                f"{self.spec.name} {self.name!r} holds {self.dtype} voxels, got {array.dtype}",
-                hint=f"convert the array with .astype('{self.dtype}') if the values fit",
-            )
-        if array.dtype != self.dtype:  # other byte order
-            array = array.astype(self.dtype)
-        return array
+        return check_voxel_array(array, self.dtype, f"{self.spec.name} {self.name!r}")
 
     def downres(self) -> dict[int, int]:
         """Rebuild every pyramid level from scale 0 in one atomic write; blocks per level."""
@@ -460,11 +441,6 @@ def _ints(a: np.ndarray) -> tuple[int, int, int]:
     return (int(a[0]), int(a[1]), int(a[2]))
 
 
-def _check_range(box: Box) -> None:
-    if min(box.start) < INT32_MIN or max(box.stop) > INT32_MAX + 1:
-        raise BadRequestError(f"{box} reaches outside the signed 32-bit voxel range")
-
-
 @dataclass(frozen=True)
 class _ArbTile:
     """One tile of an arb plane: its pixels, the voxels around them, how it reads."""
@@ -492,3 +468,9 @@ def _check_arb_budget(
         return  # arb_plan reports malformed input with a proper message
     if math.isfinite(w) and math.isfinite(h) and w >= 0 and h >= 0:
         check_voxel_budget((int(w) + 1) * (int(h) + 1), 24 + itemsize, limit_bytes)
+
+
+if TYPE_CHECKING:  # mypy checks that the class satisfies the shared voxel interface
+    from dvidctl.datatypes.imageblk.protocol import VoxelsAPI
+
+    _: type[VoxelsAPI] = VoxelInstance

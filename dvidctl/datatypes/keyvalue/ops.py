@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from dvidctl.datatypes.base import Instance
 from dvidctl.datatypes.keyvalue import keys
@@ -72,3 +73,9 @@ class KeyValue(Instance):
     def get_many(self, names: Iterable[str]) -> dict[str, bytes | None]:
         """Values of several keys (None where absent)."""
         return {k: self.get_or_none(k) for k in names}
+
+
+if TYPE_CHECKING:  # mypy checks that the class satisfies the shared keyvalue interface
+    from dvidctl.datatypes.keyvalue.protocol import KeyValueAPI
+
+    _: type[KeyValueAPI] = KeyValue

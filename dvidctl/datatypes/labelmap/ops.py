@@ -9,7 +9,7 @@ the instance record, as DVID's ``nextlabel`` reservations).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -124,3 +124,9 @@ class LabelMap(VoxelInstance):
             IndexedLabels=bool(self.config.get("indexed_labels", True)),
         )
         return ext
+
+
+if TYPE_CHECKING:  # mypy checks that the class satisfies the shared labelmap interface
+    from dvidctl.datatypes.labelmap.protocol import LabelMapAPI
+
+    _: type[LabelMapAPI] = LabelMap

@@ -8,7 +8,7 @@ the ROI as the union of its spans.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from dvidctl.datatypes.base import Instance
 from dvidctl.datatypes.roi import keys
 from dvidctl.datatypes.roi import spans as sp
 from dvidctl.datatypes.roi.partition import partition as _partition
+from dvidctl.datatypes.roi.points import voxel_points
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX, INT32_MIN, Box, check_voxel_budget
 
@@ -130,24 +131,7 @@ class ROI(Instance):
         return sp.contains_blocks(self._spans_in(lo, hi), blocks)
 
     def _point_blocks(self, points_xyz: Any) -> np.ndarray:
-        try:
-            p = np.asarray(points_xyz)
-        except ValueError:
-            raise BadRequestError("points must be a list of [x, y, z]") from None
-        if p.size == 0:
-            return np.empty((0, 3), dtype=np.int64)
-        if p.ndim != 2 or p.shape[1] != 3 or p.dtype.kind not in "iuf":
-            raise BadRequestError(
-                f"points must be an (n, 3) numeric XYZ array, got {p.dtype} {p.shape}",
-                hint="send [[x, y, z], ...] voxel coordinates",
-            )
-        if p.dtype.kind == "f":
-            if not np.isfinite(p).all():
-                raise BadRequestError("points must be finite numbers")
-            p = np.floor(p)
-        if ((p < INT32_MIN) | (p > INT32_MAX)).any():
-            raise BadRequestError("point coordinates must fit in int32")
-        p = p.astype(np.int64)
+        p = voxel_points(points_xyz)
         return p[:, ::-1] // np.asarray(self.block_zyx, dtype=np.int64)
 
     def extended(self) -> dict[str, Any]:
@@ -239,3 +223,9 @@ class ROI(Instance):
                 b.delete(self.iid, tk)
             b.commit()
         return len(old)
+
+
+if TYPE_CHECKING:  # mypy checks that the class satisfies the shared roi interface
+    from dvidctl.datatypes.roi.protocol import ROIAPI
+
+    _: type[ROIAPI] = ROI

@@ -1,0 +1,51 @@
+"""The roi interface shared by local and remote instances.
+
+:class:`~dvidctl.datatypes.roi.ops.ROI` and :class:`~dvidctl.api.remote.roi.RemoteROI`
+both satisfy :class:`ROIAPI`. Spans are ``[z, y, x0, x1]`` in block coordinates
+(``x1`` inclusive); both sides parse and normalise them with
+:mod:`dvidctl.datatypes.roi.spans` and points with :mod:`dvidctl.datatypes.roi.points`,
+so bad input is the same ``BadRequestError`` on either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from dvidctl.datatypes.protocol import InstanceAPI
+from dvidctl.geometry import Box
+
+
+@runtime_checkable
+class ROIAPI(InstanceAPI, Protocol):
+    """A set of blocks, stored as spans, at one version."""
+
+    @property
+    def block_size(self) -> tuple[int, int, int]:
+        """Block size in voxels, XYZ."""
+        ...
+
+    def get_spans(self) -> list[list[int]]:
+        """The ROI as sorted, normalised ``[[z, y, x0, x1], ...]``."""
+        ...
+
+    def put_spans(self, spans: Sequence[Sequence[int]] | np.ndarray) -> int:
+        """Replace the ROI with ``spans``; returns the number of normalised spans."""
+        ...
+
+    def delete(self) -> int:
+        """Delete every span; returns how many there were."""
+        ...
+
+    def mask(self, box: Box) -> np.ndarray:
+        """A uint8 ZYX array of ``box``'s shape: 1 inside the ROI, else 0."""
+        ...
+
+    def contains_points(self, points_xyz: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+        """Whether each voxel point ``[x, y, z]`` (floats floored) is inside, as a bool array."""
+        ...
+
+
+__all__ = ["ROIAPI"]
