@@ -1,4 +1,7 @@
-"""keyvalue type keys: class byte 177, the key bytes, a 0x00 terminator (as DVID)."""
+"""keyvalue type keys: class byte 177, the key bytes, a 0x00 terminator (as DVID).
+
+Also the checks of keys and values that local and remote instances both apply.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,15 @@ def check_key(key: str) -> str:
     if "/" in key or "\x00" in key:
         raise BadRequestError(f"keyvalue key {key!r} contains '/' or NUL, which DVID keys cannot")
     return key
+
+
+def check_value(key: str, value: object) -> bytes:
+    """Validate the value of ``key``: bytes-like (bytes, bytearray, memoryview)."""
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise BadRequestError(
+            f"the value of keyvalue key {key!r} must be bytes, not {type(value).__name__}"
+        )
+    return bytes(value)
 
 
 def tkey(key: str) -> bytes:

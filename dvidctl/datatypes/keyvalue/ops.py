@@ -36,10 +36,11 @@ class KeyValue(Instance):
         self.put_many({key: value})
 
     def put_many(self, items: Mapping[str, bytes]) -> None:
-        """Set several keys in one atomic write."""
+        """Set several keys in one atomic write (every key and value is checked first)."""
+        checked = [(keys.tkey(k), keys.check_value(k, v)) for k, v in items.items()]
         b = self._batch()
-        for k, v in items.items():
-            b.put(self.iid, keys.tkey(k), v)
+        for tk, v in checked:
+            b.put(self.iid, tk, v)
         b.commit()
 
     def delete(self, key: str) -> bool:
@@ -51,10 +52,11 @@ class KeyValue(Instance):
         return existed
 
     def delete_many(self, names: Iterable[str]) -> None:
-        """Delete several keys in one atomic write."""
+        """Delete several keys in one atomic write (every key is checked first)."""
+        tks = [keys.tkey(k) for k in names]
         b = self._batch()
-        for k in names:
-            b.delete(self.iid, keys.tkey(k))
+        for tk in tks:
+            b.delete(self.iid, tk)
         b.commit()
 
     def items(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from dvidctl.datatypes.imageblk.blockkeys import MAXLABEL_TKEY
+from dvidctl.datatypes.imageblk.checks import check_label_count, check_points_xyz
 from dvidctl.datatypes.imageblk.config import pack_u64, unpack_u64
 from dvidctl.datatypes.imageblk.downsample import downsample_labels
 from dvidctl.datatypes.imageblk.instance import VoxelInstance
@@ -21,8 +22,6 @@ from dvidctl.datatypes.imageblk.multiscale import Downsample
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
 from dvidctl.errors import BadRequestError
 from dvidctl.store.versioned import VersionedBatch
-
-MAX_RESERVE = 1 << 40
 
 
 class LabelMap(VoxelInstance):
@@ -49,18 +48,14 @@ class LabelMap(VoxelInstance):
     ) -> np.ndarray:
         """Labels at integer voxel points given as ``(n, 3)`` XYZ (DVID's ``labels``)."""
         self.check_scale(scale)
-        pts = np.asarray(points_xyz)
-        if pts.size == 0:
+        pts = check_points_xyz(points_xyz)
+        if len(pts) == 0:
             return np.zeros(0, np.uint64)
-        if pts.ndim != 2 or pts.shape[1] != 3 or pts.dtype.kind not in "iu":
-            raise BadRequestError(
-                f"points must be an (n, 3) integer XYZ array, got {pts.shape} {pts.dtype}"
-            )
         return self.blocks.values_at(scale, pts[:, ::-1])
 
     def label_at(self, point_xyz: Sequence[int], scale: int = 0) -> int:
         """The label at one voxel (DVID's ``label/{x_y_z}``)."""
-        return int(self.labels_at(np.asarray([point_xyz], dtype=np.int64), scale)[0])
+        return int(self.labels_at([point_xyz], scale)[0])
 
     # -------------------------------------------------------------- counters
     def max_label(self) -> int:
@@ -84,9 +79,12 @@ class LabelMap(VoxelInstance):
         return max(int(self.config.get("next_label", 0)), self.max_repo_label() + 1)
 
     def reserve_labels(self, count: int) -> tuple[int, int]:
-        """Reserve ``count`` new labels for the whole repository; returns ``(first, last)``."""
-        if not 1 <= count <= MAX_RESERVE:
-            raise BadRequestError(f"label count must be 1..{MAX_RESERVE}, got {count}")
+        """Reserve ``count`` new labels for the whole repository; returns ``(first, last)``.
+
+        A mutation as in DVID: refused on a committed node (LockedNodeError).
+        """
+        check_label_count(count)
+        self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
         with self.lock:
             start = self.next_label()
             self._save_config(next_label=start + count)
