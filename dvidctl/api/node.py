@@ -143,3 +143,9 @@ class Node:
             "created": r.created,
             "updated": r.updated,
         }
+
+
+if TYPE_CHECKING:  # mypy checks that Node satisfies the node interface shared with RemoteNode
+    from dvidctl.api.protocol import NodeAPI
+
+    _: type[NodeAPI] = Node

@@ -1,8 +1,10 @@
 """The Python API over HTTP: ``RemoteRepository(url).node(ref).instance(name)``.
 
-One module per datatype, each with the methods of the local instance class
-(``protocols`` of :mod:`dvidctl.datatypes` say which), so the data commands work
-against a local repository or any DVID server (dvidctl's own or Go DVID).
+One module per datatype. Each remote class satisfies the same protocol as the
+local class of its type (``KeyValueAPI``, ``VoxelsAPI``, ``LabelMapAPI``,
+``ROIAPI``: ``protocol.py`` in each datatype package), with the same errors, so
+the data commands and scripts work against a local repository or any DVID server
+(dvidctl's own or Go DVID). ``tests/contracts`` runs one set of checks on both.
 """
 
 from dvidctl.api.remote.base import RemoteInstance

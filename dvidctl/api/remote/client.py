@@ -6,7 +6,8 @@ keyvalue, ``get_subvolume``/``put_subvolume`` for voxels, ...), so the data
 commands work against a local repository or a server (dvidctl's own or Go
 DVID). Large bodies are streamed into preallocated numpy buffers.
 
-HTTP errors become :mod:`dvidctl.errors` (400 -> BadRequestError, 404 ->
+HTTP errors become :mod:`dvidctl.errors` (400 -> BadRequestError, or
+LockedNodeError for DVID's refusal of a write to a committed node, 404 ->
 NotFoundError, 403 -> PermissionDeniedError, 409 -> ConflictError, others and
 connection failures -> RemoteError), with the server's message.
 """

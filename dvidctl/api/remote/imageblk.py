@@ -1,7 +1,9 @@
-"""Voxel instances over HTTP: the methods of the local uint8blk / labelmap classes.
+"""Voxel instances over HTTP: :class:`VoxelsAPI` and :class:`LabelMapAPI` on any DVID server.
 
 Subvolumes travel as raw ZYX bytes (``raw/0_1_2``), streamed into a
-preallocated array on GET; geometry goes out as DVID's XYZ strings.
+preallocated array on GET; geometry goes out as DVID's XYZ strings. Arguments
+are checked with :mod:`dvidctl.datatypes.imageblk.checks` before a request is
+sent, as the local instances check them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -18,8 +20,15 @@ import numpy as np
 from dvidctl.api.remote.base import RemoteInstance, check
 from dvidctl.datatypes.imageblk.blockstream import StreamParser
 from dvidctl.datatypes.imageblk.blockvolume import block_overlap
+from dvidctl.datatypes.imageblk.checks import (
+    check_label_count,
+    check_points_xyz,
+    check_range,
+    check_scale,
+    check_voxel_array,
+)
 from dvidctl.datatypes.imageblk.codec import decode_into
-from dvidctl.errors import BadRequestError, RemoteError
+from dvidctl.errors import RemoteError
 from dvidctl.geometry import Box, check_voxel_budget, iter_block_coords
 
 CHUNK = 1 << 20
@@ -35,13 +44,25 @@ def _xyz(values: Sequence[int]) -> str:
 class RemoteVoxels(RemoteInstance):
     """A uint8blk-like instance on a server."""
 
+    datatype = "uint8blk"
     dtype: np.dtype[Any] = np.dtype(np.uint8)
 
     @property
     def block_shape(self) -> tuple[int, int, int]:
         """Block size, ZYX."""
-        x, y, z = self._info.get("Extended", {}).get("BlockSize", [32, 32, 32])
+        x, y, z = self._ext.get("BlockSize", [32, 32, 32])
         return int(z), int(y), int(x)
+
+    @property
+    def voxel_size(self) -> tuple[float, float, float]:
+        """Voxel size at scale 0, XYZ."""
+        x, y, z = self._ext.get("VoxelSize") or [8.0, 8.0, 8.0]
+        return float(x), float(y), float(z)
+
+    @property
+    def background(self) -> int:
+        """The value of voxels never written."""
+        return int(self._ext.get("Background", 0) or 0)
 
     stream_endpoint = "subvolblocks"
     #: Ship stored blocks from dvidctl servers? Not for grayscale: EM compresses ~1.1x
@@ -54,6 +75,12 @@ class RemoteVoxels(RemoteInstance):
         Labels from a dvidctl server come as the stored blocks and are decoded
         here, in parallel, while the rest arrives; otherwise ``raw/0_1_2``.
         """
+        self.check_scale(scale)
+        check_range(box)
+        if out is None:
+            check_voxel_budget(box.nvoxels, self.dtype.itemsize)
+        if box.is_empty:
+            return np.empty(box.shape, self.dtype) if out is None else out
         if self.prefer_stored and self.repo.is_dvidctl:
             return self._get_stored_blocks(box, scale, out)
         path = self.path("raw", "0_1_2", _xyz(box.size_xyz), _xyz(box.offset_xyz))
@@ -105,7 +132,7 @@ class RemoteVoxels(RemoteInstance):
         finally:
             for j in jobs:
                 j.result()
-        bg = dtype.type(int(self._info.get("Extended", {}).get("Background", 0) or 0))
+        bg = dtype.type(self.background)
         bstart, bstop = box.block_range(bs)
         for c in iter_block_coords(bstart, bstop).tolist():
             if (c[0], c[1], c[2]) not in seen:
@@ -116,10 +143,11 @@ class RemoteVoxels(RemoteInstance):
         self, array: np.ndarray, offset_zyx: Sequence[int] = (0, 0, 0), scale: int = 0
     ) -> Box:
         """Write a ZYX array with its first voxel at ``offset_zyx``."""
-        if not isinstance(array, np.ndarray) or array.ndim != 3:
-            raise BadRequestError("voxels must be a 3D ZYX numpy array")
-        arr = np.ascontiguousarray(array, dtype=self.dtype.newbyteorder("<"))
+        self.check_scale(scale)
+        checked = check_voxel_array(array, self.dtype, f"{self.typename} {self.name!r}")
+        arr = np.ascontiguousarray(checked, dtype=self.dtype.newbyteorder("<"))
         box = Box.from_shape(arr.shape, tuple(int(v) for v in offset_zyx))
+        check_range(box)
         path = self.path("raw", "0_1_2", _xyz(box.size_xyz), _xyz(box.offset_xyz))
         params = {"scale": str(scale)} if scale else None
         view = arr.reshape(-1).view(np.uint8).data
@@ -141,15 +169,11 @@ class RemoteVoxels(RemoteInstance):
     @property
     def max_downres(self) -> int:
         """The highest stored scale (``MaxDownresLevel``; 0 for DVID's uint8blk)."""
-        return int(self._info.get("Extended", {}).get("MaxDownresLevel", 0) or 0)
+        return int(self._ext.get("MaxDownresLevel", 0) or 0)
 
     def check_scale(self, scale: int) -> int:
         """Return ``scale`` if the server stores it, else BadRequestError (as local)."""
-        if not 0 <= int(scale) <= self.max_downres:
-            raise BadRequestError(
-                f"scale {scale} is not stored by {self.name!r}: levels are 0..{self.max_downres}"
-            )
-        return int(scale)
+        return check_scale(scale, self.max_downres, self.name)
 
     def get_arb(
         self,
@@ -162,6 +186,7 @@ class RemoteVoxels(RemoteInstance):
         """DVID's ``arb`` plane (pixel centres in real-world XYZ), decoded from the server's PNG."""
         from dvidctl.imageio import decode_image
 
+        self.check_scale(scale)
         pts = ["_".join(f"{float(v):g}" for v in p) for p in (tl, tr, bl)]
         params = {"scale": str(scale)} if scale else None
         r = self.repo.request(
@@ -182,27 +207,32 @@ class RemoteVoxels(RemoteInstance):
 class RemoteLabelMap(RemoteVoxels):
     """A labelmap instance on a server."""
 
+    datatype = "labelmap"
     dtype: np.dtype[Any] = np.dtype(np.uint64)
     stream_endpoint = "blocks"
     prefer_stored = True  # label blocks compress ~100x: far fewer bytes on the wire
 
-    def labels_at(self, points_xyz: Any, scale: int = 0) -> np.ndarray:
-        """Labels at ``(n, 3)`` XYZ points."""
-        pts = np.asarray(points_xyz, dtype=np.int64).reshape(-1, 3).tolist()
+    def labels_at(
+        self, points_xyz: Sequence[Sequence[int]] | np.ndarray, scale: int = 0
+    ) -> np.ndarray:
+        """Labels at ``(n, 3)`` XYZ points (one ``labels`` request)."""
+        self.check_scale(scale)
+        pts = check_points_xyz(points_xyz)
+        if len(pts) == 0:
+            return np.zeros(0, np.uint64)
         params = {"scale": str(scale)} if scale else None
         got = self.repo.request(
-            "GET", self.path("labels"), content=json.dumps(pts), params=params
+            "GET", self.path("labels"), content=json.dumps(pts.tolist()), params=params
         ).json()
         return np.asarray(got, dtype=np.uint64)
 
     def label_at(self, point_xyz: Sequence[int], scale: int = 0) -> int:
         """The label at one voxel."""
+        self.check_scale(scale)
+        (pt,) = check_points_xyz([point_xyz]).tolist()
         params = {"scale": str(scale)} if scale else None
-        return int(
-            self.repo.request("GET", self.path("label", _xyz(point_xyz)), params=params).json()[
-                "Label"
-            ]
-        )
+        got = self.repo.request("GET", self.path("label", _xyz(pt)), params=params).json()
+        return int(got["Label"])
 
     def max_label(self) -> int:
         """The largest label along the ancestry."""
@@ -213,6 +243,15 @@ class RemoteLabelMap(RemoteVoxels):
         return int(self.repo.request("GET", self.path("nextlabel")).json()["nextlabel"])
 
     def reserve_labels(self, count: int) -> tuple[int, int]:
-        """Reserve ``count`` labels."""
-        got = self.repo.request("POST", self.path("nextlabel", str(count))).json()
+        """Reserve ``count`` labels; returns ``(first, last)`` inclusive."""
+        n = check_label_count(count)
+        got = self.repo.request("POST", self.path("nextlabel", str(n))).json()
         return int(got["start"]), int(got["end"])
+
+
+if TYPE_CHECKING:  # mypy checks that the classes satisfy the shared voxel interfaces
+    from dvidctl.datatypes.imageblk.protocol import VoxelsAPI
+    from dvidctl.datatypes.labelmap.protocol import LabelMapAPI
+
+    _voxels: type[VoxelsAPI] = RemoteVoxels
+    _labels: type[LabelMapAPI] = RemoteLabelMap

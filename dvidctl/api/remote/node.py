@@ -91,3 +91,9 @@ class RemoteNode:
         typename = str(info.get("Base", {}).get("TypeName", ""))
         cls = CLASSES.get(typename, RemoteInstance)
         return cls(self, name, info)
+
+
+if TYPE_CHECKING:  # mypy checks that RemoteNode satisfies the node interface shared with Node
+    from dvidctl.api.protocol import NodeAPI
+
+    _: type[NodeAPI] = RemoteNode
