@@ -6,12 +6,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dvidctl.api.repository import Repository
 from dvidctl.errors import BadRequestError
+
+if TYPE_CHECKING:
+    from dvidctl.api.protocol import NodeAPI
+    from dvidctl.datatypes.protocol import InstanceAPI
 
 RepoOpt = Annotated[
     Path | None,
@@ -60,12 +64,12 @@ def open_repo(repo: Path | None, *, read_only: bool = False) -> Repository:
 @contextmanager
 def open_node(
     repo: Path | None, node: str | None, remote: str | None, *, write: bool
-) -> Iterator[Any]:
+) -> Iterator[NodeAPI]:
     """Yield the node to work on: local (``--repo``/HEAD) or remote (``--remote URL --node UUID``).
 
-    Local and remote nodes share one interface (``.instance(name)`` with the same methods),
-    so every data command works against either. Reads open the local repository read-only,
-    which works next to a running server.
+    Local and remote nodes share one interface (:class:`~dvidctl.api.protocol.NodeAPI`,
+    whose instances satisfy the datatype protocols), so every data command works against
+    either. Reads open the local repository read-only, which works next to a running server.
     """
     if remote is None:
         with open_repo(repo, read_only=not write) as r:
@@ -79,3 +83,8 @@ def open_node(
 
     with RemoteRepository(remote, token=os.environ.get("DVIDCTL_TOKEN")) as rr:
         yield rr.node(node)
+
+
+def wrong_type(name: str, inst: InstanceAPI, kind: str) -> BadRequestError:
+    """The error for instance ``name`` that is not of the ``kind`` a command works on."""
+    return BadRequestError(f"instance {name!r} is a {inst.typename}, not {kind}")

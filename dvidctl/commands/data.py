@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dvidctl.commands import _output
-from dvidctl.commands._options import JsonOpt, NodeOpt, RemoteOpt, RepoOpt, open_node
-from dvidctl.datatypes.keyvalue import KeyValue
+from dvidctl.commands._options import (
+    JsonOpt,
+    NodeOpt,
+    RemoteOpt,
+    RepoOpt,
+    open_node,
+    wrong_type,
+)
+from dvidctl.datatypes.keyvalue.protocol import KeyValueAPI
 from dvidctl.errors import BadRequestError, NotFoundError
 
+if TYPE_CHECKING:
+    from dvidctl.api.protocol import NodeAPI
 
-def _kv(node_obj: object, name: str) -> KeyValue:
-    inst = node_obj.instance(name)  # type: ignore[attr-defined]
-    typename = getattr(getattr(inst, "record", None), "typename", None) or getattr(
-        inst, "record_typename", ""
-    )
-    if not isinstance(inst, KeyValue) and typename != "keyvalue":
-        raise BadRequestError(f"instance {name!r} is a {typename}, not a keyvalue")
-    return inst  # type: ignore[no-any-return]
+
+def _kv(node: NodeAPI, name: str) -> KeyValueAPI:
+    inst = node.instance(name)
+    if not isinstance(inst, KeyValueAPI):
+        raise wrong_type(name, inst, "a keyvalue")
+    return inst
 
 
 def put_key(

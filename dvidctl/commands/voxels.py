@@ -8,18 +8,28 @@ written by suffix through :mod:`dvidctl.imageio` (``.npy``, ``.tif``, ``.png``,
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 
 from dvidctl.commands import _output
-from dvidctl.commands._options import JsonOpt, NodeOpt, RemoteOpt, RepoOpt, open_node, open_repo
+from dvidctl.commands._options import (
+    JsonOpt,
+    NodeOpt,
+    RemoteOpt,
+    RepoOpt,
+    open_node,
+    open_repo,
+    wrong_type,
+)
+from dvidctl.datatypes.imageblk.protocol import VoxelsAPI
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import Box, format_xyz, parse_floats, parse_xyz
 from dvidctl.imageio import read_array, write_array
 
 if TYPE_CHECKING:
+    from dvidctl.api.protocol import NodeAPI
     from dvidctl.datatypes.imageblk.instance import VoxelInstance
 
 ScaleOpt = Annotated[
@@ -34,19 +44,24 @@ OutputOpt = Annotated[
 OffsetOpt = Annotated[str, typer.Option("--offset", help="First voxel X,Y,Z (or x_y_z).")]
 
 
-def _voxels(node_obj: Any, name: str) -> VoxelInstance:
-    from dvidctl.api.remote import RemoteVoxels
+_VOXEL_KIND = "a voxel type (uint8blk, labelmap)"
+
+
+def _voxels(node: NodeAPI, name: str) -> VoxelsAPI:
+    inst = node.instance(name)
+    if not isinstance(inst, VoxelsAPI):
+        raise wrong_type(name, inst, _VOXEL_KIND)
+    return inst
+
+
+def _local_voxels(node: NodeAPI, name: str) -> VoxelInstance:
+    """A voxel instance of the local repository (tiles and downres are not in DVID's API)."""
     from dvidctl.datatypes.imageblk.instance import VoxelInstance
 
-    inst = node_obj.instance(name)
-    if not isinstance(inst, (VoxelInstance, RemoteVoxels)):
-        typename = getattr(getattr(inst, "record", None), "typename", None) or getattr(
-            inst, "record_typename", "?"
-        )
-        raise BadRequestError(
-            f"instance {name!r} is a {typename}, not a voxel type (uint8blk, labelmap)"
-        )
-    return inst  # type: ignore[return-value]
+    inst = node.instance(name)
+    if not isinstance(inst, VoxelInstance):
+        raise wrong_type(name, inst, _VOXEL_KIND)
+    return inst
 
 
 def _size(text: str, n: int = 3) -> tuple[int, ...]:
@@ -102,9 +117,10 @@ def put_subvolume(
             arr = arr[None]
         with _output.working(f"writing {arr.nbytes / 1e6:.0f} MB to {name}", enabled=not json_):
             box = inst.put_subvolume(arr, (off[2], off[1], off[0]), scale=scale)
+        uuid = target.uuid
         result = {
             "instance": name,
-            "node": target.uuid,
+            "node": uuid,
             "offset": list(box.offset_xyz),
             "size": list(box.size_xyz),
             "scale": scale,
@@ -115,7 +131,7 @@ def put_subvolume(
         _output.note(
             f"wrote {format_xyz(box.size_xyz)} voxels at {format_xyz(box.offset_xyz)} "
             f"(XYZ, scale {scale}) "
-            f"to {name} at {result['node'][:10]}"
+            f"to {name} at {uuid[:10]}"
         )
 
 
@@ -199,7 +215,7 @@ def get_tile(
     """Read an imagetile-style 2D tile (PNG or JPEG bytes), built from the stored blocks."""
     xyz = parse_xyz(coord, 3, name="tile coordinate")
     with open_repo(repo, read_only=True) as r:
-        data = _voxels(r.node(node), name).get_tile(plane, scale, xyz, fmt, tile_size)
+        data = _local_voxels(r.node(node), name).get_tile(plane, scale, xyz, fmt, tile_size)
     if output == "-":
         _output.emit_bytes(data)
     else:
@@ -216,7 +232,7 @@ def downres(
     """Rebuild every pyramid level (1..MaxDownresLevel) from scale 0, in one atomic write."""
     with open_repo(repo) as r:
         with _output.working(f"rebuilding the pyramid of {name}"):
-            counts = _voxels(r.node(node), name).downres()
+            counts = _local_voxels(r.node(node), name).downres()
     if json_:
         _output.emit_json({str(k): v for k, v in counts.items()})
     elif not counts:

@@ -161,4 +161,9 @@ def test_voxel_verbs_through_a_server(tmp_path: Path) -> None:
             ],
         )
         assert r.exit_code != 0 and r.stderr.startswith("error: ")
+        # the data commands pick instances by protocol, remote as local
+        r = runner.invoke(app, ["get", "key", "seg", "x", *base])
+        assert r.exit_code == 2 and "'seg' is a labelmap, not a keyvalue" in r.stderr
+        r = runner.invoke(app, ["put", "key", "gray", "x", *base], input=b"v")
+        assert r.exit_code == 2 and "'gray' is a uint8blk, not a keyvalue" in r.stderr
     repo.close()
