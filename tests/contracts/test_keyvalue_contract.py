@@ -1,0 +1,145 @@
+"""The KeyValueAPI contract, run on the local instance and on the remote one (STYLE.md rule 20)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dvidctl.datatypes.keyvalue.protocol import KeyValueAPI
+from dvidctl.errors import BadRequestError, LockedNodeError, NotFoundError
+from tests.contracts.conftest import Backend, LocalBackend, RemoteBackend
+
+#: Keys that travel badly in URLs or sort in surprising ways.
+ODD_KEYS = ["a b", "50%", "é", "B", "a", "a.b", "?x=1", "#frag", "~tilde", "+plus", "ключ"]
+BAD_KEYS = ["", "a/b", "nul\x00"]
+
+
+class KeyValueContract:
+    """What every :class:`KeyValueAPI` must do. Subclasses provide ``backend``."""
+
+    @pytest.fixture
+    def backend(self) -> Backend:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @pytest.fixture
+    def kv(self, backend: Backend) -> KeyValueAPI:
+        inst = backend.new("keyvalue")
+        assert isinstance(inst, KeyValueAPI)
+        return inst
+
+    # -------------------------------------------------------------- reads
+    def test_identity(self, kv: KeyValueAPI) -> None:
+        assert kv.typename == "keyvalue"
+        assert kv.name.startswith("keyvalue_")
+        assert kv.info()["Base"]["Name"] == kv.name
+
+    def test_round_trip_of_any_bytes(self, kv: KeyValueAPI) -> None:
+        every_byte = bytes(range(256)) * 3
+        kv.put("bin", every_byte)
+        kv.put("empty", b"")
+        assert kv.get("bin") == every_byte
+        assert kv.get("empty") == b"" and kv.exists("empty")
+        assert kv.get_or_none("empty") == b""
+        kv.put("bin", b"replaced")
+        assert kv.get("bin") == b"replaced"
+
+    def test_missing_key(self, kv: KeyValueAPI) -> None:
+        with pytest.raises(NotFoundError):
+            kv.get("nope")
+        assert kv.get_or_none("nope") is None
+        assert not kv.exists("nope")
+        assert kv.delete("nope") is False
+
+    def test_odd_keys_round_trip_and_sort_by_bytes(self, kv: KeyValueAPI) -> None:
+        kv.put_many({k: k.encode() for k in ODD_KEYS})
+        for k in ODD_KEYS:
+            assert kv.get(k) == k.encode()
+        assert kv.keys() == sorted(ODD_KEYS, key=str.encode)
+
+    def test_get_many(self, kv: KeyValueAPI) -> None:
+        kv.put_many({"a": b"1", "b": b"", "c": b"3"})
+        assert kv.get_many(["c", "missing", "b", "a"]) == {
+            "c": b"3",
+            "missing": None,
+            "b": b"",
+            "a": b"1",
+        }
+        assert kv.get_many([]) == {}
+
+    def test_key_ranges_are_inclusive(self, kv: KeyValueAPI) -> None:
+        kv.put_many({k: k.encode() for k in ["a", "ab", "b", "ba", "c"]})
+        assert kv.keys("ab", "ba") == ["ab", "b", "ba"]
+        assert kv.keys("ab") == ["ab", "b", "ba", "c"]
+        assert kv.keys(last="b") == ["a", "ab", "b"]
+        assert kv.keys("aa", "az") == ["ab"]
+        assert kv.keys("c", "a") == []
+        assert kv.keys("x", "z") == []
+
+    def test_items(self, kv: KeyValueAPI) -> None:
+        kv.put_many({"k1": b"v1", "k2": b"", "k3": b"v3"})
+        assert list(kv.items()) == [("k1", b"v1"), ("k2", b""), ("k3", b"v3")]
+        assert list(kv.items("k2", "k3")) == [("k2", b""), ("k3", b"v3")]
+        assert list(kv.items(last="k1")) == [("k1", b"v1")]
+        assert list(kv.items("k4")) == []
+
+    # ------------------------------------------------------------- writes
+    def test_delete_and_delete_many(self, kv: KeyValueAPI) -> None:
+        kv.put_many({k: b"x" for k in "abcd"})
+        assert kv.delete("a") is True
+        assert not kv.exists("a")
+        kv.delete_many(["b", "c", "never"])
+        assert kv.keys() == ["d"]
+        kv.put("a", b"again")
+        assert kv.get("a") == b"again"
+
+    @pytest.mark.parametrize("key", BAD_KEYS)
+    def test_bad_keys_are_bad_requests(self, kv: KeyValueAPI, key: str) -> None:
+        for call in (
+            lambda: kv.get(key),
+            lambda: kv.exists(key),
+            lambda: kv.put(key, b"v"),
+            lambda: kv.delete(key),
+            lambda: kv.keys(key, "z"),
+            lambda: kv.get_many(["ok", key]),
+        ):
+            with pytest.raises(BadRequestError):
+                call()
+
+    def test_bad_batch_writes_nothing(self, kv: KeyValueAPI) -> None:
+        kv.put("keep", b"1")
+        with pytest.raises(BadRequestError):
+            kv.put_many({"ok": b"1", "a/b": b"2"})
+        with pytest.raises(BadRequestError):
+            kv.put_many({"ok": b"1", "text": "not bytes"})  # type: ignore[dict-item]
+        with pytest.raises(BadRequestError):
+            kv.put("text", "not bytes")  # type: ignore[arg-type]
+        with pytest.raises(BadRequestError):
+            kv.delete_many(["keep", ""])
+        assert kv.keys() == ["keep"]
+
+    def test_writes_to_a_committed_node_are_refused(self, backend: Backend) -> None:
+        kv = backend.new("keyvalue")
+        assert isinstance(kv, KeyValueAPI)
+        kv.put("k", b"v")
+        old = backend.commit(kv)
+        assert isinstance(old, KeyValueAPI)
+        for call in (
+            lambda: old.put("k", b"w"),
+            lambda: old.put_many({"x": b"1"}),
+            lambda: old.delete("k"),
+            lambda: old.delete_many(["k"]),
+        ):
+            with pytest.raises(LockedNodeError):
+                call()
+        assert old.get("k") == b"v" and old.keys() == ["k"]
+
+
+class TestLocalKeyValue(KeyValueContract):
+    @pytest.fixture
+    def backend(self, local_backend: LocalBackend) -> Backend:
+        return local_backend
+
+
+class TestRemoteKeyValue(KeyValueContract):
+    @pytest.fixture
+    def backend(self, remote_backend: RemoteBackend) -> Backend:
+        return remote_backend

@@ -1,0 +1,128 @@
+"""The ROIAPI contract, run on the local instance and on the remote one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dvidctl.datatypes.roi.protocol import ROIAPI
+from dvidctl.errors import BadRequestError, LockedNodeError
+from dvidctl.geometry import Box
+from tests.contracts.conftest import Backend, LocalBackend, RemoteBackend
+
+#: Unsorted, overlapping and touching spans; normalised they are NORMAL.
+MESSY = [[1, 0, 4, 5], [0, 0, 0, 1], [1, 0, 0, 2], [0, 0, 2, 3], [-1, 2, -2, -1], [1, 0, 3, 3]]
+NORMAL = [[-1, 2, -2, -1], [0, 0, 0, 3], [1, 0, 0, 5]]
+
+
+def mask_of(spans: list[list[int]], box: Box, block: int) -> np.ndarray:
+    """The mask :meth:`ROIAPI.mask` must return, voxel by voxel."""
+    out = np.zeros(box.shape, np.uint8)
+    (z0, y0, x0), (z1, y1, x1) = box.start, box.stop
+    z, y, x = np.meshgrid(
+        np.arange(z0, z1) // block,
+        np.arange(y0, y1) // block,
+        np.arange(x0, x1) // block,
+        indexing="ij",
+    )
+    for sz, sy, sx0, sx1 in spans:
+        out[(z == sz) & (y == sy) & (x >= sx0) & (x <= sx1)] = 1
+    return out
+
+
+class ROIContract:
+    """What every :class:`ROIAPI` must do. Subclasses provide ``backend``."""
+
+    @pytest.fixture
+    def backend(self) -> Backend:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @pytest.fixture
+    def roi(self, backend: Backend) -> ROIAPI:
+        inst = backend.new("roi", {"BlockSize": "4,4,4"})
+        assert isinstance(inst, ROIAPI)
+        return inst
+
+    def test_identity(self, roi: ROIAPI) -> None:
+        assert roi.typename == "roi" and roi.block_size == (4, 4, 4)
+        assert roi.get_spans() == []
+
+    def test_spans_are_stored_normalised(self, roi: ROIAPI) -> None:
+        assert roi.put_spans(MESSY) == len(NORMAL)
+        assert roi.get_spans() == NORMAL
+        assert roi.put_spans(np.asarray([[3, 3, 3, 3]], np.int32)) == 1
+        assert roi.get_spans() == [[3, 3, 3, 3]]  # put replaces
+
+    def test_delete(self, roi: ROIAPI) -> None:
+        roi.put_spans(NORMAL)
+        assert roi.delete() == len(NORMAL)
+        assert roi.get_spans() == []
+        assert roi.delete() == 0
+
+    def test_mask_of_unaligned_boxes(self, roi: ROIAPI) -> None:
+        roi.put_spans(NORMAL)
+        for box in (
+            Box((-5, 6, -9), (7, 11, 25)),
+            Box((0, 0, 0), (4, 4, 16)),
+            Box((1, 1, 1), (2, 2, 2)),
+        ):
+            assert np.array_equal(roi.mask(box), mask_of(NORMAL, box, 4)), box
+        empty = roi.mask(Box((0, 0, 0), (0, 3, 3)))
+        assert empty.shape == (0, 3, 3) and empty.dtype == np.uint8
+
+    def test_points(self, roi: ROIAPI) -> None:
+        roi.put_spans(NORMAL)
+        pts = [[0, 0, 0], [15, 3, 3], [16, 3, 3], [-8, 8, -4], [-8, 8, -5], [23, 0, 4]]
+        assert roi.contains_points(pts).tolist() == [True, True, False, True, False, True]
+        # floats are floored to the voxel that holds them: -0.5 is in voxel -1, block -1
+        floats = [[-0.5, 8.2, -3.9], [3.99, 3.99, 3.99], [-0.5, 0.0, 0.0]]
+        assert roi.contains_points(floats).tolist() == [True, True, False]
+        got = roi.contains_points(np.empty((0, 3)))
+        assert got.dtype == bool and got.shape == (0,)
+
+    @pytest.mark.parametrize(
+        "spans",
+        [[[0, 0, 5, 4]], [[0, 0, 1]], [[0, 0, 1.5, 2]], [[0, 0, 0, 2**31]], "[[0,0,0,1]]"],
+        ids=["x1<x0", "three", "float", "beyond-int32", "string"],
+    )
+    def test_bad_spans_write_nothing(self, roi: ROIAPI, spans: Any) -> None:
+        roi.put_spans(NORMAL)
+        with pytest.raises(BadRequestError):
+            roi.put_spans(spans)
+        assert roi.get_spans() == NORMAL
+
+    @pytest.mark.parametrize(
+        "points",
+        [[[1, 2]], [[1, 2, 3], [4, 5]], [[0, 0, float("nan")]], [[0, 0, 2**40]], "1,2,3"],
+        ids=["two-numbers", "ragged", "nan", "beyond-int32", "string"],
+    )
+    def test_bad_points_are_bad_requests(self, roi: ROIAPI, points: Any) -> None:
+        with pytest.raises(BadRequestError):
+            roi.contains_points(points)
+
+    def test_writes_to_a_committed_node_are_refused(self, backend: Backend) -> None:
+        roi = backend.new("roi", {"BlockSize": "4,4,4"})
+        assert isinstance(roi, ROIAPI)
+        roi.put_spans(NORMAL)
+        old = backend.commit(roi)
+        assert isinstance(old, ROIAPI)
+        with pytest.raises(LockedNodeError):
+            old.put_spans([[0, 0, 0, 0]])
+        with pytest.raises(LockedNodeError):
+            old.delete()
+        assert old.get_spans() == NORMAL
+        assert old.contains_points([[0, 0, 0]]).tolist() == [True]  # a query, not a write
+
+
+class TestLocalROI(ROIContract):
+    @pytest.fixture
+    def backend(self, local_backend: LocalBackend) -> Backend:
+        return local_backend
+
+
+class TestRemoteROI(ROIContract):
+    @pytest.fixture
+    def backend(self, remote_backend: RemoteBackend) -> Backend:
+        return remote_backend
