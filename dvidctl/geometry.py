@@ -4,7 +4,8 @@ Arrays are ZYX inside dvidctl; DVID strings and JSON are XYZ. This module is
 where the two meet:
 
 * :func:`parse_xyz` reads ``1,2,3`` / ``1_2_3`` / ``1 2 3`` into an **XYZ** tuple;
-  :func:`format_xyz` writes one back as ``1_2_3``.
+  :func:`format_xyz` writes one back as ``1_2_3``; :func:`parse_points` checks a list
+  of XYZ points.
 * :class:`Box` stores ``start``/``stop`` in **ZYX** (``stop`` exclusive) and
   offers ``from_xyz``/``offset_xyz``/``size_xyz`` for the edge.
 * :func:`iter_block_coords` lists block coordinates (ZYX, z-major) without a
@@ -117,6 +118,40 @@ def parse_floats(text: str, n: int = 3, *, name: str = "point") -> tuple[float, 
             raise BadRequestError(f"{name} {text!r}: {part!r} is not a finite number")
         values.append(value)
     return tuple(values)
+
+
+def parse_points(points_xyz: object, *, floats: bool = False) -> np.ndarray:
+    """Voxel points ``[[x, y, z], ...]`` as an ``(n, 3)`` int64 XYZ array (``(0, 3)`` for none).
+
+    Args:
+        points_xyz: A list of 3-lists or an ``(n, 3)`` array.
+        floats: Accept floats too, floored to the voxel that holds them (ROI point
+            queries); by default only integers are points (label lookups).
+
+    Raises:
+        BadRequestError: Not ``(n, 3)`` numbers of the accepted kind, not finite, or
+            outside the signed 32-bit range.
+    """
+    try:
+        p = np.asarray(points_xyz)
+    except ValueError:
+        raise BadRequestError("points must be a list of [x, y, z]") from None
+    if p.size == 0:
+        return np.empty((0, 3), dtype=np.int64)
+    kinds = "iuf" if floats else "iu"
+    if p.ndim != 2 or p.shape[1] != 3 or p.dtype.kind not in kinds:
+        what = "numeric" if floats else "integer"
+        raise BadRequestError(
+            f"points must be an (n, 3) {what} XYZ array, got {p.dtype} {p.shape}",
+            hint="send [[x, y, z], ...] voxel coordinates",
+        )
+    if p.dtype.kind == "f":
+        if not np.isfinite(p).all():
+            raise BadRequestError("points must be finite numbers")
+        p = np.floor(p)
+    if p.min() < INT32_MIN or p.max() > INT32_MAX:
+        raise BadRequestError("point coordinates must fit in int32")
+    return p.astype(np.int64)
 
 
 def format_xyz(values: Sequence[int]) -> str:

@@ -22,14 +22,13 @@ from dvidctl.datatypes.imageblk.blockstream import StreamParser
 from dvidctl.datatypes.imageblk.blockvolume import block_overlap
 from dvidctl.datatypes.imageblk.checks import (
     check_label_count,
-    check_points_xyz,
     check_range,
     check_scale,
     check_voxel_array,
 )
 from dvidctl.datatypes.imageblk.codec import decode_into
 from dvidctl.errors import RemoteError
-from dvidctl.geometry import Box, check_voxel_budget, iter_block_coords
+from dvidctl.geometry import Box, check_voxel_budget, iter_block_coords, parse_points
 
 CHUNK = 1 << 20
 
@@ -217,7 +216,7 @@ class RemoteLabelMap(RemoteVoxels):
     ) -> np.ndarray:
         """Labels at ``(n, 3)`` XYZ points (one ``labels`` request)."""
         self.check_scale(scale)
-        pts = check_points_xyz(points_xyz)
+        pts = parse_points(points_xyz)
         if len(pts) == 0:
             return np.zeros(0, np.uint64)
         params = {"scale": str(scale)} if scale else None
@@ -229,7 +228,7 @@ class RemoteLabelMap(RemoteVoxels):
     def label_at(self, point_xyz: Sequence[int], scale: int = 0) -> int:
         """The label at one voxel."""
         self.check_scale(scale)
-        (pt,) = check_points_xyz([point_xyz]).tolist()
+        (pt,) = parse_points([point_xyz]).tolist()
         params = {"scale": str(scale)} if scale else None
         got = self.repo.request("GET", self.path("label", _xyz(pt)), params=params).json()
         return int(got["Label"])

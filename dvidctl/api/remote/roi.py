@@ -1,6 +1,7 @@
 """roi over HTTP: :class:`~dvidctl.datatypes.roi.protocol.ROIAPI` on any DVID server.
 
-Spans and points are parsed here as the local instance parses them, so bad input
+Spans and points are parsed here as the local instance parses them
+(:mod:`dvidctl.datatypes.roi.spans`, :func:`dvidctl.geometry.parse_points`), so bad input
 is refused before a request is sent and results have the same form.
 """
 
@@ -14,8 +15,7 @@ import numpy as np
 
 from dvidctl.api.remote.base import RemoteInstance
 from dvidctl.datatypes.roi import spans as sp
-from dvidctl.datatypes.roi.points import voxel_points
-from dvidctl.geometry import Box, check_voxel_budget
+from dvidctl.geometry import Box, check_voxel_budget, parse_points
 
 
 class RemoteROI(RemoteInstance):
@@ -49,7 +49,7 @@ class RemoteROI(RemoteInstance):
 
     def contains_points(self, points_xyz: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
         """Whether each ``[x, y, z]`` is inside (floats floored, as locally)."""
-        pts = voxel_points(points_xyz)
+        pts = parse_points(points_xyz, floats=True)
         if len(pts) == 0:
             return np.zeros(0, dtype=bool)
         body = json.dumps(pts.tolist())

@@ -7,7 +7,6 @@ way (``BadRequestError``, same message) whether the data is local or on a server
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -59,26 +58,6 @@ def check_voxel_array(array: Any, dtype: np.dtype[Any], what: str) -> np.ndarray
     return array
 
 
-def check_points_xyz(points_xyz: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
-    """Integer voxel points as an ``(n, 3)`` int64 XYZ array (``(0, 3)`` for none)."""
-    try:
-        pts = np.asarray(points_xyz)
-    except ValueError:
-        raise BadRequestError("points must be a list of [x, y, z] integers") from None
-    if pts.size == 0:
-        return np.empty((0, 3), dtype=np.int64)
-    if pts.ndim != 2 or pts.shape[1] != 3 or pts.dtype.kind not in "iu":
-        raise BadRequestError(
-            f"points must be an (n, 3) integer XYZ array, got {pts.shape} {pts.dtype}"
-        )
-    if pts.dtype.kind == "u" and pts.max() > INT32_MAX:
-        raise BadRequestError("point coordinates must fit in int32")
-    out = pts.astype(np.int64)
-    if ((out < INT32_MIN) | (out > INT32_MAX)).any():
-        raise BadRequestError("point coordinates must fit in int32")
-    return out
-
-
 #: The most labels one reservation may ask for.
 MAX_RESERVE = 1 << 40
 
@@ -95,7 +74,6 @@ def check_label_count(count: Any) -> int:
 __all__ = [
     "MAX_RESERVE",
     "check_label_count",
-    "check_points_xyz",
     "check_range",
     "check_scale",
     "check_voxel_array",

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from dvidctl.datatypes.imageblk.blockkeys import MAXLABEL_TKEY
-from dvidctl.datatypes.imageblk.checks import check_label_count, check_points_xyz
+from dvidctl.datatypes.imageblk.checks import check_label_count
 from dvidctl.datatypes.imageblk.config import pack_u64, unpack_u64
 from dvidctl.datatypes.imageblk.downsample import downsample_labels
 from dvidctl.datatypes.imageblk.instance import VoxelInstance
 from dvidctl.datatypes.imageblk.multiscale import Downsample
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
 from dvidctl.errors import BadRequestError
+from dvidctl.geometry import parse_points
 from dvidctl.store.versioned import VersionedBatch
 
 
@@ -48,7 +49,7 @@ class LabelMap(VoxelInstance):
     ) -> np.ndarray:
         """Labels at integer voxel points given as ``(n, 3)`` XYZ (DVID's ``labels``)."""
         self.check_scale(scale)
-        pts = check_points_xyz(points_xyz)
+        pts = parse_points(points_xyz)
         if len(pts) == 0:
             return np.zeros(0, np.uint64)
         return self.blocks.values_at(scale, pts[:, ::-1])

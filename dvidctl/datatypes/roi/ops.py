@@ -16,9 +16,8 @@ from dvidctl.datatypes.base import Instance
 from dvidctl.datatypes.roi import keys
 from dvidctl.datatypes.roi import spans as sp
 from dvidctl.datatypes.roi.partition import partition as _partition
-from dvidctl.datatypes.roi.points import voxel_points
 from dvidctl.errors import BadRequestError
-from dvidctl.geometry import INT32_MAX, INT32_MIN, Box, check_voxel_budget
+from dvidctl.geometry import INT32_MAX, INT32_MIN, Box, check_voxel_budget, parse_points
 
 #: Masks over at most this many block z-layers scan each layer's y range separately.
 _ROW_SCAN_LIMIT = 64
@@ -131,7 +130,7 @@ class ROI(Instance):
         return sp.contains_blocks(self._spans_in(lo, hi), blocks)
 
     def _point_blocks(self, points_xyz: Any) -> np.ndarray:
-        p = voxel_points(points_xyz)
+        p = parse_points(points_xyz, floats=True)
         return p[:, ::-1] // np.asarray(self.block_zyx, dtype=np.int64)
 
     def extended(self) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 :class:`~dvidctl.datatypes.roi.ops.ROI` and :class:`~dvidctl.api.remote.roi.RemoteROI`
 both satisfy :class:`ROIAPI`. Spans are ``[z, y, x0, x1]`` in block coordinates
 (``x1`` inclusive); both sides parse and normalise them with
-:mod:`dvidctl.datatypes.roi.spans` and points with :mod:`dvidctl.datatypes.roi.points`,
+:mod:`dvidctl.datatypes.roi.spans` and points with :func:`dvidctl.geometry.parse_points`,
 so bad input is the same ``BadRequestError`` on either.
 """
 
