@@ -1,7 +1,8 @@
 """Backends for the contract tests: fresh instances, local or behind a real ``dvidctl serve``.
 
 Each contract class (``*Contract``) asks its ``backend`` fixture for a fresh
-instance; each implementation subclasses the contract and picks a backend:
+instance; each implementation subclasses the contract with :class:`LocalSide` or
+:class:`RemoteSide`, which pick the backend:
 
 - :class:`LocalBackend`: a RocksDB repository (one per session, a new instance per test);
 - :class:`RemoteBackend`: the remote classes against a ``dvidctl serve`` subprocess on a
@@ -150,3 +151,19 @@ def remote_backend(served: tuple[str, str]) -> Iterator[RemoteBackend]:
     backend = RemoteBackend(*served)
     yield backend
     backend.remote.close()
+
+
+class LocalSide:
+    """Mixed into a contract: run it on the local instance classes."""
+
+    @pytest.fixture
+    def backend(self, local_backend: LocalBackend) -> Backend:
+        return local_backend
+
+
+class RemoteSide:
+    """Mixed into a contract: run it on the remote classes against ``dvidctl serve``."""
+
+    @pytest.fixture
+    def backend(self, remote_backend: RemoteBackend) -> Backend:
+        return remote_backend

@@ -6,7 +6,7 @@ import pytest
 
 from dvidctl.datatypes.keyvalue.protocol import KeyValueAPI
 from dvidctl.errors import BadRequestError, LockedNodeError, NotFoundError
-from tests.contracts.conftest import Backend, LocalBackend, RemoteBackend
+from tests.contracts.conftest import Backend, LocalSide, RemoteSide
 
 #: Keys that travel badly in URLs or sort in surprising ways.
 ODD_KEYS = ["a b", "50%", "é", "B", "a", "a.b", "?x=1", "#frag", "~tilde", "+plus", "ключ"]
@@ -133,13 +133,9 @@ class KeyValueContract:
         assert old.get("k") == b"v" and old.keys() == ["k"]
 
 
-class TestLocalKeyValue(KeyValueContract):
-    @pytest.fixture
-    def backend(self, local_backend: LocalBackend) -> Backend:
-        return local_backend
+class TestLocalKeyValue(LocalSide, KeyValueContract):
+    """KeyValue (datatypes/keyvalue/ops.py) on a RocksDB repository."""
 
 
-class TestRemoteKeyValue(KeyValueContract):
-    @pytest.fixture
-    def backend(self, remote_backend: RemoteBackend) -> Backend:
-        return remote_backend
+class TestRemoteKeyValue(RemoteSide, KeyValueContract):
+    """RemoteKeyValue (api/remote/keyvalue.py) against a real dvidctl serve."""

@@ -9,7 +9,7 @@ import pytest
 
 from dvidctl.datatypes.labelmap.protocol import LabelMapAPI
 from dvidctl.errors import BadRequestError, LockedNodeError
-from tests.contracts.conftest import Backend, LocalBackend, RemoteBackend
+from tests.contracts.conftest import Backend, LocalSide, RemoteSide
 from tests.contracts.test_voxels_contract import VoxelsContract
 
 
@@ -102,13 +102,9 @@ class LabelMapContract(VoxelsContract):
         assert old.next_label() == 6 and old.max_label() == 5 and old.label_at((0, 0, 0)) == 5
 
 
-class TestLocalLabelMap(LabelMapContract):
-    @pytest.fixture
-    def backend(self, local_backend: LocalBackend) -> Backend:
-        return local_backend
+class TestLocalLabelMap(LocalSide, LabelMapContract):
+    """LabelMap (datatypes/labelmap/ops.py) on a RocksDB repository."""
 
 
-class TestRemoteLabelMap(LabelMapContract):
-    @pytest.fixture
-    def backend(self, remote_backend: RemoteBackend) -> Backend:
-        return remote_backend
+class TestRemoteLabelMap(RemoteSide, LabelMapContract):
+    """RemoteLabelMap (api/remote/imageblk.py) against a real dvidctl serve."""

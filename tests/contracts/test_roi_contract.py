@@ -10,7 +10,7 @@ import pytest
 from dvidctl.datatypes.roi.protocol import ROIAPI
 from dvidctl.errors import BadRequestError, LockedNodeError
 from dvidctl.geometry import Box
-from tests.contracts.conftest import Backend, LocalBackend, RemoteBackend
+from tests.contracts.conftest import Backend, LocalSide, RemoteSide
 
 #: Unsorted, overlapping and touching spans; normalised they are NORMAL.
 MESSY = [[1, 0, 4, 5], [0, 0, 0, 1], [1, 0, 0, 2], [0, 0, 2, 3], [-1, 2, -2, -1], [1, 0, 3, 3]]
@@ -116,13 +116,9 @@ class ROIContract:
         assert old.contains_points([[0, 0, 0]]).tolist() == [True]  # a query, not a write
 
 
-class TestLocalROI(ROIContract):
-    @pytest.fixture
-    def backend(self, local_backend: LocalBackend) -> Backend:
-        return local_backend
+class TestLocalROI(LocalSide, ROIContract):
+    """ROI (datatypes/roi/ops.py) on a RocksDB repository."""
 
 
-class TestRemoteROI(ROIContract):
-    @pytest.fixture
-    def backend(self, remote_backend: RemoteBackend) -> Backend:
-        return remote_backend
+class TestRemoteROI(RemoteSide, ROIContract):
+    """RemoteROI (api/remote/roi.py) against a real dvidctl serve."""

@@ -10,7 +10,7 @@ import pytest
 from dvidctl.datatypes.imageblk.protocol import VoxelsAPI
 from dvidctl.errors import BadRequestError, LockedNodeError
 from dvidctl.geometry import Box
-from tests.contracts.conftest import Backend, LocalBackend, RemoteBackend
+from tests.contracts.conftest import Backend, LocalSide, RemoteSide
 
 BAD_SCALES: list[Any] = [2, -1, True, "1", 1.0, None]
 
@@ -186,13 +186,9 @@ class VoxelsContract:
         assert old.extents() == Box((0, 0, 0), (3, 3, 3))
 
 
-class TestLocalUint8Blk(VoxelsContract):
-    @pytest.fixture
-    def backend(self, local_backend: LocalBackend) -> Backend:
-        return local_backend
+class TestLocalUint8Blk(LocalSide, VoxelsContract):
+    """Uint8Blk (datatypes/uint8blk/ops.py) on a RocksDB repository."""
 
 
-class TestRemoteUint8Blk(VoxelsContract):
-    @pytest.fixture
-    def backend(self, remote_backend: RemoteBackend) -> Backend:
-        return remote_backend
+class TestRemoteUint8Blk(RemoteSide, VoxelsContract):
+    """RemoteVoxels (api/remote/imageblk.py) against a real dvidctl serve."""
