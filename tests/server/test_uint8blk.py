@@ -61,6 +61,23 @@ def test_raw_2d_png_jpeg_and_3d_jpeg(client, gray):
     assert img.shape == (32 * 32, 32)
 
 
+def test_raw_3d_any_other_format_segment_is_raw_voxels(client, gray):
+    """DVID (imageblk.go 2579): only exactly ``jpg``/``jpeg`` makes a 3D JPEG; the rest is raw."""
+    u, vol = gray
+    for endpoint in ("raw", "isotropic"):
+        for fmt in ("nD", "png", "jpg:80", "JPG", "whatever"):
+            r = client.get(f"/api/node/{u}/grayscale/{endpoint}/0_1_2/10_20_30/5_6_7/{fmt}")
+            assert r.status_code == 200, (endpoint, fmt, r.text)
+            assert r.headers["content-type"] == "application/octet-stream"
+            got = np.frombuffer(r.content, np.uint8).reshape(30, 20, 10)
+            assert np.array_equal(got, vol[7:37, 6:26, 5:15])
+        r = client.get(f"/api/node/{u}/grayscale/{endpoint}/0_1_2/32_32_32/0_0_0/jpg")
+        assert r.headers["content-type"] == "image/jpeg"
+        assert np.asarray(Image.open(io.BytesIO(r.content))).shape == (32 * 32, 32)
+    # 2D keeps DVID's image formats: an unknown one is still a 400
+    assert client.get(f"/api/node/{u}/grayscale/raw/xy/10_10/0_0_0/nD").status_code == 400
+
+
 def test_isotropic_2d(client, gray):
     u, _ = gray
     r = client.get(f"/api/node/{u}/grayscale/isotropic/xz/64_64/0_0_0")

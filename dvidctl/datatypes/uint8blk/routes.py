@@ -14,9 +14,9 @@ _GEOM = "{dims:dims}/{size:xyz}/{offset:xyz}"
 
 def routes() -> list[Route]:
     """The uint8blk route table."""
-    raw = partial(vx.get_raw)
+    raw = partial(vx.get_raw, jpeg3d=True)
     raw.__name__ = "get_raw"  # type: ignore[attr-defined]
-    iso = partial(vx.get_raw, isotropic=True)
+    iso = partial(vx.get_raw, isotropic=True, jpeg3d=True)
     iso.__name__ = "get_isotropic"  # type: ignore[attr-defined]
     return [
         Route("raw/" + _GEOM, ("GET",), raw, "2D image (png/jpg) or 3D voxels", produces=OCTET),
