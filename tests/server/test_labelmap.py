@@ -249,6 +249,11 @@ def test_maxlabel_nextlabel_posts_metadata_resolution(client, lm):
     md = client.get(f"/api/node/{lm}/seg/metadata")
     assert md.headers["content-type"].startswith("application/vnd.dvid-nd-data+json")
     assert [a["Resolution"] for a in md.json()["Axes"]] == [4, 4, 40]
+    props = md.json()["Properties"]  # imageblk's Properties, not labelmap's Extended
+    assert props["Values"][0]["DataType"] == "uint64" and props["VoxelSize"] == [4, 4, 40]
+    assert "MaxLabel" not in props and "Values" not in md.json()
+    assert [a["Size"] for a in md.json()["Axes"]] == [0, 0, 0]  # nothing written yet
+    assert props["MinPoint"] is None
 
 
 def test_labelblk_is_served_with_its_own_name_and_span_blocks(repo, client) -> None:  # type: ignore[no-untyped-def]

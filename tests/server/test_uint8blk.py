@@ -206,6 +206,27 @@ def test_metadata_and_resolution(client, gray):
     md = client.get(f"/api/node/{u}/grayscale/metadata").json()
     assert [a["Label"] for a in md["Axes"]] == ["X", "Y", "Z"]
     assert [a["Size"] for a in md["Axes"]] == [96, 64, 64]
+    # DVID's metadataT (imageblk.go 1009-1056): {Axes, Properties}; pydvid reads
+    # md["Properties"]["Values"][0]["DataType"].
+    assert list(md) == ["Axes", "Properties"]
+    props = md["Properties"]
+    assert list(props) == [
+        "Values",
+        "Interpolable",
+        "BlockSize",
+        "VoxelSize",
+        "VoxelUnits",
+        "MinPoint",
+        "MaxPoint",
+        "MinIndex",
+        "MaxIndex",
+        "Background",
+        "GridStore",
+        "ScaleLevel",
+    ]
+    assert props["Values"][0]["DataType"] == "uint8"
+    assert props["MinPoint"] == [0, 0, 0] and props["MaxPoint"] == [95, 63, 63]
+    assert [a["Offset"] for a in md["Axes"]] == [0, 0, 0]
     assert client.post(f"/api/node/{u}/grayscale/resolution", json=[1, 2, 3]).status_code == 200
     info = client.get(f"/api/node/{u}/grayscale/info").json()
     assert info["Extended"]["VoxelSize"] == [1, 2, 3]

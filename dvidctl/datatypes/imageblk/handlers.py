@@ -364,27 +364,31 @@ def get_tile(call: Call) -> Response:
 
 # ------------------------------------------------------------- metadata, resolution
 def get_metadata(call: Call) -> Response:
-    """``GET metadata``: DVID's ``application/vnd.dvid-nd-data+json`` layout description."""
+    """``GET metadata``: DVID's ``application/vnd.dvid-nd-data+json`` layout description.
+
+    ``{"Axes": [...], "Properties": {...}}`` as DVID's ``NdDataMetadata``
+    (imageblk.go 1009-1056): per axis the voxel size, units and this node's
+    extents (size and offset, zeros when nothing is written), then the
+    instance's imageblk properties (pydvid reads ``["Properties"]["Values"]``).
+    """
     inst = voxels_of(call)
-    ext = inst.extents()
-    units = list(inst.config.get("voxel_units", ["nanometers"] * 3))
+    props = inst.properties()
+    minp, maxp = props["MinPoint"], props["MaxPoint"]
     axes = []
     for i, name in enumerate("XYZ"):
-        if ext is None:
-            size, off = 0, 0
-        else:
-            size, off = ext.size_xyz[i], ext.offset_xyz[i]
+        size = 0 if minp is None else maxp[i] - minp[i] + 1
         axes.append(
             {
                 "Label": name,
-                "Resolution": inst.voxel_size[i],
-                "Units": units[i],
+                "Resolution": props["VoxelSize"][i],
+                "Units": props["VoxelUnits"][i],
                 "Size": size,
-                "Offset": off,
+                "Offset": 0 if minp is None else minp[i],
             }
         )
-    body = {"Axes": axes, "Values": [{"DataType": str(inst.dtype), "Label": inst.value_label}]}
-    return json_response(body, media_type="application/vnd.dvid-nd-data+json")
+    return json_response(
+        {"Axes": axes, "Properties": props}, media_type="application/vnd.dvid-nd-data+json"
+    )
 
 
 def post_resolution(call: Call) -> Response:

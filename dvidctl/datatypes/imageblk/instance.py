@@ -417,6 +417,13 @@ class VoxelInstance(Instance):
     # ------------------------------------------------------------------ info
     def extended(self) -> dict[str, Any]:
         """DVID's ``Extended`` fields of an imageblk-style instance."""
+        return {**self.properties(), "MaxDownresLevel": self.max_downres}
+
+    def properties(self) -> dict[str, Any]:
+        """DVID's imageblk ``Properties`` with this node's extents (``PropertiesWithExtents``).
+
+        ``GET metadata`` nests them under ``"Properties"`` for every voxel type.
+        """
         ext = self.extents()
         bz, by, bx = self.block_shape
         if ext is None:
@@ -439,7 +446,6 @@ class VoxelInstance(Instance):
             "Background": self.background,
             "GridStore": self.config.get("grid_store", ""),
             "ScaleLevel": int(self.config.get("scale_level", 0)),
-            "MaxDownresLevel": self.max_downres,
         }
 
     def info(self) -> dict[str, Any]:
