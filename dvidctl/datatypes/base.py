@@ -107,7 +107,8 @@ class Instance:
     def set_tags(self, tags: dict[str, str], *, replace: bool = False) -> dict[str, str]:
         """Merge (or, with ``replace``, set) the instance's string tags; returns them.
 
-        Tags are instance metadata, not versioned data (DVID allows them on committed nodes).
+        Tags are instance metadata, not versioned data. Over HTTP, ``POST .../tags`` is a
+        mutation like any other POST, refused on a committed node (DVID).
         """
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
             raise BadRequestError("tags must map strings to strings")

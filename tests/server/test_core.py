@@ -211,12 +211,13 @@ def test_instance_common_endpoints(client, kv):
     r = client.get(f"/api/node/{kv}/kv/info")
     assert r.json()["Base"]["Name"] == "kv"
     assert "keyvalue" in client.get(f"/api/node/{kv}/kv/help").text
-    assert client.get(f"/api/node/{kv}/kv/tags").json() == {}
+    assert client.get(f"/api/node/{kv}/kv/tags").json() == {"Tags": None}
     assert client.post(f"/api/node/{kv}/kv/tags", json={"a": "1"}).status_code == 200
     assert client.post(f"/api/node/{kv}/kv/tags", json={"b": "2"}).status_code == 200
-    assert client.get(f"/api/node/{kv}/kv/tags").json() == {"a": "1", "b": "2"}
+    assert client.get(f"/api/node/{kv}/kv/tags").json() == {"Tags": {"a": "1", "b": "2"}}
     client.post(f"/api/node/{kv}/kv/tags?replace=true", json={"c": "3"})
-    assert client.get(f"/api/node/{kv}/kv/tags").json() == {"c": "3"}
+    assert client.get(f"/api/node/{kv}/kv/tags").json() == {"Tags": {"c": "3"}}
+    assert client.post(f"/api/node/{kv}/kv/tags", json={"n": 1}).status_code == 400
     r = client.get(f"/api/node/{kv}/nosuch/info")
     assert r.status_code == 404 and "no data instance named 'nosuch'" in r.text
     r = client.get(f"/api/node/{kv}/kv/bogus")
@@ -225,6 +226,30 @@ def test_instance_common_endpoints(client, kv):
     )
     r = client.put(f"/api/node/{kv}/kv/keys")
     assert r.status_code == 400 and 'does not support "PUT"' in r.text
+
+
+def test_tags_post_is_refused_on_a_committed_node(client, repo, kv):
+    """DVID's generic tags POST is a mutation (datainstance.go IsMutationRequest)."""
+    u = repo.root_uuid
+    for typename in ("labelmap", "uint8blk", "roi"):
+        r = client.post(
+            f"/api/repo/{u}/instance", json={"typename": typename, "dataname": typename}
+        )
+        assert r.status_code == 200, r.text
+    r = client.post(
+        f"/api/repo/{u}/instance",
+        json={"typename": "keyvalue", "dataname": "flat", "versioned": "false"},
+    )
+    assert r.status_code == 200, r.text
+    client.post(f"/api/node/{u}/kv/tags", json={"a": "1"})
+    client.post(f"/api/node/{u}/commit", json={})
+    for name in ("kv", "labelmap", "uint8blk", "roi"):
+        r = client.post(f"/api/node/{u}/{name}/tags", json={"b": "2"})
+        assert r.status_code == 400, (name, r.text)
+        assert f'Cannot do POST on endpoint "tags" of locked node {u}' in r.text
+    assert client.get(f"/api/node/{u}/kv/tags").json() == {"Tags": {"a": "1"}}
+    # unversioned data skips the committed-node rule, as every other write
+    assert client.post(f"/api/node/{u}/flat/tags", json={"b": "2"}).status_code == 200
 
 
 def test_merge_endpoint(client, repo, kv):
