@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 from dvidctl.api import merge as merging
 from dvidctl.api.repoinfo import append_repo_log, update_repo_record
 from dvidctl.api.repository import Repository
-from dvidctl.errors import BadRequestError, ConflictError, DvidError
+from dvidctl.errors import BadRequestError, DvidError, MergeConflictError
 from dvidctl.httpkit.jsonio import json_response
 from dvidctl.httpkit.routing import Route
 from dvidctl.server.dispatcher import ServerCall as Call
@@ -220,10 +220,10 @@ def resolve(call: Call) -> Response:
     note = _opt_str(body, "note") or ""
     try:
         result = merging.merge_nodes(call.repo, vids, note, "fail")
-    except ConflictError as exc:
+    except MergeConflictError as exc:
         others = sorted({d["instance"] for d in exc.details or []} - set(data))
         if others:
-            raise ConflictError(
+            raise MergeConflictError(
                 f"conflicts in instances not listed in data: {', '.join(others)}",
                 details=exc.details,
             ) from None

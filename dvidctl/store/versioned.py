@@ -21,7 +21,7 @@ import threading
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from dvidctl.errors import ConflictError, LockedNodeError, NotFoundError
+from dvidctl.errors import LockedNodeError, MergeConflictError, NotFoundError
 from dvidctl.store.dag import Dag
 from dvidctl.store.engine import CF_DATA, CF_DELTA, Cursor, KVEngine, WriteBatch, prefix_end
 from dvidctl.store.keys import (
@@ -145,7 +145,7 @@ class VersionedStore:
         """Pick the visible stored value among ``entries`` at node ``vid``.
 
         Returns the stored value (possibly a tombstone) or None when no version
-        is visible. Raises ConflictError when several unrelated versions with
+        is visible. Raises MergeConflictError when several unrelated versions with
         different bytes are visible.
         """
         anc = self.dag.ancestors(vid)
@@ -165,7 +165,7 @@ class VersionedStore:
         values = {m[1] for m in maximal}
         if len(values) == 1:
             return maximal[0][1]
-        raise ConflictError(
+        raise MergeConflictError(
             "a key has different values on several merged parents",
             hint="merge with --strategy ours|theirs, or write the key in the merge node",
             details={"versions": sorted(m[0] for m in maximal)},
@@ -375,7 +375,7 @@ class VersionedStore:
                 if stored is None:
                     try:
                         below = self.resolve(self.versions(iid, tkey), vid, exclude_self=True)
-                    except ConflictError:
+                    except MergeConflictError:
                         # The parents of this merge node disagree: keep a tombstone.
                         below = bytes([HDR_VALUE])
                     if below is None or below[0] == HDR_TOMBSTONE:

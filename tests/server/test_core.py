@@ -18,7 +18,7 @@ def test_server_endpoints(client, kv):
         and "keyvalue" in r.text
         and r.headers["content-type"].startswith("text/plain")
     )
-    assert client.get("/api/help/nosuchtype").status_code == 404
+    assert client.get("/api/help/nosuchtype").status_code == 400  # DVID's BadRequest
     info = client.get("/api/server/info").json()
     assert all(isinstance(v, str) for v in info.values())
     assert {"Cores", "DVID Version", "Server uptime", "Storage backend"} <= set(info)
@@ -133,9 +133,9 @@ def test_newversion_branch_explicit_uuid_and_errors(client, repo):
     want = "ab" * 16
     assert client.post(f"/api/node/{u}/newversion", json={"uuid": want}).json() == {"child": want}
     r = client.post(f"/api/node/{u}/newversion", json={})
-    assert r.status_code == 409  # one open child per branch
+    assert r.status_code == 400  # one open child per branch (DVID: BadRequest)
     r = client.post(f"/api/node/{u}/branch", json={"branch": "b1", "uuid": want})
-    assert r.status_code == 409  # UUID taken
+    assert r.status_code == 400 and "already exists" in r.text  # UUID taken
     r = client.post(f"/api/node/{u}/branch", json={"branch": "b1", "uuid": "xyz"})
     assert r.status_code == 400
     want2 = "cd" * 16
@@ -176,13 +176,13 @@ def test_tag_names_a_committed_node(client, repo, kv):
     assert client.post(f"/api/node/{u}/tag", json={"tag": "v1.0"}).json() == {"child": "v1.0"}
     assert client.get("/api/node/v1.0/kv/key/a").content == b"v1"
     assert client.get("/api/node/v1.0/status").text == '{"Locked":true}'
-    assert client.post(f"/api/node/{u}/tag", json={"tag": "v1.0"}).status_code == 409
+    assert client.post(f"/api/node/{u}/tag", json={"tag": "v1.0"}).status_code == 400
 
 
 def test_instance_creation_rules(client, repo):
     u = repo.root_uuid
     r = client.post(f"/api/repo/{u}/instance", json={"typename": "nosuch", "dataname": "x"})
-    assert r.status_code == 404 and "unknown datatype" in r.text
+    assert r.status_code == 400 and "unknown datatype" in r.text
     assert client.post(f"/api/repo/{u}/instance", json={"typename": "keyvalue"}).status_code == 400
     assert client.post(f"/api/repo/{u}/instance", content=b"{oops").status_code == 400
     assert (
@@ -200,7 +200,7 @@ def test_instance_creation_rules(client, repo):
         client.post(
             f"/api/repo/{u}/instance", json={"typename": "keyvalue", "dataname": "kv"}
         ).status_code
-        == 409
+        == 400
     )
     client.post(f"/api/node/{u}/commit", json={})
     r = client.post(f"/api/repo/{u}/instance", json={"typename": "keyvalue", "dataname": "kv2"})
@@ -219,7 +219,7 @@ def test_instance_common_endpoints(client, kv):
     assert client.get(f"/api/node/{kv}/kv/tags").json() == {"Tags": {"c": "3"}}
     assert client.post(f"/api/node/{kv}/kv/tags", json={"n": 1}).status_code == 400
     r = client.get(f"/api/node/{kv}/nosuch/info")
-    assert r.status_code == 404 and "no data instance named 'nosuch'" in r.text
+    assert r.status_code == 400 and "no data instance named 'nosuch'" in r.text
     r = client.get(f"/api/node/{kv}/kv/bogus")
     assert r.status_code == 400 and r.text.startswith(
         f'Bad API call (/api/node/{kv}/kv/bogus) for data "kv"'
@@ -294,6 +294,37 @@ def test_merge_conflict_is_409_listing_keys(client, repo, kv):
     assert client.get(f"/api/node/{m}/kv/key/x").content == b"B"
 
 
+def test_dvid_api_errors_are_400_but_missing_keys_and_merge_conflicts(client, repo, kv):
+    """DVID answers errors through BadRequest (web.go 1068-1088): 400, not 404/409.
+
+    A missing key stays 404 (as DVID's keyvalue), an unknown URL 404, and a merge
+    conflict 409 (dvidctl detects conflicts eagerly, on purpose).
+    """
+    u = repo.root_uuid
+    r = client.get(f"/api/node/{u}/nosuch/keys")
+    assert r.status_code == 400 and r.text.startswith("no data instance named 'nosuch'")
+    assert r.text.rstrip().endswith(f"(/api/node/{u}/nosuch/keys).")
+    r = client.post(f"/api/repo/{u}/instance", json={"typename": "keyvalue", "dataname": "kv"})
+    assert r.status_code == 400 and "already exists" in r.text
+    assert client.get("/api/help/nosuchtype").status_code == 400
+    client.post(f"/api/node/{u}/commit", json={})
+    assert client.post(f"/api/node/{u}/branch", json={"branch": "b"}).status_code == 200
+    r = client.post(f"/api/node/{u}/branch", json={"branch": "b"})
+    assert r.status_code == 400 and "branch 'b' already exists" in r.text
+    assert client.post(f"/api/node/{u}/newversion", json={}).status_code == 200
+    assert client.post(f"/api/node/{u}/newversion", json={}).status_code == 400
+    r = client.get(f"/api/node/{u}/kv/key/nothing")
+    assert r.status_code == 404 and 'Key "nothing" not found' in r.text
+    assert client.head(f"/api/node/{u}/kv/key/nothing").status_code == 404
+    assert client.get("/api/no/such/route").status_code == 404
+    a, b = (client.get(f"/api/repo/{u}/branch-versions/{n}").json()[0] for n in ("master", "b"))
+    for node, val in ((a, b"A"), (b, b"B")):
+        client.post(f"/api/node/{node}/kv/key/x", content=val)
+        client.post(f"/api/node/{node}/commit", json={})
+    r = client.post(f"/api/repo/{u}/merge", json={"mergeType": "conflict-free", "parents": [a, b]})
+    assert r.status_code == 409 and '"key": "x"' in r.text
+
+
 def test_token_protects_writes_only(repo, client_factory):
     c = client_factory([repo], ServerSettings(token="s3cret"))
     u = repo.root_uuid
@@ -339,7 +370,7 @@ def test_several_repos_and_repo_creation(tmp_path, client_factory):
     assert c.get(f"/api/node/{root2[:5]}:master/status").status_code == 200
     want = "12" * 16
     assert c.post("/api/repos", json={"root": want}).json() == {"root": want}
-    assert c.post("/api/repos", json={"root": want}).status_code == 409
+    assert c.post("/api/repos", json={"root": want}).status_code == 400
     assert c.post("/api/repos", json={"root": "bad"}).status_code == 400
     c.app.app.state.dvid.close()  # type: ignore[attr-defined]
 
@@ -409,7 +440,7 @@ def test_resolve_endpoint_prefers_earlier_parents(client, repo, kv):
         client.post(
             f"/api/repo/{u}/resolve", json={"data": ["nope"], "parents": [b, a]}
         ).status_code
-        == 404
+        == 400
     )
     m = client.post(
         f"/api/repo/{u}/resolve", json={"data": ["kv"], "parents": [b, a], "note": "r"}

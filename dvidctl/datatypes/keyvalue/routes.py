@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from dvidctl.datatypes.keyvalue import proto as kvproto
 from dvidctl.datatypes.keyvalue.ops import KeyValue
-from dvidctl.errors import BadRequestError, NotFoundError
+from dvidctl.errors import BadRequestError, KeyNotFoundError
 from dvidctl.httpkit.jsonio import json_response, loads_body
 from dvidctl.httpkit.routing import Call, Route
 from dvidctl.httpkit.streaming import OCTET, buffer_response, iter_response
@@ -81,7 +81,7 @@ def key_get(call: Call) -> Response:
 def key_head(call: Call) -> Response:
     """``HEAD key/{key}``: 200 or 404."""
     if not _kv(call).exists(call.params["key"]):
-        raise NotFoundError(f'Key "{call.params["key"]}" not found')
+        raise KeyNotFoundError(f'Key "{call.params["key"]}" not found')
     return Response(b"", headers={"Accept-Ranges": "bytes"})
 
 
