@@ -149,6 +149,28 @@ def test_newversion_branch_explicit_uuid_and_errors(client, repo):
     assert client.get(f"/api/repo/{u}/branch-versions/none").json() == []
 
 
+def test_branch_versions_walks_as_dvid_after_a_merge(client, repo, kv):
+    """DVID's getAncestryByBranch (repo_local.go 3207-3268): down to the leaf by branch,
+    then up, listing a merge node's other parents and ascending through its last one."""
+    r0 = repo.root_uuid
+    client.post(f"/api/node/{r0}/commit", json={})
+    a = client.post(f"/api/node/{r0}/newversion", json={}).json()["child"]
+    b = client.post(f"/api/node/{r0}/branch", json={"branch": "b"}).json()["child"]
+    client.post(f"/api/node/{b}/commit", json={})
+    b2 = client.post(f"/api/node/{b}/newversion", json={}).json()["child"]
+    for node in (a, b2):
+        client.post(f"/api/node/{node}/commit", json={})
+    m = client.post(f"/api/repo/{r0}/merge", json={"parents": [a, b2]}).json()["child"]
+    versions = client.get(f"/api/repo/{r0}/branch-versions/master").json()
+    assert versions == [m, a, b2, b, r0]  # the merge child is master's leaf
+    assert client.get(f"/api/repo/{r0}/branch-versions/b").json() == [b2, b, r0]
+    m2 = client.post(f"/api/repo/{r0}/merge", json={"parents": [b2, a]}).json()["child"]
+    # a second master child of a: DVID refuses to pick a leaf
+    r = client.get(f"/api/repo/{r0}/branch-versions/master")
+    assert r.status_code == 400 and "more than 1 child" in r.text and m2 in r.text
+    assert client.get(f"/api/repo/{r0}/branch-versions/none").json() == []
+
+
 def test_version_refs(client, repo, kv):
     u = repo.root_uuid
     client.post(f"/api/node/{u}/kv/key/a", content=b"root")
