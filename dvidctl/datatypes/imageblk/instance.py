@@ -242,7 +242,7 @@ class VoxelInstance(Instance):
         array = self._check_array(array)
         box = Box.from_shape(array.shape, tuple(int(v) for v in offset_zyx))
         _check_range(box)
-        self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
+        self._check_writable()
         with self.lock:
             batch = self._batch()
             stat = self.blocks.write(array, box, scale, batch, track_max=self.tracks_max)
@@ -299,7 +299,7 @@ class VoxelInstance(Instance):
             box = Box(lo, (lo[0] + bs[0], lo[1] + bs[1], lo[2] + bs[2]))
             _check_range(box)
             boxes.append(box)
-        self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
+        self._check_writable()
         union = boxes[0]
         for b in boxes[1:]:
             union = union.union(b)
@@ -405,7 +405,7 @@ class VoxelInstance(Instance):
 
     def downres(self) -> dict[int, int]:
         """Rebuild every pyramid level from scale 0 in one atomic write; blocks per level."""
-        self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
+        self._check_writable()
         if self.max_downres == 0:
             return {}
         with self.lock:
