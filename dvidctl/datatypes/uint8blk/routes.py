@@ -24,7 +24,7 @@ def routes() -> list[Route]:
             "raw/" + _GEOM + "/{format}",
             ("GET",),
             raw,
-            "2D image or 3D as one JPEG",
+            "2D image; 3D: raw voxels, one JPEG for exactly jpg or jpeg",
             produces="image/png",
         ),
         Route("raw/" + _GEOM, ("POST",), vx.post_raw, "Write 3D voxels (ZYX bytes)", body=OCTET),
