@@ -12,13 +12,19 @@ code and an HTTP status, and also inherits the builtin that matches it, so
     │   ├── AmbiguousRefError                 exit 2, 400  a ref matches several nodes
     │   └── CorruptDataError                  exit 2, 400  stored or sent bytes do not decode
     ├── NotFoundError (KeyError)              exit 3, 404  unknown ref, instance, key, type
+    │   └── KeyNotFoundError                  exit 3, 404  a key without a value (DVID: 404 too)
     ├── LockedNodeError (PermissionError)     exit 4, 400  write to a committed node
     ├── ConflictError                         exit 5, 409  merge conflicts, branch already exists
+    │   └── MergeConflictError                exit 5, 409  versions changed a key differently
     ├── PermissionDeniedError (PermissionError) exit 6, 403  missing or wrong token
     │   └── ReadOnlyError                     exit 6, 400  write to a read-only server (DVID: 400)
     ├── RepositoryBusyError (OSError)         exit 7, 503  another process holds the database
     ├── RepositoryNotFoundError (FileNotFoundError) exit 8, 404  no .dvid here
     └── RemoteError (OSError)                 exit 9, 502  a remote server failed or is unreachable
+
+The HTTP status is dvidctl's own; on DVID's API paths the server answers as DVID
+does (``dvidctl.server.errors``): 400 for every error but a missing key or URL
+(404), and 409 kept for merge conflicts.
 """
 
 from __future__ import annotations
@@ -89,6 +95,10 @@ class NotFoundError(DvidError, KeyError):
         return self.message
 
 
+class KeyNotFoundError(NotFoundError):
+    """A key that has no value at the node (the one not-found DVID's API answers with 404)."""
+
+
 class LockedNodeError(DvidError, PermissionError):
     """A write to a committed (locked) node."""
 
@@ -103,6 +113,13 @@ class ConflictError(DvidError):
     kind = "conflict"
     exit_code = 5
     http_status = 409
+
+
+class MergeConflictError(ConflictError):
+    """Versions being merged (or read through a merge) changed the same key differently.
+
+    dvidctl finds these eagerly, at merge time; its HTTP API keeps 409 for them.
+    """
 
 
 class PermissionDeniedError(DvidError, PermissionError):
@@ -156,7 +173,9 @@ __all__ = [
     "ConflictError",
     "CorruptDataError",
     "DvidError",
+    "KeyNotFoundError",
     "LockedNodeError",
+    "MergeConflictError",
     "NotFoundError",
     "PermissionDeniedError",
     "ReadOnlyError",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from dvidctl.api.versions import _copy, _mirror, _new_node, last_locked
 from dvidctl.datatypes import registry
-from dvidctl.errors import BadRequestError, ConflictError
+from dvidctl.errors import BadRequestError, MergeConflictError
 from dvidctl.store import metadata
 from dvidctl.store.dag import NodeRecord, branch_key
 from dvidctl.store.engine import WriteBatch
@@ -145,7 +145,7 @@ def _derived_keys(repo: Repository) -> DerivedKeys:
 
 
 def _checked_plan(repo: Repository, parents: list[int], strategy: str) -> MergePlan:
-    """Plan a merge of ``parents``; ConflictError listing every conflict if any remain."""
+    """Plan a merge of ``parents``; MergeConflictError listing every conflict if any remain."""
     plan = plan_merge(
         repo.store,
         parents,
@@ -155,7 +155,7 @@ def _checked_plan(repo: Repository, parents: list[int], strategy: str) -> MergeP
     )
     if plan.conflicts:
         details = _describe_conflicts(repo, plan.conflicts, parents)
-        raise ConflictError(
+        raise MergeConflictError(
             f"merge has {len(details)} conflicting key(s); nothing was changed",
             hint="see the list; merge again with --strategy ours or --strategy theirs",
             details=details,

@@ -22,11 +22,20 @@ if TYPE_CHECKING:
 
 
 class Node:
-    """One version of a repository; reads and writes of its instances happen here."""
+    """One version of a repository; reads and writes of its instances happen here.
 
-    def __init__(self, repo: Repository, vid: int) -> None:
+    Args:
+        repo: The repository.
+        vid: The node's version id.
+        allow_locked_writes: Let this view's instances write the node even when it is
+            committed (DVID's ``fullwrite``, an admin request); see
+            :meth:`with_locked_writes`.
+    """
+
+    def __init__(self, repo: Repository, vid: int, *, allow_locked_writes: bool = False) -> None:
         self.repo = repo
         self.vid = vid
+        self._allow_locked_writes = allow_locked_writes
 
     def __repr__(self) -> str:
         state = "locked" if self.locked else "open"
@@ -52,6 +61,20 @@ class Node:
     def locked(self) -> bool:
         """Whether the node is committed (immutable)."""
         return self.record.locked
+
+    @property
+    def allow_locked_writes(self) -> bool:
+        """Whether this view's instances may write the node even when it is committed."""
+        return self._allow_locked_writes
+
+    def with_locked_writes(self) -> Node:
+        """This node, seen by a writer allowed to change it even once committed.
+
+        DVID's ``-fullwrite`` and ``admintoken`` ("expert use"): the write goes through
+        the normal versioned path, so the node's delta index shows it, and the node
+        record counts it (``writes_after_commit``), so sync and log can tell.
+        """
+        return Node(self.repo, self.vid, allow_locked_writes=True)
 
     @property
     def branch(self) -> str:
@@ -142,6 +165,7 @@ class Node:
             "tags": tags,
             "created": r.created,
             "updated": r.updated,
+            "writes_after_commit": r.writes_after_commit,
         }
 
 

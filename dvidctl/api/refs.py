@@ -88,3 +88,46 @@ def branch_names(repo: Repository) -> list[str]:
     """User-facing branch names, master first."""
     names = sorted(branch_label(b) for b in repo.state.branches)
     return sorted(names, key=lambda n: n != "master")
+
+
+def branch_versions(repo: Repository, branch: str) -> list[str]:
+    """UUIDs of ``branch`` from its leaf up to the root, as DVID's ``getAncestryByBranch``.
+
+    DVID's walk (datastore/repo_local.go 3207-3268), mirrored step by step:
+
+    1. Take a node whose branch is ``branch`` (``master`` also names DVID's ``""``).
+       None: ``[]``. DVID takes whichever its node map yields; this takes the oldest,
+       which reaches the same leaf when the branch has no fork and always meets a fork.
+    2. Walk down to the leaf through the children on the same branch; a node with two
+       such children is an error (BadRequestError, DVID's message).
+    3. Walk up from the leaf to the root: each node, then, for a merge node, every parent
+       but the last as a single entry, going on through the **last** parent. Nodes of
+       other branches are listed too, and a node reached twice is listed twice.
+
+    The branch pointers of dvidctl are not consulted: a DVID merge child (``POST
+    /repo/{uuid}/merge``, branch master, no pointer moved) is the master leaf here.
+    """
+    dag = repo.dag
+    stored = branch_key(branch)
+    on_branch = [vid for vid in sorted(dag.nodes) if dag.node(vid).branch == stored]
+    if not on_branch:
+        return []
+    node = dag.node(on_branch[0])
+    while True:
+        below = [dag.node(c) for c in node.children if dag.node(c).branch == stored]
+        if not below:
+            break
+        if len(below) > 1:
+            raise BadRequestError(
+                f"branch {branch_label(stored)!r} has more than 1 child: "
+                f"{below[1].uuid} and {below[0].uuid}"
+            )
+        node = below[0]
+    out: list[str] = []
+    cur = node
+    while True:
+        out.append(cur.uuid)
+        if not cur.parents:
+            return out
+        out.extend(dag.node(p).uuid for p in cur.parents[:-1])
+        cur = dag.node(cur.parents[-1])

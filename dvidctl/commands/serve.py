@@ -41,11 +41,20 @@ def serve(
         typer.Option(
             "--token",
             help="Require 'Authorization: Bearer T' (or ?admintoken=T) on every "
-            "mutating request (env DVIDCTL_TOKEN).",
+            "mutating request (env DVIDCTL_TOKEN); ?admintoken=T is also DVID's admin "
+            "privilege: that request may write to committed nodes.",
             show_default=False,
         ),
     ] = None,
     read_only: Annotated[bool, typer.Option("--read-only", help="Refuse every write.")] = False,
+    fullwrite: Annotated[
+        bool,
+        typer.Option(
+            "--fullwrite",
+            help="Let writes reach committed nodes too (DVID's -fullwrite; expert use). "
+            "Each such write is counted on the node record. Not with --read-only.",
+        ),
+    ] = False,
     cors: Annotated[
         str, typer.Option("--cors", help="Comma-separated origins allowed by CORS ('*' = any).")
     ] = "*",
@@ -58,11 +67,12 @@ def serve(
     paths = list(repo or [])
     if not paths and os.environ.get("DVIDCTL_REPO"):
         paths = [Path(os.environ["DVIDCTL_REPO"])]
-    settings = ServerSettings(
+    settings = ServerSettings(  # refuses --fullwrite with --read-only, before opening anything
         host=host,
         port=port,
         token=token or os.environ.get("DVIDCTL_TOKEN") or None,
         read_only=read_only,
+        fullwrite=fullwrite,
         cors=tuple(o.strip() for o in cors.split(",") if o.strip()) or ("*",),
     )
     state = open_state(paths, store, settings)
@@ -74,13 +84,12 @@ def serve(
         _output.note(f"serving {len(state.repos)} repository(ies): {names or 'none yet'}")
         if state.repos.store_dir is not None:
             _output.note(f"new repositories go to {state.repos.store_dir}")
-        mode = (
-            " (read-only)"
-            if read_only
-            else " (token required for writes)"
-            if settings.token
-            else ""
-        )
+        modes = [
+            "read-only" if read_only else "",
+            "writes allowed on committed nodes" if fullwrite else "",
+            "token required for writes" if settings.token and not read_only else "",
+        ]
+        mode = "".join(f" ({m})" for m in modes if m)
         _output.info(f"dvidctl serving at {url}/api/{mode}  (Ctrl-C to stop)")
 
     run_server(state, announce=announce)

@@ -86,7 +86,25 @@ class Instance:
         return self.node.store.scan(self.vid, self.iid, start, stop)
 
     def _batch(self) -> VersionedBatch:
-        return self.node.store.batch(self.vid, check_locked=self.record.versioned)
+        """A write batch at this view's version, under the committed-node rule.
+
+        The rule itself is the store's (:meth:`VersionedStore.apply`); this says which
+        case applies: unversioned data writes the root whatever its state, and a node
+        view made with locked writes allowed may write a committed node.
+        """
+        return self.node.store.batch(
+            self.vid,
+            check_locked=self.record.versioned,
+            allow_locked=self.node.allow_locked_writes,
+        )
+
+    def _check_writable(self) -> None:
+        """Fail early, before costly work, where :meth:`_batch`'s commit would fail."""
+        self.node.store.check_writable(
+            self.vid,
+            check_locked=self.record.versioned,
+            allow_locked=self.node.allow_locked_writes,
+        )
 
     # ------------------------------------------------------------ derived
     def rebuild_derived(
@@ -107,7 +125,8 @@ class Instance:
     def set_tags(self, tags: dict[str, str], *, replace: bool = False) -> dict[str, str]:
         """Merge (or, with ``replace``, set) the instance's string tags; returns them.
 
-        Tags are instance metadata, not versioned data (DVID allows them on committed nodes).
+        Tags are instance metadata, not versioned data. Over HTTP, ``POST .../tags`` is a
+        mutation like any other POST, refused on a committed node (DVID).
         """
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
             raise BadRequestError("tags must map strings to strings")

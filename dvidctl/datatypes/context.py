@@ -37,6 +37,15 @@ class NodeContext(Protocol):
         ...
 
     @property
+    def allow_locked_writes(self) -> bool:
+        """Whether writes may reach this node even when it is committed.
+
+        True only for a view made for DVID's ``fullwrite`` mode or a request with admin
+        privilege; the store then lets the write through and counts it on the node.
+        """
+        ...
+
+    @property
     def store(self) -> VersionedStore:
         """The versioned store of the repository."""
         ...

@@ -27,13 +27,13 @@ def info(call: Call) -> Response:
 
 
 def tags_get(call: Call) -> Response:
-    """``GET .../tags``."""
-    return json_response(dict(_inst(call).record.tags))
+    """``GET .../tags``: DVID's ``{"Tags": {...}}`` (``null`` before any tag is set)."""
+    return json_response({"Tags": dict(_inst(call).record.tags) or None})
 
 
 def tags_post(call: Call) -> Response:
-    """``POST .../tags[?replace=true]``: merge (or replace) string tags."""
-    _inst(call).set_tags(call.json_object(), replace=call.flag("replace"))
+    """``POST .../tags[?replace=true]``: merge (or replace) string tags (empty body: none)."""
+    _inst(call).set_tags(call.json_object(default={}), replace=call.flag("replace"))
     return Response(b"")
 
 
@@ -47,13 +47,14 @@ ROUTES: list[Route[Call]] = [
     ),
     Route("info", ("GET",), info, "Instance JSON (Base, Extended)"),
     Route("tags", ("GET",), tags_get, "Instance tags"),
-    # Tags are instance metadata, not versioned data: allowed on committed nodes, as DVID.
+    # DVID's generic tags handlers (datastore.SetTagsByJSON / MarshalJSONTags): a POST is a
+    # mutation like any other (datainstance.go IsMutationRequest), so a committed node refuses
+    # it for a versioned instance.
     Route(
         "tags",
         ("POST",),
         tags_post,
         "Merge or replace instance tags",
-        locked_ok=True,
         body="application/json",
     ),
 ]

@@ -5,6 +5,14 @@ errors as plain text ``"<message> (<url path>)."`` (``server.BadRequest``), and
 404 for unknown routes (``Could not find the URL: <path>``). Builtin
 ``ValueError``s raised by codecs (label blocks, block streams) are bad input,
 so 400; anything else is a server bug: 500, logged with its traceback.
+
+On DVID's API paths (``/api/...``) the status is DVID's (:func:`dvid_status`):
+DVID answers every error through ``BadRequest`` (400), so an unknown instance,
+type or version, or a name already taken (instance, branch, node UUID) is 400
+here too, not dvidctl's 404/409. Two kinds keep their own status because DVID
+has them too or has no such case: a missing key (404, as DVID's keyvalue) and a
+merge conflict (409: dvidctl finds conflicts eagerly at merge time, DVID does
+not). The CLI's exit codes are untouched: this is the HTTP edge only.
 """
 
 from __future__ import annotations
@@ -15,7 +23,13 @@ import logging
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
-from dvidctl.errors import BadRequestError, DvidError, NotFoundError
+from dvidctl.errors import (
+    BadRequestError,
+    DvidError,
+    KeyNotFoundError,
+    MergeConflictError,
+    NotFoundError,
+)
 
 log = logging.getLogger("dvidctl.server")
 
@@ -41,10 +55,22 @@ class RouteNotFoundError(NotFoundError):
     path_suffix = False
 
 
+def dvid_status(exc: DvidError, path: str) -> int:
+    """The status DVID's API gives ``exc`` on ``path`` (see the module doc)."""
+    status = exc.http_status
+    if not path.startswith("/api/"):
+        return status
+    if status == 404 and not isinstance(exc, (KeyNotFoundError, RouteNotFoundError)):
+        return 400
+    if status == 409 and not isinstance(exc, MergeConflictError):
+        return 400
+    return status
+
+
 def status_and_text(exc: BaseException, path: str) -> tuple[int, str]:
     """The HTTP status and plain-text body for ``exc`` raised while serving ``path``."""
     if isinstance(exc, DvidError):
-        status, message = exc.http_status, exc.message
+        status, message = dvid_status(exc, path), exc.message
         if exc.details is not None and exc.kind == "conflict":
             message += ": " + json.dumps(exc.details)
         if not getattr(exc, "path_suffix", True):

@@ -13,13 +13,14 @@ from typing import Any
 from starlette.responses import PlainTextResponse, Response
 
 from dvidctl.api import merge as merging
+from dvidctl.api import refs
 from dvidctl.api.repoinfo import append_repo_log, update_repo_record
 from dvidctl.api.repository import Repository
-from dvidctl.errors import BadRequestError, ConflictError, DvidError
+from dvidctl.errors import BadRequestError, DvidError, MergeConflictError
 from dvidctl.httpkit.jsonio import json_response
 from dvidctl.httpkit.routing import Route
 from dvidctl.server.dispatcher import ServerCall as Call
-from dvidctl.store.dag import NodeRecord, branch_key
+from dvidctl.store.dag import NodeRecord
 
 
 def node_json(rec: NodeRecord) -> dict[str, Any]:
@@ -158,15 +159,12 @@ def new_instance(call: Call) -> Response:
 
 
 def branch_versions(call: Call) -> Response:
-    """``GET /api/repo/{uuid}/branch-versions/{branch}``: leaf back to root, [] if unknown."""
-    repo = call.repo
-    assert repo is not None
-    vid = repo.state.branches.get(branch_key(call.params["branch"]))
-    out: list[str] = []
-    while vid is not None:
-        out.append(repo.dag.node(vid).uuid)
-        vid = repo.dag.first_parent(vid)
-    return json_response(out)
+    """``GET /api/repo/{uuid}/branch-versions/{branch}``: leaf back to root, [] if unknown.
+
+    DVID's walk (:func:`dvidctl.api.refs.branch_versions`).
+    """
+    assert call.repo is not None
+    return json_response(refs.branch_versions(call.repo, call.params["branch"]))
 
 
 def _parents(call: Call, body: dict[str, Any]) -> list[int]:
@@ -220,10 +218,10 @@ def resolve(call: Call) -> Response:
     note = _opt_str(body, "note") or ""
     try:
         result = merging.merge_nodes(call.repo, vids, note, "fail")
-    except ConflictError as exc:
+    except MergeConflictError as exc:
         others = sorted({d["instance"] for d in exc.details or []} - set(data))
         if others:
-            raise ConflictError(
+            raise MergeConflictError(
                 f"conflicts in instances not listed in data: {', '.join(others)}",
                 details=exc.details,
             ) from None

@@ -58,8 +58,10 @@ def server_info(call: Call) -> Response:
         "TOML location": "",
         "Max Open Files": "-1",
     }
-    if st.settings.read_only:
+    if st.settings.read_only:  # DVID's AboutJSON (server/server.go) strings
         info["Mode"] = "read only"
+    if st.settings.fullwrite:
+        info["Mode"] = "allow writes on committed nodes"
     return json_response(info)
 
 

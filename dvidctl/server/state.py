@@ -37,14 +37,26 @@ class ServerSettings:
 
     host: str = "127.0.0.1"
     port: int = 8000
+    #: Writes need it (``Authorization: Bearer`` or ``?admintoken=``); ``?admintoken=`` with
+    #: it is also DVID's admin privilege: that request may write to committed nodes.
     token: str | None = None
     read_only: bool = False
+    #: DVID's ``-fullwrite``: every write may reach committed nodes (expert use).
+    fullwrite: bool = False
     cors: tuple[str, ...] = ("*",)
     #: Largest request body accepted (refused from Content-Length, before reading).
     max_body: int = field(default_factory=default_budget_bytes)
     #: Largest response array built for one request (bytes).
     max_response: int = field(default_factory=default_budget_bytes)
     note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.fullwrite and self.read_only:
+            raise BadRequestError(
+                "can only serve with --fullwrite or --read-only, not both",
+                hint="--read-only refuses every write; --fullwrite lets writes reach "
+                "committed nodes",
+            )
 
 
 class RepoSet:

@@ -49,10 +49,20 @@ class NodeRecord:
     log: list[str] = field(default_factory=list)
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
+    #: Write batches applied after the node was committed (DVID's ``fullwrite`` or an
+    #: admin request): what tells sync and log that a committed node changed.
+    writes_after_commit: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-serialisable form stored in metadata."""
-        return asdict(self)
+        """Return the JSON-serialisable form stored in metadata.
+
+        ``writes_after_commit`` is left out while it is 0, so a node never written after
+        its commit is stored exactly as before the field existed.
+        """
+        out = asdict(self)
+        if not self.writes_after_commit:
+            del out["writes_after_commit"]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NodeRecord:

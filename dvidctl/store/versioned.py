@@ -11,7 +11,12 @@ delta index, in the same atomic batch, so diff, merge and sync can list what a
 node changed without scanning data.
 
 The rule that committed nodes refuse writes is enforced here, once, for every
-datatype (:meth:`VersionedStore.apply`).
+datatype (:meth:`VersionedStore.apply`). A batch made with ``allow_locked``
+(DVID's ``fullwrite`` mode, or a request with admin privilege) may write a
+committed node: it goes through the same path, so the node's delta index shows
+the change, and the node record counts it (``writes_after_commit``) in the same
+atomic write, so whatever trusts committed nodes to be immutable (sync, log)
+can tell.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from dvidctl.errors import ConflictError, LockedNodeError, NotFoundError
-from dvidctl.store.dag import Dag
+from dvidctl.errors import LockedNodeError, MergeConflictError, NotFoundError
+from dvidctl.store import metadata
+from dvidctl.store.dag import Dag, NodeRecord, now_iso
 from dvidctl.store.engine import CF_DATA, CF_DELTA, Cursor, KVEngine, WriteBatch, prefix_end
 from dvidctl.store.keys import (
     HDR_TOMBSTONE,
@@ -70,6 +76,9 @@ class VersionedBatch:
     extra: WriteBatch = field(default_factory=WriteBatch)
     #: False for unversioned instances, which write at the root even once it is committed.
     check_locked: bool = True
+    #: True: the node may be committed (DVID's fullwrite / admin privilege); such a write
+    #: is counted on the node record.
+    allow_locked: bool = False
 
     def put(self, iid: int, tkey: bytes, payload: bytes | memoryview) -> None:
         """Queue ``tkey = payload`` for instance ``iid``."""
@@ -145,7 +154,7 @@ class VersionedStore:
         """Pick the visible stored value among ``entries`` at node ``vid``.
 
         Returns the stored value (possibly a tombstone) or None when no version
-        is visible. Raises ConflictError when several unrelated versions with
+        is visible. Raises MergeConflictError when several unrelated versions with
         different bytes are visible.
         """
         anc = self.dag.ancestors(vid)
@@ -165,7 +174,7 @@ class VersionedStore:
         values = {m[1] for m in maximal}
         if len(values) == 1:
             return maximal[0][1]
-        raise ConflictError(
+        raise MergeConflictError(
             "a key has different values on several merged parents",
             hint="merge with --strategy ours|theirs, or write the key in the merge node",
             details={"versions": sorted(m[0] for m in maximal)},
@@ -343,21 +352,34 @@ class VersionedStore:
         return next(iter(self.engine.scan_prefix(CF_DELTA, u32(vid))), None) is not None
 
     # ---------------------------------------------------------------- writes
-    def batch(self, vid: int, *, check_locked: bool = True) -> VersionedBatch:
-        """Start a batch of writes to node ``vid`` (``check_locked=False``: unversioned data)."""
-        return VersionedBatch(self, vid, check_locked=check_locked)
+    def batch(
+        self, vid: int, *, check_locked: bool = True, allow_locked: bool = False
+    ) -> VersionedBatch:
+        """Start a batch of writes to node ``vid``.
 
-    def check_writable(self, vid: int, *, check_locked: bool = True) -> None:
-        """Raise unless ``vid`` is an existing open node (or any node, unversioned)."""
+        ``check_locked=False``: unversioned data, written at the root whatever its state.
+        ``allow_locked=True``: the node may be committed; the write is counted on its record.
+        """
+        return VersionedBatch(self, vid, check_locked=check_locked, allow_locked=allow_locked)
+
+    def check_writable(
+        self, vid: int, *, check_locked: bool = True, allow_locked: bool = False
+    ) -> NodeRecord:
+        """Return ``vid``'s record; raise unless it is an existing open node.
+
+        Any existing node passes with ``check_locked=False`` (unversioned data) or
+        ``allow_locked=True`` (DVID's fullwrite / admin privilege).
+        """
         node = self.dag.nodes.get(vid)
         if node is None:
             raise NotFoundError(f"no node with version id {vid}")
-        if check_locked and node.locked:
+        if check_locked and node.locked and not allow_locked:
             raise LockedNodeError(
                 f"node {node.uuid[:10]} is committed (locked) and cannot be written",
                 hint="write to an open node: 'dvidctl commit' opens one, "
                 "'dvidctl branch NAME' starts a branch",
             )
+        return node
 
     def apply(self, batch: VersionedBatch) -> None:
         """Write ``batch`` atomically: data, delta index and extra metadata together.
@@ -365,25 +387,48 @@ class VersionedStore:
         A delete writes a tombstone when an ancestor's value is visible;
         otherwise it removes the node's own version and its delta entry, so a
         key created and deleted in one open node leaves no trace.
+
+        A batch that writes a committed node (``allow_locked``) also rewrites the node
+        record with ``writes_after_commit`` + 1 and a new ``updated`` time, in the
+        same atomic write, and deletes of the node's own keys leave tombstones, so
+        every change shows in its delta index.
         """
         with self.write_lock:
-            self.check_writable(batch.vid, check_locked=batch.check_locked)
+            node = self.check_writable(
+                batch.vid, check_locked=batch.check_locked, allow_locked=batch.allow_locked
+            )
             wb = WriteBatch()
             vid = batch.vid
+            changed: NodeRecord | None = None
+            if batch.check_locked and node.locked and batch.values:
+                changed = replace(
+                    node,
+                    parents=list(node.parents),
+                    children=list(node.children),
+                    log=list(node.log),
+                    updated=now_iso(),
+                    writes_after_commit=node.writes_after_commit + 1,
+                )
+                metadata.put_node(wb, changed)
             for (iid, tkey), stored in batch.values.items():
                 dk, xk = data_key(iid, tkey, vid), delta_key(vid, iid, tkey)
                 if stored is None:
+                    entries = self.versions(iid, tkey)
                     try:
-                        below = self.resolve(self.versions(iid, tkey), vid, exclude_self=True)
-                    except ConflictError:
+                        below = self.resolve(entries, vid, exclude_self=True)
+                    except MergeConflictError:
                         # The parents of this merge node disagree: keep a tombstone.
                         below = bytes([HDR_VALUE])
                     if below is None or below[0] == HDR_TOMBSTONE:
-                        wb.delete(CF_DATA, dk)
-                        wb.delete(CF_DELTA, xk)
-                        continue
+                        if changed is None or all(v != vid for v, _ in entries):
+                            wb.delete(CF_DATA, dk)
+                            wb.delete(CF_DELTA, xk)
+                            continue
+                        # A committed node keeps a tombstone: its delta index shows the delete.
                     stored = TOMBSTONE
                 wb.put(CF_DATA, dk, stored)
                 wb.put(CF_DELTA, xk, digest(stored))
             wb.extend(batch.extra)
             self.engine.write(wb)
+            if changed is not None:
+                self.dag.add(changed)

@@ -218,3 +218,25 @@ def test_status_changes(repo: Repository) -> None:
     repo.head.instance("kv").put_many({"a": b"1", "b": b"2"})  # type: ignore[attr-defined]
     assert repo.head.has_changes and repo.head.changes_by_instance() == {"kv": 2}
     assert {k for k, _ in repo.engine.scan(CF_DELTA, b"")} and list(repo.engine.scan(CF_DATA, b""))
+
+
+def test_locked_writes_view_changes_a_committed_node_and_says_so(tmp_path) -> None:
+    """Node.with_locked_writes (DVID's fullwrite/admintoken): the write is durable, the
+    node's delta listing shows it, and its record counts it across a reopen."""
+    with Repository.init(tmp_path) as r:
+        r.new_instance("keyvalue", "kv")
+        r.head.instance("kv").put("a", b"1")
+        committed, _ = r.commit("c")
+        with pytest.raises(LockedNodeError):
+            committed.instance("kv").put("a", b"2")
+        before = list(r.store.changes(committed.vid))
+        view = committed.with_locked_writes()
+        assert view == committed and view.allow_locked_writes and not committed.allow_locked_writes
+        view.instance("kv").put("a", b"2")
+        assert list(r.store.changes(committed.vid)) != before
+        vid = committed.vid
+    with Repository.open(tmp_path) as r:
+        node = r.node_by_vid(vid)
+        assert node.locked and node.instance("kv").get("a") == b"2"
+        assert node.to_dict()["writes_after_commit"] == 1
+        assert r.head.to_dict()["writes_after_commit"] == 0

@@ -154,7 +154,8 @@ def test_keys_encode_decode_and_describe() -> None:
     assert sorted(ks) == [keys.tkey(INT32_MIN, INT32_MAX, 0, 1), ks[0]]  # key order = z, y, x
 
 
-def test_normalisation(mem_repo: Repository) -> None:
+def test_spans_are_stored_as_posted(mem_repo: Repository) -> None:
+    """DVID's PutSpans keeps one key per posted span; getSpans returns them in key order."""
     roi = new_roi(mem_repo)
     n = roi.put_spans(
         [
@@ -165,12 +166,25 @@ def test_normalisation(mem_repo: Repository) -> None:
             [0, 0, 2, 8],
             [0, 0, 0, 1],
             [0, 1, 9, 9],
+            [1, 0, 5, 6],  # the same key again
         ]
     )
-    assert roi.get_spans() == [[0, 0, 0, 8], [0, 1, 9, 9], [1, 0, 0, 6]]
-    assert n == 3
+    assert roi.get_spans() == [
+        [0, 0, 0, 1],
+        [0, 0, 0, 3],
+        [0, 0, 2, 8],
+        [0, 1, 9, 9],
+        [1, 0, 0, 2],
+        [1, 0, 3, 4],
+        [1, 0, 5, 6],
+    ]
+    assert n == 7
+    # every other read is the union of the spans
+    assert roi.span_array().tolist() == [[0, 0, 0, 8], [0, 1, 9, 9], [1, 0, 0, 6]]
     assert roi.num_blocks() == 9 + 1 + 7
     assert roi.put_spans([]) == 0 and roi.get_spans() == []
+    with pytest.raises(BadRequestError, match="more than 2"):
+        roi.put_spans([[0, 0, INT32_MIN, INT32_MAX]])
 
 
 @given(
@@ -330,7 +344,7 @@ def test_ptquery_after_merge_with_overlapping_spans(mem_repo: Repository) -> Non
     assert merged is not None
     m = roi_at(merged)
     assert len(m._stored()) == 3  # overlapping spans are stored as they are
-    assert m.get_spans() == [[0, 0, 0, 15], [0, 0, 20, 20]]
+    assert m.get_spans() == [[0, 0, 0, 15], [0, 0, 5, 12], [0, 0, 20, 20]]
     pts = [[x, 0, 0] for x in range(-1, 22)]
     assert m.contains_points(pts).tolist() == [0 <= x <= 15 or x == 20 for x in range(-1, 22)]
 

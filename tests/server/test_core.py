@@ -18,7 +18,7 @@ def test_server_endpoints(client, kv):
         and "keyvalue" in r.text
         and r.headers["content-type"].startswith("text/plain")
     )
-    assert client.get("/api/help/nosuchtype").status_code == 404
+    assert client.get("/api/help/nosuchtype").status_code == 400  # DVID's BadRequest
     info = client.get("/api/server/info").json()
     assert all(isinstance(v, str) for v in info.values())
     assert {"Cores", "DVID Version", "Server uptime", "Storage backend"} <= set(info)
@@ -133,9 +133,9 @@ def test_newversion_branch_explicit_uuid_and_errors(client, repo):
     want = "ab" * 16
     assert client.post(f"/api/node/{u}/newversion", json={"uuid": want}).json() == {"child": want}
     r = client.post(f"/api/node/{u}/newversion", json={})
-    assert r.status_code == 409  # one open child per branch
+    assert r.status_code == 400  # one open child per branch (DVID: BadRequest)
     r = client.post(f"/api/node/{u}/branch", json={"branch": "b1", "uuid": want})
-    assert r.status_code == 409  # UUID taken
+    assert r.status_code == 400 and "already exists" in r.text  # UUID taken
     r = client.post(f"/api/node/{u}/branch", json={"branch": "b1", "uuid": "xyz"})
     assert r.status_code == 400
     want2 = "cd" * 16
@@ -147,6 +147,28 @@ def test_newversion_branch_explicit_uuid_and_errors(client, repo):
     assert client.get(f"/api/repo/{u}/branch-versions/b1").json() == [want2, u]
     assert client.get(f"/api/repo/{u}/branch-versions/master").json() == [want, u]
     assert client.get(f"/api/repo/{u}/branch-versions/none").json() == []
+
+
+def test_branch_versions_walks_as_dvid_after_a_merge(client, repo, kv):
+    """DVID's getAncestryByBranch (repo_local.go 3207-3268): down to the leaf by branch,
+    then up, listing a merge node's other parents and ascending through its last one."""
+    r0 = repo.root_uuid
+    client.post(f"/api/node/{r0}/commit", json={})
+    a = client.post(f"/api/node/{r0}/newversion", json={}).json()["child"]
+    b = client.post(f"/api/node/{r0}/branch", json={"branch": "b"}).json()["child"]
+    client.post(f"/api/node/{b}/commit", json={})
+    b2 = client.post(f"/api/node/{b}/newversion", json={}).json()["child"]
+    for node in (a, b2):
+        client.post(f"/api/node/{node}/commit", json={})
+    m = client.post(f"/api/repo/{r0}/merge", json={"parents": [a, b2]}).json()["child"]
+    versions = client.get(f"/api/repo/{r0}/branch-versions/master").json()
+    assert versions == [m, a, b2, b, r0]  # the merge child is master's leaf
+    assert client.get(f"/api/repo/{r0}/branch-versions/b").json() == [b2, b, r0]
+    m2 = client.post(f"/api/repo/{r0}/merge", json={"parents": [b2, a]}).json()["child"]
+    # a second master child of a: DVID refuses to pick a leaf
+    r = client.get(f"/api/repo/{r0}/branch-versions/master")
+    assert r.status_code == 400 and "more than 1 child" in r.text and m2 in r.text
+    assert client.get(f"/api/repo/{r0}/branch-versions/none").json() == []
 
 
 def test_version_refs(client, repo, kv):
@@ -176,13 +198,13 @@ def test_tag_names_a_committed_node(client, repo, kv):
     assert client.post(f"/api/node/{u}/tag", json={"tag": "v1.0"}).json() == {"child": "v1.0"}
     assert client.get("/api/node/v1.0/kv/key/a").content == b"v1"
     assert client.get("/api/node/v1.0/status").text == '{"Locked":true}'
-    assert client.post(f"/api/node/{u}/tag", json={"tag": "v1.0"}).status_code == 409
+    assert client.post(f"/api/node/{u}/tag", json={"tag": "v1.0"}).status_code == 400
 
 
 def test_instance_creation_rules(client, repo):
     u = repo.root_uuid
     r = client.post(f"/api/repo/{u}/instance", json={"typename": "nosuch", "dataname": "x"})
-    assert r.status_code == 404 and "unknown datatype" in r.text
+    assert r.status_code == 400 and "unknown datatype" in r.text
     assert client.post(f"/api/repo/{u}/instance", json={"typename": "keyvalue"}).status_code == 400
     assert client.post(f"/api/repo/{u}/instance", content=b"{oops").status_code == 400
     assert (
@@ -200,7 +222,7 @@ def test_instance_creation_rules(client, repo):
         client.post(
             f"/api/repo/{u}/instance", json={"typename": "keyvalue", "dataname": "kv"}
         ).status_code
-        == 409
+        == 400
     )
     client.post(f"/api/node/{u}/commit", json={})
     r = client.post(f"/api/repo/{u}/instance", json={"typename": "keyvalue", "dataname": "kv2"})
@@ -211,20 +233,45 @@ def test_instance_common_endpoints(client, kv):
     r = client.get(f"/api/node/{kv}/kv/info")
     assert r.json()["Base"]["Name"] == "kv"
     assert "keyvalue" in client.get(f"/api/node/{kv}/kv/help").text
-    assert client.get(f"/api/node/{kv}/kv/tags").json() == {}
+    assert client.get(f"/api/node/{kv}/kv/tags").json() == {"Tags": None}
     assert client.post(f"/api/node/{kv}/kv/tags", json={"a": "1"}).status_code == 200
     assert client.post(f"/api/node/{kv}/kv/tags", json={"b": "2"}).status_code == 200
-    assert client.get(f"/api/node/{kv}/kv/tags").json() == {"a": "1", "b": "2"}
+    assert client.get(f"/api/node/{kv}/kv/tags").json() == {"Tags": {"a": "1", "b": "2"}}
     client.post(f"/api/node/{kv}/kv/tags?replace=true", json={"c": "3"})
-    assert client.get(f"/api/node/{kv}/kv/tags").json() == {"c": "3"}
+    assert client.get(f"/api/node/{kv}/kv/tags").json() == {"Tags": {"c": "3"}}
+    assert client.post(f"/api/node/{kv}/kv/tags", json={"n": 1}).status_code == 400
     r = client.get(f"/api/node/{kv}/nosuch/info")
-    assert r.status_code == 404 and "no data instance named 'nosuch'" in r.text
+    assert r.status_code == 400 and "no data instance named 'nosuch'" in r.text
     r = client.get(f"/api/node/{kv}/kv/bogus")
     assert r.status_code == 400 and r.text.startswith(
         f'Bad API call (/api/node/{kv}/kv/bogus) for data "kv"'
     )
     r = client.put(f"/api/node/{kv}/kv/keys")
     assert r.status_code == 400 and 'does not support "PUT"' in r.text
+
+
+def test_tags_post_is_refused_on_a_committed_node(client, repo, kv):
+    """DVID's generic tags POST is a mutation (datainstance.go IsMutationRequest)."""
+    u = repo.root_uuid
+    for typename in ("labelmap", "uint8blk", "roi"):
+        r = client.post(
+            f"/api/repo/{u}/instance", json={"typename": typename, "dataname": typename}
+        )
+        assert r.status_code == 200, r.text
+    r = client.post(
+        f"/api/repo/{u}/instance",
+        json={"typename": "keyvalue", "dataname": "flat", "versioned": "false"},
+    )
+    assert r.status_code == 200, r.text
+    client.post(f"/api/node/{u}/kv/tags", json={"a": "1"})
+    client.post(f"/api/node/{u}/commit", json={})
+    for name in ("kv", "labelmap", "uint8blk", "roi"):
+        r = client.post(f"/api/node/{u}/{name}/tags", json={"b": "2"})
+        assert r.status_code == 400, (name, r.text)
+        assert f'Cannot do POST on endpoint "tags" of locked node {u}' in r.text
+    assert client.get(f"/api/node/{u}/kv/tags").json() == {"Tags": {"a": "1"}}
+    # unversioned data skips the committed-node rule, as every other write
+    assert client.post(f"/api/node/{u}/flat/tags", json={"b": "2"}).status_code == 200
 
 
 def test_merge_endpoint(client, repo, kv):
@@ -267,6 +314,37 @@ def test_merge_conflict_is_409_listing_keys(client, repo, kv):
     r = client.post(f"/api/repo/{u}/merge", json={"parents": [a, b], "strategy": "theirs"})
     m = r.json()["child"]
     assert client.get(f"/api/node/{m}/kv/key/x").content == b"B"
+
+
+def test_dvid_api_errors_are_400_but_missing_keys_and_merge_conflicts(client, repo, kv):
+    """DVID answers errors through BadRequest (web.go 1068-1088): 400, not 404/409.
+
+    A missing key stays 404 (as DVID's keyvalue), an unknown URL 404, and a merge
+    conflict 409 (dvidctl detects conflicts eagerly, on purpose).
+    """
+    u = repo.root_uuid
+    r = client.get(f"/api/node/{u}/nosuch/keys")
+    assert r.status_code == 400 and r.text.startswith("no data instance named 'nosuch'")
+    assert r.text.rstrip().endswith(f"(/api/node/{u}/nosuch/keys).")
+    r = client.post(f"/api/repo/{u}/instance", json={"typename": "keyvalue", "dataname": "kv"})
+    assert r.status_code == 400 and "already exists" in r.text
+    assert client.get("/api/help/nosuchtype").status_code == 400
+    client.post(f"/api/node/{u}/commit", json={})
+    assert client.post(f"/api/node/{u}/branch", json={"branch": "b"}).status_code == 200
+    r = client.post(f"/api/node/{u}/branch", json={"branch": "b"})
+    assert r.status_code == 400 and "branch 'b' already exists" in r.text
+    assert client.post(f"/api/node/{u}/newversion", json={}).status_code == 200
+    assert client.post(f"/api/node/{u}/newversion", json={}).status_code == 400
+    r = client.get(f"/api/node/{u}/kv/key/nothing")
+    assert r.status_code == 404 and 'Key "nothing" not found' in r.text
+    assert client.head(f"/api/node/{u}/kv/key/nothing").status_code == 404
+    assert client.get("/api/no/such/route").status_code == 404
+    a, b = (client.get(f"/api/repo/{u}/branch-versions/{n}").json()[0] for n in ("master", "b"))
+    for node, val in ((a, b"A"), (b, b"B")):
+        client.post(f"/api/node/{node}/kv/key/x", content=val)
+        client.post(f"/api/node/{node}/commit", json={})
+    r = client.post(f"/api/repo/{u}/merge", json={"mergeType": "conflict-free", "parents": [a, b]})
+    assert r.status_code == 409 and '"key": "x"' in r.text
 
 
 def test_token_protects_writes_only(repo, client_factory):
@@ -314,7 +392,7 @@ def test_several_repos_and_repo_creation(tmp_path, client_factory):
     assert c.get(f"/api/node/{root2[:5]}:master/status").status_code == 200
     want = "12" * 16
     assert c.post("/api/repos", json={"root": want}).json() == {"root": want}
-    assert c.post("/api/repos", json={"root": want}).status_code == 409
+    assert c.post("/api/repos", json={"root": want}).status_code == 400
     assert c.post("/api/repos", json={"root": "bad"}).status_code == 400
     c.app.app.state.dvid.close()  # type: ignore[attr-defined]
 
@@ -384,7 +462,7 @@ def test_resolve_endpoint_prefers_earlier_parents(client, repo, kv):
         client.post(
             f"/api/repo/{u}/resolve", json={"data": ["nope"], "parents": [b, a]}
         ).status_code
-        == 404
+        == 400
     )
     m = client.post(
         f"/api/repo/{u}/resolve", json={"data": ["kv"], "parents": [b, a], "note": "r"}

@@ -40,8 +40,10 @@ def test_key_get_head_post_delete(client, filled):
         ("bytes=7-", 206, b"789", "bytes 7-9/10"),
         ("bytes=-3", 206, b"789", "bytes 7-9/10"),
         ("bytes=5-100", 206, b"56789", "bytes 5-9/10"),
-        ("bytes=10-12", 416, b"", "bytes */10"),
+        ("bytes=10-12", 416, b"Range start 10 is outside value with 10 bytes\n", "bytes */10"),
+        ("bytes=-0", 416, b'Range "bytes=-0" is not satisfiable\n', "bytes */10"),
         ("bytes=1-2,4-5", 200, b"0123456789", None),
+        ("bytes=5-2", 200, b"0123456789", None),
         ("items=1-2", 200, b"0123456789", None),
     ],
 )
@@ -51,12 +53,64 @@ def test_key_range_reads(client, filled, header, status, body, crange):
     assert r.headers.get("content-range") == crange
 
 
+def test_key_range_header_on_an_empty_value_is_416(client, filled):
+    r = client.get(f"/api/node/{filled}/kv/key/b", headers={"Range": "bytes=-3"})
+    assert r.status_code == 416 and r.headers["content-range"] == "bytes */0"
+    assert "not satisfiable for an empty value" in r.text
+
+
 def test_key_byte_start_end(client, filled):
     r = client.get(f"/api/node/{filled}/kv/key/c?byte_start=3&byte_end=5")
     assert r.status_code == 200 and r.content == b"345"
     assert client.get(f"/api/node/{filled}/kv/key/c?byte_start=3").status_code == 400
     assert client.get(f"/api/node/{filled}/kv/key/c?byte_start=x&byte_end=2").status_code == 400
     assert client.get(f"/api/node/{filled}/kv/key/c?byte_start=5&byte_end=2").status_code == 400
+
+
+def test_key_byte_ranges_are_strict_as_dvid(client, filled):
+    """keyvalue.go 784/787: past the end is a 400; 1067: Range with byte_start is a 400."""
+    c = f"/api/node/{filled}/kv/key/c"
+    r = client.get(c + "?byte_start=5&byte_end=10")
+    assert r.status_code == 400
+    assert 'byte_end 10 is outside value for key "c" with 10 bytes' in r.text
+    r = client.get(c + "?byte_start=10&byte_end=12")
+    assert r.status_code == 400 and "byte_start 10 is outside value" in r.text
+    assert client.get(c + "?byte_start=9&byte_end=9").content == b"9"
+    r = client.get(c + "?byte_start=1&byte_end=2", headers={"Range": "bytes=1-2"})
+    assert r.status_code == 400 and "cannot combine Range header" in r.text
+    assert client.get(f"/api/node/{filled}/kv/key/zz?byte_start=0&byte_end=1").status_code == 404
+
+
+def test_keyvalues_byte_ranges_are_strict_as_dvid(client, filled):
+    """keyvalue.go 864-889: every ranged value must lie inside its value; with json=true
+    a ranged value must still be JSON (keyvalue.go 884)."""
+    u = filled
+
+    def get(query, body):
+        return client.request("GET", f"/api/node/{u}/kv/keyvalues{query}", content=body)
+
+    ranged = json.dumps(["a", {"key": "c", "byte_start": 2, "byte_end": 4}])
+    assert get("?json=true", ranged).json() == {"a": {"x": 1}, "c": 234}
+    r = get("?json=true", json.dumps([{"key": "c", "byte_start": 0, "byte_end": 1}]))
+    assert r.status_code == 400 and 'bad JSON for key "c" after byte range' in r.text
+    r = get("?json=true", json.dumps([{"key": "a", "byte_start": 0, "byte_end": 3}]))
+    assert r.status_code == 400  # '{"x' is no JSON
+    past = [{"key": "c", "byte_start": 8, "byte_end": 10}]
+    for query in ("?json=true", "?tar=true"):
+        r = get(query, json.dumps(past))
+        assert r.status_code == 400 and "byte_end 10 is outside value" in r.text
+    r = get("", kvproto.encode_keys([], [kvproto.KeyRange("c", 8, 10)]))
+    assert r.status_code == 400 and "byte_end 10 is outside value" in r.text
+    r = get("", kvproto.encode_keys([], [kvproto.KeyRange("c", 4, 2)]))
+    assert r.status_code == 400 and "byte_start 4 must be <= byte_end 2" in r.text
+    r = get("?json=true", json.dumps([{"key": "c", "byte_start": 4, "byte_end": 2}]))
+    assert r.status_code == 400 and "byte_start 4 must be <= byte_end 2" in r.text
+    r = get("?json=true", json.dumps([{"key": "c", "byte_start": 4}]))
+    assert r.status_code == 400 and "requires both byte_start and byte_end" in r.text
+    # a missing key with a range is missing, not an error
+    assert get(
+        "?json=true", json.dumps([{"key": "zz", "byte_start": 0, "byte_end": 1}])
+    ).json() == {"zz": {}}
 
 
 def test_keys_and_keyrange(client, filled):
@@ -99,9 +153,9 @@ def test_keyvalues_get_forms(client, filled):
     r = client.request(
         "GET",
         f"/api/node/{u}/kv/keyvalues?json=true",
-        content=json.dumps(["a", {"key": "c", "byte_start": 0, "byte_end": 1}]),
+        content=json.dumps(["a", {"key": "c", "byte_start": 2, "byte_end": 3}]),
     )
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.json() == {"a": {"x": 1}, "c": 23}
     r = client.request(
         "GET", f"/api/node/{u}/kv/keyvalues?jsontar=true", content=json.dumps(["c", "zz"])
     )

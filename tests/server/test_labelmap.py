@@ -128,6 +128,23 @@ def test_raw_compressions_decode_independently(client, lm):
     assert np.array_equal(np.asarray(got).T, sub)
 
 
+def test_raw_3d_ignores_the_format_segment(client, lm):
+    """DVID's labelmap (handlers.go 979-1020) never reads a 3D format segment."""
+    vol = _volume("fib19-64x64x64-sample1.dat.gz")
+    client.post(f"/api/node/{lm}/seg/raw/0_1_2/64_64_64/0_0_0", content=vol.tobytes())
+    sub = vol[5:45, 10:30, 0:64]
+    for endpoint in ("raw", "isotropic"):
+        for fmt in ("nD", "jpg", "jpeg", "png"):
+            url = f"/api/node/{lm}/seg/{endpoint}/0_1_2/64_20_40/0_10_5/{fmt}"
+            r = client.get(url)
+            assert r.status_code == 200, (url, r.text)
+            assert r.headers["content-type"] == "application/octet-stream"
+            assert np.array_equal(np.frombuffer(r.content, "<u8").reshape(sub.shape), sub)
+            r = client.get(url + "?compression=gzip")
+            got = np.frombuffer(gzip.decompress(r.content), "<u8").reshape(sub.shape)
+            assert np.array_equal(got, sub)
+
+
 def test_post_raw_compressed_bodies_and_bad_input(client, lm):
     vol = _volume("cx-64x64x64-sample2.dat.gz")
     url = f"/api/node/{lm}/seg/raw/0_1_2/64_64_64/0_0_0"
@@ -232,6 +249,11 @@ def test_maxlabel_nextlabel_posts_metadata_resolution(client, lm):
     md = client.get(f"/api/node/{lm}/seg/metadata")
     assert md.headers["content-type"].startswith("application/vnd.dvid-nd-data+json")
     assert [a["Resolution"] for a in md.json()["Axes"]] == [4, 4, 40]
+    props = md.json()["Properties"]  # imageblk's Properties, not labelmap's Extended
+    assert props["Values"][0]["DataType"] == "uint64" and props["VoxelSize"] == [4, 4, 40]
+    assert "MaxLabel" not in props and "Values" not in md.json()
+    assert [a["Size"] for a in md.json()["Axes"]] == [0, 0, 0]  # nothing written yet
+    assert props["MinPoint"] is None
 
 
 def test_labelblk_is_served_with_its_own_name_and_span_blocks(repo, client) -> None:  # type: ignore[no-untyped-def]

@@ -30,6 +30,24 @@ def test_roi_round_trip_and_delete(client, roi):
     assert client.get(f"/api/node/{roi}/r/roi").json() == []
 
 
+def test_roi_get_returns_the_posted_spans_as_dvid_stores_them(client, roi):
+    """roi.go PutSpans/getSpans: one key per posted span, returned in (z, y, x0, x1) order;
+    adjacent or overlapping spans are not merged, identical ones are one key."""
+    posted = [[0, 0, 4, 7], [0, 0, 0, 3], [0, 0, 2, 5], [0, 0, 4, 7], [-1, 3, 9, 9]]
+    assert client.post(f"/api/node/{roi}/r/roi", json=posted).status_code == 200
+    assert client.get(f"/api/node/{roi}/r/roi").json() == [
+        [-1, 3, 9, 9],
+        [0, 0, 0, 3],
+        [0, 0, 2, 5],
+        [0, 0, 4, 7],
+    ]
+    r = client.post(f"/api/node/{roi}/r/ptquery", json=[[x * 32, 0, 0] for x in range(9)])
+    assert r.json() == [True] * 8 + [False]  # reads are the union
+    # a POST replaces everything (DVID deletes the version's spans first)
+    assert client.post(f"/api/node/{roi}/r/roi", json=[[5, 5, 1, 2]]).status_code == 200
+    assert client.get(f"/api/node/{roi}/r/roi").json() == [[5, 5, 1, 2]]
+
+
 def test_mask_and_ptquery(client, roi):
     client.post(f"/api/node/{roi}/r/roi", json=[[0, 0, 0, 0]])
     r = client.get(f"/api/node/{roi}/r/mask/0_1_2/64_32_32/0_0_0")

@@ -61,6 +61,23 @@ def test_raw_2d_png_jpeg_and_3d_jpeg(client, gray):
     assert img.shape == (32 * 32, 32)
 
 
+def test_raw_3d_any_other_format_segment_is_raw_voxels(client, gray):
+    """DVID (imageblk.go 2579): only exactly ``jpg``/``jpeg`` makes a 3D JPEG; the rest is raw."""
+    u, vol = gray
+    for endpoint in ("raw", "isotropic"):
+        for fmt in ("nD", "png", "jpg:80", "JPG", "whatever"):
+            r = client.get(f"/api/node/{u}/grayscale/{endpoint}/0_1_2/10_20_30/5_6_7/{fmt}")
+            assert r.status_code == 200, (endpoint, fmt, r.text)
+            assert r.headers["content-type"] == "application/octet-stream"
+            got = np.frombuffer(r.content, np.uint8).reshape(30, 20, 10)
+            assert np.array_equal(got, vol[7:37, 6:26, 5:15])
+        r = client.get(f"/api/node/{u}/grayscale/{endpoint}/0_1_2/32_32_32/0_0_0/jpg")
+        assert r.headers["content-type"] == "image/jpeg"
+        assert np.asarray(Image.open(io.BytesIO(r.content))).shape == (32 * 32, 32)
+    # 2D keeps DVID's image formats: an unknown one is still a 400
+    assert client.get(f"/api/node/{u}/grayscale/raw/xy/10_10/0_0_0/nD").status_code == 400
+
+
 def test_isotropic_2d(client, gray):
     u, _ = gray
     r = client.get(f"/api/node/{u}/grayscale/isotropic/xz/64_64/0_0_0")
@@ -189,6 +206,27 @@ def test_metadata_and_resolution(client, gray):
     md = client.get(f"/api/node/{u}/grayscale/metadata").json()
     assert [a["Label"] for a in md["Axes"]] == ["X", "Y", "Z"]
     assert [a["Size"] for a in md["Axes"]] == [96, 64, 64]
+    # DVID's metadataT (imageblk.go 1009-1056): {Axes, Properties}; pydvid reads
+    # md["Properties"]["Values"][0]["DataType"].
+    assert list(md) == ["Axes", "Properties"]
+    props = md["Properties"]
+    assert list(props) == [
+        "Values",
+        "Interpolable",
+        "BlockSize",
+        "VoxelSize",
+        "VoxelUnits",
+        "MinPoint",
+        "MaxPoint",
+        "MinIndex",
+        "MaxIndex",
+        "Background",
+        "GridStore",
+        "ScaleLevel",
+    ]
+    assert props["Values"][0]["DataType"] == "uint8"
+    assert props["MinPoint"] == [0, 0, 0] and props["MaxPoint"] == [95, 63, 63]
+    assert [a["Offset"] for a in md["Axes"]] == [0, 0, 0]
     assert client.post(f"/api/node/{u}/grayscale/resolution", json=[1, 2, 3]).status_code == 200
     info = client.get(f"/api/node/{u}/grayscale/info").json()
     assert info["Extended"]["VoxelSize"] == [1, 2, 3]

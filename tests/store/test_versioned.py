@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dvidctl.errors import ConflictError, LockedNodeError, NotFoundError
-from dvidctl.store.engine import CF_DATA, CF_DELTA
+from dvidctl.store.engine import CF_DATA, CF_DELTA, CF_META
 from dvidctl.store.keys import TOMBSTONE, data_key, digest
 from dvidctl.store.versioned import VersionedStore
 from tests.factories import lock, versioned_store, write
@@ -141,6 +141,51 @@ def test_writes_to_locked_or_unknown_node_are_refused() -> None:
     with pytest.raises(NotFoundError):
         write(s, 99, {b"k": b"v"})
     assert list(s.engine.scan(CF_DATA, b"")) == [] and list(s.engine.scan(CF_DELTA, b"")) == []
+
+
+def test_allow_locked_writes_a_committed_node_visibly() -> None:
+    """DVID's fullwrite / admin writes: the normal path, the delta index shows them, and
+    the node record counts them in the same atomic write."""
+    s = versioned_store([[1], [2, 1]])
+    write(s, 1, {b"a": b"1", b"gone": b"x"})
+    lock(s.dag, 1)
+    before = _delta(s, 1)
+    updated = s.dag.node(1).updated
+    b = s.batch(1, allow_locked=True)
+    b.put(1, b"a", b"changed")
+    b.put(1, b"new", b"n")
+    b.delete(1, b"gone")  # the node's own key, nothing below: a tombstone, not a removal
+    b.commit()
+    assert _get(s, 1, b"a") == b"changed" and _get(s, 2, b"a") == b"changed"
+    assert _get(s, 1, b"gone") is None
+    after = _delta(s, 1)
+    assert set(after) == {b"a", b"gone", b"new"} and after != before
+    assert after[b"a"] == digest(s.get_stored(1, 1, b"a")) != before[b"a"]
+    assert after[b"gone"] == digest(TOMBSTONE)
+    rec = s.dag.node(1)
+    assert rec.locked and rec.writes_after_commit == 1 and rec.updated > updated
+    stored = dict(s.engine.scan(CF_META, b"node/"))
+    assert b'"writes_after_commit":1' in stored[b"node/" + (1).to_bytes(4, "big")]
+    write_to = s.batch(1, allow_locked=True)
+    write_to.delete(1, b"never-there")  # deletes nothing: still one write batch
+    write_to.commit()
+    assert s.dag.node(1).writes_after_commit == 2
+    assert b"never-there" not in _delta(s, 1)
+    # an open node written with allow_locked is an ordinary write
+    b = s.batch(2, allow_locked=True)
+    b.put(1, b"c", b"c")
+    b.commit()
+    assert s.dag.node(2).writes_after_commit == 0
+    assert b"writes_after_commit" not in dict(s.engine.scan(CF_META, b"node/")).get(
+        b"node/" + (2).to_bytes(4, "big"), b""
+    )
+    # without the flag the rule holds, and unversioned writes (check_locked=False) are not counted
+    with pytest.raises(LockedNodeError):
+        write(s, 1, {b"a": b"again"})
+    b = s.batch(1, check_locked=False)
+    b.put(2, b"u", b"u")
+    b.commit()
+    assert s.dag.node(1).writes_after_commit == 2
 
 
 # ---------------------------------------------------------------- merges

@@ -76,8 +76,17 @@ def _fmt(call: Call) -> str:
     return str(call.params.get("format") or "")
 
 
-def get_raw(call: Call, *, isotropic: bool = False, encode3d: Any = None) -> Response:
-    """``GET raw|isotropic/{dims}/{size}/{offset}[/{format}]`` (2D images, 3D volumes)."""
+def get_raw(
+    call: Call, *, isotropic: bool = False, encode3d: Any = None, jpeg3d: bool = False
+) -> Response:
+    """``GET raw|isotropic/{dims}/{size}/{offset}[/{format}]`` (2D images, 3D volumes).
+
+    A 3D volume is raw voxels (``application/octet-stream``) whatever the format
+    segment says (clients send e.g. ``/nD``), as DVID: only a type with ``jpeg3d``
+    (uint8blk) answers exactly ``jpg`` or ``jpeg`` with the volume as one JPEG of
+    its z-slices stacked vertically; labelmap ignores the segment. ``encode3d``
+    compresses the raw volume when the query asks (labelmap's ``compression=``).
+    """
     inst = voxels_of(call)
     scale = scale_of(call, inst)
     dims, size, offset = call.params["dims"], call.params["size"], call.params["offset"]
@@ -85,23 +94,20 @@ def get_raw(call: Call, *, isotropic: bool = False, encode3d: Any = None) -> Res
         raise BadRequestError(f"offset must be 3D x_y_z, got {offset}")
     if dims == "xyz":
         box = box3d(size, offset, itemsize=inst.dtype.itemsize, limit=_limit(call))
-        fmt = _fmt(call)
-        if not fmt and (encode3d is None or call.query.get("compression", "") in ("", "none")):
+        if jpeg3d and _fmt(call) in ("jpg", "jpeg"):  # DVID compares the segment exactly
+            vol = inst.get_subvolume(box, scale)
+            apply_roi(call, vol, box)
+            nz, ny, nx = vol.shape
+            name, quality = parse_image_format(_fmt(call))
+            return Response(
+                encode_image(vol.reshape(nz * ny, nx), name, quality), media_type="image/jpeg"
+            )
+        if encode3d is None or call.query.get("compression", "") in ("", "none"):
             return _stream_raw(call, inst, box, scale)
         vol = inst.get_subvolume(box, scale)
         apply_roi(call, vol, box)
-        if fmt:
-            name, quality = parse_image_format(fmt)
-            if name != "jpeg":
-                raise BadRequestError(f"3D volumes can be sent raw or as jpeg, not {fmt!r}")
-            nz, ny, nx = vol.shape
-            return Response(
-                encode_image(vol.reshape(nz * ny, nx), "jpeg", quality), media_type="image/jpeg"
-            )
-        if encode3d is not None:
-            response: Response = encode3d(call, vol)
-            return response
-        return buffer_response(vol, OCTET)
+        response: Response = encode3d(call, vol)
+        return response
     if len(size) != 2:
         raise BadRequestError(f"a 2D {dims} request needs a size of 2 numbers w_h, got {size}")
     if any(s <= 0 for s in size):
@@ -358,27 +364,31 @@ def get_tile(call: Call) -> Response:
 
 # ------------------------------------------------------------- metadata, resolution
 def get_metadata(call: Call) -> Response:
-    """``GET metadata``: DVID's ``application/vnd.dvid-nd-data+json`` layout description."""
+    """``GET metadata``: DVID's ``application/vnd.dvid-nd-data+json`` layout description.
+
+    ``{"Axes": [...], "Properties": {...}}`` as DVID's ``NdDataMetadata``
+    (imageblk.go 1009-1056): per axis the voxel size, units and this node's
+    extents (size and offset, zeros when nothing is written), then the
+    instance's imageblk properties (pydvid reads ``["Properties"]["Values"]``).
+    """
     inst = voxels_of(call)
-    ext = inst.extents()
-    units = list(inst.config.get("voxel_units", ["nanometers"] * 3))
+    props = inst.properties()
+    minp, maxp = props["MinPoint"], props["MaxPoint"]
     axes = []
     for i, name in enumerate("XYZ"):
-        if ext is None:
-            size, off = 0, 0
-        else:
-            size, off = ext.size_xyz[i], ext.offset_xyz[i]
+        size = 0 if minp is None else maxp[i] - minp[i] + 1
         axes.append(
             {
                 "Label": name,
-                "Resolution": inst.voxel_size[i],
-                "Units": units[i],
+                "Resolution": props["VoxelSize"][i],
+                "Units": props["VoxelUnits"][i],
                 "Size": size,
-                "Offset": off,
+                "Offset": 0 if minp is None else minp[i],
             }
         )
-    body = {"Axes": axes, "Values": [{"DataType": str(inst.dtype), "Label": inst.value_label}]}
-    return json_response(body, media_type="application/vnd.dvid-nd-data+json")
+    return json_response(
+        {"Axes": axes, "Properties": props}, media_type="application/vnd.dvid-nd-data+json"
+    )
 
 
 def post_resolution(call: Call) -> Response:

@@ -236,7 +236,7 @@ class VoxelInstance(Instance):
         array = self._check_array(array)
         box = Box.from_shape(array.shape, tuple(int(v) for v in offset_zyx))
         check_range(box)
-        self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
+        self._check_writable()
         with self.lock:
             batch = self._batch()
             stat = self.blocks.write(array, box, scale, batch, track_max=self.tracks_max)
@@ -293,7 +293,7 @@ class VoxelInstance(Instance):
             box = Box(lo, (lo[0] + bs[0], lo[1] + bs[1], lo[2] + bs[2]))
             check_range(box)
             boxes.append(box)
-        self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
+        self._check_writable()
         union = boxes[0]
         for b in boxes[1:]:
             union = union.union(b)
@@ -386,7 +386,7 @@ class VoxelInstance(Instance):
 
     def downres(self) -> dict[int, int]:
         """Rebuild every pyramid level from scale 0 in one atomic write; blocks per level."""
-        self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
+        self._check_writable()
         if self.max_downres == 0:
             return {}
         with self.lock:
@@ -398,6 +398,13 @@ class VoxelInstance(Instance):
     # ------------------------------------------------------------------ info
     def extended(self) -> dict[str, Any]:
         """DVID's ``Extended`` fields of an imageblk-style instance."""
+        return {**self.properties(), "MaxDownresLevel": self.max_downres}
+
+    def properties(self) -> dict[str, Any]:
+        """DVID's imageblk ``Properties`` with this node's extents (``PropertiesWithExtents``).
+
+        ``GET metadata`` nests them under ``"Properties"`` for every voxel type.
+        """
         ext = self.extents()
         bz, by, bx = self.block_shape
         if ext is None:
@@ -420,7 +427,6 @@ class VoxelInstance(Instance):
             "Background": self.background,
             "GridStore": self.config.get("grid_store", ""),
             "ScaleLevel": int(self.config.get("scale_level", 0)),
-            "MaxDownresLevel": self.max_downres,
         }
 
     def info(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from dvidctl.datatypes.base import Instance
 from dvidctl.datatypes.keyvalue import keys
-from dvidctl.errors import NotFoundError
+from dvidctl.errors import KeyNotFoundError
 
 
 class KeyValue(Instance):
@@ -16,10 +16,10 @@ class KeyValue(Instance):
     typename = "keyvalue"
 
     def get(self, key: str) -> bytes:
-        """Return the value of ``key``; NotFoundError if it is absent at this node."""
+        """Return the value of ``key``; KeyNotFoundError if it is absent at this node."""
         got = self._get(keys.tkey(key))
         if got is None:
-            raise NotFoundError(f'Key "{key}" not found')
+            raise KeyNotFoundError(f'Key "{key}" not found')
         return bytes(got)
 
     def get_or_none(self, key: str) -> bytes | None:

@@ -9,16 +9,17 @@ import tarfile
 from collections.abc import Iterable
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from dvidctl.datatypes.keyvalue import proto as kvproto
 from dvidctl.datatypes.keyvalue.ops import KeyValue
-from dvidctl.errors import BadRequestError, NotFoundError
+from dvidctl.errors import BadRequestError, KeyNotFoundError
 from dvidctl.httpkit.jsonio import json_response, loads_body
 from dvidctl.httpkit.routing import Call, Route
 from dvidctl.httpkit.streaming import OCTET, buffer_response, iter_response
 
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+_UINT = re.compile(r"[0-9]+")
+_UINT64_MAX = 2**64 - 1
 
 
 def _kv(call: Call) -> KeyValue:
@@ -27,61 +28,122 @@ def _kv(call: Call) -> KeyValue:
     return inst
 
 
-def _slice(value: bytes, start: int, end: int) -> bytes:
-    """Inclusive ``[start, end]`` of ``value``, the end clamped."""
-    return value[start : end + 1]
+def _uint(text: str) -> int | None:
+    """Go's ``strconv.ParseUint(text, 10, 64)``: the value, or None when it fails."""
+    if not _UINT.fullmatch(text) or int(text) > _UINT64_MAX:
+        return None
+    return int(text)
 
 
-def _parse_range(header: str, total: int) -> tuple[int, int] | None | str:
-    """``(start, end)`` inclusive; None to ignore the header; "unsatisfiable" for 416."""
-    m = _RANGE.match(header)
-    if not m or (not m.group(1) and not m.group(2)):
-        return None  # malformed, several ranges, or another unit: ignored, as DVID
-    a, b = m.group(1), m.group(2)
+def _byte_range(key: str, start: int, end: int) -> tuple[int, int]:
+    """DVID's ``newByteRange``: an inclusive ``[start, end]`` with start <= end."""
+    if start > end:
+        raise BadRequestError(f'byte_start {start} must be <= byte_end {end} for key "{key}"')
+    return start, end
+
+
+def _query_range(call: Call, key: str) -> tuple[int, int] | None:
+    """``byte_start``/``byte_end`` of the query (DVID's ``parseByteRangeQuery``)."""
+    bs, be = call.query.get("byte_start"), call.query.get("byte_end")
+    if bs is None and be is None:
+        return None
+    if bs is None or be is None:
+        raise BadRequestError(f'range read for key "{key}" requires both byte_start and byte_end')
+    start, end = _uint(bs), _uint(be)
+    if start is None:
+        raise BadRequestError(f'byte_start must be an unsigned integer, got "{bs}"')
+    if end is None:
+        raise BadRequestError(f'byte_end must be an unsigned integer, got "{be}"')
+    return _byte_range(key, start, end)
+
+
+class _Unsatisfiable(Exception):
+    """A ``Range`` header DVID answers with 416."""
+
+
+def _header_range(header: str, total: int) -> tuple[int, int] | None:
+    """DVID's ``parseHTTPRangeHeader``: ``(start, end)`` inclusive, or None to ignore it.
+
+    Raises:
+        _Unsatisfiable: for DVID's 416 cases (with its message).
+    """
+    if not header.startswith("bytes="):
+        return None
+    spec = header[len("bytes=") :].strip()
+    if not spec or "," in spec or "-" not in spec:
+        return None  # malformed, several ranges: ignored, as DVID
+    a, b = (t.strip() for t in spec.split("-", 1))
+    if not a and not b:
+        return None
+    if total == 0:
+        raise _Unsatisfiable(f'Range "{header}" is not satisfiable for an empty value')
     if not a:  # suffix: the last n bytes
-        n = int(b)
+        n = _uint(b)
+        if n is None:
+            return None
         if n == 0:
-            return "unsatisfiable"
+            raise _Unsatisfiable(f'Range "{header}" is not satisfiable')
         return max(0, total - n), total - 1
-    start = int(a)
-    if b and int(b) < start:
+    start = _uint(a)
+    if start is None:
         return None
     if start >= total:
-        return "unsatisfiable"
-    end = int(b) if b else total - 1
+        raise _Unsatisfiable(f"Range start {start} is outside value with {total} bytes")
+    if not b:
+        return start, total - 1
+    end = _uint(b)
+    if end is None or start > end:
+        return None
     return start, min(end, total - 1)
 
 
+def _slice(key: str, value: bytes, start: int, end: int) -> bytes:
+    """DVID's ``sliceValueByRange``: inclusive ``[start, end]``, both inside the value."""
+    n = len(value)
+    if start >= n:
+        raise BadRequestError(f'byte_start {start} is outside value for key "{key}" with {n} bytes')
+    if end >= n:
+        raise BadRequestError(f'byte_end {end} is outside value for key "{key}" with {n} bytes')
+    return value[start : end + 1]
+
+
 def key_get(call: Call) -> Response:
-    """``GET key/{key}``: the value; ``byte_start``/``byte_end`` or ``Range`` for a part."""
+    """``GET key/{key}``: the value; ``byte_start``/``byte_end`` or ``Range`` for a part.
+
+    As DVID (keyvalue.go 1048-1090): query ranges are strict (past the end: 400), a
+    ``Range`` header together with them is a 400, a ``Range`` header is answered 206
+    with its end clamped, 416 when it cannot be satisfied, and ignored when malformed.
+    """
     key = call.params["key"]
     value = _kv(call).get(key)
     total = len(value)
     headers = {"Accept-Ranges": "bytes"}
-    bs, be = call.query.get("byte_start"), call.query.get("byte_end")
-    if bs is not None or be is not None:
-        if bs is None or be is None:
-            raise BadRequestError("byte_start and byte_end must be given together")
-        start, end = call.qint("byte_start", 0), call.qint("byte_end", 0)
-        if end < start:
-            raise BadRequestError(f"byte_end {end} is before byte_start {start}")
-        return buffer_response(_slice(value, start, end), headers=headers)
-    rng = call.headers.get("range")
-    if rng:
-        parsed = _parse_range(rng, total)
-        if parsed == "unsatisfiable":
-            return Response(b"", status_code=416, headers={"Content-Range": f"bytes */{total}"})
-        if isinstance(parsed, tuple):
-            s, e = parsed
+    rng = _query_range(call, key)
+    header = call.headers.get("range", "")
+    if header and rng is not None:
+        raise BadRequestError(
+            "cannot combine Range header with byte_start/byte_end query parameters"
+        )
+    if header:
+        try:
+            part = _header_range(header, total)
+        except _Unsatisfiable as exc:
+            return PlainTextResponse(
+                f"{exc}\n", status_code=416, headers={"Content-Range": f"bytes */{total}"}
+            )
+        if part is not None:
+            s, e = part
             headers["Content-Range"] = f"bytes {s}-{e}/{total}"
-            return buffer_response(_slice(value, s, e), status_code=206, headers=headers)
+            return buffer_response(_slice(key, value, s, e), status_code=206, headers=headers)
+    if rng is not None:
+        return buffer_response(_slice(key, value, *rng), headers=headers)
     return buffer_response(value, headers=headers)
 
 
 def key_head(call: Call) -> Response:
     """``HEAD key/{key}``: 200 or 404."""
     if not _kv(call).exists(call.params["key"]):
-        raise NotFoundError(f'Key "{call.params["key"]}" not found')
+        raise KeyNotFoundError(f'Key "{call.params["key"]}" not found')
     return Response(b"", headers={"Accept-Ranges": "bytes"})
 
 
@@ -116,17 +178,22 @@ def _mode(call: Call) -> str:
     return "tar" if tar else "json" if js else "protobuf"
 
 
+def _is_json(value: bytes) -> bool:
+    try:
+        json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return True
+
+
 def _json_body(items: Iterable[tuple[str, bytes | None]], check: bool) -> Iterable[bytes]:
     yield b"{"
     first = True
     for k, v in items:
         if not v:
             v = b"{}"
-        elif check:
-            try:
-                json.loads(v)
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise BadRequestError(f"bad JSON for key {k!r}") from None
+        elif check and not _is_json(v):
+            raise BadRequestError(f"bad JSON for key {k!r}")
         yield (b"" if first else b",") + json.dumps(k).encode() + b":"
         yield v
         first = False
@@ -169,6 +236,8 @@ def _requested(call: Call, mode: str) -> list[tuple[str, int | None, int | None]
     """Keys (with optional inclusive byte ranges) asked for by the GET keyvalues body."""
     if mode == "protobuf":
         names, ranges = kvproto.decode_keys(call.body)
+        for r in ranges:
+            _byte_range(r.key, r.byte_start, r.byte_end)
         return [(k, None, None) for k in names] + [
             (r.key, r.byte_start, r.byte_end) for r in ranges
         ]
@@ -180,26 +249,40 @@ def _requested(call: Call, mode: str) -> list[tuple[str, int | None, int | None]
         if isinstance(item, str):
             out.append((item, None, None))
         elif isinstance(item, dict) and isinstance(item.get("key"), str):
-            s, e = item.get("byte_start"), item.get("byte_end")
-            if (s is None) != (e is None) or any(
-                x is not None and (not isinstance(x, int) or x < 0) for x in (s, e)
+            k, s, e = item["key"], item.get("byte_start"), item.get("byte_end")
+            if any(
+                x is not None and (isinstance(x, bool) or not isinstance(x, int) or x < 0)
+                for x in (s, e)
             ):
-                raise BadRequestError(f"bad byte range for key {item['key']!r}")
-            out.append((item["key"], s, e))
+                raise BadRequestError(f"bad byte range for key {k!r}")
+            if (s is None) != (e is None):
+                raise BadRequestError(
+                    f'range read for key "{k}" requires both byte_start and byte_end'
+                )
+            if s is not None and e is not None:
+                _byte_range(k, s, e)
+            out.append((k, s, e))
         else:
             raise BadRequestError(f"keyvalues body entry {item!r} is not a key")
     return out
 
 
 def keyvalues_get(call: Call) -> Response:
-    """``GET keyvalues``: the values of the keys in the body (missing keys: empty)."""
+    """``GET keyvalues``: the values of the keys in the body (missing keys: empty).
+
+    Byte ranges are strict as DVID's (keyvalue.go 778-790, 864-889): a range past the
+    end of a value is a 400, and with ``json=true`` so is a ranged value that is not
+    JSON any more; a missing key with a range is just missing.
+    """
     mode = _mode(call)
     kv = _kv(call)
     items: list[tuple[str, bytes | None]] = []
     for key, s, e in _requested(call, mode):
         v = kv.get_or_none(key)
         if v is not None and s is not None and e is not None:
-            v = _slice(v, s, e)
+            v = _slice(key, v, s, e)
+            if mode == "json" and not _is_json(v):
+                raise BadRequestError(f'bad JSON for key "{key}" after byte range')
         items.append((key, v))
     return _respond(call, mode, items)
 

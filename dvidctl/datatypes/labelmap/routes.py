@@ -193,7 +193,13 @@ def routes() -> list[Route]:
             "3D uint64 labels (compression=lz4|gzip|google|googlegzip) or a 2D PNG",
             produces=OCTET,
         ),
-        Route("raw/" + _GEOM + "/{format}", ("GET",), raw, "2D image", produces="image/png"),
+        Route(
+            "raw/" + _GEOM + "/{format}",
+            ("GET",),
+            raw,
+            "2D image; 3D: labels as without the segment",
+            produces="image/png",
+        ),
         Route(
             "raw/" + _GEOM,
             ("POST",),

@@ -53,7 +53,7 @@ def row_stop(z: int, y: int | None = None) -> bytes:
 
 
 def encode_spans(spans: np.ndarray) -> list[bytes]:
-    """Type keys of normalised spans, an ``(n, 4)`` array of ``[z, y, x0, x1]``.
+    """Type keys of valid spans ``[z, y, x0, x1]`` (as :func:`.spans.parse_spans` checks).
 
     The caller guarantees int32 coordinates and lengths that fit a uint32.
     """

@@ -1,9 +1,12 @@
 """roi operations: a set of blocks stored as spans, one key per span (DVID_API.md §7).
 
-Spans are ``[z, y, x0, x1]`` in block coordinates (``x1`` inclusive). Writes keep
-the stored spans normalised (sorted, no overlapping or touching spans in a row).
-After a merge, both sides' spans are visible and may overlap; every read treats
-the ROI as the union of its spans.
+Spans are ``[z, y, x0, x1]`` in block coordinates (``x1`` inclusive). As DVID
+(roi.go ``PutSpans``), a write stores each span as given, one key per span:
+identical spans collapse into one key, overlapping or touching spans stay
+separate, and ``GET roi`` returns the stored spans in key order (z, y, x0, x1),
+as DVID's ``getSpans`` does. After a merge both sides' spans are visible. Every
+other read (blocks, masks, points, partitions, counts) treats the ROI as the
+union of its spans.
 """
 
 from __future__ import annotations
@@ -52,8 +55,12 @@ class ROI(Instance):
         return sp.normalize(self._stored())
 
     def get_spans(self) -> list[list[int]]:
-        """The ROI as ``[[z, y, x0, x1], ...]`` (block coordinates, sorted, normalised)."""
-        out: list[list[int]] = self.span_array().tolist()
+        """The stored spans ``[[z, y, x0, x1], ...]`` in key order, as DVID's ``GET roi``.
+
+        Not merged: spans posted separately stay separate (see :meth:`span_array` for
+        the normalised union).
+        """
+        out: list[list[int]] = self._stored().tolist()
         return out
 
     def _spans_in(self, bstart: tuple[int, ...], bstop: tuple[int, ...]) -> np.ndarray:
@@ -177,22 +184,23 @@ class ROI(Instance):
 
     # ----------------------------------------------------------------- writes
     def put_spans(self, spans: Any) -> int:
-        """Replace the ROI at this node with ``spans`` (one atomic batch).
+        """Replace the ROI at this node with ``spans`` as given (one atomic batch).
 
-        The spans are validated and normalised first; then every stored span that is
-        not in the new set is deleted (a tombstone where an ancestor holds it) and every
-        new span not already visible is written. The result reads exactly like DVID's
-        "delete all, then write", with the fewest changed keys.
+        Each span is kept as its own key, as DVID stores a POST (identical spans
+        collapse, nothing is merged). Every stored span that is not in the new set is
+        deleted (a tombstone where an ancestor holds it) and every new span not already
+        visible is written: the result reads exactly like DVID's "delete all, then
+        write", with the fewest changed keys.
 
         Returns:
-            The number of normalised spans now in the ROI.
+            The number of distinct spans now stored.
 
         Raises:
-            BadRequestError: Malformed spans, non-integers, ``x1 < x0`` (nothing is written).
+            BadRequestError: Malformed spans, non-integers, ``x1 < x0``, a span longer
+                than 2**32 - 1 blocks (nothing is written).
             LockedNodeError: If the node is committed.
         """
-        new = sp.normalize(sp.parse_spans(spans))
-        new_keys = keys.encode_spans(new)
+        new_keys = sorted(set(keys.encode_spans(sp.parse_spans(spans))))
         with self.lock:
             old = {tk for tk, _ in self._scan(keys.ALL_START, keys.ALL_STOP)}
             want = set(new_keys)

@@ -38,7 +38,7 @@ def parse_spans(spans: Any) -> np.ndarray:
     Raises:
         BadRequestError: If the input is not a list of four integers each (bools and
             floats are refused, as DVID's JSON decoder does), a coordinate is outside
-            int32, or a span has ``x1 < x0``.
+            int32, a span has ``x1 < x0`` or is longer than a key can say (2**32 - 1).
     """
     if isinstance(spans, np.ndarray):
         if spans.size == 0:
@@ -87,6 +87,12 @@ def parse_spans(spans: Any) -> np.ndarray:
     if back.any():
         i = int(np.nonzero(back)[0][0])
         raise BadRequestError(f"span {i} {arr[i].tolist()} has x1 < x0", hint=_SPAN_HINT)
+    long = arr[:, 3] - arr[:, 2] + 1 > _MAX_SPAN_LEN
+    if long.any():
+        i = int(np.nonzero(long)[0][0])
+        raise BadRequestError(
+            f"span {i} {arr[i].tolist()} covers more than 2**32 - 1 blocks", hint=_SPAN_HINT
+        )
     return arr
 
 

@@ -14,9 +14,9 @@ _GEOM = "{dims:dims}/{size:xyz}/{offset:xyz}"
 
 def routes() -> list[Route]:
     """The uint8blk route table."""
-    raw = partial(vx.get_raw)
+    raw = partial(vx.get_raw, jpeg3d=True)
     raw.__name__ = "get_raw"  # type: ignore[attr-defined]
-    iso = partial(vx.get_raw, isotropic=True)
+    iso = partial(vx.get_raw, isotropic=True, jpeg3d=True)
     iso.__name__ = "get_isotropic"  # type: ignore[attr-defined]
     return [
         Route("raw/" + _GEOM, ("GET",), raw, "2D image (png/jpg) or 3D voxels", produces=OCTET),
@@ -24,7 +24,7 @@ def routes() -> list[Route]:
             "raw/" + _GEOM + "/{format}",
             ("GET",),
             raw,
-            "2D image or 3D as one JPEG",
+            "2D image; 3D: raw voxels, one JPEG for exactly jpg or jpeg",
             produces="image/png",
         ),
         Route("raw/" + _GEOM, ("POST",), vx.post_raw, "Write 3D voxels (ZYX bytes)", body=OCTET),
