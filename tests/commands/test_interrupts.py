@@ -17,19 +17,32 @@ from dvidctl import Repository
 DVIDCTL = [sys.executable, "-m", "dvidctl"]
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.2, 0.35])
-def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(tmp_path: Path, delay: float) -> None:
-    """An interrupt while the commands load (after Python's own start-up, about 50 ms)."""
-    Repository.init(tmp_path).close()
+def _interrupt(cwd: Path, delay: float) -> tuple[int, str]:
     proc = subprocess.Popen(
-        [*DVIDCTL, "status"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [*DVIDCTL, "status"], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=60)[1].decode()
-    assert "Traceback" not in err
-    if proc.returncode != 0:  # a fast machine may finish first
-        assert proc.returncode == 130 and err.strip() == "error: interrupted"
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.2, 0.35])
+def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(tmp_path: Path, delay: float) -> None:
+    """An interrupt while the commands load is 'error: interrupted', exit 130.
+
+    Python's own start-up (before any dvidctl code runs, ~50 ms on a quiet machine)
+    is out of reach: a signal that lands there is sent again a little later.
+    """
+    Repository.init(tmp_path).close()
+    for attempt in range(5):
+        rc, err = _interrupt(tmp_path, delay + 0.1 * attempt)
+        if "Traceback" in err and "dvidctl" not in err:
+            continue  # still inside the interpreter's start-up
+        break
+    assert "Traceback" not in err, err
+    if rc != 0:  # a fast machine may finish first
+        assert rc == 130 and err.strip() == "error: interrupted"
 
 
 def test_a_damaged_tiff_gives_one_error_line(tmp_path: Path) -> None:

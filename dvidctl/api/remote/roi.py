@@ -30,16 +30,16 @@ class RemoteROI(RemoteInstance):
         return int(x), int(y), int(z)
 
     def get_spans(self) -> list[list[int]]:
-        """``[[z, y, x0, x1], ...]``, sorted and normalised (DVID sends them as stored)."""
+        """``[[z, y, x0, x1], ...]`` as the server stores them, in key order (DVID's ``GET roi``)."""
         got = self.repo.request("GET", self.path("roi")).json()
-        out: list[list[int]] = sp.normalize(sp.parse_spans(got)).tolist()
+        out: list[list[int]] = sp.parse_spans(got).tolist()
         return out
 
     def put_spans(self, spans: Sequence[Sequence[int]] | np.ndarray) -> int:
-        """Replace the ROI; returns the number of normalised spans."""
-        new = sp.normalize(sp.parse_spans(spans))
+        """Replace the ROI with ``spans`` as given; returns the number of distinct spans."""
+        new = sp.parse_spans(spans)
         self.repo.request("POST", self.path("roi"), content=json.dumps(new.tolist()))
-        return len(new)
+        return len({tuple(s) for s in new.tolist()})
 
     def delete(self) -> int:
         """Delete every span; returns how many there were."""

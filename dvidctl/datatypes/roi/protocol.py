@@ -28,11 +28,13 @@ class ROIAPI(InstanceAPI, Protocol):
         ...
 
     def get_spans(self) -> list[list[int]]:
-        """The ROI as sorted, normalised ``[[z, y, x0, x1], ...]``."""
+        """The stored spans ``[[z, y, x0, x1], ...]`` in key order (z, y, x0, length), as
+        DVID's ``GET roi``: spans posted separately stay separate."""
         ...
 
     def put_spans(self, spans: Sequence[Sequence[int]] | np.ndarray) -> int:
-        """Replace the ROI with ``spans``; returns the number of normalised spans."""
+        """Replace the ROI with ``spans`` as given (DVID's ``POST roi``); returns the number
+        of distinct spans stored. Every query reads the ROI as the union of its spans."""
         ...
 
     def delete(self) -> int:
