@@ -2,16 +2,18 @@
 
 ``Repository``, ``Node`` and ``DvidError`` are loaded on first use (PEP 562), so
 ``import dvidctl`` (and every CLI start) pays only for what a command touches.
+This module imports nothing itself: the CLI's Ctrl-C handler starts right after it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 __all__ = ["DvidError", "Node", "Repository", "__version__"]
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
+    from typing import Any
+
     from dvidctl.api.node import Node
     from dvidctl.api.repository import Repository
     from dvidctl.errors import DvidError
