@@ -30,7 +30,7 @@ class RemoteROI(RemoteInstance):
         return int(x), int(y), int(z)
 
     def get_spans(self) -> list[list[int]]:
-        """``[[z, y, x0, x1], ...]`` as the server stores them, in key order (DVID's ``GET roi``)."""
+        """``[[z, y, x0, x1], ...]`` as stored, in key order (DVID's ``GET roi``)."""
         got = self.repo.request("GET", self.path("roi")).json()
         out: list[list[int]] = sp.parse_spans(got).tolist()
         return out
