@@ -48,7 +48,7 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(tmp_path: Path, del
 
 def test_a_damaged_tiff_gives_one_error_line(tmp_path: Path) -> None:
     """tifffile logs what it finds wrong; the user sees only dvidctl's error."""
-    tifffile.imwrite(tmp_path / "ok.tif", np.zeros((4, 16, 16), np.uint8))
+    tifffile.imwrite(tmp_path / "ok.tif", np.zeros((4, 16, 16), np.uint8), photometric="minisblack")
     raw = bytearray((tmp_path / "ok.tif").read_bytes())
     raw[200:260] = b"\xff" * 60
     (tmp_path / "bad.tif").write_bytes(bytes(raw))
