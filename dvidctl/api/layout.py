@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-from dvidctl.errors import RepositoryNotFoundError
+from dvidctl.errors import CorruptDataError, RepositoryNotFoundError
 
 DIRNAME = ".dvid"
 
@@ -28,14 +29,31 @@ def find_repo_dir(start: str | Path | None = None) -> Path:
     )
 
 
-def read_head(dvid_dir: Path) -> str:
-    """Return the HEAD ref: a branch name, or a full UUID for a detached HEAD."""
+_HEAD_BRANCH = re.compile(r"^branch:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})$")
+_HEAD_NODE = re.compile(r"^node:(?P<uuid>[0-9a-f]{32})$")
+
+
+def read_head(dvid_dir: Path) -> tuple[str, bool]:
+    """Return ``(ref, detached)``: a branch name, or a full UUID for a detached HEAD.
+
+    A missing, unreadable or malformed ``HEAD`` is :class:`CorruptDataError`
+    (never silently master): the hint says how to write a good one.
+    """
+    path = dvid_dir / "HEAD"
+    fix = "point HEAD at a branch again with 'dvidctl checkout master' (or another branch)"
     try:
-        text = (dvid_dir / "HEAD").read_text().strip()
+        text = path.read_bytes().decode("ascii").strip()
     except FileNotFoundError:
-        return "master"
-    kind, _, value = text.partition(":")
-    return value if kind in ("branch", "node") and value else "master"
+        raise CorruptDataError(f"{path} is missing", hint=fix) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorruptDataError(f"{path} cannot be read: {exc}", hint=fix) from None
+    if m := _HEAD_BRANCH.match(text):
+        return m.group("name"), False
+    if m := _HEAD_NODE.match(text):
+        return m.group("uuid"), True
+    raise CorruptDataError(
+        f"{path} holds {text[:60]!r}, not 'branch:NAME' or 'node:UUID'", hint=fix
+    )
 
 
 def write_head(dvid_dir: Path, ref: str, *, detached: bool) -> None:

@@ -40,7 +40,9 @@ class Repository:
         self.state = state
         self.dvid_dir = dvid_dir
         self.store = VersionedStore(engine, state.dag)
-        self._head = layout.read_head(dvid_dir) if dvid_dir else "master"
+        #: HEAD as ``(ref, detached)``, read from ``.dvid/HEAD`` when first used, so a
+        #: damaged HEAD fails only what needs HEAD (``checkout`` can still repair it).
+        self._head: tuple[str, bool] | None = None if dvid_dir else ("master", False)
         self._instance_locks: dict[int, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
@@ -166,29 +168,38 @@ class Repository:
             return lock
 
     # ------------------------------------------------------------ HEAD, refs
+    def _read_head(self) -> tuple[str, bool]:
+        if self._head is None:
+            assert self.dvid_dir is not None
+            self._head = layout.read_head(self.dvid_dir)
+        return self._head
+
     @property
     def head_ref(self) -> str:
         """What HEAD names: a branch (user-facing name) or a full UUID when detached."""
-        return self._head
+        return self._read_head()[0]
 
     @property
     def head_branch(self) -> str | None:
         """The checked-out branch, or None for a detached HEAD."""
-        return None if self._head in self.dag.by_uuid else self._head
+        ref, detached = self._read_head()
+        return None if detached else ref
 
     @property
     def head_vid(self) -> int:
         """The version id HEAD points at (a branch's leaf, or the detached node)."""
-        if self._head in self.dag.by_uuid:
-            return int(self.dag.by_uuid[self._head])
-        try:
-            return self.state.branches[branch_key(self._head)]
-        except KeyError:
-            raise NotFoundError(f"HEAD names branch {self._head!r}, which does not exist") from None
+        ref, detached = self._read_head()
+        found = self.dag.by_uuid.get(ref) if detached else self.state.branches.get(branch_key(ref))
+        if found is None:
+            raise NotFoundError(
+                f"HEAD names {'node' if detached else 'branch'} {ref!r}, which does not exist",
+                hint="check out a branch ('dvidctl checkout master')",
+            )
+        return int(found)
 
     def set_head(self, ref: str, *, detached: bool) -> None:
         """Point HEAD at a branch name or (detached) a full UUID."""
-        self._head = ref
+        self._head = (ref, detached)
         if self.dvid_dir is not None:
             layout.write_head(self.dvid_dir, ref, detached=detached)
 

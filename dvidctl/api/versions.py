@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from dvidctl.api import refs
 from dvidctl.errors import BadRequestError, ConflictError
-from dvidctl.ids import check_name, check_uuid, new_uuid
+from dvidctl.ids import check_uuid, new_uuid
 from dvidctl.store import metadata
 from dvidctl.store.dag import NodeRecord, branch_key, branch_label, now_iso
 from dvidctl.store.diff import InstanceDiff, diff_nodes
@@ -122,8 +123,14 @@ def new_version(
     branch: str | None = None,
     note: str = "",
     uuid: str | None = None,
+    hex_ok: bool = False,
 ) -> Node:
-    """Open a child of locked node ``vid`` (DVID's ``newversion``, or ``branch`` when named)."""
+    """Open a child of locked node ``vid`` (DVID's ``newversion``, or ``branch`` when named).
+
+    A new branch name follows :func:`dvidctl.api.refs.check_new_name`; ``hex_ok``
+    accepts a name of hex digits only (DVID's HTTP ``branch``, whose clients name
+    branches as ``:NAME``).
+    """
     parent = repo.dag.node(vid)
     if not parent.locked:
         raise BadRequestError(
@@ -132,9 +139,7 @@ def new_version(
         )
     stored = parent.branch if branch is None else branch_key(branch)
     if branch is not None and stored != parent.branch:
-        check_name(branch, "branch")
-        if stored in repo.state.branches or stored in repo.dag.branches():
-            raise ConflictError(f"branch {branch!r} already exists")
+        refs.check_new_name(repo, branch, "branch", hex_ok=hex_ok)
     elif any(repo.dag.node(c).branch == stored for c in parent.children):
         raise ConflictError(
             f"node {parent.uuid[:10]} already has a child on branch {branch_label(stored)!r}",
@@ -197,11 +202,11 @@ def branch(
 ) -> Node:
     """Open a node on new branch ``name`` as a child of ``from_ref``.
 
-    The default parent is the last committed node of the current branch.
+    The default parent is the last committed node of the current branch. The
+    name follows :func:`dvidctl.api.refs.check_new_name` (one namespace with
+    tags; not hex digits only).
     """
-    check_name(name, "branch")
-    if branch_key(name) in repo.state.branches:
-        raise ConflictError(f"branch {name!r} already exists")
+    refs.check_new_name(repo, name, "branch")
     if from_ref is None:
         parent = last_locked(repo, repo.head_vid)
         if parent is None:
@@ -215,20 +220,19 @@ def branch(
 
 
 def checkout(repo: Repository, ref: str) -> Node:
-    """Move HEAD to a branch (by name) or to a node (detached)."""
-    if branch_key(ref) in repo.state.branches:
-        repo.set_head(branch_label(branch_key(ref)), detached=False)
+    """Move HEAD to a branch (``NAME``, ``:NAME``) or to any other node (detached)."""
+    vid = repo.resolve(ref)  # unknown, empty and ambiguous refs fail here
+    name = refs.branch_named(repo, ref)
+    if name is not None:
+        repo.set_head(name, detached=False)
     else:
-        vid = repo.resolve(ref)
         repo.set_head(repo.dag.node(vid).uuid, detached=True)
     return repo.head
 
 
 def tag(repo: Repository, name: str, ref: str | None = None) -> Node:
-    """Name a committed node."""
-    check_name(name, "tag")
-    if name in repo.state.tags or branch_key(name) in repo.state.branches:
-        raise ConflictError(f"tag or branch {name!r} already exists")
+    """Name a committed node (the name follows :func:`dvidctl.api.refs.check_new_name`)."""
+    refs.check_new_name(repo, name, "tag")
     vid = repo.resolve(ref)
     node = repo.dag.node(vid)
     if not node.locked:

@@ -85,7 +85,7 @@ def log(
 ) -> None:
     """Show the version history (newest first)."""
     with open_repo(repo, read_only=True) as r:
-        nodes = r.log(all_branches=all_, ref=None if all_ else (ref or "HEAD"))
+        nodes = r.log(all_branches=all_, ref=None if all_ else ("HEAD" if ref is None else ref))
         if json_:
             _output.emit_json([n.to_dict() for n in nodes])
             return

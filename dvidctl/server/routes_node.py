@@ -79,6 +79,7 @@ def branch(call: Call) -> Response:
         branch=name,
         note=_opt_str(body, "note") or "",
         uuid=_explicit_uuid(call, body),
+        hex_ok=True,  # DVID clients name branches as ':NAME' (README, "Naming")
     )
     return json_response({"child": child.uuid})
 

@@ -198,14 +198,14 @@ def test_delete_in_merge_node_of_resolved_key(repo: Repository) -> None:
 
 
 def test_merge_of_a_branch_and_its_own_fork_is_not_a_conflict(repo: Repository) -> None:
-    """Merging b2 (forked from dev) and dev (which moved on) must not pit dev against itself."""
+    """Merging fork (forked from dev) and dev (which moved on) must not pit dev against itself."""
     repo.checkout("dev")
     commit_kv(repo, {"a": b"dev-1"})
-    repo.branch("b2")  # forks from dev's last commit
+    repo.branch("fork")  # forks from dev's last commit
     commit_kv(repo, {"a": b"dev-2"})  # dev moves on and overwrites a
     repo.checkout("master")
     want_parents = [repo.node("master~1").uuid, repo.node("dev~1").uuid]
-    res = repo.merge(["b2", "dev"])  # b2's last commit is an ancestor of dev's
+    res = repo.merge(["fork", "dev"])  # fork's last commit is an ancestor of dev's
     assert res.node is not None and res.parents == want_parents
     assert _kv(repo)["a"] == b"dev-2"
 
@@ -233,16 +233,16 @@ def test_merging_into_an_uncommitted_merge_adds_to_it(mem_repo) -> None:  # type
     repo.new_instance("keyvalue", "kv")
     repo.commit("base")
     for name in ("a", "b"):
-        repo.branch(name)
-        repo.node(name).instance("kv").put(name, name.encode())
-        repo.commit(name, ref=name)
-    first = repo.merge(["a"])
+        repo.branch(f"side-{name}")  # a bare 'a' is hex: it reads as a UUID prefix
+        repo.node(f"side-{name}").instance("kv").put(name, name.encode())
+        repo.commit(name, ref=f"side-{name}")
+    first = repo.merge(["side-a"])
     assert first.node is not None and len(first.parents) == 2
     first_uuid = first.node.uuid
-    again = repo.merge(["a"])
+    again = repo.merge(["side-a"])
     assert again.up_to_date and again.node is None
     assert repo.head.uuid == first_uuid  # nothing was replaced
-    second = repo.merge(["b"])
+    second = repo.merge(["side-b"])
     assert second.node is not None and len(second.parents) == 3  # a's merge was kept
     assert first_uuid not in repo.dag.by_uuid  # the empty pending merge was replaced
     kv = repo.head.instance("kv")

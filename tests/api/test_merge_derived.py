@@ -61,14 +61,14 @@ def test_edits_to_different_places_merge_and_the_pyramid_holds_both(
 ) -> None:
     repo = mem_repo
     _setup(repo, typename)
-    repo.branch("a", note="a")
-    repo.checkout("a")
+    repo.branch("side", note="a")
+    repo.checkout("side")
     _put(repo, 7, 0, typename)
     repo.commit("a1")
     repo.checkout("master")
     _put(repo, 9, BS, typename)  # the neighbouring block: same scale-1 and scale-2 parents
     repo.commit("m1")
-    result = repo.merge(["a"], "merge a")  # used to conflict on the scale-1 block
+    result = repo.merge(["side"], "merge a")  # used to conflict on the scale-1 block
     assert result.node is not None
     _assert_pyramid_consistent(repo, None, typename)
     inst = repo.head.instance("vol")
@@ -86,8 +86,8 @@ def test_a_resolved_conflict_rebuilds_the_levels_above_it(
 ) -> None:
     repo = mem_repo
     _setup(repo, typename)
-    repo.branch("a")
-    repo.checkout("a")
+    repo.branch("side")
+    repo.checkout("side")
     _put(repo, 7, 0, typename)
     _put(repo, 5, 2 * BS, typename)  # only a: must survive at every level
     repo.commit("a1")
@@ -95,10 +95,10 @@ def test_a_resolved_conflict_rebuilds_the_levels_above_it(
     _put(repo, 9, 0, typename)  # the same block: a real conflict
     repo.commit("m1")
     with pytest.raises(ConflictError) as info:
-        repo.merge(["a"])
+        repo.merge(["side"])
     keys = [d["key"] for d in info.value.details]
     assert keys == ["block s0 (x,y,z)=(0,0,0)"]  # only level 0 conflicts
-    repo.merge(["a"], strategy=strategy)
+    repo.merge(["side"], strategy=strategy)
     _assert_pyramid_consistent(repo, None, typename)
     inst = repo.head.instance("vol")
     winner = 9 if strategy == "ours" else 7
@@ -115,8 +115,8 @@ def test_pyramid_blocks_both_sides_wrote_directly_are_rebuilt_from_scale_0(
     _setup(repo, typename)
     _put(repo, 3, 0, typename)
     repo.commit("scale 0 data")
-    repo.branch("a")
-    repo.checkout("a")
+    repo.branch("side")
+    repo.checkout("side")
     dtype = TYPES[typename][1]
     inst = repo.head.instance("vol")
     inst.put_subvolume(np.full((BS,) * 3, 4, dtype), (0, 0, 0), 1)  # type: ignore[attr-defined]
@@ -127,7 +127,7 @@ def test_pyramid_blocks_both_sides_wrote_directly_are_rebuilt_from_scale_0(
     inst.put_subvolume(np.full((BS,) * 3, 8, dtype), (0, 0, 0), 1)  # type: ignore[attr-defined]
     inst.put_subvolume(np.full((BS,) * 3, 2, dtype), (BS, 0, 0), 1)  # type: ignore[attr-defined]
     repo.commit("m1")
-    repo.merge(["a"])  # scale-1 blocks are derived: no conflict
+    repo.merge(["side"])  # scale-1 blocks are derived: no conflict
     _assert_pyramid_consistent(repo, None, typename)
     # the scale-1 block over stored scale-0 data is rebuilt from it; the one over
     # nothing (z block 1 at scale 1 covers z 64..128 at scale 0) reads as background
@@ -140,8 +140,8 @@ def test_pyramid_blocks_both_sides_wrote_directly_are_rebuilt_from_scale_0(
 def _diverge_next_door(repo: Repository) -> None:
     """A labelmap; branch a writes label 7 in block x=0, master label 9 in block x=1."""
     _setup(repo, "labelmap")
-    repo.branch("a")
-    repo.checkout("a")
+    repo.branch("side")
+    repo.checkout("side")
     _put(repo, 7, 0, "labelmap")
     repo.commit("a1")
     repo.checkout("master")
@@ -153,7 +153,7 @@ def test_merge_nodes_rebuilds_the_pyramid_too(mem_repo: Repository) -> None:
     """DVID's POST /repo/{uuid}/merge takes the same path (api.merge.merge_nodes)."""
     repo = mem_repo
     _diverge_next_door(repo)
-    result = merge_nodes(repo, [repo.resolve("master~1"), repo.resolve("a~1")], "m")
+    result = merge_nodes(repo, [repo.resolve("master~1"), repo.resolve("side~1")], "m")
     assert result.node is not None
     _assert_pyramid_consistent(repo, result.node.uuid, "labelmap")
 
@@ -172,9 +172,9 @@ def test_a_failed_merge_write_leaves_no_node_behind(
 
     monkeypatch.setattr(repo.engine, "write", broken_write)
     with pytest.raises(OSError):
-        repo.merge(["a"])
+        repo.merge(["side"])
     monkeypatch.undo()
     assert set(repo.dag.nodes) == nodes_before
     assert repo.head.uuid == head_before
-    repo.merge(["a"])  # and it works once the disk is back
+    repo.merge(["side"])  # and it works once the disk is back
     _assert_pyramid_consistent(repo, None, "labelmap")

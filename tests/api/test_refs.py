@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dvidctl import Repository
+from dvidctl.api import versions
 from dvidctl.api.refs import branch_names
-from dvidctl.errors import AmbiguousRefError, BadRequestError, NotFoundError
+from dvidctl.errors import (
+    AmbiguousRefError,
+    BadRequestError,
+    ConflictError,
+    CorruptDataError,
+    NotFoundError,
+)
+from dvidctl.store import metadata
+from dvidctl.store.engine import WriteBatch
 
 ROOT = "ab" + "0" * 30
 DEV = "ab1" + "0" * 29
@@ -128,9 +139,133 @@ def test_detached_head(repo: Repository) -> None:
     assert repo.head_branch == "dev" and repo.head.uuid == DEV
 
 
-def test_resolution_order_branch_before_tag_and_uuid() -> None:
-    r = Repository.memory(root_uuid="beef" + "0" * 28)
+# ------------------------------------------------- one namespace (issue #8, part 4)
+def test_branch_and_tag_share_one_namespace(repo: Repository) -> None:
+    repo.tag("t1", "HEAD~1")
+    with pytest.raises(ConflictError, match="tag 't1' already exists") as info:
+        repo.branch("t1")  # main accepted this, and --node t1 then meant the branch
+    assert info.value.hint and "tag -d t1" in info.value.hint
+    with pytest.raises(ConflictError, match="branch 'dev' already exists"):
+        repo.tag("dev", "HEAD~1")
+    with pytest.raises(ConflictError, match="branch 'master' already exists"):
+        repo.tag("master", "HEAD~1")
+    assert "t1" not in repo.state.branches and repo.node("t1").uuid == _master(repo)[2]
+
+
+@pytest.mark.parametrize("name", ["7f3c", "0bf5", "abc", "1", "2024", "deadbeef"])
+def test_hex_only_names_refused(repo: Repository, name: str) -> None:
+    """A hex-only name reads as a UUID prefix: 'log 7f3c' must keep meaning the node."""
+    before = (dict(repo.state.branches), dict(repo.state.tags), len(repo.dag))
+    with pytest.raises(BadRequestError, match="reads as a UUID prefix") as info:
+        repo.branch(name)
+    assert info.value.hint and f"branch-{name}" in info.value.hint
+    with pytest.raises(BadRequestError, match="reads as a UUID prefix"):
+        repo.tag(name, "HEAD~1")
+    assert (dict(repo.state.branches), dict(repo.state.tags), len(repo.dag)) == before
+
+
+@pytest.mark.parametrize("name", ["ABC", "7f3g", "v7f3c", "b-0bf5", "1.0", "cafe_"])
+def test_names_with_a_non_hex_character_allowed(repo: Repository, name: str) -> None:
+    repo.branch(name)
+    assert repo.node(name).branch == name
+
+
+def _legacy_hex_branch(name: str) -> Repository:
+    """A repository whose root UUID starts with ``name`` and holds branch ``name``.
+
+    dvidctl no longer creates such a branch from the CLI; DVID clients can over
+    HTTP (``hex_ok``), and repositories made before the rule may hold one.
+    """
+    r = Repository.memory(root_uuid=name + "0" * (32 - len(name)))
     r.commit("c0")
-    r.branch("beef")  # a branch named like a UUID prefix wins over the prefix
-    assert r.node("beef").branch == "beef"
-    assert r.node("beef0").uuid == r.root_uuid
+    versions.new_version(r, r.dag.root.vid, branch=name, hex_ok=True)
+    return r
+
+
+def test_name_that_is_also_a_uuid_prefix_is_ambiguous() -> None:
+    r = _legacy_hex_branch("beef")
+    with pytest.raises(AmbiguousRefError) as info:
+        r.node("beef")  # main silently took the branch
+    msg = str(info.value)
+    assert "branch beef" in msg and f"node {r.root_uuid[:12]}" in msg
+    assert info.value.hint and "':beef' names the branch" in info.value.hint
+    assert r.node(":beef").branch == "beef"  # DVID's form always names the branch
+    assert r.node("beef0").uuid == r.root_uuid  # more digits name the node
+    with pytest.raises(AmbiguousRefError):
+        r.checkout("beef")
+    r.checkout(":beef")
+    assert r.head_branch == "beef"
+
+
+def test_tag_and_branch_of_one_name_made_before_the_rule_are_ambiguous(
+    repo: Repository,
+) -> None:
+    wb = WriteBatch()
+    metadata.put_tag(wb, "dev", repo.resolve("HEAD~1"))  # as main allowed: tag, then branch
+    repo.engine.write(wb)
+    repo.state.tags["dev"] = repo.resolve("HEAD~1")
+    with pytest.raises(AmbiguousRefError, match="branch dev -> .*tag dev ->") as info:
+        repo.node("dev")
+    assert info.value.hint and "branch -m dev" in info.value.hint
+    assert repo.node(":dev").uuid == DEV
+
+
+def test_names_pointing_at_one_node_are_not_ambiguous(repo: Repository) -> None:
+    c1 = repo.resolve("HEAD~2")
+    uuid = repo.dag.node(c1).uuid
+    wb = WriteBatch()
+    metadata.put_tag(wb, uuid[:6], c1)  # a legacy tag that is also its own node's prefix
+    repo.engine.write(wb)
+    repo.state.tags[uuid[:6]] = c1
+    assert repo.node(uuid[:6]).uuid == uuid
+
+
+def test_checkout_forms(repo: Repository) -> None:
+    repo.checkout(":dev")
+    assert repo.head_branch == "dev"
+    repo.checkout(f"{ROOT[:4]}:master")
+    assert repo.head_branch == "master"
+    repo.checkout("v1")
+    assert repo.head_branch is None and repo.head.uuid == _master(repo)[1]
+
+
+@pytest.mark.parametrize("bad", ["", "  "])
+def test_checkout_of_empty_ref_refused(repo: Repository, bad: str) -> None:
+    repo.checkout("dev")
+    with pytest.raises(BadRequestError, match="empty"):
+        repo.checkout(bad)  # main checked out master
+    assert repo.head_branch == "dev"
+
+
+# -------------------------------------------------------------------- HEAD file
+@pytest.mark.parametrize(
+    "text", ["garbage\n", "branch:\n", "node:1234\n", "branch:a b\n", "", "\xff\xfe"]
+)
+def test_damaged_head_is_corrupt_data_with_a_fix(tmp_path: Path, text: str) -> None:
+    Repository.init(tmp_path).close()
+    (tmp_path / ".dvid" / "HEAD").write_bytes(text.encode("latin-1"))
+    with Repository.open(tmp_path) as r:
+        assert r.node("master").uuid == r.root_uuid  # what does not need HEAD still works
+        with pytest.raises(CorruptDataError, match="HEAD") as info:
+            r.head  # noqa: B018 - main read this as master
+        assert info.value.hint and "dvidctl checkout master" in info.value.hint
+        r.checkout("master")  # the fix the hint gives
+        assert r.head.uuid == r.root_uuid
+    with Repository.open(tmp_path) as r:
+        assert r.head_branch == "master"
+
+
+def test_missing_head_is_corrupt_data(tmp_path: Path) -> None:
+    Repository.init(tmp_path).close()
+    (tmp_path / ".dvid" / "HEAD").unlink()
+    with Repository.open(tmp_path) as r, pytest.raises(CorruptDataError, match="missing"):
+        r.head_vid  # noqa: B018
+
+
+def test_detached_head_survives_reopen(tmp_path: Path) -> None:
+    with Repository.init(tmp_path) as r:
+        r.commit("c0")
+        root = r.root_uuid
+        r.checkout(root[:8])
+    with Repository.open(tmp_path) as r:
+        assert r.head_branch is None and r.head_ref == root and r.head.uuid == root

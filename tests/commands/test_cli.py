@@ -124,9 +124,9 @@ def test_merge_refuses_uncommitted_changes(cli) -> None:  # type: ignore[no-unty
     invoke, _ = cli
     invoke("new", "keyvalue", "kv")
     invoke("commit", "-m", "c")
-    invoke("branch", "b")
+    invoke("branch", "side")
     invoke("put", "key", "kv", "k", input=b"1")
-    r = invoke("merge", "b", ok=False)
+    r = invoke("merge", "side", ok=False)
     assert r.exit_code == 2 and "uncommitted" in r.stderr
 
 

@@ -333,14 +333,14 @@ def test_ptquery_after_merge_with_overlapping_spans(mem_repo: Repository) -> Non
     roi = new_roi(mem_repo, BlockSize="1,1,1")
     roi.put_spans([[0, 0, 0, 10]])
     mem_repo.commit("base")
-    mem_repo.branch("b")
-    mem_repo.checkout("b")
+    mem_repo.branch("side")
+    mem_repo.checkout("side")
     roi_at(mem_repo.head).put_spans([[0, 0, 0, 15]])
     mem_repo.commit("b")
     mem_repo.checkout("master")
     roi_at(mem_repo.head).put_spans([[0, 0, 5, 12], [0, 0, 20, 20]])
     mem_repo.commit("a")
-    merged = mem_repo.merge(["b"], "m").node
+    merged = mem_repo.merge(["side"], "m").node
     assert merged is not None
     m = roi_at(merged)
     assert len(m._stored()) == 3  # overlapping spans are stored as they are

@@ -40,7 +40,7 @@ from tests.factories import repo_snapshot
 
 KEYS = ["a", "b", "c", "d"]
 VALUES = [b"", b"1", b"2"]
-NEW_BRANCHES = ["b1", "b2", "b3"]
+NEW_BRANCHES = ["x1", "x2", "x3"]  # not hex-only: such names read as UUID prefixes
 STRATEGIES = st.sampled_from(["fail", "ours", "theirs"])
 CONFLICT = "<conflict>"
 
@@ -140,7 +140,7 @@ class RepoMachine(RuleBasedStateMachine):
         for k, v in items.items():
             self.put(k, v)
         self.commit()
-        self._branch("b1", None)
+        self._branch("x1", None)
 
     @rule(key=st.sampled_from(KEYS), value=st.sampled_from(VALUES))
     def put(self, key: str, value: bytes) -> None:
