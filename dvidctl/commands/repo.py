@@ -74,7 +74,9 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
 
 def log(
     repo: RepoOpt = None,
-    graph: Annotated[bool, typer.Option("--graph", help="Draw the DAG.")] = False,
+    graph: Annotated[
+        bool, typer.Option("--graph", help="Draw the DAG as 'git log --graph --date-order' does.")
+    ] = False,
     all_: Annotated[
         bool, typer.Option("--all", help="Every node, not only HEAD's ancestry.")
     ] = False,
@@ -99,7 +101,7 @@ def log(
         rows = (
             graph_rows([(n.vid, [p for p in n.record.parents if p in by_vid]) for n in nodes])
             if graph
-            else [("*", n.vid) for n in nodes]
+            else [("* ", n.vid) for n in nodes]
         )
         for prefix, vid in rows:
             prefix = escape(prefix)
@@ -114,7 +116,7 @@ def log(
             state = "[dim]locked[/]" if n.locked else "[green]open[/]"
             note_text = escape(n.note)
             _output.stdout.print(
-                f"[magenta]{prefix}[/] [yellow]{n.uuid[:10]}[/]{deco} {state} {note_text}"
+                f"[magenta]{prefix}[/][yellow]{n.uuid[:10]}[/]{deco} {state} {note_text}"
                 f" [dim]{n.record.created[:19]}[/]"
             )
 
