@@ -1,7 +1,8 @@
-"""Data instance operations bound onto :class:`Repository`: create, list, look up."""
+"""Data instance operations bound onto :class:`Repository`: create, list, look up, delete."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +10,7 @@ from dvidctl.datatypes import registry
 from dvidctl.errors import BadRequestError, ConflictError, NotFoundError
 from dvidctl.ids import check_instance_name, new_uuid
 from dvidctl.store import metadata
+from dvidctl.store.dag import now_iso
 from dvidctl.store.engine import WriteBatch
 from dvidctl.store.metadata import InstanceRecord
 
@@ -74,6 +76,30 @@ def update_instance(repo: Repository, rec: InstanceRecord) -> None:
     with repo.store.write_lock:
         repo.engine.write(wb)
         repo.state.instances[rec.name] = rec
+
+
+def delete_instance(repo: Repository, name: str) -> InstanceRecord:
+    """Delete data instance ``name`` from the repository at once (every version); returns it.
+
+    One atomic write removes the record, notes the instance in
+    ``deleted-inst/<iid>`` (name, type, data UUID, time) so a later gc can
+    reclaim its data keys, and appends DVID's line to the repository log.
+    Instance ids are never reused, so a new instance of the same name starts
+    empty. The data stays on disk until that gc.
+    """
+    rec = instance_record(repo, name)
+    with repo.instance_lock(rec.iid), repo.store.write_lock:
+        when = now_iso()
+        line = f"Delete data instance '{rec.name}' of type '{rec.typename}'"
+        old = repo.state.repo
+        new = dataclasses.replace(old, log=[*old.log, f"{when}  {line}"], updated=when)
+        wb = WriteBatch()
+        metadata.delete_instance(wb, rec, when)
+        metadata.put_repo(wb, new)
+        repo.engine.write(wb)
+        del repo.state.instances[name]
+        repo.state.repo = new
+    return rec
 
 
 def instances(repo: Repository) -> list[InstanceRecord]:

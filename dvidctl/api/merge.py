@@ -153,6 +153,10 @@ def _checked_plan(repo: Repository, parents: list[int], strategy: str) -> MergeP
         rule=_merge_rule(repo),
         derived=_derived_keys(repo),
     )
+    # Keys of deleted instances stay in the delta index until gc: nothing reads them.
+    live = {rec.iid for rec in repo.state.instances.values()}
+    plan.conflicts = [c for c in plan.conflicts if c.iid in live]
+    plan.resolutions = {k: v for k, v in plan.resolutions.items() if k[0] in live}
     if plan.conflicts:
         details = _describe_conflicts(repo, plan.conflicts, parents)
         raise MergeConflictError(

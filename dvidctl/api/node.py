@@ -111,8 +111,9 @@ class Node:
         names = {rec.iid: rec.name for rec in self.repo.state.instances.values()}
         counts: dict[str, int] = {}
         for iid, _, _ in self.repo.store.changes(self.vid):
-            name = names.get(iid, str(iid))
-            counts[name] = counts.get(name, 0) + 1
+            name = names.get(iid)
+            if name is not None:  # None: a deleted instance, whose keys await gc
+                counts[name] = counts.get(name, 0) + 1
         return counts
 
     # ------------------------------------------------- NodeContext (datatypes)

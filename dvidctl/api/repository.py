@@ -228,6 +228,7 @@ class Repository:
 
     # ------------------------------------------------------ bound operations
     from dvidctl.api.instances import (  # type: ignore[misc]  # noqa: E402
+        delete_instance,
         instance_record,
         instances,
         new_instance,
@@ -237,7 +238,10 @@ class Repository:
         branch,
         checkout,
         commit,
+        delete_branch,
+        delete_tag,
         diff,
         log,
+        rename_branch,
         tag,
     )

@@ -1,6 +1,6 @@
 """Version operations bound onto :class:`Repository`.
 
-commit, branch, checkout, tag, merge, log and diff.
+commit, branch (create, delete, rename), checkout, tag (create, delete), log and diff.
 
 Each is one function taking the repository first. Every change to the DAG is
 one atomic write batch; the in-memory state is updated only after it is durable,
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dvidctl.api import refs
-from dvidctl.errors import BadRequestError, ConflictError
+from dvidctl.errors import BadRequestError, ConflictError, NotFoundError
 from dvidctl.ids import check_uuid, new_uuid
 from dvidctl.store import metadata
 from dvidctl.store.dag import NodeRecord, branch_key, branch_label, now_iso
@@ -219,6 +219,98 @@ def branch(
     return new_version(repo, parent, branch=name, note=note, uuid=uuid)
 
 
+def _existing_branch(repo: Repository, name: str, doing: str) -> str:
+    """The stored name of branch ``name``; not master, which DVID's repos always have."""
+    key = branch_key(name)
+    if key not in repo.state.branches:
+        raise NotFoundError(
+            f"no branch {name!r}", hint="branches: " + ", ".join(refs.branch_names(repo))
+        )
+    if key == "":
+        raise BadRequestError(f"master is DVID's default branch; it cannot be {doing}")
+    return key
+
+
+def unreached_nodes(repo: Repository, name: str) -> list[int]:
+    """Nodes of branch ``name`` that no other branch's leaf or tag reaches, newest first.
+
+    A node is reached if it is an ancestor of (or is) another branch's leaf or a
+    tagged node. An open leaf that wrote nothing does not count: it holds no work.
+    """
+    key = branch_key(name)
+    leaf = repo.state.branches[key]
+    heads = [v for b, v in repo.state.branches.items() if b != key]
+    heads += list(repo.state.tags.values())
+    reached: set[int] = set()
+    for v in heads:
+        reached |= repo.dag.ancestors(v)
+    out = repo.dag.ancestors(leaf) - reached
+    if not repo.dag.node(leaf).locked and not repo.store.has_changes(leaf):
+        out -= {leaf}
+    return sorted(out, reverse=True)
+
+
+def delete_branch(repo: Repository, name: str, *, force: bool = False) -> Node:
+    """Remove branch ``name`` (only the name: its nodes stay in the DAG); returns its leaf.
+
+    As git: the checked-out branch cannot be deleted, nor, unless ``force``, a
+    branch with nodes nothing else reaches (:func:`unreached_nodes`). DVID never
+    deletes nodes, so they stay addressable by UUID and keep their branch name,
+    which therefore cannot be given to a new branch.
+    """
+    key = _existing_branch(repo, name, "deleted")
+    if repo.head_branch == branch_label(key):
+        raise BadRequestError(
+            f"cannot delete branch {name!r}: it is checked out",
+            hint="check out another branch first ('dvidctl checkout master')",
+        )
+    lost = unreached_nodes(repo, name)
+    if lost and not force:
+        raise BadRequestError(
+            f"branch {name!r} has {len(lost)} node(s) that no other branch or tag reaches: "
+            + ", ".join(repo.dag.node(v).uuid[:10] for v in lost[:5])
+            + (", ..." if len(lost) > 5 else ""),
+            hint=f"merge or tag them first, or delete anyway with 'dvidctl branch -D {name}' "
+            "(the nodes stay, addressable by UUID)",
+        )
+    leaf = repo.state.branches[key]
+    wb = WriteBatch()
+    metadata.delete_branch(wb, key)
+    with repo.store.write_lock:
+        repo.engine.write(wb)
+        del repo.state.branches[key]
+    return repo.node_by_vid(leaf)
+
+
+def rename_branch(repo: Repository, old: str, new: str) -> Node:
+    """Rename branch ``old`` to ``new`` (the naming rule applies); HEAD follows; returns the leaf.
+
+    The branch name stored on each of its nodes (DVID's ``Branch``) changes too,
+    in the same atomic write, so DVID clients and ``NAME~N`` see the new name.
+    """
+    key = _existing_branch(repo, old, "renamed")
+    refs.check_new_name(repo, new, "branch")
+    new_key = branch_key(new)
+    leaf = repo.state.branches[key]
+    moved = [_copy(n) for n in repo.dag.nodes.values() if n.branch == key]
+    wb = WriteBatch()
+    for node in moved:
+        node.branch = new_key
+        metadata.put_node(wb, node)
+    metadata.delete_branch(wb, key)
+    metadata.put_branch(wb, new_key, leaf)
+    head_follows = repo.head_branch == branch_label(key)
+    with repo.store.write_lock:
+        repo.engine.write(wb)
+        for node in moved:
+            repo.dag.add(node)
+        del repo.state.branches[key]
+        repo.state.branches[new_key] = leaf
+    if head_follows:
+        repo.set_head(new, detached=False)
+    return repo.node_by_vid(leaf)
+
+
 def checkout(repo: Repository, ref: str) -> Node:
     """Move HEAD to a branch (``NAME``, ``:NAME``) or to any other node (detached)."""
     vid = repo.resolve(ref)  # unknown, empty and ambiguous refs fail here
@@ -244,6 +336,20 @@ def tag(repo: Repository, name: str, ref: str | None = None) -> Node:
     metadata.put_tag(wb, name, vid)
     repo.engine.write(wb)
     repo.state.tags[name] = vid
+    return repo.node_by_vid(vid)
+
+
+def delete_tag(repo: Repository, name: str) -> Node:
+    """Remove tag ``name`` (the node stays); returns the node it named."""
+    vid = repo.state.tags.get(name)
+    if vid is None:
+        tags = ", ".join(sorted(repo.state.tags)) or "none"
+        raise NotFoundError(f"no tag {name!r}", hint=f"tags: {tags}")
+    wb = WriteBatch()
+    metadata.delete_tag(wb, name)
+    with repo.store.write_lock:
+        repo.engine.write(wb)
+        del repo.state.tags[name]
     return repo.node_by_vid(vid)
 
 

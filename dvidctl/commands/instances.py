@@ -1,4 +1,4 @@
-"""Instance commands: ``new``, ``instances``, ``info``, ``types``."""
+"""Instance commands: ``new``, ``instances``, ``info``, ``types``, ``delete instance``."""
 
 from __future__ import annotations
 
@@ -106,6 +106,37 @@ def info(
             _output.info(f"  {k}: {v}")
 
 
+def delete_instance(
+    name: Annotated[str, typer.Argument(help="Instance name.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Confirm: the instance goes from every version.")
+    ] = False,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Delete a data instance from the repository: from every version, at once.
+
+    As DVID's DELETE /api/repo/{uuid}/{name}?imsure=true. The name is free
+    again and a new instance of that name starts empty (instance ids are never
+    reused). The data stays on disk, noted under deleted-inst/<id>, until gc
+    reclaims it.
+    """
+    if not yes:
+        raise BadRequestError(
+            f"deleting instance {name!r} removes it from every version",
+            hint=f"confirm with 'dvidctl delete instance {name} --yes'",
+        )
+    with open_repo(repo) as r:
+        rec = r.delete_instance(name)
+    if json_:
+        _output.emit_json(
+            {"deleted": rec.name, "type": rec.typename, "iid": rec.iid, "data_uuid": rec.data_uuid}
+        )
+    else:
+        _output.info(f"Deleted {rec.name} [{rec.typename}] (instance id {rec.iid})")
+        _output.note("its data stays on disk until gc reclaims it")
+
+
 def types(json_: JsonOpt = False) -> None:
     """List the datatypes this dvidctl knows."""
     specs = registry.specs()
@@ -122,9 +153,10 @@ def types(json_: JsonOpt = False) -> None:
         _output.info(f"{s.name:<12} {s.summary}{alias}")
 
 
-def register(app: typer.Typer) -> None:
-    """Add the instance commands to ``app``."""
+def register(app: typer.Typer, delete_app: typer.Typer) -> None:
+    """Add the instance commands to ``app`` (and ``delete instance`` to ``delete_app``)."""
     app.command("new")(new)
     app.command("instances")(instances)
     app.command("info")(info)
     app.command("types")(types)
+    delete_app.command("instance")(delete_instance)

@@ -101,7 +101,7 @@ app = typer.Typer(
 )
 put_app = typer.Typer(help="Write data: key, subvolume, ...", no_args_is_help=True)
 get_app = typer.Typer(help="Read data: key, subvolume, slice, arb, ...", no_args_is_help=True)
-delete_app = typer.Typer(help="Delete data: key, ...", no_args_is_help=True)
+delete_app = typer.Typer(help="Delete data: key, instance, ...", no_args_is_help=True)
 app.add_typer(put_app, name="put")
 app.add_typer(get_app, name="get")
 app.add_typer(delete_app, name="delete")
@@ -112,7 +112,7 @@ def _register_all() -> None:
 
     repo.register(app)
     versions.register(app)
-    instances.register(app)
+    instances.register(app, delete_app)
     data.register(app, put_app, get_app, delete_app)
     # Command groups written alongside their features; each is optional until it lands.
     import importlib

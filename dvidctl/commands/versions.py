@@ -1,14 +1,16 @@
-"""Version commands: ``commit``, ``branch``, ``checkout``, ``tag``, ``merge``, ``diff``."""
+"""Version commands: commit, branch (-d -D -m), checkout, tag (-d), merge, diff."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from dvidctl.api.repository import Repository
 from dvidctl.commands import _output
 from dvidctl.commands._options import JsonOpt, RepoOpt, open_repo
-from dvidctl.errors import ConflictError
+from dvidctl.errors import BadRequestError, ConflictError
 from dvidctl.store.dag import branch_label
 
 
@@ -32,7 +34,15 @@ def commit(
 
 def branch(
     name: Annotated[
-        str | None, typer.Argument(help="New branch name (omit to list branches).")
+        str | None,
+        typer.Argument(
+            help="New branch name (omit to list branches); with -d/-D the branch to delete; "
+            "with -m the new name, or OLD when NEW follows.",
+            show_default=False,
+        ),
+    ] = None,
+    new_name: Annotated[
+        str | None, typer.Argument(help="With -m OLD: the new name.", show_default=False)
     ] = None,
     from_: Annotated[
         str | None, typer.Option("--from", help="Parent ref (default: last commit of this branch).")
@@ -41,31 +51,49 @@ def branch(
         bool, typer.Option("--checkout", "-c", help="Also move HEAD to it.")
     ] = False,
     note: Annotated[str, typer.Option("--note", help="Note of the new node.")] = "",
+    delete: Annotated[
+        bool,
+        typer.Option(
+            "--delete",
+            "-d",
+            help="Delete branch NAME: not the current one, nor one whose nodes no other "
+            "branch or tag reaches.",
+        ),
+    ] = False,
+    force_delete: Annotated[
+        bool,
+        typer.Option("--force-delete", "-D", help="Delete branch NAME even if nothing reaches it."),
+    ] = False,
+    move: Annotated[
+        bool,
+        typer.Option(
+            "--move", "-m", help="Rename branch OLD (default: current) to NEW; HEAD follows."
+        ),
+    ] = False,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """List branches, or open a node on a new branch."""
+    """List branches, open a node on a new branch, or delete (-d, -D) or rename (-m) one.
+
+    Deleting removes only the name. DVID never deletes nodes: the branch's nodes
+    stay in the DAG, readable by UUID, and keep the branch name on them, so a
+    new branch cannot take that name.
+    """
+    if delete or force_delete or move:
+        if from_ or checkout or note:
+            raise BadRequestError("--from, --checkout and --note go with a new branch only")
+        if move:
+            _rename_branch(name, new_name, delete or force_delete, repo, json_)
+        else:
+            _delete_branch(name, new_name, force_delete, repo, json_)
+        return
+    if new_name is not None:
+        raise BadRequestError(
+            f"unexpected argument {new_name!r}", hint="rename with 'dvidctl branch -m OLD NEW'"
+        )
     with open_repo(repo) as r:
         if name is None:
-            current = r.head_branch
-            rows: list[dict[str, Any]] = []
-            for b, vid in sorted(r.state.branches.items(), key=lambda kv: (kv[0] != "", kv[0])):
-                n = r.node_by_vid(vid)
-                rows.append(
-                    {
-                        "name": branch_label(b),
-                        "head": n.uuid,
-                        "locked": n.locked,
-                        "current": branch_label(b) == current,
-                    }
-                )
-            if json_:
-                _output.emit_json(rows)
-            else:
-                for row in rows:
-                    mark = "*" if row["current"] else " "
-                    state = "locked" if row["locked"] else "open"
-                    _output.info(f"{mark} {row['name']:<20} {row['head'][:10]} {state}")
+            _list_branches(r, json_)
             return
         node = r.branch(name, from_, note=note)
         if checkout:
@@ -77,6 +105,59 @@ def branch(
             _output.info(f"branch {name}: opened {node.uuid[:10]} from {parent}")
             if not checkout:
                 _output.note(f"switch to it with 'dvidctl checkout {name}'")
+
+
+def _list_branches(r: Repository, json_: bool) -> None:
+    current = r.head_branch
+    rows: list[dict[str, Any]] = []
+    for b, vid in sorted(r.state.branches.items(), key=lambda kv: (kv[0] != "", kv[0])):
+        n = r.node_by_vid(vid)
+        rows.append(
+            {
+                "name": branch_label(b),
+                "head": n.uuid,
+                "locked": n.locked,
+                "current": branch_label(b) == current,
+            }
+        )
+    if json_:
+        _output.emit_json(rows)
+        return
+    for row in rows:
+        mark = "*" if row["current"] else " "
+        state = "locked" if row["locked"] else "open"
+        _output.info(f"{mark} {row['name']:<20} {row['head'][:10]} {state}")
+
+
+def _delete_branch(
+    name: str | None, extra: str | None, force: bool, repo: Path | None, json_: bool
+) -> None:
+    if name is None or extra is not None:
+        raise BadRequestError("branch -d/-D takes one branch name")
+    with open_repo(repo) as r:
+        leaf = r.delete_branch(name, force=force)
+    if json_:
+        _output.emit_json({"deleted": name, "node": leaf.to_dict()})
+    else:
+        _output.info(f"Deleted branch {name} (was {leaf.uuid[:10]})")
+        _output.note("its nodes stay in the DAG, readable by UUID")
+
+
+def _rename_branch(
+    name: str | None, new_name: str | None, also_delete: bool, repo: Path | None, json_: bool
+) -> None:
+    if also_delete or name is None:
+        raise BadRequestError("branch -m takes NEW (renames the current branch) or OLD NEW")
+    with open_repo(repo) as r:
+        old = name if new_name is not None else r.head_branch
+        if old is None:
+            raise BadRequestError("HEAD is detached", hint="name the branch: 'branch -m OLD NEW'")
+        new = new_name if new_name is not None else name
+        leaf = r.rename_branch(old, new)
+    if json_:
+        _output.emit_json({"renamed": old, "to": new, "node": leaf.to_dict()})
+    else:
+        _output.info(f"Renamed branch {old} to {new}")
 
 
 def checkout(
@@ -105,14 +186,21 @@ def checkout(
 def tag(
     name: Annotated[str, typer.Argument(help="Tag name.")],
     ref: Annotated[str | None, typer.Argument(help="Committed node to tag (default HEAD).")] = None,
+    delete: Annotated[
+        bool, typer.Option("--delete", "-d", help="Delete tag NAME (the node stays).")
+    ] = False,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Name a committed node."""
+    """Name a committed node, or delete a tag (-d); tags share one namespace with branches."""
+    if delete and ref is not None:
+        raise BadRequestError("tag -d takes only the tag name")
     with open_repo(repo) as r:
-        node = r.tag(name, ref)
+        node = r.delete_tag(name) if delete else r.tag(name, ref)
         if json_:
-            _output.emit_json({"tag": name, "node": node.to_dict()})
+            _output.emit_json({("deleted" if delete else "tag"): name, "node": node.to_dict()})
+        elif delete:
+            _output.info(f"Deleted tag {name} (was {node.uuid[:10]})")
         else:
             _output.info(f"tag {name} -> {node.uuid[:10]}")
 

@@ -158,6 +158,24 @@ def new_instance(call: Call) -> Response:
     return json_response({"result": f"Added {name} [{typename}] to node {call.node.uuid}"})
 
 
+def delete_instance(call: Call) -> Response:
+    """``DELETE /api/repo/{uuid}/{dataname}?imsure=true`` (DVID: 400 without ``imsure=true``).
+
+    An unknown instance is 400 too, as in DVID. The instance leaves the
+    repository's metadata at once (any node of the repo selects it, committed or
+    not); its data awaits gc (``deleted-inst/<iid>``).
+    """
+    assert call.repo is not None
+    if call.query.get("imsure") != "true":
+        raise BadRequestError(
+            "Cannot delete instance unless query string 'imsure=true' is present!"
+        )
+    rec = call.repo.delete_instance(call.params["dataname"])
+    root = call.repo.root_uuid
+    text = f'Started deletion of data instance "{rec.name}" from repo with root {root}'
+    return json_response({"result": text})
+
+
 def branch_versions(call: Call) -> Response:
     """``GET /api/repo/{uuid}/branch-versions/{branch}``: leaf back to root, [] if unknown.
 
@@ -267,6 +285,13 @@ ROUTES = [
         "Create a data instance at an open node",
         locked_ok=True,
         body="application/json",
+    ),
+    Route(
+        _R + "/{dataname}",
+        ("DELETE",),
+        delete_instance,
+        "Delete a data instance (needs ?imsure=true)",
+        locked_ok=True,
     ),
     Route(
         _R + "/branch-versions/{branch}",

@@ -7,7 +7,9 @@ Keys (ASCII)::
     branch/<name>        -> leaf version id (u32 BE); master is the empty name
     tag/<name>           -> version id (u32 BE)
     inst/<name>          -> JSON InstanceRecord
-    counter/<name>       -> u64 BE
+    deleted-inst/<iid u32 BE> -> JSON {name, typename, iid, data_uuid, deleted}: a deleted
+                            instance whose data keys (prefix <iid>) await gc
+    counter/<name>       -> u64 BE (``vid``, ``iid``: never reused)
 
 Everything is loaded once when a repository opens (it is small) and kept in
 memory; every change is written through a :class:`WriteBatch` together with the
@@ -30,6 +32,7 @@ NODE_PREFIX = b"node/"
 BRANCH_PREFIX = b"branch/"
 TAG_PREFIX = b"tag/"
 INSTANCE_PREFIX = b"inst/"
+DELETED_INSTANCE_PREFIX = b"deleted-inst/"
 COUNTER_PREFIX = b"counter/"
 SCHEMA_VERSION = 1
 
@@ -131,9 +134,19 @@ def put_branch(batch: WriteBatch, name: str, vid: int) -> None:
     batch.put(CF_META, BRANCH_PREFIX + name.encode(), u32(vid))
 
 
+def delete_branch(batch: WriteBatch, name: str) -> None:
+    """Queue the removal of a branch pointer (stored name; the nodes keep their branch)."""
+    batch.delete(CF_META, BRANCH_PREFIX + name.encode())
+
+
 def put_tag(batch: WriteBatch, name: str, vid: int) -> None:
     """Queue a tag."""
     batch.put(CF_META, TAG_PREFIX + name.encode(), u32(vid))
+
+
+def delete_tag(batch: WriteBatch, name: str) -> None:
+    """Queue the removal of a tag."""
+    batch.delete(CF_META, TAG_PREFIX + name.encode())
 
 
 def put_instance(batch: WriteBatch, rec: InstanceRecord) -> None:
@@ -141,9 +154,26 @@ def put_instance(batch: WriteBatch, rec: InstanceRecord) -> None:
     batch.put(CF_META, INSTANCE_PREFIX + rec.name.encode(), _json(rec.to_dict()))
 
 
-def delete_instance(batch: WriteBatch, name: str) -> None:
-    """Queue the removal of an instance record."""
-    batch.delete(CF_META, INSTANCE_PREFIX + name.encode())
+def delete_instance(batch: WriteBatch, rec: InstanceRecord, when: str) -> None:
+    """Queue the removal of an instance record and a ``deleted-inst/<iid>`` note of it.
+
+    The note tells a later gc which data keys (those starting with the instance
+    id) nothing reads any more; instance ids are never reused.
+    """
+    batch.delete(CF_META, INSTANCE_PREFIX + rec.name.encode())
+    note = {
+        "name": rec.name,
+        "typename": rec.typename,
+        "iid": rec.iid,
+        "data_uuid": rec.data_uuid,
+        "deleted": when,
+    }
+    batch.put(CF_META, DELETED_INSTANCE_PREFIX + u32(rec.iid), _json(note))
+
+
+def deleted_instances(engine: KVEngine) -> list[dict[str, Any]]:
+    """The ``deleted-inst/`` notes, by instance id (what gc has to reclaim)."""
+    return [json.loads(v) for _, v in engine.scan_prefix(CF_META, DELETED_INSTANCE_PREFIX)]
 
 
 def put_counter(batch: WriteBatch, name: str, value: int) -> None:
