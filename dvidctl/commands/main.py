@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import click
 import typer
 from typer.core import TyperGroup
 
+import dvidctl
 from dvidctl.commands import _output
-from dvidctl.errors import DvidError
+from dvidctl.errors import BadRequestError, DvidError
 
 
 class DvidGroup(TyperGroup):
@@ -99,6 +101,40 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        _output.info(f"dvidctl {dvidctl.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    chdir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "-C",
+            metavar="DIR",
+            help="Run as if dvidctl was started in DIR (as git -C; repeatable, each relative "
+            "to the last). --repo and DVIDCTL_REPO still name the repository.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    for d in chdir or []:
+        try:
+            os.chdir(d)
+        except OSError as exc:
+            raise BadRequestError(f"cannot change to {str(d)!r}: {exc.strerror}") from None
+
+
 put_app = typer.Typer(help="Write data: key, subvolume, ...", no_args_is_help=True)
 get_app = typer.Typer(help="Read data: key, subvolume, slice, arb, ...", no_args_is_help=True)
 delete_app = typer.Typer(help="Delete data: key, instance, ...", no_args_is_help=True)

@@ -41,7 +41,12 @@ def type_help(call: Call) -> Response:
 
 
 def server_info(call: Call) -> Response:
-    """``GET /api/server/info``: a flat object of strings, DVID's keys."""
+    """``GET /api/server/info``: a flat object of strings, DVID's keys, plus ``dvidctl Version``.
+
+    ``DVID Version`` (a git describe string in DVID) reads ``dvidctl X.Y.Z``,
+    which is how :class:`dvidctl.api.remote.RemoteRepository` recognises dvidctl;
+    ``dvidctl Version`` is the bare version for scripts.
+    """
     st = call.server
     uptime = time.time() - st.started
     info = {
@@ -49,6 +54,7 @@ def server_info(call: Call) -> Response:
         "Maximum Cores": str(os.cpu_count() or 1),
         "Datastore Version": "0.11.0",
         "DVID Version": f"dvidctl {dvidctl.__version__}",
+        "dvidctl Version": dvidctl.__version__,
         "Storage backend": "rocksdb (rocksdict)",
         "Server time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "Server uptime": f"{uptime:.0f}s",
