@@ -12,7 +12,7 @@ character for character. Colours are left out.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from enum import Enum, auto
 from typing import Generic, TypeVar
 
@@ -62,6 +62,13 @@ class GitGraph(Generic[K]):
         return len(self.parents)
 
     # ------------------------------------------------------------ columns
+    def _row(self) -> Iterator[tuple[int, K]]:
+        """``(i, commit of column i)``, then the commit itself if no column holds it yet."""
+        assert self.commit is not None
+        yield from enumerate(self.columns)
+        if self.commit not in self.columns:
+            yield len(self.columns), self.commit
+
     def _ensure_capacity(self, num_columns: int) -> None:
         for buf in (self.mapping, self.old_mapping):
             if len(buf) < 2 * num_columns:
@@ -100,16 +107,8 @@ class GitGraph(Generic[K]):
         self.width = 0
         self.prev_edges_added = self.edges_added
         self.edges_added = 0
-        seen_this = False
-        for i in range(len(self.columns) + 1):
-            if i == len(self.columns):
-                if seen_this:
-                    break
-                col_commit = self.commit
-            else:
-                col_commit = self.columns[i]
+        for i, col_commit in self._row():
             if col_commit == self.commit:
-                seen_this = True
                 self.commit_index = i
                 self.merge_layout = -1
                 for parent in self.parents:
@@ -117,7 +116,6 @@ class GitGraph(Generic[K]):
                 if self.num_parents == 0:
                     self.width += 2
             else:
-                assert col_commit is not None
                 self._insert_into_new_columns(col_commit, -1)
         while self.mapping_size > 1 and self.mapping[self.mapping_size - 1] < 0:
             self.mapping_size -= 1
@@ -198,13 +196,7 @@ class GitGraph(Generic[K]):
 
     def _commit_line(self, out: list[str]) -> None:
         seen_this = False
-        for i in range(len(self.columns) + 1):
-            if i == len(self.columns):
-                if seen_this:
-                    break
-                col_commit = self.commit
-            else:
-                col_commit = self.columns[i]
+        for i, col_commit in self._row():
             if col_commit == self.commit:
                 seen_this = True
                 out.append("*")
@@ -240,13 +232,7 @@ class GitGraph(Generic[K]):
         seen_this = False
         first_parent = self.parents[0]
         parent_col = False
-        for i in range(len(self.columns) + 1):
-            if i == len(self.columns):
-                if seen_this:
-                    break
-                col_commit = self.commit
-            else:
-                col_commit = self.columns[i]
+        for i, col_commit in self._row():
             if col_commit == self.commit:
                 seen_this = True
                 idx = self.merge_layout

@@ -6,35 +6,21 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from dvidctl.commands.main import app
+from tests.commands.cli_helpers import assert_fails, invoker
 from tests.commands.test_cli import snapshot
 
 
 @pytest.fixture
 def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     """``invoke(*args, ok=True)`` in a repository with kv (a=1) committed on master."""
-    runner = CliRunner()
     repo_dir = tmp_path / "r"
-
-    def invoke(*args: str, input: bytes | None = None, ok: bool = True):  # type: ignore[no-untyped-def]
-        result = runner.invoke(app, list(args), input=input, env={"DVIDCTL_REPO": str(repo_dir)})
-        if ok:
-            assert result.exit_code == 0, (args, result.output, result.exception)
-        return result
-
+    invoke = invoker(repo_dir)
     invoke("init", str(repo_dir))
     invoke("new", "keyvalue", "kv")
     invoke("put", "key", "kv", "a", input=b"1")
     invoke("commit", "-m", "c0")
     return invoke, repo_dir
-
-
-def _fails(r, code: int, text: str) -> None:  # type: ignore[no-untyped-def]
-    assert r.exit_code == code, (r.exit_code, r.output)
-    assert r.stderr.startswith("error: ") and text in r.stderr, r.stderr
-    assert "Traceback" not in r.output
 
 
 def _branches(invoke) -> list[str]:  # type: ignore[no-untyped-def]
@@ -56,14 +42,14 @@ def test_delete_rules_and_force(cli) -> None:  # type: ignore[no-untyped-def]
     invoke("put", "key", "kv", "a", input=b"dev")
     invoke("commit", "-m", "d1")
     before = snapshot(path)
-    _fails(invoke("branch", "-d", "dev", ok=False), 2, "checked out")
+    assert_fails(invoke("branch", "-d", "dev", ok=False), 2, "checked out")
     invoke("checkout", "master")
     r = invoke("branch", "-d", "dev", ok=False)
-    _fails(r, 2, "no other branch or tag reaches")
+    assert_fails(r, 2, "no other branch or tag reaches")
     assert "hint: " in r.stderr and "branch -D dev" in r.stderr
-    _fails(invoke("branch", "-d", "master", ok=False), 2, "default branch")
-    _fails(invoke("branch", "-d", "nosuch", ok=False), 3, "no branch 'nosuch'")
-    _fails(invoke("branch", "-d", "dev", "--from", "HEAD", ok=False), 2, "new branch only")
+    assert_fails(invoke("branch", "-d", "master", ok=False), 2, "default branch")
+    assert_fails(invoke("branch", "-d", "nosuch", ok=False), 3, "no branch 'nosuch'")
+    assert_fails(invoke("branch", "-d", "dev", "--from", "HEAD", ok=False), 2, "new branch only")
     assert snapshot(path) == before
     out = json.loads(invoke("branch", "-D", "dev", "--json").stdout)
     assert out["deleted"] == "dev" and out["node"]["branch"] == "dev"
@@ -82,10 +68,10 @@ def test_rename(cli) -> None:  # type: ignore[no-untyped-def]
     assert out["renamed"] == "feature" and out["to"] == "topic"
     assert _branches(invoke) == ["master", "topic"]
     before = snapshot(path)
-    _fails(invoke("branch", "-m", "topic", "master", ok=False), 5, "already exists")
-    _fails(invoke("branch", "-m", "topic", "7f3c", ok=False), 2, "UUID prefix")
-    _fails(invoke("branch", "-m", "-d", "topic", ok=False), 2, "-m takes")
-    _fails(invoke("branch", "x1", "x2", ok=False), 2, "unexpected argument")
+    assert_fails(invoke("branch", "-m", "topic", "master", ok=False), 5, "already exists")
+    assert_fails(invoke("branch", "-m", "topic", "7f3c", ok=False), 2, "UUID prefix")
+    assert_fails(invoke("branch", "-m", "-d", "topic", ok=False), 2, "-m takes")
+    assert_fails(invoke("branch", "x1", "x2", ok=False), 2, "unexpected argument")
     assert snapshot(path) == before
 
 
@@ -93,8 +79,8 @@ def test_tag_delete(cli) -> None:  # type: ignore[no-untyped-def]
     invoke, _ = cli
     invoke("tag", "v1", "HEAD~1")
     assert invoke("tag", "-d", "v1").stdout.startswith("Deleted tag v1 (was ")
-    _fails(invoke("tag", "-d", "v1", ok=False), 3, "no tag 'v1'")
-    _fails(invoke("tag", "-d", "v1", "HEAD", ok=False), 2, "only the tag name")
+    assert_fails(invoke("tag", "-d", "v1", ok=False), 3, "no tag 'v1'")
+    assert_fails(invoke("tag", "-d", "v1", "HEAD", ok=False), 2, "only the tag name")
     invoke("tag", "v1", "HEAD~1")  # the name is free again
 
 
@@ -102,15 +88,15 @@ def test_delete_instance(cli) -> None:  # type: ignore[no-untyped-def]
     invoke, path = cli
     before = snapshot(path)
     r = invoke("delete", "instance", "kv", ok=False)
-    _fails(r, 2, "removes it from every version")
+    assert_fails(r, 2, "removes it from every version")
     assert "--yes" in r.stderr
     assert snapshot(path) == before
     out = json.loads(invoke("delete", "instance", "kv", "--yes", "--json").stdout)
     assert out["deleted"] == "kv" and out["type"] == "keyvalue"
     assert json.loads(invoke("instances", "--json").stdout) == []
-    _fails(invoke("delete", "instance", "kv", "--yes", ok=False), 3, "no data instance")
+    assert_fails(invoke("delete", "instance", "kv", "--yes", ok=False), 3, "no data instance")
     invoke("new", "keyvalue", "kv")  # same name, new instance id: it starts empty
-    _fails(invoke("get", "key", "kv", "a", "--node", "HEAD~1", ok=False), 3, "not found")
+    assert_fails(invoke("get", "key", "kv", "a", "--node", "HEAD~1", ok=False), 3, "not found")
     assert json.loads(invoke("keys", "kv", "--json").stdout) == []
 
 

@@ -17,10 +17,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from dvidctl.commands._graph import graph_rows
-from dvidctl.commands.main import app
+from tests.commands.cli_helpers import invoker
 
 Spec = list[tuple[str, list[str]]]  # (subject, parents first-parent first), oldest first
 
@@ -216,13 +215,10 @@ def test_rows_carry_ids_and_pad_commit_rows() -> None:
 
 def test_cli_log_graph_of_the_issues_dag(tmp_path: Path) -> None:
     """The issue's commands (branches renamed: 'a' and 'b' are hex, so refused now)."""
-    runner = CliRunner()
-    env = {"DVIDCTL_REPO": str(tmp_path)}
+    invoke = invoker(tmp_path)
 
     def run(*args: str) -> str:
-        r = runner.invoke(app, list(args), env=env)
-        assert r.exit_code == 0, (args, r.output)
-        return r.stdout
+        return invoke(*args).stdout
 
     run("init", str(tmp_path))
     for args in (

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from dvidctl.commands.main import app
+from tests.commands.cli_helpers import assert_fails, invoker
 from tests.commands.test_cli import snapshot
 
 DVIDCTL = [sys.executable, "-m", "dvidctl"]
@@ -19,33 +18,20 @@ DVIDCTL = [sys.executable, "-m", "dvidctl"]
 @pytest.fixture
 def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     """``invoke(*args, ok=True)`` in a repository with two commits on master."""
-    runner = CliRunner()
     repo_dir = tmp_path / "r"
-
-    def invoke(*args: str, input: bytes | None = None, ok: bool = True):  # type: ignore[no-untyped-def]
-        result = runner.invoke(app, list(args), input=input, env={"DVIDCTL_REPO": str(repo_dir)})
-        if ok:
-            assert result.exit_code == 0, (args, result.output, result.exception)
-        return result
-
+    invoke = invoker(repo_dir)
     invoke("init", str(repo_dir))
     invoke("commit", "-m", "c0")
     invoke("commit", "-m", "c1")
     return invoke, repo_dir
 
 
-def _fails(r, code: int, text: str) -> None:  # type: ignore[no-untyped-def]
-    assert r.exit_code == code, (r.exit_code, r.output)
-    assert r.stderr.startswith("error: ") and text in r.stderr, r.stderr
-    assert "Traceback" not in r.output
-
-
 def test_tag_then_branch_of_the_same_name_refused(cli) -> None:  # type: ignore[no-untyped-def]
     invoke, path = cli
     invoke("tag", "t1", "HEAD~1")
     before = snapshot(path)
-    _fails(invoke("branch", "t1", ok=False), 5, "tag 't1' already exists")
-    _fails(invoke("tag", "master", "HEAD~1", ok=False), 5, "branch 'master' already exists")
+    assert_fails(invoke("branch", "t1", ok=False), 5, "tag 't1' already exists")
+    assert_fails(invoke("tag", "master", "HEAD~1", ok=False), 5, "branch 'master' already exists")
     assert snapshot(path) == before
     assert "tag: t1" in invoke("log", "t1").stdout.splitlines()[0]  # the tag is still named
 
@@ -55,16 +41,17 @@ def test_hex_only_names_refused(cli, args: tuple[str, ...]) -> None:  # type: ig
     invoke, path = cli
     before = snapshot(path)
     r = invoke(*args, ok=False)
-    _fails(r, 2, "reads as a UUID prefix")
+    assert_fails(r, 2, "reads as a UUID prefix")
     assert "hint: " in r.stderr
     assert snapshot(path) == before
 
 
 def test_empty_ref_is_bad_request(cli) -> None:  # type: ignore[no-untyped-def]
     invoke, _ = cli
-    _fails(invoke("log", "", ok=False), 2, "empty version reference")  # main showed HEAD's log
-    _fails(invoke("checkout", "", ok=False), 2, "empty version reference")
-    _fails(invoke("diff", "", "HEAD", ok=False), 2, "empty version reference")
+    # main showed HEAD's log for log '' and checked out master for checkout ''
+    assert_fails(invoke("log", "", ok=False), 2, "empty version reference")
+    assert_fails(invoke("checkout", "", ok=False), 2, "empty version reference")
+    assert_fails(invoke("diff", "", "HEAD", ok=False), 2, "empty version reference")
 
 
 def test_garbage_head_is_corrupt_data_and_checkout_repairs_it(tmp_path: Path) -> None:
