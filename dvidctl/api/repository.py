@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvidctl.api import layout, refs
-from dvidctl.errors import ConflictError, NotFoundError, RepositoryBusyError
+from dvidctl.errors import (
+    BadRequestError,
+    ConflictError,
+    CorruptDataError,
+    NotFoundError,
+    RepositoryBusyError,
+)
 from dvidctl.ids import new_uuid
 from dvidctl.store import metadata
 from dvidctl.store.dag import NodeRecord, branch_key
@@ -76,13 +82,23 @@ class Repository:
                     f"{dvid_dir.parent} already holds a dvidctl repository",
                     hint="use it as it is, or remove its .dvid directory first",
                 )
-            dvid_dir.mkdir(parents=True, exist_ok=True)
+            made = not dvid_dir.exists()
+            try:
+                dvid_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BadRequestError(
+                    f"cannot create a repository in {Path(path)}: {exc.strerror}",
+                    hint="name a directory (it is created if missing)",
+                ) from None
             from dvidctl.store.rocks import RocksEngine
 
             try:
-                engine = RocksEngine(dvid_dir / "db")
-            except Exception:
-                shutil.rmtree(dvid_dir, ignore_errors=True)
+                engine = RocksEngine(dvid_dir / "db", create=True)
+            except BaseException:
+                if made:
+                    shutil.rmtree(dvid_dir, ignore_errors=True)
+                else:
+                    shutil.rmtree(dvid_dir / "db", ignore_errors=True)
                 raise
         root = root_uuid or new_uuid()
         repo_rec = RepoRecord(root=root, alias=alias, description=description)
@@ -93,10 +109,16 @@ class Repository:
         metadata.put_branch(wb, "", 1)
         metadata.put_counter(wb, "vid", 1)
         metadata.put_counter(wb, "iid", 0)
-        engine.write(wb)
-        if dvid_dir is not None:
-            layout.write_head(dvid_dir, "master", detached=False)
-            (dvid_dir / "config").touch()
+        try:
+            engine.write(wb)
+            if dvid_dir is not None:
+                layout.write_head(dvid_dir, "master", detached=False)
+                (dvid_dir / "config").touch()
+        except BaseException:
+            engine.close()
+            if dvid_dir is not None:  # no half-made repository left behind
+                shutil.rmtree(dvid_dir / "db", ignore_errors=True)
+            raise
         state = metadata.load(engine)
         assert state is not None
         return cls(engine, state, dvid_dir)
@@ -117,10 +139,18 @@ class Repository:
                 f"the repository is being served by 'dvidctl serve' at {url}",
                 hint=f"send it to the server (--remote {url} --node UUID), or stop the server",
             ) from exc
-        state = metadata.load(engine)
+        try:
+            state = metadata.load(engine)
+        except BaseException:
+            engine.close()
+            raise
         if state is None:
             engine.close()
-            raise NotFoundError(f"{dvid_dir} holds no repository metadata")
+            raise CorruptDataError(
+                f"{dvid_dir} holds a database without a repository record",
+                hint="if 'dvidctl init' was interrupted, remove .dvid and run it again; "
+                "otherwise restore .dvid from a copy",
+            )
         return cls(engine, state, dvid_dir)
 
     @classmethod

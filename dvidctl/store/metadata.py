@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from dvidctl.errors import CorruptDataError
 from dvidctl.store.dag import Dag, NodeRecord, now_iso
 from dvidctl.store.engine import CF_META, KVEngine, WriteBatch
 from dvidctl.store.keys import read_u32, u32
@@ -87,31 +90,54 @@ def _json(obj: Any) -> bytes:
 
 
 def load(engine: KVEngine) -> RepoState | None:
-    """Read all metadata; None if the database holds no repository yet."""
+    """Read all metadata; None if the database holds no repository yet.
+
+    Raises:
+        CorruptDataError: A record does not decode.
+    """
     raw = engine.get(CF_META, REPO_KEY)
     if raw is None:
         return None
-    repo = RepoRecord(**json.loads(raw))
-    nodes = [
-        NodeRecord.from_dict(json.loads(v)) for _, v in engine.scan_prefix(CF_META, NODE_PREFIX)
-    ]
-    branches = {
-        k[len(BRANCH_PREFIX) :].decode(): read_u32(v)
-        for k, v in engine.scan_prefix(CF_META, BRANCH_PREFIX)
-    }
-    tags = {
-        k[len(TAG_PREFIX) :].decode(): read_u32(v)
-        for k, v in engine.scan_prefix(CF_META, TAG_PREFIX)
-    }
-    instances = {}
-    for _, v in engine.scan_prefix(CF_META, INSTANCE_PREFIX):
-        rec = InstanceRecord(**json.loads(v))
+    with _decoding(REPO_KEY):
+        repo = RepoRecord(**json.loads(raw))
+    nodes = []
+    for k, v in engine.scan_prefix(CF_META, NODE_PREFIX):
+        with _decoding(k):
+            nodes.append(NodeRecord.from_dict(json.loads(v)))
+    branches: dict[str, int] = {}
+    tags: dict[str, int] = {}
+    instances: dict[str, InstanceRecord] = {}
+    counters: dict[str, int] = {}
+    for k, v in engine.scan_prefix(CF_META, BRANCH_PREFIX):
+        with _decoding(k):
+            branches[k[len(BRANCH_PREFIX) :].decode()] = read_u32(v)
+    for k, v in engine.scan_prefix(CF_META, TAG_PREFIX):
+        with _decoding(k):
+            tags[k[len(TAG_PREFIX) :].decode()] = read_u32(v)
+    for k, v in engine.scan_prefix(CF_META, INSTANCE_PREFIX):
+        with _decoding(k):
+            rec = InstanceRecord(**json.loads(v))
         instances[rec.name] = rec
-    counters = {
-        k[len(COUNTER_PREFIX) :].decode(): struct.unpack(">Q", v)[0]
-        for k, v in engine.scan_prefix(CF_META, COUNTER_PREFIX)
-    }
+    for k, v in engine.scan_prefix(CF_META, COUNTER_PREFIX):
+        with _decoding(k):
+            counters[k[len(COUNTER_PREFIX) :].decode()] = struct.unpack(">Q", v)[0]
     return RepoState(repo, Dag(nodes), branches, tags, instances, counters)
+
+
+_HINT = "'dvidctl fsck' lists what is wrong; restore .dvid from a copy"
+
+
+@contextmanager
+def _decoding(key: bytes) -> Iterator[None]:
+    """Turn a record that does not decode into :class:`CorruptDataError` naming its key."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, struct.error, UnicodeDecodeError) as exc:
+        raise CorruptDataError(
+            f"repository metadata record {key.decode('ascii', 'replace')!r} does not decode "
+            f"({type(exc).__name__}: {exc})",
+            hint=_HINT,
+        ) from None
 
 
 def put_repo(batch: WriteBatch, repo: RepoRecord) -> None:

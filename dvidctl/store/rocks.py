@@ -10,6 +10,7 @@ off (it is slower and silently skips blocks that compress by less than 12.5%).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,8 +26,8 @@ from dvidctl.errors import (
     ReopenRequiredError,
     RepositoryBusyError,
 )
-from dvidctl.store import bulk
-from dvidctl.store.engine import CF_DATA, COLUMN_FAMILIES, KVEngine, WriteBatch
+from dvidctl.store import bulk, rocksfiles
+from dvidctl.store.engine import COLUMN_FAMILIES, KVEngine, WriteBatch
 
 #: Default :attr:`RocksEngine.bulk_threshold` (bytes of ``data`` values in one batch).
 #: ``bench/bench_bulk.py --crossover``: the SST path costs ~2 ms fixed (file, synced
@@ -35,13 +36,26 @@ from dvidctl.store.engine import CF_DATA, COLUMN_FAMILIES, KVEngine, WriteBatch
 #: A higher threshold also keeps ingested files (one per bulk write) from being tiny.
 BULK_THRESHOLD_DEFAULT = 16 << 20
 
+#: Table files the read-only probe before a read-write open keeps open (it only checks them).
+_PROBE_OPEN_FILES = 16
+_BUSY_RE = re.compile(r"While lock file|lock hold by current process")
+_SST_RE = re.compile(r"([^\s:/]+\.sst)")
+_SIZE_RE = re.compile(
+    r"Sst file size mismatch: (\S+)\. (?:Expected|Size recorded in manifest) (\d+), "
+    r"actual size (\d+)"
+)
+_CF_RE = re.compile(r"Column famil(?:y|ies) not (?:found|opened): ?([\w, ]+)")
+_OS_TROUBLE = ("Permission denied", "No space left", "Read-only file system", "Too many open files")
 
-def _options() -> rocksdict.Options:
+
+def _options(*, create: bool = False, max_open_files: int = -1) -> rocksdict.Options:
     opts = rocksdict.Options(raw_mode=True)
-    opts.create_if_missing(True)
-    opts.create_missing_column_families(True)
+    # Only ``init`` creates a database: any other open of a missing or emptied one
+    # must fail rather than start an empty repository in its place.
+    opts.create_if_missing(create)
+    opts.create_missing_column_families(create)
     opts.set_compression_type(rocksdict.DBCompressionType.none())
-    opts.set_max_open_files(-1)
+    opts.set_max_open_files(max_open_files)
     opts.increase_parallelism(2)
     opts.set_write_buffer_size(64 << 20)
     # mmap'd SST reads halve the per-value cost of scans (bench_voxels --mmap-reads:
@@ -57,14 +71,28 @@ class RocksEngine(KVEngine):
     is written as an SST file and ingested (:mod:`dvidctl.store.bulk`); a
     read-write open first finishes any such write a crash interrupted.
 
+    Opening an existing database changes nothing until it is known to be whole:
+    the files are checked first (:mod:`~dvidctl.store.rocksfiles`), and a
+    read-write open is preceded by a read-only one, so that RocksDB's own checks
+    (missing or truncated table files, manifest checksums, column families) fail
+    before it rotates its log or deletes anything. Every failure to open, read or
+    write that comes from the database files is :class:`CorruptDataError`.
+
     Args:
-        path: Database directory (created if missing).
+        path: Database directory.
         read_only: Open without taking the write lock; writes are refused.
+        create: Create the database (and its column families) if missing; only
+            a new repository does (``Repository.init``).
         verify_checksums: Check block CRCs on every scan and cursor read.
     """
 
     def __init__(
-        self, path: str | Path, *, read_only: bool = False, verify_checksums: bool = False
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        create: bool = False,
+        verify_checksums: bool = False,
     ) -> None:
         self.path = Path(path)
         self.supports_writes = not read_only
@@ -80,26 +108,15 @@ class RocksEngine(KVEngine):
         #: grayscale random reads at depth 20: scan 0.119 s -> 0.045 s). RocksDB
         #: still checks blocks when it compacts them.
         self.verify_checksums = verify_checksums
-        opts = _options()
-        cfs = {cf: _options() for cf in COLUMN_FAMILIES}
-        self._data_options = cfs[CF_DATA]
-        try:
-            if read_only:
-                ro_opts = rocksdict.AccessType.read_only()
-                self._db = rocksdict.Rdict(
-                    str(self.path), opts, column_families=cfs, access_type=ro_opts
-                )
-            else:
-                self._db = rocksdict.Rdict(str(self.path), opts, column_families=cfs)
-        except Exception as exc:  # rocksdict raises a plain Exception
-            text = str(exc)
-            if "lock" in text.lower():
-                raise RepositoryBusyError(
-                    f"the repository database {self.path} is in use by another process",
-                    hint="stop the other dvidctl (e.g. 'dvidctl serve'), or send the command "
-                    "to that server with --remote URL",
-                ) from None
-            raise
+        #: Options of the ``data`` family, which the bulk path's SST writer needs.
+        self._data_options = _options()
+        if not create:
+            rocksfiles.check(self.path)
+            if not read_only:
+                # RocksDB's read-write open rotates LOG (and may delete files) before
+                # it finds damage; a read-only open runs the same checks and writes nothing.
+                self._rdict(read_only=True, max_open_files=_PROBE_OPEN_FILES).close()
+        self._db = self._rdict(read_only=read_only, create=create)
         self._cfs: dict[str, Any] = {cf: self._db.get_column_family(cf) for cf in COLUMN_FAMILIES}
         for cf_db in self._cfs.values():
             cf_db.set_read_options(self._read_options())  # point reads too
@@ -134,15 +151,42 @@ class RocksEngine(KVEngine):
                     hint="free disk space or fix permissions, then run the command again",
                 )
 
+    def _rdict(
+        self, *, read_only: bool, create: bool = False, max_open_files: int = -1
+    ) -> rocksdict.Rdict:
+        """Open the database through rocksdict, its errors turned into :class:`DvidError`."""
+        opts = _options(create=create, max_open_files=max_open_files)
+        cfs = {cf: _options(create=create, max_open_files=max_open_files) for cf in COLUMN_FAMILIES}
+        failure = None
+        try:
+            if read_only:
+                ro = rocksdict.AccessType.read_only()
+                return rocksdict.Rdict(str(self.path), opts, column_families=cfs, access_type=ro)
+            return rocksdict.Rdict(str(self.path), opts, column_families=cfs)
+        except Exception as exc:  # rocksdict raises a plain Exception
+            failure = str(exc)
+        raise open_error(self.path, failure)
+
     def get(self, cf: str, key: bytes) -> bytes | None:
-        value: bytes | None = self._cfs[cf].get(key)
+        try:
+            value: bytes | None = self._cfs[cf].get(key)
+        except Exception as exc:  # rocksdict raises a plain Exception
+            raise self._read_error(exc) from None
         return value
 
     def multi_get(self, cf: str, keys: Sequence[bytes]) -> list[bytes | None]:
         if not keys:
             return []
-        values: list[bytes | None] = self._cfs[cf].get(list(keys))
+        try:
+            values: list[bytes | None] = self._cfs[cf].get(list(keys))
+        except Exception as exc:  # rocksdict raises a plain Exception
+            raise self._read_error(exc) from None
         return values
+
+    def _read_error(self, exc: Exception) -> DvidError:
+        if isinstance(exc, KeyError):  # an unknown column family: a caller's bug
+            raise exc
+        return read_error(self.path, str(exc))
 
     def scan(
         self, cf: str, start: bytes, stop: bytes | None = None
@@ -154,7 +198,7 @@ class RocksEngine(KVEngine):
         # snapshot is the consistent view "as of the call".
         it = self._cfs[cf].iter(read_opts)
         it.seek(start)
-        return _iterate(it, read_opts)
+        return _iterate(it, read_opts, f" {self.path}")
 
     def cursor(self, cf: str) -> _RocksCursor:
         return _RocksCursor(self._cfs[cf].iter(self._read_options()), self.path)
@@ -170,11 +214,21 @@ class RocksEngine(KVEngine):
         if not self.supports_writes:
             raise ReadOnlyError("the repository is open read-only")
         threshold = self.bulk_threshold
-        if threshold is not None:
-            size = bulk.data_value_bytes(batch.ops)
-            if size is not None and size >= threshold:
+        size = bulk.data_value_bytes(batch.ops) if threshold is not None else None
+        failure = None
+        try:
+            if threshold is not None and size is not None and size >= threshold:
                 bulk.write(self, batch, self._data_options)
-                return
+            else:
+                self._write_wal(batch)
+        except (DvidError, KeyError):  # KeyError: an unknown column family (a caller's bug)
+            raise
+        except Exception as exc:  # rocksdict raises plain Exceptions
+            failure = str(exc)
+        if failure is not None:
+            raise write_error(self.path, failure)
+
+    def _write_wal(self, batch: WriteBatch) -> None:
         wb = rocksdict.WriteBatch(raw_mode=True)
         handles = self._handles
         for cf, key, value in batch.ops:
@@ -207,13 +261,67 @@ class RocksEngine(KVEngine):
         del self._db
 
 
-def _iterate(it: Any, read_opts: Any) -> Iterator[tuple[bytes, bytes]]:
+def open_error(path: Path, text: str) -> DvidError:
+    """The error for a failed open of the database at ``path`` (RocksDB's message ``text``)."""
+    if _BUSY_RE.search(text):
+        return RepositoryBusyError(
+            f"the repository database {path} is in use by another process",
+            hint="stop the other dvidctl (e.g. 'dvidctl serve'), or send the command "
+            "to that server with --remote URL",
+        )
+    if any(t in text for t in _OS_TROUBLE):
+        return DvidError(f"cannot open the repository database {path}: {_first_line(text)}")
+    hint = "restore .dvid/db from a copy of the repository; nothing was changed"
+    if m := _SIZE_RE.search(text):
+        name = Path(m[1]).name
+        what = f"its table file {name} holds {m[3]} bytes where {m[2]} were written"
+        hint = f"restore {name} (or all of .dvid/db) from a copy; nothing was changed"
+    elif m := _SST_RE.search(text):
+        name = m[1]
+        if "No such file or directory" in text:
+            what = f"its table file {name} is missing"
+        else:
+            what = f"its table file {name} cannot be read ({_first_line(text)})"
+        hint = f"restore {name} (or all of .dvid/db) from a copy; nothing was changed"
+    elif m := _CF_RE.search(text):
+        what = f"column family {m[1].strip()} is missing"
+    else:
+        what = _first_line(text)
+    return CorruptDataError(f"the repository database {path} is damaged: {what}", hint=hint)
+
+
+def read_error(path: Path, text: str) -> DvidError:
+    """The error for a failed read (RocksDB's message ``text``)."""
+    if any(t in text for t in _OS_TROUBLE):
+        return DvidError(f"reading the database {path} failed: {_first_line(text)}")
+    return CorruptDataError(
+        f"reading the database {path} failed: {_first_line(text)}",
+        hint="its files are damaged: 'dvidctl fsck' lists what is wrong; restore .dvid/db "
+        "from a copy",
+    )
+
+
+def write_error(path: Path, text: str) -> DvidError:
+    """The error for a failed write (RocksDB's message ``text``); nothing was written."""
+    if "Corruption" in text:
+        return read_error(path, text)
+    return DvidError(
+        f"writing to the database {path} failed: {_first_line(text)}",
+        hint="nothing was written; free disk space or fix permissions, then try again",
+    )
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+def _iterate(it: Any, read_opts: Any, where: str) -> Iterator[tuple[bytes, bytes]]:
     # ``read_opts`` must stay referenced while iterating: the upper bound lives in it.
     try:
         while it.valid():
             yield it.key(), it.value()
             it.next()
-        _check_status(it, "")
+        _check_status(it, where)
     finally:
         del it, read_opts
 
@@ -224,8 +332,9 @@ def _check_status(it: Any, where: str) -> None:
         it.status()
     except Exception as exc:  # rocksdict raises a plain Exception
         raise CorruptDataError(
-            f"reading the database{where} failed: {exc}",
-            hint="the database files are damaged; restore the repository from a copy",
+            f"reading the database{where} failed: {_first_line(str(exc))}",
+            hint="its files are damaged: 'dvidctl fsck' lists what is wrong; restore .dvid/db "
+            "from a copy",
         ) from None
 
 

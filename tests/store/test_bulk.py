@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dvidctl import Repository
-from dvidctl.errors import CorruptDataError, ReopenRequiredError
+from dvidctl.errors import CorruptDataError, DvidError, ReopenRequiredError
 from dvidctl.store import bulk, metadata, rocks
 from dvidctl.store.engine import CF_DATA, CF_DELTA, CF_META, KVEngine, WriteBatch, batch_from
 from dvidctl.store.rocks import RocksEngine
@@ -83,7 +83,7 @@ class TestRocksEngineBulkContract(EngineContract):
 
     @pytest.fixture
     def engine(self, tmp_path: Path, ingests: list[Path]) -> Iterator[KVEngine]:
-        e = RocksEngine(tmp_path / "db")
+        e = RocksEngine(tmp_path / "db", create=True)
         e.bulk_threshold = 0
         yield e
         if not e._closed:
@@ -93,7 +93,7 @@ class TestRocksEngineBulkContract(EngineContract):
 
 
 def test_threshold_zero_uses_ingestion(tmp_path: Path, ingests: list[Path]) -> None:
-    with RocksEngine(tmp_path / "db") as e:
+    with RocksEngine(tmp_path / "db", create=True) as e:
         e.bulk_threshold = 0
         e.write(batch_from([(CF_DATA, b"k", b"v")]))
         e.write(batch_from([(CF_DATA, b"k", None)]))  # deletes only: still an SST
@@ -107,7 +107,7 @@ def test_threshold_default_and_none(
 ) -> None:
     assert 1 << 20 <= REAL_DEFAULT <= 64 << 20
     monkeypatch.setattr(rocks, "BULK_THRESHOLD_DEFAULT", REAL_DEFAULT)
-    with RocksEngine(tmp_path / "db") as e:
+    with RocksEngine(tmp_path / "db", create=True) as e:
         assert e.bulk_threshold == REAL_DEFAULT
         e.write(batch_from([(CF_DATA, b"small", bytes(REAL_DEFAULT - 1))]))
         assert ingests == []
@@ -122,19 +122,19 @@ def test_threshold_default_and_none(
 # ------------------------------------------------------------------ round trips
 def test_big_batch_round_trip_and_reopen(tmp_path: Path, ingests: list[Path]) -> None:
     wb = _big_batch(64)
-    with RocksEngine(tmp_path / "db") as e:
+    with RocksEngine(tmp_path / "db", create=True) as e:
         e.write(wb)
         assert len(ingests) == 1
         _assert_has(e, wb)
         assert [k for k, _ in e.scan(CF_DATA, b"")] == [b"blk%06d" % i for i in range(64)]
         _assert_clean(e)
     assert not bulk.ingest_dir(tmp_path / "db").exists()
-    with RocksEngine(tmp_path / "db") as e:
+    with RocksEngine(tmp_path / "db", create=True) as e:
         _assert_has(e, wb)
 
 
 def test_deletes_and_duplicates_later_wins(tmp_path: Path, ingests: list[Path]) -> None:
-    with RocksEngine(tmp_path / "db") as e:
+    with RocksEngine(tmp_path / "db", create=True) as e:
         e.bulk_threshold = 0
         wb = WriteBatch()
         wb.put(CF_DATA, b"b", b"first")
@@ -155,7 +155,7 @@ def test_deletes_and_duplicates_later_wins(tmp_path: Path, ingests: list[Path]) 
 
 
 def test_delete_of_keys_in_older_sst_and_memtable(tmp_path: Path, ingests: list[Path]) -> None:
-    with RocksEngine(tmp_path / "db") as e:
+    with RocksEngine(tmp_path / "db", create=True) as e:
         e.write(_big_batch(24))  # an SST of its own
         e.bulk_threshold = None
         e.write(batch_from([(CF_DATA, b"mem1", b"x"), (CF_DATA, b"mem2", b"y")]))  # memtable
@@ -169,13 +169,13 @@ def test_delete_of_keys_in_older_sst_and_memtable(tmp_path: Path, ingests: list[
         keys = [k for k, _ in e.scan(CF_DATA, b"")]
         assert b"blk000003" not in keys and b"mem1" not in keys
         assert {b"blk000002", b"mem2", b"z"} <= set(keys) and len(keys) == 23 + 1 + 1
-    with RocksEngine(tmp_path / "db") as e:
+    with RocksEngine(tmp_path / "db", create=True) as e:
         assert e.get(CF_DATA, b"blk000003") is None and e.get(CF_DATA, b"mem1") is None
         assert e.get(CF_DATA, b"mem2") == b"y"
 
 
 def test_all_column_families_together_and_old_iterators_blind(tmp_path: Path) -> None:
-    with RocksEngine(tmp_path / "db") as e:
+    with RocksEngine(tmp_path / "db", create=True) as e:
         e.write(batch_from([(CF_DATA, b"blk000000", b"old"), (CF_DELTA, b"blk000000", b"old")]))
         before = {cf: e.scan(cf, b"") for cf in (CF_DATA, CF_DELTA, CF_META)}
         wb = _big_batch(24)
@@ -259,7 +259,7 @@ def test_crash_mid_write_recovers_on_reopen(
     path = tmp_path / "db"
     old = _big_batch(24, seed=1, gen=b"old")
     new = _big_batch(24, seed=2, gen=b"new")
-    with RocksEngine(path) as e:
+    with RocksEngine(path, create=True) as e:
         e.write(old)
         with monkeypatch.context() as m:
             _crash_at(m, step)
@@ -292,7 +292,7 @@ def test_crash_outside_the_window_needs_no_recovery(
 ) -> None:
     old = _big_batch(24, seed=1, gen=b"old")
     new = _big_batch(24, seed=2, gen=b"new")
-    with RocksEngine(tmp_path / "db") as e:
+    with RocksEngine(tmp_path / "db", create=True) as e:
         e.write(old)
         with monkeypatch.context() as m:
             _crash_at(m, step)
@@ -305,14 +305,14 @@ def test_crash_outside_the_window_needs_no_recovery(
 
 def test_stray_files_are_removed_on_open(tmp_path: Path) -> None:
     path = tmp_path / "db"
-    RocksEngine(path).close()
+    RocksEngine(path, create=True).close()
     folder = bulk.ingest_dir(path)
     folder.mkdir()
     (folder / "0000000000000001-1-0.sst").write_bytes(b"half a file")
     (folder / "junk").write_bytes(b"")
     with RocksEngine(path, read_only=True):
         assert len(list(folder.iterdir())) == 2  # read-only opens leave them
-    with RocksEngine(path) as e:
+    with RocksEngine(path, create=True) as e:
         _assert_clean(e)
     assert not folder.exists()
 
@@ -322,7 +322,7 @@ def test_failed_recovery_is_a_clear_error_and_retried_on_next_open(
 ) -> None:
     path = tmp_path / "db"
     new = _big_batch(24, seed=2, gen=b"new")
-    with RocksEngine(path) as e:
+    with RocksEngine(path, create=True) as e:
         with monkeypatch.context() as m:
             _crash_at(m, "marker")
             with pytest.raises(_Crash):
@@ -343,7 +343,7 @@ def test_failed_recovery_is_a_clear_error_and_retried_on_next_open(
 
 def test_corrupt_marker_refuses_open(tmp_path: Path) -> None:
     path = tmp_path / "db"
-    with RocksEngine(path) as e:
+    with RocksEngine(path, create=True) as e:
         e.write(batch_from([(CF_META, bulk.MARKER_PREFIX + b"x", b"garbage")]))
     with pytest.raises(CorruptDataError):
         RocksEngine(path)
@@ -374,7 +374,7 @@ _CHILD = textwrap.dedent(
 def test_process_exit_mid_write_recovers(tmp_path: Path, step: str) -> None:
     """A child ends with os._exit(1) right after ``step`` (bulk.CRASH_ENV); we recover."""
     path = tmp_path / "db"
-    with RocksEngine(path) as e:
+    with RocksEngine(path, create=True) as e:
         e.write(batch_from([(CF_DATA, b"blk000000", b"old"), (CF_META, b"counter/test", b"old")]))
     env = {**os.environ, bulk.CRASH_ENV: step}
     proc = subprocess.run(
@@ -415,7 +415,7 @@ def test_ingest_failure_falls_back_to_the_normal_path(
 
     monkeypatch.setattr(bulk, "_ingest", fail)
     wb = _big_batch(24)
-    with RocksEngine(tmp_path / "db") as e:
+    with RocksEngine(tmp_path / "db", create=True) as e:
         e.write(wb)
         _assert_has(e, wb)
         _assert_clean(e)
@@ -440,11 +440,11 @@ def test_ingest_and_fallback_failing_needs_a_reopen(
         real_commit(engine, ops, sync)
 
     wb = _big_batch(24)
-    with RocksEngine(path) as e:
+    with RocksEngine(path, create=True) as e:
         with monkeypatch.context() as m:
             m.setattr(bulk, "_ingest", fail_ingest)
             m.setattr(bulk, "_commit", commit)
-            with pytest.raises(RuntimeError, match="write failed"):
+            with pytest.raises(DvidError, match="write failed"):
                 e.write(wb)
         for later in (batch_from([(CF_META, b"x", b"y")]), _big_batch(24, seed=4)):
             with pytest.raises(ReopenRequiredError):
@@ -462,12 +462,13 @@ def test_failure_before_the_marker_leaves_nothing(
     def fail(*args: Any, **kwargs: Any) -> None:
         raise OSError("disk full")
 
-    with RocksEngine(tmp_path / "db") as e:
+    with RocksEngine(tmp_path / "db", create=True) as e:
         for step in ("_write_sst", "_commit"):
             with monkeypatch.context() as m:
                 m.setattr(bulk, step, fail)
-                with pytest.raises(OSError, match="disk full"):
+                with pytest.raises(DvidError, match="disk full") as info:
                     e.write(_big_batch(24))
+                assert info.value.hint and "nothing was written" in info.value.hint
             assert e.get(CF_DATA, b"blk000000") is None
             _assert_clean(e)
         e.write(_big_batch(24))  # not broken

@@ -245,20 +245,20 @@ class TestRocksEngine(EngineContract):
 
     @pytest.fixture
     def engine(self, tmp_path: Path) -> Iterator[KVEngine]:
-        e = RocksEngine(tmp_path / "db")
+        e = RocksEngine(tmp_path / "db", create=True)
         yield e
         e.close()
 
     def test_reopen_sees_data_and_lock_is_released(self, tmp_path: Path) -> None:
         path = tmp_path / "db2"
-        with RocksEngine(path) as e:
+        with RocksEngine(path, create=True) as e:
             _fill(e)
         with RocksEngine(path) as e:
             assert [k for k, _ in e.scan(CF_DATA, b"")] == sorted(KEYS)
 
     def test_second_open_is_repository_busy(self, tmp_path: Path) -> None:
         path = tmp_path / "db2"
-        with RocksEngine(path):
+        with RocksEngine(path, create=True):
             with pytest.raises(RepositoryBusyError) as info:
                 RocksEngine(path)
         assert info.value.hint and "another process" in str(info.value)
@@ -276,13 +276,13 @@ class TestRocksEngine(EngineContract):
                 raise SystemExit(7)
             """
         )
-        with RocksEngine(path):
+        with RocksEngine(path, create=True):
             proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
         assert proc.returncode == 7, proc.stderr.decode()
 
     def test_read_only_open_refuses_writes(self, tmp_path: Path) -> None:
         path = tmp_path / "db2"
-        with RocksEngine(path) as e:
+        with RocksEngine(path, create=True) as e:
             _fill(e)
         with RocksEngine(path, read_only=True) as ro:
             assert ro.supports_writes is False
@@ -296,14 +296,14 @@ class TestRocksEngineVerifyingChecksums(EngineContract):
 
     @pytest.fixture
     def engine(self, tmp_path: Path) -> Iterator[KVEngine]:
-        e = RocksEngine(tmp_path / "db", verify_checksums=True)
+        e = RocksEngine(tmp_path / "db", create=True, verify_checksums=True)
         yield e
         e.close()
 
     def test_a_flipped_byte_in_a_table_is_caught(self, tmp_path: Path) -> None:
         path = tmp_path / "db2"
         value = bytes(range(256)) * 64
-        with RocksEngine(path) as e:
+        with RocksEngine(path, create=True) as e:
             e.write(batch_from([(CF_DATA, b"k", value)]))
             e._cfs[CF_DATA].flush()  # into an SST file
         sst = next(p for p in path.glob("*.sst") if value[:256] in p.read_bytes())
@@ -330,7 +330,7 @@ _WRITER = """
 import sys
 from dvidctl.store.engine import WriteBatch
 from dvidctl.store.rocks import RocksEngine
-e = RocksEngine(sys.argv[1])
+e = RocksEngine(sys.argv[1], create=True)
 e.bulk_threshold = None if sys.argv[2] == "none" else int(sys.argv[2])
 gen = 0
 while True:

@@ -71,7 +71,7 @@ def test_matches_scan_stored_on_random_dags(data: st.DataObject) -> None:
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> KVEngine:
     if request.param == "memory":
         return MemoryEngine()
-    eng = RocksEngine(tmp_path / "db")
+    eng = RocksEngine(tmp_path / "db", create=True)
     request.addfinalizer(eng.close)
     return eng
 
