@@ -30,6 +30,21 @@ from dvidctl.store.versioned import VersionedStore
 
 if TYPE_CHECKING:
     from dvidctl.api.node import Node
+    from dvidctl.store.fsck import Report as FsckReport
+
+
+def fsck(path: str | Path | None = None) -> FsckReport:
+    """Check the repository at or above ``path`` without writing (``dvidctl fsck``).
+
+    Works when the repository cannot be opened: that is what it reports then.
+    """
+    import dvidctl.datatypes  # noqa: F401  (registers the built-in types)
+    from dvidctl.datatypes import registry
+    from dvidctl.store import fsck as store_fsck
+
+    dvid_dir = layout.find_repo_dir(path)
+    head = layout.head_record(dvid_dir)
+    return store_fsck.check(dvid_dir / "db", known_types=registry.names(), head=head)
 
 
 class Repository:

@@ -144,9 +144,10 @@ app.add_typer(delete_app, name="delete")
 
 
 def _register_all() -> None:
-    from dvidctl.commands import data, instances, repo, versions
+    from dvidctl.commands import data, fsck, instances, repo, versions
 
     repo.register(app)
+    fsck.register(app)
     versions.register(app)
     instances.register(app, delete_app)
     data.register(app, put_app, get_app, delete_app)
