@@ -27,6 +27,8 @@ import io
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -208,7 +210,9 @@ def read_array(
     elif kind == "tiff":
         arr = _read_tiff(path_or_dash, label)
     else:
-        fmt, arr = _decode(Path(path_or_dash).read_bytes(), label, labels=False)
+        with _opening(label, "read"):
+            raw = Path(path_or_dash).read_bytes()
+        fmt, arr = _decode(raw, label, labels=False)
         if fmt != kind:
             raise CorruptDataError(f"{label} is a {fmt.upper()} file, not {kind.upper()}")
     return _conform(arr, dtype, shape_zyx, label)
@@ -305,7 +309,9 @@ def _read_raw(path: PathLike, dtype: npt.DTypeLike | None, shape: Shape | None) 
         actual = os.path.getsize(path)
         if actual != expected:
             raise BadRequestError(_size_message(label, actual, expected, dt, shape))
-        with open(path, "rb") as f:
+        with _opening(label, "read"):
+            f = open(path, "rb")  # closed by the with below
+        with f:
             return _read_exact(f, n, dt, shape, label)
     return _read_exact(sys.stdin.buffer, n, dt, shape, label)
 
@@ -357,11 +363,13 @@ def write_array(path_or_dash: PathLike, arr: np.ndarray, *, quality: int | None 
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         else:
-            with open(path_or_dash, "wb") as f:
-                f.write(data)
+            with _opening(label, "write"):
+                with open(path_or_dash, "wb") as f:
+                    f.write(data)
     elif kind == "npy":
-        with open(path_or_dash, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
+        with _opening(label, "write"):
+            with open(path_or_dash, "wb") as f:
+                np.save(f, arr, allow_pickle=False)
     elif kind == "tiff":
         if arr.ndim not in (2, 3) or arr.dtype.kind not in "biuf":
             raise BadRequestError(
@@ -369,9 +377,38 @@ def write_array(path_or_dash: PathLike, arr: np.ndarray, *, quality: int | None 
             )
         import tifffile
 
-        tifffile.imwrite(path_or_dash, arr, photometric="minisblack")
+        with _opening(label, "write"):
+            tifffile.imwrite(path_or_dash, arr, photometric="minisblack")
     else:
-        Path(path_or_dash).write_bytes(_image_file_bytes(arr, kind, label, quality))
+        image = _image_file_bytes(arr, kind, label, quality)
+        with _opening(label, "write"):
+            Path(path_or_dash).write_bytes(image)
+
+
+@contextmanager
+def _opening(label: str, verb: str) -> Iterator[None]:
+    """Turn an OSError on the user's file ``label`` into a one-line BadRequestError."""
+    try:
+        yield
+    except OSError as exc:
+        raise BadRequestError(
+            f"cannot {verb} {label}: {exc.strerror or exc}",
+            hint="name a file in an existing, writable directory" if verb == "write" else None,
+        ) from None
+
+
+def parse_dtype(text: str) -> np.dtype:
+    """A numeric dtype from its name (``uint8``, ``<u2``, ...); BadRequestError otherwise."""
+    try:
+        dt = np.dtype(text)
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind not in "biuf":
+        raise BadRequestError(
+            f"unknown or non-numeric dtype {text!r}",
+            hint="e.g. uint8, uint16, uint64, float32",
+        )
+    return dt
 
 
 def _image_file_bytes(arr: np.ndarray, kind: str, label: str, quality: int | None) -> bytes:

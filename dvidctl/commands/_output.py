@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -21,6 +22,8 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+
+from dvidctl.errors import BadRequestError
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -36,6 +39,18 @@ def emit_bytes(data: bytes | memoryview) -> None:
     """Write raw bytes to stdout."""
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
+
+
+def write_file(path: str | Path, data: bytes | memoryview) -> None:
+    """Write a result to the user's file ``path``; an OS error is a one-line bad-request."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise BadRequestError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="name a file in an existing, writable directory",
+        ) from None
 
 
 def info(text: str) -> None:

@@ -67,7 +67,7 @@ def get_key(
     if output is None:
         _output.emit_bytes(value)
     else:
-        output.write_bytes(value)
+        _output.write_file(output, value)
 
 
 def delete_key(

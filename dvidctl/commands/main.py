@@ -37,11 +37,24 @@ class DvidGroup(TyperGroup):
         except KeyboardInterrupt:
             _output.error_line("interrupted")
             sys.exit(130)
+        except OSError as exc:
+            # Last resort: the paths a user names are checked where they are opened; an
+            # OS error that slipped through is still about a path, not a crash.
+            _fail_dvid(_os_error(exc))
         except Exception as exc:  # noqa: BLE001 - click errors (typer may vendor click), then the rest
             _fail_other(exc)
         if isinstance(rv, int) and rv != 0:
             sys.exit(rv)
         return rv
+
+
+def _os_error(exc: OSError) -> BadRequestError:
+    """An OSError as a one-line bad-request naming its file."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    err = BadRequestError(f"{' -> '.join(names)}: {reason}" if names else reason)
+    err.__cause__ = exc  # DVIDCTL_DEBUG=1 shows where it came from
+    return err
 
 
 def _is(exc: BaseException, name: str) -> bool:

@@ -14,7 +14,10 @@ from dvidctl.commands import _output
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", "-p", help="Port to listen on (0: any free port).")
+        int,
+        typer.Option(
+            "--port", "-p", min=0, max=65535, help="Port to listen on (0: any free port)."
+        ),
     ] = 8000,
     repo: Annotated[
         list[Path] | None,

@@ -26,7 +26,7 @@ from dvidctl.commands._options import (
 from dvidctl.datatypes.imageblk.protocol import VoxelsAPI
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import Box, format_xyz, parse_floats, parse_xyz
-from dvidctl.imageio import read_array, write_array
+from dvidctl.imageio import parse_dtype, read_array, write_array
 
 if TYPE_CHECKING:
     from dvidctl.api.protocol import NodeAPI
@@ -102,10 +102,11 @@ def put_subvolume(
     """Write a subvolume at any offset (partial blocks are merged; one atomic write)."""
     off = parse_xyz(offset, 3, name="offset")
     shape_zyx = tuple(reversed(_size(size))) if size is not None else None
+    raw_dtype = parse_dtype(dtype) if dtype else None
     with open_node(repo, node, remote, write=True) as target:
         inst = _voxels(target, name)
         inst.check_scale(scale)
-        file_dtype = np.dtype(dtype) if dtype else inst.dtype
+        file_dtype = raw_dtype if raw_dtype is not None else inst.dtype
         arr = read_array(file, dtype=file_dtype, shape_zyx=shape_zyx)
         if arr.dtype != inst.dtype:
             if not np.can_cast(arr.dtype, inst.dtype, "safe") or arr.dtype.kind not in "ui":
@@ -219,8 +220,7 @@ def get_tile(
     if output == "-":
         _output.emit_bytes(data)
     else:
-        with open(output, "wb") as f:
-            f.write(data)
+        _output.write_file(output, data)
 
 
 def downres(
