@@ -33,6 +33,19 @@ if TYPE_CHECKING:
     from dvidctl.store.fsck import Report as FsckReport
 
 
+def set_engine_defaults(*, warm_ingested: bool | None = None) -> None:
+    """Defaults for every RocksDB engine opened after this call.
+
+    Args:
+        warm_ingested: Read a bulk write's table file back into the page cache
+            (:mod:`dvidctl.store.pagecache`); off only to measure what it does.
+    """
+    from dvidctl.store.rocks import RocksEngine
+
+    if warm_ingested is not None:
+        RocksEngine.warm_ingested_default = warm_ingested
+
+
 def fsck(path: str | Path | None = None) -> FsckReport:
     """Check the repository at or above ``path`` without writing (``dvidctl fsck``).
 

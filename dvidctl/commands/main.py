@@ -29,6 +29,7 @@ class DvidGroup(TyperGroup):
     def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
         kwargs["standalone_mode"] = False
         try:
+            _settings_from_env()
             rv = super().main(*args, **kwargs)
         except DvidError as exc:
             _fail_dvid(exc)
@@ -46,6 +47,13 @@ class DvidGroup(TyperGroup):
         if isinstance(rv, int) and rv != 0:
             sys.exit(rv)
         return rv
+
+
+def _settings_from_env() -> None:
+    """Engine switches for comparisons (bench/): ``DVIDCTL_WARM=0``."""
+    from dvidctl.api.repository import set_engine_defaults
+
+    set_engine_defaults(warm_ingested=os.environ.get("DVIDCTL_WARM", "1") != "0")
 
 
 def _os_error(exc: OSError) -> BadRequestError:

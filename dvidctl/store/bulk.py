@@ -12,7 +12,9 @@ values add up to ``RocksEngine.bulk_threshold`` bytes or more. Steps:
 3. Ingest the file into ``data`` (``move_files``: RocksDB hard-links it, fsyncs
    it and removes our name on success). One file ingestion is atomic.
 4. WAL write: the other ops and the deletion of the marker, in one batch.
-5. Remove the file if it is still there (only after the fallback below).
+5. Remove the file if it is still there (only after the fallback below); after
+   an ingestion, read the file back into the page cache (:mod:`.pagecache`: the
+   SST writer dropped it, and the first read after a large write is common).
 
 A reader of ``data`` sees all of the batch's data or none of it, and a scan or
 cursor opened before step 3 sees none. Between steps 3 and 4 (one small WAL
@@ -52,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 import rocksdict
 
 from dvidctl.errors import CorruptDataError
+from dvidctl.store import pagecache
 from dvidctl.store.engine import CF_DATA, CF_META, COLUMN_FAMILIES, WriteBatch
 
 if TYPE_CHECKING:
@@ -196,18 +199,28 @@ def write(engine: RocksEngine, batch: WriteBatch, options: Any) -> None:
     folder = ingest_dir(engine.path)
     folder.mkdir(exist_ok=True)
     sst = folder / name
+    fd = -1
     try:
-        _write_sst(sst, data, options)
-        _after("sst")
-        with engine._write_lock:
-            engine._check_not_broken()
-            _apply(engine, sst, data, other)
-    except BaseException:
-        # Keep the file only while a pending marker names it (for recovery).
-        if not engine._broken or engine._cfs[CF_META].get(_marker_key(name)) is None:
-            sst.unlink(missing_ok=True)
-        raise
-    # Ingestion moved it away; after the fallback path it is still here.
+        try:
+            _write_sst(sst, data, options)
+            _after("sst")
+            if engine.warm_ingested:
+                # The inode stays reachable through fd once ingestion moved the file.
+                fd = os.open(sst, os.O_RDONLY)
+            with engine._write_lock:
+                engine._check_not_broken()
+                _apply(engine, sst, data, other)
+        except BaseException:
+            # Keep the file only while a pending marker names it (for recovery).
+            if not engine._broken or engine._cfs[CF_META].get(_marker_key(name)) is None:
+                sst.unlink(missing_ok=True)
+            raise
+        # Ingestion moved it away; after the fallback path it is still here.
+        if fd >= 0 and not sst.exists():
+            pagecache.warm_fd(fd, size=os.fstat(fd).st_size, limit=pagecache.budget())
+    finally:
+        if fd >= 0:
+            os.close(fd)
     sst.unlink(missing_ok=True)
 
 

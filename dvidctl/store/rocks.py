@@ -86,6 +86,10 @@ class RocksEngine(KVEngine):
         verify_checksums: Check block CRCs on every scan and cursor read.
     """
 
+    #: Whether a bulk write reads its new table file back into the page cache
+    #: (:mod:`.pagecache`); ``DVIDCTL_WARM=0`` turns it off.
+    warm_ingested_default = True
+
     def __init__(
         self,
         path: str | Path,
@@ -108,6 +112,7 @@ class RocksEngine(KVEngine):
         #: grayscale random reads at depth 20: scan 0.119 s -> 0.045 s). RocksDB
         #: still checks blocks when it compacts them.
         self.verify_checksums = verify_checksums
+        self.warm_ingested = self.warm_ingested_default
         #: Options of the ``data`` family, which the bulk path's SST writer needs.
         self._data_options = _options()
         if not create:
