@@ -33,15 +33,21 @@ if TYPE_CHECKING:
     from dvidctl.store.fsck import Report as FsckReport
 
 
-def set_engine_defaults(*, warm_ingested: bool | None = None) -> None:
+def set_engine_defaults(
+    *, compact_on_close: bool | None = None, warm_ingested: bool | None = None
+) -> None:
     """Defaults for every RocksDB engine opened after this call.
 
     Args:
+        compact_on_close: Compact overwritten data when a read-write engine closes
+            (:mod:`dvidctl.store.space`); off only to measure what it costs.
         warm_ingested: Read a bulk write's table file back into the page cache
-            (:mod:`dvidctl.store.pagecache`); off only to measure what it does.
+            (:mod:`dvidctl.store.pagecache`).
     """
     from dvidctl.store.rocks import RocksEngine
 
+    if compact_on_close is not None:
+        RocksEngine.compact_on_close_default = compact_on_close
     if warm_ingested is not None:
         RocksEngine.warm_ingested_default = warm_ingested
 
@@ -143,6 +149,7 @@ class Repository:
                 layout.write_head(dvid_dir, "master", detached=False)
                 (dvid_dir / "config").touch()
         except BaseException:
+            engine.maintenance = False
             engine.close()
             if dvid_dir is not None:  # no half-made repository left behind
                 shutil.rmtree(dvid_dir / "db", ignore_errors=True)
@@ -170,9 +177,11 @@ class Repository:
         try:
             state = metadata.load(engine)
         except BaseException:
+            engine.maintenance = False
             engine.close()
             raise
         if state is None:
+            engine.maintenance = False
             engine.close()
             raise CorruptDataError(
                 f"{dvid_dir} holds a database without a repository record",
@@ -193,7 +202,9 @@ class Repository:
     def __enter__(self) -> Repository:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            self.engine.maintenance = False  # leave at once on an error or Ctrl-C
         self.close()
 
     # ---------------------------------------------------------- properties

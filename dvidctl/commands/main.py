@@ -50,10 +50,13 @@ class DvidGroup(TyperGroup):
 
 
 def _settings_from_env() -> None:
-    """Engine switches for comparisons (bench/): ``DVIDCTL_WARM=0``."""
+    """Engine switches for comparisons (bench/): ``DVIDCTL_COMPACT=0``, ``DVIDCTL_WARM=0``."""
     from dvidctl.api.repository import set_engine_defaults
 
-    set_engine_defaults(warm_ingested=os.environ.get("DVIDCTL_WARM", "1") != "0")
+    set_engine_defaults(
+        compact_on_close=os.environ.get("DVIDCTL_COMPACT", "1") != "0",
+        warm_ingested=os.environ.get("DVIDCTL_WARM", "1") != "0",
+    )
 
 
 def _os_error(exc: OSError) -> BadRequestError:

@@ -34,6 +34,10 @@ class WriteBatch:
     """
 
     ops: list[tuple[str, bytes, bytes | None]] = field(default_factory=list)
+    #: Stored bytes this batch replaces or deletes in place, as far as the writer
+    #: knows (the versioned layer counts them from the delta index). An engine may
+    #: use it to give back space (``store/space.py``); it changes nothing written.
+    replaced_bytes: int = 0
 
     def put(self, cf: str, key: bytes, value: bytes) -> None:
         """Queue ``key = value`` in column family ``cf``."""
@@ -46,6 +50,7 @@ class WriteBatch:
     def extend(self, other: WriteBatch) -> None:
         """Append every operation of ``other``."""
         self.ops.extend(other.ops)
+        self.replaced_bytes += other.replaced_bytes
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -100,6 +105,9 @@ class KVEngine(ABC):
     supports_writes: bool = True
     #: A short description for ``info`` output, e.g. ``"rocksdb at /x/.dvid/db"``.
     description: str = ""
+    #: Whether :meth:`close` may spend time on upkeep (RocksDB: compacting what was
+    #: overwritten). An owner closing on an error or Ctrl-C sets it False first.
+    maintenance: bool = True
 
     @abstractmethod
     def get(self, cf: str, key: bytes) -> bytes | None:

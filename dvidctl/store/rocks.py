@@ -26,8 +26,8 @@ from dvidctl.errors import (
     ReopenRequiredError,
     RepositoryBusyError,
 )
-from dvidctl.store import bulk, rocksfiles
-from dvidctl.store.engine import COLUMN_FAMILIES, KVEngine, WriteBatch
+from dvidctl.store import bulk, rocksfiles, space
+from dvidctl.store.engine import CF_DATA, COLUMN_FAMILIES, KVEngine, WriteBatch
 
 #: Default :attr:`RocksEngine.bulk_threshold` (bytes of ``data`` values in one batch).
 #: ``bench/bench_bulk.py --crossover``: the SST path costs ~2 ms fixed (file, synced
@@ -36,6 +36,12 @@ from dvidctl.store.engine import COLUMN_FAMILIES, KVEngine, WriteBatch
 #: A higher threshold also keeps ingested files (one per bulk write) from being tiny.
 BULK_THRESHOLD_DEFAULT = 16 << 20
 
+
+#: RocksDB's info logs (``LOG``, ``LOG.old.*``): each read-write open starts a new
+#: ``LOG`` and kept the old one, ~70 KB per command without end; now at most
+#: :data:`LOG_FILES_KEPT` files of at most :data:`LOG_FILE_MAX_BYTES` each.
+LOG_FILES_KEPT = 3
+LOG_FILE_MAX_BYTES = 1 << 20
 #: Table files the read-only probe before a read-write open keeps open (it only checks them).
 _PROBE_OPEN_FILES = 16
 _BUSY_RE = re.compile(r"While lock file|lock hold by current process")
@@ -61,6 +67,8 @@ def _options(*, create: bool = False, max_open_files: int = -1) -> rocksdict.Opt
     # mmap'd SST reads halve the per-value cost of scans (bench_voxels --mmap-reads:
     # grayscale whole-volume reads 0.87x -> 1.16x of TensorStore).
     opts.set_allow_mmap_reads(True)
+    opts.set_keep_log_file_num(LOG_FILES_KEPT)
+    opts.set_max_log_file_size(LOG_FILE_MAX_BYTES)
     return opts
 
 
@@ -78,6 +86,9 @@ class RocksEngine(KVEngine):
     before it rotates its log or deletes anything. Every failure to open, read or
     write that comes from the database files is :class:`CorruptDataError`.
 
+    Closing a read-write engine that wrote data gives back the space of
+    overwritten values when it is worth it (:mod:`~dvidctl.store.space`).
+
     Args:
         path: Database directory.
         read_only: Open without taking the write lock; writes are refused.
@@ -86,6 +97,9 @@ class RocksEngine(KVEngine):
         verify_checksums: Check block CRCs on every scan and cursor read.
     """
 
+    #: Whether :meth:`close` may compact what this engine overwrote (:mod:`.space`).
+    #: ``dvidctl`` sets it from ``DVIDCTL_COMPACT`` (``0``: off, for comparisons).
+    compact_on_close_default = True
     #: Whether a bulk write reads its new table file back into the page cache
     #: (:mod:`.pagecache`); ``DVIDCTL_WARM=0`` turns it off.
     warm_ingested_default = True
@@ -112,7 +126,15 @@ class RocksEngine(KVEngine):
         #: grayscale random reads at depth 20: scan 0.119 s -> 0.045 s). RocksDB
         #: still checks blocks when it compacts them.
         self.verify_checksums = verify_checksums
+        self.compact_on_close = self.compact_on_close_default
         self.warm_ingested = self.warm_ingested_default
+        #: ``[lowest, highest]`` ``data`` key written through this engine (None: none).
+        self.written: tuple[bytes, bytes] | None = None
+        #: Stored bytes the writes through this engine replaced in place
+        #: (:attr:`WriteBatch.replaced_bytes`).
+        self.replaced_bytes = 0
+        #: What :meth:`close` compacted, for callers that report it (None: nothing).
+        self.last_compaction: space.Compaction | None = None
         #: Options of the ``data`` family, which the bulk path's SST writer needs.
         self._data_options = _options()
         if not create:
@@ -218,6 +240,7 @@ class RocksEngine(KVEngine):
             raise PermissionDeniedError(f"the database {self.path} is closed")
         if not self.supports_writes:
             raise ReadOnlyError("the repository is open read-only")
+        data_keys = [key for cf, key, _ in batch.ops if cf == CF_DATA]
         threshold = self.bulk_threshold
         size = bulk.data_value_bytes(batch.ops) if threshold is not None else None
         failure = None
@@ -232,6 +255,12 @@ class RocksEngine(KVEngine):
             failure = str(exc)
         if failure is not None:
             raise write_error(self.path, failure)
+        if data_keys:
+            lo, hi = min(data_keys), max(data_keys)
+            if self.written is not None:
+                lo, hi = min(lo, self.written[0]), max(hi, self.written[1])
+            self.written = (lo, hi)
+        self.replaced_bytes += batch.replaced_bytes
 
     def _write_wal(self, batch: WriteBatch) -> None:
         wb = rocksdict.WriteBatch(raw_mode=True)
@@ -256,6 +285,9 @@ class RocksEngine(KVEngine):
     def close(self) -> None:
         if self._closed:
             return
+        if self.supports_writes and self.maintenance and self.compact_on_close:
+            if self.written is not None and not self._broken:
+                self.last_compaction = space.reclaim(self, *self.written, self.replaced_bytes)
         self._closed = True
         if self.supports_writes:
             bulk.remove_dir(self.path)  # while we still hold the LOCK

@@ -392,6 +392,10 @@ class VersionedStore:
         record with ``writes_after_commit`` + 1 and a new ``updated`` time, in the
         same atomic write, and deletes of the node's own keys leave tombstones, so
         every change shows in its delta index.
+
+        The batch also says how many stored bytes it replaces in place (a key
+        this node already wrote: its delta entry exists), which the engine may
+        give back later (:attr:`WriteBatch.replaced_bytes`).
         """
         with self.write_lock:
             node = self.check_writable(
@@ -410,10 +414,17 @@ class VersionedStore:
                     writes_after_commit=node.writes_after_commit + 1,
                 )
                 metadata.put_node(wb, changed)
+            puts = [k for k, stored in batch.values.items() if stored is not None]
+            seen = self.engine.multi_get(CF_DELTA, [delta_key(vid, i, t) for i, t in puts])
+            # The old value's size is not in the index: the new one's stands in for it.
+            wb.replaced_bytes = sum(
+                len(batch.values[k] or b"") for k, d in zip(puts, seen, strict=True) if d
+            )
             for (iid, tkey), stored in batch.values.items():
                 dk, xk = data_key(iid, tkey, vid), delta_key(vid, iid, tkey)
                 if stored is None:
                     entries = self.versions(iid, tkey)
+                    wb.replaced_bytes += sum(len(v) for v_id, v in entries if v_id == vid)
                     try:
                         below = self.resolve(entries, vid, exclude_self=True)
                     except MergeConflictError:

@@ -184,3 +184,13 @@ def test_metadata_that_does_not_decode_is_corrupt_data(tmp_path: Path) -> None:
         e.write(batch_from([(CF_META, b"node/\x00\x00\x00\x01", b"{not json")]))
     with pytest.raises(CorruptDataError, match="node/"):
         Repository.open(tmp_path)
+
+
+def test_info_logs_are_bounded(tmp_path: Path) -> None:
+    """Each read-write open used to leave a ~70 KB LOG.old file behind, forever."""
+    db = tmp_path / "db"
+    RocksEngine(db, create=True).close()
+    for _ in range(8):
+        RocksEngine(db).close()
+    logs = [p for p in db.iterdir() if p.name.startswith("LOG")]
+    assert len(logs) <= 4, sorted(p.name for p in logs)
