@@ -202,3 +202,21 @@ def test_an_os_error_nothing_else_caught_is_one_bad_request_line(
     (repo / ".dvid" / "HEAD.tmp").mkdir()  # checkout writes HEAD through this name
     res = CliRunner().invoke(app, ["checkout", "master"], env={"DVIDCTL_REPO": str(repo)})
     _check_one_error_line(res.exit_code, res.stderr, 2, "HEAD.tmp", "Is a directory")
+
+
+def test_every_exit_code_is_in_the_readme_table() -> None:
+    import re
+
+    import dvidctl.server.errors  # noqa: F401  (its error classes too)
+    from dvidctl.errors import DvidError
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = {int(m) for m in re.findall(r"^\| (\d+) \|", readme, re.MULTILINE)}
+    classes, todo = set(), [DvidError]
+    while todo:
+        c = todo.pop()
+        classes.add(c)
+        todo.extend(c.__subclasses__())
+    codes = {c.exit_code for c in classes} | {0, 2, 70, 130}  # success, usage, bug, Ctrl-C
+    assert codes <= table, sorted(codes - table)
+    assert README_EXIT_CODES | {70} == table
