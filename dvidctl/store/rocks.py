@@ -44,6 +44,7 @@ LOG_FILES_KEPT = 3
 LOG_FILE_MAX_BYTES = 1 << 20
 #: Table files the read-only probe before a read-write open keeps open (it only checks them).
 _PROBE_OPEN_FILES = 16
+_ROCKSDICT_CONFIG = "rocksdict-config.json"
 _BUSY_RE = re.compile(r"While lock file|lock hold by current process")
 _SST_RE = re.compile(r"([^\s:/]+\.sst)")
 _SIZE_RE = re.compile(
@@ -184,6 +185,10 @@ class RocksEngine(KVEngine):
         """Open the database through rocksdict, its errors turned into :class:`DvidError`."""
         opts = _options(create=create, max_open_files=max_open_files)
         cfs = {cf: _options(create=create, max_open_files=max_open_files) for cf in COLUMN_FAMILIES}
+        # rocksdict (re)writes this file before RocksDB opens anything: a refused
+        # open must not leave one behind where there was none.
+        config = self.path / _ROCKSDICT_CONFIG
+        had_config = config.exists()
         failure = None
         try:
             if read_only:
@@ -192,6 +197,8 @@ class RocksEngine(KVEngine):
             return rocksdict.Rdict(str(self.path), opts, column_families=cfs)
         except Exception as exc:  # rocksdict raises a plain Exception
             failure = str(exc)
+        if not had_config and not create:
+            config.unlink(missing_ok=True)
         raise open_error(self.path, failure)
 
     def get(self, cf: str, key: bytes) -> bytes | None:

@@ -96,6 +96,10 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
         _ssts(db)[1], _ssts(db)[1].stat().st_size - 1
     ),
     "missing column family": _drop_column_family,
+    "missing table file and rocksdict's config": lambda db: [
+        _ssts(db)[1].unlink(),
+        (db / "rocksdict-config.json").unlink(),
+    ],
 }
 
 
