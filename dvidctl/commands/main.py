@@ -50,12 +50,18 @@ class DvidGroup(TyperGroup):
 
 
 def _settings_from_env() -> None:
-    """Engine switches for comparisons (bench/): ``DVIDCTL_COMPACT=0``, ``DVIDCTL_WARM=0``."""
+    """Engine switches for comparisons (bench/): ``DVIDCTL_COMPACT=0``, ``DVIDCTL_WARM=0``.
+
+    Unset (the usual case), nothing is imported here: the engine loads with the command.
+    """
+    compact, warm = os.environ.get("DVIDCTL_COMPACT"), os.environ.get("DVIDCTL_WARM")
+    if compact is None and warm is None:
+        return
     from dvidctl.api.repository import set_engine_defaults
 
     set_engine_defaults(
-        compact_on_close=os.environ.get("DVIDCTL_COMPACT", "1") != "0",
-        warm_ingested=os.environ.get("DVIDCTL_WARM", "1") != "0",
+        compact_on_close=None if compact is None else compact != "0",
+        warm_ingested=None if warm is None else warm != "0",
     )
 
 

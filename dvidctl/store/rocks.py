@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rocksdict
 
@@ -26,8 +26,11 @@ from dvidctl.errors import (
     ReopenRequiredError,
     RepositoryBusyError,
 )
-from dvidctl.store import bulk, rocksfiles, space
+from dvidctl.store import bulk, rocksfiles
 from dvidctl.store.engine import CF_DATA, COLUMN_FAMILIES, KVEngine, WriteBatch
+
+if TYPE_CHECKING:
+    from dvidctl.store.space import Compaction
 
 #: Default :attr:`RocksEngine.bulk_threshold` (bytes of ``data`` values in one batch).
 #: ``bench/bench_bulk.py --crossover``: the SST path costs ~2 ms fixed (file, synced
@@ -135,7 +138,7 @@ class RocksEngine(KVEngine):
         #: (:attr:`WriteBatch.replaced_bytes`).
         self.replaced_bytes = 0
         #: What :meth:`close` compacted, for callers that report it (None: nothing).
-        self.last_compaction: space.Compaction | None = None
+        self.last_compaction: Compaction | None = None
         #: Options of the ``data`` family, which the bulk path's SST writer needs.
         self._data_options = _options()
         if not create:
@@ -294,6 +297,9 @@ class RocksEngine(KVEngine):
             return
         if self.supports_writes and self.maintenance and self.compact_on_close:
             if self.written is not None and not self._broken:
+                # Imported here: most commands never need it (nor its dataclasses at start-up).
+                from dvidctl.store import space
+
                 self.last_compaction = space.reclaim(self, *self.written, self.replaced_bytes)
         self._closed = True
         if self.supports_writes:
