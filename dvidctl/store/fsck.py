@@ -17,7 +17,9 @@ a :class:`Finding` (kind, where, message); nothing is repaired. In order:
    match, UUIDs are unique, parents and children exist and name each other,
    parents are older, one root which is the repository's, a node with children
    is committed); branches and tags name nodes; instance records (unique ids,
-   known types); counters at or above the highest id in use.
+   never an id of a deleted instance, known types); deleted-instance notes
+   (whose data awaits gc, which is no problem); counters at or above the
+   highest id in use.
 5. **interrupted writes**: pending bulk-write markers decode (a pending one is a
    warning: the next read-write open finishes it), files waiting beside the database.
 6. **stray files**: table files RocksDB does not list (a crash can leave them,
@@ -52,6 +54,7 @@ from dvidctl.store.keys import (
 from dvidctl.store.metadata import (
     BRANCH_PREFIX,
     COUNTER_PREFIX,
+    DELETED_INSTANCE_PREFIX,
     INSTANCE_PREFIX,
     NODE_PREFIX,
     REPO_KEY,
@@ -191,6 +194,8 @@ class _State:
     nodes: dict[int, dict[str, Any]] = field(default_factory=dict)
     branches: dict[str, int] = field(default_factory=dict)
     instances: dict[int, str] = field(default_factory=dict)
+    #: Instance ids of deleted instances (``deleted-inst/``): their keys await gc.
+    deleted: dict[int, str] = field(default_factory=dict)
 
 
 def _where(key: bytes) -> str:
@@ -259,6 +264,16 @@ def _check_meta(meta: dict[bytes, bytes], report: Report, known_types: set[str] 
             if rec.name.encode() != key[len(INSTANCE_PREFIX) :]:
                 report.problem("bad-record", _where(key), f"holds instance {rec.name!r}")
             instance_recs.append(rec)
+        elif key.startswith(DELETED_INSTANCE_PREFIX):
+            d = _json(key, raw, report)
+            suffix = key[len(DELETED_INSTANCE_PREFIX) :]
+            if not isinstance(d, dict) or not isinstance(d.get("iid"), int):
+                if d is not None:
+                    report.problem("bad-record", _where(key), "is not a deleted-instance note")
+            elif len(suffix) != 4 or read_u32(suffix) != d["iid"]:
+                report.problem("bad-record", _where(key), f"holds instance id {d['iid']}")
+            else:
+                st.deleted[d["iid"]] = str(d.get("name", ""))
         elif key.startswith(COUNTER_PREFIX):
             if len(raw) != 8:
                 report.problem("bad-record", _where(key), f"holds {len(raw)} bytes, not a u64")
@@ -289,9 +304,16 @@ def _check_meta(meta: dict[bytes, bytes], report: Report, known_types: set[str] 
                 f"has id {rec.iid}, as instance {st.instances[rec.iid]!r} does",
             )
         st.instances[rec.iid] = rec.name
+        if rec.iid in st.deleted:
+            report.problem(
+                "duplicate-instance-id",
+                where,
+                f"has id {rec.iid}, as deleted instance {st.deleted[rec.iid]!r} did "
+                "(ids are never reused)",
+            )
         if known_types is not None and rec.typename not in known_types:
             report.problem("unknown-type", where, f"has datatype {rec.typename!r}, not a known one")
-    used = {"vid": max(st.nodes, default=0), "iid": max(st.instances, default=0)}
+    used = {"vid": max(st.nodes, default=0), "iid": max([*st.instances, *st.deleted], default=0)}
     for name, highest in used.items():
         have = counters.get(name)
         where = f"counter {name}"
@@ -300,6 +322,7 @@ def _check_meta(meta: dict[bytes, bytes], report: Report, known_types: set[str] 
         elif have < highest:
             report.problem("counter-behind", where, f"is {have}, below id {highest} in use")
     report.counts.update(nodes=len(st.nodes), instances=len(instance_recs), tags=len(tags))
+    report.counts["deleted_instances"] = len(st.deleted)
     report.counts["branches"] = len(st.branches)
     return st
 
@@ -415,6 +438,7 @@ def _check_data(engine: KVEngine, st: _State, report: Report, *, meta_complete: 
     data_bytes = 0
     last = b""
     unknown_instances: set[int] = set()
+    awaiting_gc = 0
     try:
         for k, v in _scan_data(engine):
             data_keys += 1
@@ -434,12 +458,14 @@ def _check_data(engine: KVEngine, st: _State, report: Report, *, meta_complete: 
                 report.problem(
                     "unknown-version", where, f"was written at version {vid}, not a node"
                 )
-            if meta_complete and iid not in st.instances and iid not in unknown_instances:
+            if iid in st.deleted:
+                awaiting_gc += 1
+            elif meta_complete and iid not in st.instances and iid not in unknown_instances:
                 unknown_instances.add(iid)
                 report.warn(
                     "unknown-instance",
                     f"instance id {iid}",
-                    "has data but no instance record (left by a deleted instance?)",
+                    "has data but neither an instance record nor a deleted-instance note",
                 )
             want = expected.pop(k, None)
             if want is None:
@@ -453,6 +479,7 @@ def _check_data(engine: KVEngine, st: _State, report: Report, *, meta_complete: 
         report.problem("read", f"data after key {last.hex() or '(start)'}", exc.message)
         expected = {k: d for k, d in expected.items() if k <= last}  # the rest was not read
     report.counts["data_keys"] = data_keys
+    report.counts["data_keys_of_deleted_instances"] = awaiting_gc
     report.counts["data_bytes"] = data_bytes
     for k in sorted(expected):
         iid, tkey, vid = split_data_key(k)

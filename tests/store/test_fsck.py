@@ -217,3 +217,19 @@ def test_cli_exit_codes_and_json(base_repo: Path, tmp_path: Path) -> None:
     assert res.exit_code == 2 and body["ok"] is False
     assert [p["kind"] for p in body["problems"]] == ["digest-mismatch"]
     assert os.path.isdir(repo / ".dvid")
+
+
+def test_a_deleted_instance_awaiting_gc_is_no_problem(base_repo: Path, tmp_path: Path) -> None:
+    """Data left by 'delete instance' (noted under deleted-inst/ for a later gc) is expected;
+    a live instance that takes the deleted one's id is not."""
+    repo = _copy(base_repo, tmp_path / "r")
+    with Repository.open(repo) as r:
+        r.delete_instance("kv")
+    report = fsck(repo)
+    assert report.ok and report.warnings == [], report.to_dict()
+    assert report.counts["deleted_instances"] == 1
+    assert report.counts["data_keys_of_deleted_instances"] == 5
+    rec = b'{"config":{},"created":"","data_uuid":"x","iid":1,"name":"kv2",'
+    rec += b'"root_uuid":"","tags":{},"typename":"keyvalue","versioned":true}'
+    _raw(repo, lambda e, wb: wb.put(CF_META, b"inst/kv2", rec))
+    assert [p.kind for p in fsck(repo).problems] == ["duplicate-instance-id"]
