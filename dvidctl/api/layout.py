@@ -56,21 +56,6 @@ def read_head(dvid_dir: Path) -> tuple[str, bool]:
     )
 
 
-def head_record(dvid_dir: Path) -> tuple[str, str] | str | None:
-    """What ``HEAD`` holds, strictly: ``("branch", name)`` or ``("node", uuid)``.
-
-    None when the file is missing; its text when it names neither (for ``fsck``).
-    """
-    try:
-        text = (dvid_dir / "HEAD").read_text(errors="replace").strip()
-    except FileNotFoundError:
-        return None
-    kind, _, value = text.partition(":")
-    if kind in ("branch", "node") and value:
-        return kind, value
-    return text
-
-
 def write_head(dvid_dir: Path, ref: str, *, detached: bool) -> None:
     """Record HEAD atomically (write then rename)."""
     tmp = dvid_dir / "HEAD.tmp"

@@ -62,7 +62,12 @@ def fsck(path: str | Path | None = None) -> FsckReport:
     from dvidctl.store import fsck as store_fsck
 
     dvid_dir = layout.find_repo_dir(path)
-    head = layout.head_record(dvid_dir)
+    head: tuple[str, str] | str
+    try:
+        ref, detached = layout.read_head(dvid_dir)
+        head = ("node" if detached else "branch", ref)
+    except CorruptDataError as exc:
+        head = exc.message
     return store_fsck.check(dvid_dir / "db", known_types=registry.names(), head=head)
 
 

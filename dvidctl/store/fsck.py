@@ -133,7 +133,7 @@ def check(db: Path, *, known_types: Iterable[str] | None = None, head: Any = Non
         db: The database directory (``.dvid/db``).
         known_types: Registered datatype names; instances of others are problems.
         head: What ``.dvid/HEAD`` names, ``("branch", name)`` or ``("node", uuid)``;
-            None skips that check. A string is reported as a bad HEAD.
+            None skips that check. A string says what is wrong with it (a problem).
     """
     from dvidctl.store.rocks import RocksEngine
 
@@ -376,7 +376,7 @@ def _check_head(head: Any, st: _State, report: Report) -> None:
     if head is None:
         return
     if not isinstance(head, tuple):
-        report.problem("bad-head", "HEAD", f"does not name a branch or node ({head!r})")
+        report.problem("bad-head", "HEAD", str(head))
         return
     kind, value = head
     if kind == "branch":
