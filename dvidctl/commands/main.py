@@ -36,17 +36,25 @@ class DvidGroup(TyperGroup):
         except BrokenPipeError:
             sys.exit(0)
         except KeyboardInterrupt:
-            _output.error_line("interrupted")
-            sys.exit(130)
+            _interrupted()
         except OSError as exc:
             # Last resort: the paths a user names are checked where they are opened; an
             # OS error that slipped through is still about a path, not a crash.
             _fail_dvid(_os_error(exc))
         except Exception as exc:  # noqa: BLE001 - click errors (typer may vendor click), then the rest
             _fail_other(exc)
+        if rv == 130:  # typer turns a KeyboardInterrupt inside a command into exit code 130
+            _interrupted()
         if isinstance(rv, int) and rv != 0:
             sys.exit(rv)
         return rv
+
+
+def _interrupted() -> None:
+    """Ctrl-C: one plain line (no rich: nothing more to import or render), exit 130."""
+    sys.stderr.write("error: interrupted\n")
+    sys.stderr.flush()
+    sys.exit(130)
 
 
 def _settings_from_env() -> None:
@@ -107,8 +115,7 @@ def _fail_other(exc: Exception) -> None:
         _output.error_line(exc.format_message(), f"see '{cmd} --help'")  # type: ignore[attr-defined]
         sys.exit(2)
     if _is(exc, "Abort"):
-        _output.error_line("interrupted")
-        sys.exit(130)
+        _interrupted()
     if _is(exc, "ClickException"):
         _output.error_line(exc.format_message())  # type: ignore[attr-defined]
         sys.exit(getattr(exc, "exit_code", 1))

@@ -17,14 +17,14 @@ from dvidctl import Repository
 DVIDCTL = [sys.executable, "-m", "dvidctl"]
 
 
-def _interrupt(cwd: Path, delay: float) -> tuple[int, str]:
+def _interrupt(cwd: Path, delay: float) -> tuple[int, str, str]:
     proc = subprocess.Popen(
-        [*DVIDCTL, "status"], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [*DVIDCTL, "status"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
-    err = proc.communicate(timeout=60)[1].decode()
-    return proc.returncode, err
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out.decode(), err.decode()
 
 
 @pytest.mark.parametrize("delay", [0.1, 0.2, 0.35])
@@ -37,13 +37,16 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(tmp_path: Path, del
     """
     Repository.init(tmp_path).close()
     for attempt in range(5):
-        rc, err = _interrupt(tmp_path, delay + 0.1 * attempt)
+        rc, out, err = _interrupt(tmp_path, delay + 0.1 * attempt)
         if "Traceback" in err and "dvidctl/commands/" not in err:
             continue  # still inside the interpreter's start-up
         break
-    assert "Traceback" not in err, err
-    if rc != 0:  # a fast machine may finish first
-        assert rc == 130 and err.strip() == "error: interrupted"
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    if rc == 130:
+        assert err.strip() == "error: interrupted" and out == ""
+    else:  # the command finished first (on a fast machine); a signal in the very last
+        # moments of the interpreter's shutdown ends it by the signal itself
+        assert rc in (0, -signal.SIGINT) and "root" in out, (rc, out, err)
 
 
 def test_a_damaged_tiff_gives_one_error_line(tmp_path: Path) -> None:
