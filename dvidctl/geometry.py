@@ -23,8 +23,10 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from dvidctl.errors import BadRequestError
 
@@ -132,6 +134,8 @@ def parse_points(points_xyz: object, *, floats: bool = False) -> np.ndarray:
         BadRequestError: Not ``(n, 3)`` numbers of the accepted kind, not finite, or
             outside the signed 32-bit range.
     """
+    import numpy as np  # on use: the server starts without numpy
+
     try:
         p = np.asarray(points_xyz)
     except ValueError:
@@ -351,6 +355,8 @@ def iter_block_coords(bstart: Sequence[int], bstop: Sequence[int]) -> np.ndarray
     Raises:
         BadRequestError: If a coordinate does not fit in int32.
     """
+    import numpy as np  # on use: the server starts without numpy
+
     a = _triple(bstart, "block start")
     b = _triple(bstop, "block stop")
     for v in a + b:

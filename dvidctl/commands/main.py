@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -108,7 +108,7 @@ def _fail_dvid(exc: DvidError) -> None:
 def _fail_other(exc: Exception) -> None:
     ctx: Any = getattr(exc, "ctx", None)
     if _is(exc, "NoArgsIsHelpError"):
-        click.echo(ctx.get_help() if ctx else str(exc))
+        typer.echo(ctx.get_help() if ctx else str(exc))
         sys.exit(0)
     if _is(exc, "UsageError"):
         cmd = ctx.command_path if ctx else "dvidctl"
@@ -128,7 +128,7 @@ def _fail_other(exc: Exception) -> None:
     sys.exit(70)
 
 
-app = typer.Typer(
+_app = typer.Typer(
     cls=DvidGroup,
     name="dvidctl",
     help="A distributed, versioned, image-oriented datastore: git for large image data, "
@@ -146,7 +146,7 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@_app.callback()
 def _global_options(
     version: Annotated[
         bool,
@@ -175,41 +175,85 @@ def _global_options(
 put_app = typer.Typer(help="Write data: key, subvolume, ...", no_args_is_help=True)
 get_app = typer.Typer(help="Read data: key, subvolume, slice, arb, ...", no_args_is_help=True)
 delete_app = typer.Typer(help="Delete data: key, instance, ...", no_args_is_help=True)
-app.add_typer(put_app, name="put")
-app.add_typer(get_app, name="get")
-app.add_typer(delete_app, name="delete")
+_app.add_typer(put_app, name="put")
+_app.add_typer(get_app, name="get")
+_app.add_typer(delete_app, name="delete")
 
 
-def _register_all() -> None:
-    from dvidctl.commands import data, fsck, instances, repo, versions
+#: The command modules, each with ``register(app[, put_app][, get_app][, delete_app])``.
+MODULES = ("repo", "fsck", "versions", "instances", "data", "voxels", "serve")
+#: Which module defines each command, by the words that name it.
+#: ``tests/commands/test_lazy_commands.py`` keeps it in step with the modules.
+COMMANDS: dict[tuple[str, ...], str] = {
+    ("init",): "repo", ("status",): "repo", ("log",): "repo",
+    ("fsck",): "fsck",
+    ("branch",): "versions", ("checkout",): "versions", ("commit",): "versions",
+    ("diff",): "versions", ("merge",): "versions", ("tag",): "versions",
+    ("info",): "instances", ("instances",): "instances", ("new",): "instances",
+    ("types",): "instances", ("delete", "instance"): "instances",
+    ("keys",): "data", ("put", "key"): "data", ("get", "key"): "data", ("delete", "key"): "data",
+    ("downres",): "voxels", ("put", "subvolume"): "voxels", ("get", "subvolume"): "voxels",
+    ("get", "slice"): "voxels", ("get", "arb"): "voxels", ("get", "tile"): "voxels",
+    ("serve",): "serve",
+}  # fmt: skip
+_GROUPS = {"put_app": put_app, "get_app": get_app, "delete_app": delete_app}
+_registered: set[str] = set()
 
-    repo.register(app)
-    fsck.register(app)
-    versions.register(app)
-    instances.register(app, delete_app)
-    data.register(app, put_app, get_app, delete_app)
-    # Command groups written alongside their features; each is optional until it lands.
+
+def register(names: Iterable[str] = MODULES) -> None:
+    """Register the command modules ``names`` (each once)."""
     import importlib
+    import inspect
 
-    for mod in ("voxels", "serve", "remotes", "roi"):
-        try:
-            m = importlib.import_module(f"dvidctl.commands.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"dvidctl.commands.{mod}":
-                raise
+    groups: dict[str, typer.Typer] = {"app": _app, **_GROUPS}
+    for name in names:
+        if name in _registered:
             continue
-        import inspect
+        mod = importlib.import_module(f"dvidctl.commands.{name}")
+        mod.register(*(groups[p] for p in inspect.signature(mod.register).parameters))
+        _registered.add(name)
 
-        groups = [app, put_app, get_app, delete_app]
-        m.register(*groups[: len(inspect.signature(m.register).parameters)])
 
+def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command modules a command line needs (all of them for help or anything unknown).
 
-_register_all()
+    Loading only the invoked command's module keeps numpy, the server and the other
+    commands out of a command's start-up, and typer builds only that command.
+    """
+    words = []
+    it = iter(argv)
+    for arg in it:
+        if arg == "-C":
+            next(it, None)  # -C DIR: a global option with a value
+            continue
+        if arg.startswith("-C") or arg.startswith("--") and arg != "--":
+            if arg in ("--help", "--version"):
+                return MODULES
+            continue  # another global option (none takes a value)
+        if arg.startswith("-"):
+            return MODULES  # -h and anything unexpected: everything
+        words.append(arg)
+        if len(words) == 2:
+            break
+    for n in (2, 1):
+        name = COMMANDS.get(tuple(words[:n]))
+        if name is not None:
+            return (name,)
+    return MODULES
 
 
 def run() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: register what the command line needs, then run it."""
+    register(modules_for(sys.argv[1:]))
+    _app()
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the whole CLI with every command registered (tests, docs, ``--help``)."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    register()
+    return _app
 
 
 if __name__ == "__main__":  # pragma: no cover

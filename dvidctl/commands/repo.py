@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from dvidctl.api.repository import Repository
 from dvidctl.commands import _output
@@ -103,6 +102,8 @@ def log(
             if graph
             else [("* ", n.vid) for n in nodes]
         )
+        from rich.markup import escape  # log prints through rich (colours on a terminal)
+
         for prefix, vid in rows:
             prefix = escape(prefix)
             if vid is None:

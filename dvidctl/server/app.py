@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -86,11 +87,18 @@ def starlette_routes(state: ServerState) -> list[BaseRoute]:
 
 
 class ServerMiddleware:
-    """CORS on every response, preflight answers, one log line per request."""
+    """CORS on every response, preflight answers, one log line per request.
+
+    The server answers as soon as it listens: its own routes need no datatype. After
+    the first response, the datatypes and their route tables load in a thread, so the
+    first data request does not pay for them (loading them before the first answer
+    would only delay it: the loading thread holds the GIL).
+    """
 
     def __init__(self, app: ASGIApp, cors: tuple[str, ...] = ("*",)) -> None:
         self.app = app
         self.cors = cors
+        self._warm = threading.Event()
 
     def _origin(self, scope: Scope) -> bytes | None:
         if "*" in self.cors:
@@ -133,6 +141,9 @@ class ServerMiddleware:
             else:
                 await self.app(scope, receive, send_wrapped)
         finally:
+            if not self._warm.is_set():
+                self._warm.set()
+                threading.Thread(target=tables.load_all, name="dvidctl-warm", daemon=True).start()
             client = scope.get("client") or ("-", 0)
             qs = scope.get("query_string", b"")
             path = scope["path"] + ("?" + qs.decode("latin-1") if qs else "")

@@ -33,3 +33,12 @@ def table(typename: str) -> list[CompiledRoute]:
         if got is None:
             got = _CACHE[spec.name] = compile_routes(all_routes(spec))
         return got
+
+
+def load_all() -> None:
+    """Load every registered type and compile its table (a warm-up; errors surface later)."""
+    try:
+        for name in registry.names():
+            table(name)
+    except Exception:  # noqa: BLE001 - the request that needs the type reports it
+        pass

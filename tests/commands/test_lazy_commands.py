@@ -1,0 +1,84 @@
+"""A command line loads only its command's module; the table that says which stays true."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+import typer.main
+
+from dvidctl.commands import main
+
+
+def _paths(app: typer.Typer) -> set[tuple[str, ...]]:
+    group = typer.main.get_command(app)
+    out: set[tuple[str, ...]] = set()
+    for name, cmd in group.commands.items():  # type: ignore[attr-defined]
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            out |= {(name, sub) for sub in subs}
+        elif subs is None:
+            out.add((name,))
+    return out
+
+
+def _commands_of(module: str) -> set[tuple[str, ...]]:
+    """Every command path ``module`` registers, on fresh apps."""
+    app, groups = typer.Typer(), {n: typer.Typer() for n in ("put_app", "get_app", "delete_app")}
+    for n, g in groups.items():
+        app.add_typer(g, name=n.removesuffix("_app"))
+
+    @app.callback()
+    def _cb() -> None:
+        pass
+
+    mod = importlib.import_module(f"dvidctl.commands.{module}")
+    args = {"app": app, **groups}
+    mod.register(*(args[p] for p in inspect.signature(mod.register).parameters))
+    return _paths(app)
+
+
+def test_the_table_names_every_command_and_its_module() -> None:
+    found = {path: m for m in main.MODULES for path in _commands_of(m)}
+    assert found == main.COMMANDS
+
+
+@pytest.mark.parametrize(
+    ("argv", "modules"),
+    [
+        (["status"], ("repo",)),
+        (["-C", "x", "get", "key", "kv", "k"], ("data",)),
+        (["get", "subvolume", "g"], ("voxels",)),
+        (["delete", "instance", "kv", "--yes"], ("instances",)),
+        (["serve", "--port", "0"], ("serve",)),
+        (["--help"], main.MODULES),
+        (["-h"], main.MODULES),
+        (["get"], main.MODULES),
+        (["nonsense"], main.MODULES),
+        ([], main.MODULES),
+    ],
+)
+def test_modules_for_a_command_line(argv: list[str], modules: tuple[str, ...]) -> None:
+    assert main.modules_for(argv) == modules
+
+
+def test_a_keyvalue_command_does_not_load_numpy_or_the_server(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.argv = ['dvidctl', 'status']\n"
+        "from dvidctl.commands.main import run\n"
+        "try:\n    run()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('numpy', 'starlette', 'rich', 'dvidctl.commands.voxels')"
+        " if m in sys.modules))\n"
+    )
+    from dvidctl import Repository
+
+    Repository.init(tmp_path).close()
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
