@@ -24,10 +24,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from clitime import dvidctl
 
 GOAL = 1.3
 
@@ -53,18 +53,6 @@ def resident_bytes(path: Path) -> int:
         if libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(size), vec) != 0:
             return -1
         return sum(b & 1 for b in vec) * page
-
-
-def dvidctl(args: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """Run one CLI command; return its wall-clock seconds."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvidctl", *args], cwd=cwd, env=env, capture_output=True
-    )
-    seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"dvidctl {' '.join(args)} failed: {proc.stderr.decode()}")
-    return seconds
 
 
 def run(root: Path, volume: Path, size: int, warm: bool) -> dict[str, float]:

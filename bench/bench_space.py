@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from clitime import dvidctl
 
 GOAL = 1.5
 
@@ -32,18 +32,6 @@ GOAL = 1.5
 def du(path: Path) -> int:
     """Bytes of the regular files under ``path`` (allocated size, as ``du``)."""
     return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())
-
-
-def dvidctl(args: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """Run one CLI command; return its wall-clock seconds."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvidctl", *args], cwd=cwd, env=env, capture_output=True
-    )
-    seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"dvidctl {' '.join(args)} failed: {proc.stderr.decode()}")
-    return seconds
 
 
 def run(root: Path, volumes: list[Path], writes: int, compact: bool) -> list[tuple[float, int]]:

@@ -7,7 +7,9 @@ lock them afterwards with :func:`lock`. (STYLE.md rule 23.)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from dvidctl import Repository
@@ -92,3 +94,12 @@ def commit_kv(
             kv.put(k, v)  # type: ignore[attr-defined]
     locked, _ = repo.commit(note or f"write {sorted(items)}")
     return locked.uuid
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """Every file under ``root`` with a hash of its bytes (to show nothing on disk changed)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }

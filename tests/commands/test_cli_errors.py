@@ -9,7 +9,6 @@ runs in-process.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -25,18 +24,10 @@ from typer.testing import CliRunner
 from dvidctl import Repository
 from dvidctl.commands.main import app
 from dvidctl.store import rocksfiles
+from tests.factories import tree_hashes
 
 DVIDCTL = [sys.executable, "-m", "dvidctl"]
 README_EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 130}
-
-
-def _tree(root: Path) -> dict[str, str]:
-    """Every file under ``root`` with a hash of its bytes."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -107,12 +98,12 @@ def test_missing_current_no_longer_destroys_the_repository(base_repo: Path, tmp_
     repo = _copy(base_repo, tmp_path / "r")
     current = (_db(repo) / "CURRENT").read_bytes()
     (_db(repo) / "CURRENT").unlink()
-    before = _tree(repo)
+    before = tree_hashes(repo)
     for _ in range(2):
         p = _run(["put", "key", "kv", "k2"], repo)
         _check_one_error_line(p.returncode, p.stderr, 2, "damaged", "CURRENT")
         assert current.decode().strip() in p.stderr  # the hint names the manifest to restore
-        assert _tree(repo) == before
+        assert tree_hashes(repo) == before
     (_db(repo) / "CURRENT").write_bytes(current)
     with Repository.open(repo, read_only=True) as r:
         assert r.head.instance("kv").get("k") == b"important"
@@ -132,7 +123,7 @@ def test_each_case_through_a_subprocess(base_repo: Path, tmp_path: Path) -> None
     for name, args in damaged_commands.items():
         repo = _copy(base_repo, tmp_path / name.replace(" ", "-"))
         DAMAGE[name](repo)
-        trees[repo] = _tree(repo)
+        trees[repo] = tree_hashes(repo)
         cases.append((name, args, repo, 2, ("damaged",)))
     ok = _copy(base_repo, tmp_path / "ok")
     (tmp_path / "a-file").write_text("not a directory")
@@ -166,7 +157,7 @@ def test_each_case_through_a_subprocess(base_repo: Path, tmp_path: Path) -> None
         except AssertionError as exc:
             raise AssertionError(f"{name}: {exc}") from None
     for repo, tree in trees.items():
-        assert _tree(repo) == tree, f"{repo.name}: a damaged repository was changed"
+        assert tree_hashes(repo) == tree, f"{repo.name}: a damaged repository was changed"
     assert (tmp_path / "a-file").read_text() == "not a directory"
 
 
@@ -175,7 +166,7 @@ def test_every_command_on_every_damage(base_repo: Path, tmp_path: Path, damage: 
     """In-process: each command refuses with corrupt-data and changes nothing."""
     repo = _copy(base_repo, tmp_path / "r")
     DAMAGE[damage](repo)
-    before = _tree(repo)
+    before = tree_hashes(repo)
     runner = CliRunner()
     commands = [
         ["status"],
@@ -191,7 +182,7 @@ def test_every_command_on_every_damage(base_repo: Path, tmp_path: Path, damage: 
             _check_one_error_line(res.exit_code, res.stderr, 2, "damaged")
         except AssertionError as exc:
             raise AssertionError(f"{args}: {exc}") from None
-    assert _tree(repo) == before
+    assert tree_hashes(repo) == before
 
 
 def test_an_os_error_nothing_else_caught_is_one_bad_request_line(

@@ -6,7 +6,6 @@ on a repository built through the API.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,14 +22,7 @@ from dvidctl.store import bulk, metadata
 from dvidctl.store.engine import CF_DATA, CF_DELTA, CF_META, COLUMN_FAMILIES, WriteBatch
 from dvidctl.store.keys import data_key, delta_key, u32
 from dvidctl.store.rocks import RocksEngine
-
-
-def _tree(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+from tests.factories import tree_hashes
 
 
 @pytest.fixture(scope="module")
@@ -134,23 +126,23 @@ def test_each_damage_is_found_and_named(base_repo: Path, tmp_path: Path, kind: s
     repo = _copy(base_repo, tmp_path / "r")
     change, where = DAMAGE[kind]
     _raw(repo, change)
-    before = _tree(repo)
+    before = tree_hashes(repo)
     report = fsck(repo)
     assert not report.ok
     found = [p for p in report.problems if p.kind == kind]
     assert found, report.to_dict()
     assert any(where in p.where for p in found), found
-    assert _tree(repo) == before, "fsck must not write"
+    assert tree_hashes(repo) == before, "fsck must not write"
 
 
 def test_clean_repository_passes_and_counts(base_repo: Path, tmp_path: Path) -> None:
     repo = _copy(base_repo, tmp_path / "r")
-    before = _tree(repo)
+    before = tree_hashes(repo)
     report = fsck(repo)
     assert report.ok and report.problems == [] and report.warnings == [], report.to_dict()
     assert report.counts["nodes"] == 4 and report.counts["instances"] == 1
     assert report.counts["data_keys"] == report.counts["delta_keys"] == 5
-    assert _tree(repo) == before
+    assert tree_hashes(repo) == before
 
 
 def test_flipped_byte_in_a_table_file_is_a_read_problem(base_repo: Path, tmp_path: Path) -> None:
