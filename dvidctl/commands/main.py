@@ -181,7 +181,7 @@ _app.add_typer(delete_app, name="delete")
 
 
 #: The command modules, each with ``register(app[, put_app][, get_app][, delete_app])``.
-MODULES = ("repo", "fsck", "versions", "instances", "data", "voxels", "serve")
+MODULES = ("repo", "fsck", "versions", "instances", "data", "voxels", "mesh", "serve")
 #: Which module defines each command, by the words that name it.
 #: ``tests/commands/test_lazy_commands.py`` keeps it in step with the modules.
 COMMANDS: dict[tuple[str, ...], str] = {
@@ -194,6 +194,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("keys",): "data", ("put", "key"): "data", ("get", "key"): "data", ("delete", "key"): "data",
     ("downres",): "voxels", ("put", "subvolume"): "voxels", ("get", "subvolume"): "voxels",
     ("get", "slice"): "voxels", ("get", "arb"): "voxels", ("get", "tile"): "voxels",
+    ("mesh",): "mesh",
     ("serve",): "serve",
 }  # fmt: skip
 _GROUPS = {"put_app": put_app, "get_app": get_app, "delete_app": delete_app}
