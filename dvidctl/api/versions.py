@@ -367,9 +367,15 @@ def diff(
     repo: Repository, ref_a: str, ref_b: str, *, instance: str | None = None
 ) -> dict[str, dict[str, list[str]]]:
     """Per instance, the keys added, changed and deleted going from ``ref_a`` to ``ref_b``."""
+    return diff_versions(repo, repo.resolve(ref_a), repo.resolve(ref_b), instance=instance)
+
+
+def diff_versions(
+    repo: Repository, a: int, b: int, *, instance: str | None = None
+) -> dict[str, dict[str, list[str]]]:
+    """:func:`diff` between two version ids (the server resolves its own references)."""
     from dvidctl.datatypes import registry
 
-    a, b = repo.resolve(ref_a), repo.resolve(ref_b)
     recs = repo.state.instances
     if instance is not None:
         repo.instance_record(instance)  # NotFoundError listing the instances

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dvidctl.errors import BadRequestError
 from dvidctl.httpkit import convertors
 from dvidctl.httpkit.routing import Route, match
-from dvidctl.server import routes_node, routes_repo, routes_server, tables
+from dvidctl.server import routes_console, routes_node, routes_repo, routes_server, tables
 from dvidctl.server.dispatcher import bad_api_call, dispatch
 from dvidctl.server.errors import error_response, not_found_response
 from dvidctl.server.state import ServerState
@@ -37,8 +37,8 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
 
 
 def absolute_routes() -> list[Route]:
-    """Every server, repo and node route (absolute paths)."""
-    return routes_server.ROUTES + routes_repo.ROUTES + routes_node.ROUTES
+    """Every server, repo, node and console route (absolute paths)."""
+    return routes_server.ROUTES + routes_repo.ROUTES + routes_node.ROUTES + routes_console.ROUTES
 
 
 def _endpoint(route: Route, state: ServerState) -> Any:

@@ -85,7 +85,8 @@ def openapi_document(state: ServerState | None = None) -> dict[str, Any]:
 
     paths: dict[str, Any] = {}
     for r in absolute_routes():
-        tag = r.path.split("/")[2] if r.path.count("/") >= 2 else "api"
+        parts = r.path.split("/")
+        tag = parts[2] if parts[1] == "api" and len(parts) > 2 else parts[1] or "console"
         _add(paths, r, r.path, tag, [])
     for spec in registry.specs():
         inst = {
