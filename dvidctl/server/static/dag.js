@@ -84,14 +84,24 @@ export function layoutDag(nodes) {
       const ch = channelOf.get(`${p}>${n.vid}`);
       const up = (x0, y0, x1) => `C${x0},${y0 - ROW * 0.6} ${x1},${y0 - ROW * 0.4} ${x1},${y0 - ROW}`;
       const into = (x0, x1, y1) => `C${x0},${y1 + ROW * 0.4} ${x1},${y1 + ROW * 0.6} ${x1},${y1}`;
+      // d: the SVG path; run: its vertical stretch {x, top, bottom} (what must pass no node)
       let d;
+      let run;
       if (ch !== undefined) {
         d = `M${a.x},${a.y} ${up(a.x, a.y, ch)} L${ch},${c.y + ROW} ${into(ch, c.x, c.y)}`;
-      } else if (a.x === c.x) d = `M${a.x},${a.y} L${c.x},${c.y}`;
-      else if (kind === 'fork') d = `M${a.x},${a.y} ${up(a.x, a.y, c.x)} L${c.x},${c.y}`;
-      else d = `M${a.x},${a.y} L${a.x},${c.y + ROW} ${into(a.x, c.x, c.y)}`;
+        run = { x: ch, top: c.y + ROW, bottom: a.y - ROW };
+      } else if (a.x === c.x) {
+        d = `M${a.x},${a.y} L${c.x},${c.y}`;
+        run = { x: a.x, top: c.y, bottom: a.y };
+      } else if (kind === 'fork') {
+        d = `M${a.x},${a.y} ${up(a.x, a.y, c.x)} L${c.x},${c.y}`;
+        run = { x: c.x, top: c.y, bottom: a.y - ROW };
+      } else {
+        d = `M${a.x},${a.y} L${a.x},${c.y + ROW} ${into(a.x, c.x, c.y)}`;
+        run = { x: a.x, top: c.y + ROW, bottom: a.y };
+      }
       const owner = kind === 'merge' ? byVid.get(p).branch : n.branch;
-      edges.push({ from: p, to: n.vid, kind, d, color: branches.get(owner).color });
+      edges.push({ from: p, to: n.vid, kind, d, run, color: branches.get(owner).color });
     });
   }
   const width = PAD + Math.max(lanes.length - 1, 0) * LANE + PAD;
