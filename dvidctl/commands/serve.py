@@ -94,6 +94,7 @@ def serve(
         ]
         mode = "".join(f" ({m})" for m in modes if m)
         _output.info(f"dvidctl serving at {url}/api/{mode}  (Ctrl-C to stop)")
+        _output.note(f"web console: {url}/")
 
     run_server(state, announce=announce)
     _output.note("server stopped; repositories closed")

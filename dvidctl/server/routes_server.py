@@ -28,7 +28,8 @@ def help_page(call: Call) -> Response:
         "<p>Server: <code>/api/server/info</code>, <code>/api/server/types</code>, "
         "<code>/api/repos/info</code>, <code>/api/repo/{uuid}/info</code>, "
         "<code>/api/node/{uuid}/{data}/...</code>. Machine-readable description: "
-        '<a href="/api/openapi.json">/api/openapi.json</a>.</p>'
+        '<a href="/api/openapi.json">/api/openapi.json</a>. Web console: '
+        '<a href="/">/</a>.</p>'
         f"<h2>Datatypes</h2><ul>{items}</ul></body></html>"
     )
     return HTMLResponse(body)
