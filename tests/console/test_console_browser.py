@@ -208,6 +208,18 @@ def test_slice_pixels_show_the_volume_beside_its_labels(page: Any, served: Serve
     assert page.get_attribute("#readout", "data-label") == str(BIG)
     assert "gray 135" in page.inner_text("#readout")
     assert page.get_attribute("#readout", "data-point") == "45,45,20"
+    # a drag of 80 px (10 voxels) to the left pans: the same screen point is 10 voxels further
+    x, y = gray.pos(45, 45)
+    before = rendered(page)
+    page.mouse.down()
+    page.mouse.move(x - 40, y, steps=4)
+    page.mouse.move(x - 80, y, steps=4)
+    page.mouse.up()
+    wait_slice(page, before)
+    assert page.input_value("#pos-x") == "42"
+    page.mouse.move(x, y + 1)
+    assert page.get_attribute("#readout", "data-point") == "55,45,20"
+    assert gray.pixel(screenshot(page), 35, 45) == (2 * 45 + 45,) * 3
 
 
 def test_slice_of_an_older_version_and_other_planes(page: Any, served: Served) -> None:
