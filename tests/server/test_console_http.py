@@ -153,3 +153,16 @@ def test_console_routes_are_in_openapi(client) -> None:  # type: ignore[no-untyp
         assert p in paths, p
     assert paths["/api/console/node/{uuid}/{data}/meshes"]["post"]["x-dvid-mutates"] is True
     assert paths["/api/console/diff/{uuid}/{to}"]["get"]["tags"] == ["console"]
+
+
+def test_the_console_ships_as_package_data() -> None:
+    """pyproject's package-data takes ``server/static/*``: the console's files stay flat there."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "server/static/*" in data["package-data"]["dvidctl"]
+    static = root / "dvidctl" / "server" / "static"
+    assert [p.name for p in static.iterdir() if p.is_dir()] == []
+    assert {p.name for p in static.iterdir()} == set(console.assets())
