@@ -52,16 +52,29 @@ class NodeRecord:
     #: Write batches applied after the node was committed (DVID's ``fullwrite`` or an
     #: admin request): what tells sync and log that a committed node changed.
     writes_after_commit: int = 0
+    #: Being received by sync: in the DAG and readable, but its contents may be partial
+    #: (or a snapshot of a node still open on the sender). Only sync writes it; users
+    #: cannot write, commit or branch from it until sync completes it.
+    incoming: bool = False
+    #: Per data instance (by data UUID), ``"<xxh3-128 hex>:<keys>"`` of the node's delta
+    #: entries (:mod:`dvidctl.store.nodedelta`). Set when the node is committed or
+    #: completed by sync; None while open, or once a write after commit made it stale
+    #: (it is then computed again when sync asks).
+    digests: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-serialisable form stored in metadata.
 
-        ``writes_after_commit`` is left out while it is 0, so a node never written after
-        its commit is stored exactly as before the field existed.
+        ``writes_after_commit``, ``incoming`` and ``digests`` are left out while unset, so
+        a node that never used them is stored exactly as before the fields existed.
         """
         out = asdict(self)
         if not self.writes_after_commit:
             del out["writes_after_commit"]
+        if not self.incoming:
+            del out["incoming"]
+        if self.digests is None:
+            del out["digests"]
         return out
 
     @classmethod

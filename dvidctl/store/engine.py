@@ -38,6 +38,9 @@ class WriteBatch:
     #: knows (the versioned layer counts them from the delta index). An engine may
     #: use it to give back space (``store/space.py``); it changes nothing written.
     replaced_bytes: int = 0
+    #: Durable before :meth:`KVEngine.write` returns: RocksDB syncs its write-ahead log
+    #: (sync acknowledges a batch only then). Bulk ingestion is always synced.
+    sync: bool = False
 
     def put(self, cf: str, key: bytes, value: bytes) -> None:
         """Queue ``key = value`` in column family ``cf``."""
@@ -51,6 +54,7 @@ class WriteBatch:
         """Append every operation of ``other``."""
         self.ops.extend(other.ops)
         self.replaced_bytes += other.replaced_bytes
+        self.sync = self.sync or other.sync
 
     def __len__(self) -> int:
         return len(self.ops)

@@ -57,6 +57,7 @@ from dvidctl.store.metadata import (
     DELETED_INSTANCE_PREFIX,
     INSTANCE_PREFIX,
     NODE_PREFIX,
+    REMOTE_REF_PREFIX,
     REPO_KEY,
     TAG_PREFIX,
     InstanceRecord,
@@ -223,6 +224,7 @@ def _check_meta(meta: dict[bytes, bytes], report: Report, known_types: set[str] 
     tags: dict[str, int] = {}
     counters: dict[str, int] = {}
     instance_recs: list[InstanceRecord] = []
+    remote_refs: dict[str, str] = {}
     for key, raw in meta.items():
         if key == REPO_KEY:
             d = _json(key, raw, report)
@@ -281,6 +283,10 @@ def _check_meta(meta: dict[bytes, bytes], report: Report, known_types: set[str] 
                 counters[key[len(COUNTER_PREFIX) :].decode("utf-8", "replace")] = int.from_bytes(
                     raw, "big"
                 )
+        elif key.startswith(REMOTE_REF_PREFIX):
+            remote_refs[key[len(REMOTE_REF_PREFIX) :].decode("utf-8", "replace")] = raw.decode(
+                "ascii", "replace"
+            )
         elif not key.startswith(bulk.MARKER_PREFIX):
             report.warn("unknown-meta-key", _where(key), "no dvidctl record has this key")
     if st.repo is None and REPO_KEY not in meta:
@@ -295,6 +301,12 @@ def _check_meta(meta: dict[bytes, bytes], report: Report, known_types: set[str] 
     for name, vid in sorted(tags.items()):
         if vid not in st.nodes:
             report.problem("dangling-tag", f"tag {name}", f"names node {vid}, which is missing")
+    uuids = {str(n["uuid"]) for n in st.nodes.values()}
+    for name, uuid in sorted(remote_refs.items()):
+        if uuid not in uuids:
+            report.problem(
+                "dangling-remote-ref", f"remote ref {name}", f"names node {uuid}, which is missing"
+            )
     for rec in instance_recs:
         where = f"instance {rec.name}"
         if rec.iid in st.instances:

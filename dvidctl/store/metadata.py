@@ -10,6 +10,8 @@ Keys (ASCII)::
     deleted-inst/<iid u32 BE> -> JSON {name, typename, iid, data_uuid, deleted}: a deleted
                             instance whose data keys (prefix <iid>) await gc
     counter/<name>       -> u64 BE (``vid``, ``iid``: never reused)
+    remote-ref/<remote>/<branch> -> node UUID (ASCII): where sync last saw a remote's
+                            branch (``origin/master``), readable as a ref
 
 Everything is loaded once when a repository opens (it is small) and kept in
 memory; every change is written through a :class:`WriteBatch` together with the
@@ -37,6 +39,7 @@ TAG_PREFIX = b"tag/"
 INSTANCE_PREFIX = b"inst/"
 DELETED_INSTANCE_PREFIX = b"deleted-inst/"
 COUNTER_PREFIX = b"counter/"
+REMOTE_REF_PREFIX = b"remote-ref/"
 SCHEMA_VERSION = 1
 
 
@@ -83,6 +86,8 @@ class RepoState:
     tags: dict[str, int]
     instances: dict[str, InstanceRecord]
     counters: dict[str, int]
+    #: Remote-tracking refs, ``"REMOTE/BRANCH"`` -> node UUID (set by sync).
+    remote_refs: dict[str, str] = field(default_factory=dict)
 
 
 def _json(obj: Any) -> bytes:
@@ -121,7 +126,11 @@ def load(engine: KVEngine) -> RepoState | None:
     for k, v in engine.scan_prefix(CF_META, COUNTER_PREFIX):
         with _decoding(k):
             counters[k[len(COUNTER_PREFIX) :].decode()] = struct.unpack(">Q", v)[0]
-    return RepoState(repo, Dag(nodes), branches, tags, instances, counters)
+    remote_refs: dict[str, str] = {}
+    for k, v in engine.scan_prefix(CF_META, REMOTE_REF_PREFIX):
+        with _decoding(k):
+            remote_refs[k[len(REMOTE_REF_PREFIX) :].decode()] = v.decode("ascii")
+    return RepoState(repo, Dag(nodes), branches, tags, instances, counters, remote_refs)
 
 
 _HINT = "'dvidctl fsck' lists what is wrong; restore .dvid from a copy"
@@ -205,3 +214,13 @@ def deleted_instances(engine: KVEngine) -> list[dict[str, Any]]:
 def put_counter(batch: WriteBatch, name: str, value: int) -> None:
     """Queue a counter value."""
     batch.put(CF_META, COUNTER_PREFIX + name.encode(), struct.pack(">Q", value))
+
+
+def put_remote_ref(batch: WriteBatch, ref: str, uuid: str) -> None:
+    """Queue remote-tracking ref ``ref`` (``"REMOTE/BRANCH"``) -> node ``uuid``."""
+    batch.put(CF_META, REMOTE_REF_PREFIX + ref.encode(), uuid.encode("ascii"))
+
+
+def delete_remote_ref(batch: WriteBatch, ref: str) -> None:
+    """Queue the removal of remote-tracking ref ``ref``."""
+    batch.delete(CF_META, REMOTE_REF_PREFIX + ref.encode())

@@ -280,9 +280,16 @@ class RocksEngine(KVEngine):
                 wb.delete(key, handles[cf])
             else:
                 wb.put(key, value, handles[cf])
+        opts = None
+        if batch.sync:
+            opts = rocksdict.WriteOptions()
+            opts.sync = True
         with self._write_lock:
             self._check_not_broken()
-            self._db.write(wb)
+            if opts is None:
+                self._db.write(wb)
+            else:
+                self._db.write(wb, opts)
 
     def _check_not_broken(self) -> None:
         if self._broken:

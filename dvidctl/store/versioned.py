@@ -373,6 +373,11 @@ class VersionedStore:
         node = self.dag.nodes.get(vid)
         if node is None:
             raise NotFoundError(f"no node with version id {vid}")
+        if node.incoming:
+            raise LockedNodeError(
+                f"node {node.uuid[:10]} is being received by sync and is read-only",
+                hint="'dvidctl fetch' completes it; write to a node of your own branch",
+            )
         if check_locked and node.locked and not allow_locked:
             raise LockedNodeError(
                 f"node {node.uuid[:10]} is committed (locked) and cannot be written",
@@ -412,6 +417,7 @@ class VersionedStore:
                     log=list(node.log),
                     updated=now_iso(),
                     writes_after_commit=node.writes_after_commit + 1,
+                    digests=None,  # stale now; sync computes them again when asked
                 )
                 metadata.put_node(wb, changed)
             puts = [k for k, stored in batch.values.items() if stored is not None]

@@ -1,0 +1,198 @@
+"""One node's own delta, as sync moves it: sorted listings, digests, stored values, incoming writes.
+
+For a node V and an instance I, the delta index holds ``(type key, digest)`` for
+every key V wrote (digest: xxh3-128 of the stored value, header byte included, so
+tombstones count). Two sides whose entries for (V, I) are equal, key for key,
+hold the same version V of I; sync makes the receiver's entries (and the stored
+values they name, the data keys ``I | tkey | V``) equal to the sender's.
+
+* :func:`listing` streams one node's entries for one instance in key order, from
+  any point (a resumed request starts after the last key it got);
+* :func:`entries_digest` folds such a listing into one ``"<hex>:<keys>"`` string,
+  :func:`instance_digests` does it for every instance of a node in one scan: the
+  node digests that let two sides compare a node without listing it;
+* :func:`stored_at` reads the values a node itself stored (not a resolved read);
+* :func:`apply_incoming` writes received values and removals at a node that sync
+  is receiving, after checking every digest, as one durable atomic batch;
+* :func:`drop_node_data` removes everything a node stored (a stale snapshot).
+
+Nothing here decodes a value: sync moves stored bytes as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import xxhash
+
+from dvidctl.errors import BadRequestError, CorruptDataError
+from dvidctl.store.engine import CF_DATA, CF_DELTA, KVEngine, WriteBatch, prefix_end
+from dvidctl.store.keys import HDR_TOMBSTONE, HDR_VALUE, data_key, delta_key, digest, read_u32, u32
+from dvidctl.store.versioned import VersionedStore
+
+#: Removals per write when a node's data is dropped (bounded batches).
+_DROP_CHUNK = 4096
+
+
+def listing(
+    engine: KVEngine, vid: int, iid: int, after: bytes | None = None
+) -> Iterator[tuple[bytes, bytes]]:
+    """Yield ``(tkey, digest)`` of every key node ``vid`` wrote for ``iid``, in key order.
+
+    With ``after``, start at the first type key greater than it. The scan sees the
+    database as of the call.
+    """
+    prefix = u32(vid) + u32(iid)
+    start = prefix if after is None else prefix + after + b"\x00"
+    for k, d in engine.scan(CF_DELTA, start, prefix_end(prefix)):
+        yield k[8:], d
+
+
+class DigestBuilder:
+    """Folds ``(tkey, digest)`` entries, in key order, into :func:`entries_digest`'s string."""
+
+    def __init__(self) -> None:
+        self._h = xxhash.xxh3_128()
+        self._buf = bytearray()
+        self.count = 0
+
+    def add(self, tkey: bytes, dig: bytes) -> None:
+        """Add one entry (entries must come in key order)."""
+        buf = self._buf
+        buf += u32(len(tkey))
+        buf += tkey
+        buf += dig
+        self.count += 1
+        if len(buf) >= 1 << 20:
+            self._h.update(buf)
+            buf.clear()
+
+    def result(self) -> str:
+        """``"<xxh3-128 hex>:<number of entries>"``."""
+        self._h.update(self._buf)
+        self._buf.clear()
+        return f"{self._h.hexdigest()}:{self.count}"
+
+
+def entries_digest(entries: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The digest string of a listing (None for no entries: an instance the node did not write)."""
+    b = DigestBuilder()
+    for tk, d in entries:
+        b.add(tk, d)
+    return b.result() if b.count else None
+
+
+def instance_digests(engine: KVEngine, vid: int) -> dict[int, str]:
+    """Per instance id, the digest string of node ``vid``'s entries (one scan of its delta)."""
+    out: dict[int, str] = {}
+    cur_iid: int | None = None
+    builder = DigestBuilder()
+    for k, d in engine.scan_prefix(CF_DELTA, u32(vid)):
+        iid = read_u32(k, 4)
+        if iid != cur_iid:
+            if cur_iid is not None:
+                out[cur_iid] = builder.result()
+            cur_iid, builder = iid, DigestBuilder()
+        builder.add(k[8:], d)
+    if cur_iid is not None:
+        out[cur_iid] = builder.result()
+    return out
+
+
+def stored_at(engine: KVEngine, vid: int, iid: int, tkeys: Sequence[bytes]) -> list[bytes | None]:
+    """The values node ``vid`` itself stored under ``tkeys`` (None: it stored none)."""
+    return engine.multi_get(CF_DATA, [data_key(iid, tk, vid) for tk in tkeys])
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What :func:`apply_incoming` wrote."""
+
+    puts: int
+    deletes: int
+    nbytes: int
+
+
+def check_stored(tkey: bytes, dig: bytes, stored: bytes) -> None:
+    """Raise :class:`CorruptDataError` unless ``stored`` is well formed with digest ``dig``."""
+    ok_header = bool(stored) and (
+        stored[0] == HDR_VALUE or (stored[0] == HDR_TOMBSTONE and len(stored) == 1)
+    )
+    if not tkey or not ok_header:
+        raise CorruptDataError(f"received value for key {bytes(tkey[:40]).hex()} is malformed")
+    if digest(stored) != dig:
+        raise CorruptDataError(
+            f"received value for key {bytes(tkey[:40]).hex()} does not match its digest",
+            hint="the body was damaged on the way; run the command again",
+        )
+
+
+def apply_incoming(
+    store: VersionedStore,
+    vid: int,
+    iid: int,
+    puts: Sequence[tuple[bytes, bytes, bytes]],
+    deletes: Sequence[bytes] = (),
+    *,
+    any_node: bool = False,
+) -> Applied:
+    """Write received ``(tkey, digest, stored)`` values and remove ``deletes`` at node ``vid``.
+
+    Every digest is checked before anything is written (one bad value refuses the
+    whole batch); then data and delta entries go in ONE atomic engine batch, synced
+    (or ingested) before this returns. The node must be one sync is receiving
+    (``incoming``), unless ``any_node`` (an unversioned instance, kept at the root).
+    """
+    for tk, dig, stored in puts:
+        check_stored(tk, dig, stored)
+    with store.write_lock:
+        node = store.dag.nodes.get(vid)
+        if node is None:
+            raise BadRequestError(f"no node with version id {vid}")
+        if not node.incoming and not any_node:
+            raise BadRequestError(
+                f"node {node.uuid[:10]} is not being received; sync writes only incoming nodes"
+            )
+        wb = WriteBatch(sync=True)
+        seen = store.engine.multi_get(CF_DELTA, [delta_key(vid, iid, tk) for tk, _, _ in puts])
+        wb.replaced_bytes = sum(len(p[2]) for p, s in zip(puts, seen, strict=True) if s)
+        nbytes = 0
+        for tk, dig, stored in puts:
+            wb.put(CF_DATA, data_key(iid, tk, vid), stored)
+            wb.put(CF_DELTA, delta_key(vid, iid, tk), dig)
+            nbytes += len(stored)
+        for tk in deletes:
+            wb.delete(CF_DATA, data_key(iid, tk, vid))
+            wb.delete(CF_DELTA, delta_key(vid, iid, tk))
+        if len(wb):
+            store.engine.write(wb)
+    return Applied(len(puts), len(deletes), nbytes)
+
+
+def drop_node_data(store: VersionedStore, vid: int) -> int:
+    """Remove every value node ``vid`` stored and its delta entries; returns the key count.
+
+    Written in bounded batches: a crash half-way leaves a node with fewer keys,
+    which whoever drops it finishes the next time.
+    """
+    n = 0
+    while True:
+        chunk = [k for k, _ in _first(store.engine.scan_prefix(CF_DELTA, u32(vid)), _DROP_CHUNK)]
+        if not chunk:
+            return n
+        wb = WriteBatch()
+        for k in chunk:
+            iid, tk = read_u32(k, 4), k[8:]
+            wb.delete(CF_DATA, data_key(iid, tk, vid))
+            wb.delete(CF_DELTA, k)
+        with store.write_lock:
+            store.engine.write(wb)
+        n += len(chunk)
+
+
+def _first(it: Iterator[tuple[bytes, bytes]], n: int) -> Iterator[tuple[bytes, bytes]]:
+    for i, item in enumerate(it):
+        if i >= n:
+            return
+        yield item

@@ -1,0 +1,147 @@
+"""One node's delta as sync moves it (dvidctl/store/nodedelta.py), on both engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dvidctl.errors import BadRequestError, CorruptDataError, LockedNodeError
+from dvidctl.store import nodedelta
+from dvidctl.store.engine import CF_DATA, CF_DELTA, KVEngine, WriteBatch
+from dvidctl.store.keys import TOMBSTONE, data_key, delta_key, digest
+from dvidctl.store.memory import MemoryEngine
+from dvidctl.store.rocks import RocksEngine
+from dvidctl.store.versioned import VersionedStore
+from tests.factories import engine_dump, lock, versioned_store, write
+
+
+@pytest.fixture(params=["memory", "rocks"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> KVEngine:
+    if request.param == "memory":
+        return MemoryEngine()
+    eng = RocksEngine(tmp_path / "db", create=True)
+    request.addfinalizer(eng.close)
+    return eng
+
+
+def _store(engine: KVEngine) -> VersionedStore:
+    s = versioned_store([[1], [2, 1], [3, 2]], engine)
+    write(s, 1, {b"a\x00": b"1", b"b\x00": b"1", b"c\x00": b"1"})
+    write(s, 1, {b"x": b"other instance"}, iid=2)
+    lock(s.dag, 1)
+    write(s, 2, {b"b\x00": b"2", b"a\x00": None, b"d\x00": b"2"})
+    return s
+
+
+def test_listing_is_one_nodes_own_entries_in_key_order(engine: KVEngine) -> None:
+    _store(engine)
+    got = list(nodedelta.listing(engine, 2, 1))
+    assert [tk for tk, _ in got] == [b"a\x00", b"b\x00", b"d\x00"]
+    assert dict(got)[b"a\x00"] == digest(TOMBSTONE)  # a delete below leaves a tombstone
+    assert dict(got)[b"b\x00"] == digest(b"\x002")
+    assert [tk for tk, _ in nodedelta.listing(engine, 2, 1, after=b"a\x00")] == [b"b\x00", b"d\x00"]
+    assert [tk for tk, _ in nodedelta.listing(engine, 2, 1, after=b"b")] == [b"b\x00", b"d\x00"]
+    assert list(nodedelta.listing(engine, 3, 1)) == []
+    assert [tk for tk, _ in nodedelta.listing(engine, 1, 2)] == [b"x"]
+
+
+def test_digests_name_what_a_node_holds(engine: KVEngine) -> None:
+    s = _store(engine)
+    per = nodedelta.instance_digests(engine, 1)
+    assert set(per) == {1, 2}
+    assert per[1] == nodedelta.entries_digest(nodedelta.listing(engine, 1, 1))
+    assert per[1].endswith(":3") and per[2].endswith(":1")
+    assert nodedelta.instance_digests(engine, 3) == {}
+    assert nodedelta.entries_digest([]) is None
+    # The same entries give the same digest; one changed digest, key or count changes it.
+    entries = list(nodedelta.listing(engine, 1, 1))
+    assert nodedelta.entries_digest(entries) == per[1]
+    changed = [(entries[0][0], digest(b"\x00zz")), *entries[1:]]
+    assert nodedelta.entries_digest(changed) != per[1]
+    assert nodedelta.entries_digest(entries[1:]) != per[1]
+    assert nodedelta.entries_digest([(b"a", b"\x00" * 16)]) != nodedelta.entries_digest(
+        [(b"a\x00", b"\x00" * 16)]
+    )
+    del s
+
+
+def test_stored_at_reads_the_nodes_own_version(engine: KVEngine) -> None:
+    s = _store(engine)
+    got = nodedelta.stored_at(engine, 2, 1, [b"a\x00", b"b\x00", b"c\x00"])
+    assert got == [TOMBSTONE, b"\x002", None]  # c is visible at 2, but 2 did not store it
+    assert bytes(s.get(2, 1, b"c\x00") or b"") == b"1"
+
+
+def _incoming(s: VersionedStore, vid: int) -> None:
+    s.dag.node(vid).incoming = True
+
+
+def test_apply_incoming_writes_values_and_removals_together(engine: KVEngine) -> None:
+    s = _store(engine)
+    _incoming(s, 3)
+    puts = [(b"e\x00", digest(b"\x005"), b"\x005"), (b"b\x00", digest(TOMBSTONE), TOMBSTONE)]
+    done = nodedelta.apply_incoming(s, 3, 1, puts)
+    assert (done.puts, done.deletes, done.nbytes) == (2, 0, 3)
+    assert bytes(s.get(3, 1, b"e\x00") or b"") == b"5" and s.get(3, 1, b"b\x00") is None
+    assert engine.get(CF_DELTA, delta_key(3, 1, b"e\x00")) == digest(b"\x005")
+    nodedelta.apply_incoming(s, 3, 1, [], [b"b\x00"])
+    assert engine.get(CF_DATA, data_key(1, b"b\x00", 3)) is None
+    assert engine.get(CF_DELTA, delta_key(3, 1, b"b\x00")) is None
+    assert bytes(s.get(3, 1, b"b\x00") or b"") == b"2"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        (b"z\x00", digest(b"\x00ok"), b"\x00changed"),  # digest mismatch
+        (b"z\x00", digest(b"\x02?"), b"\x02?"),  # unknown header byte
+        (b"z\x00", digest(b"\x01x"), b"\x01x"),  # a tombstone with a payload
+        (b"", digest(b"\x00v"), b"\x00v"),  # no key
+    ],
+)
+def test_one_bad_value_refuses_the_whole_batch(
+    engine: KVEngine, bad: tuple[bytes, bytes, bytes]
+) -> None:
+    s = _store(engine)
+    _incoming(s, 3)
+    before = engine_dump(engine)
+    good = (b"y\x00", digest(b"\x00v"), b"\x00v")
+    with pytest.raises(CorruptDataError):
+        nodedelta.apply_incoming(s, 3, 1, [good, bad], [b"b\x00"])
+    assert engine_dump(engine) == before
+
+
+def test_only_incoming_nodes_take_sync_writes_and_users_cannot_write_them(engine: KVEngine) -> None:
+    s = _store(engine)
+    v = (b"y\x00", digest(b"\x00v"), b"\x00v")
+    with pytest.raises(BadRequestError, match="not being received"):
+        nodedelta.apply_incoming(s, 3, 1, [v])
+    nodedelta.apply_incoming(s, 3, 1, [v], any_node=True)  # unversioned data at the root
+    _incoming(s, 3)
+    with pytest.raises(LockedNodeError, match="being received"):
+        write(s, 3, {b"q\x00": b"1"})
+    with pytest.raises(LockedNodeError, match="being received"):
+        s.check_writable(3, check_locked=False, allow_locked=True)
+
+
+def test_drop_node_data_removes_every_key_of_the_node(engine: KVEngine) -> None:
+    s = _store(engine)
+    write(s, 3, {bytes([i]) + b"\x00": b"v" for i in range(1, 40)})
+    write(s, 3, {b"k": b"v"}, iid=2)
+    assert nodedelta.drop_node_data(s, 3) == 40
+    assert list(s.changes(3)) == []
+    assert not any(k.endswith(b"\x00\x00\x00\x03") for k, _ in engine.scan(CF_DATA, b""))
+    assert len(list(s.changes(2))) == 3  # other nodes keep theirs
+
+
+def test_a_synced_write_batch_is_applied_on_rocksdb(tmp_path: Path) -> None:
+    with RocksEngine(tmp_path / "db", create=True) as eng:
+        wb = WriteBatch(sync=True)
+        wb.put(CF_DATA, b"k", b"v")
+        other = WriteBatch()
+        other.extend(wb)
+        assert other.sync
+        eng.write(wb)
+    with RocksEngine(tmp_path / "db") as eng:
+        assert eng.get(CF_DATA, b"k") == b"v"
