@@ -1,0 +1,243 @@
+"""The binary framing of sync bodies: listings, wanted keys, values and removals.
+
+A body is ``MAGIC`` followed by records, ending with one ``E`` record; all
+integers are big-endian::
+
+    L  u32 n | n x u32 tkey length | the n tkeys | n x 16-byte digest   a listing chunk
+    K  u32 length | tkey                                               a wanted key
+    V  u32 length | tkey | 16-byte digest | u64 length | stored value   a value
+    X  u32 length | tkey                                               a key the sender lacks now
+    D  u32 length | tkey                                               a key to remove
+    E  u64 records before it | u64 xxh3-64 of the body up to this E     the end
+
+The end record makes a body that was cut off (a dropped connection, a killed
+peer) or damaged on the way fail as a whole: :class:`FrameReader` raises
+:class:`~dvidctl.errors.CorruptDataError` instead of yielding its last record,
+so a receiver that applies a batch only after reading it whole never applies
+part of one. Each value's digest is checked where it is written
+(:mod:`dvidctl.store.nodedelta`). The framing names no datatype and decodes no
+value.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import xxhash
+
+from dvidctl.errors import CorruptDataError
+
+MAGIC = b"DVSYNC1\n"
+MEDIA_TYPE = "application/x-dvidctl-sync"
+DIGEST_BYTES = 16
+#: Largest type key and value accepted (a bound on what a damaged length can ask for).
+MAX_TKEY = 1 << 20
+MAX_VALUE = 1 << 31
+MAX_CHUNK_KEYS = 1 << 20
+
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_END = struct.Struct(">QQ")
+
+
+@dataclass(frozen=True)
+class ListingChunk:
+    """A run of ``(tkey, digest)`` entries in key order, kept as the bytes they came in."""
+
+    lengths: bytes  # n x u32 BE
+    blob: bytes  # the tkeys, back to back
+    digests: bytes  # n x 16 bytes
+
+    def __len__(self) -> int:
+        return len(self.lengths) // 4
+
+    def keys(self) -> list[bytes]:
+        """The type keys."""
+        out, pos = [], 0
+        for (n,) in struct.iter_unpack(">I", self.lengths):
+            out.append(self.blob[pos : pos + n])
+            pos += n
+        return out
+
+    def entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """``(tkey, digest)`` pairs."""
+        d = self.digests
+        for i, tk in enumerate(self.keys()):
+            yield tk, d[i * DIGEST_BYTES : (i + 1) * DIGEST_BYTES]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One decoded record: ``kind`` is ``K``, ``V``, ``X`` or ``D`` (``L`` gives a chunk)."""
+
+    kind: str
+    tkey: bytes
+    digest: bytes = b""
+    value: bytes = b""
+
+
+class FrameWriter:
+    """Encodes one body; every method returns the bytes to send next."""
+
+    def __init__(self) -> None:
+        self._h = xxhash.xxh3_64()
+        self._h.update(MAGIC)
+        self.records = 0
+
+    def _out(self, *parts: bytes) -> bytes:
+        data = b"".join(parts)
+        self._h.update(data)
+        self.records += 1
+        return data
+
+    def start(self) -> bytes:
+        """The magic that opens a body."""
+        return MAGIC
+
+    def listing(self, tkeys: Sequence[bytes], digests: Sequence[bytes]) -> bytes:
+        """A listing chunk."""
+        lengths = struct.pack(f">{len(tkeys)}I", *(len(t) for t in tkeys))
+        return self._out(b"L", _U32.pack(len(tkeys)), lengths, *tkeys, *digests)
+
+    def _keyed(self, kind: bytes, tkey: bytes) -> bytes:
+        return self._out(kind, _U32.pack(len(tkey)), tkey)
+
+    def key(self, tkey: bytes) -> bytes:
+        """A wanted key."""
+        return self._keyed(b"K", tkey)
+
+    def missing(self, tkey: bytes) -> bytes:
+        """A wanted key the sender does not hold (any more)."""
+        return self._keyed(b"X", tkey)
+
+    def delete(self, tkey: bytes) -> bytes:
+        """A key the receiver removes."""
+        return self._keyed(b"D", tkey)
+
+    def value(self, tkey: bytes, dig: bytes, stored: bytes) -> bytes:
+        """A stored value with its digest."""
+        if len(dig) != DIGEST_BYTES:
+            raise ValueError("a digest is 16 bytes")
+        return self._out(b"V", _U32.pack(len(tkey)), tkey, dig, _U64.pack(len(stored)), stored)
+
+    def end(self) -> bytes:
+        """The end record (count and checksum of everything before it)."""
+        self._h.update(b"E")
+        return b"E" + _END.pack(self.records, self._h.intdigest())
+
+
+def encode(records: Iterable[bytes], writer: FrameWriter) -> Iterator[bytes]:
+    """``start``, the encoded ``records`` (made with ``writer``), then ``end``."""
+    yield writer.start()
+    yield from records
+    yield writer.end()
+
+
+class FrameReader:
+    """Decodes a body from an iterable of byte chunks; iterate it for the records.
+
+    Yields :class:`ListingChunk` and :class:`Record` objects. Raises
+    :class:`CorruptDataError` for a body that does not start with the magic, ends
+    before its end record (cut off), fails its count or checksum, or goes on past it.
+    """
+
+    def __init__(
+        self, chunks: Iterable[bytes | bytearray | memoryview], what: str = "body"
+    ) -> None:
+        self._it = iter(chunks)
+        self._buf = bytearray()
+        self._pos = 0
+        self._h = xxhash.xxh3_64()
+        self.what = what
+        self.records = 0
+        #: Bytes read so far.
+        self.nbytes = 0
+
+    def _take(self, n: int) -> bytes:
+        buf = self._buf
+        while len(buf) - self._pos < n:
+            chunk = next(self._it, None)
+            if chunk is None:
+                raise CorruptDataError(
+                    f"the sync {self.what} was cut off after {self.nbytes} bytes",
+                    hint="the connection dropped or the peer stopped; run the command again",
+                )
+            if self._pos:
+                del buf[: self._pos]
+                self._pos = 0
+            buf += chunk
+        with memoryview(buf) as m:
+            out = bytes(m[self._pos : self._pos + n])
+        self._pos += n
+        self.nbytes += n
+        self._h.update(out)
+        return out
+
+    def _u32(self) -> int:
+        return int(_U32.unpack(self._take(4))[0])
+
+    def _tkey(self) -> bytes:
+        n = self._u32()
+        if not 0 < n <= MAX_TKEY:
+            raise self._bad(f"a type key length of {n}")
+        return self._take(n)
+
+    def _bad(self, what: str) -> CorruptDataError:
+        return CorruptDataError(f"the sync {self.what} is damaged: {what}")
+
+    def __iter__(self) -> Iterator[ListingChunk | Record]:
+        if self._take(len(MAGIC)) != MAGIC:
+            raise self._bad("it does not start with the sync magic")
+        while True:
+            kind = self._take(1)
+            if kind == b"E":
+                self._finish()
+                return
+            if kind == b"L":
+                n = self._u32()
+                if n > MAX_CHUNK_KEYS:
+                    raise self._bad(f"a listing chunk of {n} keys")
+                lengths = self._take(4 * n)
+                total = sum(x for (x,) in struct.iter_unpack(">I", lengths))
+                if total > MAX_TKEY * max(n, 1):
+                    raise self._bad("listing key lengths")
+                chunk = ListingChunk(lengths, self._take(total), self._take(DIGEST_BYTES * n))
+                self.records += 1
+                yield chunk
+            elif kind in (b"K", b"X", b"D"):
+                tkey = self._tkey()
+                self.records += 1
+                yield Record(kind.decode(), tkey)
+            elif kind == b"V":
+                tkey = self._tkey()
+                dig = self._take(DIGEST_BYTES)
+                n = int(_U64.unpack(self._take(8))[0])
+                if n > MAX_VALUE:
+                    raise self._bad(f"a value length of {n}")
+                value = self._take(n)
+                self.records += 1
+                yield Record("V", tkey, dig, value)
+            else:
+                raise self._bad(f"unknown record kind {kind!r}")
+
+    def _finish(self) -> None:
+        expect = self._h.intdigest()
+        self._h = xxhash.xxh3_64()  # the end record itself is not covered
+        records, checksum = _END.unpack(self._take(_END.size))
+        if records != self.records or checksum != expect:
+            raise self._bad("its end record does not match what came before")
+        if len(self._buf) > self._pos or any(len(c) for c in self._it):
+            raise self._bad("bytes follow its end record")
+
+
+def read_all(chunks: Iterable[bytes | bytearray | memoryview], what: str = "body") -> list[Record]:
+    """Every record of a small body (wanted keys, a batch), checked whole before use."""
+    out: list[Record] = []
+    for rec in FrameReader(chunks, what):
+        if isinstance(rec, ListingChunk):
+            out.extend(Record("K", tk, d) for tk, d in rec.entries())
+        else:
+            out.append(rec)
+    return out

@@ -1,0 +1,62 @@
+"""The sync body framing (dvidctl/httpkit/frames.py): round trips, and no partial body accepted."""
+
+from __future__ import annotations
+
+import pytest
+
+from dvidctl.errors import CorruptDataError
+from dvidctl.httpkit.frames import FrameReader, FrameWriter, ListingChunk, Record, encode, read_all
+
+
+def _body() -> bytes:
+    w = FrameWriter()
+    recs = [
+        w.listing([b"ab", b"c\x00", b"d"], [b"1" * 16, b"2" * 16, b"3" * 16]),
+        w.key(b"k1"),
+        w.value(b"k1", b"d" * 16, b"\x00" + bytes(range(256)) * 10),
+        w.missing(b"k2"),
+        w.delete(b"k3"),
+    ]
+    return b"".join(encode(recs, w))
+
+
+def test_round_trip_in_any_chunking() -> None:
+    body = _body()
+    for size in (1, 3, 7, 64, len(body)):
+        recs = list(FrameReader([body[i : i + size] for i in range(0, len(body), size)]))
+        chunk = recs[0]
+        assert isinstance(chunk, ListingChunk) and len(chunk) == 3
+        assert chunk.keys() == [b"ab", b"c\x00", b"d"]
+        assert list(chunk.entries())[1] == (b"c\x00", b"2" * 16)
+        assert recs[1:] == [
+            Record("K", b"k1"),
+            Record("V", b"k1", b"d" * 16, b"\x00" + bytes(range(256)) * 10),
+            Record("X", b"k2"),
+            Record("D", b"k3"),
+        ]
+
+
+def test_a_body_cut_off_anywhere_is_refused_whole() -> None:
+    body = _body()
+    for n in range(len(body)):
+        with pytest.raises(CorruptDataError):
+            read_all([body[:n]])
+
+
+def test_a_damaged_byte_anywhere_is_refused() -> None:
+    body = _body()
+    for i in range(0, len(body), 5):
+        bad = bytearray(body)
+        bad[i] ^= 0x40
+        with pytest.raises(CorruptDataError):
+            read_all([bytes(bad)])
+
+
+def test_bytes_after_the_end_are_refused() -> None:
+    with pytest.raises(CorruptDataError, match="follow its end"):
+        read_all([_body(), b"x"])
+
+
+def test_an_empty_body_is_just_magic_and_end() -> None:
+    w = FrameWriter()
+    assert read_all(encode([], w)) == []
