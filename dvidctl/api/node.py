@@ -167,6 +167,7 @@ class Node:
             "created": r.created,
             "updated": r.updated,
             "writes_after_commit": r.writes_after_commit,
+            "incoming": r.incoming,
         }
 
 

@@ -1,6 +1,7 @@
 """Version references: what every command and URL accepts where a node is named.
 
-Forms: ``HEAD``; ``PREFIX:BRANCH`` / ``:BRANCH`` (DVID: the leaf of BRANCH in
+Forms: ``HEAD``; ``REMOTE/BRANCH`` (a remote-tracking ref, set by sync);
+``PREFIX:BRANCH`` / ``:BRANCH`` (DVID: the leaf of BRANCH in
 the repo that PREFIX selects); a branch name (its leaf; ``master`` is DVID's
 empty branch); a tag; a unique UUID prefix. Any of them may end with ``~N``
 (N steps back along the branch: the parent on the same branch, else the last
@@ -54,6 +55,8 @@ def resolve(repo: Repository, ref: str) -> int:
         return vid
     if ref == "HEAD":
         return repo.head_vid
+    if "/" in ref:
+        return remote_ref(repo, ref)
     if ":" in ref:
         if ref.count(":") > 1:
             raise BadRequestError(f"bad UUID specification {ref!r}")
@@ -91,6 +94,24 @@ def _resolve_name(repo: Repository, ref: str) -> int:
     if len(names) > 1:
         hints.append(f"rename the branch ('dvidctl branch -m {ref} NEW') or delete the tag")
     raise AmbiguousRefError(f"{ref!r} is ambiguous: {'; '.join(shown)}", hint="; ".join(hints))
+
+
+def remote_ref(repo: Repository, ref: str) -> int:
+    """The node remote-tracking ref ``REMOTE/BRANCH`` names (set by fetch, clone, push).
+
+    Branch and tag names never hold ``/``, so the form cannot be read another way.
+    """
+    uuid = repo.state.remote_refs.get(ref)
+    if uuid is None:
+        known = ", ".join(sorted(repo.state.remote_refs)) or "none yet ('dvidctl fetch' sets them)"
+        raise NotFoundError(f"no remote-tracking ref {ref!r}", hint=f"remote refs: {known}")
+    vid = repo.dag.by_uuid.get(uuid)
+    if vid is None:
+        raise NotFoundError(
+            f"remote-tracking ref {ref!r} names node {uuid[:10]}, which is not here",
+            hint="run 'dvidctl fetch' again",
+        )
+    return vid
 
 
 def _branch_leaf(repo: Repository, branch: str, ref: str) -> int:

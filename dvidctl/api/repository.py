@@ -101,6 +101,7 @@ class Repository:
         description: str = "",
         root_uuid: str | None = None,
         engine: KVEngine | None = None,
+        incoming_root: bool = False,
     ) -> Repository:
         """Create a repository with one open root node on branch master.
 
@@ -110,6 +111,8 @@ class Repository:
             description: Free text.
             root_uuid: Use this root UUID instead of a fresh one (clone, DVID's ``root``).
             engine: Use this engine instead of RocksDB under ``path/.dvid/db``.
+            incoming_root: The root is a node sync is about to receive (clone, a push
+                that creates the repository): read-only until sync completes it.
         """
         dvid_dir: Path | None = None
         if engine is None:
@@ -141,7 +144,7 @@ class Repository:
                 raise
         root = root_uuid or new_uuid()
         repo_rec = RepoRecord(root=root, alias=alias, description=description)
-        node = NodeRecord(vid=1, uuid=root)
+        node = NodeRecord(vid=1, uuid=root, incoming=incoming_root)
         wb = WriteBatch()
         metadata.put_repo(wb, repo_rec)
         metadata.put_node(wb, node)

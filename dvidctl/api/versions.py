@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dvidctl.api import refs
+from dvidctl.api.digests import node_digests
 from dvidctl.errors import BadRequestError, ConflictError, NotFoundError
 from dvidctl.ids import check_uuid, new_uuid
 from dvidctl.store import metadata
@@ -108,7 +109,12 @@ def lock_node(repo: Repository, vid: int, note: str = "", log: list[str] | None 
     def change(node: NodeRecord) -> None:
         if node.locked:
             raise BadRequestError(f"node {node.uuid[:10]} is already committed")
+        if node.incoming:
+            raise BadRequestError(
+                f"node {node.uuid[:10]} is being received by sync; only sync completes it"
+            )
         node.locked = True
+        node.digests = node_digests(repo, vid)
         if note:
             node.note = note
         node.log.extend(_stamp(log or []))

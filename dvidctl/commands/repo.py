@@ -62,6 +62,8 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
             if node.locked
             else "open"
         )
+        if node.record.incoming:
+            state = "being received by sync: read-only until 'dvidctl fetch' completes it"
         _output.info(f"node {node.uuid}  {state}")
         if not changes:
             _output.info("no changes in this node")
@@ -115,6 +117,8 @@ def log(
                 names = ["HEAD"] + names
             deco = f" [cyan]({', '.join(names)})[/]" if names else ""
             state = "[dim]locked[/]" if n.locked else "[green]open[/]"
+            if n.record.incoming:  # being received by sync (an open remote node: a snapshot)
+                state = "[yellow]receiving[/]" if n.locked else "[yellow]snapshot[/]"
             note_text = escape(n.note)
             _output.stdout.print(
                 f"[magenta]{prefix}[/][yellow]{n.uuid[:10]}[/]{deco} {state} {note_text}"

@@ -1,0 +1,149 @@
+"""The sending side of sync: the repository document, one node's listing, stored values.
+
+Used by the server's ``/api/sync`` routes and by the local side of the sync
+engine alike (a fetch reads a server through them; a push reads the local
+repository through them), so both directions are the same transfer.
+
+* :func:`repo_state` -- the :class:`~dvidctl.api.syncstate.RepoInfo` of a repository,
+  with the digests of every committed node (computed now where missing);
+* :func:`node_listing` -- the sorted ``(tkey, digest)`` entries one node wrote for one
+  instance, streamed from the engine (never built whole);
+* :func:`node_values` -- the stored values of chosen keys *as that node stored them*
+  (data key ``iid | tkey | vid``), with their delta-index digests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from dvidctl.api.digests import ensure_digests
+from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
+from dvidctl.errors import NotFoundError
+from dvidctl.store import nodedelta
+from dvidctl.store.engine import CF_DELTA
+from dvidctl.store.keys import delta_key
+from dvidctl.store.metadata import InstanceRecord
+
+if TYPE_CHECKING:
+    from dvidctl.api.repository import Repository
+
+#: Keys read per engine multi-get when values are streamed.
+VALUE_READ_CHUNK = 256
+
+
+def instance_info(rec: InstanceRecord) -> InstanceInfo:
+    """An instance record without its local id."""
+    return InstanceInfo(
+        name=rec.name,
+        typename=rec.typename,
+        data_uuid=rec.data_uuid,
+        config=dict(rec.config),
+        versioned=rec.versioned,
+        root_uuid=rec.root_uuid,
+        created=rec.created,
+        tags=dict(rec.tags),
+    )
+
+
+def repo_state(repo: Repository) -> RepoInfo:
+    """Everything the other side of a sync needs to plan: one document."""
+    ensure_digests(repo)
+    dag = repo.dag
+    uuid_of = {vid: n.uuid for vid, n in dag.nodes.items()}
+    nodes = []
+    for vid in sorted(dag.nodes):
+        n = dag.node(vid)
+        nodes.append(
+            NodeInfo(
+                uuid=n.uuid,
+                parents=[uuid_of[p] for p in n.parents],
+                branch=n.branch,
+                locked=n.locked,
+                note=n.note,
+                log=list(n.log),
+                created=n.created,
+                updated=n.updated,
+                digests=dict(n.digests) if n.digests is not None and not n.incoming else None,
+                writes_after_commit=n.writes_after_commit,
+                incoming=n.incoming,
+                empty=n.locked or not repo.store.has_changes(vid),
+            )
+        )
+    r = repo.state.repo
+    return RepoInfo(
+        root=r.root,
+        alias=r.alias,
+        description=r.description,
+        instances=[instance_info(rec) for rec in repo.instances()],
+        nodes=nodes,
+        branches={b: uuid_of[v] for b, v in sorted(repo.state.branches.items())},
+        tags={t: uuid_of[v] for t, v in sorted(repo.state.tags.items())},
+    )
+
+
+def node_vid(repo: Repository, uuid: str) -> int:
+    """The local version id of node ``uuid`` (NotFoundError if this side lacks it)."""
+    vid = repo.dag.by_uuid.get(uuid)
+    if vid is None:
+        raise NotFoundError(f"no node {uuid} in repository {repo.root_uuid}")
+    return vid
+
+
+def instance_by_data_uuid(repo: Repository, data_uuid: str) -> InstanceRecord:
+    """The live instance with ``data_uuid`` (NotFoundError if this side lacks it)."""
+    for rec in repo.state.instances.values():
+        if rec.data_uuid == data_uuid:
+            return rec
+    raise NotFoundError(f"no data instance with data UUID {data_uuid} in {repo.root_uuid}")
+
+
+def _vid_iid(repo: Repository, uuid: str, data_uuid: str) -> tuple[int, int]:
+    rec = instance_by_data_uuid(repo, data_uuid)
+    vid = repo.dag.root.vid if not rec.versioned else node_vid(repo, uuid)
+    return vid, rec.iid
+
+
+def node_listing(
+    repo: Repository, uuid: str, data_uuid: str, after: bytes | None = None
+) -> Iterator[tuple[bytes, bytes]]:
+    """The ``(tkey, digest)`` entries node ``uuid`` wrote for the instance, in key order.
+
+    An unversioned instance keeps its keys at the root: its listing is the root's,
+    whichever node is named.
+    """
+    vid, iid = _vid_iid(repo, uuid, data_uuid)
+    return nodedelta.listing(repo.engine, vid, iid, after)
+
+
+def node_values(
+    repo: Repository, uuid: str, data_uuid: str, tkeys: Iterable[bytes]
+) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
+    """``(tkey, digest, stored)`` for each key, as node ``uuid`` itself stored it.
+
+    ``(tkey, None, None)`` for a key the node holds no value for (an open node
+    may have dropped it since it was listed).
+    """
+    vid, iid = _vid_iid(repo, uuid, data_uuid)  # now: an unknown node fails before streaming
+    return _values(repo, vid, iid, tkeys)
+
+
+def _values(
+    repo: Repository, vid: int, iid: int, tkeys: Iterable[bytes]
+) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
+    engine = repo.engine
+    pending: list[bytes] = []
+
+    def flush() -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
+        stored = nodedelta.stored_at(engine, vid, iid, pending)
+        digests = engine.multi_get(CF_DELTA, [delta_key(vid, iid, tk) for tk in pending])
+        for tk, s, d in zip(pending, stored, digests, strict=True):
+            yield (tk, d, s) if s is not None and d is not None else (tk, None, None)
+
+    for tk in tkeys:
+        pending.append(tk)
+        if len(pending) >= VALUE_READ_CHUNK:
+            yield from flush()
+            pending = []
+    if pending:
+        yield from flush()
