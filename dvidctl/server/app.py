@@ -27,7 +27,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dvidctl.errors import BadRequestError
 from dvidctl.httpkit import convertors
 from dvidctl.httpkit.routing import Route, match
-from dvidctl.server import routes_console, routes_node, routes_repo, routes_server, tables
+from dvidctl.server import (
+    routes_console,
+    routes_node,
+    routes_repo,
+    routes_server,
+    routes_sync,
+    tables,
+)
 from dvidctl.server.dispatcher import bad_api_call, dispatch
 from dvidctl.server.errors import error_response, not_found_response
 from dvidctl.server.state import ServerState
@@ -36,9 +43,11 @@ log = logging.getLogger("dvidctl.server")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
 
 
-def absolute_routes() -> list[Route]:
-    """Every server, repo, node and console route (absolute paths)."""
-    return routes_server.ROUTES + routes_repo.ROUTES + routes_node.ROUTES + routes_console.ROUTES
+def absolute_routes(*, sync_api: bool = True) -> list[Route]:
+    """Every server, repo, node and console route (absolute paths), and the sync family
+    unless it is off."""
+    out = routes_server.ROUTES + routes_repo.ROUTES + routes_node.ROUTES + routes_console.ROUTES
+    return out + routes_sync.ROUTES if sync_api else out
 
 
 def _endpoint(route: Route, state: ServerState) -> Any:
@@ -78,7 +87,7 @@ def starlette_routes(state: ServerState) -> list[BaseRoute]:
     """Starlette routes for ``state`` (absolute tables, then the data catch-all)."""
     convertors.register()
     out: list[BaseRoute] = []
-    for r in absolute_routes():
+    for r in absolute_routes(sync_api=state.settings.sync_api):
         out.append(StarletteRoute(r.path, _endpoint(r, state), methods=list(r.methods)))
     data = _data_endpoint(state)
     out.append(StarletteRoute("/api/node/{uuid}/{data}", data, methods=ALL_METHODS))

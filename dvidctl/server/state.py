@@ -49,6 +49,8 @@ class ServerSettings:
     #: Largest response array built for one request (bytes).
     max_response: int = field(default_factory=default_budget_bytes)
     note: str = ""
+    #: Serve dvidctl's ``/api/sync/...`` endpoints (off: behave as a server without them).
+    sync_api: bool = True
 
     def __post_init__(self) -> None:
         if self.fullwrite and self.read_only:
@@ -184,9 +186,18 @@ class RepoSet:
 
     # -------------------------------------------------------------- creation
     def create(
-        self, *, alias: str = "", description: str = "", root: str | None = None
+        self,
+        *,
+        alias: str = "",
+        description: str = "",
+        root: str | None = None,
+        incoming_root: bool = False,
     ) -> Repository:
-        """Create a repository under the store directory and serve it."""
+        """Create a repository under the store directory and serve it.
+
+        ``incoming_root``: the root is a node sync is about to receive (a push of a
+        repository this server lacks).
+        """
         if self.store_dir is None:
             raise BadRequestError(
                 "this server has no store directory for new repositories",
@@ -199,7 +210,11 @@ class RepoSet:
                     raise ConflictError(f"a node with UUID {root} already exists")
             root = root or new_uuid()
             repo = Repository.init(
-                self.store_dir / root, alias=alias, description=description, root_uuid=root
+                self.store_dir / root,
+                alias=alias,
+                description=description,
+                root_uuid=root,
+                incoming_root=incoming_root,
             )
             self.add(repo)
             return repo
