@@ -1,0 +1,8 @@
+"""Sync between repositories: remotes, clone, fetch, pull and push (one module per operation).
+
+``remotes`` (``.dvid/config``), ``endpoint`` (the interface both ends share, and the
+local end), ``http`` (a server's ``/api/sync`` endpoints), ``diff`` (which keys
+move: a pure function), ``plan`` (which nodes move), ``transfer`` (moving them),
+``fetch``, ``pull``, ``push``, ``clone``, ``results``. This package imports the api
+(and below) and httpx, never the server.
+"""

@@ -1,0 +1,108 @@
+"""``clone``: a new local repository holding a server's repository, with the same UUIDs.
+
+The repository is created with the remote's root UUID, alias and description and
+its root *incoming* (``Repository.init(root_uuid=..., incoming_root=True)``), the
+server is remembered as remote ``origin`` (``.dvid/config``, the URL naming the
+full root UUID), and everything is fetched. Then each remote branch gets a local
+branch of the same name whose open head is a child of the remote branch's last
+committed node, and HEAD is ``master``.
+
+A clone that was interrupted is finished by running the same command again: the
+directory holds a repository marked as a pending clone of that URL (or whose root
+has not arrived yet), and the fetch diffs again and sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from dvidctl.api.fastforward import can_fast_forward, fast_forward, open_branch
+from dvidctl.api.repository import Repository
+from dvidctl.api.versions import last_locked
+from dvidctl.errors import ConflictError
+from dvidctl.store.dag import branch_label
+from dvidctl.sync import remotes
+from dvidctl.sync.fetch import check_same_repo, fetch_from, remote_state
+from dvidctl.sync.http import HttpEndpoint, Policy
+from dvidctl.sync.results import CloneResult, ProgressFn
+from dvidctl.sync.transfer import Options
+
+_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def default_dir(alias: str, root: str) -> str:
+    """Where a clone goes without a DIR: the alias if it is a plain name, else the root's prefix."""
+    return alias if alias and _SAFE.match(alias) and alias not in (".", "..") else root[:12]
+
+
+def clone(
+    url: str,
+    path: str | Path | None = None,
+    *,
+    token: str | None = None,
+    progress: ProgressFn | None = None,
+    policy: Policy | None = None,
+    options: Options | None = None,
+) -> CloneResult:
+    """Clone the repository ``url`` names into ``path`` (see the module doc)."""
+    base, ref = remotes.split_url(url)
+    ep = HttpEndpoint(base, ref, token=token, policy=policy)
+    try:
+        their = remote_state(ep, url)
+        target = Path(path) if path is not None else Path(default_dir(their.alias, their.root))
+        origin = f"{base}/{their.root}"
+        repo, resumed = _open_or_init(target, their.root, their.alias, their.description)
+        with repo:
+            check_same_repo(repo, their, url)
+            assert repo.dvid_dir is not None
+            if not resumed:
+                remotes.add(repo.dvid_dir, "origin", origin, token)
+                remotes.set_pending_clone(repo.dvid_dir, origin)
+            fetched = fetch_from(
+                repo, "origin", ep, their=their, progress=progress, options=options
+            )
+            branches = _local_branches(repo, fetched.refs)
+            repo.set_head("master", detached=False)
+            remotes.set_pending_clone(repo.dvid_dir, None)
+            path_text = str(repo.dvid_dir.parent)
+        return CloneResult(path_text, their.root, fetched, branches, resumed)
+    finally:
+        ep.close()
+
+
+def _open_or_init(target: Path, root: str, alias: str, description: str) -> tuple[Repository, bool]:
+    """A new repository at ``target``, or the unfinished clone of the same root already there."""
+    if not (target / ".dvid" / "db").exists():
+        repo = Repository.init(
+            target, alias=alias, description=description, root_uuid=root, incoming_root=True
+        )
+        return repo, False
+    repo = Repository.open(target)
+    assert repo.dvid_dir is not None
+    unfinished = remotes.pending_clone(repo.dvid_dir) is not None or repo.dag.root.incoming
+    if repo.root_uuid != root or not unfinished:
+        repo.close()
+        raise ConflictError(
+            f"{target.resolve()} already holds a dvidctl repository",
+            hint="clone into a new directory, or 'dvidctl fetch' in that one",
+        )
+    return repo, True
+
+
+def _local_branches(repo: Repository, refs: dict[str, str]) -> list[str]:
+    """A local branch for each remote branch, its open head on the remote's last commit."""
+    made = []
+    for ref, uuid in sorted(refs.items()):
+        label = branch_label(ref.split("/", 1)[1])
+        tip = last_locked(repo, repo.dag.by_uuid[uuid])
+        if tip is None:
+            continue  # nothing committed on that branch yet
+        key = "" if label == "master" else label
+        if key in repo.state.branches:
+            if can_fast_forward(repo, label, tip):
+                fast_forward(repo, label, tip)
+        else:
+            open_branch(repo, label, tip)
+        made.append(label)
+    return made

@@ -1,0 +1,143 @@
+"""The two ends of a transfer, behind one interface: a local repository or a server.
+
+:class:`Endpoint` is what :mod:`dvidctl.sync.transfer` moves a node between; a
+fetch sends from an :class:`~dvidctl.sync.http.HttpEndpoint` to a
+:class:`LocalEndpoint`, a push the other way round, so both are one transfer.
+:class:`LocalEndpoint` calls the api's exchange functions directly (the same ones
+the server's ``/api/sync`` routes call), so it is also the in-memory twin used to
+test the transfer without HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from dvidctl.api import exchange, receive
+from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
+from dvidctl.store.nodedelta import Applied, check_stored
+from dvidctl.sync.diff import Keys, chunked
+from dvidctl.sync.results import Stats
+
+if TYPE_CHECKING:
+    from dvidctl.api.repository import Repository
+
+#: ``(tkey, digest, stored)``; digest and stored are None for a key the sender lacks now.
+Value = tuple[bytes, bytes | None, bytes | None]
+
+
+class Endpoint(Protocol):
+    """One side of a transfer."""
+
+    #: For messages: ``local`` or the remote's URL.
+    name: str
+    #: Whether a repository of the root in question exists there (after :meth:`state`).
+    stats: Stats
+
+    # ------------------------------------------------------------ sending
+    def state(self) -> RepoInfo:
+        """The side's repository document (NotFoundError if it has none)."""
+        ...
+
+    def listing(self, node: str, data_uuid: str) -> Iterator[Keys]:
+        """Node ``node``'s sorted entries for instance ``data_uuid``, in chunks."""
+        ...
+
+    def values(self, node: str, data_uuid: str, tkeys: Sequence[bytes]) -> Iterator[Value]:
+        """The stored values of ``tkeys`` at ``node``, in the order asked, digests checked."""
+        ...
+
+    # ---------------------------------------------------------- receiving
+    def create_repo(self, info: RepoInfo) -> None:
+        """Create the repository (root UUID, alias, description) with an incoming root."""
+        ...
+
+    def put_instances(self, instances: Sequence[InstanceInfo]) -> list[str]:
+        """Create / update instances; the data UUIDs both sides now share."""
+        ...
+
+    def create_node(self, info: NodeInfo) -> None:
+        """Add an incoming node (idempotent)."""
+        ...
+
+    def reopen_node(self, uuid: str) -> None:
+        """Make a complete node incoming again (the sender changed it after commit)."""
+        ...
+
+    def apply_batch(
+        self,
+        node: str,
+        data_uuid: str,
+        puts: Sequence[tuple[bytes, bytes, bytes]],
+        deletes: Sequence[bytes],
+    ) -> Applied:
+        """Verify and apply one batch, durably."""
+        ...
+
+    def complete_node(self, info: NodeInfo, compare: Sequence[str]) -> bool:
+        """Check digests and mark the node complete (note and log brought up to date)."""
+        ...
+
+    def move_branch(self, name: str, old: str | None, new: str) -> str | None:
+        """Compare-and-set a branch head; the UUID of a dropped empty head, if any."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class LocalEndpoint:
+    """A local repository as one side of a transfer."""
+
+    name = "local"
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.stats = Stats()
+
+    def state(self) -> RepoInfo:
+        return exchange.repo_state(self.repo)
+
+    def listing(self, node: str, data_uuid: str) -> Iterator[Keys]:
+        return chunked(exchange.node_listing(self.repo, node, data_uuid))
+
+    def values(self, node: str, data_uuid: str, tkeys: Sequence[bytes]) -> Iterator[Value]:
+        for tk, d, stored in exchange.node_values(self.repo, node, data_uuid, tkeys):
+            if d is not None and stored is not None:
+                check_stored(tk, d, stored)  # a damaged stored value is not sent on
+            yield tk, d, stored
+
+    def create_repo(self, info: RepoInfo) -> None:
+        receive.check_root(self.repo, info.root)
+
+    def put_instances(self, instances: Sequence[InstanceInfo]) -> list[str]:
+        return receive.put_instances(self.repo, instances)
+
+    def create_node(self, info: NodeInfo) -> None:
+        receive.create_node(self.repo, info)
+
+    def reopen_node(self, uuid: str) -> None:
+        receive.reopen_node(self.repo, uuid)
+
+    def apply_batch(
+        self,
+        node: str,
+        data_uuid: str,
+        puts: Sequence[tuple[bytes, bytes, bytes]],
+        deletes: Sequence[bytes],
+    ) -> Applied:
+        return receive.apply_batch(self.repo, node, data_uuid, puts, deletes)
+
+    def complete_node(self, info: NodeInfo, compare: Sequence[str]) -> bool:
+        return receive.complete_node(self.repo, info, compare)
+
+    def move_branch(self, name: str, old: str | None, new: str) -> str | None:
+        return receive.move_branch(self.repo, name, old, new)
+
+    def close(self) -> None:
+        """Nothing to release: the caller owns the repository."""
+
+
+if TYPE_CHECKING:  # mypy checks that LocalEndpoint satisfies the interface
+    _: type[Endpoint] = LocalEndpoint
