@@ -146,3 +146,44 @@ def working(description: str, *, enabled: bool = True) -> Iterator[None]:
         return
     with _console("stderr").status(description, spinner="dots"):
         yield
+
+
+@contextmanager
+def transfer_progress(description: str, *, enabled: bool = True) -> Iterator[Any]:
+    """A sync progress bar on stderr (nodes, keys, bytes, rate, ETA); yields a callback.
+
+    The callback takes :class:`dvidctl.sync.results.Progress`. Off (a callback that
+    does nothing) with ``--json`` or when stderr is not a terminal.
+    """
+    if not enabled or not sys.stderr.isatty():
+        yield lambda p: None
+        return
+    import time
+
+    from rich.filesize import decimal
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    t0 = time.monotonic()
+    cols = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} nodes"),
+        TextColumn("{task.fields[keys]} keys  {task.fields[size]}  {task.fields[rate]}"),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*cols, console=_console("stderr"), transient=True) as bar:
+        task = bar.add_task(description, total=None, keys=0, size="0 B", rate="")
+
+        def update(p: Any) -> None:
+            s = p.stats
+            elapsed = max(time.monotonic() - t0, 1e-6)
+            bar.update(
+                task,
+                total=max(p.nodes_total, 1),
+                completed=p.nodes_done,
+                keys=s.keys,
+                size=decimal(s.bytes),
+                rate=f"{decimal(int(s.bytes / elapsed))}/s",
+            )
+
+        yield update

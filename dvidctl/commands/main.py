@@ -181,7 +181,7 @@ _app.add_typer(delete_app, name="delete")
 
 
 #: The command modules, each with ``register(app[, put_app][, get_app][, delete_app])``.
-MODULES = ("repo", "fsck", "versions", "instances", "data", "voxels", "mesh", "serve")
+MODULES = ("repo", "fsck", "versions", "instances", "data", "voxels", "mesh", "serve", "remotes")
 #: Which module defines each command, by the words that name it.
 #: ``tests/commands/test_lazy_commands.py`` keeps it in step with the modules.
 COMMANDS: dict[tuple[str, ...], str] = {
@@ -196,6 +196,8 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("get", "slice"): "voxels", ("get", "arb"): "voxels", ("get", "tile"): "voxels",
     ("mesh",): "mesh",
     ("serve",): "serve",
+    ("remote", "add"): "remotes", ("remote", "list"): "remotes", ("remote", "remove"): "remotes",
+    ("clone",): "remotes", ("fetch",): "remotes", ("pull",): "remotes", ("push",): "remotes",
 }  # fmt: skip
 _GROUPS = {"put_app": put_app, "get_app": get_app, "delete_app": delete_app}
 _registered: set[str] = set()
