@@ -1,11 +1,13 @@
 # Convenience targets; each wraps scripts/dev.py, which needs only Python 3.11 and pip.
 PY ?= python3
 
-.PHONY: demo test console-test bench soak clean
+.PHONY: demo test test-slow console-test bench soak clean
 demo:
 	$(PY) scripts/dev.py demo
 test:
 	$(PY) scripts/dev.py test
+test-slow:  # the heavier sync fault tests (more processes killed, a full disk)
+	$(PY) scripts/dev.py test -m slow
 console-test:  # the web console in Chromium alone (tests/console; apt-get install chromium)
 	$(PY) scripts/dev.py test -m browser tests/console
 bench:

@@ -49,6 +49,11 @@ def instance_info(rec: InstanceRecord) -> InstanceInfo:
 def repo_state(repo: Repository) -> RepoInfo:
     """Everything the other side of a sync needs to plan: one document."""
     ensure_digests(repo)
+    with repo.store.write_lock:  # one consistent DAG while a server writes meanwhile
+        return _state(repo)
+
+
+def _state(repo: Repository) -> RepoInfo:
     dag = repo.dag
     uuid_of = {vid: n.uuid for vid, n in dag.nodes.items()}
     nodes = []

@@ -176,12 +176,17 @@ def branch_versions(repo: Repository, branch: str) -> list[str]:
     """
     dag = repo.dag
     stored = branch_key(branch)
-    on_branch = [vid for vid in sorted(dag.nodes) if dag.node(vid).branch == stored]
+
+    def on(vid: int) -> bool:  # a snapshot sync took of another server's open node: not here
+        n = dag.node(vid)
+        return n.branch == stored and not (n.incoming and not n.locked)
+
+    on_branch = [vid for vid in sorted(dag.nodes) if on(vid)]
     if not on_branch:
         return []
     node = dag.node(on_branch[0])
     while True:
-        below = [dag.node(c) for c in node.children if dag.node(c).branch == stored]
+        below = [dag.node(c) for c in node.children if on(c)]
         if not below:
             break
         if len(below) > 1:

@@ -17,6 +17,7 @@ from dvidctl.errors import (
     BadRequestError,
     ConflictError,
     CorruptDataError,
+    DvidError,
     NotFoundError,
     RepositoryBusyError,
 )
@@ -211,9 +212,14 @@ class Repository:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        if exc_type is not None:
-            self.engine.maintenance = False  # leave at once on an error or Ctrl-C
-        self.close()
+        if exc_type is None:
+            self.close()
+            return
+        self.engine.maintenance = False  # leave at once on an error or Ctrl-C
+        try:
+            self.close()
+        except DvidError:
+            pass  # e.g. a full disk fails the close too: the error in flight is the one to show
 
     # ---------------------------------------------------------- properties
     @property

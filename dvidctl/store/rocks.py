@@ -314,8 +314,14 @@ class RocksEngine(KVEngine):
         # close() keeps the LOCK while any column-family object is referenced.
         self._cfs.clear()
         self._handles.clear()
-        self._db.close()
+        failure = None
+        try:
+            self._db.close()  # flushes: fails when the disk is full, as the write before did
+        except Exception as exc:  # rocksdict raises plain Exceptions
+            failure = str(exc)
         del self._db
+        if failure is not None:  # what was written is in the WAL: the next open recovers it
+            raise write_error(self.path, failure)
 
 
 def open_error(path: Path, text: str) -> DvidError:

@@ -23,6 +23,7 @@ from dvidctl.api.versions import last_locked
 from dvidctl.errors import ConflictError
 from dvidctl.store.dag import branch_label
 from dvidctl.sync import remotes
+from dvidctl.sync.endpoint import Endpoint
 from dvidctl.sync.fetch import check_same_repo, fetch_from, remote_state
 from dvidctl.sync.http import HttpEndpoint, Policy
 from dvidctl.sync.results import CloneResult, ProgressFn
@@ -44,10 +45,14 @@ def clone(
     progress: ProgressFn | None = None,
     policy: Policy | None = None,
     options: Options | None = None,
+    endpoint: Endpoint | None = None,
 ) -> CloneResult:
-    """Clone the repository ``url`` names into ``path`` (see the module doc)."""
+    """Clone the repository ``url`` names into ``path`` (see the module doc).
+
+    ``endpoint``: talk to the server through this one (kept open) instead of a new one.
+    """
     base, ref = remotes.split_url(url)
-    ep = HttpEndpoint(base, ref, token=token, policy=policy)
+    ep = endpoint or HttpEndpoint(base, ref, token=token, policy=policy)
     try:
         their = remote_state(ep, url)
         target = Path(path) if path is not None else Path(default_dir(their.alias, their.root))
@@ -56,9 +61,8 @@ def clone(
         with repo:
             check_same_repo(repo, their, url)
             assert repo.dvid_dir is not None
-            if not resumed:
-                remotes.add(repo.dvid_dir, "origin", origin, token)
-                remotes.set_pending_clone(repo.dvid_dir, origin)
+            remotes.set_url(repo.dvid_dir, "origin", origin, token)
+            remotes.set_pending_clone(repo.dvid_dir, origin)
             fetched = fetch_from(
                 repo, "origin", ep, their=their, progress=progress, options=options
             )
@@ -68,7 +72,8 @@ def clone(
             path_text = str(repo.dvid_dir.parent)
         return CloneResult(path_text, their.root, fetched, branches, resumed)
     finally:
-        ep.close()
+        if endpoint is None:
+            ep.close()
 
 
 def _open_or_init(target: Path, root: str, alias: str, description: str) -> tuple[Repository, bool]:

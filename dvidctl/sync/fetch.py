@@ -61,13 +61,18 @@ def fetch(
     progress: ProgressFn | None = None,
     policy: Policy | None = None,
     options: Options | None = None,
+    endpoint: Endpoint | None = None,
 ) -> FetchResult:
-    """Fetch from ``remote`` into ``repo`` (see the module doc)."""
-    ep = endpoint_for(remote, policy)
+    """Fetch from ``remote`` into ``repo`` (see the module doc).
+
+    ``endpoint``: talk to the remote through this one (kept open) instead of a new one.
+    """
+    ep = endpoint or endpoint_for(remote, policy)
     try:
         return fetch_from(repo, remote.name, ep, progress=progress, options=options)
     finally:
-        ep.close()
+        if endpoint is None:
+            ep.close()
 
 
 def fetch_from(

@@ -18,6 +18,7 @@ from dvidctl.api.versions import last_locked
 from dvidctl.errors import BadRequestError, NotFoundError
 from dvidctl.store.dag import branch_key
 from dvidctl.store.mergeplan import STRATEGIES
+from dvidctl.sync.endpoint import Endpoint
 from dvidctl.sync.fetch import fetch
 from dvidctl.sync.http import Policy
 from dvidctl.sync.remotes import Remote
@@ -37,6 +38,7 @@ def pull(
     progress: ProgressFn | None = None,
     policy: Policy | None = None,
     options: Options | None = None,
+    endpoint: Endpoint | None = None,
 ) -> PullResult:
     """Fetch ``remote``, then merge ``REMOTE/BRANCH`` (default: the current branch's name)."""
     if strategy not in STRATEGIES:  # refused before anything is fetched
@@ -49,7 +51,9 @@ def pull(
     if branch_key(current) not in repo.state.branches:
         raise NotFoundError(f"branch {current!r} does not exist")
     wanted = branch or current
-    fetched = fetch(repo, remote, progress=progress, policy=policy, options=options)
+    fetched = fetch(
+        repo, remote, progress=progress, policy=policy, options=options, endpoint=endpoint
+    )
     ref = f"{remote.name}/{wanted}"
     if ref not in repo.state.remote_refs:
         raise NotFoundError(

@@ -20,7 +20,7 @@ from dvidctl.api.digests import ensure_digests, versioned_instances
 from dvidctl.api.versions import last_locked
 from dvidctl.errors import BadRequestError, ConflictError, NotFoundError
 from dvidctl.store.dag import branch_key
-from dvidctl.sync.endpoint import LocalEndpoint
+from dvidctl.sync.endpoint import Endpoint, LocalEndpoint
 from dvidctl.sync.fetch import check_same_repo, endpoint_for
 from dvidctl.sync.http import Policy
 from dvidctl.sync.plan import plan, same_digests
@@ -31,7 +31,6 @@ from dvidctl.sync.transfer import Clock, Options, Transfer
 if TYPE_CHECKING:
     from dvidctl.api.repository import Repository
     from dvidctl.api.syncstate import RepoInfo
-    from dvidctl.sync.http import HttpEndpoint
 
 
 def push(
@@ -42,8 +41,12 @@ def push(
     progress: ProgressFn | None = None,
     policy: Policy | None = None,
     options: Options | None = None,
+    endpoint: Endpoint | None = None,
 ) -> PushResult:
-    """Push ``branch`` (default: the current one) to ``remote`` (see the module doc)."""
+    """Push ``branch`` (default: the current one) to ``remote`` (see the module doc).
+
+    ``endpoint``: talk to the remote through this one (kept open) instead of a new one.
+    """
     name = branch or repo.head_branch
     if name is None:
         raise BadRequestError("HEAD is detached", hint="name the branch to push")
@@ -54,17 +57,18 @@ def push(
     tip = last_locked(repo, leaf)
     if tip is None:
         raise BadRequestError(f"branch {name!r} has no committed node to push", hint="commit first")
-    ep = endpoint_for(remote, policy)
+    ep = endpoint or endpoint_for(remote, policy)
     try:
         return _push(repo, remote, ep, name, tip, progress, options)
     finally:
-        ep.close()
+        if endpoint is None:
+            ep.close()
 
 
 def _push(
     repo: Repository,
     remote: Remote,
-    ep: HttpEndpoint,
+    ep: Endpoint,
     name: str,
     tip: int,
     progress: ProgressFn | None,

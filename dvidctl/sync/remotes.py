@@ -147,6 +147,21 @@ def remove(dvid_dir: Path, name: str) -> Remote:
     return found
 
 
+def set_url(dvid_dir: Path, name: str, url: str, token: str | None = None) -> Remote:
+    """Point remote ``name`` at ``url`` (created if missing; a given token replaces the old)."""
+    check_name(name)
+    split_url(url)
+    cp = _read(dvid_dir)
+    section = f'remote "{name}"'
+    if not cp.has_section(section):
+        cp.add_section(section)
+    cp.set(section, "url", url)
+    if token:
+        cp.set(section, "token", token)
+    _write(dvid_dir, cp)
+    return Remote(name, url, cp.get(section, "token", fallback=None) or None)
+
+
 def set_pending_clone(dvid_dir: Path, url: str | None) -> None:
     """Mark (``url``) or clear (None) a clone that has not finished yet."""
     cp = _read(dvid_dir)

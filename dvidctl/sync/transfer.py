@@ -4,8 +4,8 @@ For each step of a :class:`~dvidctl.sync.plan.Plan` (parents first): create the
 node on the receiver if needed, then per shared instance diff the two listings
 (:func:`dvidctl.sync.diff.diff`; a node just created has nothing to list there,
 and a committed node's digests say which instances it wrote at all), read the
-values to send from the sender in requests of :attr:`Options.values_per_request`
-keys, and hand them to the receiver in batches of at most
+values to send from the sender in requests of about one batch each, and hand
+them to the receiver in batches of at most
 :attr:`Options.batch_values` values or :attr:`Options.batch_bytes` bytes, each
 applied atomically and durably before the next is built. Keys the receiver holds
 and the sender does not are removed (mirror semantics: a snapshot of an open node
@@ -36,8 +36,10 @@ class Options:
     batch_values: int = 512
     #: Stored bytes per batch (a batch closes at whichever limit comes first).
     batch_bytes: int = 16 << 20
-    #: Keys asked for in one values request to the sender.
-    values_per_request: int = 4096
+    #: Keys asked for in the first values request to the sender; later requests ask
+    #: for about one batch (by the mean value size so far), so that a request cut off
+    #: by a failure never held more than about one batch.
+    first_request: int = 32
 
 
 @dataclass
@@ -111,14 +113,15 @@ class Transfer:
         """Make the receiver's entries for (node, instance) equal to the sender's."""
         theirs = self.receiver.listing(node, data_uuid) if list_receiver else iter(())
         batch = _Batch()
-        per_request = self.options.values_per_request
         for step in diff(self.sender.listing(node, data_uuid), theirs):
             self.stats.same += step.same
             for tk in step.delete:
                 batch.deletes.append(tk)
                 batch = self._maybe_flush(node, data_uuid, batch)
-            for i in range(0, len(step.send), per_request):
-                wanted = step.send[i : i + per_request]
+            i = 0
+            while i < len(step.send):
+                wanted = step.send[i : i + self._per_request()]
+                i += len(wanted)
                 for tk, dig, stored in self.sender.values(node, data_uuid, wanted):
                     if dig is None or stored is None:
                         batch.deletes.append(tk)  # gone from an open sender node meanwhile
@@ -128,6 +131,14 @@ class Transfer:
                     batch = self._maybe_flush(node, data_uuid, batch)
         if len(batch):
             self._flush(node, data_uuid, batch)
+
+    def _per_request(self) -> int:
+        """Keys for the next values request: about one batch."""
+        o = self.options
+        if not self.stats.keys:
+            return max(1, min(o.first_request, o.batch_values))
+        mean = max(1, self.stats.bytes // self.stats.keys)
+        return max(1, min(o.batch_values, o.batch_bytes // mean))
 
     def _maybe_flush(self, node: str, data_uuid: str, batch: _Batch) -> _Batch:
         o = self.options

@@ -1,0 +1,186 @@
+"""Interruption loses nothing: a real client or a real server is killed (SIGKILL) half-way
+through a push or a clone; the rerun sends exactly what the receiver does not hold yet, and
+the result equals the source key for key at every node.
+
+The server is ``python -m dvidctl serve`` and the client ``python -m dvidctl push|clone`` in
+their own processes; the moment to kill comes from the server's access log (after a few
+batches, or a few values requests). What the receiver holds after the kill is read from its
+database (a read-only open, which works beside a server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dvidctl import Repository
+from dvidctl.store import nodedelta
+from dvidctl.sync import remotes
+from dvidctl.sync.push import push
+from dvidctl.sync.remotes import Remote
+from tests.sync.helpers import assert_same_nodes, assert_same_reads, build_source
+
+ENV = {
+    **os.environ,
+    "DVIDCTL_SYNC_BATCH": "16",
+    "DVIDCTL_SYNC_ATTEMPTS": "2",
+    "DVIDCTL_SYNC_BACKOFF": "0.05",
+    "DVIDCTL_REPO": "",
+}
+DVIDCTL = [sys.executable, "-m", "dvidctl"]
+
+
+class Served:
+    """``dvidctl serve --store STORE --port 0`` in its own process, its access log collected."""
+
+    def __init__(self, store: Path, cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            [*DVIDCTL, "serve", "--store", str(store), "--port", "0"],
+            cwd=cwd,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        first = self.proc.stdout.readline()
+        m = re.search(r"serving at (http://\S+?)/api/", first)
+        assert m, (first, self.proc.stderr.read() if self.proc.poll() is not None else "")
+        self.url = m.group(1)
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def wait_for(self, part: str, n: int, client: subprocess.Popen[bytes]) -> None:
+        """Until ``n`` answered requests hold ``part`` (fails if the client ended first)."""
+        deadline = time.monotonic() + 60
+        while sum(part in ln and '" 200 ' in ln for ln in self.lines) < n:
+            assert client.poll() is None, "the client finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def _source(path: Path) -> tuple[str, list[str], int]:
+    """build_source plus a committed node of 1200 keyvalue values of 4 KB (random bytes)."""
+    with Repository.init(path, alias="killme") as repo:
+        build_source(repo)
+        rng = np.random.default_rng(7)
+        repo.head.instance("kv").put_many({f"big{i:05d}": rng.bytes(4096) for i in range(1200)})
+        repo.commit("big")
+        committed = [n.uuid for n in repo.dag.nodes.values() if n.locked]
+        return repo.root_uuid, committed, _keys(repo, committed)
+
+
+def _keys(repo: Repository, uuids: list[str]) -> int:
+    """Keys the nodes ``uuids`` hold in ``repo`` (those it has)."""
+    n = 0
+    for u in uuids:
+        vid = repo.dag.by_uuid.get(u)
+        if vid is not None:
+            for rec in repo.state.instances.values():
+                n += sum(1 for _ in nodedelta.listing(repo.engine, vid, rec.iid))
+    return n
+
+
+def _held(path: Path, uuids: list[str]) -> int:
+    with Repository.open(path, read_only=True) as r:
+        return _keys(r, uuids)
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*DVIDCTL, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=120
+    )
+
+
+def _check_equal(src: Path, other: Path, uuids: list[str]) -> None:
+    with Repository.open(src, read_only=True) as a, Repository.open(other, read_only=True) as b:
+        assert assert_same_nodes(a, b, uuids) > 1200
+        for u in uuids:
+            assert b.dag.node(b.dag.by_uuid[u]).locked and not b.dag.node(b.dag.by_uuid[u]).incoming
+        assert_same_reads(a, b, uuids[-1])
+
+
+@pytest.mark.parametrize("victim", ["client", pytest.param("server", marks=pytest.mark.slow)])
+def test_push_killed_half_way_resumes_exactly(tmp_path: Path, victim: str) -> None:
+    src, store = tmp_path / "src", tmp_path / "store"
+    root, committed, total = _source(src)
+    srv = Served(store, tmp_path)
+    remotes.add(src / ".dvid", "origin", f"{srv.url}/{root}")
+    client = subprocess.Popen([*DVIDCTL, "push"], cwd=src, env=ENV, stderr=subprocess.PIPE)
+    srv.wait_for("/batch?", 12, client)
+    if victim == "client":
+        client.send_signal(signal.SIGKILL)
+        client.wait(timeout=30)
+    else:
+        srv.kill()
+        _, err = client.communicate(timeout=60)
+        lines = err.decode().strip().splitlines()
+        assert client.returncode == 9 and lines[0].startswith("error: ") and len(lines) <= 2
+        srv = Served(store, tmp_path)
+        remotes.set_url(src / ".dvid", "origin", f"{srv.url}/{root}")
+    held = _held(store / root, committed)
+    assert 0 < held < total
+    rerun = _cli(src, "push", "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["keys"] == total - held
+    srv.stop()
+    _check_equal(src, store / root, committed)
+
+
+@pytest.mark.parametrize("victim", [pytest.param("client", marks=pytest.mark.slow), "server"])
+def test_clone_killed_half_way_resumes_exactly(tmp_path: Path, victim: str) -> None:
+    src, store, dst = tmp_path / "src", tmp_path / "store", tmp_path / "dst"
+    root, committed, total = _source(src)
+    srv = Served(store, tmp_path)
+    with Repository.open(src) as repo:
+        push(repo, Remote("origin", f"{srv.url}/{root}"))
+        push(repo, Remote("origin", f"{srv.url}/{root}"), "side")
+    client = subprocess.Popen(
+        [*DVIDCTL, "clone", f"{srv.url}/{root}", str(dst)],
+        cwd=tmp_path,
+        env=ENV,
+        stderr=subprocess.PIPE,
+    )
+    srv.wait_for("/values?", 12, client)
+    if victim == "client":
+        client.send_signal(signal.SIGKILL)
+        client.wait(timeout=30)
+    else:
+        srv.kill()
+        _, err = client.communicate(timeout=60)
+        assert client.returncode == 9 and err.decode().startswith("error: "), err
+        srv = Served(store, tmp_path)
+    held = _held(dst, committed)
+    assert 0 < held < total
+    rerun = _cli(tmp_path, "clone", f"{srv.url}/{root}", str(dst), "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    got = json.loads(rerun.stdout)
+    assert got["resumed"] and got["keys"] == total - held and got["branches"] == ["master", "side"]
+    srv.stop()
+    _check_equal(src, dst, committed)
+    with Repository.open(dst, read_only=True) as r:
+        assert r.head_branch == "master" and remotes.pending_clone(dst / ".dvid") is None
+        assert remotes.get(dst / ".dvid", "origin").url == f"{srv.url}/{root}"
