@@ -73,6 +73,8 @@ def _state(repo: Repository) -> RepoInfo:
                 writes_after_commit=n.writes_after_commit,
                 incoming=n.incoming,
                 empty=n.locked or not repo.store.has_changes(vid),
+                stamp=None if n.locked else repo.store.write_stamp(vid),
+                snapshot=n.snapshot,
             )
         )
     r = repo.state.repo

@@ -226,12 +226,24 @@ def complete_node(repo: Repository, info: NodeInfo, compare: Sequence[str]) -> b
         node.incoming = False
         node.locked = True
         node.digests = mine
+        node.snapshot = None
         node.note, node.log = info.note, list(info.log)
         node.created = info.created or node.created
         node.writes_after_commit = max(node.writes_after_commit, info.writes_after_commit)
         node.updated = info.updated or now_iso()
         _rewrite(repo, node)
         return True
+
+
+def mark_snapshot(repo: Repository, uuid: str, stamp: str) -> None:
+    """Record that incoming node ``uuid`` now mirrors the sender's node as of ``stamp``."""
+    with repo.store.write_lock:
+        node = _copy(repo.dag.node(node_vid(repo, uuid)))
+        if not node.incoming or node.locked:
+            raise BadRequestError(f"node {uuid[:10]} is not a snapshot of an open node")
+        if node.snapshot != stamp:
+            node.snapshot = stamp
+            _rewrite(repo, node)
 
 
 def remove_node(repo: Repository, uuid: str) -> bool:

@@ -96,6 +96,10 @@ class NodeInfo:
     incoming: bool = False
     #: An open node that wrote nothing (an empty head may be replaced by a push).
     empty: bool = True
+    #: An open node's write stamp on its side: changes whenever it is written.
+    stamp: str | None = None
+    #: An incoming snapshot: the sender's stamp it was taken at.
+    snapshot: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -122,6 +126,8 @@ class NodeInfo:
             writes_after_commit=_get(d, "writes_after_commit", int, w, 0),
             incoming=_get(d, "incoming", bool, w, False),
             empty=_get(d, "empty", bool, w, True),
+            stamp=_get(d, "stamp", (str, type(None)), w, None),
+            snapshot=_get(d, "snapshot", (str, type(None)), w, None),
         )
 
 

@@ -15,6 +15,7 @@ node UUID; ``?instance=`` a data UUID. Bodies use :mod:`dvidctl.httpkit.frames`.
 ``POST /api/sync/{repo}/node/{node}/reopen``        a complete node becomes incoming again
 ``POST /api/sync/{repo}/node/{node}/batch``         values and removals, applied atomically
 ``POST /api/sync/{repo}/node/{node}/complete``      digest check, then committed
+``POST /api/sync/{repo}/node/{node}/snapshot``      the sender's write stamp of a snapshot
 ``POST /api/sync/{repo}/branch/{name}``             move a branch: compare-and-set
 ==================================================  ======================================
 
@@ -199,6 +200,16 @@ def complete(call: Call) -> Response:
 
 
 @_errors_as_json
+def snapshot(call: Call) -> Response:
+    """Record the sender's write stamp a snapshot of an open node was taken at."""
+    stamp = call.json_object().get("stamp")
+    if not isinstance(stamp, str):
+        raise BadRequestError('the body must be {"stamp": "..."}')
+    receive.mark_snapshot(_repo(call), call.params["node"], stamp)
+    return json_response({"uuid": call.params["node"], "snapshot": stamp})
+
+
+@_errors_as_json
 def branch(call: Call) -> Response:
     """Move a branch to a committed node if it still points where the client saw it."""
     body: dict[str, Any] = call.json_object()
@@ -231,6 +242,7 @@ ROUTES = [
     Route(_NODE + "/reopen", ("POST",), reopen, "Sync: receive a committed node again"),
     Route(_NODE + "/batch", ("POST",), batch, "Sync: apply a verified batch", body=_F),
     Route(_NODE + "/complete", ("POST",), complete, "Sync: check digests, commit", body=_J),
+    Route(_NODE + "/snapshot", ("POST",), snapshot, "Sync: a snapshot's write stamp", body=_J),
     Route(
         _S + "/branch/{name}", ("POST",), branch, "Sync: move a branch (compare-and-set)", body=_J
     ),

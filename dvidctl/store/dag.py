@@ -61,12 +61,17 @@ class NodeRecord:
     #: completed by sync; None while open, or once a write after commit made it stale
     #: (it is then computed again when sync asks).
     digests: dict[str, str] | None = None
+    #: For an incoming snapshot of a node open on the sender: the sender's write stamp
+    #: (``VersionedStore.write_stamp``) when it was taken; the same stamp later means the
+    #: snapshot is current and need not be listed again.
+    snapshot: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-serialisable form stored in metadata.
 
-        ``writes_after_commit``, ``incoming`` and ``digests`` are left out while unset, so
-        a node that never used them is stored exactly as before the fields existed.
+        ``writes_after_commit``, ``incoming``, ``digests`` and ``snapshot`` are left out
+        while unset, so a node that never used them is stored exactly as before the fields
+        existed.
         """
         out = asdict(self)
         if not self.writes_after_commit:
@@ -75,6 +80,8 @@ class NodeRecord:
             del out["incoming"]
         if self.digests is None:
             del out["digests"]
+        if self.snapshot is None:
+            del out["snapshot"]
         return out
 
     @classmethod

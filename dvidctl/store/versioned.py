@@ -22,6 +22,7 @@ can tell.
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -127,6 +128,14 @@ class VersionedStore:
         self.dag = dag
         #: Serialises every write with node-state changes (commit locks a node).
         self.write_lock = threading.RLock()
+        #: Batches applied per node since this store was made, under a token of its own:
+        #: ``write_stamp`` tells sync whether an open node changed since it last looked.
+        self._writes: dict[int, int] = {}
+        self._epoch = os.urandom(6).hex()
+
+    def write_stamp(self, vid: int) -> str:
+        """A string that changes whenever node ``vid`` is written (and on every reopen)."""
+        return f"{self._epoch}:{self._writes.get(vid, 0)}"
 
     # ----------------------------------------------------------------- reads
     def versions(self, iid: int, tkey: bytes) -> list[tuple[int, Stored]]:
@@ -447,5 +456,6 @@ class VersionedStore:
                 wb.put(CF_DELTA, xk, digest(stored))
             wb.extend(batch.extra)
             self.engine.write(wb)
+            self._writes[vid] = self._writes.get(vid, 0) + 1
             if changed is not None:
                 self.dag.add(changed)

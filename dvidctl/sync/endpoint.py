@@ -78,6 +78,10 @@ class Endpoint(Protocol):
         """Check digests and mark the node complete (note and log brought up to date)."""
         ...
 
+    def mark_snapshot(self, uuid: str, stamp: str) -> None:
+        """Record the sender's write stamp a snapshot of an open node was taken at."""
+        ...
+
     def move_branch(self, name: str, old: str | None, new: str) -> str | None:
         """Compare-and-set a branch head; the UUID of a dropped empty head, if any."""
         ...
@@ -131,6 +135,9 @@ class LocalEndpoint:
 
     def complete_node(self, info: NodeInfo, compare: Sequence[str]) -> bool:
         return receive.complete_node(self.repo, info, compare)
+
+    def mark_snapshot(self, uuid: str, stamp: str) -> None:
+        receive.mark_snapshot(self.repo, uuid, stamp)
 
     def move_branch(self, name: str, old: str | None, new: str) -> str | None:
         return receive.move_branch(self.repo, name, old, new)

@@ -304,6 +304,9 @@ class HttpEndpoint:
         )
         return bool(doc.get("changed"))
 
+    def mark_snapshot(self, uuid: str, stamp: str) -> None:
+        self._call("POST", f"{self._repo}/node/{uuid}/snapshot", json_body={"stamp": stamp})
+
     def move_branch(self, name: str, old: str | None, new: str) -> str | None:
         doc = self._call("POST", f"{self._repo}/branch/{name}", json_body={"old": old, "new": new})
         dropped = doc.get("dropped")

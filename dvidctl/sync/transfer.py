@@ -104,6 +104,8 @@ class Transfer:
                     self.instance(info.uuid, data_uuid, list_receiver=step.list_receiver)
         if step.complete:
             self.receiver.complete_node(info, self.compare)
+        elif not info.locked and info.stamp:
+            self.receiver.mark_snapshot(info.uuid, info.stamp)
         if not step.meta_only:
             self.stats.nodes += 1
             self._done += 1

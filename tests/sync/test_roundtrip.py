@@ -138,6 +138,9 @@ def test_fetch_takes_snapshots_of_open_nodes_and_refreshes_them(
         assert snap.instance("kv").get("x") == b"1"
         with pytest.raises(LockedNodeError, match="being received"):
             snap.instance("kv").put("y", b"2")
+        # Not written there since: the snapshot is current, one request and nothing listed.
+        again = fetch(copy, remote(srv, src.root_uuid))
+        assert (again.stats.requests, again.stats.nodes, again.stats.same) == (1, 0, 0)
         # More writes there, one of them undoing a key: the next fetch mirrors them.
         head.instance("kv").delete("x")
         head.instance("kv").put("z", b"3")
