@@ -318,14 +318,38 @@ def rename_branch(repo: Repository, old: str, new: str) -> Node:
 
 
 def checkout(repo: Repository, ref: str) -> Node:
-    """Move HEAD to a branch (``NAME``, ``:NAME``) or to any other node (detached)."""
-    vid = repo.resolve(ref)  # unknown, empty and ambiguous refs fail here
+    """Move HEAD to a branch (``NAME``, ``:NAME``) or to any other node (detached).
+
+    As git: a NAME that is no branch, tag or node here but exactly one remote's branch
+    (``REMOTE/NAME``) becomes a local branch first, its open head a child of that
+    branch's last committed node.
+    """
+    try:
+        vid = repo.resolve(ref)  # unknown, empty and ambiguous refs fail here
+    except NotFoundError:
+        if not _branch_from_remote(repo, ref):
+            raise
+        vid = repo.resolve(ref)
     name = refs.branch_named(repo, ref)
     if name is not None:
         repo.set_head(name, detached=False)
     else:
         repo.set_head(repo.dag.node(vid).uuid, detached=True)
     return repo.head
+
+
+def _branch_from_remote(repo: Repository, name: str) -> bool:
+    """Make local branch ``name`` from the one remote branch of that name, if there is one."""
+    found = [u for r, u in repo.state.remote_refs.items() if r.split("/", 1)[1] == name]
+    if len(found) != 1 or ":" in name or "~" in name or "/" in name:
+        return False
+    tip = last_locked(repo, repo.dag.by_uuid[found[0]])
+    if tip is None:
+        return False
+    from dvidctl.api.fastforward import open_branch  # (it builds on this module)
+
+    open_branch(repo, name, tip)
+    return True
 
 
 def tag(repo: Repository, name: str, ref: str | None = None) -> Node:

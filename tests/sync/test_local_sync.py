@@ -160,3 +160,21 @@ def test_a_snapshot_the_sender_dropped_is_removed(pair: tuple[Repository, Reposi
     got = _fetch(b, a)
     assert got.removed == [empty_head] and empty_head not in b.dag.by_uuid
     assert b.state.remote_refs["origin/master"] == a.node("other~1").uuid
+
+
+def test_checkout_of_a_remote_branch_makes_a_local_one(
+    pair: tuple[Repository, Repository],
+) -> None:
+    a, b = pair
+    _fetch(b, a)
+    side = a.branch("side", a.root_uuid)
+    side.instance("kv").put("s", b"1")
+    a.commit("side work", ref="side")
+    _fetch(b, a)
+    assert "side" not in b.state.branches and b.state.remote_refs["origin/side"]
+    head = b.checkout("side")
+    assert b.head_branch == "side" and not head.locked and not head.record.incoming
+    assert head.parents[0].uuid == a.node("side~1").uuid
+    assert head.instance("kv").get("s") == b"1"
+    with pytest.raises(KeyError):
+        b.checkout("nope")
