@@ -29,7 +29,7 @@ from dvidctl.api.syncstate import InstanceInfo, NodeInfo
 from dvidctl.api.versions import _copy, _mirror, _new_node, last_locked
 from dvidctl.datatypes import registry
 from dvidctl.errors import BadRequestError, ConflictError, CorruptDataError, NotFoundError
-from dvidctl.ids import check_name
+from dvidctl.ids import check_instance_name, check_name
 from dvidctl.store import metadata, nodedelta
 from dvidctl.store.dag import NodeRecord, branch_key, branch_label, now_iso
 from dvidctl.store.engine import WriteBatch
@@ -56,65 +56,65 @@ def put_instances(repo: Repository, instances: Sequence[InstanceInfo]) -> list[s
     shared instance the sender's config wins, except ``next_label``, which takes the
     larger value so that no label is handed out twice.
     """
-    deleted = {d.get("data_uuid") for d in metadata.deleted_instances(repo.engine)}
-    by_duuid = {rec.data_uuid: rec for rec in repo.state.instances.values()}
-    wb = WriteBatch()
-    changed: list[InstanceRecord] = []
-    shared: list[str] = []
-    iid = repo.state.counters.get("iid", 0)
-    for info in instances:
-        if info.data_uuid in deleted:
-            continue
-        rec = by_duuid.get(info.data_uuid)
-        if rec is None:
-            check_name(info.name, "instance")
-            registry.get(info.typename)  # NotFoundError for a type this build lacks
-            taken = repo.state.instances.get(info.name)
-            if taken is not None:
-                raise ConflictError(
-                    f"instance {info.name!r} exists on both sides as different instances "
-                    f"(data UUIDs {taken.data_uuid[:10]} and {info.data_uuid[:10]})",
-                    hint="they were created separately; rename or delete one of them",
-                )
-            iid += 1
-            rec = InstanceRecord(
-                name=info.name,
-                typename=info.typename,
-                iid=iid,
-                data_uuid=info.data_uuid,
-                config=dict(info.config),
-                versioned=info.versioned,
-                root_uuid=info.root_uuid,
-                created=info.created or now_iso(),
-                tags=dict(info.tags),
-            )
-            metadata.put_counter(wb, "iid", iid)
-        else:
-            if (rec.name, rec.typename) != (info.name, info.typename):
-                raise ConflictError(
-                    f"data instance {info.data_uuid[:10]} is {rec.typename} {rec.name!r} here "
-                    f"but {info.typename} {info.name!r} on the other side"
-                )
-            config = {**rec.config, **info.config}
-            if "next_label" in rec.config or "next_label" in info.config:
-                config["next_label"] = max(
-                    int(rec.config.get("next_label", 0)), int(info.config.get("next_label", 0))
-                )
-            tags = {**rec.tags, **info.tags}
-            if config == rec.config and tags == rec.tags:
-                shared.append(rec.data_uuid)
+    with repo.store.write_lock:
+        deleted = {d.get("data_uuid") for d in metadata.deleted_instances(repo.engine)}
+        by_duuid = {rec.data_uuid: rec for rec in repo.state.instances.values()}
+        wb = WriteBatch(sync=True)  # durable before any batch names the new instance ids
+        changed: list[InstanceRecord] = []
+        shared: list[str] = []
+        iid = repo.state.counters.get("iid", 0)
+        for info in instances:
+            if info.data_uuid in deleted:
                 continue
-            rec = dataclasses.replace(rec, config=config, tags=tags)
-        metadata.put_instance(wb, rec)
-        changed.append(rec)
-        shared.append(rec.data_uuid)
-    if len(wb):
-        with repo.store.write_lock:
+            rec = by_duuid.get(info.data_uuid)
+            if rec is None:
+                check_instance_name(info.name)
+                registry.get(info.typename)  # NotFoundError for a type this build lacks
+                taken = repo.state.instances.get(info.name)
+                if taken is not None:
+                    raise ConflictError(
+                        f"instance {info.name!r} exists on both sides as different instances "
+                        f"(data UUIDs {taken.data_uuid[:10]} and {info.data_uuid[:10]})",
+                        hint="they were created separately; rename or delete one of them",
+                    )
+                iid += 1
+                rec = InstanceRecord(
+                    name=info.name,
+                    typename=info.typename,
+                    iid=iid,
+                    data_uuid=info.data_uuid,
+                    config=dict(info.config),
+                    versioned=info.versioned,
+                    root_uuid=info.root_uuid,
+                    created=info.created or now_iso(),
+                    tags=dict(info.tags),
+                )
+                metadata.put_counter(wb, "iid", iid)
+            else:
+                if (rec.name, rec.typename) != (info.name, info.typename):
+                    raise ConflictError(
+                        f"data instance {info.data_uuid[:10]} is {rec.typename} {rec.name!r} here "
+                        f"but {info.typename} {info.name!r} on the other side"
+                    )
+                config = {**rec.config, **info.config}
+                if "next_label" in rec.config or "next_label" in info.config:
+                    config["next_label"] = max(
+                        int(rec.config.get("next_label", 0)), int(info.config.get("next_label", 0))
+                    )
+                tags = {**rec.tags, **info.tags}
+                if config == rec.config and tags == rec.tags:
+                    shared.append(rec.data_uuid)
+                    continue
+                rec = dataclasses.replace(rec, config=config, tags=tags)
+            metadata.put_instance(wb, rec)
+            changed.append(rec)
+            shared.append(rec.data_uuid)
+        if len(wb):
             repo.engine.write(wb)
             repo.state.counters["iid"] = iid
             for rec in changed:
                 repo.state.instances[rec.name] = rec
-    return shared
+        return shared
 
 
 def create_node(repo: Repository, info: NodeInfo) -> NodeRecord:

@@ -141,6 +141,8 @@ def create_repo(call: Call) -> Response:
     root = body.get("root")
     if not isinstance(root, str):
         raise BadRequestError('"root" must be the root UUID')
+    if root in call.server.repos.repos:  # a retried request whose answer was lost
+        return json_response({"root": root})
     repo = call.server.repos.create(
         alias=str(body.get("alias") or ""),
         description=str(body.get("description") or ""),
