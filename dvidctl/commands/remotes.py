@@ -261,7 +261,9 @@ def push(
         _output.info("Everything up to date.")
         return
     _output.info(f"pushed to {remote}: {_moved(res.stats)}")
-    where = f"{str(res.old)[:10]}..{str(res.new)[:10]}" if res.old else f"new {str(res.new)[:10]}"
+    where = f"{str(res.old)[:10]}..{str(res.new)[:10]}"
+    if res.created_repo or not res.old:
+        where = f"new {'repository' if res.created_repo else 'branch'} at {str(res.new)[:10]}"
     _output.note(f"  {res.branch} -> {remote}/{res.branch} ({where})")
 
 
