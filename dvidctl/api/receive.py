@@ -235,6 +235,24 @@ def complete_node(repo: Repository, info: NodeInfo, compare: Sequence[str]) -> b
         return True
 
 
+def complete_unverified(repo: Repository, info: NodeInfo) -> None:
+    """Mark incoming node ``info.uuid`` committed, its digests computed here.
+
+    For a sender that has no digests to compare with (a server without the sync
+    API: the DVID-endpoint fallback, which compared every value it replayed).
+    """
+    with repo.store.write_lock:
+        node = _copy(repo.dag.node(node_vid(repo, info.uuid)))
+        if not node.incoming:
+            return
+        node.incoming, node.locked, node.snapshot = False, True, None
+        node.digests = node_digests(repo, node.vid)
+        node.note, node.log = info.note, list(info.log)
+        node.created = info.created or node.created
+        node.updated = info.updated or now_iso()
+        _rewrite(repo, node)
+
+
 def mark_snapshot(repo: Repository, uuid: str, stamp: str) -> None:
     """Record that incoming node ``uuid`` now mirrors the sender's node as of ``stamp``."""
     with repo.store.write_lock:

@@ -61,6 +61,13 @@ def serve(
     cors: Annotated[
         str, typer.Option("--cors", help="Comma-separated origins allowed by CORS ('*' = any).")
     ] = "*",
+    sync_api: Annotated[
+        bool,
+        typer.Option(
+            "--sync-api/--no-sync-api",
+            help="Serve dvidctl's /api/sync endpoints (off: answer as DVID, which lacks them).",
+        ),
+    ] = True,
 ) -> None:
     """Serve the repository over DVID's HTTP API until Ctrl-C (neuroglancer, neuclease, ...)."""
     from dvidctl.server.runner import open_state
@@ -77,6 +84,7 @@ def serve(
         read_only=read_only,
         fullwrite=fullwrite,
         cors=tuple(o.strip() for o in cors.split(",") if o.strip()) or ("*",),
+        sync_api=sync_api,
     )
     state = open_state(paths, store, settings)
 

@@ -19,8 +19,10 @@ from dvidctl.api.fastforward import import_tags
 from dvidctl.api.syncstate import RepoInfo
 from dvidctl.errors import ConflictError, NotFoundError, RemoteError
 from dvidctl.store.dag import branch_label
+from dvidctl.sync.dvidstate import DVID_ENDPOINTS
 from dvidctl.sync.endpoint import Endpoint, LocalEndpoint
-from dvidctl.sync.http import HttpEndpoint, Policy
+from dvidctl.sync.fallback import Source, fetch_dvid
+from dvidctl.sync.http import HttpEndpoint, NoSyncApiError, Policy
 from dvidctl.sync.plan import plan
 from dvidctl.sync.remotes import Remote
 from dvidctl.sync.results import FetchResult, ProgressFn, Stats
@@ -31,9 +33,21 @@ if TYPE_CHECKING:
 
 
 def remote_state(ep: Endpoint, url: str) -> RepoInfo:
-    """The remote's document; a repository it lacks is a remote error (exit 9)."""
+    """The remote's document; a repository it lacks is a remote error (exit 9).
+
+    A server without the sync API (DVID) is read through DVID's endpoints instead:
+    the document then says so (``protocol`` 0) and :func:`fetch_from` replays its nodes.
+    """
     try:
         return ep.state()
+    except NoSyncApiError:
+        if not isinstance(ep, HttpEndpoint):
+            raise
+        source = Source(ep.base, ep.repo_ref, token=ep.token, policy=ep.policy)
+        try:
+            return source.state()
+        finally:
+            source.close()
     except NotFoundError as exc:
         raise RemoteError(
             f"{url}: {exc.message}", hint="check the UUID at the end of the remote URL"
@@ -90,28 +104,49 @@ def fetch_from(
     if their is None:
         their = remote_state(ep, ep.name)
     check_same_repo(repo, their, ep.name)
+    if their.protocol == DVID_ENDPOINTS:
+        assert isinstance(ep, HttpEndpoint)
+        source = Source(ep.base, their.root, token=ep.token, policy=ep.policy)
+        source.stats = stats
+        try:
+            stats, snapshots = fetch_dvid(repo, name, source, their, progress=progress)
+        finally:
+            source.close()
+    else:
+        snapshots = _transfer(repo, name, ep, their, progress, options)
+    removed = _remove_stale(repo, their)
+    refs = _tracking_refs(repo, name, their)
+    receive.set_remote_refs(repo, name, refs)
+    tags = import_tags(repo, their.tags)
+    clock.stop()
+    return FetchResult(
+        name, stats, {f"{name}/{b}": u for b, u in refs.items()}, snapshots, tags, removed
+    )
+
+
+def _transfer(
+    repo: Repository,
+    name: str,
+    ep: Endpoint,
+    their: RepoInfo,
+    progress: ProgressFn | None,
+    options: Options | None,
+) -> list[str]:
+    """Move the nodes through the sync API; returns the snapshots taken or refreshed."""
     local = LocalEndpoint(repo)
     shared = local.put_instances(their.instances)
     versioned = {i.data_uuid for i in their.instances if i.versioned}
     compare = [d for d in shared if d in versioned]
     mine = local.state()
     steps = plan(their, mine, compare)
-    transfer = Transfer(ep, local, compare, stats=stats, options=options, progress=progress)
+    transfer = Transfer(ep, local, compare, stats=ep.stats, options=options, progress=progress)
     transfer.phase = f"fetch {name}"
     transfer.run(steps)
     root = repo.dag.root.uuid
     for d in shared:
         if d not in versioned:  # unversioned: kept at the root, mirrored every time
             transfer.instance(root, d, list_receiver=True)
-    removed = _remove_stale(repo, their)
-    refs = _tracking_refs(repo, name, their)
-    receive.set_remote_refs(repo, name, refs)
-    tags = import_tags(repo, their.tags)
-    snapshots = [s.info.uuid for s in steps.steps if not s.info.locked]
-    clock.stop()
-    return FetchResult(
-        name, stats, {f"{name}/{b}": u for b, u in refs.items()}, snapshots, tags, removed
-    )
+    return [s.info.uuid for s in steps.steps if not s.info.locked]
 
 
 def _remove_stale(repo: Repository, their: RepoInfo) -> list[str]:

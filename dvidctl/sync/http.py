@@ -72,6 +72,10 @@ class _Retry(Exception):
     """A failure worth another try."""
 
 
+class NoSyncApiError(RemoteError):
+    """The server answers, but has no ``/api/sync`` endpoints (DVID itself, or turned off)."""
+
+
 class HttpEndpoint:
     """The repository ``repo_ref`` on the server at ``base_url`` (see the module doc)."""
 
@@ -87,6 +91,7 @@ class HttpEndpoint:
         self.base = base_url.rstrip("/")
         self.name = self.base
         self.repo_ref = repo_ref
+        self.token = token
         self.policy = policy or Policy()
         self.stats = Stats()
         p = self.policy
@@ -128,7 +133,7 @@ class HttpEndpoint:
                 "or DVIDCTL_REMOTE_TOKEN",
             )
         if r.status_code == 404:
-            raise RemoteError(
+            raise NoSyncApiError(
                 f"{self.base} has no {path} ({text})",
                 hint="is it a dvidctl server, and is the URL http://HOST:PORT/UUID?",
             )

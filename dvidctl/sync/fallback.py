@@ -1,0 +1,143 @@
+"""``fetch`` (and so ``clone`` and ``pull``) from a server without the sync API: DVID itself.
+
+The DAG and the instances come from ``GET /api/repo/{uuid}/info``
+(:mod:`dvidctl.sync.dvidstate`); every node this side lacks, or holds incoming, is created here
+(incoming, same UUID, parents, branch, note, log) in parent-first order and its
+data replayed over DVID's data endpoints (:mod:`dvidctl.sync.replay`); a node committed there
+is then committed here (its digests computed here: DVID has none to compare
+with). A node still open there stays a snapshot, replayed again by the next
+fetch. A node this side holds committed is taken as it is: DVID does not say
+whether a committed node changed. Every request is retried with back-off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from dvidctl.api import receive
+from dvidctl.api.remote import RemoteRepository
+from dvidctl.api.syncstate import RepoInfo
+from dvidctl.errors import BadRequestError, ConflictError, NotFoundError, RemoteError
+from dvidctl.sync.dvidstate import repo_info
+from dvidctl.sync.http import Policy
+from dvidctl.sync.replay import Replayed, replay
+from dvidctl.sync.results import FetchResult, Progress, ProgressFn, Stats
+
+if TYPE_CHECKING:
+    from dvidctl.api.repository import Repository
+
+T = TypeVar("T")
+
+
+class Source:
+    """A DVID server's repository, read through its standard endpoints with retries."""
+
+    def __init__(
+        self, base: str, ref: str, *, token: str | None = None, policy: Policy | None = None
+    ) -> None:
+        self.base, self.ref = base, ref
+        self.policy = policy or Policy()
+        self.remote = RemoteRepository(base, token=token)
+        self.stats = Stats()
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.remote.close()
+
+    def retry(self, fn: Callable[[], T]) -> T:
+        """``fn()``, tried again with back-off while the server fails or is unreachable."""
+        p = self.policy
+        for attempt in range(p.attempts):
+            self.stats.requests += 1
+            try:
+                return fn()
+            except RemoteError as exc:
+                last = exc
+                if attempt + 1 < p.attempts:
+                    time.sleep(min(p.max_backoff, p.backoff * 2**attempt))
+        raise RemoteError(
+            f"{self.base}: {last.message} (after {p.attempts} tries)", hint=last.hint
+        ) from None
+
+    def state(self) -> RepoInfo:
+        """The repository document (protocol 0: DVID's endpoints)."""
+        try:
+            doc = self.retry(lambda: self.remote.info(self.ref, refresh=True))
+        except (BadRequestError, NotFoundError) as exc:  # DVID: 400 for an unknown UUID
+            raise RemoteError(
+                f"{self.base} has no repository {self.ref} ({exc.message})",
+                hint="check the UUID at the end of the remote URL",
+            ) from None
+        return repo_info(doc)
+
+
+def fetch_dvid(
+    repo: Repository,
+    name: str,
+    source: Source,
+    their: RepoInfo,
+    *,
+    progress: ProgressFn | None = None,
+) -> tuple[Stats, list[str]]:
+    """Bring ``their`` nodes into ``repo``; returns the counters and the snapshots taken."""
+    stats = source.stats
+    shared = set(receive.put_instances(repo, their.instances))
+    insts = [i for i in their.instances if i.data_uuid in shared]
+    todo = [n for n in their.nodes if not _complete_here(repo, n.uuid)]
+    stats.nodes_same += len(their.nodes) - len(todo)
+    snapshots = []
+    for done, node in enumerate(todo):
+        if progress is not None:
+            progress(Progress(f"fetch {name}", done, len(todo), stats, node.uuid))
+        vid = receive.create_node(repo, node).vid
+        remote_node = source.remote.node(node.uuid)
+        with repo.store.receiving(vid):
+            for inst in insts:
+                if inst.versioned:
+                    _add(stats, _replay(repo, source, remote_node, node.uuid, inst.name))
+        if node.locked:
+            receive.complete_unverified(repo, node)
+        else:
+            snapshots.append(node.uuid)
+        stats.nodes += 1
+    root = repo.dag.root
+    for inst in insts:
+        if not inst.versioned:  # kept at the root, whatever its state: replayed each time
+            with repo.store.receiving(root.vid):
+                _add(
+                    stats,
+                    _replay(repo, source, source.remote.node(root.uuid), root.uuid, inst.name),
+                )
+    return stats, snapshots
+
+
+def _complete_here(repo: Repository, uuid: str) -> bool:
+    vid = repo.dag.by_uuid.get(uuid)
+    if vid is None:
+        return False
+    node = repo.dag.node(vid)
+    if not node.locked and not node.incoming:
+        raise ConflictError(
+            f"node {uuid[:10]} is open on the receiving side; sync never overwrites one"
+        )
+    return not node.incoming
+
+
+def _replay(
+    repo: Repository, source: Source, remote_node: object, uuid: str, name: str
+) -> Replayed:
+    remote = source.retry(lambda: remote_node.instance(name))  # type: ignore[attr-defined]
+    return replay(remote, repo.node(uuid).instance(name), source.retry)
+
+
+def _add(stats: Stats, r: Replayed) -> None:
+    stats.keys += r.keys
+    stats.bytes += r.bytes
+    stats.deleted += r.deleted
+    stats.same += r.same
+    stats.batches += r.batches
+
+
+__all__ = ["FetchResult", "Source", "fetch_dvid"]

@@ -1,0 +1,159 @@
+"""Bringing one instance of one node over DVID's endpoints: compare, then write what differs.
+
+A server without the sync API cannot list what a node changed, nor hand out
+stored values: DVID has no such endpoint. So the node's data is *replayed*: what
+the remote node answers (every key, span or block at that version) is compared
+with what the local copy of the node answers (its parents' data, plus whatever an
+earlier, interrupted run already wrote there), and the differences are written at
+the local node through the datatype (re-encoded as this side stores them), in
+batches that are each one atomic write. Comparing against the local node itself
+makes a rerun resume: what arrived before is no longer a difference.
+
+* keyvalue: every key (``keys``), then the values in chunks (``keyvalues``);
+* roi: the spans (``GET roi``), rewritten at the node when they differ;
+* uint8blk, labelmap: every scale, in slabs of blocks over the node's extents
+  (``raw`` / ``blocks``), whole blocks written where any voxel differs; then the
+  extents and the max label.
+
+What it reads is the remote node's answers, so reads at the node are the same on
+both sides; the stored bytes and delta entries are this side's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import numpy as np
+
+from dvidctl.errors import BadRequestError
+from dvidctl.geometry import Box
+
+T = TypeVar("T")
+#: Keys whose values are read and written per step.
+KEY_CHUNK = 500
+#: Blocks along x per voxel slab (a slab is one block row in z and y).
+SLAB_BLOCKS_X = 16
+
+
+@dataclass
+class Replayed:
+    """What one replay wrote."""
+
+    keys: int = 0
+    bytes: int = 0
+    deleted: int = 0
+    same: int = 0
+    batches: int = 0
+
+
+Retry = Callable[[Callable[[], T]], T]
+
+
+def _once(fn: Callable[[], T]) -> T:
+    return fn()
+
+
+def replay(remote: Any, local: Any, retry: Retry[Any] = _once) -> Replayed:
+    """Make ``local`` (an instance at an incoming node) answer as ``remote`` does."""
+    kind = local.typename
+    if kind == "keyvalue":
+        return _keyvalue(remote, local, retry)
+    if kind == "roi":
+        return _roi(remote, local, retry)
+    if kind in ("uint8blk", "labelmap"):
+        return _voxels(remote, local, retry)
+    raise BadRequestError(f"the DVID-endpoint fallback cannot move {kind} instances")
+
+
+def _merge_keys(mine: list[str], theirs: list[str]) -> tuple[list[str], list[str]]:
+    """Keys to read from the remote (all of theirs) and to delete here (mine only)."""
+    theirs_set = set(theirs)
+    return theirs, [k for k in mine if k not in theirs_set]
+
+
+def _keyvalue(remote: Any, local: Any, retry: Retry[Any]) -> Replayed:
+    out = Replayed()
+    wanted, gone = _merge_keys(local.keys(), retry(remote.keys))
+    for i in range(0, len(wanted), KEY_CHUNK):
+        names = wanted[i : i + KEY_CHUNK]
+        theirs = retry(partial(remote.get_many, names))
+        mine = local.get_many(names)
+        put = {k: v for k, v in theirs.items() if v is not None and mine.get(k) != v}
+        out.same += len(names) - len(put)
+        if put:
+            local.put_many(put)
+            out.keys += len(put)
+            out.bytes += sum(len(v) for v in put.values())
+            out.batches += 1
+    for i in range(0, len(gone), KEY_CHUNK):
+        local.delete_many(gone[i : i + KEY_CHUNK])
+        out.deleted += len(gone[i : i + KEY_CHUNK])
+        out.batches += 1
+    return out
+
+
+def _roi(remote: Any, local: Any, retry: Retry[Any]) -> Replayed:
+    theirs = sorted(map(tuple, retry(remote.get_spans)))
+    mine = sorted(map(tuple, local.get_spans()))
+    if theirs == mine:
+        return Replayed(same=len(mine))
+    local.put_spans([list(s) for s in theirs])
+    return Replayed(keys=len(theirs), deleted=len(set(mine) - set(theirs)), batches=1)
+
+
+def _slabs(box: Box, bs: tuple[int, int, int]) -> Iterator[Box]:
+    """Block-aligned slabs of ``box``: one block row in z and y, up to 16 blocks in x."""
+    aligned = box.aligned_to(bs)
+    (z0, y0, x0), (z1, y1, x1) = aligned.start, aligned.stop
+    step_x = bs[2] * SLAB_BLOCKS_X
+    for z in range(z0, z1, bs[0]):
+        for y in range(y0, y1, bs[1]):
+            for x in range(x0, x1, step_x):
+                yield Box((z, y, x), (z + bs[0], y + bs[1], min(x + step_x, x1)))
+
+
+def _scaled(box: Box, scale: int) -> Box:
+    f = 2**scale
+    (z0, y0, x0), (z1, y1, x1) = box.start, box.stop
+    return Box((z0 // f, y0 // f, x0 // f), (-(-z1 // f), -(-y1 // f), -(-x1 // f)))
+
+
+def _voxels(remote: Any, local: Any, retry: Retry[Any]) -> Replayed:
+    out = Replayed()
+    ext = retry(remote.extents)
+    if ext is None:
+        return out
+    bs = local.block_shape
+    top = min(int(local.max_downres), int(retry(lambda: remote.max_downres)))
+    for scale in range(top + 1):
+        for slab in _slabs(_scaled(ext, scale), bs):
+            theirs = retry(partial(remote.get_subvolume, slab, scale))
+            mine = local.get_subvolume(slab, scale)
+            blocks = []
+            for bx in range(0, slab.shape[2], bs[2]):
+                a = theirs[:, :, bx : bx + bs[2]]
+                if not np.array_equal(a, mine[:, :, bx : bx + bs[2]]):
+                    coord = (
+                        slab.start[0] // bs[0],
+                        slab.start[1] // bs[1],
+                        (slab.start[2] + bx) // bs[2],
+                    )
+                    blocks.append((coord, np.ascontiguousarray(a)))
+            out.same += slab.shape[2] // bs[2] - len(blocks)
+            if blocks:
+                local.put_blocks(blocks, scale)
+                out.keys += len(blocks)
+                out.bytes += sum(b.nbytes for _, b in blocks)
+                out.batches += 1
+    if local.extents() != ext:
+        local.set_extents(ext)
+        out.batches += 1
+    if local.typename == "labelmap":
+        top_label = int(retry(remote.max_label))
+        if top_label > local.max_label():
+            local.raise_max_label(top_label)
+            out.batches += 1
+    return out

@@ -1,0 +1,97 @@
+"""Against a server without the sync API (our own, started with sync_api off, as DVID would
+answer): clone and fetch replay each node over DVID's endpoints; push says it cannot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dvidctl import Repository
+from dvidctl.errors import RemoteError
+from dvidctl.server.runner import BackgroundServer
+from dvidctl.server.state import RepoSet, ServerSettings, ServerState
+from dvidctl.store import nodedelta
+from dvidctl.sync.clone import clone
+from dvidctl.sync.fetch import fetch
+from dvidctl.sync.push import push
+from tests.sync.helpers import assert_same_reads, build_source, remote
+
+
+@pytest.fixture
+def dvid(tmp_path: Path) -> Iterator[tuple[Repository, BackgroundServer]]:
+    """The source repository served without /api/sync."""
+    repo = Repository.init(tmp_path / "src")
+    build_source(repo)
+    state = ServerState(RepoSet([repo], None), ServerSettings(sync_api=False))
+    with BackgroundServer(state) as srv:
+        yield repo, srv
+    state.close()
+
+
+def _dag(repo: Repository) -> dict[str, tuple[object, ...]]:
+    return {
+        n.uuid: (
+            tuple(repo.dag.node(p).uuid for p in n.parents),
+            n.branch,
+            n.note,
+            tuple(n.log),
+            n.locked,
+        )
+        for n in repo.dag.nodes.values()
+    }
+
+
+def test_clone_replays_every_node_through_dvid_endpoints(
+    dvid: tuple[Repository, BackgroundServer], tmp_path: Path
+) -> None:
+    src, srv = dvid
+    got = clone(f"{srv.url}/{src.root_uuid[:6]}", tmp_path / "copy")
+    assert got.branches == ["master", "side"] and got.fetch.stats.nodes == 6
+    with Repository.open(tmp_path / "copy") as copy:
+        mine = _dag(copy)
+        assert {u: v for u, v in mine.items() if u in _dag(src)} == _dag(src)
+        for n in src.dag.nodes.values():
+            assert_same_reads(src, copy, n.uuid)  # committed nodes and the snapshots
+        assert copy.state.remote_refs == {
+            "origin/master": src.head.uuid,
+            "origin/side": src.node("side").uuid,
+        }
+        assert copy.node("origin/master").record.incoming  # open there: a snapshot
+        assert all(n.digests is not None for n in copy.dag.nodes.values() if n.locked)
+        assert copy.head.parents[0].uuid == src.node("master~1").uuid
+
+
+def test_fetch_again_replays_only_what_changed_and_resumes_a_partial_node(
+    dvid: tuple[Repository, BackgroundServer], tmp_path: Path
+) -> None:
+    src, srv = dvid
+    clone(f"{srv.url}/{src.root_uuid}", tmp_path / "copy")
+    src.head.instance("kv").put("late", b"1")
+    with Repository.open(tmp_path / "copy") as copy:
+        got = fetch(copy, remote(srv, src.root_uuid))
+        assert (got.stats.keys, got.stats.nodes) == (1, 2)  # the two snapshots, replayed
+        src.commit("done there")
+        got = fetch(copy, remote(srv, src.root_uuid))
+        done = copy.dag.node(copy.dag.by_uuid[src.node("master~1").uuid])
+        assert done.locked and not done.incoming and got.stats.keys == 0
+        # A node interrupted half-way: the next fetch finds what it lacks and writes it.
+        head = src.head  # the open node commit made there
+        head.instance("kv").put_many({f"n{i}": b"v" for i in range(30)})
+        fetch(copy, remote(srv, src.root_uuid))
+        vid = copy.dag.by_uuid[head.uuid]
+        nodedelta.drop_node_data(copy.store, vid)
+        got = fetch(copy, remote(srv, src.root_uuid))
+        assert got.stats.keys == 30
+        assert_same_reads(src, copy, head.uuid)
+
+
+def test_push_to_a_server_without_the_sync_api_is_refused(
+    dvid: tuple[Repository, BackgroundServer], tmp_path: Path
+) -> None:
+    src, srv = dvid
+    with Repository.init(tmp_path / "other") as other:
+        other.commit("x")
+        with pytest.raises(RemoteError, match="has no sync API"):
+            push(other, remote(srv, other.root_uuid))
