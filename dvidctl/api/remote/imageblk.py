@@ -195,8 +195,10 @@ class RemoteVoxels(RemoteInstance):
         return img.astype(self.dtype, copy=False)
 
     def extents(self) -> Box | None:
-        """The written extent, from the instance info."""
-        ext = self.info().get("Extents") or {}
+        """The written extent, from the instance info (dvidctl's ``Extents``, else DVID's
+        ``Extended`` ``MinPoint``/``MaxPoint``)."""
+        info = self.info()
+        ext = info.get("Extents") or info.get("Extended") or {}
         lo, hi = ext.get("MinPoint"), ext.get("MaxPoint")
         if not lo or not hi:
             return None
