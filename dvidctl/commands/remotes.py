@@ -155,6 +155,18 @@ def clone(
     directory: Annotated[
         Path | None, typer.Argument(help="Where to put it (default: the alias, or the UUID).")
     ] = None,
+    instance: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--instance", "-i", help="Only this data instance (repeatable): a partial clone."
+        ),
+    ] = None,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node", help="Only this node (UUID prefix or branch there) and its ancestors."
+        ),
+    ] = None,
     token: TokenOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -164,7 +176,14 @@ def clone(
     tok = token or os.environ.get(TOKEN_ENV)
     with _output.transfer_progress("clone", enabled=not json_) as progress:
         res = do_clone(
-            url, directory, token=tok, progress=progress, policy=_policy(), options=_options()
+            url,
+            directory,
+            token=tok,
+            progress=progress,
+            policy=_policy(),
+            options=_options(),
+            instances=instance or (),
+            node=node,
         )
     if json_:
         _output.emit_json(res.to_dict())

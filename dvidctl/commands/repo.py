@@ -39,6 +39,9 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     with open_repo(repo, read_only=True) as r:
         node = r.head
         changes = node.changes_by_instance()
+        from dvidctl.sync.partial import load as load_partial
+
+        part = load_partial(r.dvid_dir)
         if json_:
             _output.emit_json(
                 {
@@ -49,6 +52,7 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
                     "detached": r.head_branch is None,
                     "node": node.to_dict(),
                     "changes": changes,
+                    "partial": None if part.whole else part.to_dict(),
                 }
             )
             return
@@ -56,6 +60,8 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
             f"On branch {node.branch}" if r.head_branch else f"HEAD detached at {node.uuid[:10]}"
         )
         _output.info(where)
+        if not part.whole:
+            _output.info(part.describe())
         state = (
             "committed (locked): read-only; to write, check out a branch or "
             "'dvidctl branch NAME --from HEAD'"

@@ -15,17 +15,20 @@ has not arrived yet), and the fetch diffs again and sends only what is missing.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from dvidctl.api.fastforward import can_fast_forward, fast_forward, open_branch
 from dvidctl.api.repository import Repository
+from dvidctl.api.syncstate import RepoInfo
 from dvidctl.api.versions import last_locked
 from dvidctl.errors import ConflictError
 from dvidctl.store.dag import branch_label
-from dvidctl.sync import remotes
+from dvidctl.sync import partial, remotes
 from dvidctl.sync.endpoint import Endpoint
 from dvidctl.sync.fetch import check_same_repo, fetch_from, remote_state
 from dvidctl.sync.http import HttpEndpoint, Policy
+from dvidctl.sync.partial import Partial
 from dvidctl.sync.results import CloneResult, ProgressFn
 from dvidctl.sync.transfer import Options
 
@@ -46,9 +49,13 @@ def clone(
     policy: Policy | None = None,
     options: Options | None = None,
     endpoint: Endpoint | None = None,
+    instances: Sequence[str] = (),
+    node: str | None = None,
 ) -> CloneResult:
     """Clone the repository ``url`` names into ``path`` (see the module doc).
 
+    ``instances``, ``node``: a partial clone of only those instances, and only ``node``
+    (a UUID prefix or branch name there) and its ancestors (:mod:`dvidctl.sync.partial`).
     ``endpoint``: talk to the server through this one (kept open) instead of a new one.
     """
     base, ref = remotes.split_url(url)
@@ -63,10 +70,16 @@ def clone(
             assert repo.dvid_dir is not None
             remotes.set_url(repo.dvid_dir, "origin", origin, token)
             remotes.set_pending_clone(repo.dvid_dir, origin)
+            chosen = _partial(repo.dvid_dir, their, instances, node, resumed)
             fetched = fetch_from(
-                repo, "origin", ep, their=their, progress=progress, options=options
+                repo, "origin", ep, their=their, progress=progress, options=options, partial=chosen
             )
             branches = _local_branches(repo, fetched.refs)
+            if chosen.node is not None and "master" not in branches:
+                tip = last_locked(repo, repo.dag.by_uuid[chosen.node])
+                if tip is not None and can_fast_forward(repo, "master", tip):
+                    fast_forward(repo, "master", tip)
+                    branches.insert(0, "master")
             repo.set_head("master", detached=False)
             remotes.set_pending_clone(repo.dvid_dir, None)
             path_text = str(repo.dvid_dir.parent)
@@ -74,6 +87,23 @@ def clone(
     finally:
         if endpoint is None:
             ep.close()
+
+
+def _partial(
+    dvid_dir: Path, their: RepoInfo, instances: Sequence[str], node: str | None, resumed: bool
+) -> Partial:
+    """The partial clone asked for, recorded; a resumed clone keeps what it recorded."""
+    asked = partial.checked(instances, partial.resolve_node(their, node) if node else None)
+    stored = partial.load(dvid_dir)
+    if resumed and asked.whole:
+        return stored
+    if resumed and asked != stored:
+        raise ConflictError(
+            "this unfinished clone was started with other --instance/--node choices",
+            hint=f"run it again with the same ones ({stored.describe()})",
+        )
+    partial.save(dvid_dir, asked)
+    return asked
 
 
 def _open_or_init(target: Path, root: str, alias: str, description: str) -> tuple[Repository, bool]:

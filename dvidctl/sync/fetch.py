@@ -23,6 +23,8 @@ from dvidctl.sync.dvidstate import DVID_ENDPOINTS
 from dvidctl.sync.endpoint import Endpoint, LocalEndpoint
 from dvidctl.sync.fallback import Source, fetch_dvid
 from dvidctl.sync.http import HttpEndpoint, NoSyncApiError, Policy
+from dvidctl.sync.partial import Partial, narrow
+from dvidctl.sync.partial import load as load_partial
 from dvidctl.sync.plan import plan
 from dvidctl.sync.remotes import Remote
 from dvidctl.sync.results import FetchResult, ProgressFn, Stats
@@ -97,13 +99,19 @@ def fetch_from(
     their: RepoInfo | None = None,
     progress: ProgressFn | None = None,
     options: Options | None = None,
+    partial: Partial | None = None,
 ) -> FetchResult:
-    """:func:`fetch` from an endpoint (``their``: its state, if already read)."""
+    """:func:`fetch` from an endpoint (``their``: its state, if already read).
+
+    A partial clone (``partial``, default: what ``.dvid/config`` records) takes only
+    its instances and nodes.
+    """
     stats = ep.stats
     clock = Clock(stats)
     if their is None:
         their = remote_state(ep, ep.name)
     check_same_repo(repo, their, ep.name)
+    their = narrow(their, load_partial(repo.dvid_dir) if partial is None else partial)
     if their.protocol == DVID_ENDPOINTS:
         assert isinstance(ep, HttpEndpoint)
         source = Source(ep.base, their.root, token=ep.token, policy=ep.policy)
