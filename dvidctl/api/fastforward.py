@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from dvidctl.api.versions import _copy, _mirror, _new_node, last_locked
 from dvidctl.errors import BadRequestError, ConflictError
 from dvidctl.store import metadata
-from dvidctl.store.dag import NodeRecord, branch_key, branch_label
+from dvidctl.store.dag import NodeRecord, branch_key
 from dvidctl.store.engine import WriteBatch
 
 if TYPE_CHECKING:
@@ -139,4 +139,4 @@ def _move_instance_roots(
     return moved
 
 
-__all__ = ["branch_label", "can_fast_forward", "fast_forward", "import_tags", "open_branch"]
+__all__ = ["can_fast_forward", "fast_forward", "import_tags", "open_branch"]

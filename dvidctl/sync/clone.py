@@ -10,6 +10,7 @@ committed node, and HEAD is ``master``.
 A clone that was interrupted is finished by running the same command again: the
 directory holds a repository marked as a pending clone of that URL (or whose root
 has not arrived yet), and the fetch diffs again and sends only what is missing.
+``instances`` and ``node`` make a partial clone (:mod:`dvidctl.sync.partial`).
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ class Endpoint(Protocol):
 
     #: For messages: ``local`` or the remote's URL.
     name: str
-    #: Whether a repository of the root in question exists there (after :meth:`state`).
+    #: Requests made and body bytes moved through this endpoint (and, for a transfer,
+    #: the counters it fills in).
     stats: Stats
 
     # ------------------------------------------------------------ sending

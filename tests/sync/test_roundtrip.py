@@ -86,7 +86,7 @@ def test_push_creates_the_repository_then_clone_round_trips(
         assert all(n.digests is not None for n in copy.dag.nodes.values() if n.locked)
 
 
-def test_noop_push_and_fetch_make_one_request_and_send_nothing(
+def test_noop_push_fetch_and_pull_make_one_request_and_send_nothing(
     src: Repository, srv: BackgroundServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     push(src, remote(srv, src.root_uuid))
@@ -96,7 +96,10 @@ def test_noop_push_and_fetch_make_one_request_and_send_nothing(
     got = fetch(src, remote(srv, src.root_uuid))
     assert (got.stats.requests, got.stats.keys, got.stats.nodes, got.stats.up) == (1, 0, 0, 0)
     assert got.stats.nodes_same == 4
-    assert len(_requests(caplog, "/api/sync/")) == 2
+    pulled = pull(src, remote(srv, src.root_uuid))
+    assert pulled.action == "up-to-date" and pulled.fetch.stats.requests == 1
+    assert (pulled.fetch.stats.keys, pulled.fetch.stats.up) == (0, 0)
+    assert len(_requests(caplog, "/api/sync/")) == 3  # one state request each
 
 
 def test_a_node_both_sides_hold_is_not_listed(
