@@ -45,7 +45,9 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(tmp_path: Path, del
         break
     assert "Traceback" not in err and "Exception ignored" not in err, err
     if rc == 130:
-        assert err.strip() == "error: interrupted" and out == ""
+        # Output written before the interrupt stays written (as git's), nothing more
+        assert err.strip() == "error: interrupted", err
+        assert out == "" or "Usage" in out, out
     else:  # the command finished first (on a fast machine); a signal in the very last
         # moments of the interpreter's shutdown ends it by the signal itself
         assert rc in (0, -signal.SIGINT) and "Usage" in out, (rc, out, err)
