@@ -10,7 +10,6 @@ off (it is slower and silently skips blocks that compress by less than 12.5%).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,10 +23,10 @@ from dvidctl.errors import (
     PermissionDeniedError,
     ReadOnlyError,
     ReopenRequiredError,
-    RepositoryBusyError,
 )
 from dvidctl.store import bulk, rocksfiles
 from dvidctl.store.engine import CF_DATA, COLUMN_FAMILIES, KVEngine, WriteBatch
+from dvidctl.store.rockserrors import first_line, open_error, read_error, write_error
 
 if TYPE_CHECKING:
     from dvidctl.store.space import Compaction
@@ -48,14 +47,6 @@ LOG_FILE_MAX_BYTES = 1 << 20
 #: Table files the read-only probe before a read-write open keeps open (it only checks them).
 _PROBE_OPEN_FILES = 16
 _ROCKSDICT_CONFIG = "rocksdict-config.json"
-_BUSY_RE = re.compile(r"While lock file|lock hold by current process")
-_SST_RE = re.compile(r"([^\s:/]+\.sst)")
-_SIZE_RE = re.compile(
-    r"Sst file size mismatch: (\S+)\. (?:Expected|Size recorded in manifest) (\d+), "
-    r"actual size (\d+)"
-)
-_CF_RE = re.compile(r"Column famil(?:y|ies) not (?:found|opened): ?([\w, ]+)")
-_OS_TROUBLE = ("Permission denied", "No space left", "Read-only file system", "Too many open files")
 
 
 def _options(*, create: bool = False, max_open_files: int = -1) -> rocksdict.Options:
@@ -324,60 +315,6 @@ class RocksEngine(KVEngine):
             raise write_error(self.path, failure)
 
 
-def open_error(path: Path, text: str) -> DvidError:
-    """The error for a failed open of the database at ``path`` (RocksDB's message ``text``)."""
-    if _BUSY_RE.search(text):
-        return RepositoryBusyError(
-            f"the repository database {path} is in use by another process",
-            hint="stop the other dvidctl (e.g. 'dvidctl serve'), or send the command "
-            "to that server with --remote URL",
-        )
-    if any(t in text for t in _OS_TROUBLE):
-        return DvidError(f"cannot open the repository database {path}: {_first_line(text)}")
-    hint = "restore .dvid/db from a copy of the repository; nothing was changed"
-    if m := _SIZE_RE.search(text):
-        name = Path(m[1]).name
-        what = f"its table file {name} holds {m[3]} bytes where {m[2]} were written"
-        hint = f"restore {name} (or all of .dvid/db) from a copy; nothing was changed"
-    elif m := _SST_RE.search(text):
-        name = m[1]
-        if "No such file or directory" in text:
-            what = f"its table file {name} is missing"
-        else:
-            what = f"its table file {name} cannot be read ({_first_line(text)})"
-        hint = f"restore {name} (or all of .dvid/db) from a copy; nothing was changed"
-    elif m := _CF_RE.search(text):
-        what = f"column family {m[1].strip()} is missing"
-    else:
-        what = _first_line(text)
-    return CorruptDataError(f"the repository database {path} is damaged: {what}", hint=hint)
-
-
-def read_error(path: Path, text: str) -> DvidError:
-    """The error for a failed read (RocksDB's message ``text``)."""
-    if any(t in text for t in _OS_TROUBLE):
-        return DvidError(f"reading the database {path} failed: {_first_line(text)}")
-    return CorruptDataError(
-        f"reading the database {path} failed: {_first_line(text)}",
-        hint="its files are damaged: 'dvidctl fsck' lists what is wrong; restore .dvid/db "
-        "from a copy",
-    )
-
-
-def write_error(path: Path, text: str) -> DvidError:
-    """The error for a failed write (RocksDB's message ``text``); nothing was written."""
-    if "Corruption" in text:
-        return read_error(path, text)
-    return DvidError(
-        f"writing to the database {path} failed: {_first_line(text)}",
-        hint="nothing was written; free disk space or fix permissions, then try again",
-    )
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "unknown error"
-
-
 def _iterate(it: Any, read_opts: Any, where: str) -> Iterator[tuple[bytes, bytes]]:
     # ``read_opts`` must stay referenced while iterating: the upper bound lives in it.
     try:
@@ -395,7 +332,7 @@ def _check_status(it: Any, where: str) -> None:
         it.status()
     except Exception as exc:  # rocksdict raises a plain Exception
         raise CorruptDataError(
-            f"reading the database{where} failed: {_first_line(str(exc))}",
+            f"reading the database{where} failed: {first_line(str(exc))}",
             hint="its files are damaged: 'dvidctl fsck' lists what is wrong; restore .dvid/db "
             "from a copy",
         ) from None
