@@ -25,8 +25,16 @@ from dvidctl.errors import (
     ReopenRequiredError,
 )
 from dvidctl.store import bulk, rocksfiles
-from dvidctl.store.engine import CF_DATA, COLUMN_FAMILIES, KVEngine, WriteBatch
+from dvidctl.store.engine import (
+    CF_DATA,
+    COLUMN_FAMILIES,
+    DataStream,
+    KVEngine,
+    WriteBatch,
+    held_ops,
+)
 from dvidctl.store.rockserrors import first_line, open_error, read_error, write_error
+from dvidctl.store.sststream import SstStream
 
 if TYPE_CHECKING:
     from dvidctl.store.space import Compaction
@@ -236,17 +244,45 @@ class RocksEngine(KVEngine):
         opts.set_verify_checksums(self.verify_checksums)
         return opts
 
-    def write(self, batch: WriteBatch) -> None:
+    def data_stream(self) -> SstStream:
+        """Values kept in memory up to :attr:`bulk_threshold` bytes, then written to the
+        table file that :meth:`write` ingests (:class:`~dvidctl.store.sststream.SstStream`)."""
         if self._closed:
             raise PermissionDeniedError(f"the database {self.path} is closed")
         if not self.supports_writes:
             raise ReadOnlyError("the repository is open read-only")
+        path = self.path
+        return SstStream(
+            path, self.bulk_threshold, self._data_options, lambda text: write_error(path, text)
+        )
+
+    def write(self, batch: WriteBatch, stream: DataStream | None = None) -> None:
+        try:
+            self._write(batch, stream)
+        finally:
+            if stream is not None:
+                stream.discard()
+
+    def _write(self, batch: WriteBatch, stream: DataStream | None) -> None:
+        if self._closed:
+            raise PermissionDeniedError(f"the database {self.path} is closed")
+        if not self.supports_writes:
+            raise ReadOnlyError("the repository is open read-only")
+        if stream is not None and stream.closed:
+            raise ValueError("a data stream is written once, by the engine that made it")
+        spilled = stream if isinstance(stream, SstStream) and stream.spilled else None
+        if stream is not None and spilled is None:
+            batch = WriteBatch([*held_ops(stream), *batch.ops], batch.replaced_bytes)
         data_keys = [key for cf, key, _ in batch.ops if cf == CF_DATA]
+        if spilled is not None and spilled.first_key and spilled.last_key:
+            data_keys += [spilled.first_key, spilled.last_key]
         threshold = self.bulk_threshold
         size = bulk.data_value_bytes(batch.ops) if threshold is not None else None
         failure = None
         try:
-            if threshold is not None and size is not None and size >= threshold:
+            if spilled is not None:
+                bulk.write_stream(self, spilled, batch)
+            elif threshold is not None and size is not None and size >= threshold:
                 bulk.write(self, batch, self._data_options)
             else:
                 self._write_wal(batch)
