@@ -8,8 +8,9 @@ zstd releases the GIL, RocksDB calls do not, so fetching and decoding are kept
 apart): a block is decoded straight into its place when that place is contiguous
 in the output, otherwise only the tiles it needs are decoded into a per-thread
 buffer and copied in. Writes encode whole blocks directly from the caller's array
-and read-modify-write partial ones; the caller supplies one
-:class:`~dvidctl.store.versioned.VersionedBatch` so a write is atomic.
+and read-modify-write partial ones, a part at a time in key order; the caller
+supplies one :class:`~dvidctl.store.versioned.VersionedBatch` (a streaming one
+passes each part on to the engine) so a write is atomic.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dvidctl.datatypes.imageblk.blockkeys import (
     scale_range,
 )
 from dvidctl.datatypes.imageblk.codec import BlockCodec, decode_into, decode_region, scratch
-from dvidctl.datatypes.imageblk.parallel import parallel_map, set_threads
+from dvidctl.datatypes.imageblk.parallel import parallel_map, set_threads, threads
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX, Box, check_voxel_budget, iter_block_coords
 from dvidctl.store.engine import prefix_end
@@ -43,6 +44,15 @@ if TYPE_CHECKING:
 
 _PARALLEL_BLOCKS = 2  # reads of this many blocks or more decode on the thread pool
 _SLAB_BLOCKS = 512  # blocks fetched before they are decoded (bounds the bytes held)
+#: A write encodes its blocks a part at a time and hands each part to its batch
+#: before the next (a streaming batch passes them on to the engine). A part aims
+#: at this many encoded bytes: the first is sized as if blocks did not compress,
+#: the next from what the last one encoded to, growing at most twofold and to at
+#: most _PART_RAW_BYTES of raw voxels (compressible labels: 32 blocks of 64^3).
+#: Small parts of compressible blocks would make the encoding threads wait on
+#: each other more than they work.
+_ENCODE_BYTES = 8 << 20
+_PART_RAW_BYTES = 64 << 20
 
 # ---------------------------------------------------------------------- engine
 
@@ -265,6 +275,39 @@ class BlockVolume:
         full = np.all(
             (lo >= np.asarray(box.start)) & (lo + np.asarray(bs) <= np.asarray(box.stop)), axis=1
         )
+        tkeys = block_tkeys(spec.key_class, scale, coords)
+        # A part at a time, in key order: encoded blocks are held one part at a time.
+        least = 2 * threads()
+        most = max(least, _PART_RAW_BYTES // spec.block_nbytes)
+        per = max(least, _ENCODE_BYTES // spec.block_nbytes)
+        top: int | None = None
+        i = 0
+        while i < len(coords):
+            part = slice(i, i + per)
+            got = self._encode_part(array, box, scale, coords[part], full[part], track_max)
+            encoded = 0
+            for tk, (stored, m) in zip(tkeys[part], got, strict=True):
+                batch.put_prefixed(self.inst.iid, tk, stored)
+                encoded += len(stored)
+                if m is not None and (top is None or m > top):
+                    top = m
+            i += len(got)
+            fits = _ENCODE_BYTES * len(got) // max(1, encoded)
+            per = max(least, min(most, 2 * per, fits))
+        return top
+
+    def _encode_part(
+        self,
+        array: np.ndarray,
+        box: Box,
+        scale: int,
+        coords: np.ndarray,
+        full: np.ndarray,
+        track_max: bool,
+    ) -> list[tuple[bytes, int | None]]:
+        """Encode the blocks ``coords`` of a write (partial ones read-modify-written)."""
+        spec = self.spec
+        bs = spec.block_shape
         old = self.payloads(scale, coords[~full]) if not full.all() else {}
         items: list[tuple[Coord, bool]] = [
             ((int(c[0]), int(c[1]), int(c[2])), bool(f))
@@ -290,14 +333,7 @@ class BlockVolume:
             stored = codec.encode(block, VALUE_PREFIX)  # the store's prefix + payload, one copy
             return stored, (int(src.max()) if track_max and src.size else None)
 
-        results = parallel_map(encode, items, min_items=2)
-        for tk, (payload, _) in zip(
-            block_tkeys(spec.key_class, scale, coords), results, strict=True
-        ):
-            batch.put_prefixed(self.inst.iid, tk, payload)
-        if not track_max:
-            return None
-        return max((m for _, m in results if m is not None), default=None)
+        return parallel_map(encode, items, min_items=2)
 
     def delete_blocks(self, scale: int, coords: np.ndarray, batch: VersionedBatch) -> None:
         """Queue the deletion of the given blocks."""
