@@ -233,18 +233,42 @@ class VersionedStore:
         queued delete reads as absent) and the stored versions of those keys are not
         resolved, so a batch that settles a merge conflict can read its own result.
         """
+        return list(self.iter_payload_ranges(vid, iid, ranges, through=through))
+
+    def iter_payload_ranges(
+        self,
+        vid: int,
+        iid: int,
+        ranges: Sequence[tuple[bytes, bytes]],
+        *,
+        through: VersionedBatch | None = None,
+    ) -> Iterator[list[tuple[bytes, memoryview]]]:
+        """:meth:`payload_ranges` one range at a time, all from the view as of the call.
+
+        A reader that decodes as it goes holds one range's values at a time, not all.
+        """
         if through is None:
             got = self.iter_ranges(vid, iid, ranges)
         else:
             got = self._ranges_through(vid, iid, ranges, through)
-        return [[(tk, memoryview(v)[1:]) for tk, v in row if v[0] == HDR_VALUE] for row in got]
+        return ([(tk, memoryview(v)[1:]) for tk, v in row if v[0] == HDR_VALUE] for row in got)
 
     def _ranges_through(
         self, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]], batch: VersionedBatch
     ) -> Iterator[list[tuple[bytes, Stored]]]:
         queued = {tk: v for (i, tk), v in batch.held().items() if i == iid}
+        # The cursor is made now, not at the first next(): the view is as of the call.
+        return self._walk_through(self.engine.cursor(CF_DATA), vid, iid, ranges, queued)
+
+    def _walk_through(
+        self,
+        cur: Cursor,
+        vid: int,
+        iid: int,
+        ranges: Sequence[tuple[bytes, bytes]],
+        queued: dict[bytes, Stored | None],
+    ) -> Iterator[list[tuple[bytes, Stored]]]:
         order = sorted(queued)
-        cur = self.engine.cursor(CF_DATA)
         anc = self.dag.ancestors(vid)
         base = u32(iid)
         for start, stop in ranges:
