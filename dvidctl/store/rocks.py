@@ -57,7 +57,9 @@ _PROBE_OPEN_FILES = 16
 _ROCKSDICT_CONFIG = "rocksdict-config.json"
 
 
-def _options(*, create: bool = False, max_open_files: int = -1) -> rocksdict.Options:
+def _options(
+    *, create: bool = False, max_open_files: int = -1, mmap_reads: bool = True
+) -> rocksdict.Options:
     opts = rocksdict.Options(raw_mode=True)
     # Only ``init`` creates a database: any other open of a missing or emptied one
     # must fail rather than start an empty repository in its place.
@@ -67,9 +69,10 @@ def _options(*, create: bool = False, max_open_files: int = -1) -> rocksdict.Opt
     opts.set_max_open_files(max_open_files)
     opts.increase_parallelism(2)
     opts.set_write_buffer_size(64 << 20)
-    # mmap'd SST reads halve the per-value cost of scans (bench_voxels --mmap-reads:
-    # grayscale whole-volume reads 0.87x -> 1.16x of TensorStore).
-    opts.set_allow_mmap_reads(True)
+    # mmap'd SST reads halve the per-value cost of scans in a process that reads the
+    # same data again (bench_voxels --mmap-reads: grayscale whole-volume reads 0.87x
+    # -> 1.16x of TensorStore); see RocksEngine.mmap_reads_default for the cost.
+    opts.set_allow_mmap_reads(mmap_reads)
     opts.set_keep_log_file_num(LOG_FILES_KEPT)
     opts.set_max_log_file_size(LOG_FILE_MAX_BYTES)
     return opts
@@ -98,6 +101,7 @@ class RocksEngine(KVEngine):
         create: Create the database (and its column families) if missing; only
             a new repository does (``Repository.init``).
         verify_checksums: Check block CRCs on every scan and cursor read.
+        mmap_reads: Read table files through ``mmap`` (see :attr:`mmap_reads_default`).
     """
 
     #: Whether :meth:`close` may compact what this engine overwrote (:mod:`.space`).
@@ -106,6 +110,14 @@ class RocksEngine(KVEngine):
     #: Whether a bulk write reads its new table file back into the page cache
     #: (:mod:`.pagecache`); ``DVIDCTL_WARM=0`` turns it off.
     warm_ingested_default = True
+    #: Whether table files are read through ``mmap`` (RocksDB's ``allow_mmap_reads``).
+    #: A process that reads the same data again (a server, a notebook) reads it from
+    #: its mapping at no cost after the first time; but every page read stays in
+    #: the process's resident memory (RSS) while the file is open, so a command that
+    #: reads a 128 MiB volume once counted 128 MiB more. One-shot commands
+    #: (``dvidctl get ...``, ``fsck``) open with ``mmap_reads=False``: they read each
+    #: page once either way, at the same speed.
+    mmap_reads_default = True
 
     def __init__(
         self,
@@ -114,8 +126,11 @@ class RocksEngine(KVEngine):
         read_only: bool = False,
         create: bool = False,
         verify_checksums: bool = False,
+        mmap_reads: bool | None = None,
     ) -> None:
         self.path = Path(path)
+        #: See :attr:`mmap_reads_default` (None: that default).
+        self.mmap_reads = self.mmap_reads_default if mmap_reads is None else mmap_reads
         self.supports_writes = not read_only
         self.description = f"rocksdb at {self.path}"
         #: ``data`` value bytes from which a batch goes through SST ingestion
@@ -148,8 +163,8 @@ class RocksEngine(KVEngine):
                 self._rdict(read_only=True, max_open_files=_PROBE_OPEN_FILES).close()
         self._db = self._rdict(read_only=read_only, create=create)
         self._cfs: dict[str, Any] = {cf: self._db.get_column_family(cf) for cf in COLUMN_FAMILIES}
-        for cf_db in self._cfs.values():
-            cf_db.set_read_options(self._read_options())  # point reads too
+        for cf, cf_db in self._cfs.items():
+            cf_db.set_read_options(self._read_options(cf))  # point reads too
         # No column family may stay bound in this frame: a traceback through
         # __init__ (a failed recovery below) would keep the database LOCK held.
         del cf_db
@@ -185,8 +200,12 @@ class RocksEngine(KVEngine):
         self, *, read_only: bool, create: bool = False, max_open_files: int = -1
     ) -> rocksdict.Rdict:
         """Open the database through rocksdict, its errors turned into :class:`DvidError`."""
-        opts = _options(create=create, max_open_files=max_open_files)
-        cfs = {cf: _options(create=create, max_open_files=max_open_files) for cf in COLUMN_FAMILIES}
+        mm = self.mmap_reads
+        opts = _options(create=create, max_open_files=max_open_files, mmap_reads=mm)
+        cfs = {
+            cf: _options(create=create, max_open_files=max_open_files, mmap_reads=mm)
+            for cf in COLUMN_FAMILIES
+        }
         # rocksdict (re)writes this file before RocksDB opens anything: a refused
         # open must not leave one behind where there was none.
         config = self.path / _ROCKSDICT_CONFIG
@@ -227,7 +246,7 @@ class RocksEngine(KVEngine):
     def scan(
         self, cf: str, start: bytes, stop: bytes | None = None
     ) -> Iterator[tuple[bytes, bytes]]:
-        read_opts = self._read_options()
+        read_opts = self._read_options(cf)
         if stop is not None:
             read_opts.set_iterate_upper_bound(stop)
         # Create the iterator now (not at the first next()): its implicit
@@ -237,11 +256,15 @@ class RocksEngine(KVEngine):
         return _iterate(it, read_opts, f" {self.path}")
 
     def cursor(self, cf: str) -> _RocksCursor:
-        return _RocksCursor(self._cfs[cf].iter(self._read_options()), self.path)
+        return _RocksCursor(self._cfs[cf].iter(self._read_options(cf)), self.path)
 
-    def _read_options(self) -> rocksdict.ReadOptions:
+    def _read_options(self, cf: str) -> rocksdict.ReadOptions:
         opts = rocksdict.ReadOptions()
         opts.set_verify_checksums(self.verify_checksums)
+        if cf == CF_DATA and not self.mmap_reads:
+            # Without a mapping, every data block read would also go into RocksDB's
+            # block cache (32 MiB more of a one-shot read's memory, never read again).
+            opts.fill_cache(False)  # type: ignore[call-arg]  # the stub omits the flag
         return opts
 
     def data_stream(self) -> SstStream:

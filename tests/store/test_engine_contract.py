@@ -322,6 +322,23 @@ class TestRocksEngine(EngineContract):
         with RocksEngine(path) as e:
             assert [k for k, _ in e.scan(CF_DATA, b"")] == sorted(KEYS)
 
+    def test_reads_without_mmap_leave_the_block_cache_empty(self, tmp_path: Path) -> None:
+        """A one-shot reader (mmap_reads=False) copies each data block once, caching none."""
+        path = tmp_path / "db2"
+        with RocksEngine(path, create=True) as e:
+            e.bulk_threshold = None
+            e.write(batch_from((CF_DATA, b"k%03d" % i, os.urandom(100_000)) for i in range(80)))
+        with RocksEngine(path, mmap_reads=False) as e:
+            assert e.mmap_reads is False
+            assert sum(len(v) for _, v in e.scan(CF_DATA, b"")) == 8_000_000
+            cur = e.cursor(CF_DATA)
+            cur.seek(b"k040")
+            assert len(cur.value()) == 100_000 and e.get(CF_DATA, b"k001") is not None
+            del cur
+            assert e._cfs[CF_DATA].property_int_value("rocksdb.block-cache-usage") < 1 << 20
+        with RocksEngine(path) as e:
+            assert e.mmap_reads is RocksEngine.mmap_reads_default is True
+
     def test_second_open_is_repository_busy(self, tmp_path: Path) -> None:
         path = tmp_path / "db2"
         with RocksEngine(path, create=True):
