@@ -195,7 +195,9 @@ def read_array(
             length 1 may be missing or extra (a 2D image fits a ``(1, y, x)`` box).
 
     Returns:
-        A C-contiguous, native-byte-order array.
+        A C-contiguous, native-byte-order array. A ``.npy`` file that already is
+        one is mapped read-only (``np.load(mmap_mode="r")``), not copied: the
+        pages are read as the array is used, and no second copy is made.
 
     Raises:
         BadRequestError: Missing file, wrong format, dtype or size (one-line message).
@@ -226,7 +228,7 @@ def _read_npy(path: PathLike, label: str) -> np.ndarray:
     if not isinstance(mm, np.ndarray) or mm.dtype.kind not in "biuf":
         raise BadRequestError(f"{label} does not hold a numeric array")
     check_voxel_budget(mm.size, mm.dtype.itemsize)
-    return np.array(mm)
+    return np.asarray(mm)  # still the mapping: _conform copies only what it must convert
 
 
 def _quiet_tifffile() -> None:
@@ -331,16 +333,15 @@ _CHUNK = 1 << 24
 def _read_exact(stream: BinaryIO, n: int, dt: np.dtype, shape: Shape, label: str) -> np.ndarray:
     """Read exactly ``n`` little-endian items from ``stream``, refusing short or long input."""
     arr = np.empty(n, dt.newbyteorder("<"))
-    buf = arr.view(np.uint8)
+    buf = arr.view(np.uint8).data
     got = 0
-    while got < buf.size:
-        chunk = stream.read(min(_CHUNK, buf.size - got))
-        if not chunk:
-            raise BadRequestError(_size_message(label, got, buf.size, dt, shape))
-        buf[got : got + len(chunk)] = np.frombuffer(chunk, np.uint8)
-        got += len(chunk)
+    while got < len(buf):
+        k = stream.readinto(buf[got : got + _CHUNK])  # type: ignore[attr-defined]
+        if not k:
+            raise BadRequestError(_size_message(label, got, len(buf), dt, shape))
+        got += k
     if stream.read(1):
-        raise BadRequestError(_size_message(label, None, buf.size, dt, shape))
+        raise BadRequestError(_size_message(label, None, len(buf), dt, shape))
     return arr.reshape(shape).astype(dt.newbyteorder("="), copy=False)
 
 

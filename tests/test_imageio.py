@@ -58,6 +58,26 @@ def test_round_trip_volume_formats(
     assert np.array_equal(got, arr)
 
 
+def test_npy_is_mapped_not_copied(tmp_path: Path) -> None:
+    """A C-order native .npy is read through a read-only mapping: no second copy in memory."""
+    arr = _random((4, 5, 6), "uint64")
+    np.save(tmp_path / "a.npy", arr)
+    got = read_array(tmp_path / "a.npy", dtype="uint64", shape_zyx=(4, 5, 6))
+    assert np.array_equal(got, arr) and not got.flags.writeable
+    base = got
+    while getattr(base, "base", None) is not None and not isinstance(base, np.memmap):
+        base = base.base
+    assert isinstance(base, np.memmap)
+    # What needs converting is copied (and then is an ordinary array).
+    np.save(tmp_path / "f.npy", np.asfortranarray(arr))
+    np.save(tmp_path / "be.npy", arr.astype(">u8"))
+    np.save(tmp_path / "u1.npy", arr.astype(np.uint8))
+    for name, dtype in (("f.npy", None), ("be.npy", None), ("u1.npy", "uint16")):
+        got = read_array(tmp_path / name, dtype=dtype)
+        assert got.flags.c_contiguous and got.dtype.isnative and got.flags.writeable, name
+        assert np.array_equal(got, arr if dtype is None else arr.astype(np.uint8)), name
+
+
 def test_raw_file_is_little_endian_zyx(tmp_path: Path) -> None:
     arr = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
     path = tmp_path / "a.dat"

@@ -168,13 +168,23 @@ class Repository:
         return cls(engine, state, dvid_dir)
 
     @classmethod
-    def open(cls, path: str | Path | None = None, *, read_only: bool = False) -> Repository:
-        """Open the repository at or above ``path`` (default: the working directory)."""
+    def open(
+        cls,
+        path: str | Path | None = None,
+        *,
+        read_only: bool = False,
+        mmap_reads: bool | None = None,
+    ) -> Repository:
+        """Open the repository at or above ``path`` (default: the working directory).
+
+        ``mmap_reads``: read table files through ``mmap`` (default: yes), which pays
+        off when the same data is read again; see ``RocksEngine.mmap_reads_default``.
+        """
         from dvidctl.store.rocks import RocksEngine
 
         dvid_dir = layout.find_repo_dir(path)
         try:
-            engine = RocksEngine(dvid_dir / "db", read_only=read_only)
+            engine = RocksEngine(dvid_dir / "db", read_only=read_only, mmap_reads=mmap_reads)
         except RepositoryBusyError as exc:
             url = layout.server_url(dvid_dir)
             if url is None:

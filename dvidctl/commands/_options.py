@@ -57,8 +57,12 @@ def repo_path(repo: Path | None) -> Path | None:
 
 
 def open_repo(repo: Path | None, *, read_only: bool = False) -> Repository:
-    """Open the local repository named by ``--repo`` / env / the working directory."""
-    return Repository.open(repo_path(repo), read_only=read_only)
+    """Open the local repository named by ``--repo`` / env / the working directory.
+
+    Without ``mmap`` reads: a command reads what it reads once, and mapped pages
+    would count in its memory (``RocksEngine.mmap_reads_default``).
+    """
+    return Repository.open(repo_path(repo), read_only=read_only, mmap_reads=False)
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dvidctl.errors import BadRequestError
 
@@ -59,9 +59,48 @@ def emit_bytes(data: bytes | memoryview) -> None:
 
 def write_file(path: str | Path, data: bytes | memoryview) -> None:
     """Write a result to the user's file ``path``; an OS error is a one-line bad-request."""
+    with _writing(path), open(path, "wb") as f:
+        f.write(data)
+
+
+class FileSink:
+    """The user's output file ``path`` as a binary sink, made at the first write.
+
+    A command that fails before it has anything to write (a missing key) leaves no
+    file behind; one that succeeds with nothing to write leaves an empty file. An
+    OS error on the file is a one-line bad-request.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self._f: BinaryIO | None = None
+
+    def write(self, data: bytes | memoryview) -> int:
+        """Write ``data`` (opening the file first if needed)."""
+        with _writing(self.path):
+            if self._f is None:
+                self._f = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+            return self._f.write(data)
+
+    def close(self, *, ok: bool = True) -> None:
+        """Close the file; ``ok`` and never written: create it empty."""
+        with _writing(self.path):
+            if self._f is None and ok:
+                self._f = open(self.path, "wb")  # noqa: SIM115 - closed just below
+            if self._f is not None:
+                self._f.close()
+
+    def __enter__(self) -> FileSink:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(ok=exc_type is None)
+
+
+@contextmanager
+def _writing(path: str | Path) -> Iterator[None]:
     try:
-        with open(path, "wb") as f:
-            f.write(data)
+        yield
     except OSError as exc:
         raise BadRequestError(
             f"cannot write {path}: {exc.strerror or exc}",

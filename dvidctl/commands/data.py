@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
@@ -40,15 +42,27 @@ def put_key(
     remote: RemoteOpt = None,
 ) -> None:
     """Store a value under a key at HEAD (or --node)."""
+    with _source(file) as source, open_node(repo, node, remote, write=True) as n:
+        _kv(n, name).put_from(key, source)  # read in pieces, not whole then copied
+
+
+@contextmanager
+def _source(file: str) -> Iterator[BinaryIO]:
+    """stdin for ``-``, else the file opened for reading (an OS error is a bad-request)."""
     if file == "-":
-        value = sys.stdin.buffer.read()
-    else:
+        yield sys.stdin.buffer
+        return
+    try:
+        f = open(file, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise BadRequestError(f"cannot read {file}: {exc.strerror}") from None
+    with f:
         try:
-            value = Path(file).read_bytes()
+            yield f
         except OSError as exc:
+            if exc.filename is not None:
+                raise
             raise BadRequestError(f"cannot read {file}: {exc.strerror}") from None
-    with open_node(repo, node, remote, write=True) as n:
-        _kv(n, name).put(key, value)
 
 
 def get_key(
@@ -63,11 +77,13 @@ def get_key(
 ) -> None:
     """Print the raw value of a key (at HEAD or --node)."""
     with open_node(repo, node, remote, write=False) as n:
-        value = _kv(n, name).get(key)
-    if output is None:
-        _output.emit_bytes(value)
-    else:
-        _output.write_file(output, value)
+        kv = _kv(n, name)
+        if output is None:
+            kv.get_to(key, sys.stdout.buffer)  # in pieces, from the store's buffer
+            sys.stdout.buffer.flush()
+        else:
+            with _output.FileSink(output) as sink:  # made once there is a value
+                kv.get_to(key, sink)
 
 
 def delete_key(

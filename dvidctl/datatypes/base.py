@@ -85,17 +85,21 @@ class Instance:
     ) -> Iterator[tuple[bytes, memoryview]]:
         return self.node.store.scan(self.vid, self.iid, start, stop)
 
-    def _batch(self) -> VersionedBatch:
+    def _batch(self, *, stream: bool = False) -> VersionedBatch:
         """A write batch at this view's version, under the committed-node rule.
 
         The rule itself is the store's (:meth:`VersionedStore.apply`); this says which
         case applies: unversioned data writes the root whatever its state, and a node
         view made with locked writes allowed may write a committed node.
+        ``stream=True``: a streaming batch (:mod:`dvidctl.store.batch`), for writes
+        that give large values in key order and never read through the batch; use
+        it as a context manager.
         """
         return self.node.store.batch(
             self.vid,
             check_locked=self.record.versioned,
             allow_locked=self.node.allow_locked_writes,
+            stream=stream,
         )
 
     def _check_writable(self) -> None:

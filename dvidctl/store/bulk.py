@@ -34,6 +34,15 @@ recovery never puts older data over newer.
 If ingestion raises an :class:`Exception`, the whole batch (data, other ops,
 marker deletion) is written through the normal path as one atomic batch.
 
+**Streamed writes** (:func:`write_stream`): a streaming batch's values were
+written to the file in key order while the batch was built
+(:class:`~dvidctl.store.sststream.SstStream`), so step 1 only finishes the file;
+the batch's own operations, ``data`` ones included, travel in the marker and are
+written in step 4, after (so over) the file's values. Steps 2-5 and recovery are
+the same. There is no fallback copy of the values: when ingestion fails, the
+marker is deleted (synced) and nothing was written. In the window between steps
+3 and 4, the batch's own ``data`` operations are not visible yet either.
+
 Test hook: with ``DVIDCTL_BULK_CRASH_AFTER`` set to ``sst``, ``marker``,
 ``ingest`` or ``commit``, the process ends with ``os._exit(1)`` right after that
 step (read only here, by :func:`_after`).
@@ -59,6 +68,7 @@ from dvidctl.store.engine import CF_DATA, CF_META, COLUMN_FAMILIES, WriteBatch
 
 if TYPE_CHECKING:
     from dvidctl.store.rocks import RocksEngine
+    from dvidctl.store.sststream import SstStream
 
 #: Marker keys in ``meta``. No metadata key starts with 0xFF (metadata.py keys are
 #: ASCII: repo, node/, branch/, tag/, inst/, counter/), and metadata.load reads
@@ -185,24 +195,59 @@ def _after(step: str) -> None:
         os._exit(1)
 
 
-# --------------------------------------------------------------- write, recover
-def write(engine: RocksEngine, batch: WriteBatch, options: Any) -> None:
-    """Apply ``batch`` through an SST file; ``options`` are those of the ``data`` family."""
+def new_file(db_path: Path) -> Path:
+    """A new name in ``<db>.ingest`` (made if missing) for a file to ingest."""
+    folder = ingest_dir(db_path)
+    folder.mkdir(exist_ok=True)
+    return folder / f"{time.time_ns():016x}-{os.getpid()}-{next(_counter)}.sst"
+
+
+def _latest(engine: RocksEngine, ops: Iterable[Op]) -> dict[tuple[str, bytes], bytes | None]:
+    """The last operation on each ``(cf, key)``; KeyError for an unknown column family."""
     latest: dict[tuple[str, bytes], bytes | None] = {}
-    for cf, key, value in batch.ops:
+    for cf, key, value in ops:
         if cf not in engine._handles:
             raise KeyError(f"no column family {cf!r}")
         latest[(cf, key)] = value
+    return latest
+
+
+# --------------------------------------------------------------- write, recover
+def write(engine: RocksEngine, batch: WriteBatch, options: Any) -> None:
+    """Apply ``batch`` through an SST file; ``options`` are those of the ``data`` family."""
+    latest = _latest(engine, batch.ops)
     data = sorted(((k, v) for (cf, k), v in latest.items() if cf == CF_DATA), key=_first)
     other = [(cf, k, v) for (cf, k), v in latest.items() if cf != CF_DATA]
-    name = f"{time.time_ns():016x}-{os.getpid()}-{next(_counter)}.sst"
-    folder = ingest_dir(engine.path)
-    folder.mkdir(exist_ok=True)
-    sst = folder / name
+    sst = new_file(engine.path)
+    try:
+        _write_sst(sst, data, options)
+    except BaseException:
+        sst.unlink(missing_ok=True)
+        raise
+    _publish(engine, sst, data, other)
+
+
+def write_stream(engine: RocksEngine, stream: SstStream, batch: WriteBatch) -> None:
+    """Apply a spilled ``stream`` (its table file) and ``batch`` as one bulk write.
+
+    Every operation of ``batch``, ``data`` ones included, is written with the
+    metadata after the ingestion (steps 2 and 4), so it wins over the stream's
+    value of the same key. There is no fallback: the values are only in the file,
+    so when ingestion fails the marker is removed and nothing was written.
+    """
+    other = [(cf, k, v) for (cf, k), v in _latest(engine, batch.ops).items()]
+    sst = stream.finish()
+    _publish(engine, sst, None, other)
+
+
+def _publish(
+    engine: RocksEngine, sst: Path, data: list[tuple[bytes, bytes | None]] | None, other: list[Op]
+) -> None:
+    """Steps 2-5 for the finished table file ``sst``; ``data``: its values, for the fallback."""
+    name = sst.name
     fd = -1
     try:
         try:
-            _write_sst(sst, data, options)
             _after("sst")
             if engine.warm_ingested:
                 # The inode stays reachable through fd once ingestion moved the file.
@@ -233,7 +278,7 @@ def _marker_key(sst_name: str) -> bytes:
 
 
 def _apply(
-    engine: RocksEngine, sst: Path, data: list[tuple[bytes, bytes | None]], other: list[Op]
+    engine: RocksEngine, sst: Path, data: list[tuple[bytes, bytes | None]] | None, other: list[Op]
 ) -> None:
     name = sst.name
     marker = _marker_key(name)
@@ -248,17 +293,25 @@ def _apply(
             engine._broken = True
         raise
     done = [*other, (CF_META, marker, None)]
+    undone = False
     try:
         try:
             _ingest(engine._cfs[CF_DATA], sst)
         except Exception:
+            if data is None:
+                # A streamed write: no copy of its values to fall back on. Ingestion
+                # changed nothing, so removing the marker leaves the database as it was.
+                _commit(engine, [(CF_META, marker, None)], sync=True)
+                undone = True
+                raise
             # The same data ops through the WAL, with the rest, as one batch.
             _commit(engine, [*((CF_DATA, k, v) for k, v in data), *done])
         else:
             _after("ingest")
             _commit(engine, done)
     except BaseException:
-        engine._broken = True
+        if not undone:
+            engine._broken = True
         raise
     _after("commit")
 

@@ -65,6 +65,82 @@ class WriteBatch:
         return sum(len(k) + (len(v) if v is not None else 0) for _, k, v in self.ops)
 
 
+class DataStream(ABC):
+    """``data`` puts handed to the engine ahead of the batch that publishes them.
+
+    A writer that produces many large values in key order (a voxel write: its
+    blocks, row by row) adds them here as they are made instead of holding them
+    all in a :class:`WriteBatch`; an engine may move them out of memory at once
+    (RocksDB writes them to the table file it will ingest). Nothing is visible
+    until :meth:`KVEngine.write` applies the stream and a batch together, in one
+    atomic write; :meth:`discard` (or never writing) leaves nothing behind.
+
+    Keys must strictly increase (:meth:`accepts`); a value for a key out of order
+    belongs in the batch, whose operations come after the stream's.
+    """
+
+    def __init__(self) -> None:
+        #: The last key put (None: none yet).
+        self.last_key: bytes | None = None
+        #: The first key put (None: none yet).
+        self.first_key: bytes | None = None
+        #: How many values, and their total bytes, were put.
+        self.count = 0
+        self.nbytes = 0
+        #: True once written or discarded: no more puts.
+        self.closed = False
+
+    def accepts(self, key: bytes) -> bool:
+        """Whether ``key`` may be put next (it sorts after every key put so far)."""
+        return not self.closed and (self.last_key is None or key > self.last_key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        """Add ``key = value``; ``key`` must sort after the last key put."""
+        if not self.accepts(key):
+            raise ValueError("a data stream takes keys in increasing order, until it is written")
+        self._put(key, value)
+        if self.first_key is None:
+            self.first_key = key
+        self.last_key = key
+        self.count += 1
+        self.nbytes += len(value)
+
+    @abstractmethod
+    def _put(self, key: bytes, value: bytes) -> None:
+        """Keep or write out one value (keys arrive in order)."""
+
+    def discard(self) -> None:
+        """Drop everything put (nothing was written); further puts are refused."""
+        self.closed = True
+
+
+class HeldStream(DataStream):
+    """A :class:`DataStream` that keeps its values in memory (engines without a spill path)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[tuple[bytes, bytes]] = []
+
+    @property
+    def spilled(self) -> bool:
+        """Whether the values left memory (then :attr:`items` holds none of them)."""
+        return False
+
+    def _put(self, key: bytes, value: bytes) -> None:
+        self.items.append((key, value))
+
+    def discard(self) -> None:
+        super().discard()
+        self.items = []
+
+
+def held_ops(stream: DataStream) -> list[tuple[str, bytes, bytes | None]]:
+    """The puts of a :class:`HeldStream` as ``data`` operations (a batch's prefix)."""
+    if not isinstance(stream, HeldStream) or stream.closed or stream.spilled:
+        raise ValueError("a data stream is written once, by the engine that made it")
+    return [(CF_DATA, k, v) for k, v in stream.items]
+
+
 class Cursor(Protocol):
     """A movable position in one column family, seeing the data as of its creation.
 
@@ -138,9 +214,19 @@ class KVEngine(ABC):
         """Yield every ``(key, value)`` whose key starts with ``prefix``."""
         return self.scan(cf, prefix, prefix_end(prefix))
 
+    def data_stream(self) -> DataStream:
+        """A :class:`DataStream` to hand to :meth:`write` with a batch."""
+        return HeldStream()
+
     @abstractmethod
-    def write(self, batch: WriteBatch) -> None:
-        """Apply every operation of ``batch`` atomically."""
+    def write(self, batch: WriteBatch, stream: DataStream | None = None) -> None:
+        """Apply every operation of ``batch`` atomically.
+
+        With ``stream`` (made by this engine's :meth:`data_stream`), its puts are
+        applied in the same atomic write, before the batch's operations (so a batch
+        operation on the same key wins). The stream is closed afterwards, written
+        or, when the write fails, discarded.
+        """
 
     @abstractmethod
     def close(self) -> None:

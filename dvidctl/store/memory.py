@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 
 from dvidctl.errors import PermissionDeniedError
-from dvidctl.store.engine import COLUMN_FAMILIES, KVEngine, WriteBatch
+from dvidctl.store.engine import COLUMN_FAMILIES, DataStream, KVEngine, WriteBatch, held_ops
 
 
 class MemoryEngine(KVEngine):
@@ -42,14 +42,22 @@ class MemoryEngine(KVEngine):
             values = [data[k] for k in keys]
         return MemoryCursor(keys, values)
 
-    def write(self, batch: WriteBatch) -> None:
+    def write(self, batch: WriteBatch, stream: DataStream | None = None) -> None:
+        try:
+            ops = batch.ops if stream is None else [*held_ops(stream), *batch.ops]
+            self._write(ops)
+        finally:
+            if stream is not None:
+                stream.discard()
+
+    def _write(self, ops: list[tuple[str, bytes, bytes | None]]) -> None:
         if self._closed:
             raise PermissionDeniedError("the memory engine is closed")
-        unknown = {cf for cf, _, _ in batch.ops} - self._data.keys()
+        unknown = {cf for cf, _, _ in ops} - self._data.keys()
         if unknown:  # check before applying anything: a batch is all or nothing
             raise KeyError(f"unknown column families {sorted(unknown)}")
         with self._lock:
-            for cf, key, value in batch.ops:
+            for cf, key, value in ops:
                 key = bytes(key)
                 data, keys = self._data[cf], self._keys[cf]
                 if value is None:

@@ -10,7 +10,6 @@ off (it is slower and silently skips blocks that compress by less than 12.5%).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,10 +23,18 @@ from dvidctl.errors import (
     PermissionDeniedError,
     ReadOnlyError,
     ReopenRequiredError,
-    RepositoryBusyError,
 )
 from dvidctl.store import bulk, rocksfiles
-from dvidctl.store.engine import CF_DATA, COLUMN_FAMILIES, KVEngine, WriteBatch
+from dvidctl.store.engine import (
+    CF_DATA,
+    COLUMN_FAMILIES,
+    DataStream,
+    KVEngine,
+    WriteBatch,
+    held_ops,
+)
+from dvidctl.store.rockserrors import first_line, open_error, read_error, write_error
+from dvidctl.store.sststream import SstStream
 
 if TYPE_CHECKING:
     from dvidctl.store.space import Compaction
@@ -48,17 +55,11 @@ LOG_FILE_MAX_BYTES = 1 << 20
 #: Table files the read-only probe before a read-write open keeps open (it only checks them).
 _PROBE_OPEN_FILES = 16
 _ROCKSDICT_CONFIG = "rocksdict-config.json"
-_BUSY_RE = re.compile(r"While lock file|lock hold by current process")
-_SST_RE = re.compile(r"([^\s:/]+\.sst)")
-_SIZE_RE = re.compile(
-    r"Sst file size mismatch: (\S+)\. (?:Expected|Size recorded in manifest) (\d+), "
-    r"actual size (\d+)"
-)
-_CF_RE = re.compile(r"Column famil(?:y|ies) not (?:found|opened): ?([\w, ]+)")
-_OS_TROUBLE = ("Permission denied", "No space left", "Read-only file system", "Too many open files")
 
 
-def _options(*, create: bool = False, max_open_files: int = -1) -> rocksdict.Options:
+def _options(
+    *, create: bool = False, max_open_files: int = -1, mmap_reads: bool = True
+) -> rocksdict.Options:
     opts = rocksdict.Options(raw_mode=True)
     # Only ``init`` creates a database: any other open of a missing or emptied one
     # must fail rather than start an empty repository in its place.
@@ -68,9 +69,10 @@ def _options(*, create: bool = False, max_open_files: int = -1) -> rocksdict.Opt
     opts.set_max_open_files(max_open_files)
     opts.increase_parallelism(2)
     opts.set_write_buffer_size(64 << 20)
-    # mmap'd SST reads halve the per-value cost of scans (bench_voxels --mmap-reads:
-    # grayscale whole-volume reads 0.87x -> 1.16x of TensorStore).
-    opts.set_allow_mmap_reads(True)
+    # mmap'd SST reads halve the per-value cost of scans in a process that reads the
+    # same data again (bench_voxels --mmap-reads: grayscale whole-volume reads 0.87x
+    # -> 1.16x of TensorStore); see RocksEngine.mmap_reads_default for the cost.
+    opts.set_allow_mmap_reads(mmap_reads)
     opts.set_keep_log_file_num(LOG_FILES_KEPT)
     opts.set_max_log_file_size(LOG_FILE_MAX_BYTES)
     return opts
@@ -99,6 +101,7 @@ class RocksEngine(KVEngine):
         create: Create the database (and its column families) if missing; only
             a new repository does (``Repository.init``).
         verify_checksums: Check block CRCs on every scan and cursor read.
+        mmap_reads: Read table files through ``mmap`` (see :attr:`mmap_reads_default`).
     """
 
     #: Whether :meth:`close` may compact what this engine overwrote (:mod:`.space`).
@@ -107,6 +110,14 @@ class RocksEngine(KVEngine):
     #: Whether a bulk write reads its new table file back into the page cache
     #: (:mod:`.pagecache`); ``DVIDCTL_WARM=0`` turns it off.
     warm_ingested_default = True
+    #: Whether table files are read through ``mmap`` (RocksDB's ``allow_mmap_reads``).
+    #: A process that reads the same data again (a server, a notebook) reads it from
+    #: its mapping at no cost after the first time; but every page read stays in
+    #: the process's resident memory (RSS) while the file is open, so a command that
+    #: reads a 128 MiB volume once counted 128 MiB more. One-shot commands
+    #: (``dvidctl get ...``, ``fsck``) open with ``mmap_reads=False``: they read each
+    #: page once either way, at the same speed.
+    mmap_reads_default = True
 
     def __init__(
         self,
@@ -115,8 +126,11 @@ class RocksEngine(KVEngine):
         read_only: bool = False,
         create: bool = False,
         verify_checksums: bool = False,
+        mmap_reads: bool | None = None,
     ) -> None:
         self.path = Path(path)
+        #: See :attr:`mmap_reads_default` (None: that default).
+        self.mmap_reads = self.mmap_reads_default if mmap_reads is None else mmap_reads
         self.supports_writes = not read_only
         self.description = f"rocksdb at {self.path}"
         #: ``data`` value bytes from which a batch goes through SST ingestion
@@ -149,8 +163,8 @@ class RocksEngine(KVEngine):
                 self._rdict(read_only=True, max_open_files=_PROBE_OPEN_FILES).close()
         self._db = self._rdict(read_only=read_only, create=create)
         self._cfs: dict[str, Any] = {cf: self._db.get_column_family(cf) for cf in COLUMN_FAMILIES}
-        for cf_db in self._cfs.values():
-            cf_db.set_read_options(self._read_options())  # point reads too
+        for cf, cf_db in self._cfs.items():
+            cf_db.set_read_options(self._read_options(cf))  # point reads too
         # No column family may stay bound in this frame: a traceback through
         # __init__ (a failed recovery below) would keep the database LOCK held.
         del cf_db
@@ -186,8 +200,12 @@ class RocksEngine(KVEngine):
         self, *, read_only: bool, create: bool = False, max_open_files: int = -1
     ) -> rocksdict.Rdict:
         """Open the database through rocksdict, its errors turned into :class:`DvidError`."""
-        opts = _options(create=create, max_open_files=max_open_files)
-        cfs = {cf: _options(create=create, max_open_files=max_open_files) for cf in COLUMN_FAMILIES}
+        mm = self.mmap_reads
+        opts = _options(create=create, max_open_files=max_open_files, mmap_reads=mm)
+        cfs = {
+            cf: _options(create=create, max_open_files=max_open_files, mmap_reads=mm)
+            for cf in COLUMN_FAMILIES
+        }
         # rocksdict (re)writes this file before RocksDB opens anything: a refused
         # open must not leave one behind where there was none.
         config = self.path / _ROCKSDICT_CONFIG
@@ -228,7 +246,7 @@ class RocksEngine(KVEngine):
     def scan(
         self, cf: str, start: bytes, stop: bytes | None = None
     ) -> Iterator[tuple[bytes, bytes]]:
-        read_opts = self._read_options()
+        read_opts = self._read_options(cf)
         if stop is not None:
             read_opts.set_iterate_upper_bound(stop)
         # Create the iterator now (not at the first next()): its implicit
@@ -238,24 +256,56 @@ class RocksEngine(KVEngine):
         return _iterate(it, read_opts, f" {self.path}")
 
     def cursor(self, cf: str) -> _RocksCursor:
-        return _RocksCursor(self._cfs[cf].iter(self._read_options()), self.path)
+        return _RocksCursor(self._cfs[cf].iter(self._read_options(cf)), self.path)
 
-    def _read_options(self) -> rocksdict.ReadOptions:
+    def _read_options(self, cf: str) -> rocksdict.ReadOptions:
         opts = rocksdict.ReadOptions()
         opts.set_verify_checksums(self.verify_checksums)
+        if cf == CF_DATA and not self.mmap_reads:
+            # Without a mapping, every data block read would also go into RocksDB's
+            # block cache (32 MiB more of a one-shot read's memory, never read again).
+            opts.fill_cache(False)  # type: ignore[call-arg]  # the stub omits the flag
         return opts
 
-    def write(self, batch: WriteBatch) -> None:
+    def data_stream(self) -> SstStream:
+        """Values kept in memory up to :attr:`bulk_threshold` bytes, then written to the
+        table file that :meth:`write` ingests (:class:`~dvidctl.store.sststream.SstStream`)."""
         if self._closed:
             raise PermissionDeniedError(f"the database {self.path} is closed")
         if not self.supports_writes:
             raise ReadOnlyError("the repository is open read-only")
+        path = self.path
+        return SstStream(
+            path, self.bulk_threshold, self._data_options, lambda text: write_error(path, text)
+        )
+
+    def write(self, batch: WriteBatch, stream: DataStream | None = None) -> None:
+        try:
+            self._write(batch, stream)
+        finally:
+            if stream is not None:
+                stream.discard()
+
+    def _write(self, batch: WriteBatch, stream: DataStream | None) -> None:
+        if self._closed:
+            raise PermissionDeniedError(f"the database {self.path} is closed")
+        if not self.supports_writes:
+            raise ReadOnlyError("the repository is open read-only")
+        if stream is not None and stream.closed:
+            raise ValueError("a data stream is written once, by the engine that made it")
+        spilled = stream if isinstance(stream, SstStream) and stream.spilled else None
+        if stream is not None and spilled is None:
+            batch = WriteBatch([*held_ops(stream), *batch.ops], batch.replaced_bytes)
         data_keys = [key for cf, key, _ in batch.ops if cf == CF_DATA]
+        if spilled is not None and spilled.first_key and spilled.last_key:
+            data_keys += [spilled.first_key, spilled.last_key]
         threshold = self.bulk_threshold
         size = bulk.data_value_bytes(batch.ops) if threshold is not None else None
         failure = None
         try:
-            if threshold is not None and size is not None and size >= threshold:
+            if spilled is not None:
+                bulk.write_stream(self, spilled, batch)
+            elif threshold is not None and size is not None and size >= threshold:
                 bulk.write(self, batch, self._data_options)
             else:
                 self._write_wal(batch)
@@ -324,60 +374,6 @@ class RocksEngine(KVEngine):
             raise write_error(self.path, failure)
 
 
-def open_error(path: Path, text: str) -> DvidError:
-    """The error for a failed open of the database at ``path`` (RocksDB's message ``text``)."""
-    if _BUSY_RE.search(text):
-        return RepositoryBusyError(
-            f"the repository database {path} is in use by another process",
-            hint="stop the other dvidctl (e.g. 'dvidctl serve'), or send the command "
-            "to that server with --remote URL",
-        )
-    if any(t in text for t in _OS_TROUBLE):
-        return DvidError(f"cannot open the repository database {path}: {_first_line(text)}")
-    hint = "restore .dvid/db from a copy of the repository; nothing was changed"
-    if m := _SIZE_RE.search(text):
-        name = Path(m[1]).name
-        what = f"its table file {name} holds {m[3]} bytes where {m[2]} were written"
-        hint = f"restore {name} (or all of .dvid/db) from a copy; nothing was changed"
-    elif m := _SST_RE.search(text):
-        name = m[1]
-        if "No such file or directory" in text:
-            what = f"its table file {name} is missing"
-        else:
-            what = f"its table file {name} cannot be read ({_first_line(text)})"
-        hint = f"restore {name} (or all of .dvid/db) from a copy; nothing was changed"
-    elif m := _CF_RE.search(text):
-        what = f"column family {m[1].strip()} is missing"
-    else:
-        what = _first_line(text)
-    return CorruptDataError(f"the repository database {path} is damaged: {what}", hint=hint)
-
-
-def read_error(path: Path, text: str) -> DvidError:
-    """The error for a failed read (RocksDB's message ``text``)."""
-    if any(t in text for t in _OS_TROUBLE):
-        return DvidError(f"reading the database {path} failed: {_first_line(text)}")
-    return CorruptDataError(
-        f"reading the database {path} failed: {_first_line(text)}",
-        hint="its files are damaged: 'dvidctl fsck' lists what is wrong; restore .dvid/db "
-        "from a copy",
-    )
-
-
-def write_error(path: Path, text: str) -> DvidError:
-    """The error for a failed write (RocksDB's message ``text``); nothing was written."""
-    if "Corruption" in text:
-        return read_error(path, text)
-    return DvidError(
-        f"writing to the database {path} failed: {_first_line(text)}",
-        hint="nothing was written; free disk space or fix permissions, then try again",
-    )
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "unknown error"
-
-
 def _iterate(it: Any, read_opts: Any, where: str) -> Iterator[tuple[bytes, bytes]]:
     # ``read_opts`` must stay referenced while iterating: the upper bound lives in it.
     try:
@@ -395,7 +391,7 @@ def _check_status(it: Any, where: str) -> None:
         it.status()
     except Exception as exc:  # rocksdict raises a plain Exception
         raise CorruptDataError(
-            f"reading the database{where} failed: {_first_line(str(exc))}",
+            f"reading the database{where} failed: {first_line(str(exc))}",
             hint="its files are damaged: 'dvidctl fsck' lists what is wrong; restore .dvid/db "
             "from a copy",
         ) from None

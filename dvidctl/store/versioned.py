@@ -26,10 +26,18 @@ import os
 import threading
 from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from dvidctl.errors import LockedNodeError, MergeConflictError, NotFoundError
 from dvidctl.store import metadata
+from dvidctl.store.batch import (
+    VALUE_PREFIX,
+    Stored,
+    StreamedValueError,
+    VersionedBatch,
+    frame,
+    payload_of,
+)
 from dvidctl.store.dag import Dag, NodeRecord, now_iso
 from dvidctl.store.engine import CF_DATA, CF_DELTA, Cursor, KVEngine, WriteBatch, prefix_end
 from dvidctl.store.keys import (
@@ -45,75 +53,15 @@ from dvidctl.store.keys import (
     u32,
 )
 
-Stored = bytes  # header byte + payload, as kept in the engine
-
-#: The bytes every live stored value starts with. Encoders that build a value in
-#: one pass (block codecs) write this prefix first and hand the result to
-#: :meth:`VersionedBatch.put_prefixed`; nothing above the store reads it.
-VALUE_PREFIX = bytes([HDR_VALUE])
-
-
-def payload_of(stored: Stored | None) -> memoryview | None:
-    """The payload of a stored value, or None for a tombstone or no value."""
-    if stored is None or stored[0] == HDR_TOMBSTONE:
-        return None
-    return memoryview(stored)[1:]
-
-
-def frame(payload: bytes | memoryview) -> Stored:
-    """The stored form of a live payload."""
-    return VALUE_PREFIX + bytes(payload)
-
-
-@dataclass
-class VersionedBatch:
-    """Writes to one node, applied atomically by :meth:`commit`.
-
-    Later writes of the same key in one batch replace earlier ones.
-    """
-
-    store: VersionedStore
-    vid: int
-    values: dict[tuple[int, bytes], Stored | None] = field(default_factory=dict)
-    extra: WriteBatch = field(default_factory=WriteBatch)
-    #: False for unversioned instances, which write at the root even once it is committed.
-    check_locked: bool = True
-    #: True: the node may be committed (DVID's fullwrite / admin privilege); such a write
-    #: is counted on the node record.
-    allow_locked: bool = False
-
-    def put(self, iid: int, tkey: bytes, payload: bytes | memoryview) -> None:
-        """Queue ``tkey = payload`` for instance ``iid``."""
-        self.values[(iid, tkey)] = frame(payload)
-
-    def put_prefixed(self, iid: int, tkey: bytes, value: bytes) -> None:
-        """Queue a value built as :data:`VALUE_PREFIX` + payload (one copy fewer)."""
-        if not value.startswith(VALUE_PREFIX):
-            raise ValueError("put_prefixed needs a value that starts with VALUE_PREFIX")
-        self.values[(iid, tkey)] = value
-
-    def put_stored(self, iid: int, tkey: bytes, stored: bytes) -> None:
-        """Queue an already-framed stored value (header included), e.g. from sync."""
-        self.values[(iid, tkey)] = stored
-
-    def holds(self, iid: int, tkey: bytes) -> bool:
-        """Whether this batch writes (or deletes) ``tkey``."""
-        return (iid, tkey) in self.values
-
-    def queued(self, iid: int, tkey: bytes) -> memoryview | None:
-        """The payload this batch will write for ``tkey`` (None: not queued, or a delete)."""
-        return payload_of(self.values.get((iid, tkey)))
-
-    def delete(self, iid: int, tkey: bytes) -> None:
-        """Queue the deletion of ``tkey`` (a tombstone, unless nothing is visible below)."""
-        self.values[(iid, tkey)] = None
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def commit(self) -> None:
-        """Apply the batch (see :meth:`VersionedStore.apply`)."""
-        self.store.apply(self)
+__all__ = [  # the batch types are defined in .batch; callers import them here too
+    "VALUE_PREFIX",
+    "Stored",
+    "StreamedValueError",
+    "VersionedBatch",
+    "VersionedStore",
+    "frame",
+    "payload_of",
+]
 
 
 class VersionedStore:
@@ -285,18 +233,42 @@ class VersionedStore:
         queued delete reads as absent) and the stored versions of those keys are not
         resolved, so a batch that settles a merge conflict can read its own result.
         """
+        return list(self.iter_payload_ranges(vid, iid, ranges, through=through))
+
+    def iter_payload_ranges(
+        self,
+        vid: int,
+        iid: int,
+        ranges: Sequence[tuple[bytes, bytes]],
+        *,
+        through: VersionedBatch | None = None,
+    ) -> Iterator[list[tuple[bytes, memoryview]]]:
+        """:meth:`payload_ranges` one range at a time, all from the view as of the call.
+
+        A reader that decodes as it goes holds one range's values at a time, not all.
+        """
         if through is None:
             got = self.iter_ranges(vid, iid, ranges)
         else:
             got = self._ranges_through(vid, iid, ranges, through)
-        return [[(tk, memoryview(v)[1:]) for tk, v in row if v[0] == HDR_VALUE] for row in got]
+        return ([(tk, memoryview(v)[1:]) for tk, v in row if v[0] == HDR_VALUE] for row in got)
 
     def _ranges_through(
         self, vid: int, iid: int, ranges: Sequence[tuple[bytes, bytes]], batch: VersionedBatch
     ) -> Iterator[list[tuple[bytes, Stored]]]:
-        queued = {tk: v for (i, tk), v in batch.values.items() if i == iid}
+        queued = {tk: v for (i, tk), v in batch.held().items() if i == iid}
+        # The cursor is made now, not at the first next(): the view is as of the call.
+        return self._walk_through(self.engine.cursor(CF_DATA), vid, iid, ranges, queued)
+
+    def _walk_through(
+        self,
+        cur: Cursor,
+        vid: int,
+        iid: int,
+        ranges: Sequence[tuple[bytes, bytes]],
+        queued: dict[bytes, Stored | None],
+    ) -> Iterator[list[tuple[bytes, Stored]]]:
         order = sorted(queued)
-        cur = self.engine.cursor(CF_DATA)
         anc = self.dag.ancestors(vid)
         base = u32(iid)
         for start, stop in ranges:
@@ -379,14 +351,27 @@ class VersionedStore:
 
     # ---------------------------------------------------------------- writes
     def batch(
-        self, vid: int, *, check_locked: bool = True, allow_locked: bool = False
+        self,
+        vid: int,
+        *,
+        check_locked: bool = True,
+        allow_locked: bool = False,
+        stream: bool = False,
     ) -> VersionedBatch:
         """Start a batch of writes to node ``vid``.
 
         ``check_locked=False``: unversioned data, written at the root whatever its state.
         ``allow_locked=True``: the node may be committed; the write is counted on its record.
+        ``stream=True``: values given in key order go to the engine as they come
+        (:mod:`dvidctl.store.batch`); the node is checked now, before any is made.
         """
-        return VersionedBatch(self, vid, check_locked=check_locked, allow_locked=allow_locked)
+        data = None
+        if stream:
+            self.check_writable(vid, check_locked=check_locked, allow_locked=allow_locked)
+            data = self.engine.data_stream()
+        return VersionedBatch(
+            self, vid, check_locked=check_locked, allow_locked=allow_locked, stream=data
+        )
 
     def check_writable(
         self, vid: int, *, check_locked: bool = True, allow_locked: bool = False
@@ -428,51 +413,63 @@ class VersionedStore:
         this node already wrote: its delta entry exists), which the engine may
         give back later (:attr:`WriteBatch.replaced_bytes`).
         """
-        with self.write_lock:
-            node = self.check_writable(
-                batch.vid, check_locked=batch.check_locked, allow_locked=batch.allow_locked
+        try:
+            with self.write_lock:
+                self._apply(batch)
+        finally:
+            batch.discard()  # a failed write leaves nothing streamed behind
+
+    def _apply(self, batch: VersionedBatch) -> None:
+        node = self.check_writable(
+            batch.vid, check_locked=batch.check_locked, allow_locked=batch.allow_locked
+        )
+        wb = WriteBatch()
+        vid = batch.vid
+        changed: NodeRecord | None = None
+        if batch.check_locked and node.locked and len(batch):
+            changed = replace(
+                node,
+                parents=list(node.parents),
+                children=list(node.children),
+                log=list(node.log),
+                updated=now_iso(),
+                writes_after_commit=node.writes_after_commit + 1,
+                digests=None,  # stale now; sync computes them again when asked
             )
-            wb = WriteBatch()
-            vid = batch.vid
-            changed: NodeRecord | None = None
-            if batch.check_locked and node.locked and batch.values:
-                changed = replace(
-                    node,
-                    parents=list(node.parents),
-                    children=list(node.children),
-                    log=list(node.log),
-                    updated=now_iso(),
-                    writes_after_commit=node.writes_after_commit + 1,
-                    digests=None,  # stale now; sync computes them again when asked
-                )
-                metadata.put_node(wb, changed)
-            puts = [k for k, stored in batch.values.items() if stored is not None]
-            seen = self.engine.multi_get(CF_DELTA, [delta_key(vid, i, t) for i, t in puts])
-            # The old value's size is not in the index: the new one's stands in for it.
-            wb.replaced_bytes = sum(
-                len(batch.values[k] or b"") for k, d in zip(puts, seen, strict=True) if d
-            )
-            for (iid, tkey), stored in batch.values.items():
-                dk, xk = data_key(iid, tkey, vid), delta_key(vid, iid, tkey)
-                if stored is None:
-                    entries = self.versions(iid, tkey)
-                    wb.replaced_bytes += sum(len(v) for v_id, v in entries if v_id == vid)
-                    try:
-                        below = self.resolve(entries, vid, exclude_self=True)
-                    except MergeConflictError:
-                        # The parents of this merge node disagree: keep a tombstone.
-                        below = bytes([HDR_VALUE])
-                    if below is None or below[0] == HDR_TOMBSTONE:
-                        if changed is None or all(v != vid for v, _ in entries):
-                            wb.delete(CF_DATA, dk)
-                            wb.delete(CF_DELTA, xk)
-                            continue
-                        # A committed node keeps a tombstone: its delta index shows the delete.
-                    stored = TOMBSTONE
-                wb.put(CF_DATA, dk, stored)
-                wb.put(CF_DELTA, xk, digest(stored))
-            wb.extend(batch.extra)
+            metadata.put_node(wb, changed)
+        streamed = dict(batch.streamed_only())
+        sizes = {k: len(v) for k, v in batch.values.items() if v is not None}
+        sizes.update((k, size) for k, (_, size) in streamed.items())
+        puts = list(sizes)
+        seen = self.engine.multi_get(CF_DELTA, [delta_key(vid, i, t) for i, t in puts])
+        # The old value's size is not in the index: the new one's stands in for it.
+        wb.replaced_bytes = sum(sizes[k] for k, d in zip(puts, seen, strict=True) if d)
+        for (iid, tkey), (dg, _) in streamed.items():  # their values are in batch.stream
+            wb.put(CF_DELTA, delta_key(vid, iid, tkey), dg)
+        for (iid, tkey), stored in batch.values.items():
+            dk, xk = data_key(iid, tkey, vid), delta_key(vid, iid, tkey)
+            if stored is None:
+                entries = self.versions(iid, tkey)
+                wb.replaced_bytes += sum(len(v) for v_id, v in entries if v_id == vid)
+                try:
+                    below = self.resolve(entries, vid, exclude_self=True)
+                except MergeConflictError:
+                    # The parents of this merge node disagree: keep a tombstone.
+                    below = bytes([HDR_VALUE])
+                if below is None or below[0] == HDR_TOMBSTONE:
+                    if changed is None or all(v != vid for v, _ in entries):
+                        wb.delete(CF_DATA, dk)
+                        wb.delete(CF_DELTA, xk)
+                        continue
+                    # A committed node keeps a tombstone: its delta index shows the delete.
+                stored = TOMBSTONE
+            wb.put(CF_DATA, dk, stored)
+            wb.put(CF_DELTA, xk, digest(stored))
+        wb.extend(batch.extra)
+        if batch.stream is None:
             self.engine.write(wb)
-            self._writes[vid] = self._writes.get(vid, 0) + 1
-            if changed is not None:
-                self.dag.add(changed)
+        else:
+            self.engine.write(wb, batch.stream)
+        self._writes[vid] = self._writes.get(vid, 0) + 1
+        if changed is not None:
+            self.dag.add(changed)

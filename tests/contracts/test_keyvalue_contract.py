@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
 
 from dvidctl.datatypes.keyvalue.protocol import KeyValueAPI
@@ -41,6 +44,29 @@ class KeyValueContract:
         assert kv.get_or_none("empty") == b""
         kv.put("bin", b"replaced")
         assert kv.get("bin") == b"replaced"
+
+    def test_values_to_and_from_binary_files(self, kv: KeyValueAPI, tmp_path: Path) -> None:
+        value = bytes(range(256)) * 5000  # 1.28 MB
+        src = tmp_path / "in.bin"
+        src.write_bytes(b"skipped" + value)
+        with open(src, "rb") as f:
+            f.seek(7)  # from the file's position on
+            assert kv.put_from("file", f) == len(value)
+        assert kv.put_from("stream", io.BytesIO(value[:1000])) == 1000
+        assert kv.put_from("empty", io.BytesIO()) == 0
+        out = io.BytesIO()
+        assert kv.get_to("file", out) == len(value) and out.getvalue() == value
+        assert kv.get("stream") == value[:1000] and kv.get("empty") == b""
+        with open(tmp_path / "out.bin", "wb") as f:
+            assert kv.get_to("empty", f) == 0
+        assert (tmp_path / "out.bin").read_bytes() == b""
+        out = io.BytesIO()
+        with pytest.raises(NotFoundError):
+            kv.get_to("nope", out)
+        assert out.getvalue() == b""  # nothing written for a missing key
+        with pytest.raises(BadRequestError):
+            kv.put_from("a/b", io.BytesIO(b"x"))
+        assert kv.keys() == ["empty", "file", "stream"]
 
     def test_missing_key(self, kv: KeyValueAPI) -> None:
         with pytest.raises(NotFoundError):
@@ -125,6 +151,7 @@ class KeyValueContract:
         for call in (
             lambda: old.put("k", b"w"),
             lambda: old.put_many({"x": b"1"}),
+            lambda: old.put_from("k", io.BytesIO(b"w")),
             lambda: old.delete("k"),
             lambda: old.delete_many(["k"]),
         ):

@@ -218,6 +218,72 @@ class EngineContract:
             k for k, _ in engine.scan(CF_DATA, (10).to_bytes(4, "big"), (13).to_bytes(4, "big"))
         ] == [i.to_bytes(4, "big") for i in (10, 11, 12)]
 
+    # --------------------------------------------------------------- streams
+    def test_stream_and_batch_are_one_write(self, engine: KVEngine) -> None:
+        _fill(engine, keys=[b"keep"])
+        stream = engine.data_stream()
+        keys = [b"s%03d" % i for i in range(50)]
+        for k in keys:
+            stream.put(k, b"v" * 3000 + k)
+        assert engine.get(CF_DATA, keys[0]) is None  # nothing visible before the write
+        wb = WriteBatch()
+        wb.put(CF_META, b"m", b"1")
+        wb.put(CF_DELTA, b"d", b"2")
+        wb.put(CF_DATA, b"a", b"batch")
+        engine.write(wb, stream)
+        assert [k for k, _ in engine.scan(CF_DATA, b"")] == [b"a", b"keep", *keys]
+        assert all(engine.get(CF_DATA, k) == b"v" * 3000 + k for k in keys)
+        assert engine.get(CF_META, b"m") == b"1" and engine.get(CF_DELTA, b"d") == b"2"
+        assert stream.closed and (stream.count, stream.first_key, stream.last_key) == (
+            50,
+            keys[0],
+            keys[-1],
+        )
+
+    def test_batch_ops_win_over_the_stream(self, engine: KVEngine) -> None:
+        _fill(engine, keys=[b"c"])
+        stream = engine.data_stream()
+        for k in (b"a", b"b", b"c", b"d"):
+            stream.put(k, b"streamed")
+        wb = WriteBatch()
+        wb.put(CF_DATA, b"a", b"batch")
+        wb.delete(CF_DATA, b"b")
+        wb.delete(CF_DATA, b"c")  # its older value goes too
+        engine.write(wb, stream)
+        assert list(engine.scan(CF_DATA, b"")) == [(b"a", b"batch"), (b"d", b"streamed")]
+
+    def test_stream_takes_keys_in_increasing_order_only(self, engine: KVEngine) -> None:
+        stream = engine.data_stream()
+        stream.put(b"b", b"1")
+        for k in (b"a", b"b"):
+            assert not stream.accepts(k)
+            with pytest.raises(ValueError):
+                stream.put(k, b"2")
+        assert stream.accepts(b"b\x00")
+        stream.put(b"b\x00", b"3")
+        engine.write(WriteBatch(), stream)
+        assert [k for k, _ in engine.scan(CF_DATA, b"")] == [b"b", b"b\x00"]
+        with pytest.raises(ValueError):  # written once
+            stream.put(b"c", b"4")
+        with pytest.raises(ValueError):
+            engine.write(WriteBatch(), stream)
+
+    def test_discarded_or_failed_stream_writes_nothing(self, engine: KVEngine) -> None:
+        _fill(engine, keys=[b"keep"])
+        stream = engine.data_stream()
+        stream.put(b"x", bytes(5000))
+        stream.discard()
+        with pytest.raises(ValueError):
+            stream.put(b"y", b"")
+        with pytest.raises(ValueError):
+            engine.write(WriteBatch(), stream)
+        stream = engine.data_stream()
+        stream.put(b"x", bytes(5000))
+        with pytest.raises((KeyError, ValueError)):
+            engine.write(batch_from([("no-such-cf", b"k", b"v")]), stream)
+        assert stream.closed
+        assert [k for k, _ in engine.scan(CF_DATA, b"")] == [b"keep"]
+
     # ----------------------------------------------------------------- close
     def test_close_is_idempotent_and_refuses_writes(self, engine: KVEngine) -> None:
         engine.close()
@@ -255,6 +321,23 @@ class TestRocksEngine(EngineContract):
             _fill(e)
         with RocksEngine(path) as e:
             assert [k for k, _ in e.scan(CF_DATA, b"")] == sorted(KEYS)
+
+    def test_reads_without_mmap_leave_the_block_cache_empty(self, tmp_path: Path) -> None:
+        """A one-shot reader (mmap_reads=False) copies each data block once, caching none."""
+        path = tmp_path / "db2"
+        with RocksEngine(path, create=True) as e:
+            e.bulk_threshold = None
+            e.write(batch_from((CF_DATA, b"k%03d" % i, os.urandom(100_000)) for i in range(80)))
+        with RocksEngine(path, mmap_reads=False) as e:
+            assert e.mmap_reads is False
+            assert sum(len(v) for _, v in e.scan(CF_DATA, b"")) == 8_000_000
+            cur = e.cursor(CF_DATA)
+            cur.seek(b"k040")
+            assert len(cur.value()) == 100_000 and e.get(CF_DATA, b"k001") is not None
+            del cur
+            assert e._cfs[CF_DATA].property_int_value("rocksdb.block-cache-usage") < 1 << 20
+        with RocksEngine(path) as e:
+            assert e.mmap_reads is RocksEngine.mmap_reads_default is True
 
     def test_second_open_is_repository_busy(self, tmp_path: Path) -> None:
         path = tmp_path / "db2"

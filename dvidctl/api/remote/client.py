@@ -14,7 +14,7 @@ connection failures -> RemoteError), with the server's message.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -22,6 +22,9 @@ import numpy as np
 from dvidctl.api.remote.base import check, seg
 from dvidctl.api.remote.node import RemoteNode
 from dvidctl.errors import BadRequestError, DvidError, RemoteError
+
+if TYPE_CHECKING:
+    from dvidctl.datatypes.keyvalue.protocol import ByteSink
 
 _TIMEOUT = httpx.Timeout(30.0, read=600.0, write=600.0)
 
@@ -96,6 +99,26 @@ class RemoteRepository:
         if pos != len(view):
             raise RemoteError(f"GET {url}: got {pos} bytes, expected {len(view)}")
         return out
+
+    def get_to(self, path: str, sink: ByteSink, **kwargs: Any) -> int:
+        """GET a body and write it to the binary file ``sink`` as it arrives; its length.
+
+        An error answer raises before anything is written.
+        """
+        url = f"{self.url}/api/{path.lstrip('/')}"
+        n = 0
+        try:
+            with self.client.stream("GET", url, **kwargs) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    check(r)
+                encoded = "content-encoding" in r.headers
+                for chunk in r.iter_bytes() if encoded else r.iter_raw():
+                    sink.write(chunk)
+                    n += len(chunk)
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"GET {url} failed: {exc}") from None
+        return n
 
     @property
     def is_dvidctl(self) -> bool:

@@ -7,11 +7,12 @@ is refused before a request is sent (and nothing of a batch is written).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from dvidctl.api.remote.base import RemoteInstance
 from dvidctl.datatypes.keyvalue import proto as kvproto
 from dvidctl.datatypes.keyvalue.keys import check_key, check_value
+from dvidctl.datatypes.keyvalue.protocol import ByteSink
 from dvidctl.errors import NotFoundError
 
 
@@ -23,6 +24,10 @@ class RemoteKeyValue(RemoteInstance):
     def get(self, key: str) -> bytes:
         """The value of ``key``; NotFoundError if absent."""
         return self.repo.request("GET", self.path("key", check_key(key))).content
+
+    def get_to(self, key: str, sink: ByteSink) -> int:
+        """Write the value of ``key`` to ``sink`` as the body arrives; NotFoundError if absent."""
+        return self.repo.get_to(self.path("key", check_key(key)), sink)
 
     def get_or_none(self, key: str) -> bytes | None:
         """The value of ``key`` or None."""
@@ -43,6 +48,13 @@ class RemoteKeyValue(RemoteInstance):
         """Set ``key``."""
         body = check_value(check_key(key), value)
         self.repo.request("POST", self.path("key", key), content=body)
+
+    def put_from(self, key: str, source: BinaryIO) -> int:
+        """Set ``key`` to what ``source`` holds from its position on (one request)."""
+        check_key(key)
+        body = source.read()
+        self.put(key, body)
+        return len(body)
 
     def put_many(self, items: Mapping[str, bytes]) -> None:
         """Set several keys in one request (protobuf ``KeyValues``; atomic on dvidctl servers)."""

@@ -1,15 +1,17 @@
 """The block-volume engine shared by uint8blk and labelmap (keys: :mod:`.blockkeys`).
 
 :class:`BlockVolume` reads a :class:`~dvidctl.geometry.Box` at a node and scale
-into one preallocated ZYX array. It fetches a slab of block rows through one
-consistent view (:meth:`~dvidctl.store.versioned.VersionedStore.payload_ranges`),
-then decodes the slab on a small thread pool (:mod:`dvidctl.datatypes.imageblk.parallel`;
+into one preallocated ZYX array. It fetches a slab of blocks (16 MiB of stored
+bytes) from one consistent view for the whole read
+(:meth:`~dvidctl.store.versioned.VersionedStore.iter_payload_ranges`), then
+decodes the slab on a small thread pool (:mod:`dvidctl.datatypes.imageblk.parallel`;
 zstd releases the GIL, RocksDB calls do not, so fetching and decoding are kept
 apart): a block is decoded straight into its place when that place is contiguous
 in the output, otherwise only the tiles it needs are decoded into a per-thread
 buffer and copied in. Writes encode whole blocks directly from the caller's array
-and read-modify-write partial ones; the caller supplies one
-:class:`~dvidctl.store.versioned.VersionedBatch` so a write is atomic.
+and read-modify-write partial ones, a part at a time in key order; the caller
+supplies one :class:`~dvidctl.store.versioned.VersionedBatch` (a streaming one
+passes each part on to the engine) so a write is atomic.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dvidctl.datatypes.imageblk.blockkeys import (
     scale_range,
 )
 from dvidctl.datatypes.imageblk.codec import BlockCodec, decode_into, decode_region, scratch
-from dvidctl.datatypes.imageblk.parallel import parallel_map, set_threads
+from dvidctl.datatypes.imageblk.parallel import parallel_map, set_threads, threads
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX, Box, check_voxel_budget, iter_block_coords
 from dvidctl.store.engine import prefix_end
@@ -42,7 +44,24 @@ if TYPE_CHECKING:
     from dvidctl.datatypes.base import Instance
 
 _PARALLEL_BLOCKS = 2  # reads of this many blocks or more decode on the thread pool
-_SLAB_BLOCKS = 512  # blocks fetched before they are decoded (bounds the bytes held)
+#: A read fetches blocks until it holds this many stored bytes (or _SLAB_BLOCKS
+#: blocks), then decodes them: what it holds besides its output. By bytes, since
+#: random uint64 64^3 blocks are 2 MiB each (512 of them were 1 GiB) and label
+#: blocks ~20 KB.
+_SLAB_BYTES = 16 << 20
+_SLAB_BLOCKS = 512
+#: Long rows are fetched in runs of blocks of at most this many raw bytes, so that
+#: one row never holds much more than a slab.
+_RUN_BYTES = _SLAB_BYTES
+#: A write encodes its blocks a part at a time and hands each part to its batch
+#: before the next (a streaming batch passes them on to the engine). A part aims
+#: at this many encoded bytes: the first is sized as if blocks did not compress,
+#: the next from what the last one encoded to, growing at most twofold and to at
+#: most _PART_RAW_BYTES of raw voxels (compressible labels: 32 blocks of 64^3).
+#: Small parts of compressible blocks would make the encoding threads wait on
+#: each other more than they work.
+_ENCODE_BYTES = 8 << 20
+_PART_RAW_BYTES = 64 << 20
 
 # ---------------------------------------------------------------------- engine
 
@@ -101,11 +120,20 @@ class BlockVolume:
         order (deleted and missing blocks are absent). With ``through``, the
         blocks that batch writes read as it will write them.
         """
+        return list(self.iter_rows(scale, rows, through))
+
+    def iter_rows(
+        self,
+        scale: int,
+        rows: Sequence[tuple[int, int, int, int]],
+        through: VersionedBatch | None = None,
+    ) -> Iterator[list[tuple[int, memoryview]]]:
+        """:meth:`scan_rows` one row at a time (one consistent view as of the call)."""
         ranges = [self._row_range(scale, z, y, x0, x1) for z, y, x0, x1 in rows]
-        got = self.inst.node.store.payload_ranges(
+        got = self.inst.node.store.iter_payload_ranges(
             self.inst.vid, self.inst.iid, ranges, through=through
         )
-        return [[(int.from_bytes(tk[10:14], "big") - OFFSET, v) for tk, v in row] for row in got]
+        return ([(int.from_bytes(tk[10:14], "big") - OFFSET, v) for tk, v in row] for row in got)
 
     def scan_row(
         self, scale: int, z: int, y: int, x0: int, x1: int
@@ -188,25 +216,33 @@ class BlockVolume:
             else:
                 decode_region(payload, bs, src_sl, dst)
 
-        # Fetch a slab of rows, then decode it on the pool: RocksDB calls hold the
+        # Fetch a slab of blocks, then decode it on the pool: RocksDB calls hold the
         # GIL, so interleaving them block by block with decoding only makes the
-        # decoding threads wait. Slabs bound the compressed bytes held at once.
-        rows = [(z, y) for z in range(bz0, bz1) for y in range(by0, by1)]
-        per = max(1, _SLAB_BLOCKS // (bx1 - bx0))
+        # decoding threads wait. Slabs bound the stored bytes held at once; one
+        # view (cursor) serves the whole read.
+        run = max(1, _RUN_BYTES // spec.block_nbytes)
+        runs = [
+            (z, y, x, min(x + run, bx1))
+            for z in range(bz0, bz1)
+            for y in range(by0, by1)
+            for x in range(bx0, bx1, run)
+        ]
         missing: list[Coord] = []
-        for i in range(0, len(rows), per):
-            slab = rows[i : i + per]
-            got = self.scan_rows(scale, [(z, y, bx0, bx1) for z, y in slab], through)
-            items: list[tuple[Coord, memoryview]] = []
-            for (z, y), row in zip(slab, got, strict=True):
-                x_expect = bx0
-                for x, stored in row:
-                    missing.extend((z, y, xm) for xm in range(x_expect, x))
-                    x_expect = x + 1
-                    if keep((z, y, x)):
-                        items.append(((z, y, x), stored))
-                missing.extend((z, y, xm) for xm in range(x_expect, bx1))
-            parallel_map(decode, items, min_items=_PARALLEL_BLOCKS)
+        items: list[tuple[Coord, memoryview]] = []
+        held = 0
+        for (z, y, x0, x1), row in zip(runs, self.iter_rows(scale, runs, through), strict=True):
+            x_expect = x0
+            for x, stored in row:
+                missing.extend((z, y, xm) for xm in range(x_expect, x))
+                x_expect = x + 1
+                if keep((z, y, x)):
+                    items.append(((z, y, x), stored))
+                    held += len(stored)
+            missing.extend((z, y, xm) for xm in range(x_expect, x1))
+            if held >= _SLAB_BYTES or len(items) >= _SLAB_BLOCKS:
+                parallel_map(decode, items, min_items=_PARALLEL_BLOCKS)
+                items, held = [], 0
+        parallel_map(decode, items, min_items=_PARALLEL_BLOCKS)
         bg = spec.dtype.type(spec.background)
         for c in missing:
             if keep(c):
@@ -265,6 +301,39 @@ class BlockVolume:
         full = np.all(
             (lo >= np.asarray(box.start)) & (lo + np.asarray(bs) <= np.asarray(box.stop)), axis=1
         )
+        tkeys = block_tkeys(spec.key_class, scale, coords)
+        # A part at a time, in key order: encoded blocks are held one part at a time.
+        least = 2 * threads()
+        most = max(least, _PART_RAW_BYTES // spec.block_nbytes)
+        per = max(least, _ENCODE_BYTES // spec.block_nbytes)
+        top: int | None = None
+        i = 0
+        while i < len(coords):
+            part = slice(i, i + per)
+            got = self._encode_part(array, box, scale, coords[part], full[part], track_max)
+            encoded = 0
+            for tk, (stored, m) in zip(tkeys[part], got, strict=True):
+                batch.put_prefixed(self.inst.iid, tk, stored)
+                encoded += len(stored)
+                if m is not None and (top is None or m > top):
+                    top = m
+            i += len(got)
+            fits = _ENCODE_BYTES * len(got) // max(1, encoded)
+            per = max(least, min(most, 2 * per, fits))
+        return top
+
+    def _encode_part(
+        self,
+        array: np.ndarray,
+        box: Box,
+        scale: int,
+        coords: np.ndarray,
+        full: np.ndarray,
+        track_max: bool,
+    ) -> list[tuple[bytes, int | None]]:
+        """Encode the blocks ``coords`` of a write (partial ones read-modify-written)."""
+        spec = self.spec
+        bs = spec.block_shape
         old = self.payloads(scale, coords[~full]) if not full.all() else {}
         items: list[tuple[Coord, bool]] = [
             ((int(c[0]), int(c[1]), int(c[2])), bool(f))
@@ -290,14 +359,7 @@ class BlockVolume:
             stored = codec.encode(block, VALUE_PREFIX)  # the store's prefix + payload, one copy
             return stored, (int(src.max()) if track_max and src.size else None)
 
-        results = parallel_map(encode, items, min_items=2)
-        for tk, (payload, _) in zip(
-            block_tkeys(spec.key_class, scale, coords), results, strict=True
-        ):
-            batch.put_prefixed(self.inst.iid, tk, payload)
-        if not track_max:
-            return None
-        return max((m for _, m in results if m is not None), default=None)
+        return parallel_map(encode, items, min_items=2)
 
     def delete_blocks(self, scale: int, coords: np.ndarray, batch: VersionedBatch) -> None:
         """Queue the deletion of the given blocks."""

@@ -9,6 +9,9 @@ resolution, up to MaxDownresLevel). A write:
 2. under the instance lock, encodes the touched blocks (partial blocks are
    read-modify-written), the pyramid blocks above them (levels above the written scale),
    the new extents and type-specific metadata into **one** versioned batch;
+   ``put_subvolume``'s batch streams (:mod:`dvidctl.store.batch`): blocks are
+   encoded a part at a time, in key order, and handed on to the engine, so a large
+   write holds its array and one part of encoded blocks, not all of them;
 3. commits the batch atomically.
 """
 
@@ -237,8 +240,9 @@ class VoxelInstance(Instance):
         box = Box.from_shape(array.shape, tuple(int(v) for v in offset_zyx))
         check_range(box)
         self._check_writable()
-        with self.lock:
-            batch = self._batch()
+        # A streaming batch: the blocks (and the pyramid's) leave memory as they are
+        # encoded, in key order; nothing here reads through the batch.
+        with self.lock, self._batch(stream=True) as batch:
             stat = self.blocks.write(array, box, scale, batch, track_max=self.tracks_max)
             # The levels above the written one follow it (a scale-s write updates s+1..max).
             update_pyramid(

@@ -10,9 +10,17 @@ is written), ``LockedNodeError`` for a write to a committed node.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from dvidctl.datatypes.protocol import InstanceAPI
+
+
+class ByteSink(Protocol):
+    """Where :meth:`KeyValueAPI.get_to` writes: a binary file, or anything with its ``write``."""
+
+    def write(self, data: bytes | memoryview, /) -> object:
+        """Write all of ``data``."""
+        ...
 
 
 @runtime_checkable
@@ -21,6 +29,13 @@ class KeyValueAPI(InstanceAPI, Protocol):
 
     def get(self, key: str) -> bytes:
         """The value of ``key``; NotFoundError if it is absent."""
+        ...
+
+    def get_to(self, key: str, sink: ByteSink) -> int:
+        """Write the value of ``key`` to a binary file, in pieces; return its length.
+
+        NotFoundError, with nothing written, if it is absent.
+        """
         ...
 
     def get_or_none(self, key: str) -> bytes | None:
@@ -49,6 +64,10 @@ class KeyValueAPI(InstanceAPI, Protocol):
         """Set ``key`` to ``value``."""
         ...
 
+    def put_from(self, key: str, source: BinaryIO) -> int:
+        """Set ``key`` to what a binary file holds from its position on; return the length."""
+        ...
+
     def put_many(self, items: Mapping[str, bytes]) -> None:
         """Set several keys (one atomic write locally and on a dvidctl server)."""
         ...
@@ -62,4 +81,4 @@ class KeyValueAPI(InstanceAPI, Protocol):
         ...
 
 
-__all__ = ["KeyValueAPI"]
+__all__ = ["ByteSink", "KeyValueAPI"]
