@@ -43,7 +43,8 @@ from dvidctl.datatypes.imageblk.blockstream import iter_block_stream
 from dvidctl.datatypes.imageblk.labelblock import decode_label_block
 from dvidctl.geometry import Box
 
-TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "dvid"
+#: DVID's samples, the project's own copy.
+TESTDATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "dvid"
 
 
 def best(fn: Callable[[], object], repeat: int) -> float:
@@ -76,23 +77,17 @@ def label_volume(n: int) -> np.ndarray:
         "cx-64x64x64-sample2",
     ):
         path = TESTDATA / f"{name}.dat.gz"
-        if path.exists():
-            samples.append(
-                np.frombuffer(gzip.decompress(path.read_bytes()), "<u8").reshape(64, 64, 64)
-            )
+        samples.append(np.frombuffer(gzip.decompress(path.read_bytes()), "<u8").reshape(64, 64, 64))
     out = np.empty((n, n, n), np.uint64)
     t = 0
     for z in range(0, n, 64):
         for y in range(0, n, 64):
             for x in range(0, n, 64):
-                if samples:
-                    s = samples[t % len(samples)]
-                    _, inv = np.unique(s, return_inverse=True)
-                    out[z : z + 64, y : y + 64, x : x + 64] = (
-                        inv.reshape(s.shape).astype(np.uint64) + 1000 * t + 1
-                    )
-                else:
-                    out[z : z + 64, y : y + 64, x : x + 64] = t + 1
+                s = samples[t % len(samples)]
+                _, inv = np.unique(s, return_inverse=True)
+                out[z : z + 64, y : y + 64, x : x + 64] = (
+                    inv.reshape(s.shape).astype(np.uint64) + 1000 * t + 1
+                )
                 t += 1
     return out
 

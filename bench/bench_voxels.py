@@ -1,7 +1,7 @@
 """Issue 3 benchmark: dvidctl voxel reads/writes against TensorStore, zarr-python and zstd itself.
 
 Builds a 512^3 uint64 label volume by tiling the real DVID samples in
-``shared/testdata/dvid`` (each tile flipped at random and relabelled so labels
+``tests/data/dvid`` (each tile flipped at random and relabelled so labels
 stay unique, tiles offset from the chunk grid so most chunks hold parts of 8
 tiles) and a 512^3 uint8 EM-like grayscale volume (per-cell intensity, dark
 membranes, noise: about as incompressible as real EM). Then, on the same data,
@@ -43,11 +43,8 @@ import numpy as np
 import zstandard
 
 _HERE = Path(__file__).resolve()
-#: DVID's samples: the shared test data beside the checkout, else the copy in tests/data.
-TESTDATA = next(
-    (p for p in (_HERE.parents[2] / "shared" / "testdata" / "dvid",) if p.is_dir()),
-    _HERE.parents[1] / "tests" / "data" / "dvid",
-)
+#: DVID's samples, the project's own copy.
+TESTDATA = _HERE.parents[1] / "tests" / "data" / "dvid"
 SAMPLES = [
     "fib19-64x64x64-sample1.dat.gz",
     "fib19-64x64x64-sample2.dat.gz",
