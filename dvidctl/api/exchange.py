@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 
 from dvidctl.api.digests import ensure_digests
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
+from dvidctl.datatypes.imageblk.heldkeys import block_layout, keep_keys
 from dvidctl.errors import NotFoundError
 from dvidctl.store import nodedelta
 from dvidctl.store.engine import CF_DELTA
+from dvidctl.store.held import Held, Triple, parse_bbox, parse_scales
 from dvidctl.store.keys import delta_key
 from dvidctl.store.metadata import InstanceRecord
 
@@ -153,4 +155,46 @@ def _values(
             yield from flush()
             pending = []
     if pending:
+        yield from flush()
+
+
+def held_listing(
+    repo: Repository,
+    data_uuid: str,
+    listing: Iterator[tuple[bytes, bytes]],
+    bbox: str | None,
+    scales: str | None,
+) -> Iterator[tuple[bytes, bytes]]:
+    """``listing`` without the blocks outside ``bbox`` (``X0,Y0,Z0:X1,Y1,Z1``) and ``scales``.
+
+    A partial clone's listing request: only the blocks it will hold are listed.
+    Keys other than blocks, and instances other than voxels, pass unchanged.
+    """
+    held = Held(
+        box=parse_bbox(bbox) if bbox else None,
+        scales=parse_scales(scales) if scales else None,
+        instances=(data_uuid,),
+    )
+    rec = instance_by_data_uuid(repo, data_uuid)
+    layout = block_layout(rec.typename, rec.config)
+    if layout is None:
+        return listing
+    return _filtered(listing, held, layout)
+
+
+def _filtered(
+    listing: Iterator[tuple[bytes, bytes]], held: Held, layout: tuple[int, Triple]
+) -> Iterator[tuple[bytes, bytes]]:
+    run: list[tuple[bytes, bytes]] = []
+
+    def flush() -> Iterator[tuple[bytes, bytes]]:
+        mask = keep_keys(held, layout[0], layout[1], [tk for tk, _ in run])
+        return (pair for pair, keep in zip(run, mask.tolist(), strict=True) if keep)
+
+    for pair in listing:
+        run.append(pair)
+        if len(run) >= VALUE_READ_CHUNK * 32:
+            yield from flush()
+            run = []
+    if run:
         yield from flush()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from dvidctl.api.instances import update_instance
 from dvidctl.datatypes import registry
 from dvidctl.store.dag import NodeRecord, branch_label
+from dvidctl.store.held import Held
 from dvidctl.store.metadata import InstanceRecord
 from dvidctl.store.versioned import VersionedStore
 
@@ -136,6 +137,11 @@ class Node:
     def storage_description(self) -> str:
         """The engine's description (DVID's ``KVStore``)."""
         return self.repo.engine.description
+
+    def held(self, data_uuid: str) -> Held | None:
+        """The partial clone's selection if it limits instance ``data_uuid`` (else None)."""
+        held = self.repo.state.held
+        return held if held is not None and data_uuid in held.instances else None
 
     def instance_lock(self, iid: int) -> threading.RLock:
         """The repository's lock for instance ``iid``."""

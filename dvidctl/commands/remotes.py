@@ -167,6 +167,22 @@ def clone(
             "--node", help="Only this node (UUID prefix or branch there) and its ancestors."
         ),
     ] = None,
+    bbox: Annotated[
+        str | None,
+        typer.Option(
+            "--bbox",
+            help="Only the voxel blocks meeting this box X0,Y0,Z0:X1,Y1,Z1 (scale 0, end "
+            "exclusive): a partial clone.",
+        ),
+    ] = None,
+    roi: Annotated[
+        str | None,
+        typer.Option("--roi", help="Only the voxel blocks meeting this roi instance's spans."),
+    ] = None,
+    scales: Annotated[
+        str | None,
+        typer.Option("--scales", help="Only these pyramid levels of the voxels, e.g. 0,1."),
+    ] = None,
     token: TokenOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -184,6 +200,9 @@ def clone(
             options=_options(),
             instances=instance or (),
             node=node,
+            bbox=bbox,
+            roi=roi,
+            scales=scales,
         )
     if json_:
         _output.emit_json(res.to_dict())

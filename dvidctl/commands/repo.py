@@ -42,6 +42,13 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
         from dvidctl.sync.partial import load as load_partial
 
         part = load_partial(r.dvid_dir)
+        held = r.state.held
+        limited = sorted(
+            rec.name for rec in r.instances() if held is not None and rec.data_uuid in held.instances
+        )
+        partial_doc = None if part.whole else part.to_dict()
+        if held is not None:
+            partial_doc = {**(partial_doc or {}), "held": {**held.to_dict(), "instances": limited}}
         if json_:
             _output.emit_json(
                 {
@@ -52,7 +59,7 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
                     "detached": r.head_branch is None,
                     "node": node.to_dict(),
                     "changes": changes,
-                    "partial": None if part.whole else part.to_dict(),
+                    "partial": partial_doc,
                 }
             )
             return
@@ -62,6 +69,11 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
         _output.info(where)
         if not part.whole:
             _output.info(part.describe())
+        if held is not None and limited:
+            _output.info(
+                f"holds only {held.describe()} of {', '.join(limited)} "
+                "(reads outside it are refused)"
+            )
         state = (
             "committed (locked): read-only; to write, check out a branch or "
             "'dvidctl branch NAME --from HEAD'"

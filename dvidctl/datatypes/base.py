@@ -22,6 +22,7 @@ from dvidctl.store.versioned import VersionedBatch
 if TYPE_CHECKING:
     from dvidctl.datatypes.context import NodeContext
     from dvidctl.datatypes.registry import DatatypeSpec
+    from dvidctl.store.held import Held
     from dvidctl.store.metadata import InstanceRecord
 
 
@@ -70,6 +71,11 @@ class Instance:
     def writable_anywhere(self) -> bool:
         """Unversioned instances skip the committed-node rule (DVID)."""
         return not self.record.versioned
+
+    @property
+    def held_region(self) -> Held | None:
+        """What a partial clone holds of this instance (None: all of it)."""
+        return self.node.held(self.record.data_uuid)
 
     @property
     def lock(self) -> threading.RLock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Protocol
 
+from dvidctl.store.held import Held
 from dvidctl.store.metadata import InstanceRecord
 from dvidctl.store.versioned import VersionedStore
 
@@ -63,6 +64,10 @@ class NodeContext(Protocol):
     @property
     def storage_description(self) -> str:
         """What holds the data, for DVID's ``KVStore`` info field."""
+        ...
+
+    def held(self, data_uuid: str) -> Held | None:
+        """What a partial clone holds of instance ``data_uuid`` (None: all of it)."""
         ...
 
     def instance_lock(self, iid: int) -> threading.RLock:

@@ -7,7 +7,8 @@ node UUID; ``?instance=`` a data UUID. Bodies use :mod:`dvidctl.httpkit.frames`.
 
 ==================================================  ======================================
 ``GET  /api/sync/{repo}/state``                     :class:`RepoInfo` JSON (digests included)
-``GET  /api/sync/{repo}/node/{node}/keys``          the node's sorted listing (``after=HEX``)
+``GET  /api/sync/{repo}/node/{node}/keys``          the node's sorted listing (``after=HEX``;
+                                                    ``bbox=``, ``scales=``: only those blocks)
 ``POST /api/sync/{repo}/node/{node}/values``        wanted keys in, stored values out
 ``POST /api/sync/repos``                            create a repository with a given root
 ``POST /api/sync/{repo}/instances``                 create / update instances (JSON list)
@@ -113,6 +114,9 @@ def keys(call: Call) -> Response:
     except ValueError:
         raise BadRequestError(f"after={after_hex!r} is not hex") from None
     listing = exchange.node_listing(repo, call.params["node"], _instance(call), after)
+    bbox, scales = call.query.get("bbox"), call.query.get("scales")
+    if bbox or scales:  # a partial clone's selection: only those blocks
+        listing = exchange.held_listing(repo, _instance(call), listing, bbox, scales)
     writer = frames.FrameWriter()
     body = frames.encode(_chunks(listing, writer), writer)
     return iter_response(body, frames.MEDIA_TYPE)

@@ -12,6 +12,7 @@ Keys (ASCII)::
     counter/<name>       -> u64 BE (``vid``, ``iid``: never reused)
     remote-ref/<remote>/<branch> -> node UUID (ASCII): where sync last saw a remote's
                             branch (``origin/master``), readable as a ref
+    held                 -> JSON: a partial clone's voxel selection (:mod:`dvidctl.store.held`)
 
 Everything is loaded once when a repository opens (it is small) and kept in
 memory; every change is written through a :class:`WriteBatch` together with the
@@ -30,6 +31,7 @@ from typing import Any
 from dvidctl.errors import CorruptDataError
 from dvidctl.store.dag import Dag, NodeRecord, now_iso
 from dvidctl.store.engine import CF_META, KVEngine, WriteBatch
+from dvidctl.store.held import HELD_KEY, Held
 from dvidctl.store.keys import read_u32, u32
 
 REPO_KEY = b"repo"
@@ -88,6 +90,8 @@ class RepoState:
     counters: dict[str, int]
     #: Remote-tracking refs, ``"REMOTE/BRANCH"`` -> node UUID (set by sync).
     remote_refs: dict[str, str] = field(default_factory=dict)
+    #: A partial clone's voxel selection (None: every instance is held whole).
+    held: Held | None = None
 
 
 def _json(obj: Any) -> bytes:
@@ -130,7 +134,12 @@ def load(engine: KVEngine) -> RepoState | None:
     for k, v in engine.scan_prefix(CF_META, REMOTE_REF_PREFIX):
         with _decoding(k):
             remote_refs[k[len(REMOTE_REF_PREFIX) :].decode()] = v.decode("ascii")
-    return RepoState(repo, Dag(nodes), branches, tags, instances, counters, remote_refs)
+    raw_held = engine.get(CF_META, HELD_KEY)
+    held = None
+    if raw_held is not None:
+        with _decoding(HELD_KEY):
+            held = Held.decode(bytes(raw_held))
+    return RepoState(repo, Dag(nodes), branches, tags, instances, counters, remote_refs, held)
 
 
 _HINT = "'dvidctl fsck' lists what is wrong; restore .dvid from a copy"

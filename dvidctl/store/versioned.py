@@ -98,6 +98,10 @@ class VersionedStore:
             with self.write_lock:
                 self._receiving.discard(vid)
 
+    def is_receiving(self, vid: int) -> bool:
+        """Whether sync is replaying node ``vid`` now (:meth:`receiving`)."""
+        return vid in self._receiving
+
     def write_stamp(self, vid: int) -> str:
         """A string that changes whenever node ``vid`` is written (and on every reopen)."""
         return f"{self._epoch}:{self._writes.get(vid, 0)}"

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from dvidctl.api.fastforward import can_fast_forward, fast_forward, open_branch
+from dvidctl.api.held import set_held
 from dvidctl.api.repository import Repository
 from dvidctl.api.syncstate import RepoInfo
 from dvidctl.api.versions import last_locked
@@ -30,6 +32,7 @@ from dvidctl.sync.endpoint import Endpoint
 from dvidctl.sync.fetch import check_same_repo, fetch_from, remote_state
 from dvidctl.sync.http import HttpEndpoint, Policy
 from dvidctl.sync.partial import Partial
+from dvidctl.sync.region import build_held
 from dvidctl.sync.results import CloneResult, ProgressFn
 from dvidctl.sync.transfer import Options
 
@@ -52,14 +55,20 @@ def clone(
     endpoint: Endpoint | None = None,
     instances: Sequence[str] = (),
     node: str | None = None,
+    bbox: str | None = None,
+    roi: str | None = None,
+    scales: str | None = None,
 ) -> CloneResult:
     """Clone the repository ``url`` names into ``path`` (see the module doc).
 
     ``instances``, ``node``: a partial clone of only those instances, and only ``node``
     (a UUID prefix or branch name there) and its ancestors (:mod:`dvidctl.sync.partial`).
+    ``bbox`` (``X0,Y0,Z0:X1,Y1,Z1``), ``roi`` (an roi instance there), ``scales``
+    (``0,1``): only those blocks of the voxel instances (:mod:`dvidctl.sync.region`).
     ``endpoint``: talk to the server through this one (kept open) instead of a new one.
     """
     base, ref = remotes.split_url(url)
+    asked = partial.checked(instances, node, bbox, roi, scales)  # bad input: nothing made
     ep = endpoint or HttpEndpoint(base, ref, token=token, policy=policy)
     try:
         their = remote_state(ep, url)
@@ -71,7 +80,20 @@ def clone(
             assert repo.dvid_dir is not None
             remotes.set_url(repo.dvid_dir, "origin", origin, token)
             remotes.set_pending_clone(repo.dvid_dir, origin)
-            chosen = _partial(repo.dvid_dir, their, instances, node, resumed)
+            chosen = _partial(repo.dvid_dir, their, asked, resumed)
+            if chosen.region and repo.state.held is None:
+                box, roi_name, held_scales = partial.region_args(chosen)
+                mine = partial.narrow(their, chosen)
+                held = build_held(
+                    mine,
+                    box=box,
+                    roi=roi_name,
+                    scales=held_scales,
+                    node=chosen.node,
+                    base=base,
+                    token=token,
+                )
+                set_held(repo, held)
             fetched = fetch_from(
                 repo, "origin", ep, their=their, progress=progress, options=options, partial=chosen
             )
@@ -90,17 +112,16 @@ def clone(
             ep.close()
 
 
-def _partial(
-    dvid_dir: Path, their: RepoInfo, instances: Sequence[str], node: str | None, resumed: bool
-) -> Partial:
+def _partial(dvid_dir: Path, their: RepoInfo, asked: Partial, resumed: bool) -> Partial:
     """The partial clone asked for, recorded; a resumed clone keeps what it recorded."""
-    asked = partial.checked(instances, partial.resolve_node(their, node) if node else None)
+    if asked.node:
+        asked = replace(asked, node=partial.resolve_node(their, asked.node))
     stored = partial.load(dvid_dir)
     if resumed and asked.whole:
         return stored
     if resumed and asked != stored:
         raise ConflictError(
-            "this unfinished clone was started with other --instance/--node choices",
+            "this unfinished clone was started with other partial-clone choices",
             hint=f"run it again with the same ones ({stored.describe()})",
         )
     partial.save(dvid_dir, asked)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from dvidctl.api import receive
 from dvidctl.api.fastforward import import_tags
+from dvidctl.api.held import set_held
 from dvidctl.api.syncstate import RepoInfo
 from dvidctl.errors import ConflictError, NotFoundError, RemoteError
 from dvidctl.store.dag import branch_label
@@ -26,6 +27,7 @@ from dvidctl.sync.http import HttpEndpoint, NoSyncApiError, Policy
 from dvidctl.sync.partial import Partial, narrow
 from dvidctl.sync.partial import load as load_partial
 from dvidctl.sync.plan import plan
+from dvidctl.sync.region import HeldSender, voxel_instances
 from dvidctl.sync.remotes import Remote
 from dvidctl.sync.results import FetchResult, ProgressFn, Stats
 from dvidctl.sync.transfer import Clock, Options, Transfer
@@ -147,7 +149,8 @@ def _transfer(
     compare = [d for d in shared if d in versioned]
     mine = local.state()
     steps = plan(their, mine, compare)
-    transfer = Transfer(ep, local, compare, stats=ep.stats, options=options, progress=progress)
+    sender = held_sender(repo, ep, their)
+    transfer = Transfer(sender, local, compare, stats=ep.stats, options=options, progress=progress)
     transfer.phase = f"fetch {name}"
     transfer.run(steps)
     root = repo.dag.root.uuid
@@ -155,6 +158,19 @@ def _transfer(
         if d not in versioned:  # unversioned: kept at the root, mirrored every time
             transfer.instance(root, d, list_receiver=True)
     return [s.info.uuid for s in steps.steps if not s.info.locked]
+
+
+def held_sender(repo: Repository, ep: Endpoint, their: RepoInfo) -> Endpoint:
+    """``ep``, or in a partial clone by region ``ep`` listing only the held blocks.
+
+    The remote's voxel instances (new ones too) are all limited by the selection.
+    """
+    held = repo.state.held
+    if held is None:
+        return ep
+    held = held.with_instances(voxel_instances(their.instances))
+    set_held(repo, held)
+    return HeldSender(ep, held, their.instances)
 
 
 def _remove_stale(repo: Repository, their: RepoInfo) -> list[str]:

@@ -213,11 +213,16 @@ class HttpEndpoint:
         return info
 
     def listing(self, node: str, data_uuid: str) -> Iterator[Keys]:
+        return self.selected_listing(node, data_uuid, {})
+
+    def selected_listing(self, node: str, data_uuid: str, select: dict[str, str]) -> Iterator[Keys]:
+        """:meth:`listing` of only the blocks ``select`` names (``bbox=``, ``scales=``: a
+        partial clone's coarse filter, which a server may ignore)."""
         after: list[bytes] = []
         path = f"{self._repo}/node/{node}/keys"
 
         def produce() -> Iterator[Keys]:
-            params = {"instance": data_uuid}
+            params = {"instance": data_uuid, **select}
             if after:
                 params["after"] = after[-1].hex()
             with self._stream("GET", path, params) as body:

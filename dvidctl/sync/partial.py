@@ -1,11 +1,17 @@
-"""Partial clones: chosen instances, the history up to one node. Remembered in ``.dvid/config``.
+"""Partial clones: chosen instances, the history up to one node, a region of the voxels.
 
 ``clone --instance NAME ...`` makes a copy holding only those instances; ``clone --node
-REF`` one holding only REF and its ancestors. The choice is kept in ``.dvid/config``::
+REF`` one holding only REF and its ancestors; ``--bbox``, ``--roi``, ``--scales`` only
+those blocks of the voxel instances (:mod:`dvidctl.sync.region`; the blocks held are
+recorded in the repository's metadata, where reads check them). The choice is kept in
+``.dvid/config``::
 
     [partial]
     instances = kv,seg
     node = 3f8c...
+    bbox = 0,0,0:256,256,128
+    roi = cells
+    scales = 0,1
 
 and every later ``fetch``/``pull`` from that remote honours it. Nothing outside the
 choice exists here, so a read of it is a clear error (an unknown instance or ref),
@@ -22,6 +28,8 @@ from pathlib import Path
 
 from dvidctl.api.syncstate import RepoInfo
 from dvidctl.errors import BadRequestError, NotFoundError
+from dvidctl.geometry import Box
+from dvidctl.store.held import parse_bbox, parse_scales
 
 CONFIG = "config"
 SECTION = "partial"
@@ -33,11 +41,20 @@ class Partial:
 
     instances: tuple[str, ...] = ()
     node: str | None = None
+    #: ``X0,Y0,Z0:X1,Y1,Z1`` of the voxels (scale 0), an roi instance's name, the scales.
+    bbox: str | None = None
+    roi: str | None = None
+    scales: str | None = None
 
     @property
     def whole(self) -> bool:
         """Nothing left out."""
-        return not self.instances and self.node is None
+        return not self.instances and self.node is None and not self.region
+
+    @property
+    def region(self) -> bool:
+        """Whether only part of the voxel instances' blocks is taken."""
+        return bool(self.bbox or self.roi or self.scales)
 
     def describe(self) -> str:
         """One line for ``status``."""
@@ -46,11 +63,20 @@ class Partial:
             parts.append("instances " + ", ".join(self.instances))
         if self.node:
             parts.append(f"history up to node {self.node[:10]}")
+        if self.bbox:
+            parts.append(f"bbox {self.bbox}")
+        if self.roi:
+            parts.append(f"roi {self.roi}")
+        if self.scales:
+            parts.append(f"scales {self.scales}")
         return "partial clone: " + "; ".join(parts) if parts else "whole repository"
 
     def to_dict(self) -> dict[str, object]:
         """The ``status --json`` form."""
-        return {"instances": list(self.instances), "node": self.node}
+        out: dict[str, object] = {"instances": list(self.instances), "node": self.node}
+        if self.region:
+            out.update(bbox=self.bbox, roi=self.roi, scales=self.scales)
+        return out
 
 
 def narrow(their: RepoInfo, partial: Partial) -> RepoInfo:
@@ -115,7 +141,11 @@ def load(dvid_dir: Path | None) -> Partial:
     if not cp.has_section(SECTION):
         return Partial()
     names = [n for n in cp.get(SECTION, "instances", fallback="").split(",") if n]
-    return Partial(tuple(names), cp.get(SECTION, "node", fallback=None) or None)
+
+    def opt(key: str) -> str | None:
+        return cp.get(SECTION, key, fallback=None) or None
+
+    return Partial(tuple(names), opt("node"), opt("bbox"), opt("roi"), opt("scales"))
 
 
 def save(dvid_dir: Path, partial: Partial) -> None:
@@ -126,15 +156,39 @@ def save(dvid_dir: Path, partial: Partial) -> None:
         cp.add_section(SECTION)
         if partial.instances:
             cp.set(SECTION, "instances", ",".join(partial.instances))
-        if partial.node:
-            cp.set(SECTION, "node", partial.node)
+        for key in ("node", "bbox", "roi", "scales"):
+            value = getattr(partial, key)
+            if value:
+                cp.set(SECTION, key, value)
     tmp = dvid_dir / (CONFIG + ".tmp")
     with open(tmp, "w") as f:
         cp.write(f)
     tmp.replace(dvid_dir / CONFIG)
 
 
-def checked(instances: Sequence[str] | None, node: str | None) -> Partial:
-    """A :class:`Partial` from command-line choices."""
+def checked(
+    instances: Sequence[str] | None,
+    node: str | None,
+    bbox: str | None = None,
+    roi: str | None = None,
+    scales: str | None = None,
+) -> Partial:
+    """A :class:`Partial` from command-line choices (``bbox``, ``scales`` checked)."""
     names = tuple(dict.fromkeys(instances or ()))
-    return Partial(names, node or None)
+    box = _bbox_text(parse_bbox(bbox)) if bbox else None
+    sc = ",".join(map(str, parse_scales(scales))) if scales else None
+    return Partial(names, node or None, box, roi or None, sc)
+
+
+def _bbox_text(box: Box) -> str:
+    (z0, y0, x0), (z1, y1, x1) = box.start, box.stop
+    return f"{x0},{y0},{z0}:{x1},{y1},{z1}"
+
+
+def region_args(p: Partial) -> tuple[Box | None, str | None, tuple[int, ...] | None]:
+    """The box, ROI name and scales of a partial clone's region."""
+    return (
+        parse_bbox(p.bbox) if p.bbox else None,
+        p.roi,
+        parse_scales(p.scales) if p.scales else None,
+    )

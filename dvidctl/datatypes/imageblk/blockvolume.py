@@ -128,7 +128,14 @@ class BlockVolume:
         rows: Sequence[tuple[int, int, int, int]],
         through: VersionedBatch | None = None,
     ) -> Iterator[list[tuple[int, memoryview]]]:
-        """:meth:`scan_rows` one row at a time (one consistent view as of the call)."""
+        """:meth:`scan_rows` one row at a time (one consistent view as of the call).
+
+        Every block read of the instance comes through here: in a partial clone
+        (:mod:`dvidctl.store.held`) rows outside what it holds are refused first.
+        """
+        held = self.inst.held_region
+        if held is not None:
+            held.check_rows(self.inst.name, scale, self.spec.block_shape, rows)
         ranges = [self._row_range(scale, z, y, x0, x1) for z, y, x0, x1 in rows]
         got = self.inst.node.store.iter_payload_ranges(
             self.inst.vid, self.inst.iid, ranges, through=through
@@ -158,6 +165,9 @@ class BlockVolume:
 
     def block_coords(self, scale: int) -> np.ndarray:
         """Every stored block coordinate at ``scale`` (``(n, 3)`` int32, ZYX order)."""
+        held = self.inst.held_region
+        if held is not None:  # the blocks outside the selection are not known here
+            raise held.outside(self.inst.name, scale, self.spec.block_shape)
         start, stop = scale_range(self.spec.key_class, scale)
         tkeys = [tk for tk, _ in self.inst._scan(start, stop)]
         if not tkeys:

@@ -376,6 +376,28 @@ class VoxelInstance(Instance):
 
     tracks_max: ClassVar[bool] = False
 
+    def _check_writable(self) -> None:
+        self._refuse_partial_write()
+        super()._check_writable()
+
+    def _batch(self, *, stream: bool = False) -> VersionedBatch:
+        self._refuse_partial_write()
+        return super()._batch(stream=stream)
+
+    def _refuse_partial_write(self) -> None:
+        """A partial clone's voxel instance is read-only, except to sync filling it.
+
+        Its pyramid, extents and any write's partial blocks depend on blocks it does
+        not hold, so a write could not be kept right.
+        """
+        held = self.held_region
+        if held is not None and not self.node.store.is_receiving(self.vid):
+            raise BadRequestError(
+                f"{self.name}: this partial clone holds only part of it "
+                f"({held.describe()}); its voxels are read-only here",
+                hint="write in a full clone (clone without --bbox/--roi/--scales)",
+            )
+
     def _queue_scale0_meta(self, batch: VersionedBatch, box: Box, stat: int | None) -> None:
         """Queue what follows a scale-0 write of ``box``: the extents, then the type's hook."""
         old = self.extents()
