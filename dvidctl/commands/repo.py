@@ -44,7 +44,9 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
         part = load_partial(r.dvid_dir)
         held = r.state.held
         limited = sorted(
-            rec.name for rec in r.instances() if held is not None and rec.data_uuid in held.instances
+            rec.name
+            for rec in r.instances()
+            if held is not None and rec.data_uuid in held.instances
         )
         partial_doc = None if part.whole else part.to_dict()
         if held is not None:

@@ -13,8 +13,10 @@ whether a committed node changed. Every request is retried with back-off.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
 
 from dvidctl.api import receive
 from dvidctl.api.remote import RemoteRepository
@@ -31,6 +33,43 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+_TIMEOUT = httpx.Timeout(30.0, read=600.0, write=600.0)
+
+
+class _CountedBody(httpx.SyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream, owner: Any) -> None:
+        self.inner, self.owner = inner, owner
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.inner:
+            self.owner.stats.down += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class Counting(httpx.BaseTransport):
+    """An HTTP transport that counts body bytes into ``owner.stats`` (``up``, ``down``)."""
+
+    def __init__(self, owner: Any) -> None:
+        self.owner = owner
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            self.owner.stats.up += len(request.content)
+        except httpx.RequestNotRead:
+            pass
+        response = self.inner.handle_request(request)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        response.stream = _CountedBody(response.stream, self.owner)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class Source:
     """A DVID server's repository, read through its standard endpoints with retries."""
 
@@ -39,8 +78,9 @@ class Source:
     ) -> None:
         self.base, self.ref = base, ref
         self.policy = policy or Policy()
-        self.remote = RemoteRepository(base, token=token)
         self.stats = Stats()
+        client = httpx.Client(transport=Counting(self), timeout=_TIMEOUT)
+        self.remote = RemoteRepository(base, token=token, client=client)
 
     def close(self) -> None:
         """Release the connections."""

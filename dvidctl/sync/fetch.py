@@ -116,6 +116,8 @@ def fetch_from(
     their = narrow(their, load_partial(repo.dvid_dir) if partial is None else partial)
     if their.protocol == DVID_ENDPOINTS:
         assert isinstance(ep, HttpEndpoint)
+        if repo.state.held is not None:  # new voxel instances there are limited too
+            set_held(repo, repo.state.held.with_instances(voxel_instances(their.instances)))
         source = Source(ep.base, their.root, token=ep.token, policy=ep.policy)
         source.stats = stats
         try:

@@ -13,7 +13,8 @@ makes a rerun resume: what arrived before is no longer a difference.
 * roi: the spans (``GET roi``), rewritten at the node when they differ;
 * uint8blk, labelmap: every scale, in slabs of blocks over the node's extents
   (``raw`` / ``blocks``), whole blocks written where any voxel differs; then the
-  extents and the max label.
+  extents and the max label. A partial clone by region reads only the blocks it
+  holds (``Instance.held_region``): subvolume reads of just the selection.
 
 What it reads is the remote node's answers, so reads at the node are the same on
 both sides; the stored bytes and delta entries are this side's own.
@@ -30,6 +31,7 @@ import numpy as np
 
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import Box
+from dvidctl.store.held import Held
 
 T = TypeVar("T")
 #: Keys whose values are read and written per step.
@@ -115,6 +117,34 @@ def _slabs(box: Box, bs: tuple[int, int, int]) -> Iterator[Box]:
                 yield Box((z, y, x), (z + bs[0], y + bs[1], min(x + step_x, x1)))
 
 
+def _held_slabs(held: Held, box: Box, bs: tuple[int, int, int], scale: int) -> Iterator[Box]:
+    """:func:`_slabs` of only the blocks a partial clone holds (none at a scale it lacks)."""
+    if not held.holds_scale(scale):
+        return
+    rng = held.box_blocks(scale, bs)
+    if rng is not None:
+        lo = tuple(a * b for a, b in zip(rng[0], bs, strict=True))
+        hi = tuple(a * b for a, b in zip(rng[1], bs, strict=True))
+        got = box.intersect(Box(lo, hi))
+        if got is None or got.is_empty:
+            return
+        box = got
+    rows = held.roi_rows(scale, bs)
+    for slab in _slabs(box, bs):
+        if rows is None:
+            yield slab
+            continue
+        z, y = slab.start[0] // bs[0], slab.start[1] // bs[1]
+        x0, x1 = slab.start[2] // bs[2], slab.stop[2] // bs[2]
+        for a, b in rows.get((z, y), np.zeros((0, 2), np.int64)).tolist():
+            a, b = max(a, x0), min(b, x1)
+            if a < b:
+                yield Box(
+                    (slab.start[0], slab.start[1], a * bs[2]),
+                    (slab.stop[0], slab.stop[1], b * bs[2]),
+                )
+
+
 def _scaled(box: Box, scale: int) -> Box:
     f = 2**scale
     (z0, y0, x0), (z1, y1, x1) = box.start, box.stop
@@ -128,8 +158,13 @@ def _voxels(remote: Any, local: Any, retry: Retry[Any]) -> Replayed:
         return out
     bs = local.block_shape
     top = min(int(local.max_downres), int(retry(lambda: remote.max_downres)))
+    held = local.held_region
     for scale in range(top + 1):
-        for slab in _slabs(_scaled(ext, scale), bs):
+        for slab in (
+            _slabs(_scaled(ext, scale), bs)
+            if held is None
+            else _held_slabs(held, _scaled(ext, scale), bs, scale)
+        ):
             theirs = retry(partial(remote.get_subvolume, slab, scale))
             mine = local.get_subvolume(slab, scale)
             blocks = []
