@@ -123,9 +123,9 @@ def _held_slabs(held: Held, box: Box, bs: tuple[int, int, int], scale: int) -> I
         return
     rng = held.box_blocks(scale, bs)
     if rng is not None:
-        lo = tuple(a * b for a, b in zip(rng[0], bs, strict=True))
-        hi = tuple(a * b for a, b in zip(rng[1], bs, strict=True))
-        got = box.intersect(Box(lo, hi))
+        (a0, b0, c0), (a1, b1, c1) = rng
+        lo = (a0 * bs[0], b0 * bs[1], c0 * bs[2])
+        got = box.intersect(Box(lo, (a1 * bs[0], b1 * bs[1], c1 * bs[2])))
         if got is None or got.is_empty:
             return
         box = got
