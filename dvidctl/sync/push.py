@@ -9,6 +9,10 @@ the same digests are skipped without listing them; the others are sent as in a
 fetch, the other way round. The remote's branch head moves last, with a
 compare-and-set on the head this push saw (an empty open head there is replaced,
 as a merge replaces one). A push with nothing to send makes one request.
+
+From a partial clone by region, a node it received holding part of the remote's
+blocks is never sent: the push is refused unless the remote already has it
+(:func:`_check_held`); its own commits, which cannot write those voxels, go as usual.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dvidctl.sync.transfer import Clock, Options, Transfer
 
 if TYPE_CHECKING:
     from dvidctl.api.repository import Repository
-    from dvidctl.api.syncstate import RepoInfo
+    from dvidctl.api.syncstate import NodeInfo, RepoInfo
 
 
 def push(
@@ -89,6 +93,8 @@ def _push(
         ) from None
     except NotFoundError:
         mine = local.state()
+        wanted = {repo.dag.node(v).uuid for v in repo.dag.ancestors(tip)}
+        _check_held(repo, [n for n in mine.nodes if n.uuid in wanted], ep.name)
         ep.create_repo(mine)
         result.created_repo = True
         their = ep.state()
@@ -108,6 +114,7 @@ def _push(
     compare = [d for d in shared if d in versioned]
     wanted = {repo.dag.node(v).uuid for v in repo.dag.ancestors(tip)}
     steps = plan(mine, their, compare, wanted)
+    _check_held(repo, [step.info for step in steps.moving], ep.name)
     transfer = Transfer(local, ep, compare, stats=stats, options=options, progress=progress)
     transfer.phase = f"push {remote.name}"
     transfer.run(steps)
@@ -122,6 +129,28 @@ def _push(
             receive.remove_node(repo, result.dropped)
     clock.stop()
     return result
+
+
+def _check_held(repo: Repository, nodes: list[NodeInfo], where: str) -> None:
+    """A partial clone by region pushes only nodes whose limited instances it holds whole.
+
+    Its own commits hold nothing of those instances (their voxels are read-only
+    here), so they push as usual when the remote has the nodes they descend from;
+    a node it received holds part of the sender's blocks, and the remote must
+    already have it (as git refuses a shallow push the remote cannot connect).
+    """
+    held = repo.state.held
+    if held is None:
+        return
+    for info in nodes:
+        part = [d for d in held.instances if d in (info.digests or {})]
+        if part:
+            names = sorted(r.name for r in repo.instances() if r.data_uuid in part)
+            raise ConflictError(
+                f"{where} lacks node {info.uuid[:10]}, of which this partial clone holds "
+                f"only part ({held.describe()} of {', '.join(names)}); nothing was pushed",
+                hint="push to the remote this clone came from, or from a full clone",
+            )
 
 
 def _same_node(repo: Repository, their: RepoInfo, tip: int) -> bool:

@@ -15,7 +15,7 @@ import pytest
 
 from dvidctl import Repository
 from dvidctl.datatypes.imageblk.heldkeys import block_layout, keep_keys
-from dvidctl.errors import BadRequestError, NotFoundError
+from dvidctl.errors import BadRequestError, ConflictError, NotFoundError
 from dvidctl.geometry import Box
 from dvidctl.server.runner import BackgroundServer
 from dvidctl.server.state import RepoSet, ServerSettings, ServerState
@@ -23,7 +23,7 @@ from dvidctl.store.held import OutsideHeldError
 from dvidctl.sync.clone import clone
 from dvidctl.sync.fetch import fetch
 from dvidctl.sync.push import push
-from tests.sync.helpers import build_source, labels, node_contents, remote, server
+from tests.sync.helpers import build_source, labels, node_contents, remote, served, server
 
 #: --bbox 0,0,0:32,16,16 (XYZ, end exclusive) in ZYX; blocks are 16^3.
 BBOX = "0,0,0:32,16,16"
@@ -231,3 +231,27 @@ def test_cli_clone_status_and_refusals_over_http(
             bad = httpx.get(f"{served.url}/api/node/{ref}/gray/raw/0_1_2/8_8_8/0_16_0")
             assert bad.status_code == 400 and "outside the partial clone" in bad.text
         state.close()
+
+
+def test_push_from_a_region_clone_sends_its_own_commits_only(
+    srv: tuple[BackgroundServer, Repository], tmp_path: Path
+) -> None:
+    s, src = srv
+    clone(f"{s.url}/{src.root_uuid}", tmp_path / "part", bbox=BBOX)
+    with Repository.open(tmp_path / "part") as part:
+        part.head.instance("kv").put("from-part", b"1")
+        tip, _ = part.commit("part work")
+        got = push(part, remote(s, src.root_uuid))
+        assert (got.stats.nodes, got.stats.keys) == (1, 1)
+        node = served(s, src.root_uuid).node(tip.uuid)
+        assert node.instance("kv").get("from-part") == b"1"
+        full = Box((0, 0, 0), (32, 32, 64))  # the rest is there, through its parents
+        assert np.array_equal(
+            node.instance("gray").get_subvolume(full),
+            src.node(tip.parents[0].uuid).instance("gray").get_subvolume(full),
+        )
+        # A server without the nodes it holds only part of: refused, nothing sent.
+        with server(tmp_path / "other") as other:
+            with pytest.raises(ConflictError, match="holds only part"):
+                push(part, remote(other, src.root_uuid))
+            assert not list((tmp_path / "other").iterdir())
