@@ -298,7 +298,8 @@ def push(
     if res.up_to_date:
         _output.info("Everything up to date.")
         return
-    _output.info(f"pushed to {remote}: {_moved(res.stats)}")
+    via = " (through DVID's endpoints)" if res.via == "dvid" else ""
+    _output.info(f"pushed to {remote}{via}: {_moved(res.stats)}")
     where = f"{str(res.old)[:10]}..{str(res.new)[:10]}"
     if res.created_repo or not res.old:
         where = f"new {'repository' if res.created_repo else 'branch'} at {str(res.new)[:10]}"

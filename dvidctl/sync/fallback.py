@@ -12,6 +12,7 @@ whether a committed node changed. Every request is retried with back-off.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,7 +21,7 @@ import httpx
 
 from dvidctl.api import receive
 from dvidctl.api.remote import RemoteRepository
-from dvidctl.api.syncstate import RepoInfo
+from dvidctl.api.syncstate import InstanceInfo, RepoInfo
 from dvidctl.errors import BadRequestError, ConflictError, NotFoundError, RemoteError
 from dvidctl.sync.dvidstate import repo_info
 from dvidctl.sync.http import Policy
@@ -123,8 +124,7 @@ def fetch_dvid(
 ) -> tuple[Stats, list[str]]:
     """Bring ``their`` nodes into ``repo``; returns the counters and the snapshots taken."""
     stats = source.stats
-    shared = set(receive.put_instances(repo, their.instances))
-    insts = [i for i in their.instances if i.data_uuid in shared]
+    insts = _by_name(repo, their.instances)
     todo = [n for n in their.nodes if not _complete_here(repo, n.uuid)]
     stats.nodes_same += len(their.nodes) - len(todo)
     snapshots = []
@@ -151,6 +151,25 @@ def fetch_dvid(
                     _replay(repo, source, source.remote.node(root.uuid), root.uuid, inst.name),
                 )
     return stats, snapshots
+
+
+def _by_name(repo: Repository, instances: list[InstanceInfo]) -> list[InstanceInfo]:
+    """The instances to replay; created here where missing.
+
+    DVID picks its own data UUIDs (a push through its endpoints cannot keep ours), so
+    an instance of the same name and type here is that instance: matched by name, its
+    record here kept as it is.
+    """
+    mine = {rec.name: rec for rec in repo.instances()}
+    matched, new = [], []
+    for info in instances:
+        rec = mine.get(info.name)
+        if rec is not None and rec.typename == info.typename and rec.data_uuid != info.data_uuid:
+            matched.append(dataclasses.replace(info, data_uuid=rec.data_uuid))
+        else:
+            new.append(info)
+    shared = set(receive.put_instances(repo, new))
+    return [i for i in new if i.data_uuid in shared] + matched
 
 
 def _complete_here(repo: Repository, uuid: str) -> bool:

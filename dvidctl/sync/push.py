@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING
 from dvidctl.api import receive
 from dvidctl.api.digests import ensure_digests, versioned_instances
 from dvidctl.api.versions import last_locked
-from dvidctl.errors import BadRequestError, ConflictError, NotFoundError, RemoteError
+from dvidctl.errors import BadRequestError, ConflictError, NotFoundError
 from dvidctl.store.dag import branch_key
 from dvidctl.sync.endpoint import Endpoint, LocalEndpoint
 from dvidctl.sync.fetch import check_same_repo, endpoint_for
 from dvidctl.sync.http import NoSyncApiError, Policy
 from dvidctl.sync.plan import plan, same_digests
+from dvidctl.sync.pushdvid import push_dvid
 from dvidctl.sync.remotes import Remote
 from dvidctl.sync.results import ProgressFn, PushResult
 from dvidctl.sync.transfer import Clock, Options, Transfer
@@ -85,12 +86,10 @@ def _push(
     result = PushResult(remote.name, name, stats, new=tip_uuid)
     try:
         their = ep.state()
-    except NoSyncApiError:
-        raise RemoteError(
-            f"{ep.name} has no sync API (it is DVID, or serves with --no-sync-api): "
-            "pushing through DVID's own endpoints is not supported yet; nothing was sent",
-            hint="fetch, pull and clone work with such a server",
-        ) from None
+    except NoSyncApiError:  # DVID itself (or --no-sync-api): its own endpoints
+        return push_dvid(
+            repo, remote, name, tip, policy=getattr(ep, "policy", None), progress=progress
+        )
     except NotFoundError:
         mine = local.state()
         wanted = {repo.dag.node(v).uuid for v in repo.dag.ancestors(tip)}

@@ -96,6 +96,8 @@ class PushResult:
     created_repo: bool = False
     #: The remote's empty open head the push replaced, if any.
     dropped: str | None = None
+    #: ``sync`` (the sync API) or ``dvid`` (DVID's own endpoints: a server without it).
+    via: str = "sync"
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` summary."""
@@ -107,6 +109,7 @@ class PushResult:
             "up_to_date": self.up_to_date,
             "created_repo": self.created_repo,
             "dropped": self.dropped,
+            "via": self.via,
             **self.stats.to_dict(),
         }
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dvidctl import Repository
-from dvidctl.errors import RemoteError
+from dvidctl.errors import BadRequestError, ConflictError
 from dvidctl.server.runner import BackgroundServer
 from dvidctl.server.state import RepoSet, ServerSettings, ServerState
 from dvidctl.store import nodedelta
@@ -87,11 +88,27 @@ def test_fetch_again_replays_only_what_changed_and_resumes_a_partial_node(
         assert_same_reads(src, copy, head.uuid)
 
 
-def test_push_to_a_server_without_the_sync_api_is_refused(
+def test_push_to_a_server_without_the_sync_api_goes_through_dvid_endpoints(
     dvid: tuple[Repository, BackgroundServer], tmp_path: Path
 ) -> None:
     src, srv = dvid
-    with Repository.init(tmp_path / "other") as other:
+    head = src.head.uuid
+    clone(f"{srv.url}/{src.root_uuid}", tmp_path / "early2")  # the head there is open
+    with Repository.open(tmp_path / "early2") as copy:
+        copy.head.instance("kv").put("early", b"1")
+        copy.commit("early")
+        with pytest.raises(ConflictError, match="ends in open node"):
+            push(copy, remote(srv, src.root_uuid))
+    httpx.post(f"{srv.url}/api/node/{head}/commit", json={"note": "closed"}).raise_for_status()
+    clone(f"{srv.url}/{src.root_uuid}", tmp_path / "copy")
+    with Repository.open(tmp_path / "copy") as copy:
+        copy.head.instance("kv").put("pushed", b"through DVID")
+        tip, _ = copy.commit("from the copy")
+        got = push(copy, remote(srv, src.root_uuid))
+        assert got.via == "dvid" and (got.stats.nodes, got.stats.keys) == (1, 1)
+    assert src.node(tip.uuid).instance("kv").get("pushed") == b"through DVID"
+    assert src.node(tip.uuid).locked and src.node(tip.uuid).note == "from the copy"
+    with Repository.init(tmp_path / "other") as other:  # a server that cannot make repos
         other.commit("x")
-        with pytest.raises(RemoteError, match="has no sync API"):
+        with pytest.raises(BadRequestError, match="no store directory"):
             push(other, remote(srv, other.root_uuid))

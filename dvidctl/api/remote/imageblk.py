@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 
 from dvidctl.api.remote.base import RemoteInstance, check
-from dvidctl.datatypes.imageblk.blockstream import StreamParser
+from dvidctl.datatypes.imageblk.blockstream import StreamParser, block_stream_bytes
 from dvidctl.datatypes.imageblk.blockvolume import block_overlap
 from dvidctl.datatypes.imageblk.checks import (
     check_label_count,
@@ -27,6 +27,7 @@ from dvidctl.datatypes.imageblk.checks import (
     check_voxel_array,
 )
 from dvidctl.datatypes.imageblk.codec import decode_into
+from dvidctl.datatypes.imageblk.wire import gzip_label_block
 from dvidctl.errors import RemoteError
 from dvidctl.geometry import Box, check_voxel_budget, iter_block_coords, parse_points
 
@@ -194,6 +195,41 @@ class RemoteVoxels(RemoteInstance):
         img = decode_image(r.content)
         return img.astype(self.dtype, copy=False)
 
+    def put_blocks(
+        self, blocks: Sequence[tuple[tuple[int, int, int], np.ndarray]], scale: int = 0
+    ) -> int:
+        """Write whole blocks ``[(block coord ZYX, ZYX block), ...]``; returns the body bytes.
+
+        Runs of blocks adjacent along x go as one DVID ``POST blocks/{x_y_z}/{spanX}``
+        (uncompressed, each block's voxels in turn); ``scale`` is dvidctl's extension.
+        """
+        self.check_scale(scale)
+        bz, by, bx = self.block_shape
+        sent = 0
+        params = {"scale": str(scale)} if scale else None
+        order = sorted(range(len(blocks)), key=lambda i: blocks[i][0])
+        i = 0
+        while i < len(order):
+            j = i + 1
+            z, y, x = blocks[order[i]][0]
+            while j < len(order) and blocks[order[j]][0] == (z, y, x + (j - i)):
+                j += 1
+            run = [blocks[order[k]][1] for k in range(i, j)]
+            body = b"".join(
+                np.ascontiguousarray(b, dtype=self.dtype.newbyteorder("<")).tobytes() for b in run
+            )
+            path = self.path("blocks", _xyz((x, y, z)), str(j - i))
+            self.repo.request("POST", path, content=body, params=params)
+            sent += len(body)
+            i = j
+        return sent
+
+    def set_extents(self, box: Box) -> None:
+        """DVID's ``POST extents`` (MinPoint/MaxPoint inclusive, XYZ)."""
+        lo = list(box.offset_xyz)
+        hi = [a + b - 1 for a, b in zip(lo, box.size_xyz, strict=True)]
+        self.repo.request("POST", self.path("extents"), json={"MinPoint": lo, "MaxPoint": hi})
+
     def extents(self) -> Box | None:
         """The written extent, from the instance info (dvidctl's ``Extents``, else DVID's
         ``Extended`` ``MinPoint``/``MaxPoint``)."""
@@ -242,6 +278,24 @@ class RemoteLabelMap(RemoteVoxels):
     def next_label(self) -> int:
         """The next label to reserve."""
         return int(self.repo.request("GET", self.path("nextlabel")).json()["nextlabel"])
+
+    def put_blocks(
+        self, blocks: Sequence[tuple[tuple[int, int, int], np.ndarray]], scale: int = 0
+    ) -> int:
+        """Write whole blocks as DVID's ``POST blocks`` (gzip'd label Blocks); body bytes."""
+        self.check_scale(scale)
+        if not blocks:
+            return 0
+        body = block_stream_bytes(
+            ((x, y, z), gzip_label_block(np.asarray(b, np.uint64))) for (z, y, x), b in blocks
+        )
+        params = {"scale": str(scale)} if scale else None
+        self.repo.request("POST", self.path("blocks"), content=body, params=params)
+        return len(body)
+
+    def raise_max_label(self, label: int) -> None:
+        """DVID's ``POST maxlabel/{label}``."""
+        self.repo.request("POST", self.path("maxlabel", str(int(label))))
 
     def reserve_labels(self, count: int) -> tuple[int, int]:
         """Reserve ``count`` labels; returns ``(first, last)`` inclusive."""

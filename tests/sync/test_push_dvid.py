@@ -1,0 +1,105 @@
+"""Push to a server without the sync API (our own, as DVID would answer): the DAG rebuilt with
+DVID's endpoints, same UUIDs; a clone back reads as the source at every node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dvidctl import Repository
+from dvidctl.errors import BadRequestError, ConflictError
+from dvidctl.sync.clone import clone
+from dvidctl.sync.push import push
+from tests.sync.helpers import assert_same_reads, gray, labels, remote, server
+
+
+def build_linear(repo: Repository) -> dict[str, str]:
+    """Every type over master and a branch, no merge (DVID's merge cannot keep UUIDs)::
+
+    root(c1) - c2 - c3 - [open]
+       \\- b1 (branch 'side')
+    """
+    repo.new_instance("keyvalue", "kv")
+    repo.new_instance("uint8blk", "gray", {"BlockSize": "16,16,16"})
+    repo.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "1"})
+    repo.new_instance("roi", "roi", {"BlockSize": "16,16,16"})
+    n = repo.head
+    n.instance("kv").put_many({f"k{i:03d}": f"v{i}".encode() for i in range(40)})
+    n.instance("gray").put_subvolume(gray(1), (0, 0, 0))
+    n.instance("seg").put_subvolume(labels(1), (0, 0, 0))
+    n.instance("roi").put_spans([[0, 0, 0, 3], [1, 1, 0, 1]])
+    c1, _ = repo.commit("c1")
+    n = repo.head
+    n.instance("kv").put("k001", b"changed")
+    n.instance("kv").delete("k002")
+    n.instance("gray").put_subvolume(gray(2)[:16], (0, 0, 0))
+    n.instance("seg").put_subvolume(labels(2)[:16, :16, :16], (16, 16, 16))
+    c2, _ = repo.commit("c2")
+    b1 = repo.branch("side", c1.uuid)
+    b1.instance("kv").put("k010", b"side")
+    b1.instance("roi").put_spans([[2, 2, 0, 2]])
+    repo.commit("b1", ref="side")
+    repo.head.instance("seg").put_subvolume(labels(3)[:16], (16, 0, 0))
+    c3, _ = repo.commit("c3")
+    return {"c1": c1.uuid, "c2": c2.uuid, "c3": c3.uuid, "b1": repo.node("side~1").uuid}
+
+
+def _reads_equal(src: Repository, copy: Repository, uuid: str) -> None:
+    assert_same_reads(src, copy, uuid)
+    a, b = src.node(uuid).instance("kv"), copy.node(uuid).instance("kv")
+    assert a.keys() == b.keys()
+    for name in ("gray", "seg"):
+        assert src.node(uuid).instance(name).extents() == copy.node(uuid).instance(name).extents()
+
+
+def test_push_to_a_dvid_server_then_clone_back(tmp_path: Path) -> None:
+    with Repository.init(tmp_path / "src") as src, server(tmp_path / "store", sync_api=False) as s:
+        ids = build_linear(src)
+        got = push(src, remote(s, src.root_uuid))
+        assert got.via == "dvid" and got.created_repo and got.stats.nodes == 3
+        assert got.stats.keys > 0 and got.stats.up > got.stats.bytes > 0
+        got = push(src, remote(s, src.root_uuid), "side")
+        assert got.stats.nodes == 1 and got.stats.nodes_same == 1  # root is there already
+        back = clone(f"{s.url}/{src.root_uuid}", tmp_path / "back")
+        assert sorted(back.branches) == ["master", "side"]
+        with Repository.open(tmp_path / "back") as copy:
+            for uuid in ids.values():
+                node = copy.dag.node(copy.dag.by_uuid[uuid])  # same UUIDs, same DAG
+                mine = src.dag.node(src.dag.by_uuid[uuid])
+                assert (node.locked, node.note, node.branch) == (True, mine.note, mine.branch)
+                assert [copy.dag.node(p).uuid for p in node.parents] == [
+                    src.dag.node(p).uuid for p in mine.parents
+                ]
+                _reads_equal(src, copy, uuid)
+        # Nothing new: nothing sent. A new commit: only it.
+        assert push(src, remote(s, src.root_uuid)).stats.nodes == 0
+        src.head.instance("gray").put_subvolume(np.full((16, 16, 16), 5, np.uint8), (0, 0, 0))
+        tip, _ = src.commit("c4")
+        got = push(src, remote(s, src.root_uuid))
+        assert (got.stats.nodes, got.stats.nodes_same) == (1, 3)
+        clone(f"{s.url}/{src.root_uuid}", tmp_path / "back2")
+        with Repository.open(tmp_path / "back2") as copy:
+            _reads_equal(src, copy, tip.uuid)
+
+
+def test_push_to_a_dvid_server_refusals(tmp_path: Path) -> None:
+    from tests.sync.helpers import build_source
+
+    with Repository.init(tmp_path / "src") as src, server(tmp_path / "store", sync_api=False) as s:
+        build_source(src)  # master holds a merge
+        with pytest.raises(BadRequestError, match="is a merge"):
+            push(src, remote(s, src.root_uuid))
+        assert not list((tmp_path / "store").iterdir())  # nothing was made
+        push(src, remote(s, src.root_uuid), "side")  # no merge on that branch
+        clone(f"{s.url}/{src.root_uuid}", tmp_path / "other")
+        with Repository.open(tmp_path / "other") as other:
+            other.checkout("side")
+            other.head.instance("kv").put("x", b"1")
+            other.commit("other side work")
+            push(other, remote(s, src.root_uuid), "side")
+        src.node("side").instance("kv").put("y", b"2")
+        src.commit("diverged", ref="side")
+        with pytest.raises(ConflictError, match="not a fast-forward"):
+            push(src, remote(s, src.root_uuid), "side")
