@@ -103,3 +103,53 @@ def test_push_to_a_dvid_server_refusals(tmp_path: Path) -> None:
         src.commit("diverged", ref="side")
         with pytest.raises(ConflictError, match="not a fast-forward"):
             push(src, remote(s, src.root_uuid), "side")
+
+
+def test_cli_push_to_a_real_no_sync_api_server_and_clone_back(tmp_path: Path) -> None:
+    """Real processes: ``dvidctl serve --no-sync-api``, ``dvidctl push``, ``dvidctl clone``."""
+    import json
+    import re
+    import subprocess
+    import sys
+
+    with Repository.init(tmp_path / "src") as src:
+        ids = build_linear(src)
+        root = src.root_uuid
+    cmd = [sys.executable, "-m", "dvidctl"]
+    (tmp_path / "store").mkdir()
+    proc = subprocess.Popen(
+        [*cmd, "serve", "--store", str(tmp_path / "store"), "--port", "0", "--no-sync-api"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        m = re.search(r"serving at (http://\S+?)/api/", proc.stdout.readline())
+        assert m
+        url = f"{m.group(1)}/{root}"
+
+        def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True)
+
+        assert run("remote", "add", "dvid", url, cwd=tmp_path / "src").returncode == 0
+        got = run("push", "dvid", "--json", cwd=tmp_path / "src")
+        assert got.returncode == 0, got.stderr
+        doc = json.loads(got.stdout)
+        assert doc["via"] == "dvid" and doc["created_repo"] and doc["nodes"] == 3
+        assert doc["keys"] > 0 and doc["up"] > 0
+        got = run("push", "dvid", "side", cwd=tmp_path / "src")
+        assert got.returncode == 0 and "through DVID's endpoints" in got.stderr + got.stdout
+        got = run("clone", url, "back", cwd=tmp_path)
+        assert got.returncode == 0, got.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    with (
+        Repository.open(tmp_path / "src", read_only=True) as src,
+        Repository.open(tmp_path / "back", read_only=True) as back,
+    ):
+        for uuid in ids.values():
+            _reads_equal(src, back, uuid)
+            node = back.dag.node(back.dag.by_uuid[uuid])
+            assert node.locked and node.note == src.dag.node(src.dag.by_uuid[uuid]).note
