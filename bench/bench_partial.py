@@ -64,9 +64,7 @@ def segments(shape: tuple[int, int, int], seed: int) -> np.ndarray:
 def build(path: Path, size: int) -> Repository:
     repo = Repository.init(path)
     repo.new_instance("uint8blk", "gray", {"BlockSize": f"{BS},{BS},{BS}"})
-    repo.new_instance(
-        "labelmap", "seg", {"BlockSize": f"{BS},{BS},{BS}", "MaxDownresLevel": "2"}
-    )
+    repo.new_instance("labelmap", "seg", {"BlockSize": f"{BS},{BS},{BS}", "MaxDownresLevel": "2"})
     repo.new_instance("roi", "cells", {"BlockSize": "32,32,32"})
     shape = (size // 2, size, size)
     n = repo.head

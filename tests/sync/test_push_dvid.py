@@ -10,6 +10,7 @@ import pytest
 
 from dvidctl import Repository
 from dvidctl.errors import BadRequestError, ConflictError
+from dvidctl.store import nodedelta
 from dvidctl.sync.clone import clone
 from dvidctl.sync.push import push
 from tests.sync.helpers import assert_same_reads, gray, labels, remote, server
@@ -46,6 +47,17 @@ def build_linear(repo: Repository) -> dict[str, str]:
     return {"c1": c1.uuid, "c2": c2.uuid, "c3": c3.uuid, "b1": repo.node("side~1").uuid}
 
 
+def _by_name(repo: Repository, uuid: str) -> dict[str, list[tuple[bytes, bytes, bytes]]]:
+    """Per instance *name* (DVID picks its own data UUIDs), the node's own stored entries."""
+    vid = repo.dag.by_uuid[uuid]
+    out = {}
+    for rec in repo.state.instances.values():
+        entries = list(nodedelta.listing(repo.engine, vid, rec.iid))
+        stored = nodedelta.stored_at(repo.engine, vid, rec.iid, [tk for tk, _ in entries])
+        out[rec.name] = [(tk, d, s or b"") for (tk, d), s in zip(entries, stored, strict=True)]
+    return out
+
+
 def _reads_equal(src: Repository, copy: Repository, uuid: str) -> None:
     assert_same_reads(src, copy, uuid)
     a, b = src.node(uuid).instance("kv"), copy.node(uuid).instance("kv")
@@ -73,6 +85,7 @@ def test_push_to_a_dvid_server_then_clone_back(tmp_path: Path) -> None:
                     src.dag.node(p).uuid for p in mine.parents
                 ]
                 _reads_equal(src, copy, uuid)
+                assert _by_name(src, uuid) == _by_name(copy, uuid)  # key for key, bytes too
         # Nothing new: nothing sent. A new commit: only it.
         assert push(src, remote(s, src.root_uuid)).stats.nodes == 0
         src.head.instance("gray").put_subvolume(np.full((16, 16, 16), 5, np.uint8), (0, 0, 0))
