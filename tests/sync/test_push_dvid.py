@@ -166,3 +166,26 @@ def test_cli_push_to_a_real_no_sync_api_server_and_clone_back(tmp_path: Path) ->
             _reads_equal(src, back, uuid)
             node = back.dag.node(back.dag.by_uuid[uuid])
             assert node.locked and node.note == src.dag.node(src.dag.by_uuid[uuid]).note
+
+
+def test_a_push_interrupted_after_making_a_node_is_finished_by_the_next(tmp_path: Path) -> None:
+    """An interrupted push leaves its node open there, maybe half written: the next push writes
+    it again and commits it (made here by hand through DVID's endpoints, as the push would)."""
+    import httpx
+
+    with Repository.init(tmp_path / "src") as src, server(tmp_path / "store", sync_api=False) as s:
+        ids = build_linear(src)
+        push(src, remote(s, src.root_uuid), "side")  # root and b1
+        made = httpx.post(
+            f"{s.url}/api/node/{ids['c1']}/newversion", json={"uuid": ids["c2"]}
+        )  # the node c2, open, holding only part of its writes
+        made.raise_for_status()
+        httpx.post(f"{s.url}/api/node/{ids['c2']}/kv/key/k001", content=b"half").raise_for_status()
+        got = push(src, remote(s, src.root_uuid))
+        assert (got.stats.nodes, got.stats.nodes_same) == (2, 1)  # c2 again, then c3
+        clone(f"{s.url}/{src.root_uuid}", tmp_path / "back")
+        with Repository.open(tmp_path / "back") as copy:
+            for uuid in ids.values():
+                assert copy.dag.node(copy.dag.by_uuid[uuid]).locked
+                _reads_equal(src, copy, uuid)
+                assert _by_name(src, uuid) == _by_name(copy, uuid)
