@@ -255,3 +255,41 @@ def test_push_from_a_region_clone_sends_its_own_commits_only(
             with pytest.raises(ConflictError, match="holds only part"):
                 push(part, remote(other, src.root_uuid))
             assert not list((tmp_path / "other").iterdir())
+
+
+def test_the_server_lists_only_the_selected_blocks(
+    srv: tuple[BackgroundServer, Repository],
+) -> None:
+    from dvidctl.sync.http import HttpEndpoint
+
+    s, src = srv
+    c1 = src.root_uuid  # wrote every block
+    seg = src.instance_record("seg").data_uuid
+    ep = HttpEndpoint(s.url, src.root_uuid)
+    try:
+        whole = [k for chunk in ep.listing(c1, seg) for k in chunk.real()]
+        some = [
+            k
+            for chunk in ep.selected_listing(c1, seg, {"bbox": BBOX, "scales": "0"})
+            for k in chunk.real()
+        ]
+    finally:
+        ep.close()
+    blocks = [k for k in some if len(k) == 14]
+    assert len(blocks) == 2 and len(whole) > len(some)  # the two scale-0 blocks in the box
+    assert set(some) - set(blocks) == {k for k in whole if len(k) != 14}  # metadata keys stay
+
+
+def test_fetch_through_dvid_endpoints_keeps_the_selection(
+    dvid: tuple[BackgroundServer, Repository], tmp_path: Path
+) -> None:
+    s, src = dvid
+    clone(f"{s.url}/{src.root_uuid}", tmp_path / "part", bbox=BBOX)
+    src.head.instance("gray").put_subvolume(np.full((16, 16, 16), 7, np.uint8), (0, 0, 0))
+    src.head.instance("gray").put_subvolume(np.full((16, 16, 16), 9, np.uint8), (16, 16, 48))
+    tip, _ = src.commit("inside and outside")
+    with Repository.open(tmp_path / "part") as part:
+        got = fetch(part, remote(s, src.root_uuid))
+        assert got.stats.down < 64 * 1024  # the selection's blocks, a few node JSONs
+        _same_inside(src, part, tip.uuid, {0: INSIDE, 1: INSIDE_S1})
+        _refuses_outside(part, tip.uuid)
