@@ -152,14 +152,39 @@ def main() -> int:
         for label, kw in cases.items():
             rows += run_case(label, f"{srv.url}/{src.root_uuid}", src, tmp, kw, "sync")
     state.close()
+    pushed = push_rows(src, tmp)
     state = ServerState(RepoSet([src], None), ServerSettings(sync_api=False))
     with BackgroundServer(state) as srv:
         for label, kw in cases.items():
             rows += run_case(label, f"{srv.url}/{src.root_uuid}", src, tmp, kw, "dvid")
     state.close()
-    src.close()
-    print("\n".join(rows))
+    print("\n".join([*rows, "", *pushed]))
     return 0
+
+
+def push_rows(src: Repository, tmp: Path) -> list[str]:
+    """The whole repository pushed to an empty server, through the sync API and DVID's."""
+    out = [
+        "| push (whole repository) | nodes | keys | up MB | down MB | s | s / sync |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    base = None
+    for via, api in (("sync API", True), ("DVID endpoints", False)):
+        store = tmp / f"push-{via[:4]}"
+        store.mkdir()
+        state = ServerState(RepoSet([], store), ServerSettings(sync_api=api))
+        with BackgroundServer(state) as srv:
+            t0 = time.perf_counter()
+            got = push(src, Remote("bench", f"{srv.url}/{src.root_uuid}"))
+            secs = time.perf_counter() - t0
+        state.close()
+        base = base or secs
+        st = got.stats
+        out.append(
+            f"| {via} | {st.nodes} | {st.keys} | {st.up / 1e6:.2f} | {st.down / 1e6:.2f} "
+            f"| {secs:.2f} | {secs / base:.2f} |"
+        )
+    return out
 
 
 if __name__ == "__main__":
