@@ -27,6 +27,8 @@ interrupted push made, and is written again (every write is idempotent) and comm
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -265,23 +267,21 @@ class _Pusher:
     def _voxels(self, local: Any, there: Any, tkeys: list[bytes]) -> None:
         cls = local.key_class
         blocks = [t for t in tkeys if len(t) == TKEY_LEN and t[0] == cls]
-        bs = local.block_shape
         if blocks:
             scales, coords = decode_block_tkeys(blocks)
-            for s in np.unique(scales).tolist():
-                cs = coords[scales == s].astype(np.int64)
-                for i in range(0, len(cs), BLOCK_CHUNK):
-                    batch = []
-                    for z, y, x in cs[i : i + BLOCK_CHUNK].tolist():
-                        box = Box(
-                            (z * bs[0], y * bs[1], x * bs[2]),
-                            ((z + 1) * bs[0], (y + 1) * bs[1], (x + 1) * bs[2]),
-                        )
-                        batch.append(((z, y, x), local.get_subvolume(box, int(s))))
-                    sent = self.src.retry(partial(there.put_blocks, batch, int(s)))
-                    self.stats.keys += len(batch)
-                    self.stats.bytes += int(sent)
-                    self.stats.batches += 1
+            # One request in flight while the next batch is read here.
+            with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-push") as pool:
+                pending: Future[int] | None = None
+                for s in np.unique(scales).tolist():
+                    for batch in _batches(local, int(s), coords[scales == s]):
+                        if pending is not None:
+                            self.stats.bytes += pending.result()
+                        send = partial(there.put_blocks, batch, int(s))
+                        pending = pool.submit(self.src.retry, send)
+                        self.stats.keys += len(batch)
+                        self.stats.batches += 1
+                if pending is not None:
+                    self.stats.bytes += pending.result()
         ext = local.extents()
         if ext is not None:
             self.src.retry(lambda: there.set_extents(ext))
@@ -289,3 +289,31 @@ class _Pusher:
             top = int(local.max_label())
             if top:
                 self.src.retry(lambda: there.raise_max_label(top))
+
+
+def _batches(
+    local: Any, scale: int, coords: np.ndarray
+) -> Iterator[list[tuple[tuple[int, int, int], np.ndarray]]]:
+    """The blocks at ``coords`` (ZYX, at ``scale``) as read at the node, ``BLOCK_CHUNK`` at a
+    time; each run of blocks adjacent along x is one read."""
+    bz, by, bx = local.block_shape
+    c = np.asarray(coords, dtype=np.int64).reshape(-1, 3)
+    c = c[np.lexsort((c[:, 2], c[:, 1], c[:, 0]))]
+    batch: list[tuple[tuple[int, int, int], np.ndarray]] = []
+    i = 0
+    while i < len(c):
+        z, y, x = (int(v) for v in c[i])
+        j = i + 1
+        while j < len(c) and j - i < BLOCK_CHUNK and tuple(c[j]) == (z, y, x + j - i):
+            j += 1
+        n = j - i
+        box = Box((z * bz, y * by, x * bx), ((z + 1) * bz, (y + 1) * by, (x + n) * bx))
+        vol = local.get_subvolume(box, scale)
+        for k in range(n):
+            batch.append(((z, y, x + k), np.ascontiguousarray(vol[:, :, k * bx : (k + 1) * bx])))
+            if len(batch) >= BLOCK_CHUNK:
+                yield batch
+                batch = []
+        i = j
+    if batch:
+        yield batch
