@@ -172,8 +172,10 @@ class Held:
             zy = c[idx, :2]
             uniq, inv = np.unique(zy, axis=0, return_inverse=True)
             inv = inv.reshape(-1)
-            for i, (z, y) in enumerate(uniq.tolist()):
-                sel = idx[inv == i]
+            order = np.argsort(inv, kind="stable")
+            bounds = np.searchsorted(inv[order], np.arange(len(uniq) + 1))
+            for i, (z, y) in enumerate(uniq.tolist()):  # per block row, not per key
+                sel = idx[order[bounds[i] : bounds[i + 1]]]
                 iv = rows.get((z, y))
                 if iv is None:
                     mask[sel] = False
