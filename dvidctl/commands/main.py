@@ -181,7 +181,9 @@ _app.add_typer(delete_app, name="delete")
 
 
 #: The command modules, each with ``register(app[, put_app][, get_app][, delete_app])``.
-MODULES = ("repo", "fsck", "versions", "instances", "data", "voxels", "mesh", "serve", "remotes")
+MODULES = (
+    "repo", "fsck", "versions", "instances", "data", "voxels", "mesh", "graph", "serve", "remotes",
+)  # fmt: skip
 #: Which module defines each command, by the words that name it.
 #: ``tests/commands/test_lazy_commands.py`` keeps it in step with the modules.
 COMMANDS: dict[tuple[str, ...], str] = {
@@ -195,6 +197,11 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("downres",): "voxels", ("put", "subvolume"): "voxels", ("get", "subvolume"): "voxels",
     ("get", "slice"): "voxels", ("get", "arb"): "voxels", ("get", "tile"): "voxels",
     ("mesh",): "mesh",
+    ("graph", "put"): "graph", ("graph", "add-vertex"): "graph", ("graph", "add-edge"): "graph",
+    ("graph", "get"): "graph", ("graph", "subgraph"): "graph", ("graph", "neighbors"): "graph",
+    ("graph", "components"): "graph", ("graph", "merge"): "graph", ("graph", "delete"): "graph",
+    ("graph", "get-property"): "graph", ("graph", "set-property"): "graph",
+    ("graph", "delete-property"): "graph",
     ("serve",): "serve",
     ("remote", "add"): "remotes", ("remote", "list"): "remotes", ("remote", "remove"): "remotes",
     ("clone",): "remotes", ("fetch",): "remotes", ("pull",): "remotes", ("push",): "remotes",

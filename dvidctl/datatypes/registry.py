@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 #: Built-in types: name -> the package whose import registers it.
 BUILTIN: dict[str, str] = {
     "keyvalue": "dvidctl.datatypes.keyvalue",
+    "labelgraph": "dvidctl.datatypes.labelgraph",
     "labelmap": "dvidctl.datatypes.labelmap",
     "roi": "dvidctl.datatypes.roi",
     "uint8blk": "dvidctl.datatypes.uint8blk",

@@ -2,7 +2,7 @@
 
 One module per datatype. Each remote class satisfies the same protocol as the
 local class of its type (``KeyValueAPI``, ``VoxelsAPI``, ``LabelMapAPI``,
-``ROIAPI``: ``protocol.py`` in each datatype package), with the same errors, so
+``ROIAPI``, ``LabelGraphAPI``: ``protocol.py`` in each datatype package), with the same errors, so
 the data commands and scripts work against a local repository or any DVID server
 (dvidctl's own or Go DVID). ``tests/contracts`` runs one set of checks on both.
 """
@@ -11,12 +11,14 @@ from dvidctl.api.remote.base import RemoteInstance
 from dvidctl.api.remote.client import RemoteRepository
 from dvidctl.api.remote.imageblk import RemoteLabelMap, RemoteVoxels
 from dvidctl.api.remote.keyvalue import RemoteKeyValue
+from dvidctl.api.remote.labelgraph import RemoteLabelGraph
 from dvidctl.api.remote.node import RemoteNode
 from dvidctl.api.remote.roi import RemoteROI
 
 __all__ = [
     "RemoteInstance",
     "RemoteKeyValue",
+    "RemoteLabelGraph",
     "RemoteLabelMap",
     "RemoteNode",
     "RemoteROI",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from dvidctl.api.remote.base import RemoteInstance, seg
 from dvidctl.api.remote.imageblk import RemoteLabelMap, RemoteVoxels
 from dvidctl.api.remote.keyvalue import RemoteKeyValue
+from dvidctl.api.remote.labelgraph import RemoteLabelGraph
 from dvidctl.api.remote.roi import RemoteROI
 from dvidctl.errors import BadRequestError, NotFoundError
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 #: The remote class of each server-side type name.
 CLASSES: dict[str, type[RemoteInstance]] = {
     "keyvalue": RemoteKeyValue,
+    "labelgraph": RemoteLabelGraph,
     "roi": RemoteROI,
     "uint8blk": RemoteVoxels,
     "labelmap": RemoteLabelMap,
