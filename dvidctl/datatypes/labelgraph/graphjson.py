@@ -84,7 +84,7 @@ def _check_schema(obj: Any) -> None:
             continue
         if not isinstance(items, list):
             fail(f"{name} must be an array")
-        seen: set[str] = set()
+        seen: set[object] = set()
         for item in items:
             if not isinstance(item, dict):
                 fail(f"each of {name} must be an object")
@@ -96,10 +96,18 @@ def _check_schema(obj: Any) -> None:
                 isinstance(item["Weight"], bool) or not isinstance(item["Weight"], (int, float))
             ):
                 fail(f"a Weight in {name} must be a number")
-            canon = json.dumps(item, sort_keys=True)
+            canon = _canonical(item)
             if canon in seen:
                 fail(f"{name} has two identical items (uniqueItems)")
             seen.add(canon)
+
+
+def _canonical(item: dict[str, Any]) -> object:
+    """A hashable form of a JSON object, equal for equal objects (for uniqueItems)."""
+    try:
+        return frozenset(item.items())
+    except TypeError:  # nested values (extra fields): compare their JSON text
+        return json.dumps(item, sort_keys=True)
 
 
 def parse_graph(obj: Any, *, unsafe: bool = False) -> GraphBody:

@@ -46,10 +46,14 @@ class _Writes:
         self.inst = inst
         self.values: dict[bytes, bytes | None] = {}
         self.adj: dict[int, dict[int, bool]] = {}  # adjacency changes: v -> {w: present}
+        # An empty graph (a bulk load's usual start) needs no reads of the store at all.
+        self.empty = next(iter(inst._scan(K.ALL_START, K.ALL_STOP)), None) is None
 
     def get(self, tk: bytes) -> bytes | None:
         if tk in self.values:
             return self.values[tk]
+        if self.empty:
+            return None
         got = self.inst._get(tk)
         return None if got is None else bytes(got)
 
@@ -61,7 +65,7 @@ class _Writes:
         return self.get(K.vertex(v)) is not None
 
     def neighbors(self, v: int) -> list[int]:
-        ids = set(self.inst.neighbor_ids(v))
+        ids = set() if self.empty else set(self.inst.neighbor_ids(v))
         for w, present in self.adj.get(v, {}).items():
             (ids.add if present else ids.discard)(w)
         return sorted(ids)
@@ -96,14 +100,17 @@ class _Writes:
     def commit(self) -> None:
         if not self.values:
             return
-        b = self.inst._batch()
         iid = self.inst.iid
-        for tk, v in sorted(self.values.items()):
-            if v is None:
-                b.delete(iid, tk)
-            else:
-                b.put(iid, tk, v)
-        b.commit()
+        # Streamed in key order: a large write goes to the engine (an SST file past 16 MiB)
+        # as it is queued, still one atomic write.
+        with self.inst._batch(stream=True) as b:
+            for tk in sorted(self.values):
+                v = self.values[tk]
+                if v is None:
+                    b.delete(iid, tk)
+                else:
+                    b.put(iid, tk, v)
+            b.commit()
 
 
 class LabelGraph(Instance):
@@ -177,12 +184,24 @@ class LabelGraph(Instance):
     def to_networkx(self, vertices: Sequence[int] | None = None) -> nx.Graph:
         """The graph (or :meth:`get_subgraph`'s part of it) as a ``networkx.Graph`` with
         ``weight`` on nodes and edges."""
-        return to_networkx(self.get_subgraph(vertices))
+        if vertices:
+            return to_networkx(self.get_subgraph(vertices))
+        import networkx as nx
+
+        g = nx.Graph()
+        g.add_nodes_from((v, {"weight": w}) for v, w in self.vertices())
+        g.add_weighted_edges_from(self.edges())
+        return g
 
     def connected_components(self) -> list[list[int]]:
         """The vertex sets of the connected components, each sorted, ordered by their
         smallest vertex."""
-        return components(self.to_networkx())
+        import networkx as nx
+
+        g = nx.Graph()
+        g.add_nodes_from(K.id_of(tk) for tk, _ in self._scan(*K.class_range(K.CLASS_VERTEX)))
+        g.add_edges_from(K.pair_of(tk) for tk, _ in self._scan(*K.class_range(K.CLASS_EDGE)))
+        return components(g)
 
     def property_names(self, a: int, b: int | None = None) -> list[str]:
         """Names of the properties of vertex ``a`` (or of the edge ``a-b``)."""
