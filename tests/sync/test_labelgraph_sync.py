@@ -142,6 +142,12 @@ def test_clone_pull_and_push_move_the_graph(tmp_path: Path, serve: object) -> No
         g.merge({"Vertices": [{"Id": 50}, {"Id": 40}], "Edges": []})
         d.commit("in the clone")
     run(dst, "push")
+    # the CLI reads the served graph with --remote as it reads the local copy
+    with Repository.open(dst) as d:
+        pushed = d.node("HEAD~1").uuid
+    remote = run(tmp_path, "graph", "get", "g", "--json", "--remote", url, "--node", pushed)
+    local = run(dst, "graph", "get", "g", "--json", "--node", pushed)
+    assert remote == local and '"Id": 40' in local
     serve.stop()  # type: ignore[attr-defined]
     assert assert_same_graphs(src, dst) >= 6
     with Repository.open(src) as s:
