@@ -19,7 +19,7 @@ import httpx
 from dvidctl.api.remote.base import RemoteInstance
 from dvidctl.datatypes.labelgraph import keys as K
 from dvidctl.datatypes.labelgraph.graphjson import graph_doc, parse_graph
-from dvidctl.datatypes.labelgraph.ops import components, to_networkx
+from dvidctl.datatypes.labelgraph.nxview import components, to_networkx
 from dvidctl.errors import BadRequestError, NotFoundError
 
 if TYPE_CHECKING:

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from dvidctl.datatypes.base import Instance
 from dvidctl.datatypes.labelgraph import keys as K
 from dvidctl.datatypes.labelgraph.graphjson import GraphBody, graph_doc, parse_graph
+from dvidctl.datatypes.labelgraph.merging import repair_merge
+from dvidctl.datatypes.labelgraph.nxview import components, to_networkx
+from dvidctl.datatypes.labelgraph.pending import PendingWrites
 from dvidctl.datatypes.labelgraph.transactions import MAX_LOCKS
 from dvidctl.errors import BadRequestError, NotFoundError
 
@@ -37,80 +40,6 @@ def as_graph(graph: GraphLike | None, *, unsafe: bool = False) -> GraphBody:
     if isinstance(graph, GraphBody):
         return graph
     return parse_graph(graph, unsafe=unsafe)
-
-
-class _Writes:
-    """One mutation's pending writes, read through (so later steps see earlier ones)."""
-
-    def __init__(self, inst: LabelGraph) -> None:
-        self.inst = inst
-        self.values: dict[bytes, bytes | None] = {}
-        self.adj: dict[int, dict[int, bool]] = {}  # adjacency changes: v -> {w: present}
-        # An empty graph (a bulk load's usual start) needs no reads of the store at all.
-        self.empty = next(iter(inst._scan(K.ALL_START, K.ALL_STOP)), None) is None
-
-    def get(self, tk: bytes) -> bytes | None:
-        if tk in self.values:
-            return self.values[tk]
-        if self.empty:
-            return None
-        got = self.inst._get(tk)
-        return None if got is None else bytes(got)
-
-    def weight(self, tk: bytes) -> float | None:
-        got = self.get(tk)
-        return None if got is None else K.weight_of(got)
-
-    def has_vertex(self, v: int) -> bool:
-        return self.get(K.vertex(v)) is not None
-
-    def neighbors(self, v: int) -> list[int]:
-        ids = set() if self.empty else set(self.inst.neighbor_ids(v))
-        for w, present in self.adj.get(v, {}).items():
-            (ids.add if present else ids.discard)(w)
-        return sorted(ids)
-
-    def put_vertex(self, v: int, weight: float) -> None:
-        self.values[K.vertex(v)] = K.pack_weight(weight)
-
-    def set_edge(self, a: int, b: int, weight: float, *, new: bool) -> None:
-        self.values[K.edge(a, b)] = K.pack_weight(weight)
-        if new:
-            self.values[K.adj(a, b)] = self.values[K.adj(b, a)] = b""
-            self.adj.setdefault(a, {})[b] = True
-            self.adj.setdefault(b, {})[a] = True
-
-    def del_edge(self, a: int, b: int) -> None:
-        """The edge, both adjacency entries and the edge's stored properties."""
-        self.values[K.edge(a, b)] = None
-        self.values[K.adj(a, b)] = self.values[K.adj(b, a)] = None
-        self.adj.setdefault(a, {})[b] = False
-        self.adj.setdefault(b, {})[a] = False
-        for tk, _ in self.inst._scan(*K.eprop_range(a, b)):
-            self.values[bytes(tk)] = None
-
-    def del_vertex(self, v: int) -> None:
-        """The vertex, its properties, and every edge on it (DVID's ``RemoveVertex``)."""
-        for w in self.neighbors(v):
-            self.del_edge(v, w)
-        for tk, _ in self.inst._scan(*K.vprop_range(v)):
-            self.values[bytes(tk)] = None
-        self.values[K.vertex(v)] = None
-
-    def commit(self) -> None:
-        if not self.values:
-            return
-        iid = self.inst.iid
-        # Streamed in key order: a large write goes to the engine (an SST file past 16 MiB)
-        # as it is queued, still one atomic write.
-        with self.inst._batch(stream=True) as b:
-            for tk in sorted(self.values):
-                v = self.values[tk]
-                if v is None:
-                    b.delete(iid, tk)
-                else:
-                    b.put(iid, tk, v)
-            b.commit()
 
 
 class LabelGraph(Instance):
@@ -239,7 +168,7 @@ class LabelGraph(Instance):
         g = as_graph(graph)
         self._check_writable()
         with self.lock:
-            w = _Writes(self)
+            w = PendingWrites(self)
             for v, weight in g.vertices:
                 w.put_vertex(v, weight)
             for a, b, weight in g.edges:
@@ -255,7 +184,7 @@ class LabelGraph(Instance):
             raise BadRequestError(f"Do not support transaction with over {MAX_LOCKS} ids")
         self._check_writable()
         with self.lock:
-            w = _Writes(self)
+            w = PendingWrites(self)
             for v, inc in g.vertices:
                 cur = w.weight(K.vertex(v))
                 w.put_vertex(v, inc if cur is None else cur + inc)
@@ -273,7 +202,7 @@ class LabelGraph(Instance):
         g = as_graph(graph)
         self._check_writable()
         with self.lock:
-            w = _Writes(self)
+            w = PendingWrites(self)
             if g.empty:
                 nv = sum(1 for _ in self._scan(*K.class_range(K.CLASS_VERTEX)))
                 ne = sum(1 for _ in self._scan(*K.class_range(K.CLASS_EDGE)))
@@ -309,7 +238,7 @@ class LabelGraph(Instance):
             raise BadRequestError("a merge lists a vertex twice")
         self._check_writable()
         with self.lock:
-            w = _Writes(self)
+            w = PendingWrites(self)
             keep = ids[-1]
             total = 0.0
             for v in ids:
@@ -345,7 +274,7 @@ class LabelGraph(Instance):
         checked = [(self._prop_key(a, name, b), a, b, bytes(v)) for a, b, v in items]
         self._check_writable()
         with self.lock:
-            w = _Writes(self)
+            w = PendingWrites(self)
             for tk, a, b, value in checked:
                 owner = K.vertex(a) if b is None else K.edge(a, b)
                 if w.get(owner) is None:
@@ -368,7 +297,7 @@ class LabelGraph(Instance):
             batch.commit()
             return True
 
-    def _need_vertices(self, w: _Writes, a: int, b: int) -> None:
+    def _need_vertices(self, w: PendingWrites, a: int, b: int) -> None:
         for v in (a, b):
             if not w.has_vertex(v):
                 raise NotFoundError(
@@ -376,7 +305,7 @@ class LabelGraph(Instance):
                 )
 
     @staticmethod
-    def _weight_or_missing(w: _Writes, v: int) -> float:
+    def _weight_or_missing(w: PendingWrites, v: int) -> float:
         got = w.weight(K.vertex(v))
         if got is None:
             raise NotFoundError(f"vertex {v} not found")
@@ -386,78 +315,8 @@ class LabelGraph(Instance):
     def rebuild_derived(
         self, batch: VersionedBatch, sources: Sequence[bytes], contested: Sequence[bytes]
     ) -> int:
-        """Make the merge node a consistent graph, from the keys the sides changed.
-
-        Each changed edge keeps its adjacency entries only if it and both its vertices
-        exist at the merge node; an edge left on a vertex that one side deleted while
-        the other added the edge goes, and so do properties whose vertex or edge is
-        gone. Contested adjacency entries (rewritten on two sides) are rewritten here.
-        """
-
-        def read(tk: bytes) -> bytes | memoryview | None:
-            if batch.holds(self.iid, tk):
-                return batch.queued(self.iid, tk)
-            return self._get(tk)
-
-        alive: dict[int, bool] = {}
-
-        def vertex_alive(v: int) -> bool:
-            if v not in alive:
-                alive[v] = read(K.vertex(v)) is not None
-            return alive[v]
-
-        pairs = {K.pair_of(tk) for tk in sources if tk[:1] == bytes([K.CLASS_EDGE])}
-        pairs |= {K.ordered(*K.pair_of(tk)) for tk in contested if K.is_derived(tk)}
-        live_edges: dict[tuple[int, int], bool] = {}
-        n = 0
-        for a, b in sorted(pairs):
-            exists = read(K.edge(a, b)) is not None
-            ok = exists and vertex_alive(a) and vertex_alive(b)
-            live_edges[(a, b)] = ok
-            if exists and not ok:
-                batch.delete(self.iid, K.edge(a, b))
-                n += 1
-            for tk in (K.adj(a, b), K.adj(b, a)):
-                if ok:
-                    batch.put(self.iid, tk, b"")
-                else:
-                    batch.delete(self.iid, tk)
-                n += 1
-        for tk in sources:
-            if tk[0] == K.CLASS_VPROP:
-                gone = not vertex_alive(K.id_of(tk))
-            elif tk[0] == K.CLASS_EPROP:
-                a, b = K.pair_of(tk)
-                if (a, b) not in live_edges:
-                    live_edges[(a, b)] = (
-                        read(K.edge(a, b)) is not None and vertex_alive(a) and vertex_alive(b)
-                    )
-                gone = not live_edges[(a, b)]
-            else:
-                continue
-            if gone and read(tk) is not None:
-                batch.delete(self.iid, tk)
-                n += 1
-        return n
-
-
-def to_networkx(doc: Mapping[str, Any]) -> nx.Graph:
-    """A graph JSON document as a ``networkx.Graph`` (``weight`` on nodes and edges)."""
-    import networkx as nx
-
-    g = nx.Graph()
-    for v in doc.get("Vertices") or []:
-        g.add_node(int(v["Id"]), weight=float(v.get("Weight", 0.0)))
-    for e in doc.get("Edges") or []:
-        g.add_edge(int(e["Id1"]), int(e["Id2"]), weight=float(e.get("Weight", 0.0)))
-    return g
-
-
-def components(g: nx.Graph) -> list[list[int]]:
-    """Connected components of ``g``: sorted vertex lists, ordered by smallest vertex."""
-    import networkx as nx
-
-    return sorted((sorted(c) for c in nx.connected_components(g)), key=lambda c: c[0])
+        """Make the merge node a consistent graph (see :mod:`.merging`)."""
+        return repair_merge(self, batch, sources, contested)
 
 
 if TYPE_CHECKING:  # mypy checks that the class satisfies the shared labelgraph interface
