@@ -65,6 +65,9 @@ class LabelGraphContract:
         assert graph.get_property(3, "name") == b"\x00three"
         assert graph.get_property(3, "e", 9) == b"edge"
         assert graph.delete_property(3, "name") and not graph.delete_property(3, "name")
+        graph.put_property(9, "e", b"", 3)  # empty is unset (DVID reads unset as empty)
+        with pytest.raises(NotFoundError):
+            graph.get_property(3, "e", 9)
         counts = graph.delete_subgraph({"Vertices": [{"Id": 9}], "Edges": []})
         assert counts == {"vertices": 1, "edges": 1}
         assert graph.delete_subgraph() == {"vertices": 2, "edges": 1}

@@ -162,11 +162,12 @@ def test_properties_of_vertices_and_edges(mem_repo: Repository) -> None:
     g.put_subgraph(body([1, 2, 3], [(1, 2)]))
     g.put_property(1, "name", b"\x00bytes\xff")
     g.put_property(2, "syn", b"edge", 1)
-    g.put_property(1, "empty", b"")
+    g.put_property(1, "empty", b"x")
     assert g.get_property(1, "name") == b"\x00bytes\xff"
     assert g.get_property(1, "syn", 2) == b"edge" and g.get_property(2, "syn", 1) == b"edge"
-    assert g.get_property(1, "empty") == b""
     assert g.property_names(1) == ["empty", "name"] and g.property_names(1, 2) == ["syn"]
+    g.put_property(1, "empty", b"")  # empty is unset, as DVID reads it
+    assert g.property_names(1) == ["name"]
     assert g.get_properties("name", [(1, None), (2, None)]) == [b"\x00bytes\xff", None]
     with pytest.raises(NotFoundError):
         g.get_property(2, "name")

@@ -97,10 +97,14 @@ def test_properties_and_transactions(api: tuple[httpx.Client, str]) -> None:
     assert r.content == b"\x00\xffone" and r.headers["content-type"] == "application/octet-stream"
     assert c.post(f"{g}/property/3/1/syn", content=b"e13").is_success
     assert c.get(f"{g}/property/1/3/syn").content == b"e13"
-    assert c.get(f"{g}/property/2/name").status_code == 400  # DVID: 400 for a missing one
+    r = c.get(f"{g}/property/2/name")  # DVID reads an unset property as empty
+    assert r.status_code == 200 and r.content == b""
     assert c.post(f"{g}/property/9/name", content=b"x").status_code == 400
     assert c.delete(f"{g}/property/1/name").is_success
-    assert c.get(f"{g}/property/1/name").status_code == 400
+    assert c.get(f"{g}/property/1/name").content == b""
+    assert c.post(f"{g}/property/1/3/syn", content=b"").is_success  # empty: unset
+    assert c.get(f"{g}/property/3/1/syn").content == b""
+    assert c.post(f"{g}/property/1/3/syn", content=b"e13").is_success
 
     # GET: lock vertices 1 and 2 (first sight: ids 1 and 2), read 'name' of both
     c.post(f"{g}/property/2/name", content=b"two").raise_for_status()

@@ -3,8 +3,8 @@ any server that has DVID's labelgraph endpoints.
 
 Graphs are checked here as the local instance checks them
 (:func:`dvidctl.datatypes.labelgraph.graphjson.parse_graph`), so bad input is refused
-before a request is sent. DVID answers a missing vertex, edge or property with 400;
-that answer becomes NotFoundError here, as the local instance raises.
+before a request is sent. DVID answers a missing vertex or edge with 400 and an unset
+property with an empty 200; both become NotFoundError here, as the local instance raises.
 """
 
 from __future__ import annotations
@@ -104,8 +104,13 @@ class RemoteLabelGraph(RemoteInstance):
         return ["property", *ids, K.check_prop(name)]
 
     def get_property(self, a: int, name: str, b: int | None = None) -> bytes:
-        """A vertex (or edge) property; NotFoundError if unset."""
-        return self._call("GET", *self._prop_path(a, name, b)).content
+        """A vertex (or edge) property; NotFoundError if unset (DVID answers an unset
+        property with an empty 200, and an empty property is an unset one)."""
+        got = self._call("GET", *self._prop_path(a, name, b)).content
+        if not got:
+            what = f"vertex {a}" if b is None else f"edge {a}-{b}"
+            raise NotFoundError(f"property {name!r} of {what} not found")
+        return got
 
     def put_property(self, a: int, name: str, value: bytes, b: int | None = None) -> None:
         """Set a vertex (or edge) property."""
@@ -113,12 +118,11 @@ class RemoteLabelGraph(RemoteInstance):
 
     def delete_property(self, a: int, name: str, b: int | None = None) -> bool:
         """Delete a vertex (or edge) property; whether it was set."""
-        path = self._prop_path(a, name, b)
         try:
-            self._call("GET", *path)
+            self.get_property(a, name, b)
         except NotFoundError:
             return False
-        self._call("DELETE", *path)
+        self._call("DELETE", *self._prop_path(a, name, b))
         return True
 
     def to_networkx(self, vertices: Sequence[int] | None = None) -> nx.Graph:

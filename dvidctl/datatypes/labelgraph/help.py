@@ -25,7 +25,9 @@ HTTP (below /api/node/<uuid>/<name>/):
                                    from it in Edges, is used instead)
   POST    weight                   add each weight to the vertex's or edge's (creating it);
                                    at most 1000 vertices
-  GET|POST|DELETE  property/<v>/<key>         a vertex property (raw bytes)
+  GET|POST|DELETE  property/<v>/<key>         a vertex property (raw bytes; as DVID, an
+                                              unset one reads as empty, and posting an
+                                              empty body unsets it)
   GET|POST|DELETE  property/<v1>/<v2>/<key>   an edge property
   GET|POST propertytransaction/<edges|vertices>/<prop>
                                    DVID's binary transactions (uint64 LE): request nLock,

@@ -266,11 +266,16 @@ class LabelGraph(Instance):
 
     def put_property(self, a: int, name: str, value: bytes, b: int | None = None) -> None:
         """Set a vertex property (or with ``b`` an edge property); the vertex or edge
-        must exist."""
+        must exist. An empty value deletes it (see :meth:`put_properties`)."""
         self.put_properties(name, [(a, b, value)])
 
     def put_properties(self, name: str, items: Iterable[tuple[int, int | None, bytes]]) -> int:
-        """Set property ``name`` of several vertices / edges in one write; returns how many."""
+        """Set property ``name`` of several vertices / edges in one write; returns how many.
+
+        An empty value deletes the property: DVID reads a missing property as an empty
+        one (``GET property`` answers 200 with no bytes, a transaction size 0), so the
+        two cannot be told apart over its API, and here they are the same thing.
+        """
         checked = [(self._prop_key(a, name, b), a, b, bytes(v)) for a, b, v in items]
         self._check_writable()
         with self.lock:
@@ -281,7 +286,7 @@ class LabelGraph(Instance):
                     raise NotFoundError(
                         f"vertex {a} not found" if b is None else f"edge {a}-{b} not found"
                     )
-                w.values[tk] = value
+                w.values[tk] = value or None
             w.commit()
             return len(checked)
 

@@ -52,7 +52,8 @@ class LabelGraphAPI(InstanceAPI, Protocol):
         ...
 
     def put_property(self, a: int, name: str, value: bytes, b: int | None = None) -> None:
-        """Set a vertex (or edge) property; the vertex or edge must exist."""
+        """Set a vertex (or edge) property; the vertex or edge must exist. An empty
+        value deletes it (DVID reads an unset property as empty)."""
         ...
 
     def delete_property(self, a: int, name: str, b: int | None = None) -> bool:

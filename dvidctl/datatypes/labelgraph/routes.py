@@ -13,7 +13,7 @@ from dvidctl.datatypes.labelgraph import transactions as tx
 from dvidctl.datatypes.labelgraph.graphjson import dumps_go, parse_graph_bytes
 from dvidctl.datatypes.labelgraph.keys import check_id
 from dvidctl.datatypes.labelgraph.ops import LabelGraph
-from dvidctl.errors import BadRequestError
+from dvidctl.errors import BadRequestError, NotFoundError
 from dvidctl.httpkit.routing import Call, Route
 from dvidctl.httpkit.streaming import OCTET
 
@@ -85,9 +85,14 @@ def _prop_target(call: Call) -> tuple[int, int | None]:
 
 
 def property_get(call: Call) -> Response:
-    """``GET property/{v}/{key}`` or ``property/{v1}/{v2}/{key}``: raw bytes."""
+    """``GET property/{v}/{key}`` or ``property/{v1}/{v2}/{key}``: raw bytes; a property
+    that is not set reads as empty (200), as DVID answers."""
     a, b = _prop_target(call)
-    return Response(_graph(call).get_property(a, call.params["key"], b), media_type=OCTET)
+    try:
+        value = _graph(call).get_property(a, call.params["key"], b)
+    except NotFoundError:
+        value = b""
+    return Response(value, media_type=OCTET)
 
 
 def property_post(call: Call) -> Response:
