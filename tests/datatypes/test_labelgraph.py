@@ -136,6 +136,21 @@ def test_subgraph_neighbors_and_weights(mem_repo: Repository) -> None:
     state(g)
 
 
+def test_bulk_writes_into_an_empty_and_a_full_graph(mem_repo: Repository) -> None:
+    """Writes of 1000+ items first ask whether the graph is empty (then read nothing)."""
+    g = new_graph(mem_repo)
+    ring = [(v, v % 1200 + 1, 1.0) for v in range(1, 1201)]
+    g.put_subgraph(body(list(range(1, 1201)), ring))
+    vs, es = state(g)
+    assert len(vs) == 1200 and len(es) == 1200 and g.neighbor_ids(1) == [2, 1200]
+    # into the full graph: existing edges re-weighted (not made twice), new ones added
+    more = [(v, v + 600, 2.0) for v in range(1, 601)] + [(a, b, 3.0) for a, b, _ in ring[:500]]
+    g.put_subgraph(body([(v, 1) for v in range(1, 1201)], more))
+    vs, es = state(g)
+    assert len(es) == 1800 and es[(1, 2)] == 3.0 and es[(1, 601)] == 2.0 and vs[7] == 1.0
+    assert g.neighbor_ids(1) == [2, 601, 1200]
+
+
 def test_bad_writes_change_nothing(mem_repo: Repository) -> None:
     g = new_graph(mem_repo)
     g.put_subgraph(body([1, 2], [(1, 2, 1)]))

@@ -168,7 +168,7 @@ class LabelGraph(Instance):
         g = as_graph(graph)
         self._check_writable()
         with self.lock:
-            w = PendingWrites(self)
+            w = PendingWrites(self, items=len(g.vertices) + len(g.edges))
             for v, weight in g.vertices:
                 w.put_vertex(v, weight)
             for a, b, weight in g.edges:
@@ -184,7 +184,7 @@ class LabelGraph(Instance):
             raise BadRequestError(f"Do not support transaction with over {MAX_LOCKS} ids")
         self._check_writable()
         with self.lock:
-            w = PendingWrites(self)
+            w = PendingWrites(self, items=len(g.vertices) + len(g.edges))
             for v, inc in g.vertices:
                 cur = w.weight(K.vertex(v))
                 w.put_vertex(v, inc if cur is None else cur + inc)

@@ -16,16 +16,20 @@ from dvidctl.datatypes.labelgraph import keys as K
 if TYPE_CHECKING:
     from dvidctl.datatypes.labelgraph.ops import LabelGraph
 
+#: Writes of at least this many vertices and edges first check whether the graph is empty.
+BULK = 1000
+
 
 class PendingWrites:
     """One mutation's writes, read through (later steps see earlier ones), then one batch."""
 
-    def __init__(self, inst: LabelGraph) -> None:
+    def __init__(self, inst: LabelGraph, *, items: int = 0) -> None:
         self.inst = inst
         self.values: dict[bytes, bytes | None] = {}
         self.adj: dict[int, dict[int, bool]] = {}  # adjacency changes: v -> {w: present}
         # An empty graph (a bulk load's usual start) needs no reads of the store at all.
-        self.empty = next(iter(inst._scan(K.ALL_START, K.ALL_STOP)), None) is None
+        # Asked only for large writes (``items``): the scan may step over many deleted keys.
+        self.empty = items >= BULK and next(iter(inst._scan(K.ALL_START, K.ALL_STOP)), None) is None
 
     def get(self, tk: bytes) -> bytes | None:
         if tk in self.values:
