@@ -109,6 +109,51 @@ class ROIContract:
         with pytest.raises(BadRequestError):
             roi.contains_points(points)
 
+    def test_put_mask_stores_the_blocks_with_a_set_voxel(self, roi: ROIAPI) -> None:
+        mask = np.zeros((8, 4, 12), np.uint8)  # 2 x 1 x 3 blocks of 4^3 at block (-1, 2, 1)
+        mask[0, 0, 0] = 1  # block (-1, 2, 1)
+        mask[7, 3, 4:8] = 255  # block (0, 2, 2)
+        mask[5, 1, 11] = 1  # block (0, 2, 3)
+        assert roi.put_mask(mask, (-4, 8, 4)) == 2
+        assert roi.get_spans() == [[-1, 2, 1, 1], [0, 2, 2, 3]]
+        assert roi.put_mask(mask.astype(bool), (4, 8, 4)) == 2
+        assert roi.get_spans() == [[1, 2, 1, 1], [2, 2, 2, 3]]
+
+    @pytest.mark.parametrize(
+        ("shape", "offset"),
+        [((4, 4, 6), (0, 0, 0)), ((4, 4, 4), (0, 2, 0)), ((4, 4), (0, 0, 0))],
+        ids=["size", "offset", "2d"],
+    )
+    def test_unaligned_masks_write_nothing(
+        self, roi: ROIAPI, shape: tuple[int, ...], offset: tuple[int, int, int]
+    ) -> None:
+        roi.put_spans(NORMAL)
+        with pytest.raises(BadRequestError, match="multiples of the ROI's block size"):
+            roi.put_mask(np.ones(shape, np.uint8), offset)
+        with pytest.raises(BadRequestError):
+            roi.put_mask(np.ones((4, 4, 4), np.float32), (0, 0, 0))
+        assert roi.get_spans() == NORMAL
+
+    def test_mask_at_a_scale(self, roi: ROIAPI) -> None:
+        roi.put_spans(NORMAL)
+        box = Box((-3, 0, -5), (5, 7, 13))  # voxels of scale 1: blocks are 2^3 there
+        np.testing.assert_array_equal(roi.mask(box, 1), mask_of(NORMAL, box, 2))
+        np.testing.assert_array_equal(roi.mask(box, 2), mask_of(NORMAL, box, 1))
+        with pytest.raises(BadRequestError, match="too coarse"):
+            roi.mask(box, 3)
+
+    def test_partition(self, roi: ROIAPI) -> None:
+        roi.put_spans([[0, 0, 0, 3], [1, 0, 0, 3], [5, 1, 2, 2]])
+        p = roi.partition(2)
+        assert p["NumActiveBlocks"] == 9 and p["NumSubvolumes"] == len(p["Subvolumes"])
+        assert sum(sv["ActiveBlocks"] for sv in p["Subvolumes"]) == 9
+        first = p["Subvolumes"][0]
+        assert first["MinPoint"] == [0, 0, 0] and first["MaxPoint"] == [7, 7, 7]
+        opt = roi.partition(2, optimized=True)
+        assert sum(sv["ActiveBlocks"] for sv in opt["Subvolumes"]) == 9
+        with pytest.raises(BadRequestError):
+            roi.partition(0)
+
     def test_writes_to_a_committed_node_are_refused(self, backend: Backend) -> None:
         roi = backend.new("roi", {"BlockSize": "4,4,4"})
         assert isinstance(roi, ROIAPI)

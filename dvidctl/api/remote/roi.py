@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dvidctl.api.remote.base import RemoteInstance
+from dvidctl.datatypes.roi import blockmap
 from dvidctl.datatypes.roi import spans as sp
+from dvidctl.errors import BadRequestError
 from dvidctl.geometry import Box, check_voxel_budget, parse_points
 
 
@@ -56,11 +58,34 @@ class RemoteROI(RemoteInstance):
         got = self.repo.request("POST", self.path("ptquery"), content=body).json()
         return np.asarray(got, dtype=bool)
 
-    def mask(self, box: Box) -> np.ndarray:
-        """uint8 ZYX mask of ``box``: 1 inside the ROI."""
+    def put_mask(self, mask: np.ndarray, offset_zyx: Sequence[int]) -> int:
+        """Replace the ROI with the blocks of a block-aligned mask (converted here)."""
+        zyx = (self.block_size[2], self.block_size[1], self.block_size[0])
+        return self.put_spans(blockmap.mask_spans(mask, offset_zyx, zyx))
+
+    def partition(self, batchsize: int = 8, optimized: bool = False) -> dict[str, Any]:
+        """DVID's ``GET partition?batchsize=N[&optimized=true]``."""
+        if isinstance(batchsize, bool) or not isinstance(batchsize, int) or batchsize < 1:
+            raise BadRequestError(f"batchsize must be a positive integer, not {batchsize!r}")
+        params = {"batchsize": str(batchsize)} | ({"optimized": "true"} if optimized else {})
+        got: dict[str, Any] = self.repo.request("GET", self.path("partition"), params=params).json()
+        return got
+
+    def mask(self, box: Box, scale: int = 0) -> np.ndarray:
+        """uint8 ZYX mask of ``box``: 1 inside the ROI.
+
+        DVID's ``mask`` endpoint is scale 0 only; other scales are drawn here from
+        the spans, as the local instance draws them.
+        """
+        x, y, z = self.block_size
+        cell = blockmap.scale_cell((z, y, x), scale)
         check_voxel_budget(box.nvoxels, 1)
         if box.is_empty:
             return np.zeros(box.shape, dtype=np.uint8)
+        if scale:
+            bstart, bstop = box.block_range(cell)
+            grid = sp.rasterize(sp.normalize(sp.parse_spans(self.get_spans())), bstart, bstop)
+            return sp.expand(grid, box.start, box.stop, bstart, cell)
         size = "_".join(map(str, box.size_xyz))
         off = "_".join(map(str, box.offset_xyz))
         return self.repo.get_into(self.path("mask", "0_1_2", size, off), np.uint8, tuple(box.shape))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dvidctl.datatypes.base import Instance
-from dvidctl.datatypes.roi import keys
+from dvidctl.datatypes.roi import blockmap, keys
 from dvidctl.datatypes.roi import spans as sp
 from dvidctl.datatypes.roi.partition import partition as _partition
 from dvidctl.errors import BadRequestError
@@ -88,18 +88,21 @@ class ROI(Instance):
         """Number of blocks in the ROI."""
         return sp.count_blocks(self.span_array())
 
-    def mask(self, box: Box) -> np.ndarray:
+    def mask(self, box: Box, scale: int = 0) -> np.ndarray:
         """A uint8 ZYX array of ``box``'s shape: 1 for voxels inside the ROI, else 0.
 
-        Works for boxes not aligned to blocks and for negative coordinates.
+        Works for boxes not aligned to blocks and for negative coordinates. With
+        ``scale``, ``box`` is in voxels of that pyramid level (each ``2**scale`` voxels
+        of scale 0 per axis), which must divide the block size.
 
         Raises:
-            BadRequestError: If the box would need more memory than allowed.
+            BadRequestError: If the box would need more memory than allowed, or the
+                scale is too coarse for the blocks.
         """
+        bzyx = blockmap.scale_cell(self.block_zyx, scale)
         check_voxel_budget(box.nvoxels, 1)
         if box.is_empty:
             return np.zeros(box.shape, dtype=np.uint8)
-        bzyx = self.block_zyx
         bstart, bstop = box.block_range(bzyx)
         grid = sp.rasterize(self._spans_in(bstart, bstop), bstart, bstop)
         return sp.expand(grid, box.start, box.stop, bstart, bzyx)
@@ -183,6 +186,10 @@ class ROI(Instance):
         return _partition(self.span_array(), self.block_size, int(batchsize), optimized)
 
     # ----------------------------------------------------------------- writes
+    def check_writable(self) -> None:
+        """Raise now (LockedNodeError) if a write here would be refused: before costly work."""
+        self._check_writable()
+
     def put_spans(self, spans: Any) -> int:
         """Replace the ROI at this node with ``spans`` as given (one atomic batch).
 
@@ -216,6 +223,15 @@ class ROI(Instance):
     def put_blocks(self, coords_zyx: Any) -> int:
         """Replace the ROI with the set of blocks ``coords_zyx`` (``(n, 3)`` ZYX)."""
         return self.put_spans(sp.from_blocks(coords_zyx))
+
+    def put_mask(self, mask: Any, offset_zyx: Any) -> int:
+        """Replace the ROI with the blocks where ``mask`` (ZYX, at voxel ``offset_zyx``) is set.
+
+        The mask must be block-aligned (offset and shape multiples of the block size,
+        as DVID's block writes); a block is in the ROI when any of its voxels is
+        non-zero. Returns the number of spans stored.
+        """
+        return self.put_spans(blockmap.mask_spans(mask, offset_zyx, self.block_zyx))
 
     def delete(self) -> int:
         """Delete every span at this node; returns how many spans were visible.

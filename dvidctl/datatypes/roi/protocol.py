@@ -10,7 +10,7 @@ so bad input is the same ``BadRequestError`` on either.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,8 +41,17 @@ class ROIAPI(InstanceAPI, Protocol):
         """Delete every span; returns how many there were."""
         ...
 
-    def mask(self, box: Box) -> np.ndarray:
-        """A uint8 ZYX array of ``box``'s shape: 1 inside the ROI, else 0."""
+    def put_mask(self, mask: np.ndarray, offset_zyx: Sequence[int]) -> int:
+        """Replace the ROI with the blocks where a block-aligned ZYX mask at voxel
+        ``offset_zyx`` has a non-zero voxel; returns the number of spans stored."""
+        ...
+
+    def mask(self, box: Box, scale: int = 0) -> np.ndarray:
+        """A uint8 ZYX array of ``box``'s shape (voxels of ``scale``): 1 inside, else 0."""
+        ...
+
+    def partition(self, batchsize: int = 8, optimized: bool = False) -> dict[str, Any]:
+        """Subvolumes of about ``batchsize``³ blocks covering the ROI (DVID's ``partition``)."""
         ...
 
     def contains_points(self, points_xyz: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:

@@ -6,9 +6,10 @@ import numpy as np
 from starlette.responses import Response
 
 from dvidctl.datatypes.roi.ops import ROI
+from dvidctl.datatypes.roi.spans import parse_point_list
 from dvidctl.errors import BadRequestError
 from dvidctl.httpkit.jsonio import json_response
-from dvidctl.httpkit.params import box3d, points_xyz
+from dvidctl.httpkit.params import box3d
 from dvidctl.httpkit.routing import Call, Route
 from dvidctl.httpkit.streaming import OCTET, buffer_response
 
@@ -46,7 +47,7 @@ def mask(call: Call) -> Response:
 
 def ptquery(call: Call) -> Response:
     """``POST ptquery``: ``[[x,y,z],...]`` -> ``[true, false, ...]`` (not a mutation)."""
-    pts = points_xyz(call.json(what="ptquery body"), "ptquery body")
+    pts = parse_point_list(call.json(what="ptquery body"), "ptquery body")
     inside = _roi(call).contains_points(pts)
     return json_response([bool(v) for v in np.asarray(inside)])
 

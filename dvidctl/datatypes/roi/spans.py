@@ -238,3 +238,42 @@ def expand(
         counts = np.minimum(lo + bs, box_stop[axis]) - np.maximum(lo, box_start[axis])
         out = np.repeat(out, np.maximum(counts, 0), axis=axis)
     return out.view(np.uint8)
+
+
+_POINT_HINT = "send [[x, y, z], ...] integer voxel coordinates"
+
+
+def parse_point_list(points: Any, what: str = "points") -> np.ndarray:
+    """Voxel points from decoded JSON, as strictly as DVID's ``ptquery`` reads them.
+
+    DVID decodes the body into ``[][3]int32``, so only integers are points: bools,
+    floats (even ``1.0``), strings and values outside int32 are refused. (Go would
+    also zero-fill a point of fewer than 3 numbers and drop extra numbers; those are
+    refused here as malformed.)
+
+    Returns:
+        An ``(n, 3)`` int64 XYZ array.
+
+    Raises:
+        BadRequestError: On anything but a list of ``[x, y, z]`` int32 integers.
+    """
+    if isinstance(points, (str, bytes, dict)) or not isinstance(points, Sequence):
+        raise BadRequestError(
+            f"{what} must be a list of [x, y, z], got {type(points).__name__}", hint=_POINT_HINT
+        )
+    for i, p in enumerate(points):
+        if isinstance(p, (str, bytes, dict)) or not isinstance(p, Sequence) or len(p) != 3:
+            raise BadRequestError(f"{what}: point {i} ({p!r}) is not [x, y, z]", hint=_POINT_HINT)
+        for v in p:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise BadRequestError(
+                    f"{what}: point {i} ({list(p)!r}) has a non-integer {v!r}", hint=_POINT_HINT
+                )
+            if not INT32_MIN <= v <= INT32_MAX:
+                raise BadRequestError(
+                    f"{what}: point {i} ({list(p)!r}) is outside the int32 range",
+                    hint=_POINT_HINT,
+                )
+    if not points:
+        return np.empty((0, 3), dtype=np.int64)
+    return np.array(points, dtype=np.int64)
