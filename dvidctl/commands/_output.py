@@ -148,13 +148,14 @@ def _escape(text: str) -> str:
 def progress(
     description: str, total: float | None, *, enabled: bool = True, bytes_: bool = False
 ) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields a callback ``advance(n)``.
+    """A rich progress bar on stderr; yields a callback ``advance(n, total=None)``.
 
-    Disabled (the callback does nothing) when ``enabled`` is False (``--json``)
-    or stderr is not a terminal.
+    ``total`` (when given) sets the bar's total, for work whose size is known only
+    once it starts. Disabled (the callback does nothing) when ``enabled`` is False
+    (``--json``) or stderr is not a terminal.
     """
     if not enabled or not sys.stderr.isatty():
-        yield lambda n=1: None
+        yield lambda n=1, total=None: None
         return
     from rich.progress import (
         BarColumn,
@@ -174,7 +175,13 @@ def progress(
     cols.append(TimeRemainingColumn())
     with Progress(*cols, console=_console("stderr"), transient=True) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+        def advance(n: float = 1, total: float | None = None) -> None:
+            if total is not None:
+                bar.update(task, total=total)
+            bar.advance(task, n)
+
+        yield advance
 
 
 @contextmanager

@@ -182,7 +182,8 @@ _app.add_typer(delete_app, name="delete")
 
 #: The command modules, each with ``register(app[, put_app][, get_app][, delete_app])``.
 MODULES = (
-    "repo", "fsck", "versions", "instances", "data", "voxels", "mesh", "graph", "serve", "remotes",
+    "repo", "fsck", "versions", "instances", "data", "voxels", "mesh", "graph", "roi", "serve",
+    "remotes",
 )  # fmt: skip
 #: Which module defines each command, by the words that name it.
 #: ``tests/commands/test_lazy_commands.py`` keeps it in step with the modules.
@@ -202,6 +203,8 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("graph", "components"): "graph", ("graph", "merge"): "graph", ("graph", "delete"): "graph",
     ("graph", "get-property"): "graph", ("graph", "set-property"): "graph",
     ("graph", "delete-property"): "graph",
+    ("roi", "put"): "roi", ("roi", "get"): "roi", ("roi", "mask"): "roi",
+    ("roi", "contains"): "roi", ("roi", "partition"): "roi", ("roi", "from-body"): "roi",
     ("serve",): "serve",
     ("remote", "add"): "remotes", ("remote", "list"): "remotes", ("remote", "remove"): "remotes",
     ("clone",): "remotes", ("fetch",): "remotes", ("pull",): "remotes", ("push",): "remotes",
