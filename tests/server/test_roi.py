@@ -68,3 +68,32 @@ def test_partition(client, roi):
     p = client.get(f"/api/node/{roi}/r/partition?batchsize=2").json()
     assert p["NumActiveBlocks"] == 8 and p["NumSubvolumes"] >= 1
     assert client.get(f"/api/node/{roi}/r/partition?batchsize=x").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[[1.5, 2, 3]]",
+        b"[[1.0, 2, 3]]",
+        b"[[true, 2, 3]]",
+        b'[["1", 2, 3]]',
+        b"[[1, 2, 3000000000]]",
+    ],
+    ids=["float", "integral-float", "bool", "string", "beyond-int32"],
+)
+def test_ptquery_reads_points_as_dvid_does(client, roi, body) -> None:  # type: ignore[no-untyped-def]
+    """roi.go decodes the body into [][3]int32: anything but int32 integers is a 400."""
+    client.post(f"/api/node/{roi}/r/roi", json=[[0, 0, 0, 0]])
+    r = client.post(f"/api/node/{roi}/r/ptquery", content=body)
+    assert r.status_code == 400, r.text
+    assert client.post(f"/api/node/{roi}/r/ptquery", content=b"[]").json() == []
+
+
+def test_partition_matches_the_instance(client, repo, roi) -> None:  # type: ignore[no-untyped-def]
+    spans = [[0, 0, 0, 3], [1, 0, 0, 3], [9, 4, -3, 2]]
+    client.post(f"/api/node/{roi}/r/roi", json=spans)
+    inst = repo.node(roi).instance("r")
+    for query, args in (("batchsize=3", (3, False)), ("batchsize=2&optimized=true", (2, True))):
+        got = client.get(f"/api/node/{roi}/r/partition?{query}").json()
+        assert got == inst.partition(*args)
+    assert client.get(f"/api/node/{roi}/r/partition?batchsize=0").status_code == 400
