@@ -33,6 +33,11 @@ Versions and merges:
   back if the other side wrote a span covering it; the merged ROI is the union of the spans.
 
 Building an ROI:
+  From a labelmap body: dvidctl roi from-body SEG LABEL NAME (the blocks holding any voxel of it).
   From label data: sparsevol-coarse/<label> gives spans x, y, z, len; POST [z, y, x, x+len-1].
+  From a block-aligned mask: dvidctl roi put NAME mask.npy --offset X,Y,Z (Python: put_mask).
   From a list of blocks (Python): node.instance(NAME).put_blocks(coords_zyx).
+
+ptquery reads points as DVID does ([][3]int32): floats, bools, strings and points of other
+than 3 numbers are 400.
 """
