@@ -167,3 +167,47 @@ def test_voxel_verbs_through_a_server(tmp_path: Path) -> None:
         r = runner.invoke(app, ["put", "key", "gray", "x", *base], input=b"v")
         assert r.exit_code == 2 and "'gray' is a uint8blk, not a keyvalue" in r.stderr
     repo.close()
+
+
+def test_roi_verbs_through_a_server(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    repo = Repository.init(tmp_path / "served")
+    repo.new_instance("roi", "r", {"BlockSize": "16,16,16"})
+    repo.new_instance("keyvalue", "kv")
+    spans = [[0, 0, 0, 2], [1, 1, -1, 0]]
+    state = ServerState(RepoSet([repo], None), ServerSettings())
+    runner = CliRunner()
+    with BackgroundServer(state) as srv:
+        base = ["--remote", srv.url, "--node", ":master"]
+        r = runner.invoke(app, ["roi", "put", "r", *base], input=json.dumps(spans).encode())
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(app, ["roi", "get", "r", *base])
+        assert r.exit_code == 0 and json.loads(r.stdout) == spans
+        r = runner.invoke(app, ["roi", "contains", "r", "40,0,0", "48,0,0", "--json", *base])
+        assert r.exit_code == 0 and json.loads(r.stdout) == [True, False]
+        r = runner.invoke(app, ["roi", "partition", "r", "-b", "2", "--json", *base])
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout) == repo.head.instance("r").partition(2)
+        out = tmp_path / "m.npy"
+        r = runner.invoke(
+            app,
+            ["roi", "mask", "r", "--offset", "-8,8,0", "--size", "40,20,24", "-o", str(out)]
+            + ["--scale", "1", *base],
+        )
+        assert r.exit_code == 0, r.output
+        want = repo.head.instance("r").mask(Box.from_xyz((-8, 8, 0), (40, 20, 24)), 1)
+        np.testing.assert_array_equal(np.load(out), want)
+        mask = np.zeros((16, 16, 32), np.uint8)
+        mask[3, 4, 20] = 1
+        np.save(tmp_path / "in.npy", mask)
+        r = runner.invoke(app, ["roi", "put", "r", str(tmp_path / "in.npy"), *base])
+        assert r.exit_code == 0, r.output
+        assert repo.head.instance("r").get_spans() == [[0, 0, 1, 1]]
+        r = runner.invoke(app, ["roi", "put", "kv", *base], input=b"[]")
+        assert r.exit_code == 2 and "not an roi" in r.stderr
+        r = runner.invoke(app, ["roi", "put", "r", *base], input=b"[[0, 0, 3, 1]]")
+        assert r.exit_code == 2 and "x1 < x0" in r.stderr
+    repo.close()
