@@ -93,15 +93,18 @@ def check_label(label: int) -> int:
     return int(label)
 
 
-def candidate_blocks(seg: LabelMap, label: int, scale: int) -> np.ndarray:
-    """The labelmap blocks at ``scale`` that may hold ``label`` (``(n, 3)`` ZYX, key order).
+def candidate_blocks(seg: LabelMap, label: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """The blocks at ``scale`` that may hold body ``label``, and the stored ids that are it.
 
-    The one place that decides which blocks are read. Without a label index this is
-    every stored block; a label index (which blocks hold a body) makes it exact and
-    small, and only this function changes.
+    The one place that decides which blocks are read: ``(coords, ids)``, the block
+    coordinates (``(n, 3)`` ZYX, key order) and the uint64 values that count as the
+    body in them. Without a label index the blocks are every stored block and the id
+    is the label itself; with an index (which scale-0 blocks hold a body, and its
+    supervoxels once bodies are mapped) they are the body's blocks (``>> scale``) and
+    supervoxels, and only this function changes.
     """
     coords: np.ndarray = seg.blocks.block_coords(scale).astype(np.int64)
-    return coords
+    return coords, np.asarray([label], dtype=np.uint64)
 
 
 def body_roi_blocks(
@@ -120,15 +123,15 @@ def body_roi_blocks(
     """
     seg.check_scale(scale)
     cell = blockmap.scale_cell(block_zyx, scale)
-    coords = candidate_blocks(seg, label, scale)
+    coords, ids = candidate_blocks(seg, label, scale)
     bs = seg.blocks.spec.block_shape
     dtype = seg.blocks.spec.dtype
-    want = dtype.type(label)
+    one = ids[0] if len(ids) == 1 else None
 
     def work(item: tuple[tuple[int, int, int], memoryview]) -> np.ndarray | None:
         (z, y, x), payload = item
         block = decode_into(payload, scratch(bs, dtype))
-        hit = block == want
+        hit = block == one if one is not None else np.isin(block, ids)
         if not hit.any():
             return None
         return blockmap.blocks_hit(hit, (z * bs[0], y * bs[1], x * bs[2]), cell)
