@@ -82,13 +82,14 @@ def put(
     file: Annotated[
         str,
         typer.Argument(
-            help="Spans JSON [[z, y, x0, x1], ...] (a file or - for stdin), or a mask "
+            help="Spans JSON [\\[z, y, x0, x1], ...] (a file or - for stdin), or a mask "
             ".npy/.tif whose non-zero voxels mark the blocks."
         ),
     ] = "-",
     offset: Annotated[
-        str, typer.Option("--offset", help="A mask's first voxel X,Y,Z (block-aligned).")
-    ] = "0,0,0",
+        str | None,
+        typer.Option("--offset", help="A mask's first voxel X,Y,Z (block-aligned; default 0,0,0)."),
+    ] = None,
     node: NodeOpt = None,
     repo: RepoOpt = None,
     remote: RemoteOpt = None,
@@ -102,13 +103,19 @@ def put(
     if file.lower().endswith(_MASK_SUFFIXES):
         from dvidctl.imageio import read_array
 
-        mask, off = read_array(file), _xyz_to_zyx(offset, "offset")
+        mask, off = read_array(file), _xyz_to_zyx(offset or "0,0,0", "offset")
         spans = None
+    elif offset is not None:
+        raise BadRequestError(
+            "--offset places a mask; spans JSON is in block coordinates already",
+            hint="give a mask as .npy or .tif",
+        )
     else:
         spans = _read_json(file, "roi spans")
     with open_node(repo, node, remote, write=True) as n:
         roi = _roi(n, name)
-        stored = roi.put_spans(spans) if spans is not None else roi.put_mask(mask, off)
+        with _output.working(f"writing {name}", enabled=not json_):
+            stored = roi.put_spans(spans) if spans is not None else roi.put_mask(mask, off)
         uuid = n.uuid
     result = {"instance": name, "node": uuid, "spans": stored}
     if json_:
@@ -127,7 +134,7 @@ def get(
     remote: RemoteOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Print the ROI's spans as DVID's GET roi: [[z, y, x0, x1], ...] in block coordinates.
+    """Print the ROI's spans as DVID's GET roi: [\\[z, y, x0, x1], ...] in block coordinates.
 
     The output is what 'roi put' reads. With --json: an object with the instance,
     node, block size and the spans.
@@ -206,12 +213,14 @@ def contains(
     name: NameArg,
     points: Annotated[
         list[str] | None,
-        typer.Argument(help="Voxel points X,Y,Z (or x_y_z).", show_default=False),
+        typer.Argument(
+            help="Voxel points X,Y,Z (or x_y_z); put negative ones after --.", show_default=False
+        ),
     ] = None,
     file: Annotated[
         str | None,
         typer.Option(
-            "--file", "-f", help="JSON [[x, y, z], ...] (as DVID's ptquery body), or - for stdin."
+            "--file", "-f", help="JSON [\\[x, y, z], ...] (as DVID's ptquery body), or - for stdin."
         ),
     ] = None,
     node: NodeOpt = None,

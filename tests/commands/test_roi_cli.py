@@ -167,6 +167,7 @@ def test_bad_input_is_one_error_line_and_writes_nothing(repo: Path, tmp_path: Pa
     fails(repo, 2, "cannot read", "roi", "put", "r", str(tmp_path / "missing.json"))
     np.save(tmp_path / "m.npy", np.ones((16, 16, 10), np.uint8))
     fails(repo, 2, "multiples", "roi", "put", "r", str(tmp_path / "m.npy"))
+    fails(repo, 2, "--offset places a mask", "roi", "put", "r", "--offset", "0,0,0", input=b"[]")
     fails(repo, 3, "no data instance named 'nope'", "roi", "get", "nope")
     fails(repo, 2, "'kv' is a keyvalue, not an roi", "roi", "put", "kv", input=b"[]")
     fails(repo, 2, "'seg' is a labelmap, not an roi", "roi", "contains", "seg", "1,2,3")
