@@ -51,6 +51,10 @@ def _roi(node: NodeAPI, name: str) -> ROIAPI:
 def _read_text(file: str) -> str:
     """The text of ``file`` (``-``: stdin); an OS error is a one-line bad-request."""
     if file == "-":
+        if sys.stdin.isatty():
+            raise BadRequestError(
+                "expected JSON on stdin, not a terminal", hint="name a file, or pipe the JSON in"
+            )
         return sys.stdin.read()
     try:
         return Path(file).read_text()
