@@ -51,6 +51,12 @@ def test_dvid_sample_bodies_match_numpy(
     repo.new_instance("roi", "r", {"BlockSize": f"{roi_bs},{roi_bs},{roi_bs}"})
     offset = (-37, 21, 70)  # ZYX, aligned to nothing
     repo.head.instance("seg").put_subvolume(vol, offset)
+    calls: list[tuple[int, int]] = []
+    roi_from_body(
+        repo.head, "seg", int(vol[0, 0, 0]), "r", progress=lambda n, t: calls.append((n, t))
+    )
+    stored = len(repo.head.instance("seg").blocks.block_coords(0))
+    assert sum(n for n, _ in calls) == stored and {t for _, t in calls} == {stored}
     labels, counts = np.unique(vol, return_counts=True)
     # the largest body, a small one, and one in between
     for label in (labels[np.argmax(counts)], labels[np.argmin(counts)], labels[len(labels) // 2]):
