@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -160,22 +161,31 @@ def test_from_body(repo: Path, tmp_path: Path) -> None:
 def test_bad_input_is_one_error_line_and_writes_nothing(repo: Path, tmp_path: Path) -> None:
     ok(repo, "roi", "put", "r", input=json.dumps(SPANS).encode())
     (tmp_path / "bad.json").write_text("[[0, 0, 1, 2],")
-    fails(repo, 2, "not valid JSON", "roi", "put", "r", str(tmp_path / "bad.json"))
-    fails(repo, 2, "x1 < x0", "roi", "put", "r", input=b"[[0, 0, 5, 2]]")
-    fails(repo, 2, "int32", "roi", "put", "r", input=b"[[0, 0, 0, 2147483648]]")
-    fails(repo, 2, "non-integer", "roi", "put", "r", input=b"[[0, 0, 0.5, 2]]")
-    fails(repo, 2, "cannot read", "roi", "put", "r", str(tmp_path / "missing.json"))
     np.save(tmp_path / "m.npy", np.ones((16, 16, 10), np.uint8))
-    fails(repo, 2, "multiples", "roi", "put", "r", str(tmp_path / "m.npy"))
-    fails(repo, 2, "--offset places a mask", "roi", "put", "r", "--offset", "0,0,0", input=b"[]")
-    fails(repo, 3, "no data instance named 'nope'", "roi", "get", "nope")
-    fails(repo, 2, "'kv' is a keyvalue, not an roi", "roi", "put", "kv", input=b"[]")
-    fails(repo, 2, "'seg' is a labelmap, not an roi", "roi", "contains", "seg", "1,2,3")
-    fails(repo, 2, "outside the 32-bit range", "roi", "contains", "r", "1,2,3000000000")
-    fails(repo, 2, "non-integer", "roi", "contains", "r", "-f", "-", input=b"[[1, 2.5, 3]]")
-    fails(repo, 2, "no points", "roi", "contains", "r")
-    fails(repo, 2, "positive", "roi", "mask", "r", "--offset", "0,0,0", "--size", "0,4,4")
     box = ("--offset", "0,0,0", "--size", "4,4,4")
-    fails(repo, 2, "too coarse", "roi", "mask", "r", *box, "-s", "5")
-    fails(repo, 2, "batchsize", "roi", "partition", "r", "-b", "0")
+    cases: list[tuple[int, str, tuple[str, ...], bytes | None]] = [
+        (2, "not valid JSON", ("put", "r", str(tmp_path / "bad.json")), None),
+        (2, "x1 < x0", ("put", "r"), b"[[0, 0, 5, 2]]"),
+        (2, "int32", ("put", "r"), b"[[0, 0, 0, 2147483648]]"),
+        (2, "non-integer", ("put", "r"), b"[[0, 0, 0.5, 2]]"),
+        (2, "cannot read", ("put", "r", str(tmp_path / "missing.json")), None),
+        (2, "multiples", ("put", "r", str(tmp_path / "m.npy")), None),
+        (2, "--offset places a mask", ("put", "r", "--offset", "0,0,0"), b"[]"),
+        (3, "no data instance named 'nope'", ("get", "nope"), None),
+        (2, "'kv' is a keyvalue, not an roi", ("put", "kv"), b"[]"),
+        (2, "'seg' is a labelmap, not an roi", ("contains", "seg", "1,2,3"), None),
+        (2, "outside the 32-bit range", ("contains", "r", "1,2,3000000000"), None),
+        (2, "non-integer", ("contains", "r", "-f", "-"), b"[[1, 2.5, 3]]"),
+        (2, "no points", ("contains", "r"), None),
+        (2, "positive", ("mask", "r", "--offset", "0,0,0", "--size", "0,4,4"), None),
+        (2, "too coarse", ("mask", "r", *box, "-s", "5"), None),
+        (2, "batchsize", ("partition", "r", "-b", "0"), None),
+    ]
+    # a put opens the repository for writing (one process at a time); reads run a few at once
+    for code, text, args, stdin in cases:
+        if args[0] == "put":
+            fails(repo, code, text, "roi", *args, input=stdin)
+    reads = [c for c in cases if c[2][0] != "put"]
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda c: fails(repo, c[0], c[1], "roi", *c[2], input=c[3]), reads))
     assert spans_of(repo) == SPANS
