@@ -7,11 +7,14 @@ atomic write, so a failure leaves the ROI as it was. The CLI (``dvidctl roi
 from-body``) calls it.
 
 Which labelmap blocks may hold the body is one function, :func:`candidate_blocks`.
-Until labelmap keeps a label index, it names every stored block at the scale read,
-and each is decoded and compared with the label (numpy, whole blocks, on the block
-thread pool); with an index it will name only the body's blocks. A candidate block
-is reduced to the ROI blocks it overlaps (:func:`~dvidctl.datatypes.roi.blockmap.
-blocks_hit`), so labelmap and ROI block sizes need not match.
+Until labelmap keeps a label index, it names every stored block at the scale read;
+with an index it will name only the body's blocks. The candidates are read through
+the labelmap's public reads (``get_subvolume``: the labels any reader sees, decoded
+on the block thread pool), a run of blocks along x at a time, compared with the
+label as whole arrays and reduced to the ROI blocks they overlap
+(:func:`~dvidctl.datatypes.roi.blockmap.blocks_hit`), so labelmap and ROI block
+sizes need not match. Each run is its own read: a write between two runs (only
+possible from another process on a served repository) could be half seen.
 
 ``scale`` reads a coarser pyramid level: fewer voxels to decode, but a level is made
 by taking the most frequent label of each 2x2x2 cube, so small parts of a body can
@@ -26,21 +29,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dvidctl.datatypes.imageblk.codec import decode_into
-from dvidctl.datatypes.imageblk.parallel import parallel_map
-from dvidctl.datatypes.imageblk.scratch import scratch
 from dvidctl.datatypes.labelmap.ops import LabelMap
 from dvidctl.datatypes.roi import blockmap
 from dvidctl.datatypes.roi import spans as sp
 from dvidctl.datatypes.roi.ops import ROI
 from dvidctl.errors import BadRequestError, NotFoundError
+from dvidctl.geometry import Box
 
 if TYPE_CHECKING:
     from dvidctl.api.node import Node
 
-#: Stored bytes (or blocks) fetched before they are decoded together.
-_SLAB_BYTES = 16 << 20
-_SLAB_BLOCKS = 256
+#: Blocks along x read at once: enough for the read to decode them in parallel, and a
+#: bounded buffer (8 uint64 blocks of 64³ are 16 MiB).
+_RUN_BLOCKS = 8
 
 #: ``progress(blocks_read_since_last_call, blocks_to_read)``
 Progress = Callable[[int, int], None]
@@ -93,18 +94,15 @@ def check_label(label: int) -> int:
     return int(label)
 
 
-def candidate_blocks(seg: LabelMap, label: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """The blocks at ``scale`` that may hold body ``label``, and the stored ids that are it.
+def candidate_blocks(seg: LabelMap, label: int, scale: int) -> np.ndarray:
+    """The labelmap blocks at ``scale`` that may hold body ``label``: ``(n, 3)`` ZYX, sorted.
 
-    The one place that decides which blocks are read: ``(coords, ids)``, the block
-    coordinates (``(n, 3)`` ZYX, key order) and the uint64 values that count as the
-    body in them. Without a label index the blocks are every stored block and the id
-    is the label itself; with an index (which scale-0 blocks hold a body, and its
-    supervoxels once bodies are mapped) they are the body's blocks (``>> scale``) and
-    supervoxels, and only this function changes.
+    The one place that decides which blocks are read. Without a label index it is
+    every stored block; with one (which scale-0 blocks hold a body) it is the body's
+    blocks, ``>> scale`` at a coarser level, and only this function changes.
     """
     coords: np.ndarray = seg.blocks.block_coords(scale).astype(np.int64)
-    return coords, np.asarray([label], dtype=np.uint64)
+    return coords
 
 
 def body_roi_blocks(
@@ -117,72 +115,61 @@ def body_roi_blocks(
 ) -> tuple[np.ndarray, int, int]:
     """ROI blocks (grid ``block_zyx``, scale-0 voxels) holding a voxel of ``label`` at ``scale``.
 
+    The candidate blocks are read through the labelmap's own reads (``get_subvolume``,
+    so labels are what any reader sees), a run of up to :data:`_RUN_BLOCKS` blocks
+    along x at a time into one reused buffer; each run is compared with the label and
+    reduced to the ROI's blocks.
+
     Returns:
         ``(blocks, scanned, holding)``: the ROI block coordinates (``(n, 3)`` int64 ZYX,
-        unsorted, possibly repeated), the labelmap blocks read, and how many held it.
+        sorted), the labelmap blocks read, and how many of them hold the label.
     """
     seg.check_scale(scale)
     cell = blockmap.scale_cell(block_zyx, scale)
-    coords, ids = candidate_blocks(seg, label, scale)
-    bs = seg.blocks.spec.block_shape
-    dtype = seg.blocks.spec.dtype
-    one = ids[0] if len(ids) == 1 else None
-
-    def work(item: tuple[tuple[int, int, int], memoryview]) -> np.ndarray | None:
-        (z, y, x), payload = item
-        block = decode_into(payload, scratch(bs, dtype))
-        hit = block == one if one is not None else np.isin(block, ids)
-        if not hit.any():
-            return None
-        return blockmap.blocks_hit(hit, (z * bs[0], y * bs[1], x * bs[2]), cell)
-
+    coords = candidate_blocks(seg, label, scale)
+    bz, by, bx = seg.block_shape
+    want = np.uint64(label)
+    buffers: dict[int, np.ndarray] = {}
     found: list[np.ndarray] = []
-    scanned = 0
-
-    def flush(items: list[tuple[tuple[int, int, int], memoryview]]) -> None:
-        nonlocal scanned
-        found.extend(r for r in parallel_map(work, items) if r is not None)
-        scanned += len(items)
+    holding = 0
+    for z, y, x0, x1 in runs(coords, _RUN_BLOCKS):
+        n = x1 - x0
+        out = buffers.get(n)
+        if out is None:
+            out = buffers[n] = np.empty((bz, by, n * bx), dtype=np.uint64)
+        start = (z * bz, y * by, x0 * bx)
+        box = Box(start, (start[0] + bz, start[1] + by, start[2] + n * bx))
+        hit = seg.get_subvolume(box, scale, out=out) == want
+        per_block = hit.reshape(bz * by, n, bx).any(axis=(0, 2))
+        if per_block.any():
+            holding += int(per_block.sum())
+            found.append(blockmap.blocks_hit(hit, start, cell))
         if progress is not None:
-            progress(len(items), len(coords))
-
-    rows = _rows(coords)
-    items: list[tuple[tuple[int, int, int], memoryview]] = []
-    held = 0
-    for (z, y, x0, x1), got in zip(rows, seg.blocks.iter_rows(scale, rows), strict=True):
-        wanted = coords_in_row(coords, z, y) if x1 - x0 > 1 else None
-        for x, payload in got:
-            if wanted is None or x in wanted:
-                items.append(((z, y, x), payload))
-                held += len(payload)
-        if held >= _SLAB_BYTES or len(items) >= _SLAB_BLOCKS:
-            flush(items)
-            items, held = [], 0
-    flush(items)
-    blocks = np.concatenate(found) if found else np.empty((0, 3), dtype=np.int64)
-    return blocks, scanned, len(found)
+            progress(n, len(coords))
+    if not found:
+        return np.empty((0, 3), dtype=np.int64), len(coords), 0
+    return np.unique(np.concatenate(found), axis=0), len(coords), holding
 
 
-def _rows(coords: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """``(z, y, x0, x1)`` per (z, y) row of key-ordered block coordinates, x1 exclusive."""
-    if not len(coords):
+def runs(coords: np.ndarray, most: int) -> list[tuple[int, int, int, int]]:
+    """``(z, y, x0, x1)``: runs of consecutive x in sorted block coordinates, x1 exclusive.
+
+    A run holds at most ``most`` blocks.
+    """
+    c = np.asarray(coords, dtype=np.int64).reshape(-1, 3)
+    if not len(c):
         return []
-    new = np.ones(len(coords), dtype=bool)
-    new[1:] = (coords[1:, 0] != coords[:-1, 0]) | (coords[1:, 1] != coords[:-1, 1])
+    c = c[np.lexsort((c[:, 2], c[:, 1], c[:, 0]))]
+    new = np.ones(len(c), dtype=bool)
+    new[1:] = (c[1:, 0] != c[:-1, 0]) | (c[1:, 1] != c[:-1, 1]) | (c[1:, 2] != c[:-1, 2] + 1)
     first = np.nonzero(new)[0]
-    last = np.append(first[1:], len(coords)) - 1
-    return [
-        (int(coords[a, 0]), int(coords[a, 1]), int(coords[a, 2]), int(coords[b, 2]) + 1)
-        for a, b in zip(first.tolist(), last.tolist(), strict=True)
-    ]
-
-
-def coords_in_row(coords: np.ndarray, z: int, y: int) -> set[int]:
-    """The x of the blocks of row (z, y) among key-ordered ``coords``."""
-    zy = coords[:, 0] * (1 << 32) + coords[:, 1]
-    key = z * (1 << 32) + y
-    lo, hi = np.searchsorted(zy, key, "left"), np.searchsorted(zy, key, "right")
-    return {int(v) for v in coords[lo:hi, 2]}
+    last = np.append(first[1:], len(c))
+    out = []
+    for a, b in zip(first.tolist(), last.tolist(), strict=True):
+        z, y, x = (int(v) for v in c[a])
+        for x0 in range(x, x + b - a, most):
+            out.append((z, y, x0, min(x0 + most, x + b - a)))
+    return out
 
 
 def roi_from_body(

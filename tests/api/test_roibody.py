@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dvidctl import Repository
-from dvidctl.api.roibody import roi_from_body
+from dvidctl.api.roibody import roi_from_body, runs
 from dvidctl.errors import BadRequestError, LockedNodeError, NotFoundError
 from dvidctl.geometry import Box
 
@@ -136,3 +136,17 @@ def test_bad_requests_write_nothing(
     assert repo.head.instance("r").get_spans() == [[1, 1, 1, 1]]
     with pytest.raises(BadRequestError, match="too coarse"):
         roi_from_body(repo.head, "seg", 5, "r", scale=7)
+
+
+def test_runs_split_at_gaps_rows_and_length() -> None:
+    coords = np.array(
+        [[0, 0, 5], [0, 0, 1], [0, 0, 2], [0, 0, 3], [0, 1, 4], [-1, 0, 0], [0, 0, 4], [0, 0, 7]]
+    )
+    assert runs(coords, 3) == [
+        (-1, 0, 0, 1),
+        (0, 0, 1, 4),
+        (0, 0, 4, 6),
+        (0, 0, 7, 8),
+        (0, 1, 4, 5),
+    ]
+    assert runs(np.empty((0, 3), np.int64), 8) == []
