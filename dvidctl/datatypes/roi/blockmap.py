@@ -16,7 +16,7 @@ import numpy as np
 
 from dvidctl.datatypes.roi import spans as sp
 from dvidctl.errors import BadRequestError
-from dvidctl.geometry import INT32_MAX, INT32_MIN, check_voxel_budget
+from dvidctl.geometry import INT32_MAX, INT32_MIN
 
 
 def _xyz(zyx: Sequence[int]) -> str:
@@ -100,7 +100,6 @@ def mask_spans(mask: Any, offset_zyx: Sequence[int], block_zyx: Sequence[int]) -
             f"ROI's block size {_xyz(bs)} (block-aligned, as DVID)",
             hint="pad or crop the mask to whole blocks",
         )
-    check_voxel_budget(m.size, 1)
     nb = [n // b for n, b in zip(m.shape, bs, strict=True)]
     first = [o // b for o, b in zip(off, bs, strict=True)]
     if any(f < INT32_MIN or f + n - 1 > INT32_MAX for f, n in zip(first, nb, strict=True)):
