@@ -154,7 +154,7 @@ def get(
                 "block_size": list(roi.block_size),
                 "spans": spans,
             }
-    text = json.dumps(doc, indent=2 if json_ else None, sort_keys=True) + "\n"
+    text = json.dumps(doc, sort_keys=True) + "\n"  # one line: an ROI can have 10^5 spans
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -251,8 +251,10 @@ def contains(
     if json_:
         _output.emit_json(inside)
         return
-    for p, v in zip(pts, inside, strict=True):
-        _output.info(f"{p[0]},{p[1]},{p[2]}\t{'true' if v else 'false'}")
+    words = ("false", "true")
+    _output.info(
+        "\n".join(f"{x},{y},{z}\t{words[v]}" for (x, y, z), v in zip(pts, inside, strict=True))
+    )
 
 
 def partition(
