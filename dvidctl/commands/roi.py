@@ -104,22 +104,22 @@ def put(
     A mask's offset and size must be multiples of the ROI's block size (as DVID's
     block-aligned writes); a block is in the ROI when any of its voxels is non-zero.
     """
-    if file.lower().endswith(_MASK_SUFFIXES):
+    is_mask = file.lower().endswith(_MASK_SUFFIXES)
+    if is_mask:
         from dvidctl.imageio import read_array
 
-        mask, off = read_array(file), _xyz_to_zyx(offset or "0,0,0", "offset")
-        spans = None
+        data, off = read_array(file), _xyz_to_zyx(offset or "0,0,0", "offset")
     elif offset is not None:
         raise BadRequestError(
             "--offset places a mask; spans JSON is in block coordinates already",
             hint="give a mask as .npy or .tif",
         )
     else:
-        spans = _read_json(file, "roi spans")
+        data, off = _read_json(file, "roi spans"), (0, 0, 0)
     with open_node(repo, node, remote, write=True) as n:
         roi = _roi(n, name)
         with _output.working(f"writing {name}", enabled=not json_):
-            stored = roi.put_spans(spans) if spans is not None else roi.put_mask(mask, off)
+            stored = roi.put_mask(data, off) if is_mask else roi.put_spans(data)
         uuid = n.uuid
     result = {"instance": name, "node": uuid, "spans": stored}
     if json_:

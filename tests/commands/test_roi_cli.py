@@ -166,6 +166,7 @@ def test_bad_input_is_one_error_line_and_writes_nothing(repo: Path, tmp_path: Pa
     cases: list[tuple[int, str, tuple[str, ...], bytes | None]] = [
         (2, "not valid JSON", ("put", "r", str(tmp_path / "bad.json")), None),
         (2, "x1 < x0", ("put", "r"), b"[[0, 0, 5, 2]]"),
+        (2, "got NoneType", ("put", "r"), b"null"),
         (2, "int32", ("put", "r"), b"[[0, 0, 0, 2147483648]]"),
         (2, "non-integer", ("put", "r"), b"[[0, 0, 0.5, 2]]"),
         (2, "cannot read", ("put", "r", str(tmp_path / "missing.json")), None),
