@@ -55,6 +55,7 @@ def test_the_table_names_every_command_and_its_module() -> None:
         (["-C", "x", "get", "key", "kv", "k"], ("data",)),
         (["get", "subvolume", "g"], ("voxels",)),
         (["delete", "instance", "kv", "--yes"], ("instances",)),
+        (["roi", "from-body", "seg", "5", "r"], ("roi",)),
         (["serve", "--port", "0"], ("serve",)),
         (["--help"], main.MODULES),
         (["-h"], main.MODULES),
