@@ -87,6 +87,15 @@ def test_ptquery_reads_points_as_dvid_does(client, roi, body) -> None:  # type: 
     r = client.post(f"/api/node/{roi}/r/ptquery", content=body)
     assert r.status_code == 400, r.text
     assert client.post(f"/api/node/{roi}/r/ptquery", content=b"[]").json() == []
+    assert client.post(f"/api/node/{roi}/r/ptquery", content=b"null").json() == []
+
+
+def test_roi_post_of_null_clears_as_dvid(client, roi) -> None:  # type: ignore[no-untyped-def]
+    """Go unmarshals null into an empty span list: the POST replaces the ROI with nothing."""
+    client.post(f"/api/node/{roi}/r/roi", json=[[0, 0, 0, 0]])
+    assert client.post(f"/api/node/{roi}/r/roi", content=b"null").status_code == 200
+    assert client.get(f"/api/node/{roi}/r/roi").json() == []
+    assert client.post(f"/api/node/{roi}/r/roi", content=b"").status_code == 400
 
 
 def test_partition_matches_the_instance(client, repo, roi) -> None:  # type: ignore[no-untyped-def]

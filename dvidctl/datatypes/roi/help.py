@@ -39,5 +39,5 @@ Building an ROI:
   From a list of blocks (Python): node.instance(NAME).put_blocks(coords_zyx).
 
 ptquery reads points as DVID does ([][3]int32): floats, bools, strings and points of other
-than 3 numbers are 400.
+than 3 numbers are 400. As in DVID, a JSON null body is an empty list (POST roi: no spans).
 """

@@ -27,7 +27,8 @@ def roi_get(call: Call) -> Response:
 
 def roi_post(call: Call) -> Response:
     """``POST roi``: replace the ROI at this node with the body's spans."""
-    _roi(call).put_spans(call.json(what="roi body"))
+    body = call.json(what="roi body")
+    _roi(call).put_spans([] if body is None else body)  # Go reads null as no spans
     return Response(b"")
 
 
@@ -47,7 +48,8 @@ def mask(call: Call) -> Response:
 
 def ptquery(call: Call) -> Response:
     """``POST ptquery``: ``[[x,y,z],...]`` -> ``[true, false, ...]`` (not a mutation)."""
-    pts = parse_point_list(call.json(what="ptquery body"), "ptquery body")
+    body = call.json(what="ptquery body")
+    pts = parse_point_list([] if body is None else body, "ptquery body")  # null: no points
     inside = _roi(call).contains_points(pts)
     return json_response([bool(v) for v in np.asarray(inside)])
 
