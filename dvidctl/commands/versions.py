@@ -234,6 +234,8 @@ def merge(
                     "node": res.node.to_dict() if res.node else None,
                     "parents": res.parents,
                     "resolved_keys": res.resolved,
+                    "merged_blocks": res.merged_parts,
+                    "resolved_voxels": res.resolved_parts,
                 }
             )
         elif res.up_to_date:
@@ -244,6 +246,15 @@ def merge(
                 f"merged {', '.join(p[:10] for p in res.parents)} into {res.node.uuid[:10]} "
                 f"on {res.node.branch} ({res.resolved} key(s) resolved in the merge node)"
             )
+            if res.merged_parts:
+                _output.info(
+                    f"{res.merged_parts} block(s) changed on several sides merged voxel by voxel"
+                    + (
+                        f"; {res.resolved_parts} conflicting voxel(s) resolved ({strategy})"
+                        if res.resolved_parts
+                        else ""
+                    )
+                )
 
 
 def diff(

@@ -7,8 +7,11 @@ the size of the repository. A key changed on one side only is already read
 unambiguously at the merge node. A key changed on two or more sides is read at
 every parent; if all parents agree nothing is needed; otherwise the merge
 node must hold a resolution: a datatype's merge rule (e.g. union of extents),
-else the strategy (``ours``: the first parent's value, ``theirs``: the last
-other parent that changed it), else it is a conflict.
+else a datatype's three-way merge of the key's contents against the merge base
+(voxels of a block: only the parts changed differently on several sides are
+conflicts, and the strategy resolves only those), else the strategy (``ours``:
+the first parent's value, ``theirs``: the last other parent that changed it),
+else it is a conflict.
 
 Derived keys (a datatype's pyramid levels above 0, say) are never compared:
 they follow from the source keys and the caller rebuilds them in the merge
@@ -37,6 +40,31 @@ STRATEGIES = ("fail", "ours", "theirs")
 
 
 @dataclass
+class KeyMerge:
+    """A key merged three-way by its datatype (e.g. a block, voxel by voxel).
+
+    ``stored`` is the merged value (header included), None when the key is absent
+    at the merge node. ``conflicts`` counts the parts (voxels) several sides
+    changed differently, ``where`` names the first of them as the type reports
+    them (XYZ voxel coordinates); with the ``fail`` strategy a key with
+    conflicts is a conflict, otherwise the strategy resolved exactly those parts.
+    """
+
+    stored: Stored | None
+    conflicts: int = 0
+    where: list[list[int]] = field(default_factory=list)
+
+
+#: ``three_way(iid, tkey, base payload, payload at each parent, sides, strategy)`` ->
+#: the merged key, or None when the type has no three-way merge for it. Payloads
+#: are None where the key is absent; ``sides`` are the parents that changed it.
+ThreeWay = Callable[
+    [int, bytes, memoryview | None, list[memoryview | None], list[int], str],
+    KeyMerge | None,
+]
+
+
+@dataclass
 class KeyConflict:
     """One key whose sides disagree. ``values[i]`` is what parent *i* sees (None = absent)."""
 
@@ -44,6 +72,8 @@ class KeyConflict:
     tkey: bytes
     values: list[Stored | None]
     sides: list[int]  # indices of the parents that changed the key
+    #: Set when the datatype merged the key three-way and only parts conflict.
+    partial: KeyMerge | None = None
 
     def side_values(self) -> list[Stored | None]:
         """Values of the parents that changed the key, tombstones as None."""
@@ -61,6 +91,10 @@ class MergePlan:
     sources: dict[int, list[bytes]] = field(default_factory=dict)
     #: Per instance with derived keys: the derived keys changed on two or more sides.
     contested: dict[int, list[bytes]] = field(default_factory=dict)
+    #: Keys merged three-way by their datatype (written into the merge node).
+    merged_parts: int = 0
+    #: Conflicting parts (voxels) of those keys that the strategy resolved.
+    resolved_parts: int = 0
 
 
 def _live(stored: Stored | None) -> Stored | None:
@@ -91,6 +125,7 @@ def plan_merge(
     strategy: str = "fail",
     rule: MergeRule | None = None,
     derived: DerivedKeys | None = None,
+    three_way: ThreeWay | None = None,
 ) -> MergePlan:
     """Plan a merge of ``parents`` (the first is "ours").
 
@@ -118,6 +153,7 @@ def plan_merge(
         values = [_live(store.resolve(versions, p)) for p in parents]
         if len(set(values)) == 1:
             continue
+        base: Stored | None = None
         if len(bases) == 1:
             # A side that changed the key and came back to the base value did not change it.
             base = _live(store.resolve(versions, bases[0]))
@@ -130,6 +166,17 @@ def plan_merge(
         else:
             merged = rule(iid, tkey, [payload_of(v) for v in values]) if rule else None
             chosen = frame(merged) if merged is not None else None
+            if chosen is None and three_way is not None and len(bases) == 1:
+                payloads = [payload_of(v) for v in values]
+                km = three_way(iid, tkey, payload_of(base), payloads, sides, strategy)
+                if km is not None:
+                    if km.conflicts and strategy == "fail":
+                        plan.conflicts.append(KeyConflict(iid, tkey, values, sides, km))
+                        continue
+                    plan.merged_parts += 1
+                    plan.resolved_parts += km.conflicts
+                    plan.resolutions[(iid, tkey)] = TOMBSTONE if km.stored is None else km.stored
+                    continue
             if chosen is None:
                 if strategy == "fail":
                     plan.conflicts.append(KeyConflict(iid, tkey, values, sides))
