@@ -263,10 +263,26 @@ def diff(
     instance: Annotated[
         str | None, typer.Option("--instance", "-i", help="Only this data instance.")
     ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            help="Label-aware diff of this labelmap: bodies merged, split, created, deleted.",
+        ),
+    ] = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Per instance, the keys added, changed and deleted between two versions."""
+    """Per instance, the keys added, changed and deleted between two versions.
+
+    With --labels NAME: which bodies of labelmap NAME were merged, split, created or
+    deleted, and how many voxels changed label (only the changed blocks are read).
+    """
+    if labels is not None:
+        if instance is not None:
+            raise BadRequestError("--labels and --instance cannot be combined")
+        _label_diff(ref_a, ref_b, labels, repo, json_)
+        return
     with open_repo(repo, read_only=True) as r:
         with _output.working("comparing versions", enabled=not json_):
             out = r.diff(ref_a, ref_b, instance=instance)
@@ -286,6 +302,33 @@ def diff(
                     _output.stdout.print(f"  [{style}]{sign} {k}[/]", markup=True)
                 if len(d[key]) > 200:
                     _output.info(f"  ... {len(d[key]) - 200} more {key}")
+
+
+def _label_diff(ref_a: str, ref_b: str, name: str, repo: Path | None, json_: bool) -> None:
+    from dvidctl.api.labeldiff import label_diff
+
+    with open_repo(repo, read_only=True) as r:
+        with _output.working("comparing labels", enabled=not json_):
+            res = label_diff(r, ref_a, ref_b, name)
+    if json_:
+        _output.emit_json(res.to_dict())
+        return
+    _output.info(
+        f"{name}: {res.blocks} changed block(s), {res.voxels_changed} voxel(s) changed label"
+    )
+    for d in res.merged[:200]:
+        _output.info(f"  merged   {d['body']} <- {', '.join(map(str, d['from']))}")
+    for d in res.split[:200]:
+        _output.info(f"  split    {d['body']} -> {', '.join(map(str, d['into']))}")
+    for d in res.created[:200]:
+        _output.info(f"  created  {d['body']} ({d['voxels']} voxels)")
+    for d in res.deleted[:200]:
+        _output.info(f"  deleted  {d['body']} ({d['voxels']} voxels)")
+    if not res.exact and res.voxels_changed:
+        _output.note(
+            "no label index: bodies are judged by the changed blocks only "
+            "(see 'dvidctl diff --help')"
+        )
 
 
 def register(app: typer.Typer) -> None:
