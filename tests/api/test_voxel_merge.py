@@ -286,3 +286,27 @@ def test_merge_voxels_numpy_rule() -> None:
     assert merged.tolist()[:4] == [9, 8, 7, 6] and conflict.tolist() == [0, 0, 0, 0, 1]
     assert merge_voxels(base, [ours, theirs], [0, 1], "ours")[0].tolist() == [9, 8, 7, 6, 5]
     assert merge_voxels(base, [ours, theirs], [0, 1], "theirs")[0].tolist() == [9, 8, 7, 6, 6]
+
+
+@pytest.mark.parametrize("strategy", ["fail", "ours", "theirs"])
+@pytest.mark.parametrize("sides", [[0, 1], [0, 2], [1, 2], [0, 1, 2]])
+def test_merge_voxels_equals_a_voxel_by_voxel_reference(strategy: str, sides: list[int]) -> None:
+    rng = np.random.default_rng(len(sides) * 10 + len(strategy))
+    base = rng.integers(0, 3, 200)
+    values = [np.where(rng.random(200) < 0.4, rng.integers(0, 3, 200), base) for _ in range(3)]
+    for i in range(3):
+        if i not in sides:
+            values[i] = base.copy()
+    merged, conflict = merge_voxels(base, values, sides, strategy)
+    for v in range(200):
+        changes = [(i, int(values[i][v])) for i in sides if values[i][v] != base[v]]
+        differ = len({c for _, c in changes}) > 1
+        assert conflict[v] == differ
+        if not changes:
+            assert merged[v] == base[v]
+        elif not differ or strategy == "fail":
+            assert merged[v] == changes[0][1]
+        elif strategy == "ours":
+            assert merged[v] == values[0][v]
+        else:
+            assert merged[v] == [c for i, c in changes if i != 0][-1]

@@ -46,6 +46,14 @@ def merge_voxels(
         ``(merged, conflict)``: the merged voxels and a boolean mask of the voxels
         two sides changed to different values.
     """
+    if len(sides) == 2 and (strategy != "ours" or sides[0] == 0):
+        # The usual two-way case in a few whole-array passes.
+        a, b = values[sides[0]], values[sides[1]]
+        ca = a != base
+        conflict = ca & (b != base) & (a != b)
+        if strategy == "theirs" and sides[1] != 0:
+            return np.where(b != base, b, a), conflict
+        return np.where(ca, a, b), conflict
     merged = base.copy()
     taken = np.zeros(base.shape, bool)  # some side already set this voxel
     conflict = np.zeros(base.shape, bool)

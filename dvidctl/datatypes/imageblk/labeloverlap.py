@@ -66,21 +66,26 @@ def compare_labels(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Flows and kept voxels of one block: ``(pairs, counts, kept_labels, kept_counts)``.
 
-    Kept voxels are counted per run of equal labels (a label block is mostly long
-    runs), so the work is one pass over the voxels plus a sort of the runs.
+    Counted per run of voxels whose labels are equal at both nodes (label blocks
+    are mostly long runs), so the work is a few passes over the voxels plus a
+    sort of the runs, however many voxels changed.
     """
     fa, fb = a.reshape(-1), b.reshape(-1)
-    changed = fa != fb
-    pairs, counts = _pair_counts(fa[changed], fb[changed])
-    # Runs of equal labels at the first node; per run, how many voxels did not change.
-    starts = np.flatnonzero(np.r_[True, fa[1:] != fa[:-1]])
-    same = np.r_[0, np.cumsum(~changed)]
-    ends = np.r_[starts[1:], len(fa)]
-    per_run = same[ends] - same[starts]
-    labels, inverse = np.unique(fa[starts], return_inverse=True)
-    kept = np.bincount(inverse.reshape(-1), weights=per_run, minlength=len(labels))
-    keep = kept > 0
-    return pairs, counts, labels[keep], kept[keep].astype(np.int64)
+    n = len(fa)
+    if not n:
+        empty = np.zeros(0, np.uint64)
+        return np.zeros((0, 2), np.uint64), np.zeros(0, np.int64), empty, np.zeros(0, np.int64)
+    brk = np.empty(n, bool)
+    brk[0] = True
+    np.not_equal(fa[1:], fa[:-1], out=brk[1:])
+    brk[1:] |= fb[1:] != fb[:-1]
+    starts = np.flatnonzero(brk)
+    lengths = np.diff(np.r_[starts, n])
+    ra, rb = fa[starts], fb[starts]
+    changed = ra != rb  # a run is changed or kept as a whole
+    pairs, counts = _pair_counts(ra[changed], rb[changed], lengths[changed])
+    kept_labels, kept_counts = _reduce(ra[~changed], lengths[~changed])
+    return pairs, counts, kept_labels, kept_counts
 
 
 def _pair_counts(
