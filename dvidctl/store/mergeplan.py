@@ -17,7 +17,9 @@ Derived keys (a datatype's pyramid levels above 0, say) are never compared:
 they follow from the source keys and the caller rebuilds them in the merge
 node. The plan lists, per instance that has derived keys, the source keys any
 side changed (``sources``) and the derived keys two sides changed (``contested``),
-which the merge node must rewrite so that every read there is unambiguous.
+which the merge node must rewrite so that every read there is unambiguous. When
+a strategy overruled parts of a three-way merged key, the derived keys one side
+changed are contested too: they may count the overruled parts.
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ class MergePlan:
     conflicts: list[KeyConflict] = field(default_factory=list)
     #: Per instance with derived keys: the source keys changed on any side.
     sources: dict[int, list[bytes]] = field(default_factory=dict)
-    #: Per instance with derived keys: the derived keys changed on two or more sides.
+    #: Per instance with derived keys: the derived keys changed on two or more sides, and
+    #: those changed on one side where a strategy overruled parts (voxels) of some side.
     contested: dict[int, list[bytes]] = field(default_factory=dict)
     #: Keys merged three-way by their datatype (written into the merge node).
     merged_parts: int = 0
@@ -137,6 +140,8 @@ def plan_merge(
     plan = MergePlan(list(parents))
     bases = store.dag.merge_bases(parents)
     predicates: dict[int, Callable[[bytes], bool] | None] = {}
+    one_sided: dict[int, list[bytes]] = {}  # derived keys one side changed
+    overruled: set[int] = set()  # instances where the strategy overruled some side's parts
     for (iid, tkey), sides in sorted(changed_keys(store, parents).items()):
         if iid not in predicates:
             predicates[iid] = derived(iid) if derived is not None else None
@@ -145,6 +150,8 @@ def plan_merge(
             if is_derived(tkey):
                 if len(sides) > 1:
                     plan.contested.setdefault(iid, []).append(tkey)
+                else:
+                    one_sided.setdefault(iid, []).append(tkey)
                 continue
             plan.sources.setdefault(iid, []).append(tkey)
         if len(sides) < 2:
@@ -175,6 +182,8 @@ def plan_merge(
                         continue
                     plan.merged_parts += 1
                     plan.resolved_parts += km.conflicts
+                    if km.conflicts:
+                        overruled.add(iid)
                     plan.resolutions[(iid, tkey)] = TOMBSTONE if km.stored is None else km.stored
                     continue
             if chosen is None:
@@ -186,4 +195,8 @@ def plan_merge(
                 else:
                     chosen = values[[i for i in sides if i != 0][-1]]
         plan.resolutions[(iid, tkey)] = chosen if chosen is not None else TOMBSTONE
+    for iid in overruled:
+        # A side's derived data (e.g. a label index counting voxels) may count parts the
+        # strategy overruled: every derived key a side changed is rebuilt, not inherited.
+        plan.contested[iid] = sorted(plan.contested.get(iid, []) + one_sided.get(iid, []))
     return plan
