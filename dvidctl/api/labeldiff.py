@@ -27,21 +27,29 @@ erasing to it changes voxels without merging or splitting.
 needs per-body sizes at both versions: a label index. Without one the diff
 looks only at the changed blocks (``exact: false`` in its output): a body is
 taken as present at a version when it has voxels in those blocks there.
-The hooks :func:`body_sizes`, :func:`body_mapping` and :func:`mapping_flows`
-are where a labelmap's label index and supervoxel-to-body mapping plug in
-(exact sizes; block labels mapped to bodies; body merges that rewrite no block).
+The hooks below are where a labelmap's label index and supervoxel-to-body
+mapping plug in: the table is made over the labels blocks store (supervoxels)
+and mapped to bodies at each version on the reduced table (:func:`to_bodies`);
+supervoxels remapped between the versions add their voxels outside the changed
+blocks (body merges through the mapping rewrite no block); body sizes make the
+classification exact.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dvidctl.datatypes.imageblk.blockkeys import TKEY_LEN, decode_block_tkeys
-from dvidctl.datatypes.imageblk.labeloverlap import OverlapTable, ToBodies, block_overlap_table
+from dvidctl.datatypes.imageblk.labeloverlap import (
+    OverlapTable,
+    block_overlap_table,
+    reduce_counts,
+)
 from dvidctl.errors import BadRequestError
 from dvidctl.store.diff import diff_nodes
 
@@ -52,32 +60,41 @@ if TYPE_CHECKING:
 
 
 # ------------------------------------------------------------------ hooks
-def body_sizes(inst: Instance, labels: np.ndarray) -> np.ndarray | None:
-    """HOOK (label index): voxels of each body at ``inst``'s node, or None without an index.
+# Where labelmap's label index and supervoxel -> body mapping plug in. Each answers
+# None while the instance has none; the diff is then over stored labels, judged
+# by the changed blocks (``exact: false``).
 
-    With a label index this is one index read per body (DVID's ``sizes``), and
-    the diff becomes exact. The labelmap on this branch has none yet.
-    """
-    del inst, labels
+#: Stored labels (1-D) -> bodies at one version.
+ToBodies = Callable[[np.ndarray], np.ndarray]
+
+
+def body_sizes(inst: Instance, bodies: np.ndarray) -> np.ndarray | None:
+    """HOOK (label index): voxels of each body at ``inst``'s version (DVID's ``sizes``)."""
+    del inst, bodies
+    return None
+
+
+def supervoxel_sizes(inst: Instance, svs: np.ndarray) -> np.ndarray | None:
+    """HOOK (label index): voxels of each supervoxel at ``inst``'s version."""
+    del inst, svs
     return None
 
 
 def body_mapping(inst: Instance) -> ToBodies | None:
-    """HOOK (mapping): supervoxels -> bodies at ``inst``'s node, or None (identity)."""
+    """HOOK (mapping): supervoxels -> bodies at ``inst``'s version; None: the identity."""
     del inst
     return None
 
 
-def mapping_flows(inst_a: Instance, inst_b: Instance, blocks: np.ndarray) -> OverlapTable:
-    """HOOK (mapping): flows of supervoxels whose body changed *outside* ``blocks``.
+def remapped_supervoxels(repo: Repository, a: int, b: int, inst: Instance) -> np.ndarray | None:
+    """HOOK (mapping): the supervoxels whose body differs between versions ``a`` and ``b``.
 
-    A body merge through the mapping rewrites no block: for each supervoxel mapped
-    to ``p`` at the first node and ``q`` at the second, its voxels outside the
-    compared blocks (from the label index) flow from ``p`` to ``q``. Empty
-    without a mapping.
+    From the delta index's mapping keys (what changed, not the whole mapping). A
+    body merge through the mapping rewrites no block: these supervoxels' voxels
+    outside the changed blocks move between bodies all the same.
     """
-    del inst_a, inst_b, blocks
-    return OverlapTable()
+    del repo, a, b, inst
+    return None
 
 
 # ---------------------------------------------------------------- result
@@ -132,17 +149,16 @@ def label_diff_versions(repo: Repository, a: int, b: int, name: str) -> LabelDif
     inst_a: VoxelInstance = repo.node_by_vid(a).instance(name)  # type: ignore[assignment]
     inst_b: VoxelInstance = repo.node_by_vid(b).instance(name)  # type: ignore[assignment]
     coords = changed_blocks(repo, a, b, inst_a)
-    table = block_overlap_table(
-        inst_a,
-        inst_b,
-        coords,
-        to_bodies_a=body_mapping(inst_a),
-        to_bodies_b=body_mapping(inst_b),
-    )
-    extra = mapping_flows(inst_a, inst_b, coords)
-    if len(extra.pairs):
-        table.pairs = np.concatenate([table.pairs, extra.pairs])
-        table.counts = np.concatenate([table.counts, extra.counts])
+    table = block_overlap_table(inst_a, inst_b, coords)
+    remapped = remapped_supervoxels(repo, a, b, inst_a)
+    if remapped is not None and len(remapped):
+        remapped = np.unique(np.asarray(remapped, np.uint64))
+        outside = voxels_outside(table, remapped, supervoxel_sizes(inst_a, remapped))
+        table.kept_labels, table.kept_counts = reduce_counts(
+            np.concatenate([table.kept_labels, remapped]),
+            np.concatenate([table.kept_counts, outside]),
+        )
+    table = to_bodies(table, body_mapping(inst_a), body_mapping(inst_b))
     out = LabelDiff(
         name, repo.dag.node(a).uuid, repo.dag.node(b).uuid, table.blocks, table.voxels_changed
     )
@@ -150,6 +166,40 @@ def label_diff_versions(repo: Repository, a: int, b: int, name: str) -> LabelDif
     sizes_a = body_sizes(inst_a, labels) if len(labels) else None
     sizes_b = body_sizes(inst_b, labels) if len(labels) else None
     classify(out, table, sizes_a, sizes_b)
+    return out
+
+
+def voxels_outside(table: OverlapTable, svs: np.ndarray, sizes: np.ndarray | None) -> np.ndarray:
+    """Voxels of each supervoxel outside the compared blocks (at the first version)."""
+    if sizes is None:
+        return np.zeros(len(svs), np.int64)
+    inside = np.zeros(len(svs), np.int64)
+    for labels, counts in (
+        (table.kept_labels, table.kept_counts),
+        (table.pairs[:, 0], table.counts),
+    ):
+        pos = np.searchsorted(svs, labels)
+        hit = (pos < len(svs)) & (svs[np.minimum(pos, len(svs) - 1)] == labels)
+        np.add.at(inside, pos[hit], counts[hit])
+    return np.maximum(np.asarray(sizes, np.int64) - inside, 0)
+
+
+def to_bodies(table: OverlapTable, map_a: ToBodies | None, map_b: ToBodies | None) -> OverlapTable:
+    """The table in body space: stored labels mapped at each version, pairs and kept
+    supervoxels whose bodies differ becoming flows, equal ones kept voxels."""
+    if map_a is None and map_b is None:
+        return table
+
+    def bodies(fn: ToBodies | None, labels: np.ndarray) -> np.ndarray:
+        return labels if fn is None else np.asarray(fn(labels), np.uint64)
+
+    pa = bodies(map_a, np.concatenate([table.pairs[:, 0], table.kept_labels]))
+    pb = bodies(map_b, np.concatenate([table.pairs[:, 1], table.kept_labels]))
+    n = np.concatenate([table.counts, table.kept_counts])
+    moved = pa != pb
+    out = OverlapTable(blocks=table.blocks)
+    out.pairs, out.counts = reduce_counts(np.stack([pa[moved], pb[moved]], axis=1), n[moved])
+    out.kept_labels, out.kept_counts = reduce_counts(pa[~moved], n[~moved])
     return out
 
 

@@ -24,9 +24,15 @@ from dvidctl.api.labeldiff import (
     classify,
     involved_labels,
     label_diff,
+    to_bodies,
+    voxels_outside,
 )
 from dvidctl.datatypes.imageblk import labeloverlap
-from dvidctl.datatypes.imageblk.labeloverlap import block_overlap_table, compare_labels
+from dvidctl.datatypes.imageblk.labeloverlap import (
+    OverlapTable,
+    block_overlap_table,
+    compare_labels,
+)
 from dvidctl.errors import BadRequestError
 
 BS = 16
@@ -239,3 +245,31 @@ def test_compare_labels_counts_runs() -> None:
     pairs, counts, kept, kept_n = compare_labels(a, b)
     assert pairs.tolist() == [[0, 2], [1, 4], [2, 4]] and counts.tolist() == [1, 1, 1]
     assert kept.tolist() == [0, 1, 2, 3] and kept_n.tolist() == [1, 2, 1, 1]
+
+
+def test_a_body_merge_through_the_mapping_is_a_merge_of_every_voxel() -> None:
+    """Supervoxels 1 and 2; at REF2 the mapping sends 2 to body 1 (no block rewritten).
+
+    In the changed blocks 2 kept 30 voxels and lost 5 to 3; it has 70 more elsewhere.
+    """
+    table = OverlapTable(
+        pairs=np.array([[2, 3]], np.uint64),
+        counts=np.array([5]),
+        kept_labels=np.array([1, 2], np.uint64),
+        kept_counts=np.array([40, 30]),
+        blocks=2,
+    )
+    svs = np.array([2], np.uint64)
+    outside = voxels_outside(table, svs, np.array([105]))
+    assert outside.tolist() == [70]
+    table.kept_labels = np.array([1, 2], np.uint64)
+    table.kept_counts = np.array([40, 30 + 70])
+    mapped = to_bodies(table, None, lambda s: np.where(s == 2, 1, s).astype(np.uint64))
+    assert mapped.pairs.tolist() == [[2, 1], [2, 3]] and mapped.counts.tolist() == [100, 5]
+    assert mapped.kept_labels.tolist() == [1] and mapped.kept_counts.tolist() == [40]
+    d = LabelDiff("seg", "a", "b")
+    classify(d, mapped, np.array([40, 105, 0]), np.array([140, 0, 5]))
+    assert d.merged == [{"body": 1, "from": [1, 2], "voxels": 100}]
+    assert d.deleted == [{"body": 2, "voxels": 105}]
+    assert d.split == [{"body": 2, "into": [1, 3], "voxels": 105}]
+    assert d.created == [{"body": 3, "voxels": 5}]

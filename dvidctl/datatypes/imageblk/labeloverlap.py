@@ -8,14 +8,13 @@ the delta index), :func:`block_overlap_table` decodes each block at both nodes
   ``p`` at the first node and ``q`` at the second;
 * **kept**: for each label, the voxels of these blocks that hold it at both nodes.
 
-So its cost grows with the number of changed blocks, not with the volume. A
-``to_bodies`` function per node may map the decoded labels first (supervoxels to
-bodies, when a mapping exists) so that the table is in body space.
+So its cost grows with the number of changed blocks, not with the volume. The
+table is in the labels the blocks store (supervoxels, where a labelmap maps them
+to bodies): mapping the reduced table costs nothing next to mapping voxels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,8 +26,6 @@ from dvidctl.datatypes.imageblk.parallel import parallel_map
 if TYPE_CHECKING:
     from dvidctl.datatypes.imageblk.instance import VoxelInstance
 
-#: Labels -> labels (e.g. supervoxels -> bodies at one node), same shape.
-ToBodies = Callable[[np.ndarray], np.ndarray]
 _CHUNK = 64  # blocks fetched at once at each node
 
 
@@ -84,7 +81,7 @@ def compare_labels(
     ra, rb = fa[starts], fb[starts]
     changed = ra != rb  # a run is changed or kept as a whole
     pairs, counts = _pair_counts(ra[changed], rb[changed], lengths[changed])
-    kept_labels, kept_counts = _reduce(ra[~changed], lengths[~changed])
+    kept_labels, kept_counts = reduce_counts(ra[~changed], lengths[~changed])
     return pairs, counts, kept_labels, kept_counts
 
 
@@ -103,7 +100,7 @@ def _pair_counts(
     return pairs, counts.astype(np.int64)
 
 
-def _reduce(labels: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def reduce_counts(labels: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sum ``counts`` per distinct row of ``labels`` (1-D labels or ``(n, 2)`` pairs)."""
     if labels.ndim == 2:
         return _pair_counts(labels[:, 0], labels[:, 1], counts)
@@ -116,9 +113,6 @@ def block_overlap_table(
     inst_a: VoxelInstance,
     inst_b: VoxelInstance,
     coords: np.ndarray,
-    *,
-    to_bodies_a: ToBodies | None = None,
-    to_bodies_b: ToBodies | None = None,
 ) -> OverlapTable:
     """The overlap table of the scale-0 blocks ``coords`` (``(n, 3)`` ZYX) between two nodes.
 
@@ -131,12 +125,7 @@ def block_overlap_table(
     Payload = memoryview | None
 
     def one(item: tuple[Payload, Payload]) -> tuple[np.ndarray, ...]:
-        a, b = _decode(inst_a, item[0]), _decode(inst_b, item[1])
-        if to_bodies_a is not None:
-            a = to_bodies_a(a)
-        if to_bodies_b is not None:
-            b = to_bodies_b(b)
-        return compare_labels(a, b)
+        return compare_labels(_decode(inst_a, item[0]), _decode(inst_b, item[1]))
 
     for i in range(0, len(coords), _CHUNK):
         part = coords[i : i + _CHUNK]
@@ -151,8 +140,8 @@ def block_overlap_table(
             kept_c.append(kc)
     table = OverlapTable(blocks=len(coords))
     if pairs:
-        table.pairs, table.counts = _reduce(np.concatenate(pairs), np.concatenate(counts))
-        table.kept_labels, table.kept_counts = _reduce(
+        table.pairs, table.counts = reduce_counts(np.concatenate(pairs), np.concatenate(counts))
+        table.kept_labels, table.kept_counts = reduce_counts(
             np.concatenate(kept_l), np.concatenate(kept_c)
         )
     return table
