@@ -310,3 +310,21 @@ def test_merge_voxels_equals_a_voxel_by_voxel_reference(strategy: str, sides: li
             assert merged[v] == values[0][v]
         else:
             assert merged[v] == [c for i, c in changes if i != 0][-1]
+
+
+def test_block_coords_through_a_batch_list_the_blocks_it_leaves() -> None:
+    """What a rebuild at a merge node lists (a label index rebuilt from every block)."""
+    repo = Repository.memory()
+    try:
+        repo.new_instance("labelmap", "vol", {"BlockSize": f"{BS},{BS},{BS}"})
+        _put(repo, np.ones((BS, BS, 2 * BS), np.uint64))
+        repo.commit("two blocks")
+        inst = repo.head.instance("vol")
+        vol = inst.blocks  # type: ignore[attr-defined]
+        batch = inst._batch()
+        vol.delete_blocks(0, np.array([[0, 0, 0]]), batch)
+        vol.write(np.ones((BS,) * 3, np.uint64), Box((0, 0, 2 * BS), (BS, BS, 3 * BS)), 0, batch)
+        assert vol.block_coords(0).tolist() == [[0, 0, 0], [0, 0, 1]]
+        assert vol.block_coords(0, batch).tolist() == [[0, 0, 1], [0, 0, 2]]
+    finally:
+        repo.close()
