@@ -26,7 +26,8 @@ erasing to it changes voxels without merging or splitting.
 "created" from "grew into new blocks", or whether a body kept voxels elsewhere)
 needs per-body sizes at both versions: a label index. Without one the diff
 looks only at the changed blocks (``exact: false`` in its output): a body is
-taken as present at a version when it has voxels in those blocks there.
+taken as present at a version when it has voxels in those blocks there. With
+one (a labelmap answering :class:`IndexedLabelMap`) it is exact.
 The hooks below are where a labelmap's label index and supervoxel-to-body
 mapping plug in: the table is made over the labels blocks store (supervoxels)
 and mapped to bodies at each version on the reduced table (:func:`to_bodies`);
@@ -38,9 +39,9 @@ classification exact.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -60,41 +61,83 @@ if TYPE_CHECKING:
 
 
 # ------------------------------------------------------------------ hooks
-# Where labelmap's label index and supervoxel -> body mapping plug in. Each answers
-# None while the instance has none; the diff is then over stored labels, judged
-# by the changed blocks (``exact: false``).
+# Where labelmap's label index and supervoxel -> body mapping plug in. A labelmap
+# that keeps them answers :class:`IndexedLabelMap`; any other answers None here, and
+# the diff is then over stored labels, judged by the changed blocks (``exact: false``).
 
 #: Stored labels (1-D) -> bodies at one version.
 ToBodies = Callable[[np.ndarray], np.ndarray]
 
 
+@runtime_checkable
+class IndexedLabelMap(Protocol):
+    """The part of a labelmap's public API (``LabelMapAPI``) that makes the diff exact."""
+
+    @property
+    def indexed(self) -> bool:
+        """Whether writes keep label indexes."""
+        ...
+
+    def sizes(self, labels: Sequence[int], *, supervoxels: bool = False) -> list[int]:
+        """Voxel counts of bodies (or supervoxels), 0 for labels without voxels."""
+        ...
+
+    def mapping(self, svs: Sequence[int] | np.ndarray, *, lookup: bool = True) -> np.ndarray:
+        """The body of each supervoxel (itself when unmapped)."""
+        ...
+
+    def mappings(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every supervoxel mapped away from itself, and its body."""
+        ...
+
+
+def _indexed(inst: Instance) -> IndexedLabelMap | None:
+    return inst if isinstance(inst, IndexedLabelMap) and inst.indexed else None
+
+
 def body_sizes(inst: Instance, bodies: np.ndarray) -> np.ndarray | None:
     """HOOK (label index): voxels of each body at ``inst``'s version (DVID's ``sizes``)."""
-    del inst, bodies
-    return None
+    ix = _indexed(inst)
+    return None if ix is None else np.asarray(ix.sizes(bodies.tolist()), np.int64)
 
 
 def supervoxel_sizes(inst: Instance, svs: np.ndarray) -> np.ndarray | None:
     """HOOK (label index): voxels of each supervoxel at ``inst``'s version."""
-    del inst, svs
-    return None
+    ix = _indexed(inst)
+    if ix is None:
+        return None
+    return np.asarray(ix.sizes(svs.tolist(), supervoxels=True), np.int64)
 
 
 def body_mapping(inst: Instance) -> ToBodies | None:
     """HOOK (mapping): supervoxels -> bodies at ``inst``'s version; None: the identity."""
-    del inst
-    return None
+    ix = _indexed(inst)
+    if ix is None:
+        return None
+    return lambda svs: np.asarray(ix.mapping(svs, lookup=False), np.uint64)
 
 
-def remapped_supervoxels(repo: Repository, a: int, b: int, inst: Instance) -> np.ndarray | None:
-    """HOOK (mapping): the supervoxels whose body differs between versions ``a`` and ``b``.
+def remapped_supervoxels(inst_a: Instance, inst_b: Instance) -> np.ndarray | None:
+    """HOOK (mapping): the supervoxels whose body differs between the two versions.
 
-    From the delta index's mapping keys (what changed, not the whole mapping). A
-    body merge through the mapping rewrites no block: these supervoxels' voxels
-    outside the changed blocks move between bodies all the same.
+    A body merge through the mapping rewrites no block: these supervoxels' voxels
+    outside the changed blocks move between bodies all the same. Found by
+    comparing the two versions' whole mappings (the cost grows with the mapping,
+    not with the volume); reading the mapping keys the delta index names would
+    make it follow the change, and needs the labelmap to name its mapping keys.
     """
-    del repo, a, b, inst
-    return None
+    ia, ib = _indexed(inst_a), _indexed(inst_b)
+    if ia is None or ib is None:
+        return None
+    sa, ba = (np.asarray(v, np.uint64) for v in ia.mappings())
+    sb, bb = (np.asarray(v, np.uint64) for v in ib.mappings())
+    svs = np.union1d(sa, sb)
+    if not len(svs):
+        return svs
+    body_a, body_b = svs.copy(), svs.copy()  # unmapped: the supervoxel itself
+    body_a[np.searchsorted(svs, sa)] = ba
+    body_b[np.searchsorted(svs, sb)] = bb
+    return svs[body_a != body_b]
 
 
 # ---------------------------------------------------------------- result
@@ -150,7 +193,7 @@ def label_diff_versions(repo: Repository, a: int, b: int, name: str) -> LabelDif
     inst_b: VoxelInstance = repo.node_by_vid(b).instance(name)  # type: ignore[assignment]
     coords = changed_blocks(repo, a, b, inst_a)
     table = block_overlap_table(inst_a, inst_b, coords)
-    remapped = remapped_supervoxels(repo, a, b, inst_a)
+    remapped = remapped_supervoxels(inst_a, inst_b)
     if remapped is not None and len(remapped):
         remapped = np.unique(np.asarray(remapped, np.uint64))
         outside = voxels_outside(table, remapped, supervoxel_sizes(inst_a, remapped))

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from dvidctl import Repository
 from dvidctl.api.labeldiff import (
+    IndexedLabelMap,
     LabelDiff,
     changed_blocks,
     classify,
@@ -140,11 +141,12 @@ def test_diff_equals_the_reference(seed: int, edits: int) -> None:
     b = _random_edits(rng, a, edits)
     repo = _repo_with(a, b)
     try:
-        # Without a label index: the reference over the changed blocks.
         d = label_diff(repo, "master", "edits", "seg")
         region = _changed_region(a, b)
-        assert not d.exact
-        assert _got(d) == _reference(a[region], b[region])
+        if isinstance(repo.head.instance("seg"), IndexedLabelMap):
+            assert d.exact and _got(d) == _reference(a, b)
+        else:  # without a label index: the reference over the changed blocks
+            assert not d.exact and _got(d) == _reference(a[region], b[region])
         assert d.blocks == int(region.sum()) // BS**3
         # With exact body sizes (what a label index answers): the whole-volume reference.
         inst_a = repo.node("master").instance("seg")
@@ -224,6 +226,39 @@ def test_cost_grows_with_the_change_not_the_volume(
             counts[k] = len(decoded)
             assert d.blocks == k and d.voxels_changed == 8 * k
         assert counts == {1: 2, 3: 6}
+    finally:
+        repo.close()
+
+
+def test_a_labelmap_with_an_index_and_a_mapping_gives_an_exact_diff() -> None:
+    """Body 7 merged into 5 through the mapping (no block rewritten), body 9 painted over."""
+    a = np.zeros(SHAPE, np.uint64)
+    a[:, :, :16], a[:, :, 16:32], a[:, :, 32:] = 5, 7, 9
+    b = a.copy()
+    b[:16, :16, 48:] = 0  # one block of 9 erased
+    repo = _repo_with(a, b)
+    try:
+        seg = repo.head.instance("seg")
+        if not isinstance(seg, IndexedLabelMap):
+            # This labelmap keeps no label index: bodies are judged by the changed block.
+            d = label_diff(repo, "master", "edits", "seg")
+            assert not d.exact and d.deleted == [{"body": 9, "voxels": 16**3}]
+            assert d.bodies == [
+                {"body": 9, "gained": 0, "lost": 16**3, "before": None, "after": None}
+            ]
+            return
+        seg.merge(5, [7])  # type: ignore[attr-defined]
+        repo.commit("merge 7 into 5")
+        d = label_diff(repo, "master", "edits~1", "seg")
+        assert d.exact and d.blocks == 1
+        assert d.merged == [{"body": 5, "from": [5, 7], "voxels": int((a == 7).sum())}]
+        assert d.deleted == [{"body": 7, "voxels": int((a == 7).sum())}]
+        assert d.split == [] and d.created == []
+        assert {x["body"]: (x["before"], x["after"]) for x in d.bodies} == {
+            5: (int((a == 5).sum()), int((a == 5).sum() + (a == 7).sum())),
+            7: (int((a == 7).sum()), 0),
+            9: (int((a == 9).sum()), int((b == 9).sum())),
+        }
     finally:
         repo.close()
 
