@@ -206,8 +206,7 @@ def label_diff_versions(repo: Repository, a: int, b: int, name: str) -> LabelDif
         name, repo.dag.node(a).uuid, repo.dag.node(b).uuid, table.blocks, table.voxels_changed
     )
     labels = involved_labels(table)
-    sizes_a = body_sizes(inst_a, labels) if len(labels) else None
-    sizes_b = body_sizes(inst_b, labels) if len(labels) else None
+    sizes_a, sizes_b = body_sizes(inst_a, labels), body_sizes(inst_b, labels)
     classify(out, table, sizes_a, sizes_b)
     return out
 
