@@ -216,7 +216,11 @@ def merge(
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Merge other branches into the current one, detecting conflicts now, not on later reads."""
+    """Merge other branches into the current one, detecting conflicts now, not on later reads.
+
+    Voxel blocks both sides changed are merged voxel by voxel: only voxels changed to
+    different values conflict (listed with their x,y,z); --strategy resolves only those.
+    """
     with open_repo(repo) as r:
         note = message or "merge " + ", ".join(refs)
         try:
@@ -326,8 +330,8 @@ def _label_diff(ref_a: str, ref_b: str, name: str, repo: Path | None, json_: boo
         _output.info(f"  deleted  {d['body']} ({d['voxels']} voxels)")
     if not res.exact and res.voxels_changed:
         _output.note(
-            "no label index: bodies are judged by the changed blocks only "
-            "(see 'dvidctl diff --help')"
+            f"{name} keeps no label index: bodies are judged by the changed blocks only "
+            "(a body that grew into new blocks shows as created)"
         )
 
 
