@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dvidctl import Repository
+
 
 def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -28,19 +30,14 @@ def test_diff_labels_names_merges_splits_creations_and_deletions(tmp_path: Path)
     b = a.copy()
     b[b == 7] = 5
     b[:32, :, 80:] = 12
-    np.save(tmp_path / "a.npy", a)
-    np.save(tmp_path / "b.npy", b)
     repo = tmp_path / "r"
-    _ok(tmp_path, "init", str(repo))
-    for step in (
-        ("new", "labelmap", "seg"),
-        ("new", "keyvalue", "notes"),
-        ("put", "subvolume", "seg", str(tmp_path / "a.npy")),
-        ("commit", "-m", "a"),
-        ("put", "subvolume", "seg", str(tmp_path / "b.npy")),
-        ("commit", "-m", "b"),
-    ):
-        _ok(repo, *step)
+    with Repository.init(repo) as r:  # set up in-process; the diff runs as the CLI
+        r.new_instance("labelmap", "seg")
+        r.new_instance("keyvalue", "notes")
+        r.head.instance("seg").put_subvolume(a)  # type: ignore[attr-defined]
+        r.commit("a")
+        r.head.instance("seg").put_subvolume(b)  # type: ignore[attr-defined]
+        r.commit("b")
 
     out = json.loads(_ok(repo, "diff", "master~2", "master~1", "--labels", "seg", "--json"))
     assert out["instance"] == "seg" and isinstance(out["exact"], bool)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dvidctl import Repository
+from dvidctl.geometry import Box
+
 
 def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -31,42 +34,33 @@ def _setup(tmp_path: Path, conflict: bool) -> Path:
     if conflict:
         theirs[3, 2, 1] = 9  # z=3 y=2 x=1: ours made it 7
         theirs[3, 2, 2] = 7  # the same value as ours: not a conflict
-    for name, vol in (("base", base), ("ours", ours), ("theirs", theirs)):
-        np.save(tmp_path / f"{name}.npy", vol)
     repo = tmp_path / "r"
-    _ok(tmp_path, "init", str(repo))
-    for step in (
-        ("new", "labelmap", "seg", "--max-downres", "1"),
-        ("put", "subvolume", "seg", str(tmp_path / "base.npy")),
-        ("commit", "-m", "base"),
-        ("branch", "side", "-c"),
-        ("put", "subvolume", "seg", str(tmp_path / "theirs.npy")),
-        ("commit", "-m", "theirs"),
-        ("checkout", "master"),
-        ("put", "subvolume", "seg", str(tmp_path / "ours.npy")),
-        ("commit", "-m", "ours"),
-    ):
-        _ok(repo, *step)
+    # Set up through the Python API (on disk, closed before the CLI runs): only the
+    # commands under test run as subprocesses.
+    with Repository.init(repo) as r:
+        r.new_instance("labelmap", "seg", {"MaxDownresLevel": "1"})
+        r.head.instance("seg").put_subvolume(base)  # type: ignore[attr-defined]
+        r.commit("base")
+        r.branch("side")
+        r.checkout("side")
+        r.head.instance("seg").put_subvolume(theirs)  # type: ignore[attr-defined]
+        r.commit("theirs")
+        r.checkout("master")
+        r.head.instance("seg").put_subvolume(ours)  # type: ignore[attr-defined]
+        r.commit("ours")
     return repo
+
+
+def _read(repo: Path) -> np.ndarray:
+    with Repository.open(repo) as r:
+        return r.head.instance("seg").get_subvolume(Box((0, 0, 0), (64, 64, 64)))  # type: ignore[attr-defined, no-any-return]
 
 
 def test_edits_to_different_voxels_of_one_block_merge(tmp_path: Path) -> None:
     repo = _setup(tmp_path, conflict=False)
     out = json.loads(_ok(repo, "merge", "side", "--json"))
     assert out["merged"] is True and out["merged_blocks"] == 1 and out["resolved_voxels"] == 0
-    _ok(
-        repo,
-        "get",
-        "subvolume",
-        "seg",
-        "--offset",
-        "0,0,0",
-        "--size",
-        "64,64,64",
-        "-o",
-        str(tmp_path / "m.npy"),
-    )
-    got = np.load(tmp_path / "m.npy")
+    got = _read(repo)
     assert (got[:, :, :32] == 7).all() and (got[:, :, 32:] == 9).all()
 
 
@@ -94,18 +88,6 @@ def test_conflicting_voxels_are_listed_with_coordinates_and_nothing_changes(
     text = _ok(repo, "merge", "side", "--strategy", "theirs")
     assert "1 block(s) changed on several sides merged voxel by voxel" in text
     assert "1 conflicting voxel(s) resolved (theirs)" in text
-    _ok(
-        repo,
-        "get",
-        "subvolume",
-        "seg",
-        "--offset",
-        "0,0,0",
-        "--size",
-        "64,64,64",
-        "-o",
-        str(tmp_path / "m.npy"),
-    )
-    got = np.load(tmp_path / "m.npy")
+    got = _read(repo)
     assert got[3, 2, 1] == 9 and got[3, 2, 2] == 7 and got[3, 2, 0] == 7
     assert (got[:, :, 32:] == 9).all()
