@@ -2,7 +2,10 @@
 
 Conflicts are found at merge time from the delta index (:mod:`dvidctl.store.mergeplan`):
 ``fail`` reports every conflicting key and changes nothing; ``ours``/``theirs`` write
-the resolution into the merge node. The whole merge is one atomic write batch.
+the resolution into the merge node. A key several sides changed is first offered to
+its datatype's three-way merge (``Instance.merge_values``: voxel blocks merge voxel by
+voxel), so only the parts changed differently conflict, reported with their
+coordinates. The whole merge is one atomic write batch.
 """
 
 from __future__ import annotations
@@ -13,11 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 from dvidctl.api.versions import _copy, _mirror, _new_node, last_locked
 from dvidctl.datatypes import registry
-from dvidctl.errors import BadRequestError, MergeConflictError
+from dvidctl.errors import BadRequestError, MergeConflictError, NotFoundError
 from dvidctl.store import metadata
 from dvidctl.store.dag import NodeRecord, branch_key
 from dvidctl.store.engine import WriteBatch
-from dvidctl.store.mergeplan import STRATEGIES, DerivedKeys, MergePlan, MergeRule, plan_merge
+from dvidctl.store.mergeplan import (
+    STRATEGIES,
+    DerivedKeys,
+    KeyConflict,
+    KeyMerge,
+    MergePlan,
+    MergeRule,
+    ThreeWay,
+    plan_merge,
+)
 from dvidctl.store.versioned import VersionedBatch
 
 if TYPE_CHECKING:
@@ -34,6 +46,10 @@ class MergeResult:
     resolved: int = 0
     up_to_date: bool = False
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    #: Keys (blocks) several sides changed that were merged part by part (voxels).
+    merged_parts: int = 0
+    #: Conflicting parts (voxels) of those that the strategy resolved.
+    resolved_parts: int = 0
 
 
 def _merge_rule(repo: Repository) -> MergeRule:
@@ -47,6 +63,31 @@ def _merge_rule(repo: Repository) -> MergeRule:
         return r(iid, tkey, values) if r is not None else None
 
     return rule
+
+
+def _three_way(repo: Repository, parents: list[int]) -> ThreeWay:
+    """The datatypes' three-way merges, through each instance as the first parent sees it."""
+    by_iid = {rec.iid: rec for rec in repo.state.instances.values()}
+    node = repo.node_by_vid(parents[0])
+
+    def three_way(
+        iid: int,
+        tkey: bytes,
+        base: memoryview | None,
+        values: list[memoryview | None],
+        sides: list[int],
+        strategy: str,
+    ) -> KeyMerge | None:
+        rec = by_iid.get(iid)
+        if rec is None:
+            return None
+        try:
+            inst = node.instance(rec.name)
+        except NotFoundError:
+            return None
+        return inst.merge_values(tkey, base, values, sides, strategy)
+
+    return three_way
 
 
 def merge(
@@ -129,6 +170,8 @@ def merge(
         repo.node_by_vid(node.vid),
         [repo.dag.node(p).uuid for p in parents],
         resolved=len(plan.resolutions),
+        merged_parts=plan.merged_parts,
+        resolved_parts=plan.resolved_parts,
     )
 
 
@@ -152,6 +195,7 @@ def _checked_plan(repo: Repository, parents: list[int], strategy: str) -> MergeP
         strategy=strategy,
         rule=_merge_rule(repo),
         derived=_derived_keys(repo),
+        three_way=_three_way(repo, parents),
     )
     # Keys of deleted instances stay in the delta index until gc: nothing reads them.
     live = {rec.iid for rec in repo.state.instances.values()}
@@ -160,7 +204,8 @@ def _checked_plan(repo: Repository, parents: list[int], strategy: str) -> MergeP
     if plan.conflicts:
         details = _describe_conflicts(repo, plan.conflicts, parents)
         raise MergeConflictError(
-            f"merge has {len(details)} conflicting key(s); nothing was changed",
+            f"merge has {len(details)} conflicting key(s){_voxel_note(plan.conflicts)}; "
+            "nothing was changed",
             hint="see the list; merge again with --strategy ours or --strategy theirs",
             details=details,
         )
@@ -239,22 +284,34 @@ def merge_nodes(
         repo.node_by_vid(node.vid),
         [repo.dag.node(p).uuid for p in parents],
         resolved=len(plan.resolutions),
+        merged_parts=plan.merged_parts,
+        resolved_parts=plan.resolved_parts,
     )
 
 
+def _voxel_note(conflicts: list[KeyConflict]) -> str:
+    """`` (N voxel(s) changed differently on both sides)`` when parts of keys conflict."""
+    n = sum(c.partial.conflicts for c in conflicts if c.partial is not None)
+    return f" ({n} voxel(s) changed differently on several sides)" if n else ""
+
+
 def _describe_conflicts(
-    repo: Repository, conflicts: list[Any], parents: list[int]
+    repo: Repository, conflicts: list[KeyConflict], parents: list[int]
 ) -> list[dict[str, Any]]:
+    """One dict per conflicting key; a key merged part by part adds ``voxels`` and ``where``
+    (the count of conflicting voxels and the first of them, XYZ)."""
     by_iid = {rec.iid: rec for rec in repo.state.instances.values()}
     out = []
     for c in conflicts:
         rec = by_iid.get(c.iid)
         spec = registry.get(rec.typename) if rec else None
-        out.append(
-            {
-                "instance": rec.name if rec else str(c.iid),
-                "key": spec.describe_key(c.tkey) if spec else c.tkey.hex(),
-                "sides": [repo.dag.node(parents[i]).uuid for i in c.sides],
-            }
-        )
+        d: dict[str, Any] = {
+            "instance": rec.name if rec else str(c.iid),
+            "key": spec.describe_key(c.tkey) if spec else c.tkey.hex(),
+            "sides": [repo.dag.node(parents[i]).uuid for i in c.sides],
+        }
+        if c.partial is not None:
+            d["voxels"] = c.partial.conflicts
+            d["where"] = c.partial.where
+        out.append(d)
     return out

@@ -96,13 +96,24 @@ def _fail_dvid(exc: DvidError) -> None:
         for d in details[:50]:
             if isinstance(d, dict) and "key" in d:
                 sides = ", ".join(str(u)[:10] for u in d.get("sides", []))
-                d = f"{d.get('instance')}: {d['key']}" + (
-                    f"  (changed on {sides})" if sides else ""
+                d = (
+                    f"{d.get('instance')}: {d['key']}"
+                    + (f"  (changed on {sides})" if sides else "")
+                    + _voxels_note(d)
                 )
             _output.stderr.print(f"  {d}", markup=False)
         if len(details) > 50:
             _output.stderr.print(f"  ... and {len(details) - 50} more", markup=False)
     sys.exit(exc.exit_code)
+
+
+def _voxels_note(d: dict[str, Any]) -> str:
+    """``: N voxel(s) differ, at x,y,z ...`` for a block whose voxels conflict."""
+    if "voxels" not in d:
+        return ""
+    where = " ".join(",".join(str(v) for v in p) for p in d.get("where", [])[:3])
+    more = " ..." if d["voxels"] > 3 else ""
+    return f": {d['voxels']} voxel(s) differ, at x,y,z {where}{more}"
 
 
 def _fail_other(exc: Exception) -> None:

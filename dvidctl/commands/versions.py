@@ -216,7 +216,11 @@ def merge(
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Merge other branches into the current one, detecting conflicts now, not on later reads."""
+    """Merge other branches into the current one, detecting conflicts now, not on later reads.
+
+    Voxel blocks both sides changed are merged voxel by voxel: only voxels changed to
+    different values conflict (listed with their x,y,z); --strategy resolves only those.
+    """
     with open_repo(repo) as r:
         note = message or "merge " + ", ".join(refs)
         try:
@@ -234,6 +238,8 @@ def merge(
                     "node": res.node.to_dict() if res.node else None,
                     "parents": res.parents,
                     "resolved_keys": res.resolved,
+                    "merged_blocks": res.merged_parts,
+                    "resolved_voxels": res.resolved_parts,
                 }
             )
         elif res.up_to_date:
@@ -244,6 +250,15 @@ def merge(
                 f"merged {', '.join(p[:10] for p in res.parents)} into {res.node.uuid[:10]} "
                 f"on {res.node.branch} ({res.resolved} key(s) resolved in the merge node)"
             )
+            if res.merged_parts:
+                _output.info(
+                    f"{res.merged_parts} block(s) changed on several sides merged voxel by voxel"
+                    + (
+                        f"; {res.resolved_parts} conflicting voxel(s) resolved ({strategy})"
+                        if res.resolved_parts
+                        else ""
+                    )
+                )
 
 
 def diff(
@@ -252,10 +267,26 @@ def diff(
     instance: Annotated[
         str | None, typer.Option("--instance", "-i", help="Only this data instance.")
     ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            help="Label-aware diff of this labelmap: bodies merged, split, created, deleted.",
+        ),
+    ] = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Per instance, the keys added, changed and deleted between two versions."""
+    """Per instance, the keys added, changed and deleted between two versions.
+
+    With --labels NAME: which bodies of labelmap NAME were merged, split, created or
+    deleted, and how many voxels changed label (only the changed blocks are read).
+    """
+    if labels is not None:
+        if instance is not None:
+            raise BadRequestError("--labels and --instance cannot be combined")
+        _label_diff(ref_a, ref_b, labels, repo, json_)
+        return
     with open_repo(repo, read_only=True) as r:
         with _output.working("comparing versions", enabled=not json_):
             out = r.diff(ref_a, ref_b, instance=instance)
@@ -275,6 +306,33 @@ def diff(
                     _output.stdout.print(f"  [{style}]{sign} {k}[/]", markup=True)
                 if len(d[key]) > 200:
                     _output.info(f"  ... {len(d[key]) - 200} more {key}")
+
+
+def _label_diff(ref_a: str, ref_b: str, name: str, repo: Path | None, json_: bool) -> None:
+    from dvidctl.api.labeldiff import label_diff
+
+    with open_repo(repo, read_only=True) as r:
+        with _output.working("comparing labels", enabled=not json_):
+            res = label_diff(r, ref_a, ref_b, name)
+    if json_:
+        _output.emit_json(res.to_dict())
+        return
+    _output.info(
+        f"{name}: {res.blocks} changed block(s), {res.voxels_changed} voxel(s) changed label"
+    )
+    for d in res.merged[:200]:
+        _output.info(f"  merged   {d['body']} <- {', '.join(map(str, d['from']))}")
+    for d in res.split[:200]:
+        _output.info(f"  split    {d['body']} -> {', '.join(map(str, d['into']))}")
+    for d in res.created[:200]:
+        _output.info(f"  created  {d['body']} ({d['voxels']} voxels)")
+    for d in res.deleted[:200]:
+        _output.info(f"  deleted  {d['body']} ({d['voxels']} voxels)")
+    if not res.exact and res.voxels_changed:
+        _output.note(
+            f"{name} keeps no label index: bodies are judged by the changed blocks only "
+            "(a body that grew into new blocks shows as created)"
+        )
 
 
 def register(app: typer.Typer) -> None:

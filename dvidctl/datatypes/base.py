@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from dvidctl.datatypes.context import NodeContext
     from dvidctl.datatypes.registry import DatatypeSpec
     from dvidctl.store.held import Held
+    from dvidctl.store.mergeplan import KeyMerge
     from dvidctl.store.metadata import InstanceRecord
 
 
@@ -130,6 +131,25 @@ class Instance:
         """
         del batch, sources, contested
         return 0
+
+    def merge_values(
+        self,
+        tkey: bytes,
+        base: memoryview | None,
+        values: Sequence[memoryview | None],
+        sides: Sequence[int],
+        strategy: str,
+    ) -> KeyMerge | None:
+        """Three-way merge of one of this instance's keys that several merge sides changed.
+
+        ``base`` is the payload at the merge base, ``values[i]`` at parent *i* (None:
+        absent), ``sides`` the parents that changed it. Returns the merged key with the
+        parts (e.g. voxels) changed differently on several sides, resolved by
+        ``strategy`` unless it is ``fail``; None when the type merges the key as a
+        whole (a conflict unless a merge rule or the strategy resolves it).
+        """
+        del tkey, base, values, sides, strategy
+        return None
 
     # ---------------------------------------------------------------- record
     def set_tags(self, tags: dict[str, str], *, replace: bool = False) -> dict[str, str]:

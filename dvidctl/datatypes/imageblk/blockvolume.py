@@ -163,13 +163,23 @@ class BlockVolume:
                     found[(z, y, x)] = payload
         return found
 
-    def block_coords(self, scale: int) -> np.ndarray:
-        """Every stored block coordinate at ``scale`` (``(n, 3)`` int32, ZYX order)."""
+    def block_coords(self, scale: int, through: VersionedBatch | None = None) -> np.ndarray:
+        """Every stored block coordinate at ``scale`` (``(n, 3)`` int32, ZYX order).
+
+        With ``through``, as that batch will leave them: at a merge node, blocks the
+        sides hold differently are listed as the batch resolves them.
+        """
         held = self.inst.held_region
         if held is not None:  # the blocks outside the selection are not known here
             raise held.outside(self.inst.name, scale, self.spec.block_shape)
         start, stop = scale_range(self.spec.key_class, scale)
-        tkeys = [tk for tk, _ in self.inst._scan(start, stop)]
+        if through is None:
+            tkeys = [tk for tk, _ in self.inst._scan(start, stop)]
+        else:
+            store, inst = self.inst.node.store, self.inst
+            end = stop if stop is not None else prefix_end(start[:1]) or b"\xff" * TKEY_LEN
+            (row,) = store.iter_payload_ranges(inst.vid, inst.iid, [(start, end)], through=through)
+            tkeys = [tk for tk, _ in row]
         if not tkeys:
             return np.zeros((0, 3), np.int32)
         return decode_block_tkeys(tkeys)[1]

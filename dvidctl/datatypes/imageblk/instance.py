@@ -48,6 +48,9 @@ from dvidctl.geometry import Box, check_voxel_budget
 from dvidctl.imageio import encode_image
 from dvidctl.store.versioned import VersionedBatch
 
+if TYPE_CHECKING:
+    from dvidctl.store.mergeplan import KeyMerge
+
 ARB_TILE = 128
 DEFAULT_TILE_SIZE = 512
 
@@ -344,6 +347,21 @@ class VoxelInstance(Instance):
             coords = np.concatenate(seeds)
             rebuild_above(self.blocks, batch, coords, self.max_downres, self.downsampler())
         return len(batch) - before
+
+    def merge_values(
+        self,
+        tkey: bytes,
+        base: memoryview | None,
+        values: Sequence[memoryview | None],
+        sides: Sequence[int],
+        strategy: str,
+    ) -> KeyMerge | None:
+        """Merge a scale-0 block voxel by voxel (:mod:`.blockmerge`); other keys as a whole."""
+        if len(tkey) != TKEY_LEN or tkey[0] != self.key_class or tkey[1] != 0:
+            return None
+        from dvidctl.datatypes.imageblk.blockmerge import merge_block
+
+        return merge_block(self.blocks.spec, tkey, base, values, sides, strategy)
 
     def _stored_below(
         self, scale: int, coord: tuple[int, int, int], through: VersionedBatch
