@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from dvidctl.api import wire
 from dvidctl.api.digests import ensure_digests
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
 from dvidctl.datatypes.imageblk.heldkeys import block_layout, keep_keys
@@ -88,6 +89,7 @@ def _state(repo: Repository) -> RepoInfo:
         nodes=nodes,
         branches={b: uuid_of[v] for b, v in sorted(repo.state.branches.items())},
         tags={t: uuid_of[v] for t, v in sorted(repo.state.tags.items())},
+        wire=list(wire.SPOKEN),
     )
 
 
@@ -135,6 +137,19 @@ def node_values(
     """
     vid, iid = _vid_iid(repo, uuid, data_uuid)  # now: an unknown node fails before streaming
     return _values(repo, vid, iid, tkeys)
+
+
+def node_values_wire(
+    repo: Repository, uuid: str, data_uuid: str, tkeys: Iterable[bytes], encoding: str
+) -> Iterator[tuple[bytes, bytes | None, bytes | None, int]]:
+    """:func:`node_values` with each value in wire ``encoding`` where the instance has it.
+
+    ``(tkey, digest, payload, number)``: number 0 is the stored value as it is
+    (:func:`dvidctl.api.wire.encode_values`).
+    """
+    rec = instance_by_data_uuid(repo, data_uuid)
+    enc = wire.encoding_for(rec.typename, rec.config, wire.check_name(encoding))
+    return wire.encode_values(enc, node_values(repo, uuid, data_uuid, tkeys))
 
 
 def _values(

@@ -6,6 +6,8 @@ integers are big-endian::
     L  u32 n | n x u32 tkey length | the n tkeys | n x 16-byte digest   a listing chunk
     K  u32 length | tkey                                               a wanted key
     V  u32 length | tkey | 16-byte digest | u64 length | stored value   a value
+    W  u32 length | tkey | 16-byte digest | u8 encoding | u64 length | payload
+                                                                       a value in a wire encoding
     X  u32 length | tkey                                               a key the sender lacks now
     D  u32 length | tkey                                               a key to remove
     E  u64 records before it | u64 xxh3-64 of the body up to this E     the end
@@ -16,7 +18,8 @@ peer) or damaged on the way fail as a whole: :class:`FrameReader` raises
 so a receiver that applies a batch only after reading it whole never applies
 part of one. Each value's digest is checked where it is written
 (:mod:`dvidctl.store.nodedelta`). The framing names no datatype and decodes no
-value.
+value: a ``W`` record's encoding is a number the two sides agreed on
+(:mod:`dvidctl.api.wire`), and its digest is still that of the stored value.
 """
 
 from __future__ import annotations
@@ -70,12 +73,14 @@ class ListingChunk:
 
 @dataclass(frozen=True)
 class Record:
-    """One decoded record: ``kind`` is ``K``, ``V``, ``X`` or ``D`` (``L`` gives a chunk)."""
+    """One decoded record: ``kind`` is ``K``, ``V``, ``W``, ``X`` or ``D`` (``L`` gives a chunk)."""
 
     kind: str
     tkey: bytes
     digest: bytes = b""
     value: bytes = b""
+    #: A ``W`` record's wire encoding number (``value`` is then in that encoding).
+    encoding: int = 0
 
 
 class FrameWriter:
@@ -121,6 +126,13 @@ class FrameWriter:
         if len(dig) != DIGEST_BYTES:
             raise ValueError("a digest is 16 bytes")
         return self._out(b"V", _U32.pack(len(tkey)), tkey, dig, _U64.pack(len(stored)), stored)
+
+    def wired(self, tkey: bytes, dig: bytes, encoding: int, payload: bytes) -> bytes:
+        """A value in wire encoding ``encoding`` (1..255) with its stored value's digest."""
+        if len(dig) != DIGEST_BYTES or not 0 < encoding < 256:
+            raise ValueError("a digest is 16 bytes and an encoding 1..255")
+        size = _U64.pack(len(payload))
+        return self._out(b"W", _U32.pack(len(tkey)), tkey, dig, bytes([encoding]), size, payload)
 
     def end(self) -> bytes:
         """The end record (count and checksum of everything before it)."""
@@ -210,15 +222,18 @@ class FrameReader:
                 tkey = self._tkey()
                 self.records += 1
                 yield Record(kind.decode(), tkey)
-            elif kind == b"V":
+            elif kind in (b"V", b"W"):
                 tkey = self._tkey()
                 dig = self._take(DIGEST_BYTES)
+                encoding = self._take(1)[0] if kind == b"W" else 0
+                if kind == b"W" and not encoding:
+                    raise self._bad("a wire value without an encoding")
                 n = int(_U64.unpack(self._take(8))[0])
                 if n > MAX_VALUE:
                     raise self._bad(f"a value length of {n}")
                 value = self._take(n)
                 self.records += 1
-                yield Record("V", tkey, dig, value)
+                yield Record(kind.decode(), tkey, dig, value, encoding)
             else:
                 raise self._bad(f"unknown record kind {kind!r}")
 

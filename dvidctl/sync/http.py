@@ -28,7 +28,9 @@ from typing import Any
 import httpx
 
 from dvidctl import errors
+from dvidctl.api import wire
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
+from dvidctl.datatypes.registry import WireEncoding
 from dvidctl.errors import CorruptDataError, DvidError, RemoteError
 from dvidctl.httpkit import frames
 from dvidctl.store.nodedelta import Applied, check_stored
@@ -94,6 +96,13 @@ class HttpEndpoint:
         self.token = token
         self.policy = policy or Policy()
         self.stats = Stats()
+        #: Per data UUID, the wire encoding values of that instance travel in (none: stored).
+        self.encodings: dict[str, WireEncoding] = {}
+        #: The wire encodings the server speaks (its state document says).
+        self.speaks: list[str] = []
+        #: Body bytes and seconds of the values and batch requests: the link rate seen.
+        self.link_bytes = 0
+        self.link_seconds = 0.0
         p = self.policy
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         timeout = httpx.Timeout(p.stall, connect=p.connect, pool=p.stall)
@@ -101,6 +110,17 @@ class HttpEndpoint:
 
     def close(self) -> None:
         self.client.close()
+
+    def encoding_for(self, data_uuid: str, name: str) -> WireEncoding | None:
+        """None: the local side builds encodings (it knows the instance's config)."""
+        return None
+
+    def use_encoding(self, data_uuid: str, enc: WireEncoding | None) -> None:
+        """Move the values of instance ``data_uuid`` in wire encoding ``enc`` (None: stored)."""
+        if enc is None:
+            self.encodings.pop(data_uuid, None)
+        else:
+            self.encodings[data_uuid] = enc
 
     @property
     def _repo(self) -> str:
@@ -209,6 +229,7 @@ class HttpEndpoint:
     def state(self) -> RepoInfo:
         doc = self._call("GET", self._repo + "/state")
         info = RepoInfo.from_json(doc)
+        self.speaks = [n for n in info.wire if n in wire.NUMBERS]
         self.repo_ref = info.root  # from now on the root names it, not a prefix
         return info
 
@@ -241,8 +262,36 @@ class HttpEndpoint:
         return self._resuming(f"listing node {node[:10]}", produce)
 
     def values(self, node: str, data_uuid: str, tkeys: Sequence[bytes]) -> Iterator[Value]:
+        enc = self.encodings.get(data_uuid)
+        again: list[bytes] = []
+        yield from self._values(node, data_uuid, tkeys, enc, again)
+        if again:  # this side made other stored bytes of them: take them as stored
+            yield from self._values(node, data_uuid, again, None, [])
+
+    def _values(
+        self,
+        node: str,
+        data_uuid: str,
+        tkeys: Sequence[bytes],
+        enc: WireEncoding | None,
+        again: list[bytes],
+    ) -> Iterator[Value]:
         got = [0]
         path = f"{self._repo}/node/{node}/values"
+        params = {"instance": data_uuid}
+        if enc is not None:
+            params["encoding"] = enc.name
+        decoders = {wire.NUMBERS[enc.name]: enc} if enc is not None else {}
+
+        def settle(pending: list[frames.Record]) -> Iterator[Value]:
+            items = [(r.tkey, r.digest, r.value, r.encoding) for r in pending]
+            done, redo = wire.decode_values(decoders, items)
+            again.extend(redo)
+            for tk, dig, stored in done:
+                check_stored(tk, dig, stored)
+                yield tk, dig, stored
+            got[0] += len(pending)
+            pending.clear()
 
         def produce() -> Iterator[Value]:
             wanted = tkeys[got[0] :]
@@ -251,23 +300,29 @@ class HttpEndpoint:
             w = frames.FrameWriter()
             content = b"".join(frames.encode((w.key(tk) for tk in wanted), w))
             self.stats.up += len(content)
-            with self._stream("POST", path, {"instance": data_uuid}, content) as body:
+            t0 = time.perf_counter()
+            with self._stream("POST", path, params, content) as body:
                 reader = frames.FrameReader(body, "values")
+                pending: list[frames.Record] = []
                 try:
                     for rec in reader:
-                        if not isinstance(rec, frames.Record) or rec.kind not in "VX":
+                        if not isinstance(rec, frames.Record) or rec.kind not in "VWX":
                             raise CorruptDataError("a values body holds a record of another kind")
-                        if rec.tkey != tkeys[got[0]]:
+                        if rec.tkey != tkeys[got[0] + len(pending)]:
                             raise CorruptDataError("values came back in another order")
-                        if rec.kind == "V":
-                            check_stored(rec.tkey, rec.digest, rec.value)
-                            got[0] += 1
-                            yield rec.tkey, rec.digest, rec.value
-                        else:
+                        if rec.kind == "X":
+                            yield from settle(pending)
                             got[0] += 1
                             yield rec.tkey, None, None
+                            continue
+                        pending.append(rec)
+                        if len(pending) >= wire.CHUNK or rec.kind == "V" and enc is None:
+                            yield from settle(pending)
+                    yield from settle(pending)
                 finally:
                     self.stats.down += reader.nbytes
+                    self.link_bytes += reader.nbytes + len(content)
+                    self.link_seconds += time.perf_counter() - t0
 
         return self._resuming(f"reading values of node {node[:10]}", produce)
 
@@ -296,15 +351,42 @@ class HttpEndpoint:
         puts: Sequence[tuple[bytes, bytes, bytes]],
         deletes: Sequence[bytes],
     ) -> Applied:
+        enc = self.encodings.get(data_uuid)
+        items = list(wire.encode_values(enc, puts))
+        done, again = self._batch(node, data_uuid, items, deletes)
+        if again:  # the server made other stored bytes of these: send them as they are
+            redo = set(again)
+            rest = [(tk, d, s, 0) for tk, d, s in puts if tk in redo]
+            more, _ = self._batch(node, data_uuid, rest, ())
+            done = Applied(done.puts + more.puts, done.deletes, done.nbytes + more.nbytes)
+        return done
+
+    def _batch(
+        self,
+        node: str,
+        data_uuid: str,
+        items: Sequence[tuple[bytes, bytes | None, bytes | None, int]],
+        deletes: Sequence[bytes],
+    ) -> tuple[Applied, list[bytes]]:
         def body() -> bytes:
             w = frames.FrameWriter()
-            recs = [w.value(tk, d, v) for tk, d, v in puts] + [w.delete(tk) for tk in deletes]
+            recs = [
+                w.wired(tk, d, n, v) if n else w.value(tk, d, v)
+                for tk, d, v, n in items
+                if d is not None and v is not None
+            ]
+            recs += [w.delete(tk) for tk in deletes]
             return b"".join(frames.encode(recs, w))
 
+        t0 = time.perf_counter()
+        up0 = self.stats.up
         doc = self._call(
             "POST", f"{self._repo}/node/{node}/batch", params={"instance": data_uuid}, body=body
         )
-        return Applied(int(doc["puts"]), int(doc["deletes"]), int(doc["bytes"]))
+        self.link_bytes += self.stats.up - up0
+        self.link_seconds += time.perf_counter() - t0
+        again = [bytes.fromhex(str(h)) for h in doc.get("again", [])]
+        return Applied(int(doc["puts"]), int(doc["deletes"]), int(doc["bytes"])), again
 
     def complete_node(self, info: NodeInfo, compare: Sequence[str]) -> bool:
         doc = self._call(

@@ -14,6 +14,14 @@ digests on the receiver.
 
 A rerun diffs again, so after an interruption only what was not yet applied is
 sent: at most the batch that was in flight.
+
+**Wire encoding** (:attr:`Options.wire`): label blocks may travel as DVID's label
+Block under zstd (``labelblock``, 2-3.5x fewer bytes, :mod:`dvidctl.api.wire`)
+when both sides speak it. ``auto`` picks per transfer: it starts with stored
+bytes, and after the first batch of an instance that has the encoding compares
+the seconds the smaller form would save on the link seen so far (bytes over the
+rate of the requests made) with the seconds converting costs (timed on values
+of that batch, both ways); it switches when the link is the slower.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from dvidctl.datatypes.registry import WireEncoding
 from dvidctl.sync.diff import diff
 from dvidctl.sync.endpoint import Endpoint
 from dvidctl.sync.plan import NodeStep, Plan
@@ -40,6 +49,10 @@ class Options:
     #: for about one batch (by the mean value size so far), so that a request cut off
     #: by a failure never held more than about one batch.
     first_request: int = 32
+    #: Label blocks on the wire: ``stored``, ``labelblock`` or ``auto`` (see the module doc).
+    wire: str = "auto"
+    #: Values of the first batch ``auto`` times converting.
+    sample: int = 2
 
 
 @dataclass
@@ -76,6 +89,13 @@ class Transfer:
         self._done = 0
         self._total = 0
         self._node = ""
+        #: ``auto``'s choice once made (None: not yet), and each instance's encoding.
+        self._auto: bool | None = None
+        self._encodings: dict[str, WireEncoding | None] = {}
+        self._pending: dict[str, WireEncoding] = {}
+        #: What ``auto`` measured: per value, seconds converting and bytes saved, and
+        #: the link's bytes per second.
+        self.measured: dict[str, float] = {}
 
     def _report(self) -> None:
         if self.progress is not None:
@@ -111,8 +131,63 @@ class Transfer:
             self._done += 1
         self._report()
 
+    def _encoding(self, data_uuid: str) -> None:
+        """Set (once per instance) the wire encoding its values travel in."""
+        if data_uuid in self._encodings:
+            return
+        mode, name = self.options.wire, "labelblock"
+        enc: WireEncoding | None = None
+        if mode in (name, "auto") and all(name in ep.speaks for ep in self._eps):
+            enc = self.sender.encoding_for(data_uuid, name) or self.receiver.encoding_for(
+                data_uuid, name
+            )
+        if enc is not None and mode == "auto" and not self._auto:
+            if self._auto is None:
+                self._pending[data_uuid] = enc  # decided after its first batch
+            enc = None
+        self._encodings[data_uuid] = enc
+        for ep in self._eps:
+            ep.use_encoding(data_uuid, enc)
+
+    @property
+    def _eps(self) -> tuple[Endpoint, Endpoint]:
+        return self.sender, self.receiver
+
+    def _decide(self, data_uuid: str, batch: _Batch) -> None:
+        """``auto``: time converting values of ``batch``; switch if the link is the slower."""
+        enc = self._pending.pop(data_uuid, None)
+        if enc is None or self._auto is not None:
+            return
+        link_b = sum(ep.link_bytes for ep in self._eps)
+        link_s = sum(ep.link_seconds for ep in self._eps)
+        t0 = time.perf_counter()
+        wired: list[tuple[bytes, bytes]] = []
+        saved = 0.0
+        for tk, _, v in batch.puts[:64]:
+            w = enc.encode_many([(tk, v)])[0]
+            if w is not None:
+                wired.append((tk, w))
+                saved += len(v) - len(w)
+                if len(wired) >= self.options.sample:
+                    break
+        if not wired or link_s <= 0 or link_b <= 0:
+            self._pending[data_uuid] = enc  # nothing to judge by yet
+            return
+        enc.decode_many(wired)
+        n = len(wired)
+        conv = (time.perf_counter() - t0) / n
+        saved /= n
+        rate = link_b / link_s
+        self.measured = {"convert_s": conv, "saved_bytes": saved, "link_bytes_per_s": rate}
+        self._auto = saved / rate > conv
+        if self._auto:
+            self._encodings[data_uuid] = enc
+            for ep in self._eps:
+                ep.use_encoding(data_uuid, enc)
+
     def instance(self, node: str, data_uuid: str, *, list_receiver: bool) -> None:
         """Make the receiver's entries for (node, instance) equal to the sender's."""
+        self._encoding(data_uuid)
         theirs = self.receiver.listing(node, data_uuid) if list_receiver else iter(())
         batch = _Batch()
         for step in diff(self.sender.listing(node, data_uuid), theirs):
@@ -155,6 +230,8 @@ class Transfer:
         self.stats.bytes += done.nbytes
         self.stats.deleted += done.deletes
         self.stats.batches += 1
+        if data_uuid in self._pending and batch.puts:
+            self._decide(data_uuid, batch)
         self._report()
 
 
