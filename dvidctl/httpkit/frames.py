@@ -161,13 +161,16 @@ class FrameReader:
         self._it = iter(chunks)
         self._buf = bytearray()
         self._pos = 0
+        #: Position in the buffer up to which the checksum has been fed.
+        self._hashed = 0
         self._h = xxhash.xxh3_64()
         self.what = what
         self.records = 0
         #: Bytes read so far.
         self.nbytes = 0
 
-    def _take(self, n: int) -> bytes:
+    def _fill(self, n: int) -> None:
+        """Have at least ``n`` unread bytes in the buffer (hashing what is dropped)."""
         buf = self._buf
         while len(buf) - self._pos < n:
             chunk = next(self._it, None)
@@ -177,18 +180,32 @@ class FrameReader:
                     hint="the connection dropped or the peer stopped; run the command again",
                 )
             if self._pos:
+                self._hash_read()
                 del buf[: self._pos]
-                self._pos = 0
+                self._pos = self._hashed = 0
             buf += chunk
-        with memoryview(buf) as m:
-            out = bytes(m[self._pos : self._pos + n])
-        self._pos += n
+
+    def _hash_read(self) -> None:
+        """Fold the bytes read since the last call into the checksum (in bulk, not per field)."""
+        if self._pos > self._hashed:
+            with memoryview(self._buf) as m:
+                self._h.update(m[self._hashed : self._pos])
+            self._hashed = self._pos
+
+    def _take(self, n: int) -> bytes:
+        self._fill(n)
+        p = self._pos
+        out = bytes(self._buf[p : p + n])
+        self._pos = p + n
         self.nbytes += n
-        self._h.update(out)
         return out
 
     def _u32(self) -> int:
-        return int(_U32.unpack(self._take(4))[0])
+        self._fill(4)
+        (v,) = _U32.unpack_from(self._buf, self._pos)
+        self._pos += 4
+        self.nbytes += 4
+        return int(v)
 
     def _tkey(self) -> bytes:
         n = self._u32()
@@ -223,23 +240,36 @@ class FrameReader:
                 self.records += 1
                 yield Record(kind.decode(), tkey)
             elif kind in (b"V", b"W"):
-                tkey = self._tkey()
-                dig = self._take(DIGEST_BYTES)
-                encoding = self._take(1)[0] if kind == b"W" else 0
-                if kind == b"W" and not encoding:
-                    raise self._bad("a wire value without an encoding")
-                n = int(_U64.unpack(self._take(8))[0])
-                if n > MAX_VALUE:
-                    raise self._bad(f"a value length of {n}")
-                value = self._take(n)
-                self.records += 1
-                yield Record(kind.decode(), tkey, dig, value, encoding)
+                yield self._value(kind)
             else:
                 raise self._bad(f"unknown record kind {kind!r}")
 
+    def _value(self, kind: bytes) -> Record:
+        """A ``V`` or ``W`` record after its kind byte: three buffer fills, not one per field."""
+        n = self._u32()
+        if not 0 < n <= MAX_TKEY:
+            raise self._bad(f"a type key length of {n}")
+        wired = kind == b"W"
+        head = n + DIGEST_BYTES + wired + 8
+        self._fill(head)
+        buf, p = self._buf, self._pos
+        tkey = bytes(buf[p : p + n])
+        dig = bytes(buf[p + n : p + n + DIGEST_BYTES])
+        encoding = buf[p + n + DIGEST_BYTES] if wired else 0
+        (size,) = _U64.unpack_from(buf, p + head - 8)
+        self._pos = p + head
+        self.nbytes += head
+        if wired and not encoding:
+            raise self._bad("a wire value without an encoding")
+        if size > MAX_VALUE:
+            raise self._bad(f"a value length of {size}")
+        value = self._take(size)
+        self.records += 1
+        return Record(kind.decode(), tkey, dig, value, encoding)
+
     def _finish(self) -> None:
+        self._hash_read()
         expect = self._h.intdigest()
-        self._h = xxhash.xxh3_64()  # the end record itself is not covered
         records, checksum = _END.unpack(self._take(_END.size))
         if records != self.records or checksum != expect:
             raise self._bad("its end record does not match what came before")
