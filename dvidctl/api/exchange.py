@@ -9,7 +9,9 @@ repository through them), so both directions are the same transfer.
 * :func:`node_listing` -- the sorted ``(tkey, digest)`` entries one node wrote for one
   instance, streamed from the engine (never built whole);
 * :func:`node_values` -- the stored values of chosen keys *as that node stored them*
-  (data key ``iid | tkey | vid``), with their delta-index digests.
+  (data key ``iid | tkey | vid``), with their delta-index digests;
+* :func:`node_dump` -- every value of one node and instance, in key order, for a
+  receiver that holds none of them (no listing, no wanted keys).
 """
 
 from __future__ import annotations
@@ -150,6 +152,25 @@ def node_values_wire(
     rec = instance_by_data_uuid(repo, data_uuid)
     enc = wire.encoding_for(rec.typename, rec.config, wire.check_name(encoding))
     return wire.encode_values(enc, node_values(repo, uuid, data_uuid, tkeys))
+
+
+def node_dump(
+    repo: Repository,
+    uuid: str,
+    data_uuid: str,
+    after: bytes | None = None,
+    encoding: str = "stored",
+) -> Iterator[tuple[bytes, bytes | None, bytes | None, int]]:
+    """Every value node ``uuid`` stored for the instance, in key order (after ``after``).
+
+    What a receiver that holds nothing of the node needs, in one stream: no listing
+    and no wanted keys. ``(tkey, digest, payload, number)`` as :func:`node_values_wire`.
+    """
+    vid, iid = _vid_iid(repo, uuid, data_uuid)
+    rec = instance_by_data_uuid(repo, data_uuid)
+    enc = wire.encoding_for(rec.typename, rec.config, wire.check_name(encoding))
+    tkeys = (tk for tk, _ in nodedelta.listing(repo.engine, vid, iid, after))
+    return wire.encode_values(enc, _values(repo, vid, iid, tkeys))
 
 
 def _values(

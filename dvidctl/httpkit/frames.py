@@ -10,16 +10,21 @@ integers are big-endian::
                                                                        a value in a wire encoding
     X  u32 length | tkey                                               a key the sender lacks now
     D  u32 length | tkey                                               a key to remove
+    C  u64 xxh3-64 of the body up to this C                            a checkpoint
     E  u64 records before it | u64 xxh3-64 of the body up to this E     the end
 
 The end record makes a body that was cut off (a dropped connection, a killed
 peer) or damaged on the way fail as a whole: :class:`FrameReader` raises
 :class:`~dvidctl.errors.CorruptDataError` instead of yielding its last record,
 so a receiver that applies a batch only after reading it whole never applies
-part of one. Each value's digest is checked where it is written
-(:mod:`dvidctl.store.nodedelta`). The framing names no datatype and decodes no
-value: a ``W`` record's encoding is a number the two sides agreed on
-(:mod:`dvidctl.api.wire`), and its digest is still that of the stored value.
+part of one. A long stream (a listing, a node's values) carries checkpoints
+every megabyte or so (:func:`checkpointed`): the reader gives out records only
+once a checkpoint or the end has verified them, so a damaged key is never used
+and a resumed stream starts after verified records only. Each value's digest is
+checked where it is written (:mod:`dvidctl.store.nodedelta`). The framing names
+no datatype and decodes no value: a ``W`` record's encoding is a number the two
+sides agreed on (:mod:`dvidctl.api.wire`), and its digest is still that of the
+stored value.
 """
 
 from __future__ import annotations
@@ -134,10 +139,36 @@ class FrameWriter:
         size = _U64.pack(len(payload))
         return self._out(b"W", _U32.pack(len(tkey)), tkey, dig, bytes([encoding]), size, payload)
 
+    def checkpoint(self) -> bytes:
+        """A checkpoint: the checksum of the body so far (the reader gives out nothing before it
+        is verified, so a long stream resumes from verified records only)."""
+        self._h.update(b"C")
+        data = _U64.pack(self._h.intdigest())
+        self._h.update(data)
+        self.records += 1
+        return b"C" + data
+
     def end(self) -> bytes:
         """The end record (count and checksum of everything before it)."""
         self._h.update(b"E")
         return b"E" + _END.pack(self.records, self._h.intdigest())
+
+
+#: Bytes of records between the checkpoints :func:`checkpointed` puts in.
+CHECKPOINT_BYTES = 1 << 20
+
+
+def checkpointed(
+    records: Iterable[bytes], writer: FrameWriter, every: int = CHECKPOINT_BYTES
+) -> Iterator[bytes]:
+    """``records`` with a checkpoint after each ``every`` bytes of them."""
+    n = 0
+    for rec in records:
+        yield rec
+        n += len(rec)
+        if n >= every:
+            yield writer.checkpoint()
+            n = 0
 
 
 def encode(records: Iterable[bytes], writer: FrameWriter) -> Iterator[bytes]:
@@ -217,14 +248,21 @@ class FrameReader:
         return CorruptDataError(f"the sync {self.what} is damaged: {what}")
 
     def __iter__(self) -> Iterator[ListingChunk | Record]:
+        """The records, each given out only once a checkpoint or the end covers it."""
         if self._take(len(MAGIC)) != MAGIC:
             raise self._bad("it does not start with the sync magic")
+        held: list[ListingChunk | Record] = []
         while True:
             kind = self._take(1)
             if kind == b"E":
                 self._finish()
+                yield from held
                 return
-            if kind == b"L":
+            if kind == b"C":
+                self._checkpoint()
+                yield from held
+                held.clear()
+            elif kind == b"L":
                 n = self._u32()
                 if n > MAX_CHUNK_KEYS:
                     raise self._bad(f"a listing chunk of {n} keys")
@@ -234,15 +272,23 @@ class FrameReader:
                     raise self._bad("listing key lengths")
                 chunk = ListingChunk(lengths, self._take(total), self._take(DIGEST_BYTES * n))
                 self.records += 1
-                yield chunk
+                held.append(chunk)
             elif kind in (b"K", b"X", b"D"):
                 tkey = self._tkey()
                 self.records += 1
-                yield Record(kind.decode(), tkey)
+                held.append(Record(kind.decode(), tkey))
             elif kind in (b"V", b"W"):
-                yield self._value(kind)
+                held.append(self._value(kind))
             else:
                 raise self._bad(f"unknown record kind {kind!r}")
+
+    def _checkpoint(self) -> None:
+        self._hash_read()
+        expect = self._h.intdigest()
+        (checksum,) = _U64.unpack(self._take(8))
+        self.records += 1
+        if checksum != expect:
+            raise self._bad("a checkpoint does not match what came before it")
 
     def _value(self, kind: bytes) -> Record:
         """A ``V`` or ``W`` record after its kind byte: three buffer fills, not one per field."""

@@ -10,6 +10,7 @@ node UUID; ``?instance=`` a data UUID. Bodies use :mod:`dvidctl.httpkit.frames`.
 ``GET  /api/sync/{repo}/node/{node}/keys``          the node's sorted listing (``after=HEX``;
                                                     ``bbox=``, ``scales=``: only those blocks)
 ``POST /api/sync/{repo}/node/{node}/values``        wanted keys in, values out (``encoding=``)
+``GET  /api/sync/{repo}/node/{node}/dump``          every value of the node, in key order
 ``POST /api/sync/repos``                            create a repository with a given root
 ``POST /api/sync/{repo}/instances``                 create / update instances (JSON list)
 ``POST /api/sync/{repo}/nodes``                     add an incoming node (JSON NodeInfo)
@@ -80,6 +81,14 @@ def _instance(call: Call) -> str:
     return d
 
 
+def _after(call: Call) -> bytes | None:
+    after_hex = call.query.get("after")
+    try:
+        return bytes.fromhex(after_hex) if after_hex else None
+    except ValueError:
+        raise BadRequestError(f"after={after_hex!r} is not hex") from None
+
+
 def _chunks(it: Iterator[tuple[bytes, bytes]], writer: frames.FrameWriter) -> Iterator[bytes]:
     keys: list[bytes] = []
     digs: list[bytes] = []
@@ -108,17 +117,12 @@ def state(call: Call) -> Response:
 def keys(call: Call) -> Response:
     """One node's sorted ``(tkey, digest)`` listing for one instance, streamed."""
     repo = _repo(call)
-    after_hex = call.query.get("after")
-    try:
-        after = bytes.fromhex(after_hex) if after_hex else None
-    except ValueError:
-        raise BadRequestError(f"after={after_hex!r} is not hex") from None
-    listing = exchange.node_listing(repo, call.params["node"], _instance(call), after)
+    listing = exchange.node_listing(repo, call.params["node"], _instance(call), _after(call))
     bbox, scales = call.query.get("bbox"), call.query.get("scales")
     if bbox or scales:  # a partial clone's selection: only those blocks
         listing = exchange.held_listing(repo, _instance(call), listing, bbox, scales)
     writer = frames.FrameWriter()
-    body = frames.encode(_chunks(listing, writer), writer)
+    body = frames.encode(frames.checkpointed(_chunks(listing, writer), writer), writer)
     return iter_response(body, frames.MEDIA_TYPE)
 
 
@@ -145,7 +149,33 @@ def values(call: Call) -> Response:
             else:
                 yield writer.value(tk, d, payload)
 
-    return iter_response(frames.encode(records(), writer), frames.MEDIA_TYPE)
+    return iter_response(
+        frames.encode(frames.checkpointed(records(), writer), writer), frames.MEDIA_TYPE
+    )
+
+
+@_errors_as_json
+def dump(call: Call) -> Response:
+    """Every value the node stored for the instance, in key order (``after=HEX``, ``encoding=``)."""
+    repo = _repo(call)
+    got = exchange.node_dump(
+        repo,
+        call.params["node"],
+        _instance(call),
+        _after(call),
+        call.query.get("encoding", "stored"),
+    )
+    writer = frames.FrameWriter()
+
+    def records() -> Iterator[bytes]:
+        for tk, d, payload, number in got:
+            if d is None or payload is None:
+                continue  # dropped since the listing (an open node written meanwhile)
+            yield writer.wired(tk, d, number, payload) if number else writer.value(tk, d, payload)
+
+    return iter_response(
+        frames.encode(frames.checkpointed(records(), writer), writer), frames.MEDIA_TYPE
+    )
 
 
 # ---------------------------------------------------------------- receiving
@@ -269,6 +299,13 @@ ROUTES = [
         "Sync: stored values of the wanted keys (?instance=DATAUUID&encoding=stored|labelblock)",
         mutates=False,
         body=_F,
+        produces=_F,
+    ),
+    Route(
+        _NODE + "/dump",
+        ("GET",),
+        dump,
+        "Sync: every value of a node, in key order (?instance=&after=HEX&encoding=)",
         produces=_F,
     ),
     Route("/api/sync/repos", ("POST",), create_repo, "Sync: create a repository", body=_J),

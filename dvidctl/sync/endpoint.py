@@ -62,6 +62,10 @@ class Endpoint(Protocol):
         """The stored values of ``tkeys`` at ``node``, in the order asked, digests checked."""
         ...
 
+    def dump(self, node: str, data_uuid: str) -> Iterator[Value]:
+        """Every value ``node`` stored for ``data_uuid``, in key order, digests checked."""
+        ...
+
     # ---------------------------------------------------------- receiving
     def create_repo(self, info: RepoInfo) -> None:
         """Create the repository (root UUID, alias, description) with an incoming root."""
@@ -136,6 +140,12 @@ class LocalEndpoint:
             if d is not None and stored is not None:
                 check_stored(tk, d, stored)  # a damaged stored value is not sent on
             yield tk, d, stored
+
+    def dump(self, node: str, data_uuid: str) -> Iterator[Value]:
+        for tk, d, stored, _ in exchange.node_dump(self.repo, node, data_uuid):
+            if d is not None and stored is not None:
+                check_stored(tk, d, stored)
+                yield tk, d, stored
 
     def create_repo(self, info: RepoInfo) -> None:
         receive.check_root(self.repo, info.root)

@@ -268,6 +268,22 @@ class HttpEndpoint:
         if again:  # this side made other stored bytes of them: take them as stored
             yield from self._values(node, data_uuid, again, None, [])
 
+    @staticmethod
+    def _settle(
+        pending: list[frames.Record], enc: WireEncoding | None, again: list[bytes]
+    ) -> list[tuple[bytes, bytes, bytes]]:
+        """Stored values of ``V``/``W`` records, digests checked (``again``: not made the same)."""
+        if enc is None or all(r.kind == "V" for r in pending):
+            done = [(r.tkey, r.digest, r.value) for r in pending]
+        else:
+            items = [(r.tkey, r.digest, r.value, r.encoding) for r in pending]
+            done, redo = wire.decode_values({wire.NUMBERS[enc.name]: enc}, items)
+            again.extend(redo)
+        for tk, dig, stored in done:
+            check_stored(tk, dig, stored)
+        pending.clear()
+        return done
+
     def _values(
         self,
         node: str,
@@ -281,17 +297,12 @@ class HttpEndpoint:
         params = {"instance": data_uuid}
         if enc is not None:
             params["encoding"] = enc.name
-        decoders = {wire.NUMBERS[enc.name]: enc} if enc is not None else {}
 
-        def settle(pending: list[frames.Record]) -> Iterator[Value]:
-            items = [(r.tkey, r.digest, r.value, r.encoding) for r in pending]
-            done, redo = wire.decode_values(decoders, items)
-            again.extend(redo)
-            for tk, dig, stored in done:
-                check_stored(tk, dig, stored)
-                yield tk, dig, stored
-            got[0] += len(pending)
-            pending.clear()
+        def settle(pending: list[frames.Record]) -> list[tuple[bytes, bytes, bytes]]:
+            n = len(pending)
+            done = self._settle(pending, enc, again)
+            got[0] += n
+            return done
 
         def produce() -> Iterator[Value]:
             wanted = tkeys[got[0] :]
@@ -316,7 +327,7 @@ class HttpEndpoint:
                             yield rec.tkey, None, None
                             continue
                         pending.append(rec)
-                        if len(pending) >= wire.CHUNK or rec.kind == "V" and enc is None:
+                        if len(pending) >= wire.CHUNK or enc is None:
                             yield from settle(pending)
                     yield from settle(pending)
                 finally:
@@ -325,6 +336,44 @@ class HttpEndpoint:
                     self.link_seconds += time.perf_counter() - t0
 
         return self._resuming(f"reading values of node {node[:10]}", produce)
+
+    def dump(self, node: str, data_uuid: str) -> Iterator[Value]:
+        enc = self.encodings.get(data_uuid)
+        again: list[bytes] = []
+        after: list[bytes] = []
+        path = f"{self._repo}/node/{node}/dump"
+
+        def settle(pending: list[frames.Record]) -> list[tuple[bytes, bytes, bytes]]:
+            if pending:
+                after[:] = [pending[-1].tkey]
+            return self._settle(pending, enc, again)
+
+        def produce() -> Iterator[Value]:
+            params = {"instance": data_uuid}
+            if enc is not None:
+                params["encoding"] = enc.name
+            if after:
+                params["after"] = after[-1].hex()
+            t0 = time.perf_counter()
+            with self._stream("GET", path, params) as body:
+                reader = frames.FrameReader(body, "node dump")
+                pending: list[frames.Record] = []
+                try:
+                    for rec in reader:
+                        if not isinstance(rec, frames.Record) or rec.kind not in "VW":
+                            raise CorruptDataError("a node dump holds a record of another kind")
+                        pending.append(rec)
+                        if len(pending) >= wire.CHUNK or enc is None:
+                            yield from settle(pending)
+                    yield from settle(pending)
+                finally:
+                    self.stats.down += reader.nbytes
+                    self.link_bytes += reader.nbytes
+                    self.link_seconds += time.perf_counter() - t0
+
+        yield from self._resuming(f"reading node {node[:10]}", produce)
+        if again:
+            yield from self._values(node, data_uuid, again, None, [])
 
     # ------------------------------------------------------------- receiving
     def create_repo(self, info: RepoInfo) -> None:

@@ -2,9 +2,10 @@
 
 For each step of a :class:`~dvidctl.sync.plan.Plan` (parents first): create the
 node on the receiver if needed, then per shared instance diff the two listings
-(:func:`dvidctl.sync.diff.diff`; a node just created has nothing to list there,
-and a committed node's digests say which instances it wrote at all), read the
-values to send from the sender in requests of about one batch each, and hand
+(:func:`dvidctl.sync.diff.diff`; a committed node's digests say which instances
+it wrote at all), read the values to send from the sender in requests of about
+one batch each -- or, for a node just created there, which holds nothing, read
+every value of it in one stream (``dump``: no listing, no wanted keys) -- and hand
 them to the receiver in batches of at most
 :attr:`Options.batch_values` values or :attr:`Options.batch_bytes` bytes, each
 applied atomically and durably before the next is built. Keys the receiver holds
@@ -28,9 +29,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dvidctl.datatypes.registry import WireEncoding
+from dvidctl.store.nodedelta import Applied
 from dvidctl.sync.diff import diff
 from dvidctl.sync.endpoint import Endpoint
 from dvidctl.sync.plan import NodeStep, Plan
@@ -42,7 +45,7 @@ class Options:
     """Batch sizes of a transfer."""
 
     #: Values per batch the receiver applies in one write.
-    batch_values: int = 512
+    batch_values: int = 4096
     #: Stored bytes per batch (a batch closes at whichever limit comes first).
     batch_bytes: int = 16 << 20
     #: Keys asked for in the first values request to the sender; later requests ask
@@ -96,6 +99,9 @@ class Transfer:
         #: What ``auto`` measured: per value, seconds converting and bytes saved, and
         #: the link's bytes per second.
         self.measured: dict[str, float] = {}
+        #: The apply worker of the instance being moved, and the batch it is applying.
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: tuple[Future[Applied], str, _Batch] | None = None
 
     def _report(self) -> None:
         if self.progress is not None:
@@ -186,9 +192,29 @@ class Transfer:
                 ep.use_encoding(data_uuid, enc)
 
     def instance(self, node: str, data_uuid: str, *, list_receiver: bool) -> None:
-        """Make the receiver's entries for (node, instance) equal to the sender's."""
+        """Make the receiver's entries for (node, instance) equal to the sender's.
+
+        Batches are applied on a worker thread, one at a time, while the next one is
+        read from the sender (one batch in flight: the receiver's write overlaps the
+        sender's read and the link).
+        """
         self._encoding(data_uuid)
-        theirs = self.receiver.listing(node, data_uuid) if list_receiver else iter(())
+        with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-sync-apply") as pool:
+            self._pool = pool
+            try:
+                if list_receiver:
+                    self._diffed(node, data_uuid)
+                else:  # the receiver holds none of it: every value, in one stream
+                    self._everything(node, data_uuid)
+                self._wait()
+            finally:
+                self._pool = None
+                if self._inflight is not None:  # a failure: let the batch in flight end
+                    self._inflight[0].exception()
+                    self._inflight = None
+
+    def _diffed(self, node: str, data_uuid: str) -> None:
+        theirs = self.receiver.listing(node, data_uuid)
         batch = _Batch()
         for step in diff(self.sender.listing(node, data_uuid), theirs):
             self.stats.same += step.same
@@ -209,6 +235,16 @@ class Transfer:
         if len(batch):
             self._flush(node, data_uuid, batch)
 
+    def _everything(self, node: str, data_uuid: str) -> None:
+        batch = _Batch()
+        for tk, dig, stored in self.sender.dump(node, data_uuid):
+            if dig is not None and stored is not None:
+                batch.puts.append((tk, dig, stored))
+                batch.nbytes += len(stored)
+                batch = self._maybe_flush(node, data_uuid, batch)
+        if len(batch):
+            self._flush(node, data_uuid, batch)
+
     def _per_request(self) -> int:
         """Keys for the next values request: about one batch."""
         o = self.options
@@ -225,7 +261,24 @@ class Transfer:
         return batch
 
     def _flush(self, node: str, data_uuid: str, batch: _Batch) -> None:
-        done = self.receiver.apply_batch(node, data_uuid, batch.puts, batch.deletes)
+        """Hand ``batch`` to the receiver (on the worker, after the one before it is applied)."""
+        self._wait()
+        apply = self.receiver.apply_batch
+        if self._pool is None:
+            self._applied(data_uuid, batch, apply(node, data_uuid, batch.puts, batch.deletes))
+            return
+        fut = self._pool.submit(apply, node, data_uuid, batch.puts, batch.deletes)
+        self._inflight = (fut, data_uuid, batch)
+
+    def _wait(self) -> None:
+        """Wait for the batch in flight (its failure is raised here)."""
+        if self._inflight is None:
+            return
+        fut, data_uuid, batch = self._inflight
+        self._inflight = None
+        self._applied(data_uuid, batch, fut.result())
+
+    def _applied(self, data_uuid: str, batch: _Batch, done: Applied) -> None:
         self.stats.keys += done.puts
         self.stats.bytes += done.nbytes
         self.stats.deleted += done.deletes
