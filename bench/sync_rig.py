@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -129,20 +130,28 @@ def raw_get(url: str, nbytes: int, repeat: int = 3) -> float:
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """``dvidctl ARGS --json`` in its own process; its summary with ``wall`` seconds added."""
+    """``dvidctl ARGS --json`` in its own process; its summary with ``wall`` seconds and the
+    process's peak resident memory (``rss_mb``) added."""
     t0 = time.perf_counter()
-    p = subprocess.run(
-        [PY, "-m", "dvidctl", *args, "--json"],
-        capture_output=True,
-        cwd=cwd or ROOT,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(
+            [PY, "-m", "dvidctl", *args, "--json"],
+            stdout=out,
+            stderr=err,
+            cwd=cwd or ROOT,
+            env={**os.environ, **(env or {})},
+        )
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if p.returncode:
-        raise RuntimeError(f"dvidctl {' '.join(args)}: {p.stderr.decode()[-2000:]}")
-    doc = json.loads(p.stdout)
+        raise RuntimeError(f"dvidctl {' '.join(args)}: {stderr.decode()[-2000:]}")
+    doc = json.loads(stdout)
     doc["wall"] = wall
+    doc["rss_mb"] = usage.ru_maxrss / 1024  # Linux: kilobytes
     return dict(doc)
 
 

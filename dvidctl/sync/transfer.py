@@ -55,7 +55,7 @@ class Options:
     #: Label blocks on the wire: ``stored``, ``labelblock`` or ``auto`` (see the module doc).
     wire: str = "auto"
     #: Values of the first batch ``auto`` times converting.
-    sample: int = 2
+    sample: int = 1
 
 
 @dataclass
@@ -142,15 +142,15 @@ class Transfer:
         if data_uuid in self._encodings:
             return
         mode, name = self.options.wire, "labelblock"
-        enc: WireEncoding | None = None
-        if mode in (name, "auto") and all(name in ep.speaks for ep in self._eps):
-            enc = self.sender.encoding_for(data_uuid, name) or self.receiver.encoding_for(
-                data_uuid, name
-            )
-        if enc is not None and mode == "auto" and not self._auto:
-            if self._auto is None:
-                self._pending[data_uuid] = enc  # decided after its first batch
-            enc = None
+        offered: WireEncoding | None = None
+        if all(name in ep.speaks for ep in self._eps):
+            offered = self.sender.encoding_for(data_uuid, name)
+            offered = offered or self.receiver.encoding_for(data_uuid, name)
+        enc = offered if mode == name or (mode == "auto" and self._auto) else None
+        if offered is not None:
+            self.stats.labels = "labelblock" if enc is not None else "stored"
+            if mode == "auto" and self._auto is None:
+                self._pending[data_uuid] = offered  # decided after its first batch
         self._encodings[data_uuid] = enc
         for ep in self._eps:
             ep.use_encoding(data_uuid, enc)
@@ -186,6 +186,7 @@ class Transfer:
         rate = link_b / link_s
         self.measured = {"convert_s": conv, "saved_bytes": saved, "link_bytes_per_s": rate}
         self._auto = saved / rate > conv
+        self.stats.labels = "labelblock" if self._auto else "stored"
         if self._auto:
             self._encodings[data_uuid] = enc
             for ep in self._eps:

@@ -21,7 +21,8 @@ from dvidctl.httpkit import frames
 from dvidctl.server.runner import BackgroundServer
 from dvidctl.store.keys import digest
 from dvidctl.sync.clone import clone
-from dvidctl.sync.fetch import fetch
+from dvidctl.sync.endpoint import LocalEndpoint
+from dvidctl.sync.fetch import fetch, fetch_from
 from dvidctl.sync.push import push
 from dvidctl.sync.transfer import Options
 from tests.sync.helpers import assert_same_nodes, remote, served, server
@@ -117,6 +118,8 @@ def test_sync_through_each_wire_encoding_then_nothing_to_send(
     with _build(tmp_path / "src") as src:
         pushed = push(src, remote(srv, src.root_uuid), "master", options=opts)
         assert pushed.stats.keys >= 5
+        # auto keeps stored bytes on loopback: converting costs more than the bytes it saves
+        assert pushed.stats.labels == ("labelblock" if encoding == "labelblock" else "stored")
         assert_same_nodes(
             src, served(srv, src.root_uuid), [n.uuid for n in src.dag.nodes.values() if n.locked]
         )
@@ -166,3 +169,24 @@ def test_a_block_the_receiver_stores_differently_goes_again_as_stored(
         assert got.fetch.stats.keys == res.stats.keys
         with Repository.open(tmp_path / "c") as c:
             assert_same_nodes(src, c, locked)
+
+
+class _SlowLink(LocalEndpoint):
+    """A local sender whose link looks like 100 bytes a second (what auto judges by)."""
+
+    link_bytes = 1000
+    link_seconds = 10.0
+
+
+@pytest.mark.parametrize(("bytes_per_s", "chosen"), [(100.0, "labelblock"), (1e12, "stored")])
+def test_auto_picks_labelblock_only_on_a_slow_link(
+    tmp_path: Path, bytes_per_s: float, chosen: str
+) -> None:
+    with _build(tmp_path / "src") as src:
+        root = src.root_uuid
+        sender = _SlowLink(src)
+        sender.link_bytes, sender.link_seconds = int(bytes_per_s * 10), 10.0
+        with Repository.init(tmp_path / "dst", root_uuid=root, incoming_root=True) as dst:
+            got = fetch_from(dst, "origin", sender, options=Options(wire="auto"))
+            assert got.stats.labels == chosen
+            assert_same_nodes(src, dst, [n.uuid for n in src.dag.nodes.values() if n.locked])
