@@ -141,8 +141,10 @@ def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) 
             cwd=cwd or ROOT,
             env={**os.environ, **(env or {})},
         )
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
+        hwm = 0  # VmHWM of the process's own memory (ru_maxrss would carry this one's over)
+        while p.poll() is None:
+            hwm = max(hwm, _vm_hwm_kb(p.pid))
+            time.sleep(0.02)
         wall = time.perf_counter() - t0
         out.seek(0)
         err.seek(0)
@@ -151,8 +153,19 @@ def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) 
         raise RuntimeError(f"dvidctl {' '.join(args)}: {stderr.decode()[-2000:]}")
     doc = json.loads(stdout)
     doc["wall"] = wall
-    doc["rss_mb"] = usage.ru_maxrss / 1024  # Linux: kilobytes
+    doc["rss_mb"] = hwm / 1024
     return dict(doc)
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    """Peak resident memory so far of process ``pid`` (kB; 0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 # ----------------------------------------------------------------- volumes

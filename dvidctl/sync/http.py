@@ -327,7 +327,7 @@ class HttpEndpoint:
                             yield rec.tkey, None, None
                             continue
                         pending.append(rec)
-                        if len(pending) >= wire.CHUNK or enc is None:
+                        if len(pending) >= wire.CHUNK:
                             yield from settle(pending)
                     yield from settle(pending)
                 finally:
@@ -363,7 +363,7 @@ class HttpEndpoint:
                         if not isinstance(rec, frames.Record) or rec.kind not in "VW":
                             raise CorruptDataError("a node dump holds a record of another kind")
                         pending.append(rec)
-                        if len(pending) >= wire.CHUNK or enc is None:
+                        if len(pending) >= wire.CHUNK:
                             yield from settle(pending)
                     yield from settle(pending)
                 finally:
