@@ -162,8 +162,21 @@ class Transfer:
     def _decide(self, data_uuid: str, batch: _Batch) -> None:
         """``auto``: time converting values of ``batch``; switch if the link is the slower."""
         enc = self._pending.pop(data_uuid, None)
-        if enc is None or self._auto is not None:
+        if enc is None:
             return
+        if self._auto is None:
+            self._auto = self._judge(enc, batch)
+            if self._auto is None:
+                self._pending[data_uuid] = enc  # nothing to judge by yet
+                return
+            self.stats.labels = "labelblock" if self._auto else "stored"
+        if self._auto:
+            self._encodings[data_uuid] = enc
+            for ep in self._eps:
+                ep.use_encoding(data_uuid, enc)
+
+    def _judge(self, enc: WireEncoding, batch: _Batch) -> bool | None:
+        """Whether ``enc`` saves more link seconds than it costs (None: nothing to tell by)."""
         link_b = sum(ep.link_bytes for ep in self._eps)
         link_s = sum(ep.link_seconds for ep in self._eps)
         t0 = time.perf_counter()
@@ -177,20 +190,13 @@ class Transfer:
                 if len(wired) >= self.options.sample:
                     break
         if not wired or link_s <= 0 or link_b <= 0:
-            self._pending[data_uuid] = enc  # nothing to judge by yet
-            return
+            return None
         enc.decode_many(wired)
-        n = len(wired)
-        conv = (time.perf_counter() - t0) / n
-        saved /= n
+        conv = (time.perf_counter() - t0) / len(wired)
+        saved /= len(wired)
         rate = link_b / link_s
         self.measured = {"convert_s": conv, "saved_bytes": saved, "link_bytes_per_s": rate}
-        self._auto = saved / rate > conv
-        self.stats.labels = "labelblock" if self._auto else "stored"
-        if self._auto:
-            self._encodings[data_uuid] = enc
-            for ep in self._eps:
-                ep.use_encoding(data_uuid, enc)
+        return saved / rate > conv
 
     def instance(self, node: str, data_uuid: str, *, list_receiver: bool) -> None:
         """Make the receiver's entries for (node, instance) equal to the sender's.
@@ -203,8 +209,8 @@ class Transfer:
         with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-sync-apply") as pool:
             self._pool = pool
             try:
-                if list_receiver:
-                    self._diffed(node, data_uuid)
+                if list_receiver or not self._dumps:
+                    self._diffed(node, data_uuid, list_receiver)
                 else:  # the receiver holds none of it: every value, in one stream
                     self._everything(node, data_uuid)
                 self._wait()
@@ -214,8 +220,15 @@ class Transfer:
                     self._inflight[0].exception()
                     self._inflight = None
 
-    def _diffed(self, node: str, data_uuid: str) -> None:
-        theirs = self.receiver.listing(node, data_uuid)
+    @property
+    def _dumps(self) -> bool:
+        """Whether the sender's own class streams whole nodes (a wrapper that filters the
+        sender's listing, such as a partial clone's, and does not say how it dumps, is
+        read through listings and values as before)."""
+        return callable(getattr(type(self.sender), "dump", None))
+
+    def _diffed(self, node: str, data_uuid: str, list_receiver: bool) -> None:
+        theirs = self.receiver.listing(node, data_uuid) if list_receiver else iter(())
         batch = _Batch()
         for step in diff(self.sender.listing(node, data_uuid), theirs):
             self.stats.same += step.same
