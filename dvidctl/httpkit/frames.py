@@ -10,6 +10,8 @@ integers are big-endian::
                                                                        a value in a wire encoding
     X  u32 length | tkey                                               a key the sender lacks now
     D  u32 length | tkey                                               a key to remove
+    B  u32 n | n x u32 tkey length | n x u32 value length | the n tkeys | n x 16-byte digest
+       | the n stored values                                          a run of small values
     C  u64 xxh3-64 of the body up to this C                            a checkpoint
     E  u64 records before it | u64 xxh3-64 of the body up to this E     the end
 
@@ -77,6 +79,34 @@ class ListingChunk:
 
 
 @dataclass(frozen=True)
+class ValueRun:
+    """A run of ``(tkey, digest, stored value)`` in key order, as the bytes they came in (``B``)."""
+
+    lengths: bytes  # n x u32 BE tkey lengths
+    sizes: bytes  # n x u32 BE value lengths
+    blob: bytes  # the tkeys, back to back
+    digests: bytes  # n x 16 bytes
+    values: bytes  # the values, back to back
+
+    def __len__(self) -> int:
+        return len(self.lengths) // 4
+
+    def triples(self) -> list[tuple[bytes, bytes, bytes]]:
+        """``(tkey, digest, stored)`` for each value."""
+        out = []
+        kpos = vpos = 0
+        blob, values, digs = self.blob, self.values, self.digests
+        sizes = struct.unpack(f">{len(self)}I", self.sizes)
+        for i, (n,) in enumerate(struct.iter_unpack(">I", self.lengths)):
+            m = sizes[i]
+            d = i * DIGEST_BYTES
+            out.append((blob[kpos : kpos + n], digs[d : d + DIGEST_BYTES], values[vpos : vpos + m]))
+            kpos += n
+            vpos += m
+        return out
+
+
+@dataclass(frozen=True)
 class Record:
     """One decoded record: ``kind`` is ``K``, ``V``, ``W``, ``X`` or ``D`` (``L`` gives a chunk)."""
 
@@ -139,6 +169,21 @@ class FrameWriter:
         size = _U64.pack(len(payload))
         return self._out(b"W", _U32.pack(len(tkey)), tkey, dig, bytes([encoding]), size, payload)
 
+    def run(self, values: Sequence[tuple[bytes, bytes, bytes]]) -> bytes:
+        """A run of small stored values with their digests (one record, parsed in bulk)."""
+        if any(len(d) != DIGEST_BYTES for _, d, _ in values):
+            raise ValueError("a digest is 16 bytes")
+        n = len(values)
+        return self._out(
+            b"B",
+            _U32.pack(n),
+            struct.pack(f">{n}I", *(len(t) for t, _, _ in values)),
+            struct.pack(f">{n}I", *(len(v) for _, _, v in values)),
+            *(t for t, _, _ in values),
+            *(d for _, d, _ in values),
+            *(v for _, _, v in values),
+        )
+
     def checkpoint(self) -> bytes:
         """A checkpoint: the checksum of the body so far (the reader gives out nothing before it
         is verified, so a long stream resumes from verified records only)."""
@@ -169,6 +214,36 @@ def checkpointed(
         if n >= every:
             yield writer.checkpoint()
             n = 0
+
+
+#: Values below this size travel in runs (``B``) rather than one record each.
+RUN_VALUE = 1 << 16
+#: Values, and bytes, per run.
+RUN_VALUES = 256
+RUN_BYTES = 1 << 20
+
+
+def value_records(
+    items: Iterable[tuple[bytes, bytes, bytes, int]], writer: FrameWriter
+) -> Iterator[bytes]:
+    """``(tkey, digest, payload, encoding)`` as records, in order: stored values smaller than
+    :data:`RUN_VALUE` in runs, the others one ``V`` (or ``W``, encoding > 0) record each."""
+    run: list[tuple[bytes, bytes, bytes]] = []
+    size = 0
+    for tk, d, v, n in items:
+        if not n and len(v) < RUN_VALUE:
+            run.append((tk, d, v))
+            size += len(v)
+            if len(run) >= RUN_VALUES or size >= RUN_BYTES:
+                yield writer.run(run)
+                run, size = [], 0
+            continue
+        if run:
+            yield writer.run(run)
+            run, size = [], 0
+        yield writer.wired(tk, d, n, v) if n else writer.value(tk, d, v)
+    if run:
+        yield writer.run(run)
 
 
 def encode(records: Iterable[bytes], writer: FrameWriter) -> Iterator[bytes]:
@@ -247,11 +322,11 @@ class FrameReader:
     def _bad(self, what: str) -> CorruptDataError:
         return CorruptDataError(f"the sync {self.what} is damaged: {what}")
 
-    def __iter__(self) -> Iterator[ListingChunk | Record]:
+    def __iter__(self) -> Iterator[ListingChunk | ValueRun | Record]:
         """The records, each given out only once a checkpoint or the end covers it."""
         if self._take(len(MAGIC)) != MAGIC:
             raise self._bad("it does not start with the sync magic")
-        held: list[ListingChunk | Record] = []
+        held: list[ListingChunk | ValueRun | Record] = []
         while True:
             kind = self._take(1)
             if kind == b"E":
@@ -279,6 +354,8 @@ class FrameReader:
                 held.append(Record(kind.decode(), tkey))
             elif kind in (b"V", b"W"):
                 held.append(self._value(kind))
+            elif kind == b"B":
+                held.append(self._run())
             else:
                 raise self._bad(f"unknown record kind {kind!r}")
 
@@ -289,6 +366,19 @@ class FrameReader:
         self.records += 1
         if checksum != expect:
             raise self._bad("a checkpoint does not match what came before it")
+
+    def _run(self) -> ValueRun:
+        n = self._u32()
+        if n > MAX_CHUNK_KEYS:
+            raise self._bad(f"a value run of {n} values")
+        lengths, sizes = self._take(4 * n), self._take(4 * n)
+        total = sum(x for (x,) in struct.iter_unpack(">I", lengths))
+        size = sum(x for (x,) in struct.iter_unpack(">I", sizes))
+        if total > MAX_TKEY * max(n, 1) or size > MAX_VALUE:
+            raise self._bad("value run lengths")
+        blob, digests = self._take(total), self._take(DIGEST_BYTES * n)
+        self.records += 1
+        return ValueRun(lengths, sizes, blob, digests, self._take(size))
 
     def _value(self, kind: bytes) -> Record:
         """A ``V`` or ``W`` record after its kind byte: three buffer fills, not one per field."""
@@ -329,6 +419,8 @@ def read_all(chunks: Iterable[bytes | bytearray | memoryview], what: str = "body
     for rec in FrameReader(chunks, what):
         if isinstance(rec, ListingChunk):
             out.extend(Record("K", tk, d) for tk, d in rec.entries())
+        elif isinstance(rec, ValueRun):
+            out.extend(Record("V", tk, d, v) for tk, d, v in rec.triples())
         else:
             out.append(rec)
     return out

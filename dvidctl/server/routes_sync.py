@@ -154,6 +154,15 @@ def values(call: Call) -> Response:
     )
 
 
+def _present(
+    got: Iterator[tuple[bytes, bytes | None, bytes | None, int]],
+) -> Iterator[tuple[bytes, bytes, bytes, int]]:
+    """The values still there (one an open node dropped since it was listed is skipped)."""
+    for tk, d, payload, number in got:
+        if d is not None and payload is not None:
+            yield tk, d, payload, number
+
+
 @_errors_as_json
 def dump(call: Call) -> Response:
     """Every value the node stored for the instance, in key order (``after=HEX``, ``encoding=``)."""
@@ -166,15 +175,9 @@ def dump(call: Call) -> Response:
         call.query.get("encoding", "stored"),
     )
     writer = frames.FrameWriter()
-
-    def records() -> Iterator[bytes]:
-        for tk, d, payload, number in got:
-            if d is None or payload is None:
-                continue  # dropped since the listing (an open node written meanwhile)
-            yield writer.wired(tk, d, number, payload) if number else writer.value(tk, d, payload)
-
+    records = frames.value_records(_present(got), writer)
     return iter_response(
-        frames.encode(frames.checkpointed(records(), writer), writer), frames.MEDIA_TYPE
+        frames.encode(frames.checkpointed(records, writer), writer), frames.MEDIA_TYPE
     )
 
 

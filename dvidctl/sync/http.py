@@ -360,6 +360,14 @@ class HttpEndpoint:
                 pending: list[frames.Record] = []
                 try:
                     for rec in reader:
+                        if isinstance(rec, frames.ValueRun):
+                            yield from settle(pending)
+                            run = rec.triples()
+                            for tk, dig, stored in run:
+                                check_stored(tk, dig, stored)
+                            after[:] = [run[-1][0]] if run else after
+                            yield from run
+                            continue
                         if not isinstance(rec, frames.Record) or rec.kind not in "VW":
                             raise CorruptDataError("a node dump holds a record of another kind")
                         pending.append(rec)
@@ -417,13 +425,11 @@ class HttpEndpoint:
         items: Sequence[tuple[bytes, bytes | None, bytes | None, int]],
         deletes: Sequence[bytes],
     ) -> tuple[Applied, list[bytes]]:
+        present = [(tk, d, v, n) for tk, d, v, n in items if d is not None and v is not None]
+
         def body() -> bytes:
             w = frames.FrameWriter()
-            recs = [
-                w.wired(tk, d, n, v) if n else w.value(tk, d, v)
-                for tk, d, v, n in items
-                if d is not None and v is not None
-            ]
+            recs = list(frames.value_records(present, w))
             recs += [w.delete(tk) for tk in deletes]
             return b"".join(frames.encode(recs, w))
 
