@@ -115,6 +115,7 @@ class LocalEndpoint:
 
     name = "local"
     speaks = wire.SPOKEN
+    dumps = True
     link_bytes = 0
     link_seconds = 0.0
 

@@ -100,6 +100,9 @@ class HttpEndpoint:
         self.encodings: dict[str, WireEncoding] = {}
         #: The wire encodings the server speaks (its state document says).
         self.speaks: list[str] = []
+        #: The server streams whole nodes (``dump``) and reads value runs (``B``) in
+        #: batches: its state document lists ``wire`` (an older one has neither).
+        self.dumps = False
         #: Body bytes and seconds of the values and batch requests: the link rate seen.
         self.link_bytes = 0
         self.link_seconds = 0.0
@@ -230,6 +233,7 @@ class HttpEndpoint:
         doc = self._call("GET", self._repo + "/state")
         info = RepoInfo.from_json(doc)
         self.speaks = [n for n in info.wire if n in wire.NUMBERS]
+        self.dumps = isinstance(doc, dict) and "wire" in doc
         self.repo_ref = info.root  # from now on the root names it, not a prefix
         return info
 
@@ -429,7 +433,10 @@ class HttpEndpoint:
 
         def body() -> bytes:
             w = frames.FrameWriter()
-            recs = list(frames.value_records(present, w))
+            if self.dumps:
+                recs = list(frames.value_records(present, w))
+            else:  # an older server: one record per value
+                recs = [w.wired(tk, d, n, v) if n else w.value(tk, d, v) for tk, d, v, n in present]
             recs += [w.delete(tk) for tk in deletes]
             return b"".join(frames.encode(recs, w))
 

@@ -225,7 +225,8 @@ class Transfer:
         """Whether the sender's own class streams whole nodes (a wrapper that filters the
         sender's listing, such as a partial clone's, and does not say how it dumps, is
         read through listings and values as before)."""
-        return callable(getattr(type(self.sender), "dump", None))
+        own = callable(getattr(type(self.sender), "dump", None))
+        return own and bool(getattr(self.sender, "dumps", True))  # an older server: no dump
 
     def _diffed(self, node: str, data_uuid: str, list_receiver: bool) -> None:
         theirs = self.receiver.listing(node, data_uuid) if list_receiver else iter(())

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from dvidctl import Repository
+from dvidctl.api.syncstate import RepoInfo
 from dvidctl.sync.clone import clone
 from dvidctl.sync.diff import Keys
 from dvidctl.sync.endpoint import Endpoint, LocalEndpoint
 from dvidctl.sync.fetch import fetch_from
+from dvidctl.sync.http import HttpEndpoint
 from dvidctl.sync.push import push
 from tests.sync.helpers import assert_same_nodes, build_source, remote, server
 
@@ -73,3 +75,27 @@ def test_a_wrapping_sender_is_read_through_its_listings(src: Repository, tmp_pat
             assert_same_nodes(src, dst, committed)
         # a class with its own dump streams new nodes; a wrapper does not say how it dumps
         assert (sender.listings == 0) == (name == "own")
+
+
+class _Older(HttpEndpoint):
+    """The client's view of a server from before dump, runs and wire encodings."""
+
+    def state(self) -> RepoInfo:
+        info = super().state()
+        self.dumps, self.speaks = False, []
+        return info
+
+
+def test_a_server_without_dump_is_read_and_written_as_before(
+    src: Repository, tmp_path: Path
+) -> None:
+    committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+    with server(tmp_path / "store") as srv:
+        ep = _Older(srv.url, src.root_uuid)
+        res = push(src, remote(srv, src.root_uuid), endpoint=ep)
+        assert res.stats.keys > 6000
+        ep = _Older(srv.url, src.root_uuid)
+        got = clone(f"{srv.url}/{src.root_uuid}", tmp_path / "copy", endpoint=ep)
+        assert got.fetch.stats.up > 6000 * 10  # wanted keys went up: listed, then asked for
+        with Repository.open(tmp_path / "copy") as copy:
+            assert assert_same_nodes(src, copy, committed) > 6000
