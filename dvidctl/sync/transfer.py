@@ -14,7 +14,7 @@ is refreshed exactly). Last, a committed node is completed, which checks its
 digests on the receiver.
 
 A rerun diffs again, so after an interruption only what was not yet applied is
-sent: at most the batch that was in flight.
+sent: at most the batch being applied and the part of the next one already read.
 
 **Wire encoding** (:attr:`Options.wire`): label blocks may travel as DVID's label
 Block under zstd (``labelblock``, 2-3.5x fewer bytes, :mod:`dvidctl.api.wire`)
