@@ -15,15 +15,19 @@ Cases, in one run:
 4. the clone of case 1 from B, through DVID's endpoints (the fallback);
 5. a clone of the keyvalue node, then a no-op push and pull (round trips counted);
 6. the 1% push again through a proxy limited to ``--rate`` MB/s, once per label wire
-   encoding (``DVIDCTL_SYNC_LABELS``);
-7. a clone killed (SIGKILL) at random points and resumed: bytes received again.
+   encoding (``DVIDCTL_SYNC_LABELS``), then 10% of the label blocks alone likewise;
+7. a clone killed (SIGKILL) at random points and resumed: bytes sent beyond the
+   same clone uninterrupted.
+
+Each row also gives the client's peak resident memory (``rss_mb``) and wall time.
 
 Every case's time is set against the **link limit** measured in the same run: a raw
 streamed GET of the same byte count (uvicorn + httpx, as sync) over the same link
 (direct, or the same proxy). Bytes on the wire are the proxy's count (headers
 included) where a case runs through a proxy, else the summary's body bytes.
 
-Usage: ``python bench/bench_sync.py [--quick] [--size N] [--kv-keys K] [--cases 1,2,...]``.
+Usage: ``python bench/bench_sync.py [--quick] [--size N] [--kv-keys K] [--cases 1,2,...]
+[--cache DIR]`` (``make bench-sync``).
 """
 
 from __future__ import annotations
