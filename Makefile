@@ -1,7 +1,7 @@
 # Convenience targets; each wraps scripts/dev.py, which needs only Python 3.11 and pip.
 PY ?= python3
 
-.PHONY: demo test test-slow console-test bench soak clean
+.PHONY: demo test test-slow console-test bench bench-sync soak clean
 demo:
 	$(PY) scripts/dev.py demo
 test:
@@ -12,5 +12,7 @@ console-test:  # the web console in Chromium alone (tests/console; apt-get insta
 	$(PY) scripts/dev.py test -m browser tests/console
 bench:
 	$(PY) scripts/dev.py bench
+bench-sync:  # issue 10's sync benchmark at full size (ARGS=--quick for a small run)
+	$(PY) scripts/dev.py bench sync $(ARGS)
 clean:
 	rm -rf .venv .pytest_cache .hypothesis

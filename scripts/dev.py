@@ -3,7 +3,7 @@
 
 python3 scripts/dev.py demo     # create .venv, install, run the end-to-end demo
 python3 scripts/dev.py test     # create .venv, install, run the whole test suite
-python3 scripts/dev.py bench    # install the benchmark extras and run bench/
+python3 scripts/dev.py bench    # install the benchmark extras and run bench/ (bench NAME: one)
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def main(argv: list[str]) -> int:
         rc = subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT)
         return 1 if rc == 5 else rc  # "no tests ran" is a failure, not a pass
     ensure_venv("test,bench")
-    for script in sorted((ROOT / "bench").glob("bench_*.py")):
+    only = rest.pop(0) if rest and not rest[0].startswith("-") else "*"  # bench sync: one script
+    for script in sorted((ROOT / "bench").glob(f"bench_{only}.py")):
         print(f"== {script.name}", flush=True)
         rc = subprocess.call([str(PY), str(script), *rest], cwd=ROOT)
         if rc:

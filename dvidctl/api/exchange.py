@@ -9,7 +9,9 @@ repository through them), so both directions are the same transfer.
 * :func:`node_listing` -- the sorted ``(tkey, digest)`` entries one node wrote for one
   instance, streamed from the engine (never built whole);
 * :func:`node_values` -- the stored values of chosen keys *as that node stored them*
-  (data key ``iid | tkey | vid``), with their delta-index digests.
+  (data key ``iid | tkey | vid``), with their delta-index digests;
+* :func:`node_dump` -- every value of one node and instance, in key order, for a
+  receiver that holds none of them (no listing, no wanted keys).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from dvidctl.api import wire
 from dvidctl.api.digests import ensure_digests
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
 from dvidctl.datatypes.imageblk.heldkeys import block_layout, keep_keys
@@ -88,6 +91,7 @@ def _state(repo: Repository) -> RepoInfo:
         nodes=nodes,
         branches={b: uuid_of[v] for b, v in sorted(repo.state.branches.items())},
         tags={t: uuid_of[v] for t, v in sorted(repo.state.tags.items())},
+        wire=list(wire.SPOKEN),
     )
 
 
@@ -135,6 +139,38 @@ def node_values(
     """
     vid, iid = _vid_iid(repo, uuid, data_uuid)  # now: an unknown node fails before streaming
     return _values(repo, vid, iid, tkeys)
+
+
+def node_values_wire(
+    repo: Repository, uuid: str, data_uuid: str, tkeys: Iterable[bytes], encoding: str
+) -> Iterator[tuple[bytes, bytes | None, bytes | None, int]]:
+    """:func:`node_values` with each value in wire ``encoding`` where the instance has it.
+
+    ``(tkey, digest, payload, number)``: number 0 is the stored value as it is
+    (:func:`dvidctl.api.wire.encode_values`).
+    """
+    rec = instance_by_data_uuid(repo, data_uuid)
+    enc = wire.encoding_for(rec.typename, rec.config, wire.check_name(encoding))
+    return wire.encode_values(enc, node_values(repo, uuid, data_uuid, tkeys))
+
+
+def node_dump(
+    repo: Repository,
+    uuid: str,
+    data_uuid: str,
+    after: bytes | None = None,
+    encoding: str = "stored",
+) -> Iterator[tuple[bytes, bytes | None, bytes | None, int]]:
+    """Every value node ``uuid`` stored for the instance, in key order (after ``after``).
+
+    What a receiver that holds nothing of the node needs, in one stream: no listing
+    and no wanted keys. ``(tkey, digest, payload, number)`` as :func:`node_values_wire`.
+    """
+    vid, iid = _vid_iid(repo, uuid, data_uuid)
+    rec = instance_by_data_uuid(repo, data_uuid)
+    enc = wire.encoding_for(rec.typename, rec.config, wire.check_name(encoding))
+    tkeys = (tk for tk, _ in nodedelta.listing(repo.engine, vid, iid, after))
+    return wire.encode_values(enc, _values(repo, vid, iid, tkeys))
 
 
 def _values(

@@ -23,6 +23,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from dvidctl.api import wire
 from dvidctl.api.digests import node_digests
 from dvidctl.api.exchange import instance_by_data_uuid, node_vid
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo
@@ -193,6 +194,24 @@ def apply_batch(
         return nodedelta.apply_incoming(repo.store, vid, rec.iid, puts, deletes, any_node=True)
     vid = node_vid(repo, uuid)
     return nodedelta.apply_incoming(repo.store, vid, rec.iid, puts, deletes)
+
+
+def apply_wire_batch(
+    repo: Repository,
+    uuid: str,
+    data_uuid: str,
+    items: Sequence[tuple[bytes, bytes, bytes, int]],
+    deletes: Sequence[bytes] = (),
+) -> tuple[nodedelta.Applied, list[bytes]]:
+    """:func:`apply_batch` of ``(tkey, digest, payload, encoding number)`` values.
+
+    Wire payloads become the stored values this side keeps (:func:`wire.decode_values`);
+    the keys whose stored value does not match the sender's digest are not written
+    but returned, for the sender to send again as stored bytes.
+    """
+    rec = instance_by_data_uuid(repo, data_uuid)
+    puts, again = wire.decode_values(wire.encodings_of(rec.typename, rec.config), items)
+    return apply_batch(repo, uuid, data_uuid, puts, deletes), again
 
 
 def complete_node(repo: Repository, info: NodeInfo, compare: Sequence[str]) -> bool:

@@ -145,6 +145,8 @@ class RepoInfo:
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     protocol: int = PROTOCOL
+    #: The sync wire encodings this side speaks besides stored bytes (:mod:`dvidctl.api.wire`).
+    wire: list[str] = field(default_factory=list)
 
     def node(self, uuid: str) -> NodeInfo | None:
         """The node with ``uuid``, if this side has it."""
@@ -181,6 +183,7 @@ class RepoInfo:
                 str(k): _uuid(str(v), w) for k, v in _get(d, "branches", dict, w, {}).items()
             },
             tags={str(k): _uuid(str(v), w) for k, v in _get(d, "tags", dict, w, {}).items()},
+            wire=_strs(_get(d, "wire", list, w, []), "wire"),
         )
 
     def last_committed(self, uuid: str) -> str | None:

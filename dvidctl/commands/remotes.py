@@ -63,7 +63,15 @@ def _options() -> Options:
     from dvidctl.sync.transfer import Options
 
     d = Options()
-    return Options(batch_values=max(1, _env_number("DVIDCTL_SYNC_BATCH", int, d.batch_values)))
+    labels = os.environ.get("DVIDCTL_SYNC_LABELS") or d.wire
+    if labels not in ("stored", "labelblock", "auto"):
+        raise BadRequestError(
+            f"DVIDCTL_SYNC_LABELS={labels!r} is not a label wire encoding",
+            hint="one of stored, labelblock, auto",
+        )
+    return Options(
+        batch_values=max(1, _env_number("DVIDCTL_SYNC_BATCH", int, d.batch_values)), wire=labels
+    )
 
 
 def _dvid_dir(r: Repository) -> Path:

@@ -11,9 +11,9 @@ named, so a command that touches only keyvalue data never loads the voxel code.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dvidctl.errors import NotFoundError
 
@@ -32,6 +32,21 @@ BUILTIN: dict[str, str] = {
 }
 #: Older DVID names of built-in types (each spec lists its own aliases too).
 BUILTIN_ALIASES: dict[str, str] = {"labelblk": "labelmap", "labelarray": "labelmap"}
+
+
+class WireEncoding(Protocol):
+    """Another form of an instance's stored values on the sync wire (labelmap's ``labelblock``).
+
+    ``encode_many`` gives, per ``(tkey, stored)``, the wire payload or None (send
+    the stored value as it is); ``decode_many`` gives, per ``(tkey, wire)``, the
+    stored value this side keeps, which the caller checks against the sender's digest.
+    """
+
+    name: str
+
+    def encode_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]: ...
+
+    def decode_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,8 @@ class DatatypeSpec:
     derived_key: Callable[[bytes], bool] | None = None
     #: The type's HTTP routes below ``/api/node/{uuid}/{name}/`` (loaded when first served).
     routes: Callable[[], list[Route[Any]]] | None = None
+    #: The sync wire encodings an instance offers, by name, from its parsed config.
+    wire_encodings: Callable[[Mapping[str, Any]], Mapping[str, WireEncoding]] | None = None
 
 
 _TYPES: dict[str, DatatypeSpec] = {}

@@ -6,17 +6,27 @@ integers are big-endian::
     L  u32 n | n x u32 tkey length | the n tkeys | n x 16-byte digest   a listing chunk
     K  u32 length | tkey                                               a wanted key
     V  u32 length | tkey | 16-byte digest | u64 length | stored value   a value
+    W  u32 length | tkey | 16-byte digest | u8 encoding | u64 length | payload
+                                                                       a value in a wire encoding
     X  u32 length | tkey                                               a key the sender lacks now
     D  u32 length | tkey                                               a key to remove
+    B  u32 n | n x u32 tkey length | n x u32 value length | the n tkeys | n x 16-byte digest
+       | the n stored values                                          a run of small values
+    C  u64 xxh3-64 of the body up to this C                            a checkpoint
     E  u64 records before it | u64 xxh3-64 of the body up to this E     the end
 
 The end record makes a body that was cut off (a dropped connection, a killed
 peer) or damaged on the way fail as a whole: :class:`FrameReader` raises
 :class:`~dvidctl.errors.CorruptDataError` instead of yielding its last record,
 so a receiver that applies a batch only after reading it whole never applies
-part of one. Each value's digest is checked where it is written
-(:mod:`dvidctl.store.nodedelta`). The framing names no datatype and decodes no
-value.
+part of one. A long stream (a listing, a node's values) carries checkpoints
+every megabyte or so (:func:`checkpointed`): the reader gives out records only
+once a checkpoint or the end has verified them, so a damaged key is never used
+and a resumed stream starts after verified records only. Each value's digest is
+checked where it is written (:mod:`dvidctl.store.nodedelta`). The framing names
+no datatype and decodes no value: a ``W`` record's encoding is a number the two
+sides agreed on (:mod:`dvidctl.api.wire`), and its digest is still that of the
+stored value.
 """
 
 from __future__ import annotations
@@ -69,13 +79,43 @@ class ListingChunk:
 
 
 @dataclass(frozen=True)
+class ValueRun:
+    """A run of ``(tkey, digest, stored value)`` in key order, as the bytes they came in (``B``)."""
+
+    lengths: bytes  # n x u32 BE tkey lengths
+    sizes: bytes  # n x u32 BE value lengths
+    blob: bytes  # the tkeys, back to back
+    digests: bytes  # n x 16 bytes
+    values: bytes  # the values, back to back
+
+    def __len__(self) -> int:
+        return len(self.lengths) // 4
+
+    def triples(self) -> list[tuple[bytes, bytes, bytes]]:
+        """``(tkey, digest, stored)`` for each value."""
+        out = []
+        kpos = vpos = 0
+        blob, values, digs = self.blob, self.values, self.digests
+        sizes = struct.unpack(f">{len(self)}I", self.sizes)
+        for i, (n,) in enumerate(struct.iter_unpack(">I", self.lengths)):
+            m = sizes[i]
+            d = i * DIGEST_BYTES
+            out.append((blob[kpos : kpos + n], digs[d : d + DIGEST_BYTES], values[vpos : vpos + m]))
+            kpos += n
+            vpos += m
+        return out
+
+
+@dataclass(frozen=True)
 class Record:
-    """One decoded record: ``kind`` is ``K``, ``V``, ``X`` or ``D`` (``L`` gives a chunk)."""
+    """One decoded record: ``kind`` is ``K``, ``V``, ``W``, ``X`` or ``D`` (``L`` gives a chunk)."""
 
     kind: str
     tkey: bytes
     digest: bytes = b""
     value: bytes = b""
+    #: A ``W`` record's wire encoding number (``value`` is then in that encoding).
+    encoding: int = 0
 
 
 class FrameWriter:
@@ -122,10 +162,88 @@ class FrameWriter:
             raise ValueError("a digest is 16 bytes")
         return self._out(b"V", _U32.pack(len(tkey)), tkey, dig, _U64.pack(len(stored)), stored)
 
+    def wired(self, tkey: bytes, dig: bytes, encoding: int, payload: bytes) -> bytes:
+        """A value in wire encoding ``encoding`` (1..255) with its stored value's digest."""
+        if len(dig) != DIGEST_BYTES or not 0 < encoding < 256:
+            raise ValueError("a digest is 16 bytes and an encoding 1..255")
+        size = _U64.pack(len(payload))
+        return self._out(b"W", _U32.pack(len(tkey)), tkey, dig, bytes([encoding]), size, payload)
+
+    def run(self, values: Sequence[tuple[bytes, bytes, bytes]]) -> bytes:
+        """A run of small stored values with their digests (one record, parsed in bulk)."""
+        if any(len(d) != DIGEST_BYTES for _, d, _ in values):
+            raise ValueError("a digest is 16 bytes")
+        n = len(values)
+        return self._out(
+            b"B",
+            _U32.pack(n),
+            struct.pack(f">{n}I", *(len(t) for t, _, _ in values)),
+            struct.pack(f">{n}I", *(len(v) for _, _, v in values)),
+            *(t for t, _, _ in values),
+            *(d for _, d, _ in values),
+            *(v for _, _, v in values),
+        )
+
+    def checkpoint(self) -> bytes:
+        """A checkpoint: the checksum of the body so far (the reader gives out nothing before it
+        is verified, so a long stream resumes from verified records only)."""
+        self._h.update(b"C")
+        data = _U64.pack(self._h.intdigest())
+        self._h.update(data)
+        self.records += 1
+        return b"C" + data
+
     def end(self) -> bytes:
         """The end record (count and checksum of everything before it)."""
         self._h.update(b"E")
         return b"E" + _END.pack(self.records, self._h.intdigest())
+
+
+#: Bytes of records between the checkpoints :func:`checkpointed` puts in.
+CHECKPOINT_BYTES = 1 << 20
+
+
+def checkpointed(
+    records: Iterable[bytes], writer: FrameWriter, every: int = CHECKPOINT_BYTES
+) -> Iterator[bytes]:
+    """``records`` with a checkpoint after each ``every`` bytes of them."""
+    n = 0
+    for rec in records:
+        yield rec
+        n += len(rec)
+        if n >= every:
+            yield writer.checkpoint()
+            n = 0
+
+
+#: Values below this size travel in runs (``B``) rather than one record each.
+RUN_VALUE = 1 << 16
+#: Values, and bytes, per run.
+RUN_VALUES = 256
+RUN_BYTES = 1 << 20
+
+
+def value_records(
+    items: Iterable[tuple[bytes, bytes, bytes, int]], writer: FrameWriter
+) -> Iterator[bytes]:
+    """``(tkey, digest, payload, encoding)`` as records, in order: stored values smaller than
+    :data:`RUN_VALUE` in runs, the others one ``V`` (or ``W``, encoding > 0) record each."""
+    run: list[tuple[bytes, bytes, bytes]] = []
+    size = 0
+    for tk, d, v, n in items:
+        if not n and len(v) < RUN_VALUE:
+            run.append((tk, d, v))
+            size += len(v)
+            if len(run) >= RUN_VALUES or size >= RUN_BYTES:
+                yield writer.run(run)
+                run, size = [], 0
+            continue
+        if run:
+            yield writer.run(run)
+            run, size = [], 0
+        yield writer.wired(tk, d, n, v) if n else writer.value(tk, d, v)
+    if run:
+        yield writer.run(run)
 
 
 def encode(records: Iterable[bytes], writer: FrameWriter) -> Iterator[bytes]:
@@ -149,13 +267,16 @@ class FrameReader:
         self._it = iter(chunks)
         self._buf = bytearray()
         self._pos = 0
+        #: Position in the buffer up to which the checksum has been fed.
+        self._hashed = 0
         self._h = xxhash.xxh3_64()
         self.what = what
         self.records = 0
         #: Bytes read so far.
         self.nbytes = 0
 
-    def _take(self, n: int) -> bytes:
+    def _fill(self, n: int) -> None:
+        """Have at least ``n`` unread bytes in the buffer (hashing what is dropped)."""
         buf = self._buf
         while len(buf) - self._pos < n:
             chunk = next(self._it, None)
@@ -165,18 +286,32 @@ class FrameReader:
                     hint="the connection dropped or the peer stopped; run the command again",
                 )
             if self._pos:
+                self._hash_read()
                 del buf[: self._pos]
-                self._pos = 0
+                self._pos = self._hashed = 0
             buf += chunk
-        with memoryview(buf) as m:
-            out = bytes(m[self._pos : self._pos + n])
-        self._pos += n
+
+    def _hash_read(self) -> None:
+        """Fold the bytes read since the last call into the checksum (in bulk, not per field)."""
+        if self._pos > self._hashed:
+            with memoryview(self._buf) as m:
+                self._h.update(m[self._hashed : self._pos])
+            self._hashed = self._pos
+
+    def _take(self, n: int) -> bytes:
+        self._fill(n)
+        p = self._pos
+        out = bytes(self._buf[p : p + n])
+        self._pos = p + n
         self.nbytes += n
-        self._h.update(out)
         return out
 
     def _u32(self) -> int:
-        return int(_U32.unpack(self._take(4))[0])
+        self._fill(4)
+        (v,) = _U32.unpack_from(self._buf, self._pos)
+        self._pos += 4
+        self.nbytes += 4
+        return int(v)
 
     def _tkey(self) -> bytes:
         n = self._u32()
@@ -187,15 +322,22 @@ class FrameReader:
     def _bad(self, what: str) -> CorruptDataError:
         return CorruptDataError(f"the sync {self.what} is damaged: {what}")
 
-    def __iter__(self) -> Iterator[ListingChunk | Record]:
+    def __iter__(self) -> Iterator[ListingChunk | ValueRun | Record]:
+        """The records, each given out only once a checkpoint or the end covers it."""
         if self._take(len(MAGIC)) != MAGIC:
             raise self._bad("it does not start with the sync magic")
+        held: list[ListingChunk | ValueRun | Record] = []
         while True:
             kind = self._take(1)
             if kind == b"E":
                 self._finish()
+                yield from held
                 return
-            if kind == b"L":
+            if kind == b"C":
+                self._checkpoint()
+                yield from held
+                held.clear()
+            elif kind == b"L":
                 n = self._u32()
                 if n > MAX_CHUNK_KEYS:
                     raise self._bad(f"a listing chunk of {n} keys")
@@ -205,26 +347,65 @@ class FrameReader:
                     raise self._bad("listing key lengths")
                 chunk = ListingChunk(lengths, self._take(total), self._take(DIGEST_BYTES * n))
                 self.records += 1
-                yield chunk
+                held.append(chunk)
             elif kind in (b"K", b"X", b"D"):
                 tkey = self._tkey()
                 self.records += 1
-                yield Record(kind.decode(), tkey)
-            elif kind == b"V":
-                tkey = self._tkey()
-                dig = self._take(DIGEST_BYTES)
-                n = int(_U64.unpack(self._take(8))[0])
-                if n > MAX_VALUE:
-                    raise self._bad(f"a value length of {n}")
-                value = self._take(n)
-                self.records += 1
-                yield Record("V", tkey, dig, value)
+                held.append(Record(kind.decode(), tkey))
+            elif kind in (b"V", b"W"):
+                held.append(self._value(kind))
+            elif kind == b"B":
+                held.append(self._run())
             else:
                 raise self._bad(f"unknown record kind {kind!r}")
 
-    def _finish(self) -> None:
+    def _checkpoint(self) -> None:
+        self._hash_read()
         expect = self._h.intdigest()
-        self._h = xxhash.xxh3_64()  # the end record itself is not covered
+        (checksum,) = _U64.unpack(self._take(8))
+        self.records += 1
+        if checksum != expect:
+            raise self._bad("a checkpoint does not match what came before it")
+
+    def _run(self) -> ValueRun:
+        n = self._u32()
+        if n > MAX_CHUNK_KEYS:
+            raise self._bad(f"a value run of {n} values")
+        lengths, sizes = self._take(4 * n), self._take(4 * n)
+        total = sum(x for (x,) in struct.iter_unpack(">I", lengths))
+        size = sum(x for (x,) in struct.iter_unpack(">I", sizes))
+        if total > MAX_TKEY * max(n, 1) or size > MAX_VALUE:
+            raise self._bad("value run lengths")
+        blob, digests = self._take(total), self._take(DIGEST_BYTES * n)
+        self.records += 1
+        return ValueRun(lengths, sizes, blob, digests, self._take(size))
+
+    def _value(self, kind: bytes) -> Record:
+        """A ``V`` or ``W`` record after its kind byte: three buffer fills, not one per field."""
+        n = self._u32()
+        if not 0 < n <= MAX_TKEY:
+            raise self._bad(f"a type key length of {n}")
+        wired = kind == b"W"
+        head = n + DIGEST_BYTES + wired + 8
+        self._fill(head)
+        buf, p = self._buf, self._pos
+        tkey = bytes(buf[p : p + n])
+        dig = bytes(buf[p + n : p + n + DIGEST_BYTES])
+        encoding = buf[p + n + DIGEST_BYTES] if wired else 0
+        (size,) = _U64.unpack_from(buf, p + head - 8)
+        self._pos = p + head
+        self.nbytes += head
+        if wired and not encoding:
+            raise self._bad("a wire value without an encoding")
+        if size > MAX_VALUE:
+            raise self._bad(f"a value length of {size}")
+        value = self._take(size)
+        self.records += 1
+        return Record(kind.decode(), tkey, dig, value, encoding)
+
+    def _finish(self) -> None:
+        self._hash_read()
+        expect = self._h.intdigest()
         records, checksum = _END.unpack(self._take(_END.size))
         if records != self.records or checksum != expect:
             raise self._bad("its end record does not match what came before")
@@ -238,6 +419,8 @@ def read_all(chunks: Iterable[bytes | bytearray | memoryview], what: str = "body
     for rec in FrameReader(chunks, what):
         if isinstance(rec, ListingChunk):
             out.extend(Record("K", tk, d) for tk, d in rec.entries())
+        elif isinstance(rec, ValueRun):
+            out.extend(Record("V", tk, d, v) for tk, d, v in rec.triples())
         else:
             out.append(rec)
     return out

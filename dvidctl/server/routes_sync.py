@@ -9,7 +9,8 @@ node UUID; ``?instance=`` a data UUID. Bodies use :mod:`dvidctl.httpkit.frames`.
 ``GET  /api/sync/{repo}/state``                     :class:`RepoInfo` JSON (digests included)
 ``GET  /api/sync/{repo}/node/{node}/keys``          the node's sorted listing (``after=HEX``;
                                                     ``bbox=``, ``scales=``: only those blocks)
-``POST /api/sync/{repo}/node/{node}/values``        wanted keys in, stored values out
+``POST /api/sync/{repo}/node/{node}/values``        wanted keys in, values out (``encoding=``)
+``GET  /api/sync/{repo}/node/{node}/dump``          every value of the node, in key order
 ``POST /api/sync/repos``                            create a repository with a given root
 ``POST /api/sync/{repo}/instances``                 create / update instances (JSON list)
 ``POST /api/sync/{repo}/nodes``                     add an incoming node (JSON NodeInfo)
@@ -80,6 +81,14 @@ def _instance(call: Call) -> str:
     return d
 
 
+def _after(call: Call) -> bytes | None:
+    after_hex = call.query.get("after")
+    try:
+        return bytes.fromhex(after_hex) if after_hex else None
+    except ValueError:
+        raise BadRequestError(f"after={after_hex!r} is not hex") from None
+
+
 def _chunks(it: Iterator[tuple[bytes, bytes]], writer: frames.FrameWriter) -> Iterator[bytes]:
     keys: list[bytes] = []
     digs: list[bytes] = []
@@ -108,33 +117,68 @@ def state(call: Call) -> Response:
 def keys(call: Call) -> Response:
     """One node's sorted ``(tkey, digest)`` listing for one instance, streamed."""
     repo = _repo(call)
-    after_hex = call.query.get("after")
-    try:
-        after = bytes.fromhex(after_hex) if after_hex else None
-    except ValueError:
-        raise BadRequestError(f"after={after_hex!r} is not hex") from None
-    listing = exchange.node_listing(repo, call.params["node"], _instance(call), after)
+    listing = exchange.node_listing(repo, call.params["node"], _instance(call), _after(call))
     bbox, scales = call.query.get("bbox"), call.query.get("scales")
     if bbox or scales:  # a partial clone's selection: only those blocks
         listing = exchange.held_listing(repo, _instance(call), listing, bbox, scales)
     writer = frames.FrameWriter()
-    body = frames.encode(_chunks(listing, writer), writer)
+    body = frames.encode(frames.checkpointed(_chunks(listing, writer), writer), writer)
     return iter_response(body, frames.MEDIA_TYPE)
 
 
 @_errors_as_json
 def values(call: Call) -> Response:
-    """The stored values of the wanted keys, as the node stored them, streamed."""
+    """The stored values of the wanted keys, as the node stored them, streamed.
+
+    ``?encoding=NAME`` (one of the state document's ``wire``): values the instance
+    can send in that wire encoding come as ``W`` records, the others as stored.
+    """
     repo = _repo(call)
     wanted = [r.tkey for r in _framed(call) if r.kind == "K"]
-    got = exchange.node_values(repo, call.params["node"], _instance(call), wanted)
+    node, data_uuid = call.params["node"], _instance(call)
+    encoding = call.query.get("encoding", "stored")
+    got = exchange.node_values_wire(repo, node, data_uuid, wanted, encoding)
     writer = frames.FrameWriter()
 
     def records() -> Iterator[bytes]:
-        for tk, d, stored in got:
-            yield writer.missing(tk) if d is None or stored is None else writer.value(tk, d, stored)
+        for tk, d, payload, number in got:
+            if d is None or payload is None:
+                yield writer.missing(tk)
+            elif number:
+                yield writer.wired(tk, d, number, payload)
+            else:
+                yield writer.value(tk, d, payload)
 
-    return iter_response(frames.encode(records(), writer), frames.MEDIA_TYPE)
+    return iter_response(
+        frames.encode(frames.checkpointed(records(), writer), writer), frames.MEDIA_TYPE
+    )
+
+
+def _present(
+    got: Iterator[tuple[bytes, bytes | None, bytes | None, int]],
+) -> Iterator[tuple[bytes, bytes, bytes, int]]:
+    """The values still there (one an open node dropped since it was listed is skipped)."""
+    for tk, d, payload, number in got:
+        if d is not None and payload is not None:
+            yield tk, d, payload, number
+
+
+@_errors_as_json
+def dump(call: Call) -> Response:
+    """Every value the node stored for the instance, in key order (``after=HEX``, ``encoding=``)."""
+    repo = _repo(call)
+    got = exchange.node_dump(
+        repo,
+        call.params["node"],
+        _instance(call),
+        _after(call),
+        call.query.get("encoding", "stored"),
+    )
+    writer = frames.FrameWriter()
+    records = frames.value_records(_present(got), writer)
+    return iter_response(
+        frames.encode(frames.checkpointed(records, writer), writer), frames.MEDIA_TYPE
+    )
 
 
 # ---------------------------------------------------------------- receiving
@@ -182,13 +226,31 @@ def reopen(call: Call) -> Response:
 
 @_errors_as_json
 def batch(call: Call) -> Response:
-    """Verify every digest of the body, then apply it in one durable atomic write."""
+    """Verify every digest of the body, then apply it in one durable atomic write.
+
+    ``W`` records (values in a wire encoding) are stored as this side stores them;
+    ``again`` lists the keys whose stored value did not match the sender's digest
+    (not written: the sender sends them again as stored).
+    """
     repo = _repo(call)
     records = _framed(call)
-    puts = [(r.tkey, r.digest, r.value) for r in records if r.kind == "V"]
     deletes = [r.tkey for r in records if r.kind == "D"]
-    done = receive.apply_batch(repo, call.params["node"], _instance(call), puts, deletes)
-    return json_response({"puts": done.puts, "deletes": done.deletes, "bytes": done.nbytes})
+    node, data_uuid = call.params["node"], _instance(call)
+    if not any(r.kind == "W" for r in records):
+        puts = [(r.tkey, r.digest, r.value) for r in records if r.kind == "V"]
+        done = receive.apply_batch(repo, node, data_uuid, puts, deletes)
+        again: list[bytes] = []
+    else:
+        items = [(r.tkey, r.digest, r.value, r.encoding) for r in records if r.kind in "VW"]
+        done, again = receive.apply_wire_batch(repo, node, data_uuid, items, deletes)
+    return json_response(
+        {
+            "puts": done.puts,
+            "deletes": done.deletes,
+            "bytes": done.nbytes,
+            "again": [tk.hex() for tk in again],
+        }
+    )
 
 
 @_errors_as_json
@@ -237,16 +299,29 @@ ROUTES = [
         _NODE + "/values",
         ("POST",),
         values,
-        "Sync: stored values of the wanted keys",
+        "Sync: stored values of the wanted keys (?instance=DATAUUID&encoding=stored|labelblock)",
         mutates=False,
         body=_F,
+        produces=_F,
+    ),
+    Route(
+        _NODE + "/dump",
+        ("GET",),
+        dump,
+        "Sync: every value of a node, in key order (?instance=&after=HEX&encoding=)",
         produces=_F,
     ),
     Route("/api/sync/repos", ("POST",), create_repo, "Sync: create a repository", body=_J),
     Route(_S + "/instances", ("POST",), instances, "Sync: create or update instances", body=_J),
     Route(_S + "/nodes", ("POST",), nodes, "Sync: add an incoming node", body=_J),
     Route(_NODE + "/reopen", ("POST",), reopen, "Sync: receive a committed node again"),
-    Route(_NODE + "/batch", ("POST",), batch, "Sync: apply a verified batch", body=_F),
+    Route(
+        _NODE + "/batch",
+        ("POST",),
+        batch,
+        "Sync: apply a verified batch (V or W records; answers keys to send again as stored)",
+        body=_F,
+    ),
     Route(_NODE + "/complete", ("POST",), complete, "Sync: check digests, commit", body=_J),
     Route(_NODE + "/snapshot", ("POST",), snapshot, "Sync: a snapshot's write stamp", body=_J),
     Route(

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from dvidctl.api import exchange, receive
+from dvidctl.api import exchange, receive, wire
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
+from dvidctl.datatypes.registry import WireEncoding
 from dvidctl.store.nodedelta import Applied, check_stored
 from dvidctl.sync.diff import Keys, chunked
 from dvidctl.sync.results import Stats
@@ -34,6 +35,19 @@ class Endpoint(Protocol):
     #: Requests made and body bytes moved through this endpoint (and, for a transfer,
     #: the counters it fills in).
     stats: Stats
+    #: Wire encodings the side speaks besides stored bytes (read with its state).
+    speaks: list[str]
+    #: Body bytes and seconds of its values and batch requests (0 for a local side).
+    link_bytes: int
+    link_seconds: float
+
+    def encoding_for(self, data_uuid: str, name: str) -> WireEncoding | None:
+        """Instance ``data_uuid``'s wire encoding ``name``, if this side can build it."""
+        ...
+
+    def use_encoding(self, data_uuid: str, enc: WireEncoding | None) -> None:
+        """Move values of ``data_uuid`` in ``enc`` from now on (None: stored bytes)."""
+        ...
 
     # ------------------------------------------------------------ sending
     def state(self) -> RepoInfo:
@@ -46,6 +60,10 @@ class Endpoint(Protocol):
 
     def values(self, node: str, data_uuid: str, tkeys: Sequence[bytes]) -> Iterator[Value]:
         """The stored values of ``tkeys`` at ``node``, in the order asked, digests checked."""
+        ...
+
+    def dump(self, node: str, data_uuid: str) -> Iterator[Value]:
+        """Every value ``node`` stored for ``data_uuid``, in key order, digests checked."""
         ...
 
     # ---------------------------------------------------------- receiving
@@ -96,10 +114,21 @@ class LocalEndpoint:
     """A local repository as one side of a transfer."""
 
     name = "local"
+    speaks = wire.SPOKEN
+    dumps = True
+    link_bytes = 0
+    link_seconds = 0.0
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.stats = Stats()
+
+    def encoding_for(self, data_uuid: str, name: str) -> WireEncoding | None:
+        rec = exchange.instance_by_data_uuid(self.repo, data_uuid)
+        return wire.encoding_for(rec.typename, rec.config, name)
+
+    def use_encoding(self, data_uuid: str, enc: WireEncoding | None) -> None:
+        """Nothing: a local side hands over stored values."""
 
     def state(self) -> RepoInfo:
         return exchange.repo_state(self.repo)
@@ -112,6 +141,12 @@ class LocalEndpoint:
             if d is not None and stored is not None:
                 check_stored(tk, d, stored)  # a damaged stored value is not sent on
             yield tk, d, stored
+
+    def dump(self, node: str, data_uuid: str) -> Iterator[Value]:
+        for tk, d, stored, _ in exchange.node_dump(self.repo, node, data_uuid):
+            if d is not None and stored is not None:
+                check_stored(tk, d, stored)
+                yield tk, d, stored
 
     def create_repo(self, info: RepoInfo) -> None:
         receive.check_root(self.repo, info.root)

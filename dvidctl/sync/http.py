@@ -1,82 +1,36 @@
 """A dvidctl server's ``/api/sync`` endpoints as one side of a transfer, over httpx.
 
-No silent hangs, nothing lost on a dropped connection:
-
-* timeouts on connecting and on every read: a response that stops sending for
-  ``stall`` seconds is abandoned (the stall watchdog) and retried;
-* every request is retried with exponential back-off on a connection failure, a
-  stall, a cut-off or damaged body, or a 502/503/504, and a retried request
-  rebuilds its body from scratch;
-* streamed answers resume where they broke: a listing from after the last key
-  it got, values with the keys still missing, so nothing is asked for twice;
-* one ``httpx.Client``: requests reuse one kept-alive connection.
-
-A server answers errors on these routes as JSON with dvidctl's kinds; they are
-raised here as the same error classes (a conflict stays a conflict). Failing to
-reach the server, or a server without the sync API, is :class:`RemoteError`.
+The requests themselves (timeouts, the stall watchdog, retries with back-off,
+errors by kind) are :class:`~dvidctl.sync.httpcalls.HttpCalls`'. Streamed answers
+resume where they broke: a listing from after the last key it got, values with
+the keys still missing, a node's stream after its last verified key, so nothing is
+asked for twice. Values may travel in a wire encoding both sides speak
+(:mod:`dvidctl.api.wire`); a value this side cannot make byte for byte is asked
+for again as stored.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 
 import httpx
 
-from dvidctl import errors
+from dvidctl.api import wire
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
-from dvidctl.errors import CorruptDataError, DvidError, RemoteError
+from dvidctl.datatypes.registry import WireEncoding
+from dvidctl.errors import CorruptDataError
 from dvidctl.httpkit import frames
 from dvidctl.store.nodedelta import Applied, check_stored
 from dvidctl.sync.diff import Keys
 from dvidctl.sync.endpoint import Value
-from dvidctl.sync.results import Stats
+from dvidctl.sync.httpcalls import HttpCalls, NoSyncApiError, Policy
 
-_RETRY_STATUS = frozenset({502, 503, 504})
-_KINDS: dict[str, type[DvidError]] = {
-    cls.kind: cls
-    for cls in (
-        errors.BadRequestError,
-        errors.CorruptDataError,
-        errors.NotFoundError,
-        errors.ConflictError,
-        errors.MergeConflictError,
-        errors.LockedNodeError,
-        errors.PermissionDeniedError,
-        errors.ReadOnlyError,
-        errors.RepositoryBusyError,
-    )
-}
+__all__ = ["HttpEndpoint", "NoSyncApiError", "Policy"]
 
 
-@dataclass(frozen=True)
-class Policy:
-    """Timeouts and retries of every request."""
-
-    #: Seconds to connect.
-    connect: float = 10.0
-    #: Seconds without a byte before a response is abandoned (the stall watchdog).
-    stall: float = 60.0
-    #: Tries per request (the first included).
-    attempts: int = 5
-    #: Seconds before the first retry; doubled each time, at most ``max_backoff``.
-    backoff: float = 0.5
-    max_backoff: float = 8.0
-
-
-class _Retry(Exception):
-    """A failure worth another try."""
-
-
-class NoSyncApiError(RemoteError):
-    """The server answers, but has no ``/api/sync`` endpoints (DVID itself, or turned off)."""
-
-
-class HttpEndpoint:
+class HttpEndpoint(HttpCalls):
     """The repository ``repo_ref`` on the server at ``base_url`` (see the module doc)."""
 
     def __init__(
@@ -88,127 +42,35 @@ class HttpEndpoint:
         policy: Policy | None = None,
         client: httpx.Client | None = None,
     ) -> None:
-        self.base = base_url.rstrip("/")
-        self.name = self.base
-        self.repo_ref = repo_ref
-        self.token = token
-        self.policy = policy or Policy()
-        self.stats = Stats()
-        p = self.policy
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        timeout = httpx.Timeout(p.stall, connect=p.connect, pool=p.stall)
-        self.client = client or httpx.Client(timeout=timeout, headers=headers)
+        super().__init__(base_url, repo_ref, token=token, policy=policy, client=client)
+        #: Per data UUID, the wire encoding values of that instance travel in (none: stored).
+        self.encodings: dict[str, WireEncoding] = {}
+        #: The wire encodings the server speaks (its state document says).
+        self.speaks: list[str] = []
+        #: The server streams whole nodes (``dump``) and reads value runs (``B``) in
+        #: batches: its state document lists ``wire`` (an older one has neither).
+        self.dumps = False
+        #: Body bytes and seconds of the values and batch requests: the link rate seen.
+        self.link_bytes = 0
+        self.link_seconds = 0.0
 
-    def close(self) -> None:
-        self.client.close()
+    def encoding_for(self, data_uuid: str, name: str) -> WireEncoding | None:
+        """None: the local side builds encodings (it knows the instance's config)."""
+        return None
 
-    @property
-    def _repo(self) -> str:
-        return f"/api/sync/{self.repo_ref}"
-
-    # -------------------------------------------------------------- requests
-    def _sleep(self, attempt: int) -> None:
-        p = self.policy
-        time.sleep(min(p.max_backoff, p.backoff * 2**attempt))
-
-    def _raise_for(self, r: httpx.Response, method: str, path: str) -> None:
-        if r.status_code < 400:
-            return
-        if r.status_code in _RETRY_STATUS:
-            raise _Retry(f"{r.status_code} from the server")
-        try:
-            doc = json.loads(r.content)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict) and isinstance(doc.get("error"), str):
-            cls = _KINDS.get(doc["error"], RemoteError)
-            if cls is CorruptDataError:
-                raise _Retry(f"the server found the body damaged: {doc.get('message')}")
-            raise cls(f"{doc.get('message')} ({self.base})", hint=doc.get("hint"))
-        text = r.text.strip()[:300]
-        if r.status_code in (401, 403):
-            raise errors.PermissionDeniedError(
-                f"{self.base} refused {method} {path}: {text}",
-                hint="give the server's token: 'dvidctl remote add NAME URL --token T' "
-                "or DVIDCTL_REMOTE_TOKEN",
-            )
-        if r.status_code == 404:
-            raise NoSyncApiError(
-                f"{self.base} has no {path} ({text})",
-                hint="is it a dvidctl server, and is the URL http://HOST:PORT/UUID?",
-            )
-        raise RemoteError(f"{method} {self.base}{path} failed with {r.status_code}: {text}")
-
-    def _retrying(self, what: str, attempt_fn: Callable[[], Any]) -> Any:
-        last = ""
-        for attempt in range(self.policy.attempts):
-            if attempt:
-                self._sleep(attempt - 1)
-            self.stats.requests += 1
-            try:
-                return attempt_fn()
-            except (httpx.TransportError, _Retry) as exc:
-                last = str(exc) or type(exc).__name__
-        raise RemoteError(
-            f"{what} failed after {self.policy.attempts} tries: {last}",
-            hint=f"is the server at {self.base} running and reachable?",
-        )
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        json_body: Any = None,
-        body: Callable[[], bytes] | None = None,
-    ) -> Any:
-        """One request with retries; the JSON answer. ``body`` is rebuilt for each try."""
-
-        def attempt() -> Any:
-            content = body() if body is not None else None
-            if json_body is not None:
-                content = json.dumps(json_body).encode()
-            r = self.client.request(method, self.base + path, params=params, content=content)
-            self.stats.up += len(content or b"")
-            self.stats.down += len(r.content)
-            self._raise_for(r, method, path)
-            return r.json()
-
-        return self._retrying(f"{method} {self.base}{path}", attempt)
-
-    @contextmanager
-    def _stream(
-        self, method: str, path: str, params: dict[str, str], content: bytes | None = None
-    ) -> Iterator[Iterator[bytes]]:
-        """A streamed response body (raises on an error status)."""
-        with self.client.stream(method, self.base + path, params=params, content=content) as r:
-            if r.status_code >= 400:
-                r.read()
-                self._raise_for(r, method, path)
-            yield r.iter_raw()
-
-    def _resuming(self, what: str, produce: Callable[[], Iterator[Any]]) -> Iterator[Any]:
-        """Yield from ``produce()``, calling it again after a failure (it resumes itself)."""
-        failures = 0
-        while True:
-            self.stats.requests += 1
-            try:
-                yield from produce()
-                return
-            except (httpx.TransportError, _Retry, CorruptDataError) as exc:
-                failures += 1
-                if failures >= self.policy.attempts:
-                    raise RemoteError(
-                        f"{what} failed after {failures} tries: {exc}",
-                        hint=f"is the server at {self.base} running and reachable?",
-                    ) from None
-                self._sleep(failures - 1)
+    def use_encoding(self, data_uuid: str, enc: WireEncoding | None) -> None:
+        """Move the values of instance ``data_uuid`` in wire encoding ``enc`` (None: stored)."""
+        if enc is None:
+            self.encodings.pop(data_uuid, None)
+        else:
+            self.encodings[data_uuid] = enc
 
     # --------------------------------------------------------------- sending
     def state(self) -> RepoInfo:
         doc = self._call("GET", self._repo + "/state")
         info = RepoInfo.from_json(doc)
+        self.speaks = [n for n in info.wire if n in wire.NUMBERS]
+        self.dumps = isinstance(doc, dict) and "wire" in doc
         self.repo_ref = info.root  # from now on the root names it, not a prefix
         return info
 
@@ -241,8 +103,47 @@ class HttpEndpoint:
         return self._resuming(f"listing node {node[:10]}", produce)
 
     def values(self, node: str, data_uuid: str, tkeys: Sequence[bytes]) -> Iterator[Value]:
+        enc = self.encodings.get(data_uuid)
+        again: list[bytes] = []
+        yield from self._values(node, data_uuid, tkeys, enc, again)
+        if again:  # this side made other stored bytes of them: take them as stored
+            yield from self._values(node, data_uuid, again, None, [])
+
+    @staticmethod
+    def _settle(
+        pending: list[frames.Record], enc: WireEncoding | None, again: list[bytes]
+    ) -> list[tuple[bytes, bytes, bytes]]:
+        """Stored values of ``V``/``W`` records, digests checked (``again``: not made the same)."""
+        if enc is None or all(r.kind == "V" for r in pending):
+            done = [(r.tkey, r.digest, r.value) for r in pending]
+        else:
+            items = [(r.tkey, r.digest, r.value, r.encoding) for r in pending]
+            done, redo = wire.decode_values({wire.NUMBERS[enc.name]: enc}, items)
+            again.extend(redo)
+        for tk, dig, stored in done:
+            check_stored(tk, dig, stored)
+        pending.clear()
+        return done
+
+    def _values(
+        self,
+        node: str,
+        data_uuid: str,
+        tkeys: Sequence[bytes],
+        enc: WireEncoding | None,
+        again: list[bytes],
+    ) -> Iterator[Value]:
         got = [0]
         path = f"{self._repo}/node/{node}/values"
+        params = {"instance": data_uuid}
+        if enc is not None:
+            params["encoding"] = enc.name
+
+        def settle(pending: list[frames.Record]) -> list[tuple[bytes, bytes, bytes]]:
+            n = len(pending)
+            done = self._settle(pending, enc, again)
+            got[0] += n
+            return done
 
         def produce() -> Iterator[Value]:
             wanted = tkeys[got[0] :]
@@ -251,25 +152,77 @@ class HttpEndpoint:
             w = frames.FrameWriter()
             content = b"".join(frames.encode((w.key(tk) for tk in wanted), w))
             self.stats.up += len(content)
-            with self._stream("POST", path, {"instance": data_uuid}, content) as body:
+            t0 = time.perf_counter()
+            with self._stream("POST", path, params, content) as body:
                 reader = frames.FrameReader(body, "values")
+                pending: list[frames.Record] = []
                 try:
                     for rec in reader:
-                        if not isinstance(rec, frames.Record) or rec.kind not in "VX":
+                        if not isinstance(rec, frames.Record) or rec.kind not in "VWX":
                             raise CorruptDataError("a values body holds a record of another kind")
-                        if rec.tkey != tkeys[got[0]]:
+                        if rec.tkey != tkeys[got[0] + len(pending)]:
                             raise CorruptDataError("values came back in another order")
-                        if rec.kind == "V":
-                            check_stored(rec.tkey, rec.digest, rec.value)
-                            got[0] += 1
-                            yield rec.tkey, rec.digest, rec.value
-                        else:
+                        if rec.kind == "X":
+                            yield from settle(pending)
                             got[0] += 1
                             yield rec.tkey, None, None
+                            continue
+                        pending.append(rec)
+                        if len(pending) >= wire.CHUNK:
+                            yield from settle(pending)
+                    yield from settle(pending)
                 finally:
                     self.stats.down += reader.nbytes
+                    self.link_bytes += reader.nbytes + len(content)
+                    self.link_seconds += time.perf_counter() - t0
 
         return self._resuming(f"reading values of node {node[:10]}", produce)
+
+    def dump(self, node: str, data_uuid: str) -> Iterator[Value]:
+        enc = self.encodings.get(data_uuid)
+        again: list[bytes] = []
+        after: list[bytes] = []
+        path = f"{self._repo}/node/{node}/dump"
+
+        def settle(pending: list[frames.Record]) -> list[tuple[bytes, bytes, bytes]]:
+            if pending:
+                after[:] = [pending[-1].tkey]
+            return self._settle(pending, enc, again)
+
+        def produce() -> Iterator[Value]:
+            params = {"instance": data_uuid}
+            if enc is not None:
+                params["encoding"] = enc.name
+            if after:
+                params["after"] = after[-1].hex()
+            t0 = time.perf_counter()
+            with self._stream("GET", path, params) as body:
+                reader = frames.FrameReader(body, "node dump")
+                pending: list[frames.Record] = []
+                try:
+                    for rec in reader:
+                        if isinstance(rec, frames.ValueRun):
+                            yield from settle(pending)
+                            run = rec.triples()
+                            for tk, dig, stored in run:
+                                check_stored(tk, dig, stored)
+                            after[:] = [run[-1][0]] if run else after
+                            yield from run
+                            continue
+                        if not isinstance(rec, frames.Record) or rec.kind not in "VW":
+                            raise CorruptDataError("a node dump holds a record of another kind")
+                        pending.append(rec)
+                        if len(pending) >= wire.CHUNK:
+                            yield from settle(pending)
+                    yield from settle(pending)
+                finally:
+                    self.stats.down += reader.nbytes
+                    self.link_bytes += reader.nbytes
+                    self.link_seconds += time.perf_counter() - t0
+
+        yield from self._resuming(f"reading node {node[:10]}", produce)
+        if again:
+            yield from self._values(node, data_uuid, again, None, [])
 
     # ------------------------------------------------------------- receiving
     def create_repo(self, info: RepoInfo) -> None:
@@ -296,15 +249,43 @@ class HttpEndpoint:
         puts: Sequence[tuple[bytes, bytes, bytes]],
         deletes: Sequence[bytes],
     ) -> Applied:
+        enc = self.encodings.get(data_uuid)
+        items = list(wire.encode_values(enc, puts))
+        done, again = self._batch(node, data_uuid, items, deletes)
+        if again:  # the server made other stored bytes of these: send them as they are
+            redo = set(again)
+            rest = [(tk, d, s, 0) for tk, d, s in puts if tk in redo]
+            more, _ = self._batch(node, data_uuid, rest, ())
+            done = Applied(done.puts + more.puts, done.deletes, done.nbytes + more.nbytes)
+        return done
+
+    def _batch(
+        self,
+        node: str,
+        data_uuid: str,
+        items: Sequence[tuple[bytes, bytes | None, bytes | None, int]],
+        deletes: Sequence[bytes],
+    ) -> tuple[Applied, list[bytes]]:
+        present = [(tk, d, v, n) for tk, d, v, n in items if d is not None and v is not None]
+
         def body() -> bytes:
             w = frames.FrameWriter()
-            recs = [w.value(tk, d, v) for tk, d, v in puts] + [w.delete(tk) for tk in deletes]
+            if self.dumps:
+                recs = list(frames.value_records(present, w))
+            else:  # an older server: one record per value
+                recs = [w.wired(tk, d, n, v) if n else w.value(tk, d, v) for tk, d, v, n in present]
+            recs += [w.delete(tk) for tk in deletes]
             return b"".join(frames.encode(recs, w))
 
+        t0 = time.perf_counter()
+        up0 = self.stats.up
         doc = self._call(
             "POST", f"{self._repo}/node/{node}/batch", params={"instance": data_uuid}, body=body
         )
-        return Applied(int(doc["puts"]), int(doc["deletes"]), int(doc["bytes"]))
+        self.link_bytes += self.stats.up - up0
+        self.link_seconds += time.perf_counter() - t0
+        again = [bytes.fromhex(str(h)) for h in doc.get("again", [])]
+        return Applied(int(doc["puts"]), int(doc["deletes"]), int(doc["bytes"])), again
 
     def complete_node(self, info: NodeInfo, compare: Sequence[str]) -> bool:
         doc = self._call(

@@ -6,6 +6,7 @@ For each node of the sender, parents first (the documents list nodes that way):
 * the receiver has it incoming (an interrupted run, or a snapshot of a node that
   is open on the sender): diff both listings and send what differs -- unless it is a
   snapshot taken at the sender's current write stamp (not written since): same;
+  one that holds nothing yet (a clone's root) is filled without listing it;
 * the receiver has it complete with the same digests: **same**, nothing is listed;
 * the receiver has it complete with other digests: the sender wrote it after its
   commit (``writes_after_commit`` grew there) -- **reopen** and diff it again;
@@ -84,8 +85,8 @@ def plan(
             out.steps.append(NodeStep(node, create=True, complete=node.locked))
         elif mine.incoming and not node.locked and node.stamp and node.stamp == mine.snapshot:
             out.same.append(node.uuid)  # a snapshot of an open node not written since
-        elif mine.incoming:
-            out.steps.append(NodeStep(node, list_receiver=True, complete=node.locked))
+        elif mine.incoming:  # an empty one (a clone's root) holds nothing to list
+            out.steps.append(NodeStep(node, list_receiver=not mine.empty, complete=node.locked))
         elif not mine.locked:
             raise ConflictError(
                 f"node {node.uuid[:10]} is open on the receiving side; sync never overwrites one"

@@ -34,6 +34,8 @@ class Stats:
     up: int = 0
     down: int = 0
     seconds: float = 0.0
+    #: How label blocks travelled: ``labelblock`` or ``stored`` ("" if none did).
+    labels: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` form."""

@@ -135,17 +135,39 @@ def test_a_body_damaged_every_time_fails_cleanly_then_a_rerun_completes(
 
 
 @pytest.mark.parametrize("mode", ["flip", "cut"])
-def test_a_damaged_or_cut_values_stream_is_resumed(
+def test_a_damaged_or_cut_dump_stream_is_resumed(
     src: Repository, tmp_path: Path, mode: str
 ) -> None:
+    """A clone reads each node in one stream (``dump``); a broken one resumes after its last key."""
     with server(tmp_path / "store") as srv:
         push(src, remote(srv, src.root_uuid))
-        mangler = Mangler("/values", 2, what="response", mode=mode)
+        mangler = Mangler("/dump", 2, what="response", mode=mode)
         ep = _endpoint(srv.url, src.root_uuid, mangler)
         got = clone(f"{srv.url}/{src.root_uuid}", tmp_path / "copy", endpoint=ep, options=SMALL)
         assert mangler.hits == 2 and got.fetch.stats.keys == 60
         with Repository.open(tmp_path / "copy") as copy:
             assert assert_same_nodes(src, copy, [src.node("master~1").uuid]) == 60
+
+
+@pytest.mark.parametrize("mode", ["flip", "cut"])
+def test_a_damaged_or_cut_values_stream_is_resumed(
+    src: Repository, tmp_path: Path, mode: str
+) -> None:
+    """A snapshot written since is diffed: its values come in requests, resumed when broken."""
+    with server(tmp_path / "store") as srv:
+        push(src, remote(srv, src.root_uuid))
+        there = served(srv, src.root_uuid)
+        head = new_version(there, there.state.branches[""])
+        head.instance("kv").put_many({f"n{i:03d}": b"x" * 300 for i in range(20)})
+        clone(f"{srv.url}/{src.root_uuid}", tmp_path / "copy")
+        head.instance("kv").put_many({f"m{i:03d}": b"y" * 300 for i in range(40)})
+        mangler = Mangler("/values", 2, what="response", mode=mode)
+        ep = _endpoint(srv.url, src.root_uuid, mangler)
+        with Repository.open(tmp_path / "copy") as copy:
+            got = fetch(copy, remote(srv, src.root_uuid), endpoint=ep, options=SMALL)
+            assert mangler.hits == 2 and got.snapshots == [head.uuid]
+            assert (got.stats.keys, got.stats.same) == (40, 20)
+            assert assert_same_nodes(there, copy, [head.uuid]) == 60
 
 
 def test_a_listing_cut_off_is_resumed_after_its_last_key(src: Repository, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dvidctl.errors import CorruptDataError
+from dvidctl.httpkit import frames
 from dvidctl.httpkit.frames import FrameReader, FrameWriter, ListingChunk, Record, encode, read_all
 
 
@@ -60,3 +61,21 @@ def test_bytes_after_the_end_are_refused() -> None:
 def test_an_empty_body_is_just_magic_and_end() -> None:
     w = FrameWriter()
     assert read_all(encode([], w)) == []
+
+
+def test_a_run_of_small_values_round_trips_between_larger_ones() -> None:
+    w = frames.FrameWriter()
+    small = [(f"k{i:04d}".encode(), bytes([i % 256]) * 16, b"\x00" + bytes(i)) for i in range(600)]
+    big = (b"k9999", bytes(16), b"\x00" + bytes(frames.RUN_VALUE))
+    items = [(tk, d, v, 0) for tk, d, v in small[:300]] + [(*big, 0)]
+    items += [(tk, d, v, 0) for tk, d, v in small[300:]] + [(b"kw", bytes(16), b"wired", 1)]
+    recs = list(frames.value_records(items, w))
+    assert [r[:1] for r in recs] == [b"B", b"B", b"V", b"B", b"B", b"W"]  # runs of <= 256
+    body = b"".join(frames.encode(recs, w))
+    got = frames.read_all([body[i : i + 1000] for i in range(0, len(body), 1000)])
+    assert [(r.tkey, r.digest, r.value) for r in got] == [(t, d, v) for t, d, v, _ in items]
+    assert [r.kind for r in got][-1] == "W" and got[-1].encoding == 1
+    bad = bytearray(body)
+    bad[len(body) // 2] ^= 1
+    with pytest.raises(CorruptDataError):
+        frames.read_all([bytes(bad)])

@@ -11,7 +11,7 @@ from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import get_bool, lower_keys
 from dvidctl.datatypes.imageblk.config import parse_voxel_config, voxel_merge_rule
 from dvidctl.datatypes.labelmap.help import HELP
-from dvidctl.datatypes.labelmap.keys import describe, is_derived
+from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK, describe, is_derived
 from dvidctl.datatypes.labelmap.ops import LabelMap
 
 if TYPE_CHECKING:
@@ -35,6 +35,13 @@ def parse_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _wire_encodings(config: Mapping[str, Any]) -> dict[str, registry.WireEncoding]:
+    from dvidctl.datatypes.imageblk.wirelabels import LabelBlockWire
+
+    enc = LabelBlockWire(config, CLASS_BLOCK)
+    return {enc.name: enc}
+
+
 def _routes() -> list[Route[Any]]:
     from dvidctl.datatypes.labelmap.routes import routes
 
@@ -55,6 +62,7 @@ SPEC = registry.register(
         describe_key=describe,
         merge_rule=voxel_merge_rule,
         derived_key=is_derived,
+        wire_encodings=_wire_encodings,
         # DVID's labelblk defaults to 32^3 blocks; labelarray and labelmap to 64^3.
         alias_defaults={"labelblk": {"BlockSize": "32,32,32"}},
     )

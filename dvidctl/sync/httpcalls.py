@@ -1,0 +1,201 @@
+"""The requests under a sync endpoint: timeouts, retries, resumed streams, errors by kind.
+
+No silent hangs, nothing lost on a dropped connection:
+
+* timeouts on connecting and on every read: a response that stops sending for
+  ``stall`` seconds is abandoned (the stall watchdog) and retried;
+* every request is retried with exponential back-off on a connection failure, a
+  stall, a cut-off or damaged body, or a 502/503/504, and a retried request
+  rebuilds its body from scratch;
+* streamed answers resume where they broke (:meth:`HttpCalls._resuming`; the
+  caller's producer knows from where);
+* one ``httpx.Client``: requests reuse one kept-alive connection.
+
+A server answers errors on the sync routes as JSON with dvidctl's kinds; they are
+raised here as the same error classes (a conflict stays a conflict). Failing to
+reach the server, or a server without the sync API, is :class:`RemoteError`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from dvidctl import errors
+from dvidctl.errors import CorruptDataError, DvidError, RemoteError
+from dvidctl.sync.results import Stats
+
+_RETRY_STATUS = frozenset({502, 503, 504})
+_KINDS: dict[str, type[DvidError]] = {
+    cls.kind: cls
+    for cls in (
+        errors.BadRequestError,
+        errors.CorruptDataError,
+        errors.NotFoundError,
+        errors.ConflictError,
+        errors.MergeConflictError,
+        errors.LockedNodeError,
+        errors.PermissionDeniedError,
+        errors.ReadOnlyError,
+        errors.RepositoryBusyError,
+    )
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Timeouts and retries of every request."""
+
+    #: Seconds to connect.
+    connect: float = 10.0
+    #: Seconds without a byte before a response is abandoned (the stall watchdog).
+    stall: float = 60.0
+    #: Tries per request (the first included).
+    attempts: int = 5
+    #: Seconds before the first retry; doubled each time, at most ``max_backoff``.
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+
+
+class _Retry(Exception):
+    """A failure worth another try."""
+
+
+class NoSyncApiError(RemoteError):
+    """The server answers, but has no ``/api/sync`` endpoints (DVID itself, or turned off)."""
+
+
+class HttpCalls:
+    """Requests to the repository ``repo_ref`` on the server at ``base_url``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        repo_ref: str,
+        *,
+        token: str | None = None,
+        policy: Policy | None = None,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.base = base_url.rstrip("/")
+        self.name = self.base
+        self.repo_ref = repo_ref
+        self.token = token
+        self.policy = policy or Policy()
+        self.stats = Stats()
+        p = self.policy
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        timeout = httpx.Timeout(p.stall, connect=p.connect, pool=p.stall)
+        self.client = client or httpx.Client(timeout=timeout, headers=headers)
+
+    def close(self) -> None:
+        self.client.close()
+
+    @property
+    def _repo(self) -> str:
+        return f"/api/sync/{self.repo_ref}"
+
+    # -------------------------------------------------------------- requests
+    def _sleep(self, attempt: int) -> None:
+        p = self.policy
+        time.sleep(min(p.max_backoff, p.backoff * 2**attempt))
+
+    def _raise_for(self, r: httpx.Response, method: str, path: str) -> None:
+        if r.status_code < 400:
+            return
+        if r.status_code in _RETRY_STATUS:
+            raise _Retry(f"{r.status_code} from the server")
+        try:
+            doc = json.loads(r.content)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+            cls = _KINDS.get(doc["error"], RemoteError)
+            if cls is CorruptDataError:
+                raise _Retry(f"the server found the body damaged: {doc.get('message')}")
+            raise cls(f"{doc.get('message')} ({self.base})", hint=doc.get("hint"))
+        text = r.text.strip()[:300]
+        if r.status_code in (401, 403):
+            raise errors.PermissionDeniedError(
+                f"{self.base} refused {method} {path}: {text}",
+                hint="give the server's token: 'dvidctl remote add NAME URL --token T' "
+                "or DVIDCTL_REMOTE_TOKEN",
+            )
+        if r.status_code == 404:
+            raise NoSyncApiError(
+                f"{self.base} has no {path} ({text})",
+                hint="is it a dvidctl server, and is the URL http://HOST:PORT/UUID?",
+            )
+        raise RemoteError(f"{method} {self.base}{path} failed with {r.status_code}: {text}")
+
+    def _retrying(self, what: str, attempt_fn: Callable[[], Any]) -> Any:
+        last = ""
+        for attempt in range(self.policy.attempts):
+            if attempt:
+                self._sleep(attempt - 1)
+            self.stats.requests += 1
+            try:
+                return attempt_fn()
+            except (httpx.TransportError, _Retry) as exc:
+                last = str(exc) or type(exc).__name__
+        raise RemoteError(
+            f"{what} failed after {self.policy.attempts} tries: {last}",
+            hint=f"is the server at {self.base} running and reachable?",
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+        body: Callable[[], bytes] | None = None,
+    ) -> Any:
+        """One request with retries; the JSON answer. ``body`` is rebuilt for each try."""
+
+        def attempt() -> Any:
+            content = body() if body is not None else None
+            if json_body is not None:
+                content = json.dumps(json_body).encode()
+            r = self.client.request(method, self.base + path, params=params, content=content)
+            self.stats.up += len(content or b"")
+            self.stats.down += len(r.content)
+            self._raise_for(r, method, path)
+            return r.json()
+
+        return self._retrying(f"{method} {self.base}{path}", attempt)
+
+    @contextmanager
+    def _stream(
+        self, method: str, path: str, params: dict[str, str], content: bytes | None = None
+    ) -> Iterator[Iterator[bytes]]:
+        """A streamed response body (raises on an error status)."""
+        with self.client.stream(method, self.base + path, params=params, content=content) as r:
+            if r.status_code >= 400:
+                r.read()
+                self._raise_for(r, method, path)
+            yield r.iter_raw()
+
+    def _resuming(self, what: str, produce: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+        """Yield from ``produce()``, calling it again after a failure (it resumes itself)."""
+        failures = 0
+        while True:
+            self.stats.requests += 1
+            try:
+                yield from produce()
+                return
+            except (httpx.TransportError, _Retry, CorruptDataError) as exc:
+                failures += 1
+                if failures >= self.policy.attempts:
+                    raise RemoteError(
+                        f"{what} failed after {failures} tries: {exc}",
+                        hint=f"is the server at {self.base} running and reachable?",
+                    ) from None
+                self._sleep(failures - 1)
