@@ -59,6 +59,9 @@ class DatatypeSpec:
     #: Which type keys hold derived data (rebuilt from the others, never merged or
     #: conflicted on; see ``Instance.rebuild_derived``). None: the type has none.
     derived_key: Callable[[bytes], bool] | None = None
+    #: Which type keys are parts of another key's value (a large keyvalue value's
+    #: pieces): never listed on their own, e.g. by diff. None: the type has none.
+    hidden_key: Callable[[bytes], bool] | None = None
     #: The type's HTTP routes below ``/api/node/{uuid}/{name}/`` (loaded when first served).
     routes: Callable[[], list[Route[Any]]] | None = None
 

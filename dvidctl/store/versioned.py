@@ -52,6 +52,7 @@ from dvidctl.store.keys import (
     split_delta_key,
     u32,
 )
+from dvidctl.store.reader import ViewReader
 
 __all__ = [  # the batch types are defined in .batch; callers import them here too
     "VALUE_PREFIX",
@@ -340,6 +341,22 @@ class VersionedStore:
         for tk, stored in self.scan_stored(vid, iid, start, stop):
             if stored[0] == HDR_VALUE:
                 yield tk, memoryview(stored)[1:]
+
+    def any_stored(self, iid: int, prefix: bytes) -> bool:
+        """Whether any version (any node, tombstones too) of a type key of ``iid`` starts
+        with ``prefix``: one seek, no value read."""
+        start = data_prefix(iid, prefix)
+        cur = self.engine.cursor(CF_DATA)
+        cur.seek(start)
+        found = cur.valid() and cur.key().startswith(start)
+        cur.status()
+        return found
+
+    def reader(self, vid: int, iid: int) -> ViewReader:
+        """Reads of instance ``iid`` at ``vid`` from one consistent view (:mod:`.reader`)."""
+        with self.write_lock:  # no write lands between the two cursors
+            point, walk = self.engine.cursor(CF_DATA), self.engine.cursor(CF_DATA)
+        return ViewReader(self, vid, iid, point, walk)
 
     # ---------------------------------------------------------------- deltas
     def changes(self, vid: int, iid: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import common_config, lower_keys, reject_unknown
-from dvidctl.datatypes.keyvalue.keys import describe
+from dvidctl.datatypes.keyvalue.keys import describe, is_piece
 from dvidctl.datatypes.keyvalue.ops import KeyValue
 
 if TYPE_CHECKING:
@@ -51,6 +51,10 @@ SPEC = registry.register(
         help=HELP,
         routes=_routes,
         describe_key=describe,
+        # Pieces of large values follow their key's manifest: merge decides the key
+        # and KeyValue.rebuild_derived settles the pieces (keyvalue/merging.py).
+        derived_key=is_piece,
+        hidden_key=is_piece,
     )
 )
 
