@@ -11,7 +11,7 @@ named, so a command that touches only keyvalue data never loads the voxel code.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dvidctl.datatypes.base import Instance
     from dvidctl.httpkit.routing import Route
     from dvidctl.store.mergeplan import MergeRule
+    from dvidctl.store.versioned import VersionedStore
 
 #: Built-in types: name -> the package whose import registers it.
 BUILTIN: dict[str, str] = {
@@ -62,6 +63,10 @@ class DatatypeSpec:
     #: Which type keys are parts of another key's value (a large keyvalue value's
     #: pieces): never listed on their own, e.g. by diff. None: the type has none.
     hidden_key: Callable[[bytes], bool] | None = None
+    #: ``dvidctl fsck``'s check of what the type stores beyond each key's own digest
+    #: (e.g. that a large keyvalue value's pieces make it): ``check(store, iid)``
+    #: yields ``(where, what is wrong)``. None: nothing more to check.
+    check_values: Callable[[VersionedStore, int], Iterator[tuple[str, str]]] | None = None
     #: The type's HTTP routes below ``/api/node/{uuid}/{name}/`` (loaded when first served).
     routes: Callable[[], list[Route[Any]]] | None = None
 

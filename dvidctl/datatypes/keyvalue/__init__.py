@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import common_config, lower_keys, reject_unknown
+from dvidctl.datatypes.keyvalue.chunks import check_values
 from dvidctl.datatypes.keyvalue.keys import describe, is_piece
 from dvidctl.datatypes.keyvalue.ops import KeyValue
 
@@ -55,6 +56,7 @@ SPEC = registry.register(
         # and KeyValue.rebuild_derived settles the pieces (keyvalue/merging.py).
         derived_key=is_piece,
         hidden_key=is_piece,
+        check_values=check_values,
     )
 )
 

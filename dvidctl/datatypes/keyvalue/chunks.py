@@ -32,8 +32,11 @@ from dataclasses import dataclass
 import xxhash
 
 from dvidctl.datatypes.keyvalue import keys
-from dvidctl.errors import CorruptDataError
+from dvidctl.errors import CorruptDataError, DvidError
+from dvidctl.store.engine import CF_DATA
+from dvidctl.store.keys import data_prefix, split_data_key
 from dvidctl.store.reader import ViewReader
+from dvidctl.store.versioned import VersionedStore, payload_of
 
 #: Values longer than this many bytes are stored in pieces of this size. Changing it
 #: changes how new values are cut; stored values keep the sizes their manifest gives.
@@ -201,3 +204,37 @@ class StoredValue:
                 hint="'dvidctl fsck' checks every large value",
             )
         return data
+
+
+def check_values(store: VersionedStore, iid: int) -> Iterator[tuple[str, str]]:
+    """``(where, what is wrong)`` for every stored manifest of instance ``iid`` whose
+    value cannot be read whole at its version (``dvidctl fsck``).
+
+    Each version of each manifest: it decodes, each piece it names is readable at
+    that version with its size and digest, and the pieces make the value's digest.
+    One piece is held at a time.
+    """
+    lo = data_prefix(iid, bytes([keys.CLASS_KV]))
+    hi = data_prefix(iid, bytes([keys.CLASS_KV + 1]))
+    for k, stored in store.engine.scan(CF_DATA, lo, hi):
+        _, tk, vid = split_data_key(k)
+        payload = payload_of(stored)
+        if payload is None or not is_manifest(payload):
+            continue
+        key = keys.key_of(tk)
+        where = f"keyvalue key {key!r} at version {vid}"
+        try:
+            man = Manifest.parse(payload, key)
+            whole = xxhash.xxh3_128()
+            for piece in man.pieces:
+                data = store.get(vid, iid, piece.tkey(key))
+                if data is None:
+                    raise CorruptDataError(f"piece {piece.index} of the value is missing")
+                if len(data) != piece.size or digest(data) != piece.digest:
+                    raise CorruptDataError(f"piece {piece.index} does not match its digest")
+                whole.update(data)
+                del data
+            if whole.digest() != man.digest:
+                raise CorruptDataError("the pieces do not make the digest of the value")
+        except DvidError as exc:
+            yield where, exc.message

@@ -256,7 +256,7 @@ def read_piece(source: BinaryIO) -> bytes:
     """
     head = len(VALUE_PREFIX)
     want = chunks.CHUNK_BYTES
-    left = _remaining(source)
+    left = remaining_bytes(source)
     buf = bytearray(head + min(left or _FIRST_READ, want))
     buf[:head] = VALUE_PREFIX
     pos = head
@@ -288,8 +288,8 @@ def _pieces(ahead: list[bytes], source: BinaryIO) -> Iterator[bytes]:
         del stored
 
 
-def _remaining(source: BinaryIO) -> int:
-    """Bytes left in ``source`` when it is a regular file, else 0."""
+def remaining_bytes(source: BinaryIO) -> int:
+    """Bytes left in ``source`` when it is a regular file, else 0 (not known)."""
     try:
         st = os.fstat(source.fileno())
         if not stat.S_ISREG(st.st_mode):
