@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import os
 import threading
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -345,11 +345,19 @@ class VersionedStore:
     def any_stored(self, iid: int, prefix: bytes) -> bool:
         """Whether any version (any node, tombstones too) of a type key of ``iid`` starts
         with ``prefix``: one seek, no value read."""
-        start = data_prefix(iid, prefix)
+        return self.prefix_finder(iid)(prefix)
+
+    def prefix_finder(self, iid: int) -> Callable[[bytes], bool]:
+        """:meth:`any_stored` for many prefixes of ``iid``, all on one cursor (one view)."""
         cur = self.engine.cursor(CF_DATA)
-        cur.seek(start)
-        found = cur.valid() and cur.key().startswith(start)
-        cur.status()
+
+        def found(prefix: bytes) -> bool:
+            start = data_prefix(iid, prefix)
+            cur.seek(start)
+            hit = cur.valid() and cur.key().startswith(start)
+            cur.status()
+            return hit
+
         return found
 
     def reader(self, vid: int, iid: int) -> ViewReader:

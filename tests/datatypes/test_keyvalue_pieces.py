@@ -274,3 +274,24 @@ def test_fsck_checks_every_version_of_every_large_value(tmp_path: Path) -> None:
             "piece 0 does not match its digest",
         )
     ]
+
+
+def test_pieces_written_past_the_instance_are_still_found(repo: Repository) -> None:
+    """Small writes skip looking for pieces while the instance is known to have none;
+    a write that did not go through it (sync receiving stored keys) ends that."""
+    kv = _kv(repo)
+    kv.put("k", b"small")  # the instance is now known to hold no pieces
+    other = Repository.memory()
+    other.new_instance("keyvalue", "kv")
+    big = os.urandom(3 * N)
+    _kv(other).put("k", big)
+    b = repo.store.batch(kv.vid)
+    for tk, payload in _kv(other)._scan():
+        b.put(kv.iid, tk, payload)  # as sync writes stored values, past KeyValue
+    for tk, payload in _kv(other)._scan(bytes([kvkeys.CLASS_PIECE]), None):
+        b.put(kv.iid, tk, payload)
+    b.commit()
+    other.close()
+    assert kv.get("k") == big and len(_visible_pieces(repo)) == 3
+    kv.put("k", b"small again")
+    assert _visible_pieces(repo) == [] and kv.get("k") == b"small again"

@@ -44,6 +44,7 @@ CHUNK_BYTES = 8 << 20
 
 #: First bytes of every manifest (PNG-like: binary, and mangled by text-mode copies).
 MAGIC = b"\x89dvidctl-kv-pieces\r\n\x1a\n"
+_MAGIC_LEN = len(MAGIC)
 _VERSION = 1
 _HEAD = struct.Struct(">BQ16sI")  # version, value size, value digest, piece count
 _PIECE = struct.Struct(">Q16s")  # piece size, piece digest
@@ -56,7 +57,7 @@ def digest(data: bytes | bytearray | memoryview) -> bytes:
 
 def is_manifest(payload: bytes | bytearray | memoryview) -> bool:
     """Whether a stored payload is a manifest (see the module doc)."""
-    return bytes(payload[: len(MAGIC)]) == MAGIC
+    return payload[:_MAGIC_LEN] == MAGIC
 
 
 def needs_pieces(value: bytes | bytearray | memoryview) -> bool:
@@ -134,7 +135,7 @@ class StoredValue:
     Read its bytes with :meth:`chunks`, all from the view it was opened in.
     """
 
-    def __init__(self, key: str, payload: memoryview, reader: ViewReader) -> None:
+    def __init__(self, key: str, payload: memoryview, reader: ViewReader | None) -> None:
         self.key = key
         self._reader = reader
         self.manifest = Manifest.parse(payload, key) if is_manifest(payload) else None
@@ -192,6 +193,7 @@ class StoredValue:
         return b"".join(self.chunks(start, stop))
 
     def _piece(self, piece: Piece) -> memoryview:
+        assert self._reader is not None  # a value in pieces is opened with its view
         data = self._reader.get(piece.tkey(self.key))
         if data is None:
             raise CorruptDataError(

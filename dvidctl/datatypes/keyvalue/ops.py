@@ -37,6 +37,9 @@ from dvidctl.store.versioned import VALUE_PREFIX, VersionedBatch
 PIECE = 16 << 20
 #: The first read of a pipe (the buffer then doubles up to a piece).
 _FIRST_READ = 64 << 10
+#: ``KVEngine.facts`` key of "instance ``iid`` holds no piece of a large value at any
+#: version", so that writes of small values need not look for pieces to delete each time.
+_NO_PIECES = "keyvalue: no pieces"
 
 
 class KeyValue(Instance):
@@ -51,8 +54,13 @@ class KeyValue(Instance):
         Its pieces (a large value) are read from the same view of the database as
         the key itself, whatever is written meanwhile.
         """
+        tk = keys.tkey(key)
+        payload = self._get(tk)
+        if payload is None or not is_manifest(payload):
+            return None if payload is None else StoredValue(key, payload, None)
+        # In pieces: read the key again in one view with its pieces.
         reader = self.node.store.reader(self.vid, self.iid)
-        payload = reader.get(keys.tkey(key))
+        payload = reader.get(tk)
         return None if payload is None else StoredValue(key, payload, reader)
 
     def _must_open(self, key: str) -> StoredValue:
@@ -63,6 +71,9 @@ class KeyValue(Instance):
 
     def get(self, key: str) -> bytes:
         """Return the value of ``key``; KeyNotFoundError if it is absent at this node."""
+        got = self._get(keys.tkey(key))
+        if got is not None and not is_manifest(got):
+            return bytes(got)
         return self._must_open(key).read()
 
     def get_to(self, key: str, sink: ByteSink) -> int:
@@ -78,6 +89,9 @@ class KeyValue(Instance):
 
     def get_or_none(self, key: str) -> bytes | None:
         """Return the value of ``key`` or None."""
+        got = self._get(keys.tkey(key))
+        if got is None or not is_manifest(got):
+            return None if got is None else bytes(got)
         value = self.open_value(key)
         return None if value is None else value.read()
 
@@ -93,7 +107,7 @@ class KeyValue(Instance):
         reader = self.node.store.reader(self.vid, self.iid)
         for tk, v in reader.scan(start, stop):
             key = keys.key_of(tk)
-            yield key, StoredValue(key, v, reader).read()
+            yield key, bytes(v) if not is_manifest(v) else StoredValue(key, v, reader).read()
 
     def keys(self, first: str | None = None, last: str | None = None) -> list[str]:
         """Keys with ``first <= key <= last`` (inclusive, byte order), at this node."""
@@ -139,7 +153,7 @@ class KeyValue(Instance):
                     b.put_prefixed(self.iid, tk, first)
                     del first  # a streamed value can leave memory once the store took it
                     _delete_all(b, self.iid, stale)
-                    b.commit()
+                    self._commit(b, pieces=False)
             return size
         ahead = [first, rest]
         del first, rest
@@ -172,7 +186,7 @@ class KeyValue(Instance):
                             b.put(self.iid, ptk, view[at : at + piece.size])
                         at += piece.size
                 _delete_all(b, self.iid, stale)
-                b.commit()
+                self._commit(b, pieces=bool(large))
 
     def delete(self, key: str) -> bool:
         """Delete ``key``; returns whether it had a value."""
@@ -193,7 +207,7 @@ class KeyValue(Instance):
             for tk in tks:
                 b.delete(self.iid, tk)
             _delete_all(b, self.iid, stale)
-            b.commit()
+            self._commit(b, pieces=False)
 
     def _put_streamed(self, key: str, pieces: Iterator[bytes]) -> int:
         """Write a value given as stored pieces (value prefix + bytes), one at a time."""
@@ -219,25 +233,46 @@ class KeyValue(Instance):
                 man = Manifest(sum(p.size for p in made), whole.digest(), tuple(made))
                 b.put(self.iid, keys.tkey(key), man.encode())  # sorts before its pieces: held
                 _delete_all(b, self.iid, stale)
-                b.commit()
+                self._commit(b, pieces=True)
         return man.size
 
     def _stale_pieces(self, names: Iterable[str]) -> dict[str, set[bytes]]:
         """Per key of ``names`` whose value at this node is in pieces: its piece type keys.
 
-        One seek when the instance never stored a large value; then one more per key.
+        One seek when the instance never stored a large value (none at all, when that
+        is known from an earlier look and nothing was written since); then one more
+        per key.
         """
         store = self.node.store
-        if not store.any_stored(self.iid, bytes([keys.CLASS_PIECE])):
+        engine = store.engine
+        fact = (_NO_PIECES, self.iid)
+        writes = engine.writes  # before the look: a write after it changes the count
+        if engine.facts.get(fact) == writes:
+            return {}
+        seek = store.prefix_finder(self.iid)
+        if not seek(bytes([keys.CLASS_PIECE])):
+            engine.facts[fact] = writes
             return {}
         out: dict[str, set[bytes]] = {}
-        for k in names:
-            if not store.any_stored(self.iid, keys.piece_prefix(k)):
+        for k in sorted(names):
+            if not seek(keys.piece_prefix(k)):
                 continue
             payload = self._get(keys.tkey(k))
             if payload is not None and is_manifest(payload):
                 out[k] = set(Manifest.parse(payload, k).tkeys(k))
         return out
+
+    def _commit(self, b: VersionedBatch, *, pieces: bool) -> None:
+        """Commit ``b``, keeping :data:`_NO_PIECES` known: still no pieces if ``b`` wrote
+        none and no other write came between the last look and this one."""
+        engine = b.store.engine
+        facts, fact = engine.facts, (_NO_PIECES, self.iid)
+        before = engine.writes
+        b.commit()
+        if not pieces and facts.get(fact) == before and engine.writes == before + 1:
+            facts[fact] = before + 1
+        else:
+            facts.pop(fact, None)
 
 
 def _delete_all(b: VersionedBatch, iid: int, stale: Mapping[str, set[bytes]]) -> None:
