@@ -25,6 +25,9 @@ HTTP (below /api/node/<uuid>/<name>/):
 CLI:
   dvidctl put key NAME KEY [FILE|-]     dvidctl get key NAME KEY [-o FILE]
   dvidctl delete key NAME KEY           dvidctl keys NAME [--range FROM TO]
+Values longer than 8 MiB are stored as a manifest and 8 MiB pieces, streamed in and
+out (key POST/GET and the CLI hold a few pieces, not the value); every read and API
+above sees whole values.
 """
 
 
