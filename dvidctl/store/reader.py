@@ -3,20 +3,22 @@
 A value stored over several type keys (a large keyvalue value: a manifest and its
 pieces) must be read from one view, so that a write landing between two reads
 cannot give the manifest of one version and the pieces of another (or pieces
-that the write just deleted). :meth:`VersionedStore.reader
-<dvidctl.store.versioned.VersionedStore.reader>` makes a :class:`ViewReader`:
+that the write just deleted). :func:`view_reader` makes a :class:`ViewReader`:
 two cursors created together under the store's write lock (every write is
 applied under it), one for point reads and one for a range walk, so a caller
 may interleave both and still see one state of the database.
+
+:func:`prefix_finder` (and :func:`any_stored`) tell whether any version of a
+type-key prefix is stored, by a seek, without reading a value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from dvidctl.store.engine import Cursor, prefix_end
-from dvidctl.store.keys import HDR_VALUE, u32
+from dvidctl.store.engine import CF_DATA, Cursor, prefix_end
+from dvidctl.store.keys import HDR_VALUE, data_prefix, u32
 
 if TYPE_CHECKING:
     from dvidctl.store.versioned import VersionedStore
@@ -57,3 +59,30 @@ class ViewReader:
         for tk, stored in store._forward(self._walk, self.vid, anc, base + start, base + stop):
             if stored[0] == HDR_VALUE:
                 yield tk, memoryview(stored)[1:]
+
+
+def view_reader(store: VersionedStore, vid: int, iid: int) -> ViewReader:
+    """Reads of instance ``iid`` at ``vid`` in ``store``, from one consistent view."""
+    with store.write_lock:  # no write lands between the two cursors
+        point, walk = store.engine.cursor(CF_DATA), store.engine.cursor(CF_DATA)
+    return ViewReader(store, vid, iid, point, walk)
+
+
+def prefix_finder(store: VersionedStore, iid: int) -> Callable[[bytes], bool]:
+    """``found(prefix)``: whether any version (any node, tombstones too) of a type key
+    of ``iid`` starts with ``prefix``; one seek each, no value read, all on one cursor."""
+    cur = store.engine.cursor(CF_DATA)
+
+    def found(prefix: bytes) -> bool:
+        start = data_prefix(iid, prefix)
+        cur.seek(start)
+        hit = cur.valid() and cur.key().startswith(start)
+        cur.status()
+        return hit
+
+    return found
+
+
+def any_stored(store: VersionedStore, iid: int, prefix: bytes) -> bool:
+    """:func:`prefix_finder` for one prefix."""
+    return prefix_finder(store, iid)(prefix)

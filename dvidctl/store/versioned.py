@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import os
 import threading
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -52,7 +52,6 @@ from dvidctl.store.keys import (
     split_delta_key,
     u32,
 )
-from dvidctl.store.reader import ViewReader
 
 __all__ = [  # the batch types are defined in .batch; callers import them here too
     "VALUE_PREFIX",
@@ -341,30 +340,6 @@ class VersionedStore:
         for tk, stored in self.scan_stored(vid, iid, start, stop):
             if stored[0] == HDR_VALUE:
                 yield tk, memoryview(stored)[1:]
-
-    def any_stored(self, iid: int, prefix: bytes) -> bool:
-        """Whether any version (any node, tombstones too) of a type key of ``iid`` starts
-        with ``prefix``: one seek, no value read."""
-        return self.prefix_finder(iid)(prefix)
-
-    def prefix_finder(self, iid: int) -> Callable[[bytes], bool]:
-        """:meth:`any_stored` for many prefixes of ``iid``, all on one cursor (one view)."""
-        cur = self.engine.cursor(CF_DATA)
-
-        def found(prefix: bytes) -> bool:
-            start = data_prefix(iid, prefix)
-            cur.seek(start)
-            hit = cur.valid() and cur.key().startswith(start)
-            cur.status()
-            return hit
-
-        return found
-
-    def reader(self, vid: int, iid: int) -> ViewReader:
-        """Reads of instance ``iid`` at ``vid`` from one consistent view (:mod:`.reader`)."""
-        with self.write_lock:  # no write lands between the two cursors
-            point, walk = self.engine.cursor(CF_DATA), self.engine.cursor(CF_DATA)
-        return ViewReader(self, vid, iid, point, walk)
 
     # ---------------------------------------------------------------- deltas
     def changes(self, vid: int, iid: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:

@@ -21,6 +21,7 @@ from dvidctl.datatypes.keyvalue.chunks import Manifest, digest, is_manifest
 from dvidctl.errors import CorruptDataError, MergeConflictError
 from dvidctl.store.engine import CF_DATA, prefix_end
 from dvidctl.store.keys import HDR_VALUE, data_prefix, read_u32
+from dvidctl.store.reader import any_stored
 from dvidctl.store.versioned import Stored, VersionedBatch, VersionedStore, payload_of
 
 
@@ -30,14 +31,14 @@ def settle_pieces(
     """Queue into ``batch`` (at the merge node) what makes the pieces of each changed key
     agree with the value the node reads for it. Returns the number of writes queued."""
     vid = batch.vid
-    if not store.any_stored(iid, bytes([keys.CLASS_PIECE])):
+    if not any_stored(store, iid, bytes([keys.CLASS_PIECE])):
         return 0
     queued = 0
     for tk in sources:
         if keys.is_piece(tk) or tk[:1] != bytes([keys.CLASS_KV]):
             continue
         key = keys.key_of(tk)
-        if not store.any_stored(iid, keys.piece_prefix(key)):
+        if not any_stored(store, iid, keys.piece_prefix(key)):
             continue
         payload = batch.queued(iid, tk) if batch.holds(iid, tk) else store.get(vid, iid, tk)
         needed: set[bytes] = set()

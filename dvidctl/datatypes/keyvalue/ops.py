@@ -31,6 +31,7 @@ from dvidctl.datatypes.keyvalue.chunks import digest as chunk_digest
 from dvidctl.datatypes.keyvalue.merging import settle_pieces
 from dvidctl.datatypes.keyvalue.protocol import ByteSink
 from dvidctl.errors import KeyNotFoundError
+from dvidctl.store.reader import prefix_finder, view_reader
 from dvidctl.store.versioned import VALUE_PREFIX, VersionedBatch
 
 #: Bytes read from, or written to, a file at a time.
@@ -59,7 +60,7 @@ class KeyValue(Instance):
         if payload is None or not is_manifest(payload):
             return None if payload is None else StoredValue(key, payload, None)
         # In pieces: read the key again in one view with its pieces.
-        reader = self.node.store.reader(self.vid, self.iid)
+        reader = view_reader(self.node.store, self.vid, self.iid)
         payload = reader.get(tk)
         return None if payload is None else StoredValue(key, payload, reader)
 
@@ -104,7 +105,7 @@ class KeyValue(Instance):
     ) -> Iterator[tuple[str, bytes]]:
         """Yield ``(key, value)`` for ``first <= key <= last`` in key order."""
         start, stop = keys.range_bounds(first, last)
-        reader = self.node.store.reader(self.vid, self.iid)
+        reader = view_reader(self.node.store, self.vid, self.iid)
         for tk, v in reader.scan(start, stop):
             key = keys.key_of(tk)
             yield key, bytes(v) if not is_manifest(v) else StoredValue(key, v, reader).read()
@@ -249,7 +250,7 @@ class KeyValue(Instance):
         writes = engine.writes  # before the look: a write after it changes the count
         if engine.facts.get(fact) == writes:
             return {}
-        seek = store.prefix_finder(self.iid)
+        seek = prefix_finder(store, self.iid)
         if not seek(bytes([keys.CLASS_PIECE])):
             engine.facts[fact] = writes
             return {}
