@@ -128,3 +128,24 @@ def test_dvid_endpoint_fallback_moves_whole_values(
     with Repository.open(tmp_path / "copy") as copy:
         fetch(copy, remote(srv, src.root_uuid))
         assert _kv(copy, "origin/master").get("later") == later
+
+
+def test_push_through_dvid_endpoints_sends_whole_values(
+    dvid: tuple[Repository, BackgroundServer, dict],  # type: ignore[type-arg]
+    tmp_path: Path,
+) -> None:
+    src, srv, expect = dvid
+    head = src.head.uuid
+    httpx.post(f"{srv.url}/api/node/{head}/commit", json={"note": "closed"}).raise_for_status()
+    clone(f"{srv.url}/{src.root_uuid}", tmp_path / "copy")
+    grown = expect[list(expect)[1]]["big"] + os.urandom(PIECE)
+    fresh = os.urandom(3 * PIECE + 1)
+    with Repository.open(tmp_path / "copy") as copy:
+        _kv(copy).put_many({"big": grown, "fresh": fresh})
+        tip, _ = copy.commit("large values from the copy")
+        got = push(copy, remote(srv, src.root_uuid))
+        assert got.via == "dvid"
+    there = _kv(src, tip.uuid)
+    assert there.get("big") == grown and there.get("fresh") == fresh
+    assert there.keys() == ["big", "fresh", "small"]
+    assert _pieces(src, tip.uuid) == 9 + 4  # stored in pieces by the server itself
