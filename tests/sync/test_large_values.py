@@ -1,9 +1,9 @@
 """Large keyvalue values (manifest + pieces) through a real server, both ways.
 
-Through the sync API the pieces travel as the versioned keys they are; through
-DVID's endpoints (a server without /api/sync, as DVID) the fallback moves whole
-values with ``keys``/``keyvalues``/``key`` and the receiving side stores them in
-pieces of its own. The piece size is made small (64 KiB, both sides run in this
+Through the sync API the pieces travel as the versioned keys they are (push,
+clone, and a value POSTed on the server then pulled); through DVID's endpoints (a
+server without /api/sync, as DVID) clone, fetch and push move whole values with
+``keys``/``keyvalues``/``key`` and the receiving side stores them in pieces of its own. The piece size is made small (64 KiB, both sides run in this
 process) so that the values here are a few hundred KB; the CLI tests use 8 MiB.
 """
 
