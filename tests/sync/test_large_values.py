@@ -3,8 +3,9 @@
 Through the sync API the pieces travel as the versioned keys they are (push,
 clone, and a value POSTed on the server then pulled); through DVID's endpoints (a
 server without /api/sync, as DVID) clone, fetch and push move whole values with
-``keys``/``keyvalues``/``key`` and the receiving side stores them in pieces of its own. The piece size is made small (64 KiB, both sides run in this
-process) so that the values here are a few hundred KB; the CLI tests use 8 MiB.
+``keys``/``keyvalues``/``key`` and the receiving side stores them in pieces of its
+own. The piece size is made small (64 KiB, both sides run in this process) so that
+the values here are a few hundred KB; the CLI tests use 8 MiB.
 """
 
 from __future__ import annotations
