@@ -19,7 +19,8 @@ Cases, on 128 MiB arrays (``--mib``), 64^3 blocks, each kind patterned
   file, ``get key`` to stdout and ``-o`` to a file, checked byte-exact.
 
 Usage: ``python bench/bench_memory.py [--mib N] [--kv-mb N] [--only voxels|kv]``.
-Another checkout's code can be measured with ``PYTHONPATH=<its root>``.
+Another checkout's code can be measured with ``PYTHONPATH=<its root>``, run from outside this
+checkout (``python -m`` puts the working directory first on ``sys.path``).
 """
 
 from __future__ import annotations

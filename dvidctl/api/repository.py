@@ -69,7 +69,28 @@ def fsck(path: str | Path | None = None) -> FsckReport:
         head = ("node" if detached else "branch", ref)
     except CorruptDataError as exc:
         head = exc.message
-    return store_fsck.check(dvid_dir / "db", known_types=registry.names(), head=head)
+    report = store_fsck.check(dvid_dir / "db", known_types=registry.names(), head=head)
+    if report.ok:
+        _check_values(dvid_dir, report)
+    return report
+
+
+def _check_values(dvid_dir: Path, report: FsckReport) -> None:
+    """The datatypes' own checks of their stored values (``DatatypeSpec.check_values``)."""
+    from dvidctl.datatypes import registry
+
+    try:
+        repo = Repository.open(dvid_dir.parent, read_only=True, mmap_reads=False)
+    except DvidError as exc:
+        report.problem("open", str(dvid_dir), exc.message)
+        return
+    with repo:
+        for rec in repo.state.instances.values():
+            check = registry.get(rec.typename).check_values
+            if check is None:
+                continue
+            for where, message in check(repo.store, rec.iid):
+                report.problem("bad-value", f"instance {rec.name}: {where}", message)
 
 
 class Repository:

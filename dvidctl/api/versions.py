@@ -413,7 +413,13 @@ def diff_versions(
     by_iid = {rec.iid: rec for rec in recs.values()}
     out: dict[str, dict[str, list[str]]] = {}
     d: InstanceDiff
-    for iid, d in diff_nodes(repo.store, a, b, iids).items():
+    hiders = {iid: registry.get(rec.typename).hidden_key for iid, rec in by_iid.items()}
+
+    def hidden(iid: int, tkey: bytes) -> bool:
+        hide = hiders.get(iid)
+        return hide is not None and hide(tkey)
+
+    for iid, d in diff_nodes(repo.store, a, b, iids, hidden=hidden).items():
         rec = by_iid.get(iid)
         if rec is None:
             continue

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, cast
 
 import typer
 
@@ -19,6 +19,7 @@ from dvidctl.commands._options import (
     open_node,
     wrong_type,
 )
+from dvidctl.datatypes.keyvalue.ops import remaining_bytes
 from dvidctl.datatypes.keyvalue.protocol import KeyValueAPI
 from dvidctl.errors import BadRequestError, NotFoundError
 
@@ -43,7 +44,40 @@ def put_key(
 ) -> None:
     """Store a value under a key at HEAD (or --node)."""
     with _source(file) as source, open_node(repo, node, remote, write=True) as n:
-        _kv(n, name).put_from(key, source)  # read in pieces, not whole then copied
+        kv = _kv(n, name)
+        total = remaining_bytes(source) or None
+        with _output.progress(f"put key {key}", total, bytes_=True) as advance:
+            kv.put_from(key, cast(BinaryIO, _Counted(source, advance)))  # in pieces
+
+
+class _Counted:
+    """A binary file read through, telling a progress bar how many bytes went by."""
+
+    def __init__(self, f: Any, advance: Callable[[int], object]) -> None:
+        self._f = f
+        self._advance = advance
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        n = self._f.readinto(buf)
+        if n:
+            self._advance(n)
+        return int(n or 0)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._f.read(size)
+        self._advance(len(data))
+        return data
+
+    def write(self, data: bytes | memoryview) -> object:
+        got = self._f.write(data)
+        self._advance(len(data))
+        return got
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+    def tell(self) -> int:
+        return self._f.tell()
 
 
 @contextmanager
@@ -78,12 +112,14 @@ def get_key(
     """Print the raw value of a key (at HEAD or --node)."""
     with open_node(repo, node, remote, write=False) as n:
         kv = _kv(n, name)
-        if output is None:
-            kv.get_to(key, sys.stdout.buffer)  # in pieces, from the store's buffer
-            sys.stdout.buffer.flush()
-        else:
-            with _output.FileSink(output) as sink:  # made once there is a value
-                kv.get_to(key, sink)
+        with _output.progress(f"get key {key}", None, bytes_=True) as advance:
+            if output is None:
+                out = _Counted(sys.stdout.buffer, advance)
+                kv.get_to(key, out)  # in pieces, from the store's buffers
+                sys.stdout.buffer.flush()
+            else:
+                with _output.FileSink(output) as sink:  # made once there is a value
+                    kv.get_to(key, _Counted(sink, advance))
 
 
 def delete_key(

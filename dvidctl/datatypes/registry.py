@@ -11,7 +11,7 @@ named, so a command that touches only keyvalue data never loads the voxel code.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dvidctl.datatypes.base import Instance
     from dvidctl.httpkit.routing import Route
     from dvidctl.store.mergeplan import MergeRule
+    from dvidctl.store.versioned import VersionedStore
 
 #: Built-in types: name -> the package whose import registers it.
 BUILTIN: dict[str, str] = {
@@ -74,6 +75,13 @@ class DatatypeSpec:
     #: Which type keys hold derived data (rebuilt from the others, never merged or
     #: conflicted on; see ``Instance.rebuild_derived``). None: the type has none.
     derived_key: Callable[[bytes], bool] | None = None
+    #: Which type keys are parts of another key's value (a large keyvalue value's
+    #: pieces): never listed on their own, e.g. by diff. None: the type has none.
+    hidden_key: Callable[[bytes], bool] | None = None
+    #: ``dvidctl fsck``'s check of what the type stores beyond each key's own digest
+    #: (e.g. that a large keyvalue value's pieces make it): ``check(store, iid)``
+    #: yields ``(where, what is wrong)``. None: nothing more to check.
+    check_values: Callable[[VersionedStore, int], Iterator[tuple[str, str]]] | None = None
     #: The type's HTTP routes below ``/api/node/{uuid}/{name}/`` (loaded when first served).
     routes: Callable[[], list[Route[Any]]] | None = None
     #: The sync wire encodings an instance offers, by name, from its parsed config.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, BinaryIO, Generic, Protocol, TypeVar
 
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
@@ -63,6 +63,8 @@ class Call:
     params: dict[str, Any]
     limits: Limits
     body: bytes | bytearray = b""
+    #: The body as a binary file read as it arrives (routes with ``stream_body``).
+    body_stream: BinaryIO | None = None
     node: Any = None
     instance: Any = None
     keyword: str = ""
@@ -150,6 +152,8 @@ class Route(Generic[C]):
             (it enforces its own rule, e.g. ``newversion`` needs a locked parent).
         body: Request body media type for OpenAPI ("" = none).
         produces: Response media type for OpenAPI.
+        stream_body: The handler reads the body as it arrives, from
+            ``call.body_stream`` (a binary file), instead of ``call.body``.
     """
 
     path: str
@@ -160,6 +164,7 @@ class Route(Generic[C]):
     locked_ok: bool = False
     body: str = ""
     produces: str = "application/json"
+    stream_body: bool = False
 
     def is_mutation(self, method: str) -> bool:
         """Whether a request with ``method`` on this route changes data."""

@@ -19,7 +19,9 @@ all of them, in this order:
    view's write batches through, counting them on the node record. The rule
    lives here and in :class:`~dvidctl.store.versioned.VersionedStore`, nowhere
    else;
-5. reading the body (size-limited, GET bodies accepted);
+5. reading the body (size-limited, GET bodies accepted), or for a route with
+   ``stream_body`` handing it over as a file read as it arrives
+   (:mod:`dvidctl.server.bodystream`);
 6. the handler, in the thread pool, holding the instance lock when it mutates;
 7. errors -> DVID's plain-text responses (:mod:`dvidctl.server.errors`).
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -43,6 +45,7 @@ from dvidctl.errors import (
     ReadOnlyError,
 )
 from dvidctl.httpkit.routing import Call, Handler, Limits, Route
+from dvidctl.server.bodystream import RequestBody
 from dvidctl.server.errors import BadAPICallError, PayloadTooLargeError, error_response
 
 if TYPE_CHECKING:
@@ -185,7 +188,10 @@ async def dispatch(
                 call.node = node = node.with_locked_writes()
                 if data is not None:
                     call.instance = node.instance(data)
-        call.body = await read_body(request, server.settings.max_body)
+        if route.stream_body:
+            call.body_stream = cast(BinaryIO, RequestBody(request, server.settings.max_body))
+        else:
+            call.body = await read_body(request, server.settings.max_body)
         if mutating and call.instance is not None:
             lock = call.instance.lock
             response = await run_in_threadpool(_locked_call, lock, route.handler, call)

@@ -7,6 +7,7 @@ size of the repository.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dvidctl.store.keys import HDR_TOMBSTONE
@@ -27,15 +28,24 @@ class InstanceDiff:
 
 
 def diff_nodes(
-    store: VersionedStore, a: int, b: int, iids: set[int] | None = None
+    store: VersionedStore,
+    a: int,
+    b: int,
+    iids: set[int] | None = None,
+    *,
+    hidden: Callable[[int, bytes], bool] | None = None,
 ) -> dict[int, InstanceDiff]:
-    """Return per-instance differences going from node ``a`` to node ``b``."""
+    """Return per-instance differences going from node ``a`` to node ``b``.
+
+    ``hidden(iid, tkey)``: type keys that are parts of another key's value (a large
+    keyvalue value's pieces), left out unread; that key itself shows the change.
+    """
     dag = store.dag
     anc_a, anc_b = dag.ancestors(a), dag.ancestors(b)
     keys: set[tuple[int, bytes]] = set()
     for v in anc_a ^ anc_b:
         for iid, tkey, _ in store.changes(v):
-            if iids is None or iid in iids:
+            if (iids is None or iid in iids) and not (hidden and hidden(iid, tkey)):
                 keys.add((iid, tkey))
     out: dict[int, InstanceDiff] = {}
     for iid, tkey in sorted(keys):

@@ -11,10 +11,11 @@ object-store engine can be added later by implementing this class; nothing in
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 #: Repository, DAG, instance records and counters.
 CF_META = "meta"
@@ -183,6 +184,10 @@ class KVEngine(ABC):
 
     #: Whether :meth:`write` is allowed (a read-only or secondary open says False).
     supports_writes: bool = True
+    #: Calls of :meth:`write` so far (:meth:`count_write`): a cheap "has anything been
+    #: written since", for what a caller keeps known about the data between writes.
+    writes: int = 0
+    _writes_lock = threading.Lock()
     #: A short description for ``info`` output, e.g. ``"rocksdb at /x/.dvid/db"``.
     description: str = ""
     #: Whether :meth:`close` may spend time on upkeep (RocksDB: compacting what was
@@ -218,9 +223,24 @@ class KVEngine(ABC):
         """A :class:`DataStream` to hand to :meth:`write` with a batch."""
         return HeldStream()
 
+    @property
+    def facts(self) -> dict[Any, int]:
+        """What callers know about the data, each as ``fact -> writes`` (:attr:`writes`
+        when it was found true); a fact recorded before the last write may be stale."""
+        try:
+            return self._facts
+        except AttributeError:
+            self._facts: dict[Any, int] = {}
+            return self._facts
+
+    def count_write(self) -> None:
+        """Count one more write (each engine's :meth:`write` calls it first, failed or not)."""
+        with self._writes_lock:
+            self.writes += 1
+
     @abstractmethod
     def write(self, batch: WriteBatch, stream: DataStream | None = None) -> None:
-        """Apply every operation of ``batch`` atomically.
+        """Apply every operation of ``batch`` atomically (calling :meth:`count_write`).
 
         With ``stream`` (made by this engine's :meth:`data_stream`), its puts are
         applied in the same atomic write, before the batch's operations (so a batch

@@ -43,6 +43,7 @@ class MemoryEngine(KVEngine):
         return MemoryCursor(keys, values)
 
     def write(self, batch: WriteBatch, stream: DataStream | None = None) -> None:
+        self.count_write()
         try:
             ops = batch.ops if stream is None else [*held_ops(stream), *batch.ops]
             self._write(ops)

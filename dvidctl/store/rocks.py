@@ -280,6 +280,7 @@ class RocksEngine(KVEngine):
         )
 
     def write(self, batch: WriteBatch, stream: DataStream | None = None) -> None:
+        self.count_write()
         try:
             self._write(batch, stream)
         finally:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
 
+from dvidctl.datatypes.keyvalue.chunks import CHUNK_BYTES
 from dvidctl.datatypes.keyvalue.protocol import KeyValueAPI
 from dvidctl.errors import BadRequestError, LockedNodeError, NotFoundError
 from tests.contracts.conftest import Backend, LocalSide, RemoteSide
@@ -67,6 +69,26 @@ class KeyValueContract:
         with pytest.raises(BadRequestError):
             kv.put_from("a/b", io.BytesIO(b"x"))
         assert kv.keys() == ["empty", "file", "stream"]
+
+    def test_values_longer_than_a_piece(self, kv: KeyValueAPI, tmp_path: Path) -> None:
+        """Stored as a manifest and pieces (keyvalue/chunks.py): whole values all the same."""
+        size = 2 * CHUNK_BYTES + 1001  # three pieces at the real piece size
+        value = os.urandom(size)
+        src = tmp_path / "in.bin"
+        src.write_bytes(value)
+        with open(src, "rb") as f:
+            assert kv.put_from("file", f) == size
+        assert kv.put_from("stream", io.BytesIO(value)) == size
+        kv.put_many({"many": value, "small": b"s"})
+        out = io.BytesIO()
+        assert kv.get_to("file", out) == size and out.getvalue() == value
+        assert kv.get("stream") == value and kv.get_or_none("many") == value
+        assert kv.get_many(["file", "small"]) == {"file": value, "small": b"s"}
+        assert dict(kv.items()) == {"file": value, "many": value, "small": b"s", "stream": value}
+        assert kv.keys() == ["file", "many", "small", "stream"]
+        kv.put("file", b"small now")
+        assert kv.get("file") == b"small now"
+        assert kv.delete("stream") is True and not kv.exists("stream")
 
     def test_missing_key(self, kv: KeyValueAPI) -> None:
         with pytest.raises(NotFoundError):

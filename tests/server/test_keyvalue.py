@@ -217,3 +217,64 @@ def test_kvproto_round_trip_and_unknown_fields():
     # field 7 varint + field 8 fixed64 are skipped
     extra = b"\x38\x05" + b"\x41" + bytes(8)
     assert kvproto.decode_keys(extra + kvproto.encode_keys(["q"]))[0] == ["q"]
+
+
+# ------------------------------------------------------------ large values
+@pytest.fixture
+def small_pieces(monkeypatch):
+    """Values above 1000 bytes take the large-value path (manifest and pieces)."""
+    from dvidctl.datatypes.keyvalue import chunks
+
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 1000)
+
+
+def test_large_values_answer_every_form_whole(client, kv, small_pieces):
+    big = bytes(range(256)) * 20  # 5120 bytes: 6 pieces
+    js = json.dumps({"k": "v" * 3000}).encode()
+    assert client.post(f"/api/node/{kv}/kv/key/big", content=big).status_code == 200
+    assert client.post(f"/api/node/{kv}/kv/key/js", content=js).status_code == 200
+    r = client.get(f"/api/node/{kv}/kv/key/big")
+    assert r.content == big and r.headers["content-length"] == str(len(big))
+    assert client.head(f"/api/node/{kv}/kv/key/big").status_code == 200
+    r = client.get(f"/api/node/{kv}/kv/key/big", headers={"Range": "bytes=990-2010"})
+    assert r.status_code == 206 and r.content == big[990:2011]
+    assert r.headers["content-range"] == f"bytes 990-2010/{len(big)}"
+    r = client.get(f"/api/node/{kv}/kv/key/big?byte_start=1999&byte_end=5119")
+    assert r.content == big[1999:]
+    r = client.get(f"/api/node/{kv}/kv/key/big?byte_start=10&byte_end=5120")
+    assert r.status_code == 400 and "outside value" in r.text
+    assert client.get(f"/api/node/{kv}/kv/keys").json() == ["big", "js"]
+    assert client.get(f"/api/node/{kv}/kv/keyrange/a/z").json() == ["big", "js"]
+    got = kvproto.decode_key_values(client.get(f"/api/node/{kv}/kv/keyrangevalues/a/z").content)
+    assert got == [("big", big), ("js", js)]
+    body = kvproto.encode_keys(["big", "js"])
+    got = kvproto.decode_key_values(
+        client.request("GET", f"/api/node/{kv}/kv/keyvalues", content=body).content
+    )
+    assert got == [("big", big), ("js", js)]
+    r = client.request("GET", f"/api/node/{kv}/kv/keyvalues?json=true", content=b'["js"]')
+    assert r.json() == {"js": json.loads(js)}
+    r = client.request("GET", f"/api/node/{kv}/kv/keyvalues?tar=true", content=b'["big"]')
+    with tarfile.open(fileobj=io.BytesIO(r.content)) as tf:
+        member = tf.extractfile("big")
+        assert member is not None and member.read() == big
+    assert client.delete(f"/api/node/{kv}/kv/key/big").status_code == 200
+    assert client.get(f"/api/node/{kv}/kv/key/big").status_code == 404
+
+
+def test_a_streamed_body_past_the_limit_writes_nothing(repo, kv, client_factory, small_pieces):
+    from dvidctl.server.state import ServerSettings
+
+    c = client_factory([repo], ServerSettings(max_body=5000))
+
+    def chunked():  # no Content-Length: the limit is found while the body is read
+        for _ in range(6):
+            yield b"x" * 1000
+
+    r = c.post(f"/api/node/{kv}/kv/key/a", content=chunked())
+    assert r.status_code == 413 and "exceeds the limit" in r.text
+    assert c.get(f"/api/node/{kv}/kv/keys").json() == []
+    assert not list(repo.engine.scan("data", b""))  # nothing of it was written
+    r = c.post(f"/api/node/{kv}/kv/key/a", content=iter([b"y" * 3000, b"z" * 2000]))
+    assert r.status_code == 200
+    assert c.get(f"/api/node/{kv}/kv/key/a").content == b"y" * 3000 + b"z" * 2000

@@ -12,8 +12,12 @@ from typing import TYPE_CHECKING, BinaryIO
 from dvidctl.api.remote.base import RemoteInstance
 from dvidctl.datatypes.keyvalue import proto as kvproto
 from dvidctl.datatypes.keyvalue.keys import check_key, check_value
+from dvidctl.datatypes.keyvalue.ops import remaining_bytes
 from dvidctl.datatypes.keyvalue.protocol import ByteSink
 from dvidctl.errors import NotFoundError
+
+#: Bytes of a streamed request body read at a time.
+_SEND = 1 << 20
 
 
 class RemoteKeyValue(RemoteInstance):
@@ -50,11 +54,24 @@ class RemoteKeyValue(RemoteInstance):
         self.repo.request("POST", self.path("key", key), content=body)
 
     def put_from(self, key: str, source: BinaryIO) -> int:
-        """Set ``key`` to what ``source`` holds from its position on (one request)."""
+        """Set ``key`` to what ``source`` holds from its position on (one request).
+
+        The body is sent as it is read, 1 MiB at a time (with its length when
+        ``source`` is a regular file, else chunked), never held whole.
+        """
         check_key(key)
-        body = source.read()
-        self.put(key, body)
-        return len(body)
+        size = remaining_bytes(source)
+        sent = 0
+
+        def body() -> Iterator[bytes]:
+            nonlocal sent
+            while chunk := source.read(_SEND):
+                sent += len(chunk)
+                yield chunk
+
+        headers = {"Content-Length": str(size)} if size else None
+        self.repo.request("POST", self.path("key", key), content=body(), headers=headers)
+        return sent
 
     def put_many(self, items: Mapping[str, bytes]) -> None:
         """Set several keys in one request (protobuf ``KeyValues``; atomic on dvidctl servers)."""

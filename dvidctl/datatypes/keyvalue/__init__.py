@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import common_config, lower_keys, reject_unknown
-from dvidctl.datatypes.keyvalue.keys import describe
+from dvidctl.datatypes.keyvalue.chunks import check_values
+from dvidctl.datatypes.keyvalue.keys import describe, is_piece
 from dvidctl.datatypes.keyvalue.ops import KeyValue
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ HTTP (below /api/node/<uuid>/<name>/):
 CLI:
   dvidctl put key NAME KEY [FILE|-]     dvidctl get key NAME KEY [-o FILE]
   dvidctl delete key NAME KEY           dvidctl keys NAME [--range FROM TO]
+Values longer than 8 MiB are stored as a manifest and 8 MiB pieces, streamed in and
+out (key POST/GET and the CLI hold a few pieces, not the value); every read and API
+above sees whole values.
 """
 
 
@@ -51,6 +55,11 @@ SPEC = registry.register(
         help=HELP,
         routes=_routes,
         describe_key=describe,
+        # Pieces of large values follow their key's manifest: merge decides the key
+        # and KeyValue.rebuild_derived settles the pieces (keyvalue/merging.py).
+        derived_key=is_piece,
+        hidden_key=is_piece,
+        check_values=check_values,
     )
 )
 

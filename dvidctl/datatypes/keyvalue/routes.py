@@ -6,17 +6,18 @@ import io
 import json
 import re
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from dvidctl.datatypes.keyvalue import proto as kvproto
+from dvidctl.datatypes.keyvalue.chunks import StoredValue
 from dvidctl.datatypes.keyvalue.ops import KeyValue
 from dvidctl.errors import BadRequestError, KeyNotFoundError
 from dvidctl.httpkit.jsonio import json_response, loads_body
 from dvidctl.httpkit.routing import Call, Route
-from dvidctl.httpkit.streaming import OCTET, buffer_response, iter_response
+from dvidctl.httpkit.streaming import CHUNK, OCTET, buffer_response, iter_response
 
 _UINT = re.compile(r"[0-9]+")
 _UINT64_MAX = 2**64 - 1
@@ -97,14 +98,38 @@ def _header_range(header: str, total: int) -> tuple[int, int] | None:
     return start, min(end, total - 1)
 
 
-def _slice(key: str, value: bytes, start: int, end: int) -> bytes:
-    """DVID's ``sliceValueByRange``: inclusive ``[start, end]``, both inside the value."""
-    n = len(value)
+def _check_range(key: str, n: int, start: int, end: int) -> tuple[int, int]:
+    """DVID's ``sliceValueByRange`` checks: inclusive ``[start, end]`` inside ``n`` bytes."""
     if start >= n:
         raise BadRequestError(f'byte_start {start} is outside value for key "{key}" with {n} bytes')
     if end >= n:
         raise BadRequestError(f'byte_end {end} is outside value for key "{key}" with {n} bytes')
+    return start, end
+
+
+def _slice(key: str, value: bytes, start: int, end: int) -> bytes:
+    """DVID's ``sliceValueByRange``: inclusive ``[start, end]``, both inside the value."""
+    _check_range(key, len(value), start, end)
     return value[start : end + 1]
+
+
+def _value_response(
+    value: StoredValue, start: int, end: int, status: int, headers: dict[str, str]
+) -> Response:
+    """Bytes ``[start, end]`` of a stored value: a large one streams a piece at a time."""
+    if value.payload is not None:
+        return buffer_response(value.payload[start : end + 1], status_code=status, headers=headers)
+    headers["content-length"] = str(end + 1 - start)
+    return StreamingResponse(
+        _sliced(value.chunks(start, end + 1)), status_code=status, media_type=OCTET, headers=headers
+    )
+
+
+def _sliced(chunks: Iterable[memoryview]) -> Iterator[memoryview]:
+    """Each chunk in views of at most 1 MiB (what one send takes), without copies."""
+    for chunk in chunks:
+        for i in range(0, len(chunk), CHUNK):
+            yield chunk[i : i + CHUNK]
 
 
 def key_get(call: Call) -> Response:
@@ -113,10 +138,14 @@ def key_get(call: Call) -> Response:
     As DVID (keyvalue.go 1048-1090): query ranges are strict (past the end: 400), a
     ``Range`` header together with them is a 400, a ``Range`` header is answered 206
     with its end clamped, 416 when it cannot be satisfied, and ignored when malformed.
+    A large value is streamed from its pieces, each checked against its digest
+    before it is sent (a damaged piece cuts the body short).
     """
     key = call.params["key"]
-    value = _kv(call).get(key)
-    total = len(value)
+    value = _kv(call).open_value(key)
+    if value is None:
+        raise KeyNotFoundError(f'Key "{key}" not found')
+    total = value.size
     headers = {"Accept-Ranges": "bytes"}
     rng = _query_range(call, key)
     header = call.headers.get("range", "")
@@ -132,12 +161,12 @@ def key_get(call: Call) -> Response:
                 f"{exc}\n", status_code=416, headers={"Content-Range": f"bytes */{total}"}
             )
         if part is not None:
-            s, e = part
+            s, e = _check_range(key, total, *part)
             headers["Content-Range"] = f"bytes {s}-{e}/{total}"
-            return buffer_response(_slice(key, value, s, e), status_code=206, headers=headers)
+            return _value_response(value, s, e, 206, headers)
     if rng is not None:
-        return buffer_response(_slice(key, value, *rng), headers=headers)
-    return buffer_response(value, headers=headers)
+        return _value_response(value, *_check_range(key, total, *rng), 200, headers)
+    return _value_response(value, 0, total - 1, 200, headers)
 
 
 def key_head(call: Call) -> Response:
@@ -148,8 +177,9 @@ def key_head(call: Call) -> Response:
 
 
 def key_post(call: Call) -> Response:
-    """``POST key/{key}``: store the body."""
-    _kv(call).put(call.params["key"], bytes(call.body))
+    """``POST key/{key}``: store the body, read and written a piece at a time."""
+    assert call.body_stream is not None  # the route streams its body
+    _kv(call).put_from(call.params["key"], call.body_stream)
     return Response(b"")
 
 
@@ -302,7 +332,7 @@ def routes() -> list[Route]:
             "key/{key}", ("GET",), key_get, "A value (Range / byte_start,byte_end)", produces=OCTET
         ),
         Route("key/{key}", ("HEAD",), key_head, "Whether a key exists"),
-        Route("key/{key}", ("POST",), key_post, "Store a value", body=OCTET),
+        Route("key/{key}", ("POST",), key_post, "Store a value", body=OCTET, stream_body=True),
         Route("key/{key}", ("DELETE",), key_delete, "Delete a key"),
         Route("keys", ("GET",), keys, "Every key"),
         Route("keyrange/{k1}/{k2}", ("GET",), keyrange, "Keys with k1 <= key <= k2"),
