@@ -10,7 +10,8 @@ client of the public API; what DVID's API has no answer for is here, under
   403 (writes nothing; the console checks a token before it offers writes);
 * ``GET /api/console/repo/{uuid}/refs``: branch leaves and tags by name;
 * ``GET /api/console/diff/{uuid}/{to}``: per instance, what changed between two
-  versions (counts and the first ``limit`` keys of each kind);
+  versions (counts and the first ``limit`` keys of each kind; for a labelmap also the
+  bodies merged, split, created and deleted, from :func:`dvidctl.api.labeldiff`);
 * ``GET|POST /api/console/node/{uuid}/{data}/meshes``: the stored body meshes of a
   labelmap and which are stale; POST builds them (:func:`dvidctl.api.meshes.update_meshes`);
 * ``GET /api/console/node/{uuid}/{data}/mesh/{label}``: one body's mesh computed now
@@ -25,6 +26,7 @@ from starlette.responses import Response
 
 import dvidctl
 from dvidctl.api import meshes
+from dvidctl.api.labeldiff import label_diff_versions
 from dvidctl.api.versions import diff_versions
 from dvidctl.datatypes.labelmap.ngmesh import encode_ngmesh
 from dvidctl.errors import BadRequestError
@@ -86,10 +88,25 @@ def diff(call: Call) -> Response:
         for kind in ("added", "changed", "deleted"):
             entry[kind] = len(d[kind])
             entry[kind + "_keys"] = d[kind][:limit]
+        if entry["type"] == "labelmap":
+            entry["bodies"] = _bodies(label_diff_versions(repo, node.vid, to_vid, name).to_dict())
         out[name] = entry
     return json_response(
         {"from": node.uuid, "to": repo.dag.node(to_vid).uuid, "instances": out, "limit": limit}
     )
+
+
+#: How many bodies of each kind a console diff lists (the counts are always whole).
+BODY_LIMIT = 50
+
+
+def _bodies(d: dict[str, Any]) -> dict[str, Any]:
+    """The console's part of a label-aware diff: counts, and the first bodies of each kind."""
+    out: dict[str, Any] = {k: d[k] for k in ("voxels_changed", "exact", "blocks_compared")}
+    for kind in ("merged", "split", "created", "deleted"):
+        out[kind] = len(d[kind])
+        out[kind + "_bodies"] = d[kind][:BODY_LIMIT]
+    return out
 
 
 def mesh_status(call: Call) -> Response:

@@ -393,6 +393,13 @@ def test_diff_view_lists_changes_per_instance(page: Any, served: Served) -> None
     assert page.locator("tr.diff-row[data-name=grayscale]").count() == 0
     notes.locator("summary").first.click()
     assert "review" in notes.locator(".keys-added").inner_text()
+    # the labelmap's bodies: the branch added body 9 (16 x 16 x 48 voxels), nothing else
+    bodies = page.locator(".diff-bodies[data-name=segmentation]")
+    assert bodies.locator(".bodies-created").get_attribute("data-count") == "1"
+    assert bodies.locator(".bodies-merged").count() == 0
+    bodies.locator(".bodies-created summary").click()
+    created = bodies.locator(".bodies-created li[data-body='9']")
+    assert created.inner_text() == "9 (12288 voxels)"
 
 
 # ------------------------------------------------------------------ writes

@@ -5,6 +5,26 @@ import { getJSON, repoOfNode } from './api.js';
 import { h, hashUrl, message, short } from './util.js';
 
 const KINDS = ['added', 'changed', 'deleted'];
+const BODY_KINDS = ['merged', 'split', 'created', 'deleted'];
+
+function bodyText(kind, b) {
+  if (kind === 'merged') return `${b.body} ← ${b.from.join(', ')} (${b.voxels} voxels)`;
+  if (kind === 'split') return `${b.body} → ${b.into.join(', ')} (${b.voxels} voxels)`;
+  return `${b.body} (${b.voxels} voxels)`;
+}
+
+// A labelmap's bodies: what the label-aware diff found (dvidctl diff --labels).
+function bodiesBlock(name, bodies) {
+  if (!bodies) return null;
+  const kinds = BODY_KINDS.filter((k) => bodies[k]);
+  return h('div', { class: 'diff-bodies', 'data-name': name },
+    h('p', {}, `bodies: ${bodies.voxels_changed} voxels changed label`,
+      bodies.exact ? '' : ' (judged from the changed blocks only)'),
+    kinds.length ? kinds.map((k) => h('details', { class: `bodies-${k}`, 'data-count': bodies[k] },
+      h('summary', {}, `${k} bodies (${bodies[k]})`),
+      h('ul', {}, bodies[`${k}_bodies`].map((b) => h('li', { 'data-body': b.body }, bodyText(k, b))))))
+      : h('p', { class: 'muted' }, 'no body merged, split, created or deleted'));
+}
 
 function keysBlock(entry, kind) {
   const keys = entry[`${kind}_keys`];
@@ -33,6 +53,6 @@ export async function render(main, route, ctx) {
       return h('tr', { class: 'diff-row', 'data-name': name },
         h('td', {}, h('strong', {}, name)), h('td', {}, e.type),
         ...KINDS.map((k) => h('td', { class: 'num', 'data-kind': k }, e[k])),
-        h('td', {}, ...KINDS.map((k) => keysBlock(e, k))));
+        h('td', {}, ...KINDS.map((k) => keysBlock(e, k)), bodiesBlock(name, e.bodies)));
     }))));
 }
