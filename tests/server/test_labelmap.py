@@ -243,7 +243,8 @@ def test_maxlabel_nextlabel_posts_metadata_resolution(client, lm):
     assert client.get(f"/api/node/{lm}/seg/maxlabel").json() == {"maxlabel": 500}
     assert client.post(f"/api/node/{lm}/seg/maxlabel/0").status_code == 400
     assert client.post(f"/api/node/{lm}/seg/set-nextlabel/1000").status_code == 200
-    assert client.post(f"/api/node/{lm}/seg/nextlabel/5").json() == {"start": 1000, "end": 1004}
+    # DVID: NextLabel is the last label issued, so the next reservation starts one past it
+    assert client.post(f"/api/node/{lm}/seg/nextlabel/5").json() == {"start": 1001, "end": 1005}
     assert client.post(f"/api/node/{lm}/seg/resolution", json=[4, 4, 40]).status_code == 200
     assert client.post(f"/api/node/{lm}/seg/resolution", json=[4, 4]).status_code == 400
     md = client.get(f"/api/node/{lm}/seg/metadata")

@@ -16,7 +16,7 @@ passes each part on to the engine) so a write is atomic.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,6 +64,9 @@ _ENCODE_BYTES = 8 << 20
 _PART_RAW_BYTES = 64 << 20
 
 # ---------------------------------------------------------------------- engine
+
+#: ``observe(coord ZYX, new block voxels, old stored payload or None)``, see BlockVolume.write.
+BlockObserver = Callable[[Coord, np.ndarray, "memoryview | None"], None]
 
 
 @dataclass(frozen=True)
@@ -301,12 +304,15 @@ class BlockVolume:
         batch: VersionedBatch,
         *,
         track_max: bool = False,
+        observe: BlockObserver | None = None,
     ) -> int | None:
         """Queue the blocks covering ``box`` with ``array``'s voxels pasted in.
 
         Whole blocks are encoded straight from ``array``; blocks only partly
         covered are read at this node, patched and re-encoded. Nothing is written
-        until the caller commits ``batch``.
+        until the caller commits ``batch``. ``observe(coord, new block, old stored
+        payload or None)`` is called for every block on the encoding threads
+        (labelmap's index upkeep).
 
         Returns:
             The largest voxel value of the written blocks when ``track_max``, else None.
@@ -330,7 +336,7 @@ class BlockVolume:
         i = 0
         while i < len(coords):
             part = slice(i, i + per)
-            got = self._encode_part(array, box, scale, coords[part], full[part], track_max)
+            got = self._encode_part(array, box, scale, coords[part], full[part], track_max, observe)
             encoded = 0
             for tk, (stored, m) in zip(tkeys[part], got, strict=True):
                 batch.put_prefixed(self.inst.iid, tk, stored)
@@ -350,11 +356,15 @@ class BlockVolume:
         coords: np.ndarray,
         full: np.ndarray,
         track_max: bool,
+        observe: BlockObserver | None = None,
     ) -> list[tuple[bytes, int | None]]:
         """Encode the blocks ``coords`` of a write (partial ones read-modify-written)."""
         spec = self.spec
         bs = spec.block_shape
-        old = self.payloads(scale, coords[~full]) if not full.all() else {}
+        if observe is not None:
+            old = self.payloads(scale, coords)
+        else:
+            old = self.payloads(scale, coords[~full]) if not full.all() else {}
         items: list[tuple[Coord, bool]] = [
             ((int(c[0]), int(c[1]), int(c[2])), bool(f))
             for c, f in zip(coords.tolist(), full, strict=True)
@@ -376,6 +386,8 @@ class BlockVolume:
                 else:
                     decode_into(prev, block)
                 block[src_sl] = src
+            if observe is not None:
+                observe(coord, block, old.get(coord))
             stored = codec.encode(block, VALUE_PREFIX)  # the store's prefix + payload, one copy
             return stored, (int(src.max()) if track_max and src.size else None)
 

@@ -33,7 +33,7 @@ from dvidctl.datatypes.imageblk.blockkeys import (
     decode_block_tkey,
     decode_block_tkeys,
 )
-from dvidctl.datatypes.imageblk.blockvolume import BlockSpec, BlockVolume
+from dvidctl.datatypes.imageblk.blockvolume import BlockObserver, BlockSpec, BlockVolume
 from dvidctl.datatypes.imageblk.checks import check_range, check_scale, check_voxel_array
 from dvidctl.datatypes.imageblk.codec import BlockCodec, codec_from_dict
 from dvidctl.datatypes.imageblk.config import pack_extents, unpack_extents
@@ -246,7 +246,10 @@ class VoxelInstance(Instance):
         # A streaming batch: the blocks (and the pyramid's) leave memory as they are
         # encoded, in key order; nothing here reads through the batch.
         with self.lock, self._batch(stream=True) as batch:
-            stat = self.blocks.write(array, box, scale, batch, track_max=self.tracks_max)
+            observer = self._observer(scale)
+            stat = self.blocks.write(
+                array, box, scale, batch, track_max=self.tracks_max, observe=observer
+            )
             # The levels above the written one follow it (a scale-s write updates s+1..max).
             update_pyramid(
                 self.blocks,
@@ -259,6 +262,7 @@ class VoxelInstance(Instance):
             )
             if scale == 0:
                 self._queue_scale0_meta(batch, box, stat)
+            self._after_blocks(batch, observer)
             batch.commit()
         return box
 
@@ -307,8 +311,11 @@ class VoxelInstance(Instance):
         with self.lock:
             batch = self._batch()
             top: int | None = None
+            observer = self._observer(scale)
             for (_, arr), box in zip(blocks, boxes, strict=True):
-                got = self.blocks.write(arr, box, scale, batch, track_max=self.tracks_max)
+                got = self.blocks.write(
+                    arr, box, scale, batch, track_max=self.tracks_max, observe=observer
+                )
                 if got is not None:
                     top = got if top is None else max(top, got)
             if scale == 0:
@@ -316,6 +323,7 @@ class VoxelInstance(Instance):
             if downres and self.max_downres > 0:
                 coords = np.asarray([c for c, _ in blocks], dtype=np.int64)
                 rebuild_above(self.blocks, batch, coords, self.max_downres, self.downsampler())
+            self._after_blocks(batch, observer)
             batch.commit()
         return union
 
@@ -424,6 +432,14 @@ class VoxelInstance(Instance):
 
     def _after_write(self, batch: VersionedBatch, stat: int | None) -> None:
         """Hook for type-specific metadata queued with a scale-0 write."""
+
+    def _observer(self, scale: int) -> BlockObserver | None:
+        """What sees each block a write encodes (labelmap: its label index), or None."""
+        del scale
+        return None
+
+    def _after_blocks(self, batch: VersionedBatch, observer: BlockObserver | None) -> None:
+        """Hook run after a write queued its blocks, before the commit (with its observer)."""
 
     def _check_array(self, array: Any) -> np.ndarray:
         return check_voxel_array(array, self.dtype, f"{self.spec.name} {self.name!r}")

@@ -9,9 +9,14 @@ import numpy as np
 
 from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import get_bool, lower_keys
-from dvidctl.datatypes.imageblk.config import parse_voxel_config, voxel_merge_rule
+from dvidctl.datatypes.imageblk.config import (
+    pack_u64,
+    parse_voxel_config,
+    unpack_u64,
+    voxel_merge_rule,
+)
 from dvidctl.datatypes.labelmap.help import HELP
-from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK, describe, is_derived
+from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK, MUTID_TKEY, describe, is_derived
 from dvidctl.datatypes.labelmap.ops import LabelMap
 
 if TYPE_CHECKING:
@@ -42,6 +47,14 @@ def _wire_encodings(config: Mapping[str, Any]) -> dict[str, registry.WireEncodin
     return {enc.name: enc}
 
 
+def merge_rule(iid: int, tkey: bytes, values: list[memoryview | None]) -> bytes | None:
+    """The voxel rule (extents: union, max label: max), and the last mutation id: max."""
+    if tkey == MUTID_TKEY:
+        live = [v for v in values if v is not None]
+        return pack_u64(max(unpack_u64(v) for v in live)) if live else None
+    return voxel_merge_rule(iid, tkey, values)
+
+
 def _routes() -> list[Route[Any]]:
     from dvidctl.datatypes.labelmap.routes import routes
 
@@ -60,7 +73,7 @@ SPEC = registry.register(
         routes=_routes,
         aliases=("labelblk", "labelarray"),
         describe_key=describe,
-        merge_rule=voxel_merge_rule,
+        merge_rule=merge_rule,
         derived_key=is_derived,
         wire_encodings=_wire_encodings,
         # DVID's labelblk defaults to 32^3 blocks; labelarray and labelmap to 64^3.

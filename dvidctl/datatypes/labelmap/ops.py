@@ -1,34 +1,52 @@
 """labelmap operations: uint64 label volumes (DVID_API.md §6), on the shared voxel base.
 
-Beyond subvolumes, slices, arb planes and tiles this adds labels at points and
-the label counters: ``MaxLabel`` (versioned; each scale-0 write raises it to the
-largest label written; merges take the max) and ``NextLabel`` (repo-wide, kept in
-the instance record, as DVID's ``nextlabel`` reservations).
+Blocks hold supervoxel ids. On top of the voxel base this adds:
+
+* the **supervoxel -> body mapping** and per-body **label indexes**, versioned keys
+  (:mod:`.labelstore`); every scale-0 block write keeps the indexes exact in its
+  own batch (:mod:`.indexing`). Reads go through the mapping (bodies) unless
+  ``supervoxels=True`` or on :meth:`LabelMap.supervoxel_view`;
+* sparse volumes, sizes and supervoxel queries from the indexes (:mod:`.sparsevol`);
+* mutations (:mod:`.mutate`) with mutation ids and a versioned log (:mod:`.mutlog`);
+* label counters as DVID: ``MaxLabel`` (versioned; writes and reservations raise it),
+  ``NextLabel`` (repo-wide, in the instance record: the last label handed out, 0 =
+  unset) and an optional allocation ceiling.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from dvidctl.datatypes.imageblk.blockkeys import MAXLABEL_TKEY
+from dvidctl.datatypes.imageblk.blockvolume import BlockObserver
 from dvidctl.datatypes.imageblk.checks import check_label_count
 from dvidctl.datatypes.imageblk.config import pack_u64, unpack_u64
 from dvidctl.datatypes.imageblk.downsample import downsample_labels
 from dvidctl.datatypes.imageblk.instance import VoxelInstance
 from dvidctl.datatypes.imageblk.multiscale import Downsample
+from dvidctl.datatypes.labelmap import mutate
+from dvidctl.datatypes.labelmap.counting import relabel, unique_labels
+from dvidctl.datatypes.labelmap.indexing import BlockCounts, queue_index_updates, reindex
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
-from dvidctl.errors import BadRequestError
-from dvidctl.geometry import parse_points
+from dvidctl.datatypes.labelmap.labelindex import LabelIndex
+from dvidctl.datatypes.labelmap.labelstore import LabelStore
+from dvidctl.datatypes.labelmap.mutlog import ModInfo, mentions, mutation_records
+from dvidctl.datatypes.labelmap.sparsevol import Runs, block_runs, scaled_blocks, sparse_runs
+from dvidctl.errors import BadRequestError, NotFoundError
+from dvidctl.geometry import Box, parse_points
 from dvidctl.store.versioned import VersionedBatch
+
+_LABEL_MAX = 2**64 - 1
 
 
 class LabelMap(VoxelInstance):
-    """A labelmap instance at one node (supervoxel ids; no body mapping yet).
+    """A labelmap instance at one node.
 
-    Pyramid levels take the most frequent non-zero label of each 2x2x2 cube
+    Pyramid levels take the most frequent non-zero supervoxel of each 2x2x2 cube
     (ties to the smaller label); ``arb`` planes are sampled nearest.
     """
 
@@ -38,31 +56,299 @@ class LabelMap(VoxelInstance):
     interpolable: ClassVar[bool] = False
     value_label: ClassVar[str] = "labelmap"
     tracks_max: ClassVar[bool] = True
+    #: True on :meth:`supervoxel_view`: reads give supervoxel ids.
+    read_supervoxels: bool = False
 
     def downsampler(self) -> Downsample:
         """Label mode ignoring 0 (DVID's downres rule)."""
         return downsample_labels
 
-    # ---------------------------------------------------------------- labels
+    @property
+    def labelstore(self) -> LabelStore:
+        """Mapping and index keys at this node."""
+        return LabelStore(self)
+
+    @property
+    def indexed(self) -> bool:
+        """Whether writes keep label indexes (DVID's ``IndexedLabels``, default true)."""
+        return bool(self.config.get("indexed_labels", True))
+
+    def supervoxel_view(self) -> LabelMap:
+        """The same instance whose reads give supervoxel ids (DVID's ``supervoxels=true``)."""
+        view = copy.copy(self)
+        view.read_supervoxels = True
+        return view
+
+    # ----------------------------------------------------------------- reads
+    def get_subvolume(self, box: Box, scale: int = 0, out: np.ndarray | None = None) -> np.ndarray:
+        """Voxels of ``box`` at ``scale``: bodies, or supervoxels on a supervoxel view."""
+        vol = super().get_subvolume(box, scale, out)
+        if not self.read_supervoxels:
+            self.map_to_bodies(vol)
+        return vol
+
+    def get_arb(
+        self,
+        tl: Sequence[float],
+        tr: Sequence[float],
+        bl: Sequence[float],
+        res: float,
+        scale: int = 0,
+        *,
+        limit_bytes: int | None = None,
+    ) -> np.ndarray:
+        """An arbitrary plane (see VoxelInstance.get_arb), through the mapping."""
+        img = VoxelInstance.get_arb(
+            self.supervoxel_view(), tl, tr, bl, res, scale, limit_bytes=limit_bytes
+        )
+        if not self.read_supervoxels:
+            self.map_to_bodies(img)
+        return img
+
+    def map_to_bodies(self, arr: np.ndarray) -> np.ndarray:
+        """Replace supervoxel ids in ``arr`` (C-contiguous) by their bodies, in place."""
+        store = self.labelstore
+        if not arr.size or not store.has_mapping():
+            return arr
+        svs = unique_labels(arr)
+        bodies = store.bodies_of(svs)
+        diff = bodies != svs
+        return relabel(arr, svs[diff], bodies[diff])
+
     def labels_at(
         self, points_xyz: Sequence[Sequence[int]] | np.ndarray, scale: int = 0
     ) -> np.ndarray:
-        """Labels at integer voxel points given as ``(n, 3)`` XYZ (DVID's ``labels``)."""
+        """Labels at integer voxel points ``(n, 3)`` XYZ (DVID's ``labels``), mapped to bodies."""
         self.check_scale(scale)
         pts = parse_points(points_xyz)
         if len(pts) == 0:
             return np.zeros(0, np.uint64)
-        return self.blocks.values_at(scale, pts[:, ::-1])
+        got = self.blocks.values_at(scale, pts[:, ::-1])
+        return got if self.read_supervoxels else self.labelstore.bodies_of(got)
 
     def label_at(self, point_xyz: Sequence[int], scale: int = 0) -> int:
         """The label at one voxel (DVID's ``label/{x_y_z}``)."""
         return int(self.labels_at([point_xyz], scale)[0])
 
+    # ----------------------------------------------------------- label index
+    def index(self, label: int, *, supervoxels: bool = False) -> LabelIndex | None:
+        """The label index of body ``label`` (with ``supervoxels``: that supervoxel's rows)."""
+        store = self.labelstore
+        if not supervoxels:
+            return store.get_index(label) if label else None
+        body = int(store.bodies_of([label])[0]) if label else 0
+        idx = store.get_index(body) if body else None
+        if idx is None or not np.isin(np.uint64(label), idx.svs):
+            return None
+        return idx.limited_to(label)
+
+    def _index_or_404(self, label: int, supervoxels: bool) -> LabelIndex:
+        idx = self.index(label, supervoxels=supervoxels)
+        if idx is None or not len(idx):
+            what = "supervoxel" if supervoxels else "label"
+            raise NotFoundError(f"{what} {label} has no voxels in {self.name!r}")
+        return idx
+
+    def indices(self, labels: Sequence[int]) -> list[LabelIndex | None]:
+        """The index of each body, in order (None where it has none)."""
+        return self.labelstore.get_indexes(np.asarray(labels, np.uint64))
+
+    def size(self, label: int, *, supervoxels: bool = False) -> int:
+        """Voxels of body (or supervoxel) ``label``; NotFoundError when it has none."""
+        return self._index_or_404(label, supervoxels).num_voxels
+
+    def sizes(self, labels: Sequence[int], *, supervoxels: bool = False) -> list[int]:
+        """Voxel counts, 0 for labels without voxels."""
+        out = []
+        for label in labels:
+            idx = self.index(int(label), supervoxels=supervoxels)
+            out.append(0 if idx is None else idx.num_voxels)
+        return out
+
+    def supervoxels(self, label: int) -> np.ndarray:
+        """The supervoxels of body ``label`` (NotFoundError when it has none)."""
+        return self._index_or_404(label, False).supervoxels()
+
+    def supervoxel_sizes(self, label: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(supervoxels, voxel counts)`` of body ``label``."""
+        return self._index_or_404(label, False).supervoxel_sizes()
+
+    def mapping(self, svs: Sequence[int] | np.ndarray, *, lookup: bool = True) -> np.ndarray:
+        """The body of each supervoxel; 0 for retired ones and, with ``lookup``, missing ones."""
+        arr = np.asarray(svs, np.uint64).reshape(-1)
+        bodies = self.labelstore.bodies_of(arr)
+        if lookup:
+            for i, (sv, body) in enumerate(zip(arr.tolist(), bodies.tolist(), strict=True)):
+                if body and self.index(sv, supervoxels=True) is None:
+                    bodies[i] = 0
+        return bodies
+
+    def mappings(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every supervoxel mapped away from itself and its body (0: retired)."""
+        return self.labelstore.mapping_arrays()
+
+    def list_labels(
+        self, start: int = 0, number: int = 10_000_000
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Bodies with voxels from ``start`` on (at most ``number``) and their sizes."""
+        rows = self.labelstore.indexed_labels(start)[:number]
+        labels = np.array([b for b, _ in rows], np.uint64)
+        sizes = np.array([LabelIndex.decode(v).num_voxels for _, v in rows], np.uint64)
+        return labels, sizes
+
+    def last_mod(self, label: int) -> dict[str, Any]:
+        """DVID's ``lastmod/{label}`` fields of body ``label``."""
+        idx = self._index_or_404(label, False)
+        return {
+            "mutation id": idx.last_mutid,
+            "last mod user": idx.last_mod_user,
+            "last mod time": idx.last_mod_time,
+            "last mod app": idx.last_mod_app,
+        }
+
+    # ---------------------------------------------------------- sparse vols
+    def _sparse_target(self, label: int, supervoxels: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``(scale-0 block coords, supervoxels)`` of a body or supervoxel (404 if none)."""
+        idx = self._index_or_404(label, supervoxels)
+        return idx.block_coords(), idx.supervoxels()
+
+    def sparsevol(
+        self, label: int, *, scale: int = 0, supervoxels: bool = False, bounds: Box | None = None
+    ) -> Runs:
+        """Runs along x of body (or supervoxel) ``label``'s voxels at ``scale``, ZYX ordered.
+
+        ``bounds`` (voxel space of ``scale``) cuts the runs. NotFoundError when the
+        label has no voxels.
+        """
+        self.check_scale(scale)
+        coords, svs = self._sparse_target(label, supervoxels)
+        return sparse_runs(self.blocks, scaled_blocks(coords, scale), svs, scale, bounds)
+
+    def sparsevol_coarse(
+        self, label: int, *, supervoxels: bool = False, bounds: Box | None = None
+    ) -> Runs:
+        """Runs along x of the scale-0 block coordinates holding ``label``."""
+        coords, _ = self._sparse_target(label, supervoxels)
+        if bounds is not None:
+            from dvidctl.datatypes.labelmap.sparsevol import block_bounds_filter
+
+            coords = block_bounds_filter(coords, self.block_shape, bounds)
+        return block_runs(coords)
+
+    def sparsevol_size(self, label: int, *, supervoxels: bool = False) -> dict[str, Any]:
+        """DVID's ``sparsevol-size``: voxels, blocks, block-accurate min/max voxel (XYZ)."""
+        idx = self._index_or_404(label, supervoxels)
+        coords = idx.block_coords()
+        bs = np.asarray(self.block_shape)
+        lo = (coords.min(axis=0) * bs)[::-1]
+        hi = ((coords.max(axis=0) + 1) * bs - 1)[::-1]
+        return {
+            "voxels": idx.num_voxels,
+            "numblocks": len(coords),
+            "minvoxel": [int(v) for v in lo],
+            "maxvoxel": [int(v) for v in hi],
+        }
+
+    # ------------------------------------------------------------ mutations
+    def merge(self, target: int, others: Sequence[int], info: ModInfo | None = None) -> int:
+        """Merge bodies ``others`` into ``target`` (mapping and indexes only); the mutation id."""
+        return mutate.merge(self, target, others, info or ModInfo())
+
+    def cleave(
+        self, label: int, svs: Sequence[int], info: ModInfo | None = None
+    ) -> tuple[int, int]:
+        """Move supervoxels of body ``label`` to a new body; ``(new label, mutation id)``."""
+        return mutate.cleave(self, label, svs, info or ModInfo())
+
+    def split(self, label: int, runs: Runs, info: ModInfo | None = None) -> tuple[int, int]:
+        """Split scale-0 voxels ``runs`` off body ``label``; ``(new label, mutation id)``."""
+        return mutate.split(self, label, runs, info or ModInfo())
+
+    def split_supervoxel(
+        self,
+        sv: int,
+        runs: Runs,
+        info: ModInfo | None = None,
+        *,
+        split_id: int = 0,
+        remain_id: int = 0,
+        downres: bool = True,
+    ) -> tuple[int, int, int]:
+        """Split supervoxel ``sv``; ``(split id, remain id, mutation id)``."""
+        return mutate.split_supervoxel(
+            self,
+            sv,
+            runs,
+            info or ModInfo(),
+            split_id=split_id,
+            remain_id=remain_id,
+            downres=downres,
+        )
+
+    def renumber(self, pairs: Sequence[int], info: ModInfo | None = None) -> list[int]:
+        """``[new1, old1, ...]``: relabel bodies onto unused labels; the mutation ids."""
+        return mutate.renumber(self, pairs, info or ModInfo())
+
+    def mutations(self) -> list[dict[str, Any]]:
+        """The mutation records written at this node."""
+        uuid = self.node.uuid
+        return [r for r in mutation_records(self) if r.get("UUID") == uuid]
+
+    def history(self, label: int, since_uuids: set[str] | None = None) -> list[dict[str, Any]]:
+        """Records visible here that name ``label`` (only those of ``since_uuids`` when given)."""
+        return [
+            r
+            for r in mutation_records(self)
+            if mentions(r, label) and (since_uuids is None or r.get("UUID") in since_uuids)
+        ]
+
+    # ---------------------------------------------------------- index upkeep
+    def _observer(self, scale: int) -> BlockObserver | None:
+        return BlockCounts(self.block_shape) if scale == 0 and self.indexed else None
+
+    def _after_blocks(self, batch: VersionedBatch, observer: BlockObserver | None) -> None:
+        if isinstance(observer, BlockCounts):
+            queue_index_updates(self, batch, observer)
+
+    def reindex(self) -> int:
+        """Recompute every label index from the scale-0 blocks (one atomic write); keys written."""
+        self._check_writable()
+        with self.lock:
+            batch = self._batch()
+            n = reindex(self, batch)
+            batch.commit()
+        return n
+
+    def rebuild_derived(
+        self, batch: VersionedBatch, sources: Sequence[bytes], contested: Sequence[bytes]
+    ) -> int:
+        """Pyramid as the voxel base; label indexes two sides changed: rebuilt from the blocks.
+
+        An index changed on one side only is exact as that side left it (a body
+        both sides touched has its index changed on both), so only a contested
+        index calls for a rebuild, which recomputes every index from the merged
+        scale-0 blocks and mapping.
+        """
+        from dvidctl.datatypes.labelmap.keys import CLASS_INDEX
+
+        idx_keys = [tk for tk in contested if tk[:1] == bytes([CLASS_INDEX])]
+        pyramid = [tk for tk in contested if tk[:1] != bytes([CLASS_INDEX])]
+        n = super().rebuild_derived(batch, sources, pyramid)
+        if idx_keys and self.indexed:
+            for tk in idx_keys:
+                batch.delete(self.iid, tk)
+            n += reindex(self, batch)
+        return n
+
     # -------------------------------------------------------------- counters
     def max_label(self) -> int:
-        """The largest label written along this node's ancestry (0 if none)."""
+        """The largest label written or reserved along this node's ancestry (0 if none)."""
         got = self._get(MAXLABEL_TKEY)
         return 0 if got is None else unpack_u64(got)
+
+    def has_max_label(self) -> bool:
+        """Whether any label was written or reserved along this node's ancestry."""
+        return self._get(MAXLABEL_TKEY) is not None
 
     def max_labels_by_version(self) -> dict[int, int]:
         """The max label stored at each version that raised it (DVID's ``MaxLabel`` map)."""
@@ -72,30 +358,66 @@ class LabelMap(VoxelInstance):
         }
 
     def max_repo_label(self) -> int:
-        """The largest label written in any version."""
+        """The largest label written or reserved in any version."""
         return max(self.max_labels_by_version().values(), default=0)
 
+    @property
+    def _next_label_issued(self) -> int:
+        return int(self.config.get("next_label", 0))
+
     def next_label(self) -> int:
-        """The next label :meth:`reserve_labels` would hand out."""
-        return max(int(self.config.get("next_label", 0)), self.max_repo_label() + 1)
+        """The first label :meth:`reserve_labels` would hand out."""
+        issued = self._next_label_issued
+        return issued + 1 if issued else self.max_repo_label() + 1
 
     def reserve_labels(self, count: int) -> tuple[int, int]:
         """Reserve ``count`` new labels for the whole repository; returns ``(first, last)``.
 
-        A mutation as in DVID: refused on a committed node (LockedNodeError).
+        As DVID's ``newLabels``: after ``set-nextlabel`` the range starts one past
+        the last label issued (and must stay under the ceiling), else one past the
+        repo-wide max label; the version's max label is raised to the last one.
+        A mutation: refused on a committed node (LockedNodeError).
         """
         check_label_count(count)
         self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
         with self.lock:
-            start = self.next_label()
-            self._save_config(next_label=start + count)
-        return start, start + count - 1
+            issued = self._next_label_issued
+            base = issued if issued else self.max_repo_label()
+            if count >= _LABEL_MAX - base:
+                raise BadRequestError(f"allocating {count} labels would overflow the label space")
+            start, end = base + 1, base + count
+            ceiling = int(self.config.get("next_label_ceiling", 0))
+            if issued and ceiling and end > ceiling:
+                raise BadRequestError(
+                    f"allocating {count} new labels would exceed the next label ceiling {ceiling}"
+                )
+            if issued:
+                self._save_config(next_label=end)
+            if end > self.max_label():
+                b = self._batch()
+                b.put(self.iid, MAXLABEL_TKEY, pack_u64(end))
+                b.commit()
+        return start, end
 
-    def set_next_label(self, label: int) -> None:
-        """Set the next label :meth:`reserve_labels` hands out (DVID's ``set-nextlabel``)."""
-        if not 0 <= label <= 2**63:
-            raise BadRequestError(f"next label must be in 0..2^63, got {label}")
-        self._save_config(next_label=label)
+    def set_next_label(self, label: int, ceiling: int | None = None) -> None:
+        """DVID's ``set-nextlabel``: the next reservation starts at ``label + 1``.
+
+        ``ceiling``: None leaves the allocation ceiling, 0 clears it, else sets it.
+        """
+        if label == 0:
+            raise BadRequestError("label 0 is protected background and cannot be the next label")
+        if not 0 < label < _LABEL_MAX:
+            raise BadRequestError(f"next label must be in 1..2^64-2, got {label}")
+        if ceiling is not None and not 0 <= ceiling <= _LABEL_MAX:
+            raise BadRequestError(f"ceiling must be a uint64, got {ceiling}")
+        with self.lock:
+            eff = int(self.config.get("next_label_ceiling", 0)) if ceiling is None else ceiling
+            if eff and label > eff:
+                raise BadRequestError(f"next label {label} would exceed the ceiling {eff}")
+            changes: dict[str, int] = {"next_label": label}
+            if ceiling is not None:
+                changes["next_label_ceiling"] = ceiling
+            self._save_config(**changes)
 
     def raise_max_label(self, label: int) -> None:
         """Raise the max label at this node to ``label`` (no change unless it is larger)."""
@@ -119,8 +441,8 @@ class LabelMap(VoxelInstance):
         ext.update(
             MaxLabel={str(v): m for v, m in sorted(by_version.items())},
             MaxRepoLabel=max(by_version.values(), default=0),
-            NextLabel=int(self.config.get("next_label", 0)),
-            IndexedLabels=bool(self.config.get("indexed_labels", True)),
+            NextLabel=self._next_label_issued,
+            IndexedLabels=self.indexed,
         )
         return ext
 

@@ -1,0 +1,195 @@
+"""Label-index upkeep: every scale-0 block write keeps the indexes exact in its own batch.
+
+:class:`BlockCounts` is handed to the block writer, which calls it on its
+encoding threads with each block's new voxels and its old stored payload; it
+keeps, per block, the labels the block held and the new per-label counts
+(:func:`~.counting.label_counts`, by runs). :func:`queue_index_updates` then
+maps the supervoxels to bodies, and for each body touched replaces the rows of
+the written blocks in its index (one read and one write per body, in label
+order, into the writer's batch). :func:`reindex` recomputes every index from the
+scale-0 blocks (a merge whose sides both changed label data uses it).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dvidctl.datatypes.imageblk.blockkeys import TKEY_LEN, decode_block_tkeys
+from dvidctl.datatypes.imageblk.codec import decode_into
+from dvidctl.datatypes.imageblk.scratch import scratch
+from dvidctl.datatypes.labelmap.counting import label_counts, unique_labels
+from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
+from dvidctl.datatypes.labelmap.labelindex import LabelIndex, encode_block_ids, sort_rows
+from dvidctl.datatypes.labelmap.labelstore import LabelStore
+from dvidctl.store.versioned import VersionedBatch
+
+if TYPE_CHECKING:
+    from dvidctl.datatypes.imageblk.instance import VoxelInstance
+
+_U64 = np.dtype(np.uint64)
+_NONE = np.zeros(0, np.uint64)
+
+
+class BlockCounts:
+    """Per written block: ``(coord ZYX, old labels, new labels, new counts)``."""
+
+    def __init__(self, block_shape: tuple[int, int, int]) -> None:
+        self.shape = block_shape
+        #: by block (a block written twice in one batch counts as its last write)
+        self.items: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, coord: tuple[int, int, int], block: np.ndarray, old: memoryview | None
+    ) -> None:
+        """Record one block (called on the encoding threads)."""
+        before = _NONE
+        if old is not None:
+            before = unique_labels(decode_into(old, scratch(self.shape, _U64, "index-old")))
+        labels, counts = label_counts(block)
+        with self._lock:
+            if coord in self.items:  # written twice: the labels before the first write
+                before = np.union1d(before, self.items[coord][0])
+            self.items[coord] = (before, labels, counts)
+
+    def add_decoded(
+        self, coord: tuple[int, int, int], old: np.ndarray | None, new: np.ndarray
+    ) -> None:
+        """Record one block whose old voxels the caller already holds."""
+        before = _NONE if old is None else unique_labels(old)
+        labels, counts = label_counts(new)
+        with self._lock:
+            if coord in self.items:  # written twice: the labels before the first write
+                before = np.union1d(before, self.items[coord][0])
+            self.items[coord] = (before, labels, counts)
+
+
+def queue_index_updates(
+    inst: VoxelInstance,
+    batch: VersionedBatch,
+    counts: BlockCounts,
+    *,
+    through: VersionedBatch | None = None,
+) -> int:
+    """Queue the index of every body the recorded blocks touch; returns bodies written."""
+    if not counts.items:
+        return 0
+    store = LabelStore(inst)
+    items = sorted((c, *v) for c, v in counts.items.items())
+    ids = encode_block_ids(np.array([it[0] for it in items], np.int64))
+    written = np.unique(ids)
+    n_new = [len(it[2]) for it in items]
+    new_blk = np.repeat(ids, n_new)
+    new_sv = np.concatenate([it[2] for it in items]) if items else _NONE
+    new_cnt = np.concatenate([it[3] for it in items]) if items else _NONE
+    keep = new_sv != 0
+    new_blk, new_sv, new_cnt = new_blk[keep], new_sv[keep], new_cnt[keep]
+    svs = np.unique(np.concatenate([new_sv, *[it[1] for it in items]]))
+    svs = svs[svs != 0]
+    if not len(svs):
+        return 0
+    bodies = store.bodies_of(svs, through)
+    # A retired supervoxel (body 0) written again is its own body once more.
+    bodies = np.where(bodies == 0, svs, bodies)
+    new_body = bodies[np.searchsorted(svs, new_sv)]
+    touched = np.unique(bodies)
+    order = np.argsort(new_body, kind="stable")
+    nb, nbl, nsv, ncnt = new_body[order], new_blk[order], new_sv[order], new_cnt[order]
+    cuts = np.searchsorted(nb, touched)
+    ends = np.searchsorted(nb, touched, side="right")
+    olds = store.get_indexes(touched, through)
+    for body, old, a, b in zip(touched.tolist(), olds, cuts.tolist(), ends.tolist(), strict=True):
+        idx = old if old is not None else LabelIndex(body)
+        if len(idx):
+            idx = idx.without_blocks(written)
+        if b > a:
+            idx = idx.with_rows(nbl[a:b], nsv[a:b], ncnt[a:b])
+        if old is None and not len(idx):
+            continue
+        store.put_index(batch, idx)
+    # Supervoxels written again after a split retired them map to themselves again.
+    written_svs = np.unique(new_sv)
+    retired = written_svs[store.bodies_of(written_svs, through) == 0] if len(written_svs) else _NONE
+    if len(retired):
+        store.put_mapping(batch, retired, retired)
+    return len(touched)
+
+
+def reindex(inst: VoxelInstance, batch: VersionedBatch) -> int:
+    """Rewrite every label index from the scale-0 blocks as ``batch`` will leave them.
+
+    Indexes that would not change are left alone; indexes of bodies that no
+    longer exist are deleted. Returns the number of index keys queued.
+    """
+    store = LabelStore(inst)
+    vol = inst.blocks
+    coords = vol.block_coords(0).astype(np.int64)
+    held = [
+        tk
+        for (i, tk) in batch.held()
+        if i == inst.iid and len(tk) == TKEY_LEN and tk[0] == CLASS_BLOCK and tk[1] == 0
+    ]
+    if held:
+        coords = np.unique(
+            np.concatenate([coords, decode_block_tkeys(held)[1].astype(np.int64)]), axis=0
+        )
+    rows: dict[tuple[int, int], list[int]] = {}
+    for z, y, x in coords.tolist():
+        rows.setdefault((z, y), []).append(x)
+    spans = [(z, y, min(xs), max(xs) + 1) for (z, y), xs in sorted(rows.items())]
+    rows_b, rows_s, rows_c = [], [], []
+    block = np.empty(inst.block_shape, _U64)
+    for (z, y, _, _), row in zip(spans, vol.iter_rows(0, spans, batch), strict=True):
+        for x, payload in row:
+            labels, counts = label_counts(decode_into(payload, block))
+            keep = labels != 0
+            rows_b.append(
+                np.full(int(keep.sum()), encode_block_ids(np.array([[z, y, x]]))[0], _U64)
+            )
+            rows_s.append(labels[keep])
+            rows_c.append(counts[keep])
+    b = np.concatenate(rows_b) if rows_b else _NONE
+    s = np.concatenate(rows_s) if rows_s else _NONE
+    c = np.concatenate(rows_c) if rows_c else _NONE
+    svs = np.unique(s)
+    bodies = store.bodies_of(svs, batch) if len(svs) else _NONE
+    bodies = np.where(bodies == 0, svs, bodies)
+    body_of_row = bodies[np.searchsorted(svs, s)] if len(s) else _NONE
+    order = np.argsort(body_of_row, kind="stable")
+    ob, b, s, c = body_of_row[order], b[order], s[order], c[order]
+    touched = np.unique(ob)
+    cuts = np.searchsorted(ob, touched)
+    ends = np.searchsorted(ob, touched, side="right")
+    existing = dict(store.indexed_labels(through=batch))
+    queued = 0
+    for body, lo, hi in zip(touched.tolist(), cuts.tolist(), ends.tolist(), strict=True):
+        old_raw = existing.pop(body, None)
+        old = LabelIndex.decode(old_raw) if old_raw is not None else None
+        rb, rs, rc = sort_rows(b[lo:hi], s[lo:hi], c[lo:hi])
+        if old is not None and _same_rows(old, rb, rs, rc):
+            continue
+        idx = LabelIndex(body, rb, rs, rc)
+        if old is not None:
+            idx.last_mutid, idx.last_mod_time = old.last_mutid, old.last_mod_time
+            idx.last_mod_user, idx.last_mod_app = old.last_mod_user, old.last_mod_app
+        store.put_index(batch, idx)
+        queued += 1
+    for body in existing:
+        store.delete_index(batch, body)
+        queued += 1
+    return queued
+
+
+def _same_rows(idx: LabelIndex, b: np.ndarray, s: np.ndarray, c: np.ndarray) -> bool:
+    return (
+        len(idx) == len(b)
+        and bool(np.array_equal(idx.blocks, b))
+        and bool(np.array_equal(idx.svs, s))
+        and bool(np.array_equal(idx.counts, c))
+    )
+
+
+__all__ = ["BlockCounts", "queue_index_updates", "reindex"]
