@@ -35,8 +35,14 @@ from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
 from dvidctl.datatypes.labelmap.labelindex import LabelIndex
 from dvidctl.datatypes.labelmap.labelstore import LabelStore
 from dvidctl.datatypes.labelmap.mutlog import ModInfo, mentions, mutation_records
-from dvidctl.datatypes.labelmap.sparsevol import Runs, block_runs, scaled_blocks, sparse_runs
-from dvidctl.errors import BadRequestError, NotFoundError
+from dvidctl.datatypes.labelmap.sparsevol import (
+    Runs,
+    block_bounds_filter,
+    block_runs,
+    scaled_blocks,
+    sparse_runs,
+)
+from dvidctl.errors import BadRequestError, KeyNotFoundError
 from dvidctl.geometry import Box, parse_points
 from dvidctl.store.versioned import VersionedBatch
 
@@ -146,7 +152,7 @@ class LabelMap(VoxelInstance):
         idx = self.index(label, supervoxels=supervoxels)
         if idx is None or not len(idx):
             what = "supervoxel" if supervoxels else "label"
-            raise NotFoundError(f"{what} {label} has no voxels in {self.name!r}")
+            raise KeyNotFoundError(f"{what} {label} has no voxels in {self.name!r}")
         return idx
 
     def indices(self, labels: Sequence[int]) -> list[LabelIndex | None]:
@@ -230,8 +236,6 @@ class LabelMap(VoxelInstance):
         """Runs along x of the scale-0 block coordinates holding ``label``."""
         coords, _ = self._sparse_target(label, supervoxels)
         if bounds is not None:
-            from dvidctl.datatypes.labelmap.sparsevol import block_bounds_filter
-
             coords = block_bounds_filter(coords, self.block_shape, bounds)
         return block_runs(coords)
 
@@ -294,13 +298,17 @@ class LabelMap(VoxelInstance):
         uuid = self.node.uuid
         return [r for r in mutation_records(self) if r.get("UUID") == uuid]
 
-    def history(self, label: int, since_uuids: set[str] | None = None) -> list[dict[str, Any]]:
-        """Records visible here that name ``label`` (only those of ``since_uuids`` when given)."""
-        return [
-            r
-            for r in mutation_records(self)
-            if mentions(r, label) and (since_uuids is None or r.get("UUID") in since_uuids)
-        ]
+    def history(self, label: int, since: LabelMap | None = None) -> list[dict[str, Any]]:
+        """Records visible here that name ``label``; with ``since``, only those made at
+        ``since``'s node or after it (DVID's ``history/{label}/{from}/{to}``)."""
+        records = [r for r in mutation_records(self) if mentions(r, label)]
+        if since is None:
+            return records
+        dag = self.node.store.dag
+        uuids = {
+            dag.nodes[v].uuid for v in dag.ancestors(self.vid) if since.vid in dag.ancestors(v)
+        }
+        return [r for r in records if r.get("UUID") in uuids]
 
     # ---------------------------------------------------------- index upkeep
     def _observer(self, scale: int) -> BlockObserver | None:

@@ -8,6 +8,7 @@ uint64 blocks along +X) is served too, next to labelmap's block streams.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from functools import partial
 
@@ -17,20 +18,23 @@ from starlette.responses import Response
 
 from dvidctl.datatypes.imageblk import handlers as vx
 from dvidctl.datatypes.imageblk.blockstream import encode_block_header, iter_block_stream
+from dvidctl.datatypes.imageblk.codec import decode_into
 from dvidctl.datatypes.imageblk.labelblock import gunzip_label_block
 from dvidctl.datatypes.imageblk.routes import common_routes
 from dvidctl.datatypes.imageblk.wire import (
     LABEL_STREAM_FORMATS,
     gzip_bytes,
+    gzip_label_block,
     label_payloads,
     lz4_payload,
 )
+from dvidctl.datatypes.labelmap import routes_labels, routes_mutate
 from dvidctl.datatypes.labelmap.ops import LabelMap
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX, INT32_MIN, check_voxel_budget
 from dvidctl.httpkit.jsonio import json_response
 from dvidctl.httpkit.params import points_xyz
-from dvidctl.httpkit.routing import Call, Route
+from dvidctl.httpkit.routing import Call, Handler, Route
 from dvidctl.httpkit.streaming import OCTET, as_bytes_view, buffer_response, iter_response
 
 _GEOM = "{dims:dims}/{size:xyz}/{offset:xyz}"
@@ -41,6 +45,19 @@ def _lm(call: Call) -> LabelMap:
     inst = call.instance
     assert isinstance(inst, LabelMap)
     return inst
+
+
+def with_supervoxels(handler: Handler) -> Handler:
+    """Run ``handler`` on the supervoxel view when the query says ``supervoxels=true``."""
+
+    def run(call: Call) -> Response:
+        if call.flag("supervoxels"):
+            call.instance = _lm(call).supervoxel_view()
+        return handler(call)
+
+    run.__name__ = getattr(handler, "__name__", "handler")
+    run.__doc__ = handler.__doc__
+    return run
 
 
 def encode_volume(call: Call, vol: np.ndarray) -> Response:
@@ -81,8 +98,11 @@ def labels(call: Call) -> Response:
 
 
 def maxlabel(call: Call) -> Response:
-    """``GET maxlabel``."""
-    return json_response({"maxlabel": _lm(call).max_label()})
+    """``GET maxlabel``: 400 "No maximum label found" before any label (DVID)."""
+    inst = _lm(call)
+    if not inst.has_max_label():
+        raise BadRequestError(f"No maximum label found for {inst.name} version {inst.vid}")
+    return json_response({"maxlabel": inst.max_label()})
 
 
 def nextlabel(call: Call) -> Response:
@@ -104,7 +124,9 @@ def maxlabel_post(call: Call) -> Response:
 
 def set_nextlabel(call: Call) -> Response:
     """``POST set-nextlabel/{label}``: the next label :func:`nextlabel_post` hands out."""
-    _lm(call).set_next_label(call.params["label"])
+    raw = call.query.get("ceiling")
+    ceiling = None if raw in (None, "") else call.qint("ceiling", 0, 0, 2**64 - 1)
+    _lm(call).set_next_label(call.params["label"], ceiling)
     return Response(b"")
 
 
@@ -118,14 +140,18 @@ def _stream(call: Call, coords: np.ndarray, default: str) -> Response:
             f"compression {comp!r} is not one of {', '.join(LABEL_STREAM_FORMATS)}"
         )
     shape = inst.block_shape
+    mapped = not inst.read_supervoxels and inst.labelstore.has_mapping()
+
+    def encode(pending: list[tuple[tuple[int, int, int], memoryview]]) -> list[bytes]:
+        if not mapped:
+            return label_payloads(pending, shape, comp)
+        return [mapped_payload(inst, p, comp) for _, p in pending]
 
     def pieces() -> Iterator[bytes]:
         pending: list[tuple[tuple[int, int, int], memoryview]] = []
 
         def flush() -> Iterator[bytes]:
-            for ((z, y, x), _), body in zip(
-                pending, label_payloads(pending, shape, comp), strict=True
-            ):
+            for ((z, y, x), _), body in zip(pending, encode(pending), strict=True):
                 yield encode_block_header((x, y, z), len(body))
                 yield body
             pending.clear()
@@ -137,6 +163,20 @@ def _stream(call: Call, coords: np.ndarray, default: str) -> Response:
         yield from flush()
 
     return iter_response(pieces(), OCTET)
+
+
+def mapped_payload(inst: LabelMap, payload: memoryview, comp: str) -> bytes:
+    """A stream payload of a stored block with supervoxels mapped to bodies."""
+    block = decode_into(payload, np.empty(inst.block_shape, np.uint64))
+    inst.map_to_bodies(block)
+    if comp == "blocks":
+        return gzip_label_block(block)
+    raw = block.tobytes()
+    if comp == "lz4":
+        return lz4_payload(raw, with_size=False)
+    if comp == "gzip":
+        return gzip_bytes(raw)
+    return raw
 
 
 def blocks_get(call: Call) -> Response:
@@ -181,10 +221,12 @@ def blocks_post(call: Call) -> Response:
 
 def routes() -> list[Route]:
     """The labelmap route table."""
-    raw = partial(vx.get_raw, encode3d=encode_volume)
-    raw.__name__ = "get_raw"  # type: ignore[attr-defined]
-    iso = partial(vx.get_raw, isotropic=True, encode3d=encode_volume)
-    iso.__name__ = "get_isotropic"  # type: ignore[attr-defined]
+    raw0 = partial(vx.get_raw, encode3d=encode_volume)
+    raw0.__name__ = "get_raw"  # type: ignore[attr-defined]
+    iso0 = partial(vx.get_raw, isotropic=True, encode3d=encode_volume)
+    iso0.__name__ = "get_isotropic"  # type: ignore[attr-defined]
+    raw, iso = with_supervoxels(raw0), with_supervoxels(iso0)
+    sv = with_supervoxels
     return [
         Route(
             "raw/" + _GEOM,
@@ -218,7 +260,7 @@ def routes() -> list[Route]:
         Route(
             "blocks/{size:xyz}/{offset:xyz}",
             ("GET",),
-            blocks_get,
+            sv(blocks_get),
             "Block stream (compression=lz4|gzip|uncompressed|blocks)",
             produces=OCTET,
         ),
@@ -232,16 +274,23 @@ def routes() -> list[Route]:
         Route(
             "specificblocks",
             ("GET",),
-            specificblocks,
+            sv(specificblocks),
             "Block stream of listed blocks",
             produces=OCTET,
         ),
-        Route("label/{coord:xyz}", ("GET",), label, "Label at a point"),
-        Route("labels", ("GET",), labels, "Labels at points (JSON body)", body="application/json"),
+        Route("label/{coord:xyz}", ("GET",), sv(label), "Label at a point"),
+        Route(
+            "labels", ("GET",), sv(labels), "Labels at points (JSON body)", body="application/json"
+        ),
         Route("maxlabel", ("GET",), maxlabel, "Largest label along the ancestry"),
         Route("nextlabel", ("GET",), nextlabel, "Next label to reserve"),
         Route("nextlabel/{count:int}", ("POST",), nextlabel_post, "Reserve labels"),
         Route("maxlabel/{n:int}", ("POST",), maxlabel_post, "Raise the max label"),
         Route("set-nextlabel/{label:int}", ("POST",), set_nextlabel, "Set the next label"),
-        *common_routes("Arbitrary plane (nearest labels)"),
+        *routes_labels.routes(),
+        *routes_mutate.routes(),
+        *[
+            dataclasses.replace(r, handler=sv(r.handler)) if r.methods == ("GET",) else r
+            for r in common_routes("Arbitrary plane (nearest labels)")
+        ],
     ]

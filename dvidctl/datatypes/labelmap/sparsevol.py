@@ -128,7 +128,7 @@ def encode_rles(runs: Runs, *, header: bool = True) -> bytes:
     return _HEADER.pack(0, 3, 0, 0, 0, len(runs.lengths)) + body
 
 
-def decode_rles(data: bytes | memoryview) -> Runs:
+def decode_rles(data: bytes | bytearray | memoryview) -> Runs:
     """Parse legacy RLE bytes; malformed input raises BadRequestError."""
     buf = memoryview(data).cast("B")
     if len(buf) < _HEADER.size:
