@@ -67,7 +67,9 @@ def test_sparsevol_sizes_and_index_match_numpy(client, seg) -> None:  # type: ig
     assert idx.label == big and idx.num_voxels == int(counts.max())
     blocks = {tuple(b) for b in decode_block_ids(idx.block_ids()).tolist()}
     zs, ys, xs = np.nonzero(vol == big)
-    assert blocks == {((z + 16) // 32, y // 32, (x + 32) // 32) for z, y, x in zip(zs, ys, xs)}
+    assert blocks == {
+        ((z + 16) // 32, y // 32, (x + 32) // 32) for z, y, x in zip(zs, ys, xs, strict=True)
+    }
     many = decode_indices(
         client.request("GET", f"/api/node/{u}/seg/indices", json=[big, 999999]).content
     )
@@ -93,7 +95,7 @@ def test_sparsevol_bounds_scale_coarse_and_size(client, seg) -> None:  # type: i
     }
     coarse = decode_rles(client.get(f"/api/node/{u}/seg/sparsevol-coarse/{label}").content)
     zs, ys, xs = np.nonzero(vol == label)
-    want = {((x + 32) // 32, y // 32, (z + 16) // 32) for z, y, x in zip(zs, ys, xs)}
+    want = {((x + 32) // 32, y // 32, (z + 16) // 32) for z, y, x in zip(zs, ys, xs, strict=True)}
     assert {tuple(int(v) for v in p[::-1]) for p in coarse.voxels_zyx()} == want
     size = client.get(f"/api/node/{u}/seg/sparsevol-size/{label}").json()
     assert size["voxels"] == int((vol == label).sum()) and size["numblocks"] == len(want)
