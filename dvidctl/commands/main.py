@@ -193,8 +193,8 @@ _app.add_typer(delete_app, name="delete")
 
 #: The command modules, each with ``register(app[, put_app][, get_app][, delete_app])``.
 MODULES = (
-    "repo", "fsck", "versions", "instances", "data", "voxels", "mesh", "graph", "roi", "serve",
-    "remotes",
+    "repo", "fsck", "versions", "instances", "data", "voxels", "labels", "mesh", "graph", "roi",
+    "serve", "remotes",
 )  # fmt: skip
 #: Which module defines each command, by the words that name it.
 #: ``tests/commands/test_lazy_commands.py`` keeps it in step with the modules.
@@ -208,6 +208,10 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("keys",): "data", ("put", "key"): "data", ("get", "key"): "data", ("delete", "key"): "data",
     ("downres",): "voxels", ("put", "subvolume"): "voxels", ("get", "subvolume"): "voxels",
     ("get", "slice"): "voxels", ("get", "arb"): "voxels", ("get", "tile"): "voxels",
+    ("label", "merge"): "labels", ("label", "cleave"): "labels", ("label", "split"): "labels",
+    ("label", "size"): "labels", ("label", "sparsevol"): "labels",
+    ("label", "supervoxels"): "labels", ("label", "mapping"): "labels",
+    ("label", "history"): "labels",
     ("mesh",): "mesh",
     ("graph", "put"): "graph", ("graph", "add-vertex"): "graph", ("graph", "add-edge"): "graph",
     ("graph", "get"): "graph", ("graph", "subgraph"): "graph", ("graph", "neighbors"): "graph",

@@ -29,19 +29,37 @@ def runs(flat: np.ndarray, row: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return starts, flat[starts]
 
 
+def _distinct_rows(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows (along x) of ``arr`` that differ from the row before, and their repeats.
+
+    Segmentation changes slowly across rows too, so most rows equal the previous
+    one: one more comparison pass leaves a few rows to find runs in.
+    """
+    nx = arr.shape[-1] if arr.ndim else 1
+    rows = np.ascontiguousarray(arr).reshape(-1, nx)
+    if len(rows) < 2:
+        return rows, np.ones(len(rows), np.int64)
+    same = (rows[1:] == rows[:-1]).all(axis=1)
+    heads = np.flatnonzero(~same) + 1
+    heads = np.concatenate(([0], heads))
+    return rows[heads], np.diff(np.append(heads, len(rows)))
+
+
 def label_counts(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(labels ascending, voxel counts)`` of an array, label 0 included."""
-    flat = np.ravel(block)
-    starts, vals = runs(flat)
-    lens = np.diff(np.append(starts, flat.size))
+    rows, weight = _distinct_rows(block)
+    nx = rows.shape[1]
+    flat = rows.reshape(-1)
+    starts, vals = runs(flat, nx)
+    lens = np.diff(np.append(starts, flat.size)) * weight[starts // nx]
     u, inv = np.unique(vals, return_inverse=True)
     return u, np.bincount(inv.reshape(-1), lens, len(u)).astype(np.uint64)
 
 
 def unique_labels(block: np.ndarray) -> np.ndarray:
     """The distinct values of an array, ascending."""
-    flat = np.ravel(block)
-    return np.unique(runs(flat)[1])
+    rows, _ = _distinct_rows(block)
+    return np.unique(runs(rows.reshape(-1))[1])
 
 
 def relabel(arr: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -65,16 +83,15 @@ def relabel(arr: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def member_runs(block: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Runs along x of the voxels of ``block`` (ZYX) whose value is in sorted ``labels``.
 
-    Returns ``(starts (n, 3) ZYX within the block, lengths)``, in ZYX order.
+    Returns ``(starts (n, 3) ZYX within the block, lengths)``, in ZYX order. The runs
+    of equal values are found first (one comparison pass) and their values tested:
+    faster than a voxel mask and its edges even for one label (measured).
     """
     nz, ny, nx = block.shape
     flat = np.ravel(block)
     starts, vals = runs(flat, nx)
-    if len(labels) == 1:
-        sel = vals == labels[0]
-    else:
-        idx = np.minimum(np.searchsorted(labels, vals), len(labels) - 1)
-        sel = labels[idx] == vals
+    idx = np.minimum(np.searchsorted(labels, vals), len(labels) - 1)
+    sel = labels[idx] == vals
     ends = np.append(starts[1:], flat.size)
     s = starts[sel]
     lens = ends[sel] - s
@@ -87,7 +104,14 @@ def merge_runs(starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.nda
     """Sort runs ``(z, y, x)`` + length and join those that touch along x."""
     if not len(lens):
         return starts.reshape(0, 3), lens
-    order = np.lexsort((starts[:, 2], starts[:, 1], starts[:, 0]))
+    lo = starts.min(axis=0)
+    span = starts.max(axis=0) - lo + 1
+    if float(span[0]) * float(span[1]) * float(span[2]) < 2**62:
+        rel = starts - lo  # one int64 key: a single argsort instead of a 3-key lexsort
+        key = (rel[:, 0] * span[1] + rel[:, 1]) * span[2] + rel[:, 2]
+        order = np.argsort(key)
+    else:
+        order = np.lexsort((starts[:, 2], starts[:, 1], starts[:, 0]))
     s, n = starts[order], lens[order]
     join = np.zeros(len(n), bool)
     join[1:] = (s[1:, 0] == s[:-1, 0]) & (s[1:, 1] == s[:-1, 1]) & (s[1:, 2] == s[:-1, 2] + n[:-1])

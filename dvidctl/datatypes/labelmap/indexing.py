@@ -96,19 +96,31 @@ def queue_index_updates(
     bodies = np.where(bodies == 0, svs, bodies)
     new_body = bodies[np.searchsorted(svs, new_sv)]
     touched = np.unique(bodies)
-    order = np.argsort(new_body, kind="stable")
-    nb, nbl, nsv, ncnt = new_body[order], new_blk[order], new_sv[order], new_cnt[order]
-    cuts = np.searchsorted(nb, touched)
-    ends = np.searchsorted(nb, touched, side="right")
     olds = store.get_indexes(touched, through)
-    for body, old, a, b in zip(touched.tolist(), olds, cuts.tolist(), ends.tolist(), strict=True):
-        idx = old if old is not None else LabelIndex(body)
-        if len(idx):
-            idx = idx.without_blocks(written)
-        if b > a:
-            idx = idx.with_rows(nbl[a:b], nsv[a:b], ncnt[a:b])
-        if old is None and not len(idx):
+    # Every body's rows at once: the old rows outside the written blocks, plus the new
+    # rows, sorted by (body, block, supervoxel) in one lexsort, then cut per body.
+    have = [(i, o) for i, o in enumerate(olds) if o is not None and len(o)]
+    lens = np.array([len(o) for _, o in have], np.int64)
+    old_body = np.repeat(touched[[i for i, _ in have]], lens) if have else _NONE
+    cat = lambda xs: np.concatenate(xs) if xs else _NONE  # noqa: E731
+    ob, ob_blk = old_body, cat([o.blocks for _, o in have])
+    ob_sv, ob_cnt = cat([o.svs for _, o in have]), cat([o.counts for _, o in have])
+    keep = ~np.isin(ob_blk, written)
+    body = np.concatenate([ob[keep], new_body])
+    blk = np.concatenate([ob_blk[keep], new_blk])
+    sv = np.concatenate([ob_sv[keep], new_sv])
+    cnt = np.concatenate([ob_cnt[keep], new_cnt])
+    order = np.lexsort((sv, blk, body))
+    body, blk, sv, cnt = body[order], blk[order], sv[order], cnt[order]
+    cuts = np.searchsorted(body, touched)
+    ends = np.searchsorted(body, touched, side="right")
+    for b, old, lo, hi in zip(touched.tolist(), olds, cuts.tolist(), ends.tolist(), strict=True):
+        if old is None and hi == lo:
             continue
+        idx = LabelIndex(b, blk[lo:hi], sv[lo:hi], cnt[lo:hi])
+        if old is not None:
+            idx.last_mutid, idx.last_mod_time = old.last_mutid, old.last_mod_time
+            idx.last_mod_user, idx.last_mod_app = old.last_mod_user, old.last_mod_app
         store.put_index(batch, idx)
     # Supervoxels written again after a split retired them map to themselves again.
     written_svs = np.unique(new_sv)

@@ -20,7 +20,9 @@ from dvidctl.errors import CorruptDataError
 
 _MAG = np.uint64(0xFFFFF)
 _SIGN = np.uint64(0x100000)
-_MAGIC = b"LI1"
+_MAGIC = b"LI1"  # columns under zstd
+_MAGIC_RAW = b"LI0"  # columns as they are (small indexes: cheaper than compressing)
+_RAW_ROWS = 128
 _HEAD = struct.Struct("<QQI")
 
 
@@ -124,7 +126,10 @@ class LabelIndex:
     # ------------------------------------------------------------ encoding
     def encode(self) -> bytes:
         """Stored form: magic, label, last mutation id, row count, 3 strings, zstd columns."""
-        head = _MAGIC + _HEAD.pack(self.label, self.last_mutid, len(self.blocks))
+        n = len(self.blocks)
+        head = (_MAGIC if n > _RAW_ROWS else _MAGIC_RAW) + _HEAD.pack(
+            self.label, self.last_mutid, n
+        )
         strs = b"".join(
             len(b).to_bytes(2, "little") + b
             for b in (
@@ -137,6 +142,8 @@ class LabelIndex:
             + self.svs.astype("<u8").tobytes()
             + self.counts.astype("<u8").tobytes()
         )
+        if n <= _RAW_ROWS:
+            return head + strs + cols
         return head + strs + zstandard.ZstdCompressor(level=1).compress(cols)
 
     @classmethod
@@ -144,7 +151,8 @@ class LabelIndex:
         """Inverse of :meth:`encode`."""
         buf = memoryview(payload)
         try:
-            if bytes(buf[:3]) != _MAGIC:
+            magic = bytes(buf[:3])
+            if magic not in (_MAGIC, _MAGIC_RAW):
                 raise ValueError("bad magic")
             label, mutid, n = _HEAD.unpack_from(buf, 3)
             pos = 3 + _HEAD.size
@@ -153,8 +161,13 @@ class LabelIndex:
                 k = int.from_bytes(buf[pos : pos + 2], "little")
                 strs.append(bytes(buf[pos + 2 : pos + 2 + k]).decode())
                 pos += 2 + k
-            cols = zstandard.ZstdDecompressor().decompress(bytes(buf[pos:]), max_output_size=24 * n)
-            arr = np.frombuffer(cols, "<u8").astype(np.uint64)
+            if magic == _MAGIC_RAW:
+                arr = np.frombuffer(buf[pos:], "<u8").astype(np.uint64)
+            else:
+                cols = zstandard.ZstdDecompressor().decompress(
+                    bytes(buf[pos:]), max_output_size=24 * n
+                )
+                arr = np.frombuffer(cols, "<u8").astype(np.uint64)
             if len(arr) != 3 * n:
                 raise ValueError("short columns")
         except (ValueError, struct.error, zstandard.ZstdError, UnicodeDecodeError) as exc:

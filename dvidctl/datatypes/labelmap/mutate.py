@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dvidctl.datatypes.imageblk.codec import decode_into
-from dvidctl.datatypes.imageblk.multiscale import rebuild_above
+from dvidctl.datatypes.imageblk.multiscale import update_pyramid
 from dvidctl.datatypes.labelmap.indexing import BlockCounts, queue_index_updates
 from dvidctl.datatypes.labelmap.labelindex import LabelIndex
 from dvidctl.datatypes.labelmap.labelstore import LabelStore
@@ -198,8 +198,33 @@ def _write_blocks(
         counts.add_decoded(c, old[c], arr)
     queue_index_updates(lm, batch, counts, through=batch)
     if downres and lm.max_downres > 0 and new:
-        coords = np.asarray(sorted(new), np.int64)
-        rebuild_above(lm.blocks, batch, coords, lm.max_downres, lm.downsampler())
+        _update_pyramid(lm, batch, new)
+
+
+def _update_pyramid(lm: LabelMap, batch: VersionedBatch, new: dict[Coord, np.ndarray]) -> None:
+    """Recompute the pyramid voxels above the rewritten blocks only.
+
+    Blocks are grouped by their ancestor at the top level, so no two groups share a
+    pyramid block at any level; each group's bounding box (old voxels read, new
+    blocks pasted) goes through ``update_pyramid``, which rewrites only the part of
+    each level that box covers. Far less than rebuilding whole parents from all
+    their children, which is what a merge's rebuild does.
+    """
+    bs = np.asarray(lm.block_shape)
+    levels = lm.max_downres
+    groups: dict[Coord, list[Coord]] = {}
+    for c in new:
+        top = tuple(int(v) >> levels for v in c)
+        groups.setdefault(top, []).append(c)  # type: ignore[arg-type]
+    for coords in groups.values():
+        arr = np.asarray(coords, np.int64)
+        lo, hi = arr.min(axis=0) * bs, (arr.max(axis=0) + 1) * bs
+        box = Box((int(lo[0]), int(lo[1]), int(lo[2])), (int(hi[0]), int(hi[1]), int(hi[2])))
+        data = lm.blocks.read(box, 0) if len(coords) > 1 else np.empty(box.shape, np.uint64)
+        for c in coords:
+            one = Box.from_shape(lm.block_shape, tuple(int(v) for v in np.asarray(c) * bs))
+            data[one.slices_in(box)] = new[c]
+        update_pyramid(lm.blocks, batch, box, data, levels, lm.downsampler())
 
 
 def split(lm: LabelMap, label: int, runs: Runs, info: ModInfo) -> tuple[int, int]:

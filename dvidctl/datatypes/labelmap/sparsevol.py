@@ -112,6 +112,26 @@ def clip_runs(starts: np.ndarray, lens: np.ndarray, bounds: Box) -> tuple[np.nda
     return s[keep], (end - s[:, 2])[keep]
 
 
+def mask_runs(mask: np.ndarray, offset_zyx: tuple[int, int, int] = (0, 0, 0)) -> Runs:
+    """Runs along x of the set voxels of a 3D mask whose first voxel is at ``offset_zyx``."""
+    m = np.asarray(mask)
+    if m.ndim != 3:
+        raise BadRequestError(f"a split mask must be 3D (z, y, x), got {m.ndim}D")
+    if m.dtype != bool:
+        if not np.issubdtype(m.dtype, np.integer) or (m.size and (m.min() < 0 or m.max() > 1)):
+            raise BadRequestError("a split mask must be boolean or hold only 0 and 1")
+        m = m.astype(bool)
+    nz, ny, nx = m.shape
+    pad = np.zeros((nz * ny, nx + 1), np.int8)
+    pad[:, :nx] = m.reshape(-1, nx)
+    edge = np.diff(pad.reshape(-1), prepend=np.int8(0))
+    s, e = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+    row, x = np.divmod(s, nx + 1)
+    z, y = np.divmod(row, ny)
+    starts = np.stack([z, y, x], axis=1) + np.asarray(offset_zyx, np.int64)
+    return Runs(starts, e - s)
+
+
 def block_runs(coords: np.ndarray) -> Runs:
     """Runs along x of a set of block coordinates (coarse sparse volumes)."""
     c = np.asarray(coords, np.int64).reshape(-1, 3)
@@ -212,6 +232,7 @@ __all__ = [
     "encode_binary_blocks",
     "encode_coarse_spans",
     "encode_rles",
+    "mask_runs",
     "scaled_blocks",
     "sparse_runs",
 ]

@@ -1,0 +1,172 @@
+"""Proofreading costs on a labelmap: merge, split, sparsevol and label-index upkeep.
+
+A 512^3 volume (64^3 blocks) of about 10^4 bodies (supervoxels from a jittered
+grid, several per body), written to a real RocksDB repository, then:
+
+* **merge latency vs body size**: bodies of growing size merged into another;
+  only the mapping and the two indexes are written, so the time must not follow
+  the voxels (it follows the index rows: blocks x supervoxels);
+* **split latency vs split voxels**: splits of growing parts of one body;
+* **sparsevol throughput** against the limit measured in the same run: reading
+  and decoding just the blocks the body's index names (no run finding);
+  goal >= 0.8x;
+* **index upkeep per written block**: the same 512^3 write into an instance with
+  indexing and one without (``IndexedLabels=false``); goal <= 1.3x.
+
+Run: ``.venv/bin/python bench/bench_labels.py [--size 512] [--repeat 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dvidctl import Repository
+from dvidctl.datatypes.imageblk.codec import decode_into
+from dvidctl.datatypes.imageblk.parallel import parallel_map
+from dvidctl.datatypes.imageblk.scratch import scratch
+from dvidctl.datatypes.labelmap.sparsevol import Runs, scaled_blocks
+
+
+def make_volume(size: int, bodies: int, seed: int = 0) -> tuple[np.ndarray, dict[int, int]]:
+    """Supervoxels (one per body as written) on a jittered grid of ~``bodies`` cells."""
+    rng = np.random.default_rng(seed)
+    nsv = bodies
+    cells = max(2, round(nsv ** (1 / 3)))
+    edges = [
+        np.sort(np.r_[0, rng.choice(np.arange(1, size), cells - 1, replace=False), size])
+        for _ in range(3)
+    ]
+    ids = [np.searchsorted(e, np.arange(size), side="right") - 1 for e in edges]
+    vol = (
+        ids[0][:, None, None] * cells * cells
+        + ids[1][None, :, None] * cells
+        + ids[2][None, None, :]
+        + 1
+    ).astype(np.uint64)
+    return vol, {}
+
+
+def timed(fn, repeat: int = 1) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--bodies", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--dir", default=None)
+    args = ap.parse_args()
+    size = args.size
+    print(f"load: {os.getloadavg()[0]:.2f} (uptime)")
+    vol, _ = make_volume(size, args.bodies)
+    print(f"volume {size}^3, {len(np.unique(vol))} supervoxels")
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        repo = Repository.init(Path(tmp) / "r")
+        cfg = {"BlockSize": "64,64,64", "MaxDownresLevel": "2"}
+        # ---- index upkeep: the same write with and without indexing, interleaved; a
+        # fresh write (ingest: no old blocks) and the same write again over it
+        times: dict[str, list[float]] = {k: [] for k in ("fw", "fwo", "ow", "owo")}
+        for r in range(args.repeat):
+            repo.new_instance("labelmap", f"seg{r}", cfg)
+            repo.new_instance("labelmap", f"plain{r}", {**cfg, "IndexedLabels": "false"})
+            node = repo.head
+            seg, plain = node.instance(f"seg{r}"), node.instance(f"plain{r}")
+            times["fwo"].append(timed(lambda: plain.put_subvolume(vol)))  # noqa: B023
+            times["fw"].append(timed(lambda: seg.put_subvolume(vol)))  # noqa: B023
+            times["owo"].append(timed(lambda: plain.put_subvolume(vol)))  # noqa: B023
+            times["ow"].append(timed(lambda: seg.put_subvolume(vol)))  # noqa: B023
+        nblocks = (size // 64) ** 3
+        best = {k: min(v) for k, v in times.items()}
+        print(f"\nwrite {size}^3 ({nblocks} blocks + 2 pyramid levels), best of {args.repeat}")
+        print("| write | without index s | with index s | ms/block without | with | ratio |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, w, wo in (("fresh (ingest)", "fw", "fwo"), ("over the same data", "ow", "owo")):
+            a, b = best[wo], best[w]
+            print(
+                f"| {name} | {a:.2f} | {b:.2f} | {a / nblocks * 1e3:.2f} | "
+                f"{b / nblocks * 1e3:.2f} | {b / a:.2f}x |"
+            )
+        # ---- bodies: group supervoxels 4 by 4 (merges), as proofreading leaves them
+        svs = np.unique(vol)
+        t = time.perf_counter()
+        groups = min(len(svs) // 4, 1000)
+        for i in range(0, 4 * groups, 4):
+            seg.merge(int(svs[i]), [int(v) for v in svs[i + 1 : i + 4]])
+        print(f"\n{groups} merges of 4 supervoxels into bodies: {time.perf_counter() - t:.2f} s")
+        # ---- merge latency vs body size: grow one body by merging, time each merge
+        print("\nmerge latency vs body size (each merge adds a 4-supervoxel body)")
+        print("| body voxels | index rows | merge ms |")
+        print("|---:|---:|---:|")
+        target = int(svs[0])
+        for step in range(1, min(160, groups)):
+            other = int(svs[4 * step])
+            t = time.perf_counter()
+            seg.merge(target, [other])
+            dt = time.perf_counter() - t
+            if step in (1, 2, 5, 10, 20, 40, 80, 159) or step == groups - 1:
+                idx = seg.index(target)
+                print(f"| {idx.num_voxels} | {len(idx)} | {dt * 1e3:.2f} |")
+        # ---- split latency vs split voxels
+        print("\nsplit latency vs split voxels (slabs of the grown body)")
+        print("| split voxels | blocks rewritten | split ms |")
+        print("|---:|---:|---:|")
+        runs = seg.sparsevol(target)
+        zs = np.unique(runs.starts[:, 0])
+        for frac in (0.01, 0.05, 0.2, 0.5):
+            body = seg.sparsevol(target)
+            z_cut = int(np.quantile(body.starts[:, 0], frac))
+            keep = body.starts[:, 0] <= z_cut
+            part = Runs(body.starts[keep], body.lengths[keep])
+            blocks = len(np.unique(part.starts // 64, axis=0))
+            t = time.perf_counter()
+            new, _ = seg.split(target, part)
+            dt = time.perf_counter() - t
+            print(f"| {part.num_voxels} | ~{blocks} | {dt * 1e3:.1f} |")
+            seg.merge(target, [new])  # put it back for the next size
+        del zs
+        # ---- sparsevol throughput vs the limit (decode just the indexed blocks)
+        print(
+            f"\nsparsevol vs the limit (decode the blocks the index names), best of {args.repeat}"
+        )
+        print("| body voxels | blocks | sparsevol ms | limit ms | ratio (limit/sparsevol) |")
+        print("|---:|---:|---:|---:|---:|")
+        for label in (int(svs[-1]), target):
+            idx = seg.index(label)
+            coords = scaled_blocks(idx.block_coords(), 0)
+            dt = np.dtype(np.uint64)
+
+            def limit(coords: np.ndarray = coords, dt: np.dtype = dt) -> None:
+                # the same fetch and the same thread pool, decoding only
+                found = seg.blocks.payloads(0, coords)
+                parallel_map(
+                    lambda p: decode_into(p, scratch((64, 64, 64), dt, "lim")),
+                    list(found.values()),
+                    min_items=2,
+                )
+
+            def sparse(label: int = label) -> None:
+                seg.sparsevol(label)
+
+            lim = min(timed(limit) for _ in range(args.repeat))
+            sv = min(timed(sparse) for _ in range(args.repeat))
+            print(
+                f"| {idx.num_voxels} | {len(coords)} | {sv * 1e3:.1f} | {lim * 1e3:.1f} | "
+                f"{lim / sv:.2f}x |"
+            )
+        repo.close()
+
+
+if __name__ == "__main__":
+    main()

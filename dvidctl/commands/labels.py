@@ -1,0 +1,258 @@
+"""``dvidctl label ...``: proofreading a labelmap (merge, cleave, split, sizes, sparse volumes).
+
+Each verb calls one method of the local labelmap instance at ``--node`` (HEAD by
+default); mutations need an open node. ``--json`` prints stable JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from dvidctl.commands import _output
+from dvidctl.commands._options import JsonOpt, NodeOpt, RepoOpt, open_repo, wrong_type
+
+if TYPE_CHECKING:
+    from dvidctl.api.protocol import NodeAPI
+    from dvidctl.datatypes.labelmap.ops import LabelMap
+
+label_app = typer.Typer(
+    help="Proofread a labelmap: merge, cleave, split, size, sparsevol, supervoxels, mapping, "
+    "history.",
+    no_args_is_help=True,
+)
+NameArg = Annotated[str, typer.Argument(help="The labelmap instance.")]
+LabelArg = Annotated[int, typer.Argument(help="A body label.", min=0)]
+SvOpt = Annotated[bool, typer.Option("--supervoxels", help="LABEL is a supervoxel id, not a body.")]
+UserOpt = Annotated[str, typer.Option("--user", help="Recorded as the mutation's user.")]
+
+
+def _labelmap(node: NodeAPI, name: str) -> LabelMap:
+    from dvidctl.datatypes.labelmap.ops import LabelMap
+
+    inst = node.instance(name)
+    if not isinstance(inst, LabelMap):
+        raise wrong_type(name, inst, "a labelmap")
+    return inst
+
+
+def _info(user: str) -> Any:
+    from dvidctl.datatypes.labelmap.mutlog import ModInfo
+
+    return ModInfo(user, "dvidctl")
+
+
+def merge(
+    name: NameArg,
+    target: Annotated[int, typer.Argument(help="The body that stays.", min=0)],
+    labels: Annotated[list[int], typer.Argument(help="Bodies merged into TARGET.", min=0)],
+    user: UserOpt = "",
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Merge bodies LABELS into TARGET (only the mapping and label indexes change)."""
+    with open_repo(repo) as r:
+        mutid = _labelmap(r.node(node), name).merge(target, labels, _info(user))
+    if json_:
+        _output.emit_json({"MutationID": mutid})
+    else:
+        _output.info(f"merged {' '.join(map(str, labels))} into {target} (mutation {mutid})")
+
+
+def cleave(
+    name: NameArg,
+    label: LabelArg,
+    supervoxels: Annotated[list[int], typer.Argument(help="Supervoxels of LABEL to move.")],
+    user: UserOpt = "",
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Move SUPERVOXELS of body LABEL to a new body."""
+    with open_repo(repo) as r:
+        new, mutid = _labelmap(r.node(node), name).cleave(label, supervoxels, _info(user))
+    if json_:
+        _output.emit_json({"CleavedLabel": new, "MutationID": mutid})
+    else:
+        _output.info(f"cleaved into new body {new} (mutation {mutid})")
+
+
+def split(
+    name: NameArg,
+    label: LabelArg,
+    rle: Annotated[
+        Path | None,
+        typer.Option("--rle", help="DVID legacy RLE file of the voxels to split off."),
+    ] = None,
+    mask: Annotated[
+        Path | None,
+        typer.Option("--mask", help="A .npy boolean (or 0/1) ZYX mask of the voxels to split."),
+    ] = None,
+    offset: Annotated[
+        str, typer.Option("--offset", help="Voxel x,y,z of the mask's first element.")
+    ] = "0,0,0",
+    user: UserOpt = "",
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Split voxels off body LABEL into a new body (an RLE file or a mask with its offset)."""
+    from dvidctl.datatypes.labelmap.sparsevol import decode_rles, mask_runs
+    from dvidctl.errors import BadRequestError
+    from dvidctl.geometry import parse_xyz
+    from dvidctl.imageio import read_array
+
+    if (rle is None) == (mask is None):
+        raise BadRequestError("give the split voxels as --rle FILE or --mask FILE.npy")
+    if rle is not None:
+        runs = decode_rles(rle.read_bytes())
+    else:
+        assert mask is not None
+        x, y, z = parse_xyz(offset, 3)
+        runs = mask_runs(read_array(mask), (z, y, x))
+    with open_repo(repo) as r:
+        with _output.working(f"splitting {label}", enabled=not json_):
+            new, mutid = _labelmap(r.node(node), name).split(label, runs, _info(user))
+    if json_:
+        _output.emit_json({"label": new, "MutationID": mutid})
+    else:
+        _output.info(f"split {runs.num_voxels} voxels into new body {new} (mutation {mutid})")
+
+
+def size(
+    name: NameArg,
+    labels: Annotated[list[int], typer.Argument(help="Body labels.", min=0)],
+    supervoxels: SvOpt = False,
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Voxel counts of bodies (0 for labels without voxels)."""
+    with open_repo(repo, read_only=True) as r:
+        got = _labelmap(r.node(node), name).sizes(labels, supervoxels=supervoxels)
+    if json_:
+        _output.emit_json(dict(zip(map(str, labels), got, strict=True)))
+        return
+    for lab, n in zip(labels, got, strict=True):
+        _output.info(f"{lab}  {n}")
+
+
+def sparsevol(
+    name: NameArg,
+    label: LabelArg,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write DVID's legacy RLE bytes to this file."),
+    ] = None,
+    scale: Annotated[int, typer.Option("--scale", min=0, help="Pyramid level.")] = 0,
+    supervoxels: SvOpt = False,
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The sparse volume of a body: runs along x (DVID's RLE with -o), or a summary."""
+    from dvidctl.datatypes.labelmap.sparsevol import encode_rles
+
+    with open_repo(repo, read_only=True) as r:
+        runs = _labelmap(r.node(node), name).sparsevol(label, scale=scale, supervoxels=supervoxels)
+    if output is not None:
+        _output.write_file(output, encode_rles(runs))
+    s = runs.starts
+    doc = {
+        "label": label,
+        "voxels": runs.num_voxels,
+        "runs": len(runs.lengths),
+        "min": [int(s[:, 2].min()), int(s[:, 1].min()), int(s[:, 0].min())] if len(s) else None,
+        "max": [
+            int((s[:, 2] + runs.lengths).max() - 1),
+            int(s[:, 1].max()),
+            int(s[:, 0].max()),
+        ]
+        if len(s)
+        else None,
+    }
+    if json_:
+        _output.emit_json(doc)
+    else:
+        _output.info(
+            f"{label}: {doc['voxels']} voxels in {doc['runs']} runs, "
+            f"x,y,z {doc['min']}..{doc['max']}"
+        )
+
+
+def supervoxels_(
+    name: NameArg,
+    label: LabelArg,
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The supervoxels of a body, with their voxel counts."""
+    with open_repo(repo, read_only=True) as r:
+        svs, n = _labelmap(r.node(node), name).supervoxel_sizes(label)
+    if json_:
+        _output.emit_json({"supervoxels": svs.tolist(), "sizes": n.tolist()})
+        return
+    for sv, k in zip(svs.tolist(), n.tolist(), strict=True):
+        _output.info(f"{sv}  {k}")
+
+
+def mapping(
+    name: NameArg,
+    svs: Annotated[list[int], typer.Argument(help="Supervoxel ids.", min=0)],
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The body of each supervoxel (0: none, or retired by a split)."""
+    with open_repo(repo, read_only=True) as r:
+        got = _labelmap(r.node(node), name).mapping(svs).tolist()
+    if json_:
+        _output.emit_json(dict(zip(map(str, svs), got, strict=True)))
+        return
+    for sv, body in zip(svs, got, strict=True):
+        _output.info(f"{sv}  {body}")
+
+
+def history(
+    name: NameArg,
+    label: LabelArg,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only mutations made at this version or after it."),
+    ] = None,
+    node: NodeOpt = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Mutations that name a label, along the node's ancestry."""
+    with open_repo(repo, read_only=True) as r:
+        since_inst = _labelmap(r.node(since), name) if since else None
+        got = _labelmap(r.node(node), name).history(label, since_inst)
+    if json_:
+        _output.emit_json(got)
+        return
+    for rec in got:
+        fields = {k: v for k, v in rec.items() if k not in ("Action", "MutationID", "Timestamp")}
+        _output.info(f"{rec['MutationID']}  {rec['Action']}  {fields}")
+    if not got:
+        _output.note(f"no mutations name {label}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``label`` and its verbs."""
+    for fn, verb in (
+        (merge, "merge"),
+        (cleave, "cleave"),
+        (split, "split"),
+        (size, "size"),
+        (sparsevol, "sparsevol"),
+        (supervoxels_, "supervoxels"),
+        (mapping, "mapping"),
+        (history, "history"),
+    ):
+        label_app.command(verb)(fn)
+    app.add_typer(label_app, name="label")
