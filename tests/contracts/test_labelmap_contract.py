@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from dvidctl.datatypes.labelmap.protocol import LabelMapAPI
-from dvidctl.errors import BadRequestError, LockedNodeError
+from dvidctl.datatypes.labelmap.sparsevol import Runs
+from dvidctl.errors import BadRequestError, LockedNodeError, NotFoundError
+from dvidctl.geometry import Box
 from tests.contracts.conftest import Backend, LocalSide, RemoteSide
 from tests.contracts.test_voxels_contract import VoxelsContract
 
@@ -100,6 +102,34 @@ class LabelMapContract(VoxelsContract):
         with pytest.raises(LockedNodeError):
             old.reserve_labels(3)
         assert old.next_label() == 6 and old.max_label() == 5 and old.label_at((0, 0, 0)) == 5
+
+    # ---------------------------------------------------------- proofreading
+    def test_sizes_sparsevol_and_mutations(self, labels: LabelMapAPI) -> None:
+        vol = np.zeros((16, 16, 32), np.uint64)
+        vol[:, :, :10], vol[:, :, 10:20], vol[:, :, 20:] = 2**40 + 1, 2**40 + 2, 2**40 + 3
+        a, b, c = 2**40 + 1, 2**40 + 2, 2**40 + 3
+        labels.put_subvolume(vol, (0, 0, 16))
+        assert labels.size(a) == 16 * 16 * 10
+        assert labels.sizes([a, c, 12345]) == [16 * 16 * 10, 16 * 16 * 12, 0]
+        runs = labels.sparsevol(b)
+        np.testing.assert_array_equal(runs.voxels_zyx(), np.argwhere(vol == b) + (0, 0, 16))
+        bounded = labels.sparsevol(b, bounds=Box((2, 3, 0), (4, 5, 100)))
+        assert bounded.num_voxels == 2 * 2 * 10
+        with pytest.raises(NotFoundError):
+            labels.size(12345)
+        mut = labels.merge(a, [b])
+        assert labels.supervoxels(a).tolist() == [a, b]
+        assert labels.mapping([b, a, 999]).tolist() == [a, a, 0]
+        assert labels.label_at((16 + 12, 0, 0)) == a
+        new, mut2 = labels.cleave(a, [b])
+        assert mut2 > mut and labels.size(new) == 16 * 16 * 10
+        pts = np.argwhere(vol == c)[:100] + (0, 0, 16)
+        split, _ = labels.split(c, Runs(pts, np.ones(len(pts), np.int64)))
+        assert labels.size(split) == 100 and labels.size(c) == 16 * 16 * 12 - 100
+        with pytest.raises(BadRequestError):
+            labels.merge(a, [a])
+        with pytest.raises(BadRequestError):
+            labels.cleave(a, [c])
 
 
 class TestLocalLabelMap(LocalSide, LabelMapContract):

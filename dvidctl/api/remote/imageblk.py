@@ -28,7 +28,10 @@ from dvidctl.datatypes.imageblk.checks import (
 )
 from dvidctl.datatypes.imageblk.codec import decode_into
 from dvidctl.datatypes.imageblk.wire import gzip_label_block
-from dvidctl.errors import RemoteError
+from dvidctl.datatypes.labelmap.counting import merge_runs
+from dvidctl.datatypes.labelmap.mutlog import ModInfo
+from dvidctl.datatypes.labelmap.sparsevol import Runs, decode_rles, encode_rles
+from dvidctl.errors import BadRequestError, RemoteError
 from dvidctl.geometry import Box, check_voxel_budget, iter_block_coords, parse_points
 
 CHUNK = 1 << 20
@@ -273,7 +276,13 @@ class RemoteLabelMap(RemoteVoxels):
 
     def max_label(self) -> int:
         """The largest label along the ancestry."""
-        return int(self.repo.request("GET", self.path("maxlabel")).json()["maxlabel"])
+        try:
+            got = self.repo.request("GET", self.path("maxlabel")).json()
+        except BadRequestError as exc:
+            if "No maximum label found" in exc.message:  # DVID's answer before any label
+                return 0
+            raise
+        return int(got["maxlabel"])
 
     def next_label(self) -> int:
         """The next label to reserve."""
@@ -302,6 +311,83 @@ class RemoteLabelMap(RemoteVoxels):
         n = check_label_count(count)
         got = self.repo.request("POST", self.path("nextlabel", str(n))).json()
         return int(got["start"]), int(got["end"])
+
+    # ------------------------------------------------------------ proofreading
+    @staticmethod
+    def _sv(supervoxels: bool) -> dict[str, str] | None:
+        return {"supervoxels": "true"} if supervoxels else None
+
+    def size(self, label: int, *, supervoxels: bool = False) -> int:
+        """``GET size/{label}``."""
+        got = self.repo.request(
+            "GET", self.path("size", str(int(label))), params=self._sv(supervoxels)
+        )
+        return int(got.json()["voxels"])
+
+    def sizes(self, labels: Sequence[int], *, supervoxels: bool = False) -> list[int]:
+        """``GET sizes`` with a JSON body."""
+        body = json.dumps([int(v) for v in labels])
+        got = self.repo.request(
+            "GET", self.path("sizes"), content=body, params=self._sv(supervoxels)
+        )
+        return [int(v) for v in got.json()]
+
+    def supervoxels(self, label: int) -> np.ndarray:
+        """``GET supervoxels/{label}``."""
+        got = self.repo.request("GET", self.path("supervoxels", str(int(label)))).json()
+        return np.asarray(sorted(got), np.uint64)
+
+    def mapping(self, svs: Sequence[int] | np.ndarray, *, lookup: bool = True) -> np.ndarray:
+        """``GET mapping`` with a JSON body."""
+        body = json.dumps([int(v) for v in np.asarray(svs, np.uint64).reshape(-1).tolist()])
+        params = None if lookup else {"nolookup": "true"}
+        got = self.repo.request("GET", self.path("mapping"), content=body, params=params).json()
+        return np.asarray(got, np.uint64)
+
+    def sparsevol(
+        self, label: int, *, scale: int = 0, supervoxels: bool = False, bounds: Box | None = None
+    ) -> Runs:
+        """``GET sparsevol/{label}`` (legacy RLE), as sorted joined runs."""
+        params: dict[str, str] = dict(self._sv(supervoxels) or {})
+        if scale:
+            params["scale"] = str(scale)
+        if bounds is not None:
+            for i, axis in enumerate("zyx"):
+                params[f"min{axis}"] = str(bounds.start[i])
+                params[f"max{axis}"] = str(bounds.stop[i] - 1)
+        got = self.repo.request("GET", self.path("sparsevol", str(int(label))), params=params)
+        runs = decode_rles(got.content)
+        return Runs(*merge_runs(runs.starts, runs.lengths))
+
+    @staticmethod
+    def _mod(info: ModInfo | None) -> dict[str, str] | None:
+        return {"u": info.user, "app": info.app} if info is not None else None
+
+    def merge(self, target: int, others: Sequence[int], info: ModInfo | None = None) -> int:
+        """``POST merge``."""
+        body = json.dumps([int(target), *(int(v) for v in others)])
+        got = self.repo.request("POST", self.path("merge"), content=body, params=self._mod(info))
+        return int(got.json()["MutationID"])
+
+    def cleave(
+        self, label: int, svs: Sequence[int], info: ModInfo | None = None
+    ) -> tuple[int, int]:
+        """``POST cleave/{label}``."""
+        body = json.dumps([int(v) for v in svs])
+        got = self.repo.request(
+            "POST", self.path("cleave", str(int(label))), content=body, params=self._mod(info)
+        ).json()
+        return int(got["CleavedLabel"]), int(got["MutationID"])
+
+    def split(self, label: int, runs: Runs, info: ModInfo | None = None) -> tuple[int, int]:
+        """``POST split/{label}`` with a legacy RLE body."""
+        got = self.repo.request(
+            "POST",
+            self.path("split", str(int(label))),
+            content=encode_rles(runs),
+            params=self._mod(info),
+        ).json()
+        return int(got["label"]), int(got["MutationID"])
 
 
 if TYPE_CHECKING:  # mypy checks that the classes satisfy the shared voxel interfaces

@@ -14,6 +14,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from dvidctl.datatypes.imageblk.protocol import VoxelsAPI
+from dvidctl.datatypes.labelmap.mutlog import ModInfo
+from dvidctl.datatypes.labelmap.sparsevol import Runs
+from dvidctl.geometry import Box
 
 
 @runtime_checkable
@@ -40,6 +43,43 @@ class LabelMapAPI(VoxelsAPI, Protocol):
 
     def reserve_labels(self, count: int) -> tuple[int, int]:
         """Reserve ``count`` new labels for the repository; returns ``(first, last)`` inclusive."""
+        ...
+
+    # ------------------------------------------------------------ proofreading
+    def size(self, label: int, *, supervoxels: bool = False) -> int:
+        """Voxels of a body (or supervoxel); NotFoundError when it has none."""
+        ...
+
+    def sizes(self, labels: Sequence[int], *, supervoxels: bool = False) -> list[int]:
+        """Voxels of each label, 0 for labels without voxels."""
+        ...
+
+    def supervoxels(self, label: int) -> np.ndarray:
+        """The supervoxels of a body, ascending (NotFoundError when it has none)."""
+        ...
+
+    def mapping(self, svs: Sequence[int] | np.ndarray, *, lookup: bool = True) -> np.ndarray:
+        """The body of each supervoxel (0: retired or, with ``lookup``, without voxels)."""
+        ...
+
+    def sparsevol(
+        self, label: int, *, scale: int = 0, supervoxels: bool = False, bounds: Box | None = None
+    ) -> Runs:
+        """Runs along x (ZYX starts) of a body's voxels at ``scale``, cut to ``bounds``."""
+        ...
+
+    def merge(self, target: int, others: Sequence[int], info: ModInfo | None = None) -> int:
+        """Merge bodies into ``target``; the mutation id."""
+        ...
+
+    def cleave(
+        self, label: int, svs: Sequence[int], info: ModInfo | None = None
+    ) -> tuple[int, int]:
+        """Move supervoxels of a body to a new body; ``(new label, mutation id)``."""
+        ...
+
+    def split(self, label: int, runs: Runs, info: ModInfo | None = None) -> tuple[int, int]:
+        """Split scale-0 voxels off a body; ``(new label, mutation id)``."""
         ...
 
 
