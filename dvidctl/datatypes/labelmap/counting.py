@@ -83,21 +83,34 @@ def relabel(arr: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def member_runs(block: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Runs along x of the voxels of ``block`` (ZYX) whose value is in sorted ``labels``.
 
-    Returns ``(starts (n, 3) ZYX within the block, lengths)``, in ZYX order. The runs
-    of equal values are found first (one comparison pass) and their values tested:
-    faster than a voxel mask and its edges even for one label (measured).
+    Returns ``(starts (n, 3) ZYX within the block, lengths)``, in ZYX order. Runs
+    are found only in the rows that differ from the row before (one comparison
+    pass; segmentation changes slowly across rows), their values tested, and the
+    runs of a row repeated for the rows equal to it.
     """
     nz, ny, nx = block.shape
-    flat = np.ravel(block)
+    rows, weight = _distinct_rows(block)
+    first = np.cumsum(weight) - weight  # the row index of each distinct row
+    flat = rows.reshape(-1)
     starts, vals = runs(flat, nx)
-    idx = np.minimum(np.searchsorted(labels, vals), len(labels) - 1)
-    sel = labels[idx] == vals
+    if len(labels) == 1:
+        sel = vals == labels[0]
+    else:
+        idx = np.minimum(np.searchsorted(labels, vals), len(labels) - 1)
+        sel = labels[idx] == vals
     ends = np.append(starts[1:], flat.size)
     s = starts[sel]
     lens = ends[sel] - s
-    z, rem = np.divmod(s, ny * nx)
-    y, x = np.divmod(rem, nx)
-    return np.stack([z, y, x], axis=1), lens
+    drow, x = np.divmod(s, nx)
+    reps = weight[drow]
+    row = np.repeat(first[drow], reps)
+    if len(row):
+        row += np.arange(len(row)) - np.repeat(np.cumsum(reps) - reps, reps)
+    z, y = np.divmod(row, ny)
+    out = np.stack([z, y, np.repeat(x, reps)], axis=1)
+    n = np.repeat(lens, reps)
+    order = np.argsort(row, kind="stable")  # runs of one row stay in x order
+    return out[order], n[order]
 
 
 def merge_runs(starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
