@@ -79,26 +79,67 @@ def sparse_runs(
     bs = vol.spec.block_shape
     labels = np.unique(np.asarray(svs, np.uint64))
     coords = block_bounds_filter(np.asarray(coords, np.int64).reshape(-1, 3), bs, bounds)
-    parts_s: list[np.ndarray] = []
-    parts_n: list[np.ndarray] = []
+    slabs: dict[int, list[tuple[tuple[int, int, int], np.ndarray, np.ndarray]]] = {}
     for i in range(0, len(coords), _CHUNK):
         found = vol.payloads(scale, coords[i : i + _CHUNK])
 
-        def one(item: tuple[tuple[int, int, int], memoryview]) -> tuple[np.ndarray, np.ndarray]:
+        def one(
+            item: tuple[tuple[int, int, int], memoryview],
+        ) -> tuple[tuple[int, int, int], np.ndarray, np.ndarray]:
             coord, payload = item
             block = decode_into(payload, scratch(bs, vol.spec.dtype, "sparsevol"))
             s, n = member_runs(block, labels)
-            return s + np.asarray(coord, np.int64) * np.asarray(bs), n
+            return coord, s, n
 
-        for s, n in parallel_map(one, sorted(found.items()), min_items=2):
-            parts_s.append(s)
-            parts_n.append(n)
-    starts = np.concatenate(parts_s) if parts_s else np.zeros((0, 3), np.int64)
-    lens = np.concatenate(parts_n) if parts_n else np.zeros(0, np.int64)
-    starts, lens = merge_runs(starts, lens)
+        for coord, s, n in parallel_map(one, sorted(found.items()), min_items=2):
+            if len(n):
+                slabs.setdefault(coord[0], []).append((coord, s, n))
+    starts, lens = _assemble(slabs, bs)
     if bounds is not None and len(lens):
         starts, lens = clip_runs(starts, lens, bounds)
     return Runs(starts, lens)
+
+
+def _assemble(
+    slabs: dict[int, list[tuple[tuple[int, int, int], np.ndarray, np.ndarray]]],
+    bs: tuple[int, int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-block runs (block-local ZYX order) -> global ZYX order, joined across blocks.
+
+    The blocks of one z slab of blocks, concatenated in (y, x) block order, are
+    interleaved by a stable sort on a small key (local z, block row, local y): no
+    global sort of every run.
+    """
+    parts_s: list[np.ndarray] = []
+    parts_n: list[np.ndarray] = []
+    for bz in sorted(slabs):
+        group = sorted(slabs[bz], key=lambda g: (g[0][1], g[0][2]))
+        s = np.concatenate([g[1] for g in group])
+        n = np.concatenate([g[2] for g in group])
+        by = np.repeat([g[0][1] for g in group], [len(g[2]) for g in group])
+        bx = np.repeat([g[0][2] for g in group], [len(g[2]) for g in group])
+        by0 = int(by.min())
+        nby = int(by.max()) - by0 + 1
+        if len(group) > 1:
+            key = (s[:, 0] * nby + (by - by0)) * bs[1] + s[:, 1]
+            small = bs[0] * nby * bs[1] <= 1 << 16
+            order = np.argsort(key.astype(np.uint16) if small else key, kind="stable")
+            s, n, by, bx = s[order], n[order], by[order], bx[order]
+        g = np.empty_like(s)
+        g[:, 0] = s[:, 0] + bz * bs[0]
+        g[:, 1] = s[:, 1] + by * bs[1]
+        g[:, 2] = s[:, 2] + bx * bs[2]
+        parts_s.append(g)
+        parts_n.append(n)
+    if not parts_s:
+        return np.zeros((0, 3), np.int64), np.zeros(0, np.int64)
+    s, n = np.concatenate(parts_s), np.concatenate(parts_n)
+    join = np.zeros(len(n), bool)
+    join[1:] = (s[1:, 0] == s[:-1, 0]) & (s[1:, 1] == s[:-1, 1]) & (s[1:, 2] == s[:-1, 2] + n[:-1])
+    if not join.any():
+        return s, n
+    heads = np.flatnonzero(~join)
+    return s[heads], np.add.reduceat(n, heads)
 
 
 def clip_runs(starts: np.ndarray, lens: np.ndarray, bounds: Box) -> tuple[np.ndarray, np.ndarray]:
