@@ -65,8 +65,9 @@ _PART_RAW_BYTES = 64 << 20
 
 # ---------------------------------------------------------------------- engine
 
-#: ``observe(coord ZYX, new block voxels, old stored payload or None)``, see BlockVolume.write.
-BlockObserver = Callable[[Coord, np.ndarray, "memoryview | None"], None]
+#: ``observe(coord ZYX, new voxels, old stored payload or None, new payload)``, see
+#: BlockVolume.write.
+BlockObserver = Callable[[Coord, np.ndarray, "memoryview | None", memoryview], None]
 
 
 @dataclass(frozen=True)
@@ -311,8 +312,8 @@ class BlockVolume:
         Whole blocks are encoded straight from ``array``; blocks only partly
         covered are read at this node, patched and re-encoded. Nothing is written
         until the caller commits ``batch``. ``observe(coord, new block, old stored
-        payload or None)`` is called for every block on the encoding threads
-        (labelmap's index upkeep).
+        payload or None, new payload)`` is called for every block on the encoding
+        threads (labelmap's index upkeep).
 
         Returns:
             The largest voxel value of the written blocks when ``track_max``, else None.
@@ -386,9 +387,9 @@ class BlockVolume:
                 else:
                     decode_into(prev, block)
                 block[src_sl] = src
-            if observe is not None:
-                observe(coord, block, old.get(coord))
             stored = codec.encode(block, VALUE_PREFIX)  # the store's prefix + payload, one copy
+            if observe is not None:
+                observe(coord, block, old.get(coord), memoryview(stored)[len(VALUE_PREFIX) :])
             return stored, (int(src.max()) if track_max and src.size else None)
 
         return parallel_map(encode, items, min_items=2)

@@ -43,9 +43,20 @@ class BlockCounts:
         self._lock = threading.Lock()
 
     def __call__(
-        self, coord: tuple[int, int, int], block: np.ndarray, old: memoryview | None
+        self,
+        coord: tuple[int, int, int],
+        block: np.ndarray,
+        old: memoryview | None,
+        new: memoryview,
     ) -> None:
-        """Record one block (called on the encoding threads)."""
+        """Record one block (called on the encoding threads after it is encoded).
+
+        A block rewritten with the same voxels (the same payload: encoding is
+        deterministic) changes no index row and is not recorded (unless this write
+        already changed it: a block given twice).
+        """
+        if old is not None and old == new and coord not in self.items:
+            return
         before = _NONE
         if old is not None:
             before = unique_labels(decode_into(old, scratch(self.shape, _U64, "index-old")))
