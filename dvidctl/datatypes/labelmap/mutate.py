@@ -23,15 +23,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dvidctl.datatypes.imageblk.codec import decode_into
-from dvidctl.datatypes.imageblk.multiscale import update_pyramid
-from dvidctl.datatypes.labelmap.indexing import BlockCounts, queue_index_updates
 from dvidctl.datatypes.labelmap.labelindex import LabelIndex
 from dvidctl.datatypes.labelmap.labelstore import LabelStore
 from dvidctl.datatypes.labelmap.mutlog import ModInfo, log_mutation, next_mutation_id, rfc3339_now
+from dvidctl.datatypes.labelmap.rewrite import read_blocks, runs_by_block, write_blocks
 from dvidctl.datatypes.labelmap.sparsevol import Runs
 from dvidctl.errors import BadRequestError
-from dvidctl.geometry import Box
 from dvidctl.store.versioned import VersionedBatch
 
 if TYPE_CHECKING:
@@ -145,88 +142,6 @@ def cleave(lm: LabelMap, label: int, svs: Sequence[int], info: ModInfo) -> tuple
 
 
 # -------------------------------------------------------------------- split
-def _runs_by_block(runs: Runs, bs: Coord) -> dict[Coord, np.ndarray]:
-    """Per scale-0 block touched by ``runs``, the boolean mask of its split voxels."""
-    s, n = runs.starts.astype(np.int64), runs.lengths.astype(np.int64)
-    if len(n) == 0:
-        raise BadRequestError("the split RLE has no spans")
-    bz, by, bx = bs
-    x0, x1 = s[:, 2], s[:, 2] + n
-    first, last = x0 // bx, (x1 - 1) // bx
-    reps = last - first + 1
-    idx = np.repeat(np.arange(len(n)), reps)
-    piece = np.arange(len(idx)) - np.repeat(np.cumsum(reps) - reps, reps)
-    bxi = first[idx] + piece
-    lo = np.maximum(x0[idx], bxi * bx) - bxi * bx
-    hi = np.minimum(x1[idx], (bxi + 1) * bx) - bxi * bx
-    z, y = s[idx, 0], s[idx, 1]
-    keys = np.stack([z // bz, y // by, bxi], axis=1)
-    row = (z % bz) * by + (y % by)
-    order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
-    keys, row, lo, hi = keys[order], row[order], lo[order], hi[order]
-    cuts = np.flatnonzero(np.any(keys[1:] != keys[:-1], axis=1)) + 1
-    out: dict[Coord, np.ndarray] = {}
-    for a, b in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(keys)].tolist(), strict=True):
-        d = np.zeros(bz * by * (bx + 1), np.int32)
-        np.add.at(d, row[a:b] * (bx + 1) + lo[a:b], 1)
-        np.add.at(d, row[a:b] * (bx + 1) + hi[a:b], -1)
-        mask = np.cumsum(d.reshape(bz * by, bx + 1), axis=1)[:, :bx] > 0
-        k = keys[a]
-        out[(int(k[0]), int(k[1]), int(k[2]))] = mask.reshape(bs)
-    return out
-
-
-def _read_blocks(lm: LabelMap, coords: Sequence[Coord]) -> dict[Coord, np.ndarray]:
-    found = lm.blocks.payloads(0, np.asarray(coords, np.int64).reshape(-1, 3))
-    return {c: decode_into(p, np.empty(lm.block_shape, np.uint64)) for c, p in found.items()}
-
-
-def _write_blocks(
-    lm: LabelMap,
-    batch: VersionedBatch,
-    old: dict[Coord, np.ndarray],
-    new: dict[Coord, np.ndarray],
-    *,
-    downres: bool = True,
-) -> None:
-    """Queue rewritten scale-0 blocks, their index upkeep and the pyramid above them."""
-    bs = lm.block_shape
-    counts = BlockCounts(bs)
-    for c, arr in sorted(new.items()):
-        box = Box.from_shape(bs, (c[0] * bs[0], c[1] * bs[1], c[2] * bs[2]))
-        lm.blocks.write(arr, box, 0, batch)
-        counts.add_decoded(c, old[c], arr)
-    queue_index_updates(lm, batch, counts, through=batch)
-    if downres and lm.max_downres > 0 and new:
-        _update_pyramid(lm, batch, new)
-
-
-def _update_pyramid(lm: LabelMap, batch: VersionedBatch, new: dict[Coord, np.ndarray]) -> None:
-    """Recompute the pyramid voxels above the rewritten blocks only.
-
-    Blocks are grouped by their ancestor at the top level, so no two groups share a
-    pyramid block at any level; each group's bounding box (old voxels read, new
-    blocks pasted) goes through ``update_pyramid``, which rewrites only the part of
-    each level that box covers. Far less than rebuilding whole parents from all
-    their children, which is what a merge's rebuild does.
-    """
-    bs = np.asarray(lm.block_shape)
-    levels = lm.max_downres
-    groups: dict[Coord, list[Coord]] = {}
-    for c in new:
-        top = tuple(int(v) >> levels for v in c)
-        groups.setdefault(top, []).append(c)  # type: ignore[arg-type]
-    for coords in groups.values():
-        arr = np.asarray(coords, np.int64)
-        lo, hi = arr.min(axis=0) * bs, (arr.max(axis=0) + 1) * bs
-        box = Box((int(lo[0]), int(lo[1]), int(lo[2])), (int(hi[0]), int(hi[1]), int(hi[2])))
-        data = lm.blocks.read(box, 0) if len(coords) > 1 else np.empty(box.shape, np.uint64)
-        for c in coords:
-            one = Box.from_shape(lm.block_shape, tuple(int(v) for v in np.asarray(c) * bs))
-            data[one.slices_in(box)] = new[c]
-        update_pyramid(lm.blocks, batch, box, data, levels, lm.downsampler())
-
-
 def split(lm: LabelMap, label: int, runs: Runs, info: ModInfo) -> tuple[int, int]:
     """Split the voxels ``runs`` (scale 0) off body ``label``; ``(new label, mutation id)``."""
     label = _label(label, "split target")
@@ -235,8 +150,8 @@ def split(lm: LabelMap, label: int, runs: Runs, info: ModInfo) -> tuple[int, int
     with lm.lock:
         idx = _body_index(store, label, "split")
         body_svs = idx.supervoxels()
-        masks = _runs_by_block(runs, lm.block_shape)
-        blocks = _read_blocks(lm, list(masks))
+        masks = runs_by_block(runs, lm.block_shape)
+        blocks = read_blocks(lm, list(masks))
         split_counts: dict[int, int] = {}
         for c, mask in masks.items():
             arr = blocks.get(c)
@@ -281,7 +196,7 @@ def split(lm: LabelMap, label: int, runs: Runs, info: ModInfo) -> tuple[int, int
                 vals[hit] = new_svs[pos[hit]]
                 out[mask] = vals
                 new_blocks[c] = out
-        _write_blocks(lm, batch, blocks, new_blocks)
+        write_blocks(lm, batch, blocks, new_blocks)
         _stamp(store, batch, [label, new_label], mutid, info)
         log_mutation(
             lm,
@@ -319,9 +234,9 @@ def split_supervoxel(
         idx = store.get_index(body) if body else None
         if idx is None or not np.isin(np.uint64(sv), idx.svs):
             raise BadRequestError(f"supervoxel {sv} does not exist in this labelmap")
-        masks = _runs_by_block(runs, lm.block_shape)
+        masks = runs_by_block(runs, lm.block_shape)
         coords = sorted(set(map(tuple, idx.block_coords(sv).tolist())) | set(masks))
-        blocks = _read_blocks(lm, coords)  # type: ignore[arg-type]
+        blocks = read_blocks(lm, coords)  # type: ignore[arg-type]
         for c, mask in masks.items():
             arr = blocks.get(c)
             if arr is None or not (arr[mask] == sv).all():
@@ -360,7 +275,7 @@ def split_supervoxel(
                 out[mine & m] = split_id
                 out[mine & ~m] = remain_id
             new_blocks[c] = out
-        _write_blocks(lm, batch, blocks, new_blocks, downres=downres)
+        write_blocks(lm, batch, blocks, new_blocks, downres=downres)
         _stamp(store, batch, [body], mutid, info)
         log_mutation(
             lm,

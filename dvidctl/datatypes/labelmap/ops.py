@@ -21,14 +21,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from dvidctl.datatypes.imageblk.blockkeys import MAXLABEL_TKEY
 from dvidctl.datatypes.imageblk.blockvolume import BlockObserver
-from dvidctl.datatypes.imageblk.checks import check_label_count
-from dvidctl.datatypes.imageblk.config import pack_u64, unpack_u64
 from dvidctl.datatypes.imageblk.downsample import downsample_labels
 from dvidctl.datatypes.imageblk.instance import VoxelInstance
 from dvidctl.datatypes.imageblk.multiscale import Downsample
 from dvidctl.datatypes.labelmap import mutate
+from dvidctl.datatypes.labelmap.counters import LabelCounters
 from dvidctl.datatypes.labelmap.counting import relabel, unique_labels
 from dvidctl.datatypes.labelmap.indexing import BlockCounts, queue_index_updates, reindex
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
@@ -42,14 +40,14 @@ from dvidctl.datatypes.labelmap.sparsevol import (
     scaled_blocks,
     sparse_runs,
 )
-from dvidctl.errors import BadRequestError, KeyNotFoundError
+from dvidctl.errors import KeyNotFoundError
 from dvidctl.geometry import Box, parse_points
 from dvidctl.store.versioned import VersionedBatch
 
 _LABEL_MAX = 2**64 - 1
 
 
-class LabelMap(VoxelInstance):
+class LabelMap(LabelCounters, VoxelInstance):
     """A labelmap instance at one node.
 
     Pyramid levels take the most frequent non-zero supervoxel of each 2x2x2 cube
@@ -347,99 +345,6 @@ class LabelMap(VoxelInstance):
                 batch.delete(self.iid, tk)
             n += reindex(self, batch)
         return n
-
-    # -------------------------------------------------------------- counters
-    def max_label(self) -> int:
-        """The largest label written or reserved along this node's ancestry (0 if none)."""
-        got = self._get(MAXLABEL_TKEY)
-        return 0 if got is None else unpack_u64(got)
-
-    def has_max_label(self) -> bool:
-        """Whether any label was written or reserved along this node's ancestry."""
-        return self._get(MAXLABEL_TKEY) is not None
-
-    def max_labels_by_version(self) -> dict[int, int]:
-        """The max label stored at each version that raised it (DVID's ``MaxLabel`` map)."""
-        return {
-            vid: unpack_u64(payload)
-            for vid, payload in self.node.store.payload_versions(self.iid, MAXLABEL_TKEY)
-        }
-
-    def max_repo_label(self) -> int:
-        """The largest label written or reserved in any version."""
-        return max(self.max_labels_by_version().values(), default=0)
-
-    @property
-    def _next_label_issued(self) -> int:
-        return int(self.config.get("next_label", 0))
-
-    def next_label(self) -> int:
-        """The first label :meth:`reserve_labels` would hand out."""
-        issued = self._next_label_issued
-        return issued + 1 if issued else self.max_repo_label() + 1
-
-    def reserve_labels(self, count: int) -> tuple[int, int]:
-        """Reserve ``count`` new labels for the whole repository; returns ``(first, last)``.
-
-        As DVID's ``newLabels``: after ``set-nextlabel`` the range starts one past
-        the last label issued (and must stay under the ceiling), else one past the
-        repo-wide max label; the version's max label is raised to the last one.
-        A mutation: refused on a committed node (LockedNodeError).
-        """
-        check_label_count(count)
-        self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
-        with self.lock:
-            issued = self._next_label_issued
-            base = issued if issued else self.max_repo_label()
-            if count >= _LABEL_MAX - base:
-                raise BadRequestError(f"allocating {count} labels would overflow the label space")
-            start, end = base + 1, base + count
-            ceiling = int(self.config.get("next_label_ceiling", 0))
-            if issued and ceiling and end > ceiling:
-                raise BadRequestError(
-                    f"allocating {count} new labels would exceed the next label ceiling {ceiling}"
-                )
-            if issued:
-                self._save_config(next_label=end)
-            if end > self.max_label():
-                b = self._batch()
-                b.put(self.iid, MAXLABEL_TKEY, pack_u64(end))
-                b.commit()
-        return start, end
-
-    def set_next_label(self, label: int, ceiling: int | None = None) -> None:
-        """DVID's ``set-nextlabel``: the next reservation starts at ``label + 1``.
-
-        ``ceiling``: None leaves the allocation ceiling, 0 clears it, else sets it.
-        """
-        if label == 0:
-            raise BadRequestError("label 0 is protected background and cannot be the next label")
-        if not 0 < label < _LABEL_MAX:
-            raise BadRequestError(f"next label must be in 1..2^64-2, got {label}")
-        if ceiling is not None and not 0 <= ceiling <= _LABEL_MAX:
-            raise BadRequestError(f"ceiling must be a uint64, got {ceiling}")
-        with self.lock:
-            eff = int(self.config.get("next_label_ceiling", 0)) if ceiling is None else ceiling
-            if eff and label > eff:
-                raise BadRequestError(f"next label {label} would exceed the ceiling {eff}")
-            changes: dict[str, int] = {"next_label": label}
-            if ceiling is not None:
-                changes["next_label_ceiling"] = ceiling
-            self._save_config(**changes)
-
-    def raise_max_label(self, label: int) -> None:
-        """Raise the max label at this node to ``label`` (no change unless it is larger)."""
-        if not 0 < label <= 2**48:
-            raise BadRequestError(f"max label must be in 1..2^48, got {label}")
-        with self.lock:
-            if label > self.max_label():
-                b = self._batch()
-                b.put(self.iid, MAXLABEL_TKEY, pack_u64(label))
-                b.commit()
-
-    def _after_write(self, batch: VersionedBatch, stat: int | None) -> None:
-        if stat is not None and stat > self.max_label():
-            batch.put(self.iid, MAXLABEL_TKEY, pack_u64(stat))
 
     # ------------------------------------------------------------------ info
     def extended(self) -> dict[str, Any]:
