@@ -208,3 +208,19 @@ def lm(client, repo):  # type: ignore[no-untyped-def]
     r = client.post(f"/api/repo/{u}/instance", json={"typename": "labelmap", "dataname": "seg"})
     assert r.status_code == 200, r.text
     return u
+
+
+def test_post_index_and_indices_round_trip(client, seg) -> None:  # type: ignore[no-untyped-def]
+    u, vol = seg
+    labels = np.unique(vol[vol != 0])
+    a, b = int(labels[0]), int(labels[1])
+    raw = client.get(f"/api/node/{u}/seg/index/{a}").content
+    assert client.post(f"/api/node/{u}/seg/index/777", content=raw).status_code == 200
+    assert decode_index(client.get(f"/api/node/{u}/seg/index/777").content).num_voxels == int(
+        (vol == a).sum()
+    )
+    both = client.request("GET", f"/api/node/{u}/seg/indices", json=[a, b]).content
+    assert client.post(f"/api/node/{u}/seg/indices", content=both).status_code == 200
+    assert client.post(f"/api/node/{u}/seg/index/777", content=b"").status_code == 200  # delete
+    assert client.get(f"/api/node/{u}/seg/index/777").status_code == 404
+    assert client.post(f"/api/node/{u}/seg/index/5", content=b"\xff\xff").status_code == 400

@@ -116,7 +116,7 @@ def _text(v: int | memoryview) -> str:
         raise BadRequestError("LabelIndex string field is not UTF-8") from None
 
 
-def decode_index(data: bytes | memoryview) -> LabelIndex:
+def decode_index(data: bytes | bytearray | memoryview) -> LabelIndex:
     """A ``LabelIndex`` message as an index (rows sorted)."""
     blocks: list[int] = []
     svs: list[int] = []
@@ -164,7 +164,7 @@ def encode_indices(indices: list[LabelIndex]) -> bytes:
     return b"".join(_len_field(1, encode_index(i)) for i in indices)
 
 
-def decode_indices(data: bytes | memoryview) -> list[LabelIndex]:
+def decode_indices(data: bytes | bytearray | memoryview) -> list[LabelIndex]:
     """A ``LabelIndices`` message."""
     return [
         decode_index(v)

@@ -40,7 +40,7 @@ from dvidctl.datatypes.labelmap.sparsevol import (
     scaled_blocks,
     sparse_runs,
 )
-from dvidctl.errors import KeyNotFoundError
+from dvidctl.errors import BadRequestError, KeyNotFoundError
 from dvidctl.geometry import Box, parse_points
 from dvidctl.store.versioned import VersionedBatch
 
@@ -156,6 +156,18 @@ class LabelMap(LabelCounters, VoxelInstance):
     def indices(self, labels: Sequence[int]) -> list[LabelIndex | None]:
         """The index of each body, in order (None where it has none)."""
         return self.labelstore.get_indexes(np.asarray(labels, np.uint64))
+
+    def put_indexes(self, indexes: Sequence[LabelIndex]) -> None:
+        """Store label indexes as given, in one write (DVID's ``POST index``/``indices``;
+        an index without rows deletes the key). For repairs: writes keep them up to date."""
+        if any(i.label == 0 for i in indexes):
+            raise BadRequestError("label 0 has no index")
+        self._check_writable()
+        with self.lock:
+            batch = self._batch()
+            for idx in indexes:
+                self.labelstore.put_index(batch, idx)
+            batch.commit()
 
     def size(self, label: int, *, supervoxels: bool = False) -> int:
         """Voxels of body (or supervoxel) ``label``; NotFoundError when it has none."""

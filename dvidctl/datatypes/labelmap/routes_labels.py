@@ -14,7 +14,12 @@ from starlette.responses import Response
 
 from dvidctl.datatypes.imageblk import handlers as vx
 from dvidctl.datatypes.imageblk.wire import gzip_bytes, lz4_payload
-from dvidctl.datatypes.labelmap.indexproto import encode_index, encode_indices
+from dvidctl.datatypes.labelmap.indexproto import (
+    decode_index,
+    decode_indices,
+    encode_index,
+    encode_indices,
+)
 from dvidctl.datatypes.labelmap.labelindex import LabelIndex
 from dvidctl.datatypes.labelmap.ops import LabelMap
 from dvidctl.datatypes.labelmap.sparsevol import (
@@ -224,6 +229,20 @@ def indices(call: Call) -> Response:
     return Response(encode_indices(got), media_type=OCTET)
 
 
+def index_post(call: Call) -> Response:
+    """``POST index/{label}``: store a protobuf ``LabelIndex`` (empty ``blocks``: delete)."""
+    idx = decode_index(call.body)
+    idx.label = call.params["label"]
+    _lm(call).put_indexes([idx])
+    return Response(b"")
+
+
+def indices_post(call: Call) -> Response:
+    """``POST indices``: store protobuf ``LabelIndices`` (each by its ``label``) at once."""
+    _lm(call).put_indexes(decode_indices(call.body))
+    return Response(b"")
+
+
 def lastmod(call: Call) -> Response:
     """``GET lastmod/{label}``."""
     return json_response(_lm(call).last_mod(call.params["label"]))
@@ -288,6 +307,8 @@ def routes() -> list[Route[Any]]:
         Route("listlabels", get, listlabels, "Labels with voxels", produces=OCTET),
         Route("index/{label:int}", get, index, "Label index (protobuf)", produces=OCTET),
         Route("indices", get, indices, "Label indexes (protobuf)", body=_JSON, produces=OCTET),
+        Route("index/{label:int}", ("POST",), index_post, "Store a label index", body=OCTET),
+        Route("indices", ("POST",), indices_post, "Store label indexes", body=OCTET),
         Route("lastmod/{label:int}", get, lastmod, "Last mutation of a body"),
         Route("mutations", get, mutations, "Mutations at this node"),
         Route("history/{label:int}/{from}/{to}", get, history, "Mutations naming a label"),
