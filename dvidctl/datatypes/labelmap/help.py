@@ -10,7 +10,8 @@ Config (DVID keys, case-insensitive, string values):
   Compression=zstd[:L]   raw uint64 under zstd (default; also for gzip/lz4/snappy),
                          labelblock[:L] (DVID's label Block under zstd: 3.5x smaller,
                          2.7x slower to decode), or none
-  IndexedLabels=true     recorded for DVID compatibility
+  IndexedLabels=true     keep a label index per body on every write (false: no indexes;
+                         sizes, sparse volumes and mutations then find nothing)
 
 Python (numpy arrays are ZYX; DVID strings are XYZ):
   seg = repo.node(ref).instance("segmentation")
@@ -20,6 +21,11 @@ Python (numpy arrays are ZYX; DVID strings are XYZ):
   seg.get_slice("xz", offset_xyz, (w, h)); seg.get_arb(tl, tr, bl, res)   nearest sampling
   seg.label_at((x, y, z)); seg.labels_at([[x, y, z], ...])
   seg.max_label(); seg.next_label(); seg.reserve_labels(n)
+  seg.size(body); seg.sizes([...]); seg.supervoxels(body); seg.mapping([sv, ...])
+  seg.sparsevol(body, scale=0, bounds=box)               runs along x (Runs.voxels_zyx())
+  seg.merge(to, [from...]); seg.cleave(body, [sv...]); seg.split(body, runs)
+  seg.split_supervoxel(sv, runs); seg.renumber([new, old, ...]); seg.reindex()
+  seg.supervoxel_view()                                   reads give supervoxel ids
   seg.downres()                                           rebuild every pyramid level
 
 CLI:
@@ -29,4 +35,10 @@ CLI:
   dvidctl get slice NAME xy|xz|yz --offset X,Y,Z --size W,H [-o FILE.npy]
   dvidctl get arb NAME --corners X,Y,Z X,Y,Z X,Y,Z --res R [-o FILE.npy]
   dvidctl downres NAME
+  dvidctl label merge|cleave|split|size|sparsevol|supervoxels|mapping|history NAME ...
+
+HTTP (DVID's): sparsevol[-coarse|-size|-by-point], sparsevols-coarse, size, sizes,
+  supervoxels, supervoxel-sizes, mapping, mappings, listlabels, index, indices, lastmod,
+  merge, cleave, split, split-supervoxel, renumber, mutations, history; supervoxels=true
+  on raw, isotropic, label, labels, blocks, specificblocks, arb.
 """
