@@ -1,0 +1,139 @@
+"""neuclease's labelmap calls, request for request (neuclease/dvid/labelmap/_labelmap.py,
+_labelindex.py, rle.py), against a real ``dvidctl serve`` (uvicorn on loopback, RocksDB).
+
+neuclease itself is not installed (it needs pandas, vigra and more); each helper below
+sends exactly what the neuclease function of the same name sends and parses the answer
+the way it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+
+from dvidctl.api.repository import Repository
+from dvidctl.datatypes.labelmap.indexproto import decode_index
+from dvidctl.datatypes.labelmap.sparsevol import Runs, encode_rles
+from dvidctl.server.runner import BackgroundServer, open_state
+from dvidctl.server.state import ServerSettings
+
+
+def parse_rle_response(body: bytes) -> np.ndarray:
+    """neuclease.dvid.rle.parse_rle_response(..., format='coords'): ZYX voxels."""
+    items = np.frombuffer(body[12:], np.int32).reshape(-1, 4)
+    starts_zyx, lengths = items[:, :3][:, ::-1], items[:, 3]
+    reps = np.repeat(starts_zyx, lengths, axis=0)
+    reps[:, 2] += np.arange(len(reps)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return reps
+
+
+@pytest.fixture
+def nc(tmp_path) -> Iterator[tuple[httpx.Client, str, np.ndarray]]:  # type: ignore[no-untyped-def]
+    Repository.init(tmp_path / "r", alias="nc").close()
+    state = open_state([tmp_path / "r"], tmp_path / "store", ServerSettings())
+    with BackgroundServer(state) as srv, httpx.Client(timeout=30) as session:
+        server = srv.url
+        uuid = session.get(f"{server}/api/repos/info").json()
+        uuid = next(iter(uuid))
+        inst = {"typename": "labelmap", "dataname": "segmentation", "MaxDownresLevel": "1"}
+        assert session.post(f"{server}/api/repo/{uuid}/instance", json=inst).status_code == 200
+        base = f"{server}/api/node/{uuid}/segmentation"
+        vol = np.zeros((64, 64, 128), np.uint64)
+        vol[:, :, :40], vol[:, :, 40:80], vol[:, :, 80:] = 101, 102, 103
+        vol[:, 32:, 80:] = 104
+        r = session.post(f"{base}/raw/0_1_2/128_64_64/0_0_0", content=vol.tobytes())
+        assert r.status_code == 200, r.text
+        yield session, base, vol
+    state.close()
+
+
+def test_neuclease_reads(nc) -> None:  # type: ignore[no-untyped-def]
+    session, base, vol = nc
+    # fetch_maxlabel / fetch_nextlabel
+    assert session.get(f"{base}/maxlabel").json()["maxlabel"] == 104
+    assert session.get(f"{base}/nextlabel").json()["nextlabel"] == 105
+    # fetch_size / fetch_sizes
+    supervoxels = str(False).lower()
+    assert session.get(f"{base}/size/101?supervoxels={supervoxels}").json()["voxels"] == int(
+        (vol == 101).sum()
+    )
+    sizes = session.request("GET", f"{base}/sizes?supervoxels=false", json=[101, 104, 999]).json()
+    assert sizes == [int((vol == 101).sum()), int((vol == 104).sum()), 0]
+    # fetch_listlabels(sizes=True)
+    r = session.get(f"{base}/listlabels", params={"start": 102, "number": 2, "sizes": "true"})
+    pairs = np.frombuffer(r.content, np.uint64).reshape(-1, 2)
+    assert pairs.tolist() == [[102, int((vol == 102).sum())], [103, int((vol == 103).sum())]]
+    # fetch_sparsevol with box_zyx (neuclease turns the half-open box into inclusive bounds)
+    box_zyx = np.asarray([(10, 20, 30), (20, 40, 60)]) - [(0, 0, 0), (1, 1, 1)]
+    params = {"scale": str(0)}
+    params.update(
+        dict(zip(["minz", "miny", "minx", "maxz", "maxy", "maxx"], box_zyx.flat, strict=True))
+    )
+    r = session.get(f"{base}/sparsevol/101", params=params)
+    want = np.argwhere(vol[10:20, 20:40, 30:60] == 101) + (10, 20, 30)
+    np.testing.assert_array_equal(parse_rle_response(r.content), want)
+    # fetch_sparsevol_coarse, fetch_sparsevol_head
+    coarse = parse_rle_response(
+        session.get(f"{base}/sparsevol-coarse/104?supervoxels=false").content
+    )
+    assert coarse.tolist() == [[0, 0, 1]]  # block coords ZYX (64^3 blocks)
+    assert session.head(f"{base}/sparsevol/104?supervoxels=false").status_code == 200
+    assert session.head(f"{base}/sparsevol/999?supervoxels=false").status_code == 204
+    # fetch_supervoxels, fetch_labelindex (protobuf), fetch_lastmod
+    assert np.array(
+        session.get(f"{base}/supervoxels/103", params={}).json(), np.uint64
+    ).tolist() == [103]
+    idx = decode_index(session.get(f"{base}/index/103", params=None).content)
+    assert idx.label == 103 and idx.num_voxels == int((vol == 103).sum())
+    assert session.get(f"{base}/index/999").status_code == 404
+    assert set(session.get(f"{base}/lastmod/103").json()) == {
+        "mutation id",
+        "last mod user",
+        "last mod time",
+        "last mod app",
+    }
+
+
+def test_neuclease_mutations(nc) -> None:  # type: ignore[no-untyped-def]
+    session, base, vol = nc
+    # post_merge: json=[main_label] + other_labels
+    r = session.post(f"{base}/merge", json=[101, 102])
+    assert r.status_code == 200 and "MutationID" in r.json()
+    # _fetch_mapping: GET with a JSON body
+    assert session.request("GET", f"{base}/mapping", json=[101, 102, 5], params={}).json() == [
+        101,
+        101,
+        0,
+    ]
+    # fetch_mappings(format='binary') and the text form neuclease reads with read_csv(sep=' ')
+    a = np.frombuffer(
+        session.get(f"{base}/mappings", params={"format": "binary"}).content, np.uint64
+    )
+    assert a.reshape(-1, 2).tolist() == [[102, 101]]
+    assert session.get(f"{base}/mappings").text == "102 101\n"
+    # post_cleave: json=supervoxel_ids -> r.json()["CleavedLabel"]
+    cleaved = session.post(f"{base}/cleave/101", json=[102]).json()["CleavedLabel"]
+    assert cleaved == 105
+    # post_split_supervoxel: RLE bytes, split/remain params, -> SplitSupervoxel, RemainSupervoxel
+    part = vol == 103
+    part[:32] = False
+    pts = np.argwhere(part)
+    rle = encode_rles(Runs(pts, np.ones(len(pts), np.int64)))
+    r = session.post(
+        f"{base}/split-supervoxel/103", content=rle, params={"split": "500", "remain": "501"}
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["SplitSupervoxel"], r.json()["RemainSupervoxel"]) == (500, 501)
+    assert session.get(f"{base}/supervoxels/103").json() == [500, 501]
+    assert session.request("GET", f"{base}/mapping", json=[103, 500], params={}).json() == [0, 103]
+    # renumber: json=[new, old, ...]; history
+    assert session.post(f"{base}/renumber", json=[900, 104]).status_code == 200
+    assert session.get(f"{base}/size/900").json()["voxels"] == int((vol == 104).sum())
+    uuid = base.split("/")[-2]
+    hist = session.get(f"{base}/history/101/{uuid}/{uuid}").json()
+    assert [h["Action"] for h in hist] == ["merge", "cleave"]
+    muts = session.get(f"{base}/mutations").json()
+    assert [m["MutationID"] for m in muts] == [1, 2, 3, 4]
