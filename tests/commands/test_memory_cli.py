@@ -72,7 +72,12 @@ def _init(repo: Path, *new: str) -> None:
 @linux_only
 def test_put_and_get_subvolume_hold_little_more_than_the_array(tmp_path: Path) -> None:
     repo = tmp_path / "r"
-    _init(repo, "labelmap", "seg", "--config", "BlockSize=64,64,64")
+    # Random uint64 voxels are 8 million distinct labels: with label indexes on, the write
+    # would also make 8 million index keys (one per body, as DVID). This measures the
+    # voxel path, so the instance keeps none (IndexedLabels=false).
+    _init(
+        repo, "labelmap", "seg", "--config", "BlockSize=64,64,64", "--config", "IndexedLabels=false"
+    )
     shape = (128, 256, 256)  # 64 MiB of incompressible uint64
     vol = np.random.default_rng(1).integers(0, 2**63, shape, dtype=np.uint64)
     np.save(tmp_path / "vol.npy", vol)

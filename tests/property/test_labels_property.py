@@ -276,3 +276,31 @@ def test_put_blocks_keeps_indexes_exact_with_repeats_and_unchanged_blocks() -> N
         _check(seg, ref)
         seg.put_blocks([((0, 0, 0), a)])  # unchanged
         _check(seg, ref)
+
+
+@pytest.mark.parametrize("strategy", ["ours", "theirs"])
+def test_a_resolved_block_conflict_leaves_exact_indexes(strategy: str) -> None:
+    """Both sides write one empty block with different supervoxels (no index key is
+    touched by both): the strategy's pick must still leave exact indexes."""
+    with Repository.memory() as repo:
+        repo.new_instance(
+            "labelmap", "seg", {"BlockSize": f"{BS},{BS},{BS}", "MaxDownresLevel": "1"}
+        )
+        seg = repo.head.instance("seg")
+        seg.put_subvolume(np.full((BS, BS, BS), 2, np.uint64))
+        repo.commit("base")
+        repo.branch("side")
+        repo.checkout("side")
+        repo.head.instance("seg").put_subvolume(np.full((BS, BS, BS), 5, np.uint64), (0, 0, BS))
+        repo.commit("side: 5")
+        repo.checkout("master")
+        repo.head.instance("seg").put_subvolume(np.full((BS, BS, BS), 6, np.uint64), (0, 0, BS))
+        repo.commit("master: 6")
+        repo.merge(["side"], strategy=strategy)
+        seg = repo.head.instance("seg")
+        ref = Ref(Box((0, 0, 0), (BS, BS, 2 * BS)))
+        ref.put(np.full((BS, BS, BS), 2, np.uint64), (0, 0, 0))
+        winner = 6 if strategy == "ours" else 5
+        ref.put(np.full((BS, BS, BS), winner, np.uint64), (0, 0, BS))
+        _check(seg, ref)
+        assert seg.sizes([5, 6]) == ([0, BS**3] if winner == 6 else [BS**3, 0])

@@ -13,17 +13,20 @@ scale-0 blocks (a merge whose sides both changed label data uses it).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dvidctl.datatypes.imageblk.blockkeys import TKEY_LEN, decode_block_tkeys
+from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY, block_tkey, decode_block_tkey
 from dvidctl.datatypes.imageblk.codec import decode_into
+from dvidctl.datatypes.imageblk.config import unpack_extents
 from dvidctl.datatypes.imageblk.scratch import scratch
 from dvidctl.datatypes.labelmap.counting import label_counts, unique_labels
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
 from dvidctl.datatypes.labelmap.labelindex import LabelIndex, encode_block_ids, sort_rows
 from dvidctl.datatypes.labelmap.labelstore import LabelStore
+from dvidctl.geometry import INT32_MIN
 from dvidctl.store.versioned import VersionedBatch
 
 if TYPE_CHECKING:
@@ -148,25 +151,11 @@ def reindex(inst: VoxelInstance, batch: VersionedBatch) -> int:
     longer exist are deleted. Returns the number of index keys queued.
     """
     store = LabelStore(inst)
-    vol = inst.blocks
-    coords = vol.block_coords(0).astype(np.int64)
-    held = [
-        tk
-        for (i, tk) in batch.held()
-        if i == inst.iid and len(tk) == TKEY_LEN and tk[0] == CLASS_BLOCK and tk[1] == 0
-    ]
-    if held:
-        coords = np.unique(
-            np.concatenate([coords, decode_block_tkeys(held)[1].astype(np.int64)]), axis=0
-        )
-    rows: dict[tuple[int, int], list[int]] = {}
-    for z, y, x in coords.tolist():
-        rows.setdefault((z, y), []).append(x)
-    spans = [(z, y, min(xs), max(xs) + 1) for (z, y), xs in sorted(rows.items())]
     rows_b, rows_s, rows_c = [], [], []
     block = np.empty(inst.block_shape, _U64)
-    for (z, y, _, _), row in zip(spans, vol.iter_rows(0, spans, batch), strict=True):
-        for x, payload in row:
+    for bz, row in _scale0_slabs(inst, batch):
+        for tk, payload in row:
+            _, (z, y, x) = decode_block_tkey(tk)
             labels, counts = label_counts(decode_into(payload, block))
             keep = labels != 0
             rows_b.append(
@@ -174,6 +163,7 @@ def reindex(inst: VoxelInstance, batch: VersionedBatch) -> int:
             )
             rows_s.append(labels[keep])
             rows_c.append(counts[keep])
+        del bz
     b = np.concatenate(rows_b) if rows_b else _NONE
     s = np.concatenate(rows_s) if rows_s else _NONE
     c = np.concatenate(rows_c) if rows_c else _NONE
@@ -204,6 +194,34 @@ def reindex(inst: VoxelInstance, batch: VersionedBatch) -> int:
         store.delete_index(batch, body)
         queued += 1
     return queued
+
+
+def _scale0_slabs(
+    inst: VoxelInstance, batch: VersionedBatch
+) -> Iterator[tuple[int, list[tuple[bytes, memoryview]]]]:
+    """The scale-0 blocks as ``batch`` leaves them, one z slab of blocks at a time.
+
+    Read through the batch (a merge's resolutions win, and keys its parents disagree
+    on are never resolved from the store); the slabs come from the extents.
+    """
+    iid = inst.iid
+    ext = (
+        batch.queued(iid, EXTENTS_TKEY)
+        if batch.holds(iid, EXTENTS_TKEY)
+        else inst._get(EXTENTS_TKEY)
+    )
+    if ext is None:
+        return
+    box = unpack_extents(ext)
+    bz0 = box.start[0] // inst.block_shape[0]
+    bz1 = (box.stop[0] - 1) // inst.block_shape[0] + 1
+    lo, hi = INT32_MIN, INT32_MIN
+    ranges = [
+        (block_tkey(CLASS_BLOCK, 0, z, lo, hi), block_tkey(CLASS_BLOCK, 0, z + 1, lo, hi))
+        for z in range(bz0, bz1)
+    ]
+    got = inst.node.store.iter_payload_ranges(inst.vid, iid, ranges, through=batch)
+    yield from zip(range(bz0, bz1), got, strict=True)
 
 
 def _same_rows(idx: LabelIndex, b: np.ndarray, s: np.ndarray, c: np.ndarray) -> bool:

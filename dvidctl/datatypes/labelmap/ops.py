@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from dvidctl.datatypes.imageblk.blockkeys import TKEY_LEN
 from dvidctl.datatypes.imageblk.blockvolume import BlockObserver
 from dvidctl.datatypes.imageblk.downsample import downsample_labels
 from dvidctl.datatypes.imageblk.instance import VoxelInstance
@@ -175,10 +176,21 @@ class LabelMap(LabelCounters, VoxelInstance):
 
     def sizes(self, labels: Sequence[int], *, supervoxels: bool = False) -> list[int]:
         """Voxel counts, 0 for labels without voxels."""
+        arr = np.asarray([int(v) for v in labels], np.uint64)
+        store = self.labelstore
+        if not supervoxels:
+            return [0 if i is None else i.num_voxels for i in store.get_indexes(arr)]
+        bodies = store.bodies_of(arr)
+        found = {
+            int(b): i
+            for b, i in zip(
+                np.unique(bodies).tolist(), store.get_indexes(np.unique(bodies)), strict=True
+            )
+        }
         out = []
-        for label in labels:
-            idx = self.index(int(label), supervoxels=supervoxels)
-            out.append(0 if idx is None else idx.num_voxels)
+        for sv, body in zip(arr.tolist(), bodies.tolist(), strict=True):
+            idx = found.get(body) if body else None
+            out.append(0 if idx is None else int(idx.counts[idx.svs == np.uint64(sv)].sum()))
         return out
 
     def supervoxels(self, label: int) -> np.ndarray:
@@ -192,11 +204,14 @@ class LabelMap(LabelCounters, VoxelInstance):
     def mapping(self, svs: Sequence[int] | np.ndarray, *, lookup: bool = True) -> np.ndarray:
         """The body of each supervoxel; 0 for retired ones and, with ``lookup``, missing ones."""
         arr = np.asarray(svs, np.uint64).reshape(-1)
-        bodies = self.labelstore.bodies_of(arr)
-        if lookup:
-            for i, (sv, body) in enumerate(zip(arr.tolist(), bodies.tolist(), strict=True)):
-                if body and self.index(sv, supervoxels=True) is None:
-                    bodies[i] = 0
+        store = self.labelstore
+        bodies = store.bodies_of(arr)
+        if lookup and len(arr):
+            u = np.unique(bodies[bodies != 0])
+            for body, idx in zip(u.tolist(), store.get_indexes(u), strict=True):
+                mine = bodies == np.uint64(body)
+                have = idx.svs if idx is not None else np.zeros(0, np.uint64)
+                bodies[mine & ~np.isin(arr, have)] = 0
         return bodies
 
     def mappings(self) -> tuple[np.ndarray, np.ndarray]:
@@ -352,7 +367,12 @@ class LabelMap(LabelCounters, VoxelInstance):
         idx_keys = [tk for tk in contested if tk[:1] == bytes([CLASS_INDEX])]
         pyramid = [tk for tk in contested if tk[:1] != bytes([CLASS_INDEX])]
         n = super().rebuild_derived(batch, sources, pyramid)
-        if idx_keys and self.indexed:
+        # A block or mapping key the merge resolves (sides that disagreed: a strategy's
+        # pick, or a voxel merge) can leave a one-sided index stale as well.
+        resolved = any(
+            i == self.iid and _is_label_source(tk) for (i, tk), _ in batch.held().items()
+        )
+        if (idx_keys or resolved) and self.indexed:
             for tk in idx_keys:
                 batch.delete(self.iid, tk)
             n += reindex(self, batch)
@@ -370,6 +390,15 @@ class LabelMap(LabelCounters, VoxelInstance):
             IndexedLabels=self.indexed,
         )
         return ext
+
+
+def _is_label_source(tk: bytes) -> bool:
+    """A key label indexes derive from: a scale-0 block or a mapping key."""
+    from dvidctl.datatypes.labelmap.keys import CLASS_MAPPING, LABEL_TKEY_LEN
+
+    if len(tk) == TKEY_LEN and tk[0] == CLASS_BLOCK and tk[1] == 0:
+        return True
+    return len(tk) == LABEL_TKEY_LEN and tk[0] == CLASS_MAPPING
 
 
 if TYPE_CHECKING:  # mypy checks that the class satisfies the shared labelmap interface
