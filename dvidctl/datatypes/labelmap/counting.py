@@ -33,16 +33,23 @@ def _distinct_rows(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows (along x) of ``arr`` that differ from the row before, and their repeats.
 
     Segmentation changes slowly across rows too, so most rows equal the previous
-    one: one more comparison pass leaves a few rows to find runs in.
+    one: one more comparison pass leaves a few rows to find runs in. A 3D array is
+    compared as it is (a block of a larger array is a strided view: no copy).
     """
-    nx = arr.shape[-1] if arr.ndim else 1
-    rows = np.ascontiguousarray(arr).reshape(-1, nx)
-    if len(rows) < 2:
-        return rows, np.ones(len(rows), np.int64)
-    same = (rows[1:] == rows[:-1]).all(axis=1)
-    heads = np.flatnonzero(~same) + 1
-    heads = np.concatenate(([0], heads))
-    return rows[heads], np.diff(np.append(heads, len(rows)))
+    if arr.ndim != 3:
+        rows = np.ascontiguousarray(arr).reshape(-1, arr.shape[-1] if arr.ndim else 1)
+        arr = rows.reshape(1, *rows.shape)
+    nz, ny, _ = arr.shape
+    if nz * ny < 2:
+        return arr.reshape(nz * ny, -1), np.ones(nz * ny, np.int64)
+    same = np.empty((nz, ny), bool)
+    np.all(arr[:, 1:, :] == arr[:, :-1, :], axis=2, out=same[:, 1:])
+    if nz > 1:
+        same[1:, 0] = np.all(arr[1:, 0, :] == arr[:-1, -1, :], axis=1)
+    same[0, 0] = False
+    heads = np.flatnonzero(~same.reshape(-1))
+    hz, hy = np.divmod(heads, ny)
+    return arr[hz, hy], np.diff(np.append(heads, nz * ny))
 
 
 def label_counts(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
