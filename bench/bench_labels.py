@@ -135,8 +135,10 @@ def main() -> None:
         body = seg.sparsevol(target)
         zs = np.unique(body.starts[:, 0])
         z = int(zs[0])
-        for planes in (1, 4, 16, 48):
+        for planes in (1, 4, 16):
             keep = (body.starts[:, 0] >= z) & (body.starts[:, 0] < z + planes)
+            if not keep.any():
+                break
             part = Runs(body.starts[keep], body.lengths[keep])
             blocks = len(runs_by_block(part, (64, 64, 64)))
             t = time.perf_counter()
