@@ -175,12 +175,33 @@ def serve_tour(d: Path) -> None:
                 f"{len(r.content)} bytes, identical"
             )
         run("keys", "notes", "--remote", f"http://127.0.0.1:{port}", "--node", ":master", cwd=d)
+        if "segmentation" in repo_info["DataInstances"]:
+            sync_tour(d, f"http://127.0.0.1:{port}/{root[:10]}")
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
         print(out.decode(errors="replace").strip().splitlines()[-1])
     if proc.returncode != 0:
         raise SystemExit(f"dvidctl serve exited with {proc.returncode}")
+
+
+def sync_tour(d: Path, remote: str) -> None:
+    """Clone from the server, proofread in the clone, and push back: only the change travels."""
+    import httpx
+
+    print("\n# a collaborator clones the served repository, merges two bodies, and pushes")
+    run("clone", remote, "lab", cwd=d)
+    lab = d / "lab"
+    run("label", "size", "segmentation", "7", "123456789", cwd=lab)
+    run("label", "merge", "segmentation", "7", "123456789", cwd=lab)
+    run("diff", "HEAD~1", "HEAD", "--labels", "segmentation", cwd=lab)
+    run("commit", "-m", "merge body 123456789 into 7", cwd=lab)
+    run("push", cwd=lab)
+    server, _, uuid = remote.rpartition("/")
+    size = httpx.get(f"{server}/api/node/:master/segmentation/size/7").json()["voxels"]
+    print(f"GET /api/node/:master/segmentation/size/7 -> {size} voxels (32*64*64 + 20^3)")
+    assert size == 32 * 64 * 64 + 20**3, size
+    del uuid
 
 
 def main() -> int:
