@@ -6,7 +6,7 @@ demo:
 	$(PY) scripts/dev.py demo
 test:
 	$(PY) scripts/dev.py test
-test-slow:  # the heavier sync fault tests (more processes killed, a full disk)
+test-slow:  # the heavier tests: more sync faults, a full disk, streamed-write kills at every step
 	$(PY) scripts/dev.py test -m slow
 console-test:  # the web console in Chromium alone (tests/console; apt-get install chromium)
 	$(PY) scripts/dev.py test -m browser tests/console
