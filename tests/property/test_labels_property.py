@@ -144,23 +144,27 @@ def test_random_writes_and_mutations_match_numpy_at_every_scale_and_version(seed
             elif kind == "split":
                 target = order[0]
                 mask = bodies == target
-                mask[: mask.shape[0] // 2] = False  # the upper half of the body
-                new, _ = seg.split(target, _runs_of(mask, np.asarray(box.start)))
-                # each split supervoxel part gets a new supervoxel id mapped to the new body
-                split_svs = seg.supervoxels(new).tolist()
-                for sv in np.unique(ref.sv[mask]).tolist():
-                    whole = not ((ref.sv == sv) & ~mask).any()
-                    if whole:
-                        ref.body[sv] = new
-                    else:
-                        fresh = [
-                            s
-                            for s in split_svs
-                            if s not in np.unique(ref.sv).tolist() and s not in ref.body
-                        ]
-                        part = (ref.sv == sv) & mask
-                        ref.sv[part] = fresh[0]
-                        ref.body[fresh[0]] = new
+                zs = np.argwhere(mask)[:, 0]
+                mask[: int(np.median(zs)) + (zs.min() == np.median(zs))] = False  # a part
+                assert 0 < mask.sum() < (bodies == target).sum()
+                new, mutid = seg.split(target, _runs_of(mask, np.asarray(box.start)))
+                # DVID: both parts of every supervoxel the split touches get new ids,
+                # the new body's label first, then (split, remain) per supervoxel
+                touched = np.unique(ref.sv[mask]).tolist()
+                want = {
+                    str(sv): {"Split": new + 1 + 2 * i, "Remain": new + 2 + 2 * i}
+                    for i, sv in enumerate(touched)
+                }
+                (rec,) = [m for m in seg.mutations() if m["MutationID"] == mutid]
+                assert rec["Action"] == "split-complete" and rec["SVSplits"] == want
+                assert rec["Target"] == target and rec["NewLabel"] == new
+                for sv in touched:
+                    parts, mine = want[str(sv)], ref.sv == sv
+                    ref.sv[mine & mask] = parts["Split"]
+                    ref.sv[mine & ~mask] = parts["Remain"]
+                    ref.body[parts["Split"]], ref.body[parts["Remain"]] = new, target
+                    ref.body[sv] = 0
+                assert not np.isin(seg.supervoxel_view().get_subvolume(box), touched).any()
             elif kind == "split-supervoxel":
                 sv = int(np.unique(ref.sv[ref.sv != 0])[0])
                 mask = ref.sv == sv

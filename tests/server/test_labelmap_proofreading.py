@@ -151,7 +151,24 @@ def test_merge_cleave_split_over_http(client, seg) -> None:  # type: ignore[no-u
         vol, body & ~part
     )
     muts = client.get(f"/api/node/{u}/seg/mutations").json()
-    assert [m["Action"] for m in muts] == ["merge", "cleave", "split"]
+    # DVID's log holds the completion records
+    assert [m["Action"] for m in muts] == ["merge-complete", "cleave-complete", "split-complete"]
+    assert set(got) == {"label", "MutationID"} and got["MutationID"] == muts[-1]["MutationID"]
+    # DVID: supervoxel ids are immutable; both parts of each split supervoxel get new ids
+    svsplits = muts[-1]["SVSplits"]
+    touched = sorted(int(k) for k in svsplits)
+    assert touched == sorted(set(np.unique(vol[part]).tolist()) & {a, b})
+    untouched = sorted({a, b} - set(touched))
+    remains = sorted(v["Remain"] for v in svsplits.values())
+    splits_ = sorted(v["Split"] for v in svsplits.values())
+    assert splits_ == [split_label + 1 + 2 * i for i in range(len(touched))]
+    sv_of = lambda lbl: client.get(f"/api/node/{u}/seg/supervoxels/{lbl}").json()  # noqa: E731
+    assert sv_of(split_label) == splits_ and sv_of(a) == sorted(remains + untouched)
+    mapped = client.request(
+        "GET", f"/api/node/{u}/seg/mapping", json=[*touched, *splits_, *remains]
+    ).json()
+    n = len(touched)
+    assert mapped == [0] * n + [split_label] * n + [a] * n
     hist = client.get(f"/api/node/{u}/seg/history/{a}/{u}/{u}").json()
     assert len(hist) == 3
 

@@ -16,6 +16,7 @@ import pytest
 
 from dvidctl.api.repository import Repository
 from dvidctl.datatypes.labelmap.indexproto import decode_index
+from dvidctl.datatypes.labelmap.mutlog import mutation_seq
 from dvidctl.datatypes.labelmap.sparsevol import Runs, encode_rles
 from dvidctl.server.runner import BackgroundServer, open_state
 from dvidctl.server.state import ServerSettings
@@ -134,6 +135,7 @@ def test_neuclease_mutations(nc) -> None:  # type: ignore[no-untyped-def]
     assert session.get(f"{base}/size/900").json()["voxels"] == int((vol == 104).sum())
     uuid = base.split("/")[-2]
     hist = session.get(f"{base}/history/101/{uuid}/{uuid}").json()
-    assert [h["Action"] for h in hist] == ["merge", "cleave"]
+    assert [h["Action"] for h in hist] == ["merge-complete", "cleave-complete"]
     muts = session.get(f"{base}/mutations").json()
-    assert [m["MutationID"] for m in muts] == [1, 2, 3, 4]
+    ids = [m["MutationID"] for m in muts]
+    assert [mutation_seq(i) for i in ids] == [1, 2, 3, 4] and len({i & 0xFFFFF for i in ids}) == 1

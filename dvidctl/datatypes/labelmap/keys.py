@@ -7,8 +7,9 @@
 * supervoxel -> body mapping: ``189 | sv u64 BE`` -> ``u64 LE`` body (0: a supervoxel
   retired by a split). No key: the supervoxel is its own body. DVID keeps the
   mapping in a mutation log; here it is versioned data, so it syncs and merges like blocks;
-* mutation log: ``191 | mutation id u64 BE`` -> JSON record of one merge, cleave, split,
-  split-supervoxel or renumber, written at the node that made it;
+* mutation log: ``191 | mutation id u64 BE | node UUID (16 bytes)`` -> JSON record of
+  one merge, cleave, split, split-supervoxel or renumber, written at the node that made
+  it (:mod:`.mutlog`; logs written before the UUID was part of the key have 9-byte keys);
 * the last mutation id: ``192`` -> ``u64 LE`` (versioned; merges take the max).
 """
 
@@ -74,6 +75,8 @@ def describe(tk: bytes) -> str:
     """Readable form of a labelmap type key."""
     if len(tk) == LABEL_TKEY_LEN and tk[0] in _NAMES:
         return f"{_NAMES[tk[0]]} {tkey_label(tk)}"
+    if len(tk) == LABEL_TKEY_LEN + 16 and tk[0] == CLASS_MUTATION:
+        return f"mutation {tkey_label(tk)} at {tk[LABEL_TKEY_LEN:].hex()}"
     if tk == MUTID_TKEY:
         return "last mutation id"
     return str(_BLOCKS(tk))

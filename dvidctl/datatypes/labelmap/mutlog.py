@@ -1,10 +1,26 @@
 """Mutation ids and the mutation log of a labelmap, as versioned keys.
 
-Each merge, cleave, split, split-supervoxel and renumber gets the next mutation
-id (one more than the largest stored at any version, DVID's repo-wide counter)
-and writes a JSON record ``191 | id`` at its node, in the mutation's own batch.
-``mutations`` lists a node's own records; ``history`` the records between two
-versions that name a label.
+**Mutation ids.** DVID takes them from one server-wide counter; a distributed
+dvidctl has many writers (clones of one repository write at their own nodes and
+later push, pull and merge), so a plain counter would hand the same id to two
+mutations made in two clones. An id here is ``seq << 20 | tag``:
+
+* ``seq`` is one more than the largest ``seq`` stored at any version this store
+  holds (the versioned key ``192``, a merge keeps the max), so along any path of
+  the DAG ids strictly increase, and a merge node continues above both parents;
+* ``tag`` is 20 bits of the node's UUID (random, 128 bits), so two nodes made in
+  two clones that reach the same ``seq`` still give different ids (the same id
+  needs the same ``seq`` *and* a 1-in-2^20 tag collision).
+
+Ids stay below 2^53 up to 2^33 mutations, so JavaScript clients read them exactly.
+
+**The log.** Each mutation writes its DVID record (the JSON DVID's
+``LogJSONMutation`` stores: ``merge-complete``, ``cleave-complete``,
+``split-complete``, ``split-supervoxel-complete``, ``renumber-complete``) under
+``191 | id u64 BE | node UUID`` in the mutation's own batch: keys of two nodes
+never coincide, so merged histories keep the records of both sides even in the
+unlikely case of equal ids. ``mutations`` lists a node's own records;
+``history`` the records between two versions that name a label.
 """
 
 from __future__ import annotations
@@ -22,6 +38,9 @@ from dvidctl.store.versioned import VersionedBatch
 if TYPE_CHECKING:
     from dvidctl.datatypes.base import Instance
 
+TAG_BITS = 20
+_TAG_MASK = (1 << TAG_BITS) - 1
+
 
 @dataclass(frozen=True)
 class ModInfo:
@@ -36,26 +55,58 @@ def rfc3339_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def next_mutation_id(inst: Instance) -> int:
-    """One more than the largest mutation id stored at any version."""
+def go_time_now() -> str:
+    """The current time as Go's ``time.Now().String()`` (DVID's record ``Timestamp``)."""
+    ns = time.time_ns()
+    day = datetime.fromtimestamp(ns // 10**9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{day}.{ns % 10**9:09d} +0000 UTC"
+
+
+def node_tag(uuid: str) -> int:
+    """The 20 bits of a node UUID that mutation ids made at that node carry."""
+    return int(uuid[:8], 16) & _TAG_MASK
+
+
+def mutation_seq(mutid: int) -> int:
+    """The sequence part of a mutation id (ids made before tags: their own seq 0)."""
+    return mutid >> TAG_BITS
+
+
+def next_mutation_ids(inst: Instance, count: int = 1) -> list[int]:
+    """``count`` fresh mutation ids for a mutation at the instance's node."""
     got = [unpack_u64(v) for _, v in inst.node.store.payload_versions(inst.iid, MUTID_TKEY)]
-    return max(got, default=0) + 1
+    seq = max((mutation_seq(v) for v in got), default=0) + 1
+    tag = node_tag(inst.node.uuid)
+    return [((seq + k) << TAG_BITS) | tag for k in range(count)]
+
+
+def next_mutation_id(inst: Instance) -> int:
+    """The next mutation id at the instance's node (see the module notes)."""
+    return next_mutation_ids(inst, 1)[0]
+
+
+def mutation_tkey(mutid: int, uuid: str) -> bytes:
+    """``191 | id u64 BE | node UUID``: unique to the node, ordered by id."""
+    return label_tkey(CLASS_MUTATION, mutid) + bytes.fromhex(uuid)
 
 
 def log_mutation(
     inst: Instance, batch: VersionedBatch, mutid: int, action: str, info: ModInfo, **fields: Any
 ) -> dict[str, Any]:
-    """Queue the record of mutation ``mutid`` and the new last mutation id."""
-    record = {
-        "Action": action,
+    """Queue DVID's record of mutation ``mutid`` (``{action}-complete``) and the last id."""
+    record: dict[str, Any] = {
+        "Action": f"{action}-complete",
         **fields,
         "UUID": inst.node.uuid,
         "MutationID": mutid,
-        "Timestamp": time.time(),
-        "User": info.user,
-        "App": info.app,
+        "Timestamp": go_time_now(),
     }
-    batch.put(inst.iid, label_tkey(CLASS_MUTATION, mutid), json.dumps(record).encode())
+    if info.user:
+        record["User"] = info.user
+    if info.app:
+        record["App"] = info.app
+    payload = json.dumps(record, sort_keys=True).encode()  # Go marshals maps sorted
+    batch.put(inst.iid, mutation_tkey(mutid, inst.node.uuid), payload)
     batch.put(inst.iid, MUTID_TKEY, pack_u64(mutid))
     return record
 
@@ -66,28 +117,41 @@ def mutation_records(inst: Instance) -> list[dict[str, Any]]:
     return [json.loads(bytes(v)) for _, v in inst._scan(lo, hi)]
 
 
+_LABEL_FIELDS = (
+    "Target",
+    "NewLabel",
+    "CleavedLabel",
+    "OrigLabel",
+    "Supervoxel",
+    "SplitSupervoxel",
+    "RemainSupervoxel",
+    "Body",
+)
+
+
 def mentions(record: dict[str, Any], label: int) -> bool:
-    """Whether a record names ``label`` (as target, merged, cleaved or new label)."""
-    for key in (
-        "Target",
-        "NewLabel",
-        "CleavedLabel",
-        "OrigLabel",
-        "Supervoxel",
-        "SplitSupervoxel",
-        "RemainSupervoxel",
-        "Body",
-    ):
-        if record.get(key) == label:
+    """Whether a record names ``label`` (a body or supervoxel it changed or made)."""
+    if any(record.get(key) == label for key in _LABEL_FIELDS):
+        return True
+    if label in record.get("Labels", []) or label in record.get("CleavedSupervoxels", []):
+        return True
+    for old, parts in record.get("SVSplits", {}).items():
+        if int(old) == label or label in (parts.get("Split"), parts.get("Remain")):
             return True
-    return label in record.get("Labels", []) or label in record.get("Supervoxels", [])
+    return False
 
 
 __all__ = [
+    "TAG_BITS",
     "ModInfo",
+    "go_time_now",
     "log_mutation",
     "mentions",
     "mutation_records",
+    "mutation_seq",
+    "mutation_tkey",
     "next_mutation_id",
+    "next_mutation_ids",
+    "node_tag",
     "rfc3339_now",
 ]

@@ -26,7 +26,7 @@ from dvidctl.datatypes.imageblk.blockvolume import BlockObserver
 from dvidctl.datatypes.imageblk.downsample import downsample_labels
 from dvidctl.datatypes.imageblk.instance import VoxelInstance
 from dvidctl.datatypes.imageblk.multiscale import Downsample
-from dvidctl.datatypes.labelmap import mutate
+from dvidctl.datatypes.labelmap import mutate, splits
 from dvidctl.datatypes.labelmap.counters import LabelCounters
 from dvidctl.datatypes.labelmap.counting import relabel, unique_labels
 from dvidctl.datatypes.labelmap.indexing import BlockCounts, queue_index_updates, reindex
@@ -291,7 +291,7 @@ class LabelMap(LabelCounters, VoxelInstance):
 
     def split(self, label: int, runs: Runs, info: ModInfo | None = None) -> tuple[int, int]:
         """Split scale-0 voxels ``runs`` off body ``label``; ``(new label, mutation id)``."""
-        return mutate.split(self, label, runs, info or ModInfo())
+        return splits.split(self, label, runs, info or ModInfo())
 
     def split_supervoxel(
         self,
@@ -304,7 +304,7 @@ class LabelMap(LabelCounters, VoxelInstance):
         downres: bool = True,
     ) -> tuple[int, int, int]:
         """Split supervoxel ``sv``; ``(split id, remain id, mutation id)``."""
-        return mutate.split_supervoxel(
+        return splits.split_supervoxel(
             self,
             sv,
             runs,

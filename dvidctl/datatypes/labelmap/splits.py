@@ -1,0 +1,219 @@
+"""Voxel splits of a labelmap body or supervoxel, with DVID's id semantics.
+
+Supervoxel ids are immutable, as in DVID (``labelmap/mutate.go`` ``SplitLabels``,
+``SplitSupervoxel``): a split never leaves an old id on fewer voxels.
+
+* **split** ``split/{label}``: every supervoxel the split's voxels touch gets two new
+  ids (DVID's ``labels.SVSplit``): ``Split`` for its voxels inside the split, mapped
+  to the new body, and ``Remain`` for the rest, mapped to the old body (even when no
+  voxel remains, as DVID). The old supervoxel is retired (mapped to 0). Every block
+  holding a touched supervoxel is rewritten (DVID rewrites their headers), with its
+  pyramid; the new body's label comes first, then ``Split``, ``Remain`` per
+  supervoxel in ascending order. The record's ``SVSplits`` is ``{old: {Split, Remain}}``.
+* **split-supervoxel** ``split-supervoxel/{sv}``: the voxels ``runs`` get ``split``,
+  the rest ``remain`` (given, or new labels), both in the supervoxel's body.
+
+Each checks everything first (the split lies in the body or supervoxel and is
+smaller than it), then writes one atomic batch at the node.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dvidctl.datatypes.imageblk.blockkeys import MAXLABEL_TKEY
+from dvidctl.datatypes.imageblk.config import pack_u64
+from dvidctl.datatypes.labelmap.labelindex import decode_block_ids
+from dvidctl.datatypes.labelmap.labelstore import LabelStore
+from dvidctl.datatypes.labelmap.mutate import body_index, check_label, stamp_bodies
+from dvidctl.datatypes.labelmap.mutlog import ModInfo, log_mutation, next_mutation_id
+from dvidctl.datatypes.labelmap.rewrite import read_blocks, runs_by_block, write_blocks
+from dvidctl.datatypes.labelmap.sparsevol import Runs
+from dvidctl.errors import BadRequestError
+
+if TYPE_CHECKING:
+    from dvidctl.datatypes.labelmap.ops import LabelMap
+
+Coord = tuple[int, int, int]
+
+
+def _coords(rows: np.ndarray) -> list[Coord]:
+    return [(int(z), int(y), int(x)) for z, y, x in rows.tolist()]
+
+
+def _split_counts(
+    masks: dict[Coord, np.ndarray],
+    blocks: dict[Coord, np.ndarray],
+    body_svs: np.ndarray,
+    label: int,
+) -> dict[int, int]:
+    """Voxels of each supervoxel under the split; refuses voxels outside the body."""
+    got: dict[int, int] = {}
+    for c, mask in masks.items():
+        arr = blocks.get(c)
+        vals = arr[mask] if arr is not None else np.zeros(int(mask.sum()), np.uint64)
+        outside = ~np.isin(vals, body_svs)
+        if outside.any():
+            raise BadRequestError(
+                f"the split reaches {int(outside.sum())} voxels outside body {label} "
+                f"(block {c[::-1]}); nothing was split"
+            )
+        u, n = np.unique(vals, return_counts=True)
+        for sv, k in zip(u.tolist(), n.tolist(), strict=True):
+            got[sv] = got.get(sv, 0) + k
+    return got
+
+
+def _relabel(
+    arr: np.ndarray, mask: np.ndarray | None, old: np.ndarray, split: np.ndarray, remain: np.ndarray
+) -> np.ndarray:
+    """``arr`` with each ``old[i]`` voxel made ``split[i]`` under ``mask``, else ``remain[i]``."""
+    pos = np.minimum(np.searchsorted(old, arr), len(old) - 1)
+    hit = old[pos] == arr
+    out = arr.copy()
+    out[hit] = remain[pos[hit]]
+    if mask is not None:
+        inside = hit & mask
+        out[inside] = split[pos[inside]]
+    return out
+
+
+def split(lm: LabelMap, label: int, runs: Runs, info: ModInfo) -> tuple[int, int]:
+    """Split the voxels ``runs`` (scale 0) off body ``label``; ``(new label, mutation id)``."""
+    label = check_label(label, "split target")
+    store = LabelStore(lm)
+    lm._check_writable()
+    with lm.lock:
+        idx = body_index(store, label, "split")
+        masks = runs_by_block(runs, lm.block_shape)
+        blocks = read_blocks(lm, list(masks))
+        counts = _split_counts(masks, blocks, idx.supervoxels(), label)
+        voxels = sum(counts.values())
+        if voxels >= idx.num_voxels:
+            raise BadRequestError(
+                f"split volume of {voxels} voxels >= {idx.num_voxels} of label {label}; "
+                "nothing was split"
+            )
+        old = np.asarray(sorted(counts), np.uint64)
+        first, _ = lm.reserve_labels(1 + 2 * len(old))
+        new_label = first
+        split_ids = first + 1 + 2 * np.arange(len(old), dtype=np.uint64)
+        remain_ids = split_ids + np.uint64(1)
+        held = decode_block_ids(np.unique(idx.blocks[np.isin(idx.svs, old)]))
+        affected = sorted(set(_coords(held)) | set(masks))
+        blocks.update(read_blocks(lm, [c for c in affected if c not in blocks]))
+        new_blocks = {
+            c: _relabel(arr, masks.get(c), old, split_ids, remain_ids)
+            for c, arr in blocks.items()
+            if np.isin(arr, old).any()
+        }
+        batch = lm._batch()
+        mutid = next_mutation_id(lm)
+        n = len(old)
+        store.put_mapping(
+            batch,
+            np.concatenate([split_ids, remain_ids]),
+            np.concatenate([np.full(n, new_label, np.uint64), np.full(n, label, np.uint64)]),
+        )
+        write_blocks(lm, batch, blocks, new_blocks)
+        store.put_mapping(batch, old, np.zeros(n, np.uint64))  # retired, as DVID
+        stamp_bodies(store, batch, [label, new_label], mutid, info)
+        svsplits = {
+            str(o): {"Split": int(s), "Remain": int(r)}
+            for o, s, r in zip(old.tolist(), split_ids.tolist(), remain_ids.tolist(), strict=True)
+        }
+        log_mutation(
+            lm, batch, mutid, "split", info, Target=label, NewLabel=new_label, SVSplits=svsplits
+        )
+        batch.commit()
+    return new_label, mutid
+
+
+def split_supervoxel(
+    lm: LabelMap,
+    sv: int,
+    runs: Runs,
+    info: ModInfo,
+    *,
+    split_id: int = 0,
+    remain_id: int = 0,
+    downres: bool = True,
+) -> tuple[int, int, int]:
+    """Split supervoxel ``sv`` by ``runs``; ``(split id, remain id, mutation id)``."""
+    sv = check_label(sv, "supervoxel")
+    split_id, remain_id = check_label(split_id, "split id"), check_label(remain_id, "remain id")
+    if sv == 0:
+        raise BadRequestError("label 0 is protected background and cannot be split")
+    store = LabelStore(lm)
+    lm._check_writable()
+    with lm.lock:
+        body = int(store.bodies_of([sv])[0])
+        idx = store.get_index(body) if body else None
+        if idx is None or not np.isin(np.uint64(sv), idx.svs):
+            raise BadRequestError(f"supervoxel {sv} does not exist in this labelmap")
+        sv_size = int(idx.counts[idx.svs == np.uint64(sv)].sum())
+        masks = runs_by_block(runs, lm.block_shape)
+        coords = sorted(set(_coords(idx.block_coords(sv))) | set(masks))
+        blocks = read_blocks(lm, coords)
+        size = 0
+        for c, mask in masks.items():
+            arr = blocks.get(c)
+            if arr is None or not (arr[mask] == sv).all():
+                raise BadRequestError(
+                    f"the split reaches voxels outside supervoxel {sv} (block {c[::-1]}); "
+                    "nothing was split"
+                )
+            size += int(mask.sum())
+        if size >= sv_size:
+            raise BadRequestError(
+                f"split on supervoxel {sv} was given split volume of {size} >= {sv_size} "
+                "of supervoxel; nothing was split"
+            )
+        given = max(split_id, remain_id)
+        need = (split_id == 0) + (remain_id == 0)
+        if len({split_id, remain_id, sv} - {0}) != 3 - need:
+            raise BadRequestError(
+                "the split and remain ids must differ from each other and from sv"
+            )
+        if need:
+            first, _ = lm.reserve_labels(need)
+            if split_id == 0:
+                split_id, first = first, first + 1
+            if remain_id == 0:
+                remain_id = first
+        batch = lm._batch()
+        if given > lm.max_label():  # DVID's updateMaxLabel for given ids
+            batch.put(lm.iid, MAXLABEL_TKEY, pack_u64(given))
+        mutid = next_mutation_id(lm)
+        store.put_mapping(
+            batch, np.array([split_id, remain_id], np.uint64), np.array([body, body], np.uint64)
+        )
+        one, s_id, r_id = (np.array([v], np.uint64) for v in (sv, split_id, remain_id))
+        new_blocks = {
+            c: _relabel(arr, masks.get(c), one, s_id, r_id)
+            for c, arr in blocks.items()
+            if (arr == sv).any()
+        }
+        write_blocks(lm, batch, blocks, new_blocks, downres=downres)
+        store.put_mapping(batch, one, np.zeros(1, np.uint64))
+        stamp_bodies(store, batch, [body], mutid, info)
+        log_mutation(
+            lm,
+            batch,
+            mutid,
+            "split-supervoxel",
+            info,
+            Body=body,
+            Supervoxel=sv,
+            SplitSupervoxel=split_id,
+            RemainSupervoxel=remain_id,
+            SplitSize=size,
+            RemainSize=sv_size - size,
+        )
+        batch.commit()
+    return split_id, remain_id, mutid
+
+
+__all__ = ["split", "split_supervoxel"]
