@@ -8,6 +8,7 @@ the way it does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from dvidctl.api.repository import Repository
-from dvidctl.datatypes.labelmap.indexproto import decode_index
+from dvidctl.datatypes.labelmap.indexproto import decode_index, decode_indices
 from dvidctl.datatypes.labelmap.mutlog import mutation_seq
 from dvidctl.datatypes.labelmap.sparsevol import Runs, encode_rles
 from dvidctl.server.runner import BackgroundServer, open_state
@@ -139,3 +140,146 @@ def test_neuclease_mutations(nc) -> None:  # type: ignore[no-untyped-def]
     muts = session.get(f"{base}/mutations").json()
     ids = [m["MutationID"] for m in muts]
     assert [mutation_seq(i) for i in ids] == [1, 2, 3, 4] and len({i & 0xFFFFF for i in ids}) == 1
+
+
+# neuclease.dvid.kafka.kafka_msgs_to_df: DVID's Go time string, parsed by a regex
+_GO_TIME = re.compile(r"(\d\d\d\d-\d\d-\d\d) (\d\d:\d\d:\d\d.\d+) (.\d\d\d\d) .*")
+# neuclease's labelmap_kafka_msgs_to_df asserts every action is one of these
+_KNOWN_ACTIONS = {
+    "post-maxlabel",
+    "post-nextlabel",
+    *(
+        f"{a}{c}"
+        for a in ("cleave", "merge", "split", "split-supervoxel", "renumber")
+        for c in ("", "-complete")
+    ),
+}
+
+
+def _msgs_to_rows(msgs: list[dict]) -> list[tuple]:  # type: ignore[type-arg]
+    """The fields labelmap_kafka_msgs_to_df reads, by action, as it reads them."""
+    assert set(m["Action"] for m in msgs) <= _KNOWN_ACTIONS
+    rows = []
+    for msg in msgs:
+        assert _GO_TIME.match(msg["Timestamp"]), msg["Timestamp"]
+        action = msg["Action"]
+        if action == "cleave-complete":
+            rows.append((action, msg["OrigLabel"], msg["CleavedLabel"], msg["CleavedSupervoxels"]))
+        elif action == "merge-complete":
+            rows.append((action, msg["Target"], msg["Labels"]))
+        elif action == "split-complete":
+            svs = [(int(t), sr["Split"], sr["Remain"]) for t, sr in msg["SVSplits"].items()]
+            rows.append((action, msg["Target"], svs))
+        elif action == "split-supervoxel-complete":
+            sv = (msg["Supervoxel"], msg["SplitSupervoxel"], msg["RemainSupervoxel"])
+            rows.append((action, msg["Body"], sv))
+        elif action == "renumber-complete":
+            rows.append((action, msg["NewLabel"], [msg["OrigLabel"]]))
+    return rows
+
+
+def _rle(mask: np.ndarray) -> bytes:
+    pts = np.argwhere(mask)
+    return encode_rles(Runs(pts, np.ones(len(pts), np.int64)))
+
+
+def test_neuclease_proofreading_calls(nc) -> None:  # type: ignore[no-untyped-def]
+    session, base, vol = nc
+    uuid = base.split("/")[-2]
+    # fetch_label / fetch_labels (GET labels with a JSON body of XYZ points)
+    coord_zyx = (5, 40, 90)  # in 104
+    coord_str = "_".join(map(str, coord_zyx[::-1]))
+    assert session.get(f"{base}/label/{coord_str}", params={}).json()["Label"] == 104
+    coords_xyz = np.array([(0, 0, 0), (5, 5, 50), (63, 63, 127)])[:, ::-1].tolist()
+    r = session.request("GET", f"{base}/labels", json=coords_xyz, params={})
+    assert np.array(r.json(), np.uint64).tolist() == [101, 102, 104]
+    # post_merge, then labels read through the mapping unless supervoxels=true
+    assert session.post(f"{base}/merge", json=[101, 102]).status_code == 200
+    params = {"supervoxels": "true", "scale": "0"}
+    assert session.request("GET", f"{base}/labels", json=coords_xyz, params={}).json() == [
+        101,
+        101,
+        104,
+    ]
+    assert session.request("GET", f"{base}/labels", json=coords_xyz, params=params).json() == [
+        101,
+        102,
+        104,
+    ]
+    half = "_".join(str(v // 2) for v in coord_zyx[::-1])  # the point at scale 1
+    lbl = session.get(f"{base}/label/{half}", params={"supervoxels": "true", "scale": "1"})
+    assert lbl.json()["Label"] == 104
+    # _fetch_sizes with supervoxels
+    n = {v: int((vol == v).sum()) for v in (101, 102, 103, 104)}
+    got = session.request("GET", f"{base}/sizes?supervoxels=true", json=[101, 102]).json()
+    assert got == [n[101], n[102]]
+    assert session.request("GET", f"{base}/sizes?supervoxels=false", json=[101, 102]).json() == [
+        n[101] + n[102],
+        0,
+    ]
+    # post_cleave
+    cleaved = session.post(f"{base}/cleave/101", json=[102]).json()["CleavedLabel"]
+    # post_split_supervoxel with downres=False and both ids
+    part = vol == 103
+    part[:, :, :100] = False
+    r = session.post(
+        f"{base}/split-supervoxel/103",
+        content=_rle(part),
+        params={"downres": "false", "split": "700", "remain": "701"},
+    )
+    assert r.json()["SplitSupervoxel"] == 700 and r.json()["RemainSupervoxel"] == 701
+    assert session.get(f"{base}/maxlabel").json()["maxlabel"] >= 701  # given ids raise it
+    # split/{body}: DVID gives both parts of every split supervoxel new ids
+    part = vol == 104
+    part[:32] = False
+    r = session.post(f"{base}/split/104", content=_rle(part))
+    assert r.status_code == 200, r.text
+    new_body = r.json()["label"]
+    sv_split, sv_remain = new_body + 1, new_body + 2
+    # fetch_mutations (dag_filter='leaf-only': one GET of /mutations), as neuclease reads it
+    msgs = session.get(f"{base}/mutations", params={}).json()
+    rows = _msgs_to_rows(msgs)
+    assert rows == [
+        ("merge-complete", 101, [102]),
+        ("cleave-complete", 101, cleaved, [102]),
+        ("split-supervoxel-complete", 103, (103, 700, 701)),
+        ("split-complete", 104, [(104, sv_split, sv_remain)]),
+    ]
+    # fetch_supervoxel_splits_from_dvid: [uuid, [[mutid, old, remain, split], ...], ...]
+    got = session.get(f"{base}/supervoxel-splits").json()
+    events = dict(zip(got[::2], got[1::2], strict=True))
+    ids = [m["MutationID"] for m in msgs]
+    assert events == {uuid: [[ids[2], 103, 701, 700], [ids[3], 104, sv_remain, sv_split]]}
+    # fetch_labelindices: GET indices with a JSON body -> protobuf LabelIndices
+    idxs = decode_indices(
+        session.request("GET", f"{base}/indices", json=[101, 103, new_body, 5]).content
+    )
+    assert [i.label for i in idxs] == [101, 103, new_body]
+    assert sorted(np.unique(idxs[1].svs).tolist()) == [700, 701]
+    assert idxs[2].num_voxels == int(part.sum()) and np.unique(idxs[2].svs).tolist() == [sv_split]
+    # fetch_mappings (binary) and fetch_complete_mappings' arithmetic
+    pairs = np.frombuffer(
+        session.get(f"{base}/mappings", params={"format": "binary"}).content, np.uint64
+    ).reshape(-1, 2)
+    base_mapping = dict(pairs.tolist())
+    retired = [e[1] for e in events[uuid]] + [cleaved]
+    complete = {**{b: b for b in base_mapping.values() if b}, **{r: 0 for r in retired}}
+    complete = {**complete, **base_mapping}
+    sv_vol = np.frombuffer(
+        session.get(f"{base}/raw/0_1_2/128_64_64/0_0_0?supervoxels=true").content, np.uint64
+    ).reshape(vol.shape)
+    body_vol = np.frombuffer(
+        session.get(f"{base}/raw/0_1_2/128_64_64/0_0_0").content, np.uint64
+    ).reshape(vol.shape)
+    for sv in np.unique(sv_vol).tolist():
+        want = int(body_vol[sv_vol == sv][0])
+        assert complete.get(sv, sv) == want, sv
+    assert all(complete[r] == 0 for r in (103, 104))
+    # fetch_sparsevol_coarse(supervoxels=True) of a new supervoxel; fetch_lastmod
+    coarse = parse_rle_response(
+        session.get(f"{base}/sparsevol-coarse/{sv_split}?supervoxels=true").content
+    )
+    assert coarse.tolist() == [[0, 0, 1]]
+    assert session.get(f"{base}/sparsevol-coarse/104?supervoxels=true").status_code == 404
+    lastmod = session.get(f"{base}/lastmod/{new_body}").json()
+    assert lastmod["mutation id"] == ids[3]

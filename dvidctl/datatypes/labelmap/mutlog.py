@@ -117,6 +117,37 @@ def mutation_records(inst: Instance) -> list[dict[str, Any]]:
     return [json.loads(bytes(v)) for _, v in inst._scan(lo, hi)]
 
 
+def split_events(record: dict[str, Any]) -> list[list[int]]:
+    """``[mutid, old, remain, split]`` per supervoxel a record split (DVID's SupervoxelSplitOp)."""
+    mutid, action = record.get("MutationID", 0), record.get("Action", "")
+    if action in ("split-supervoxel", "split-supervoxel-complete"):
+        old, remain = record["Supervoxel"], record["RemainSupervoxel"]
+        return [[mutid, old, remain, record["SplitSupervoxel"]]]
+    if action in ("split", "split-complete"):
+        return [
+            [mutid, int(old), parts["Remain"], parts["Split"]]
+            for old, parts in sorted(record.get("SVSplits", {}).items(), key=lambda kv: int(kv[0]))
+        ]
+    return []
+
+
+def supervoxel_splits(inst: Instance) -> list[Any]:
+    """DVID's ``supervoxel-splits``: ``[uuid, [[mutid, old, remain, split], ...], ...]`` for
+    the node and its ancestors that split supervoxels, nearest first."""
+    by_uuid: dict[str, list[list[int]]] = {}
+    for record in mutation_records(inst):
+        events = split_events(record)
+        if events:
+            by_uuid.setdefault(record["UUID"], []).extend(events)
+    dag = inst.node.store.dag
+    out: list[Any] = []
+    for vid in sorted(dag.ancestors(inst.vid), reverse=True):  # parents have smaller ids
+        uuid = dag.nodes[vid].uuid
+        if uuid in by_uuid:
+            out += [uuid, by_uuid[uuid]]
+    return out
+
+
 _LABEL_FIELDS = (
     "Target",
     "NewLabel",
@@ -154,4 +185,6 @@ __all__ = [
     "next_mutation_ids",
     "node_tag",
     "rfc3339_now",
+    "split_events",
+    "supervoxel_splits",
 ]

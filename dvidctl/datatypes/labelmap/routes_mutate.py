@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from dvidctl.datatypes.labelmap.mutlog import ModInfo
+from dvidctl.datatypes.labelmap.mutlog import ModInfo, supervoxel_splits
 from dvidctl.datatypes.labelmap.ops import LabelMap
 from dvidctl.datatypes.labelmap.sparsevol import decode_rles
 from dvidctl.errors import BadRequestError
@@ -76,6 +76,11 @@ def split_supervoxel(call: Call) -> Response:
     return json_response({"SplitSupervoxel": a, "RemainSupervoxel": b, "MutationID": mutid})
 
 
+def supervoxel_splits_(call: Call) -> Response:
+    """``GET supervoxel-splits``: ``[uuid, [[mutid, old, remain, split], ...], ...]``."""
+    return json_response(supervoxel_splits(_lm(call)))
+
+
 def renumber(call: Call) -> Response:
     """``POST renumber`` ``[new1, old1, new2, old2, ...]``."""
     _lm(call).renumber(_ints(call, "renumber body"), _info(call))
@@ -96,6 +101,9 @@ def routes() -> list[Route[Any]]:
         Route("split/{label:int}", post, split, "Split voxels (RLE) off a body", body=OCTET),
         Route(
             "split-supervoxel/{label:int}", post, split_supervoxel, "Split a supervoxel", body=OCTET
+        ),
+        Route(
+            "supervoxel-splits", ("GET",), supervoxel_splits_, "Supervoxel splits, nearest first"
         ),
         Route("renumber", post, renumber, "Renumber bodies [new, old, ...]", body=_JSON),
         Route("reindex", post, reindex, "Recompute every label index (dvidctl)"),
