@@ -6,9 +6,11 @@ default) that holds a voxel of label 17 in ``segmentation`` at the same node: on
 atomic write, so a failure leaves the ROI as it was. The CLI (``dvidctl roi
 from-body``) calls it.
 
-Which labelmap blocks may hold the body is one function, :func:`candidate_blocks`.
-Until labelmap keeps a label index, it names every stored block at the scale read;
-with an index it will name only the body's blocks. The candidates are read through
+Which labelmap blocks may hold the body is one function, :func:`candidate_blocks`:
+the blocks the body's label index names (the scale-0 blocks holding any of its
+supervoxels, ``>> scale`` at a coarser level), so the cost follows the body's size,
+not the volume's; only a labelmap created with ``IndexedLabels=false`` has every
+stored block scanned. The candidates are read through
 the labelmap's public reads (``get_subvolume``: the labels any reader sees, decoded
 on the block thread pool), a run of blocks along x at a time, compared with the
 label as whole arrays and reduced to the ROI blocks they overlap
@@ -97,12 +99,19 @@ def check_label(label: int) -> int:
 def candidate_blocks(seg: LabelMap, label: int, scale: int) -> np.ndarray:
     """The labelmap blocks at ``scale`` that may hold body ``label``: ``(n, 3)`` ZYX, sorted.
 
-    The one place that decides which blocks are read. Without a label index it is
-    every stored block; with one (which scale-0 blocks hold a body) it is the body's
-    blocks, ``>> scale`` at a coarser level, and only this function changes.
+    The one place that decides which blocks are read: the blocks of the body's label
+    index (scale 0; a pyramid block at ``scale`` covers the scale-0 blocks ``>> scale``
+    of it), none when the body has no index. A labelmap that keeps no label indexes
+    (``IndexedLabels=false``) has every stored block at ``scale`` scanned.
     """
-    coords: np.ndarray = seg.blocks.block_coords(scale).astype(np.int64)
-    return coords
+    if not seg.indexed:
+        coords: np.ndarray = seg.blocks.block_coords(scale).astype(np.int64)
+        return coords
+    idx = seg.index(label)
+    if idx is None:
+        return np.empty((0, 3), dtype=np.int64)
+    scale0 = idx.block_coords().astype(np.int64)
+    return np.unique(scale0 >> scale, axis=0) if scale else scale0
 
 
 def body_roi_blocks(

@@ -52,11 +52,13 @@ def test_dvid_sample_bodies_match_numpy(
     offset = (-37, 21, 70)  # ZYX, aligned to nothing
     repo.head.instance("seg").put_subvolume(vol, offset)
     calls: list[tuple[int, int]] = []
-    roi_from_body(
-        repo.head, "seg", int(vol[0, 0, 0]), "r", progress=lambda n, t: calls.append((n, t))
-    )
-    stored = len(repo.head.instance("seg").blocks.block_coords(0))
-    assert sum(n for n, _ in calls) == stored and {t for _, t in calls} == {stored}
+    seg = repo.head.instance("seg")
+    first = int(vol[0, 0, 0])
+    roi_from_body(repo.head, "seg", first, "r", progress=lambda n, t: calls.append((n, t)))
+    # only the blocks the body's label index names are read
+    own = len(seg.index(first).block_coords())
+    assert sum(n for n, _ in calls) == own and {t for _, t in calls} == {own}
+    stored = len(seg.blocks.block_coords(0))
     labels, counts = np.unique(vol, return_counts=True)
     # the largest body, a small one, and one in between
     for label in (labels[np.argmax(counts)], labels[np.argmin(counts)], labels[len(labels) // 2]):
@@ -64,7 +66,21 @@ def test_dvid_sample_bodies_match_numpy(
         want = reference(vol, offset, int(label), (roi_bs,) * 3)
         assert roi_blocks(repo) == want, int(label)
         assert res.blocks == len(want) and res.label == int(label)
-        assert res.scanned == len(repo.head.instance("seg").blocks.block_coords(0))
+        held = np.unique(np.argwhere(vol == label) + offset, axis=0) // seg_bs
+        assert res.scanned == res.body_blocks == len(np.unique(held, axis=0)) <= stored
+    small = roi_from_body(repo.head, "seg", int(labels[np.argmin(counts)]), "r")
+    assert small.scanned < stored
+
+
+def test_without_label_indexes_every_block_is_scanned(repo: Repository) -> None:
+    repo.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "IndexedLabels": "false"})
+    repo.new_instance("roi", "r", {"BlockSize": "16,16,16"})
+    vol = np.zeros((32, 32, 64), np.uint64)
+    vol[:16, :16, :16] = 5
+    vol[16:, 16:, 16:] = 6
+    repo.head.instance("seg").put_subvolume(vol)
+    res = roi_from_body(repo.head, "seg", 5, "r")
+    assert res.scanned == 16 and res.body_blocks == 1 and roi_blocks(repo) == {(0, 0, 0)}
 
 
 def test_random_volume_at_several_versions(repo: Repository) -> None:
