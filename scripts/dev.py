@@ -3,6 +3,7 @@
 
 python3 scripts/dev.py demo     # create .venv, install, run the end-to-end demo
 python3 scripts/dev.py test     # create .venv, install, run the whole test suite
+python3 scripts/dev.py test-clients  # install the 'clients' extra (dvidtools), run tests/clients
 python3 scripts/dev.py bench    # install the benchmark extras and run bench/ (bench NAME: one)
 """
 
@@ -47,17 +48,18 @@ def ensure_venv(extras: str = "test") -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Dispatch ``demo``, ``test`` or ``bench``."""
-    if not argv or argv[0] not in ("demo", "test", "bench"):
+    """Dispatch ``demo``, ``test``, ``test-clients`` or ``bench``."""
+    if not argv or argv[0] not in ("demo", "test", "test-clients", "bench"):
         print(__doc__, file=sys.stderr)
         return 2
     cmd, rest = argv[0], argv[1:]
     if cmd == "demo":
         ensure_venv("test")
         return subprocess.call([str(PY), str(ROOT / "scripts" / "demo.py"), *rest])
-    if cmd == "test":
-        ensure_venv("test")
-        rc = subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT)
+    if cmd in ("test", "test-clients"):
+        ensure_venv("test" if cmd == "test" else "test,clients")
+        where = ["tests/clients"] if cmd == "test-clients" else []
+        rc = subprocess.call([str(PY), "-m", "pytest", *where, *rest], cwd=ROOT)
         return 1 if rc == 5 else rc  # "no tests ran" is a failure, not a pass
     ensure_venv("test,bench")
     only = rest.pop(0) if rest and not rest[0].startswith("-") else "*"  # bench sync: one script
