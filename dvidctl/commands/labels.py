@@ -99,7 +99,10 @@ def split(
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Split voxels off body LABEL into a new body (an RLE file or a mask with its offset)."""
+    """Split voxels off body LABEL into a new body (an RLE file or a mask with its offset).
+
+    As DVID: every supervoxel the split touches gets new ids for both of its parts.
+    """
     from dvidctl.datatypes.labelmap.sparsevol import decode_rles, mask_runs
     from dvidctl.errors import BadRequestError
     from dvidctl.geometry import parse_xyz

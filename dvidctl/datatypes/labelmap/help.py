@@ -39,6 +39,6 @@ CLI:
 
 HTTP (DVID's): sparsevol[-coarse|-size|-by-point], sparsevols-coarse, size, sizes,
   supervoxels, supervoxel-sizes, mapping, mappings, listlabels, index, indices, lastmod,
-  merge, cleave, split, split-supervoxel, renumber, mutations, history; supervoxels=true
-  on raw, isotropic, label, labels, blocks, specificblocks, arb.
+  merge, cleave, split, split-supervoxel, renumber, mutations, supervoxel-splits, history;
+  supervoxels=true on raw, isotropic, label, labels, blocks, specificblocks, arb.
 """
