@@ -1,0 +1,119 @@
+"""Splits with DVID's id semantics, against numpy relabels at every scale.
+
+DVID (labelmap/mutate.go SplitLabels, labels.SVSplit): every supervoxel a split
+touches gets a Split id (its voxels in the split, in the new body) and a Remain
+id (the rest, in the old body, even when nothing remains); the old id maps to 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dvidctl import Repository
+from dvidctl.datatypes.imageblk.downsample import downsample_labels
+from dvidctl.datatypes.labelmap.indexing import reindex
+from dvidctl.datatypes.labelmap.sparsevol import Runs
+from dvidctl.errors import BadRequestError
+from dvidctl.geometry import Box
+
+BOX = Box((0, 0, 0), (32, 32, 64))
+
+
+def _runs(mask: np.ndarray) -> Runs:
+    pts = np.argwhere(mask)
+    return Runs(pts, np.ones(len(pts), np.int64))
+
+
+def _exact(seg, sv: np.ndarray, body_of: dict[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """Supervoxels, bodies and sizes at scale 0, the pyramid, and exact label indexes."""
+    np.testing.assert_array_equal(seg.supervoxel_view().get_subvolume(BOX), sv)
+    u = np.unique(sv)
+    bodies = np.array([body_of.get(int(v), int(v)) for v in u], np.uint64)[np.searchsorted(u, sv)]
+    np.testing.assert_array_equal(seg.get_subvolume(BOX), bodies)
+    labels, counts = np.unique(bodies[bodies != 0], return_counts=True)
+    assert seg.sizes(labels.tolist()) == counts.tolist()
+    box, level = BOX, sv
+    for scale in range(1, seg.max_downres + 1):
+        box, level = box.scaled_down(1), downsample_labels(level)
+        np.testing.assert_array_equal(seg.supervoxel_view().get_subvolume(box, scale), level)
+    assert reindex(seg, seg._batch()) == 0, "label indexes are not exact"
+
+
+@pytest.fixture
+def seg():  # type: ignore[no-untyped-def]
+    with Repository.memory() as repo:
+        repo.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "2"})
+        s = repo.head.instance("seg")
+        vol = np.zeros(BOX.shape, np.uint64)
+        vol[:, :, :24] = 1  # sv 1, three blocks wide
+        vol[:, :, 24:40] = 2  # sv 2, spans two blocks
+        vol[:, :, 40:] = 3  # sv 3: another body
+        s.put_subvolume(vol)
+        s.merge(1, [2])  # body 1 = svs 1 and 2
+        yield s, vol
+
+
+def test_split_renames_both_parts_of_each_touched_supervoxel(seg) -> None:  # type: ignore[no-untyped-def]
+    s, vol = seg
+    mask = np.zeros(BOX.shape, bool)
+    mask[:, :, 20:40] = True  # a part of sv 1 and the whole of sv 2
+    new, mutid = s.split(1, _runs(mask))
+    rec = s.mutations()[-1]
+    assert rec["MutationID"] == mutid and rec["Action"] == "split-complete"
+    want = {"1": {"Split": new + 1, "Remain": new + 2}, "2": {"Split": new + 3, "Remain": new + 4}}
+    assert rec["SVSplits"] == want and rec["Target"] == 1 and rec["NewLabel"] == new
+    sv = vol.copy()
+    sv[(vol == 1) & mask], sv[(vol == 1) & ~mask] = new + 1, new + 2
+    sv[vol == 2] = new + 3  # split whole: its Remain id has no voxels, as DVID
+    _exact(s, sv, {new + 1: new, new + 3: new, new + 2: 1, new + 4: 1, 1: 0, 2: 0})
+    assert s.mapping([1, 2, new + 4], lookup=False).tolist() == [0, 0, 1]  # stored as DVID
+    assert s.mapping([new + 4]).tolist() == [0]  # but it has no voxels
+    assert s.supervoxels(1).tolist() == [new + 2] and s.supervoxels(new).tolist() == [
+        new + 1,
+        new + 3,
+    ]
+    assert s.last_mod(new)["mutation id"] == s.last_mod(1)["mutation id"] == mutid
+    # a second split of the new body renames again (ids are never reused)
+    mask2 = sv == new + 3
+    mask2[:, :, 32:] = False
+    new2, _ = s.split(new, _runs(mask2))
+    sv[mask2], sv[(sv == new + 3) & ~mask2] = new2 + 1, new2 + 2
+    _exact(
+        s,
+        sv,
+        {new + 1: new, new2 + 1: new2, new2 + 2: new, new + 2: 1, 1: 0, 2: 0, new + 3: 0},
+    )
+
+
+def test_split_as_large_as_the_body_is_refused_and_changes_nothing(seg) -> None:  # type: ignore[no-untyped-def]
+    s, vol = seg
+    before = s.supervoxel_view().get_subvolume(BOX)
+    with pytest.raises(BadRequestError, match=">= "):
+        s.split(3, _runs(vol == 3))
+    with pytest.raises(BadRequestError, match="outside body"):
+        s.split(1, _runs(vol >= 2))
+    np.testing.assert_array_equal(s.supervoxel_view().get_subvolume(BOX), before)
+    assert s.mutations()[-1]["Action"] == "merge-complete"
+
+
+def test_split_supervoxel_ids_sizes_and_max_label(seg) -> None:  # type: ignore[no-untyped-def]
+    s, vol = seg
+    part = (vol == 2) & (np.arange(64) < 30)[None, None, :]
+    with pytest.raises(BadRequestError, match="differ"):
+        s.split_supervoxel(2, _runs(part), split_id=900, remain_id=900)
+    with pytest.raises(BadRequestError, match=">= "):
+        s.split_supervoxel(2, _runs(vol == 2))
+    a, b, _ = s.split_supervoxel(2, _runs(part), split_id=900, remain_id=901)
+    assert (a, b) == (900, 901) and s.max_label() >= 901
+    rec = s.mutations()[-1]
+    assert rec["Action"] == "split-supervoxel-complete" and rec["Body"] == 1
+    assert (rec["SplitSize"], rec["RemainSize"]) == (
+        int(part.sum()),
+        int((vol == 2).sum() - part.sum()),
+    )
+    sv = vol.copy()
+    sv[part], sv[(vol == 2) & ~part] = 900, 901
+    _exact(s, sv, {2: 0, 900: 1, 901: 1})
+    with pytest.raises(BadRequestError, match="does not exist"):
+        s.split_supervoxel(2, _runs(part))  # retired
