@@ -283,3 +283,36 @@ def test_neuclease_proofreading_calls(nc) -> None:  # type: ignore[no-untyped-de
     assert session.get(f"{base}/sparsevol-coarse/104?supervoxels=true").status_code == 404
     lastmod = session.get(f"{base}/lastmod/{new_body}").json()
     assert lastmod["mutation id"] == ids[3]
+
+
+def test_neuclease_mutations_of_leaf_and_parents(nc) -> None:  # type: ignore[no-untyped-def]
+    """fetch_mutations(dag_filter='leaf-and-parents'): the DAG from /repo/info (fetch_repo_dag),
+    then /mutations of each node from the root to the leaf."""
+    session, base, vol = nc
+    server, uuid = base.split("/api/")[0], base.split("/")[-2]
+    assert session.post(f"{base}/merge", json=[101, 102]).status_code == 200
+    assert session.post(f"{server}/api/node/{uuid}/commit", json={"note": "m"}).status_code == 200
+    leaf = session.post(f"{server}/api/node/{uuid}/newversion", json={}).json()["child"]
+    leaf_base = f"{server}/api/node/{leaf}/segmentation"
+    assert session.post(f"{leaf_base}/cleave/101", json=[102]).status_code == 200
+    # fetch_repo_dag: nodes by VersionID, edges from 'Children'
+    info = session.get(f"{server}/api/repo/{leaf}/info").json()
+    nodes = {n["VersionID"]: n for n in info["DAG"]["Nodes"].values()}
+    by_uuid = {n["UUID"]: n for n in nodes.values()}
+    path, cur = [], by_uuid[leaf]
+    while True:  # resolve_ref_range('[root, leaf]'): the ancestors, root first
+        path.insert(0, cur["UUID"])
+        if not cur["Parents"]:
+            break
+        cur = nodes[cur["Parents"][0]]
+    assert path == [uuid, leaf]
+    msgs = []
+    for u in path:
+        r = session.get(f"{server}/api/node/{u}/segmentation/mutations", params={})
+        msgs.extend(r.json())
+    assert [(m["Action"], m["UUID"]) for m in msgs] == [
+        ("merge-complete", uuid),
+        ("cleave-complete", leaf),
+    ]
+    ids = [m["MutationID"] for m in msgs]
+    assert ids == sorted(ids) and len(set(ids)) == 2  # ids grow along the path
