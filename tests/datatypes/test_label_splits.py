@@ -117,3 +117,14 @@ def test_split_supervoxel_ids_sizes_and_max_label(seg) -> None:  # type: ignore[
     _exact(s, sv, {2: 0, 900: 1, 901: 1})
     with pytest.raises(BadRequestError, match="does not exist"):
         s.split_supervoxel(2, _runs(part))  # retired
+
+
+def test_a_given_remain_id_past_the_max_label_is_not_handed_out_again(seg) -> None:  # type: ignore[no-untyped-def]
+    s, vol = seg
+    part = (vol == 3) & (np.arange(64) < 50)[None, None, :]
+    remain = s.max_label() + 1  # the label the split id would get if reserved first
+    a, b, _ = s.split_supervoxel(3, _runs(part), remain_id=remain)
+    assert b == remain and a == remain + 1 and s.max_label() == remain + 1
+    sv = vol.copy()
+    sv[part], sv[(vol == 3) & ~part] = a, b
+    _exact(s, sv, {2: 1, 3: 0, a: 3, b: 3})

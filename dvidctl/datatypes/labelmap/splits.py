@@ -177,15 +177,21 @@ def split_supervoxel(
             raise BadRequestError(
                 "the split and remain ids must differ from each other and from sv"
             )
+        if given > lm.max_label():  # DVID's updateMaxLabel, before any new label
+            raised = lm._batch()
+            raised.put(lm.iid, MAXLABEL_TKEY, pack_u64(given))
+            raised.commit()
         if need:
             first, _ = lm.reserve_labels(need)
             if split_id == 0:
                 split_id, first = first, first + 1
             if remain_id == 0:
                 remain_id = first
+        if len({split_id, remain_id, sv}) != 3:  # a label given past set-nextlabel's counter
+            raise BadRequestError(
+                f"the given id {given} is the next label to hand out; nothing was split"
+            )
         batch = lm._batch()
-        if given > lm.max_label():  # DVID's updateMaxLabel for given ids
-            batch.put(lm.iid, MAXLABEL_TKEY, pack_u64(given))
         mutid = next_mutation_id(lm)
         store.put_mapping(
             batch, np.array([split_id, remain_id], np.uint64), np.array([body, body], np.uint64)
