@@ -8,10 +8,11 @@
     message KeyValues { repeated KeyValue kvs = 1; }
 
 Why not the ``protobuf`` package: these messages have five scalar fields in
-all, so the wire format (varints and length-delimited fields) is ~100 lines,
-needs no protoc step or generated module, and decodes values as zero-copy
-slices. The decoder skips unknown fields, as protobuf requires, and raises
-:class:`~dvidctl.errors.CorruptDataError` on anything malformed.
+all, so they are ~100 lines over the shared wire format
+(:mod:`dvidctl.httpkit.protowire`), need no protoc step or generated module, and
+decode values as zero-copy slices. The decoder skips unknown fields, as protobuf
+requires, and raises :class:`~dvidctl.errors.CorruptDataError` on anything
+malformed.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from dvidctl.errors import CorruptDataError
-
-_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
+from dvidctl.httpkit import protowire
 
 
 @dataclass(frozen=True)
@@ -33,67 +33,15 @@ class KeyRange:
     byte_end: int = 0
 
 
-def _varint(n: int) -> bytes:
-    if n < 0:
-        n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise CorruptDataError("protobuf message ends inside a varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise CorruptDataError("protobuf varint longer than 10 bytes")
-
-
 def _fields(data: bytes | bytearray | memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
-    """Yield ``(field number, wire type, value)``; LEN values are memoryview slices."""
-    buf = memoryview(data).cast("B") if not isinstance(data, memoryview) else data
-    pos = 0
-    while pos < len(buf):
-        tag, pos = _read_varint(buf, pos)
-        field, wt = tag >> 3, tag & 7
-        if field == 0:
-            raise CorruptDataError("protobuf field number 0")
-        if wt == _VARINT:
-            v, pos = _read_varint(buf, pos)
-            yield field, wt, v
-        elif wt == _LEN:
-            n, pos = _read_varint(buf, pos)
-            if pos + n > len(buf):
-                raise CorruptDataError("protobuf length-delimited field runs past the end")
-            yield field, wt, buf[pos : pos + n]
-            pos += n
-        elif wt in (_I64, _I32):
-            n = 8 if wt == _I64 else 4
-            if pos + n > len(buf):
-                raise CorruptDataError("protobuf fixed-width field runs past the end")
-            yield field, wt, int.from_bytes(buf[pos : pos + n], "little")
-            pos += n
-        else:
-            raise CorruptDataError(f"protobuf wire type {wt} is not supported")
+    """``(field number, wire type, value)``; a malformed body is corrupt data."""
+    return protowire.fields(data, CorruptDataError)
 
 
 def _len_field(
     field: int, payload: bytes | bytearray | memoryview
 ) -> list[bytes | bytearray | memoryview]:
-    return [_varint(field << 3 | _LEN) + _varint(len(payload)), payload]
+    return [protowire.len_prefix(field, len(payload)), payload]
 
 
 def _text(v: int | memoryview, what: str) -> str:
@@ -151,9 +99,9 @@ def encode_keys(keys: Iterable[str], ranges: Iterable[KeyRange] = ()) -> bytes:
         if r.key:
             inner += _len_field(1, r.key.encode())
         if r.byte_start:
-            inner.append(_varint(2 << 3 | _VARINT) + _varint(r.byte_start))
+            inner.append(protowire.tag(2, protowire.VARINT) + protowire.varint(r.byte_start))
         if r.byte_end:
-            inner.append(_varint(3 << 3 | _VARINT) + _varint(r.byte_end))
+            inner.append(protowire.tag(3, protowire.VARINT) + protowire.varint(r.byte_end))
         parts += _len_field(2, b"".join(inner))
     return b"".join(parts)
 

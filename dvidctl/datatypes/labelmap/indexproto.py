@@ -21,68 +21,21 @@ import numpy as np
 
 from dvidctl.datatypes.labelmap.labelindex import LabelIndex, sort_rows
 from dvidctl.errors import BadRequestError
+from dvidctl.httpkit import protowire
 
-_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
-
-
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _key(field: int, wt: int) -> bytes:
-    return _varint(field << 3 | wt)
+_VARINT, _LEN = protowire.VARINT, protowire.LEN
+_varint, _key = protowire.varint, protowire.tag
 
 
 def _len_field(field: int, body: bytes) -> bytes:
-    return _key(field, _LEN) + _varint(len(body)) + body
-
-
-def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise BadRequestError("protobuf message ends inside a varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise BadRequestError("protobuf varint longer than 10 bytes")
+    return protowire.len_prefix(field, len(body)) + body
 
 
 def _fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
-    pos = 0
-    while pos < len(buf):
-        tag, pos = _read_varint(buf, pos)
-        field, wt = tag >> 3, tag & 7
-        if field == 0:
-            raise BadRequestError("protobuf field number 0")
-        if wt == _VARINT:
-            v, pos = _read_varint(buf, pos)
+    """Varint and length-delimited fields (no LabelIndex field is fixed-width: skipped)."""
+    for field, wt, v in protowire.fields(buf, BadRequestError):
+        if wt in (_VARINT, _LEN):
             yield field, wt, v
-        elif wt == _LEN:
-            n, pos = _read_varint(buf, pos)
-            if pos + n > len(buf):
-                raise BadRequestError("protobuf length-delimited field runs past the end")
-            yield field, wt, buf[pos : pos + n]
-            pos += n
-        elif wt in (_I64, _I32):
-            pos += 8 if wt == _I64 else 4
-            if pos > len(buf):
-                raise BadRequestError("protobuf fixed field runs past the end")
-        else:
-            raise BadRequestError(f"protobuf wire type {wt} is not supported")
 
 
 def encode_index(idx: LabelIndex) -> bytes:
