@@ -30,12 +30,10 @@ def labels(seed: int) -> np.ndarray:
     return np.kron(base, np.ones((16, 16, 16), np.uint64)).astype(np.uint64)
 
 
-def build_source(repo: Repository) -> dict[str, str]:
-    """keyvalue, uint8blk, labelmap and roi over master, a branch and a merge.
+def build_base(repo: Repository) -> dict[str, str]:
+    """keyvalue, uint8blk, labelmap and roi over two commits of master and a branch::
 
-    ::
-
-        root(c1) - c2 - c3(merge of c2 and b1) - [open head of master]
+        root(c1) - c2 - [open head of master]
            \\- b1 (branch 'side')
 
     Returns the UUIDs by name.
@@ -60,9 +58,21 @@ def build_source(repo: Repository) -> dict[str, str]:
     b1.instance("kv").put("k010", b"side")
     b1.instance("roi").put_spans([[2, 2, 0, 2]])
     repo.commit("b1", ref="side")
+    return {"c1": c1.uuid, "c2": c2.uuid, "b1": repo.node("side~1").uuid}
+
+
+def build_source(repo: Repository) -> dict[str, str]:
+    """:func:`build_base`, then a merge of the branch into master::
+
+        root(c1) - c2 - c3(merge of c2 and b1) - [open head of master]
+           \\- b1 (branch 'side')
+
+    Returns the UUIDs by name.
+    """
+    ids = build_base(repo)
     repo.merge(["side"], "merge side")
     c3, _ = repo.commit("c3")
-    return {"c1": c1.uuid, "c2": c2.uuid, "b1": repo.node("side~1").uuid, "c3": c3.uuid}
+    return {**ids, "c3": c3.uuid}
 
 
 def node_contents(repo: Repository, uuid: str) -> dict[str, list[tuple[bytes, bytes, bytes]]]:

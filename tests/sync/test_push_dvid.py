@@ -13,7 +13,7 @@ from dvidctl.errors import BadRequestError, ConflictError
 from dvidctl.store import nodedelta
 from dvidctl.sync.clone import clone
 from dvidctl.sync.push import push
-from tests.sync.helpers import assert_same_reads, gray, labels, remote, server
+from tests.sync.helpers import assert_same_reads, build_base, labels, remote, server
 
 
 def build_linear(repo: Repository) -> dict[str, str]:
@@ -22,29 +22,10 @@ def build_linear(repo: Repository) -> dict[str, str]:
     root(c1) - c2 - c3 - [open]
        \\- b1 (branch 'side')
     """
-    repo.new_instance("keyvalue", "kv")
-    repo.new_instance("uint8blk", "gray", {"BlockSize": "16,16,16"})
-    repo.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "1"})
-    repo.new_instance("roi", "roi", {"BlockSize": "16,16,16"})
-    n = repo.head
-    n.instance("kv").put_many({f"k{i:03d}": f"v{i}".encode() for i in range(40)})
-    n.instance("gray").put_subvolume(gray(1), (0, 0, 0))
-    n.instance("seg").put_subvolume(labels(1), (0, 0, 0))
-    n.instance("roi").put_spans([[0, 0, 0, 3], [1, 1, 0, 1]])
-    c1, _ = repo.commit("c1")
-    n = repo.head
-    n.instance("kv").put("k001", b"changed")
-    n.instance("kv").delete("k002")
-    n.instance("gray").put_subvolume(gray(2)[:16], (0, 0, 0))
-    n.instance("seg").put_subvolume(labels(2)[:16, :16, :16], (16, 16, 16))
-    c2, _ = repo.commit("c2")
-    b1 = repo.branch("side", c1.uuid)
-    b1.instance("kv").put("k010", b"side")
-    b1.instance("roi").put_spans([[2, 2, 0, 2]])
-    repo.commit("b1", ref="side")
+    ids = build_base(repo)
     repo.head.instance("seg").put_subvolume(labels(3)[:16], (16, 0, 0))
     c3, _ = repo.commit("c3")
-    return {"c1": c1.uuid, "c2": c2.uuid, "c3": c3.uuid, "b1": repo.node("side~1").uuid}
+    return {**ids, "c3": c3.uuid}
 
 
 def _by_name(repo: Repository, uuid: str) -> dict[str, list[tuple[bytes, bytes, bytes]]]:
