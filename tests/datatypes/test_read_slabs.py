@@ -12,8 +12,9 @@ import pytest
 from dvidctl import Repository
 from dvidctl.datatypes.imageblk import blockvolume
 from dvidctl.geometry import Box
+from tests.factories import label_noise
 
-SLAB = 100_000  # about 3 stored blocks of 16^3 random uint64
+SLAB = 100_000  # about 3 stored blocks of 16^3 random uint64 (label_noise: 4096 labels a block)
 
 
 def _repo(tmp_path: Path) -> Repository:
@@ -48,7 +49,7 @@ def held(monkeypatch: pytest.MonkeyPatch) -> Rounds:
 
 
 def test_slabs_are_bounded_by_stored_bytes(tmp_path: Path, held: Rounds) -> None:
-    vol = np.random.default_rng(1).integers(0, 2**63, (48, 64, 160), dtype=np.uint64)
+    vol = label_noise(1, (3, 4, 10))
     with _repo(tmp_path) as repo:
         seg = repo.head.instance("seg")
         seg.put_subvolume(vol, (0, 0, 0))
@@ -69,7 +70,7 @@ def test_slabs_are_bounded_by_stored_bytes(tmp_path: Path, held: Rounds) -> None
 
 def test_one_view_serves_every_slab(tmp_path: Path, held: Rounds) -> None:
     """A write that lands while a read is between slabs is not seen by that read."""
-    old = np.random.default_rng(2).integers(0, 2**63, (48, 64, 64), dtype=np.uint64)
+    old = label_noise(2, (3, 4, 4))
     new = old + np.uint64(1)
     with _repo(tmp_path) as repo:
         seg = repo.head.instance("seg")

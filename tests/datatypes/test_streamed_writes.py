@@ -21,6 +21,7 @@ from dvidctl.store import bulk
 from dvidctl.store.batch import VersionedBatch
 from dvidctl.store.rocks import RocksEngine
 from dvidctl.store.versioned import VersionedStore
+from tests.factories import label_noise, random_labels
 
 #: Blocks of 16^3 uint64 (32 KiB), small enough to have many in a small test.
 BS = "16,16,16"
@@ -28,22 +29,8 @@ BLOCK_BYTES = 16**3 * 8
 
 
 def _labels(seed: int, shape: tuple[int, int, int] = (40, 72, 100)) -> np.ndarray:
-    """Random labels below 2**40, 4096 of them: blocks compress about as little as with a new
-    label per voxel (12 KB a block stored, not 15 KB), but the write updates 4096 label
-    indexes instead of one per voxel (1 s, not 25 s on 2 busy cores)."""
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 2**40, 4096, dtype=np.uint64)[rng.integers(0, 4096, shape)]
-
-
-def _incompressible(seed: int, blocks_zyx: tuple[int, int, int]) -> np.ndarray:
-    """Every 16^3 block holds each of 4096 random labels once, in its own order: blocks are
-    stored larger than raw, yet the write has only 4096 label indexes to update."""
-    rng = np.random.default_rng(seed)
-    pool = rng.integers(0, 2**64 - 1, 4096, dtype=np.uint64)
-    bz, by, bx = blocks_zyx
-    order = rng.permuted(np.tile(np.arange(4096), (bz * by * bx, 1)), axis=1)
-    blocks = pool[order].reshape(bz, by, bx, 16, 16, 16)
-    return blocks.transpose(0, 3, 1, 4, 2, 5).reshape(bz * 16, by * 16, bx * 16)
+    """Random labels below 2**40 (4096 of them: see random_labels)."""
+    return random_labels(seed, shape)
 
 
 def _repo(path: Path, **cfg: str) -> Repository:
@@ -124,7 +111,7 @@ def test_parts_grow_while_blocks_compress(tmp_path: Path, monkeypatch: pytest.Mo
         seg.put_subvolume(np.full(shape, 5, np.uint64), (0, 0, 0))
         assert sizes[:4] == [least, 2 * least, 4 * least, 4 * least] and sum(sizes) == 128
         sizes.clear()
-        noise = _incompressible(8, (2, 4, 16))
+        noise = label_noise(8, (2, 4, 16))
         assert noise.shape == shape and len(np.unique(noise[:16, :16, :16])) == 4096
         seg.put_subvolume(noise, (0, 0, 0))
         assert set(sizes) == {least} and sum(sizes) == 128
@@ -196,7 +183,7 @@ _CHILD = textwrap.dedent(
     from dvidctl import Repository
     repo = Repository.open(sys.argv[1])
     repo.engine.bulk_threshold = 256 << 10
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(7)  # random_labels(7, (40, 72, 100))
     vol = rng.integers(0, 2**40, 4096, dtype=np.uint64)[rng.integers(0, 4096, (40, 72, 100))]
     repo.head.instance("seg").put_subvolume(vol, (0, 0, 0))
     print("not reached", flush=True)

@@ -7,6 +7,7 @@ import pytest
 
 from dvidctl.api.remote import RemoteRepository
 from dvidctl.geometry import Box
+from tests.factories import random_labels
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_voxels_unaligned_boxes_and_background(remote, dvidctl_server):
     want = np.full(box.shape, 9, np.uint8)
     want[3:43, 5:55, 7:77] = g
     assert np.array_equal(got, want)
-    s = rng.integers(0, 2**50, (64, 64, 130), dtype=np.uint64)
+    s = random_labels(4, (64, 64, 130), high=2**50)  # not one label per voxel: 60 s -> 1 s
     seg.put_subvolume(s, (0, 0, 0))
     sub = Box((10, 20, 30), (64, 64, 129))
     assert np.array_equal(seg.get_subvolume(sub), s[10:64, 20:64, 30:129])
