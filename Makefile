@@ -6,7 +6,7 @@ demo:
 	$(PY) scripts/dev.py demo
 test:
 	$(PY) scripts/dev.py test
-test-slow:  # the heavier sync fault tests (more processes killed, a full disk)
+test-slow:  # the heavier tests: more sync faults, a full disk, every stateful example
 	$(PY) scripts/dev.py test -m slow
 test-clients:  # real DVID clients (dvidtools) against dvidctl serve: installs the 'clients' extra
 	$(PY) scripts/dev.py test-clients

@@ -370,20 +370,36 @@ class RocksRepoMachine(RepoMachine):
         self.repo = Repository.open(self.tmp)
 
 
-# Deterministic under the default ``ci`` profile (tests/conftest.py); DVIDCTL_STATEFUL_EXAMPLES
-# with HYPOTHESIS_PROFILE=dev runs a longer random exploration.
+# Deterministic under the default ``ci`` profile (tests/conftest.py). The default suite runs
+# 60 random histories on memory and 15 on RocksDB (~20 s on 2 cores); `make test-slow` runs
+# the full 250 and 50. DVIDCTL_STATEFUL_EXAMPLES (the full count) with HYPOTHESIS_PROFILE=dev
+# runs a longer random exploration.
+_FULL = int(os.environ.get("DVIDCTL_STATEFUL_EXAMPLES", "250"))
 _CI = settings(
     settings.default,
-    max_examples=int(os.environ.get("DVIDCTL_STATEFUL_EXAMPLES", "250")),
+    max_examples=_FULL,
     stateful_step_count=40,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+_CI_ROCKS = settings(_CI, max_examples=max(_FULL // 5, 1), stateful_step_count=30)
 
 TestRepoMemory = RepoMachine.TestCase
-TestRepoMemory.settings = _CI
+TestRepoMemory.settings = settings(_CI, max_examples=max(_FULL * 6 // 25, 1))
 TestRepoRocks = RocksRepoMachine.TestCase
-TestRepoRocks.settings = settings(
-    _CI, max_examples=max(_CI.max_examples // 5, 1), stateful_step_count=30
-)
+TestRepoRocks.settings = settings(_CI_ROCKS, max_examples=max(_FULL * 3 // 50, 1))
+
+
+@pytest.mark.slow
+class TestRepoMemoryFull(RepoMachine.TestCase):  # type: ignore[misc,name-defined]
+    """The memory machine with every example (``make test-slow``)."""
+
+    settings = _CI
+
+
+@pytest.mark.slow
+class TestRepoRocksFull(RocksRepoMachine.TestCase):  # type: ignore[misc,name-defined]
+    """The RocksDB machine with every example (``make test-slow``)."""
+
+    settings = _CI_ROCKS
