@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -16,6 +16,8 @@ from dvidctl.errors import BadRequestError
 if TYPE_CHECKING:
     from dvidctl.api.protocol import NodeAPI
     from dvidctl.datatypes.protocol import InstanceAPI
+
+T = TypeVar("T")
 
 RepoOpt = Annotated[
     Path | None,
@@ -92,3 +94,30 @@ def open_node(
 def wrong_type(name: str, inst: InstanceAPI, kind: str) -> BadRequestError:
     """The error for instance ``name`` that is not of the ``kind`` a command works on."""
     return BadRequestError(f"instance {name!r} is a {inst.typename}, not {kind}")
+
+
+def instance_of(node: NodeAPI, name: str, kind: type[T], what: str) -> T:
+    """Instance ``name`` of ``node``, which must be a ``kind`` (``what``: "a labelmap")."""
+    inst = node.instance(name)
+    if not isinstance(inst, kind):
+        raise wrong_type(name, inst, what)
+    return inst
+
+
+@contextmanager
+def open_instance(
+    repo: Path | None,
+    node: str | None,
+    name: str,
+    kind: type[T],
+    what: str,
+    *,
+    write: bool,
+    remote: str | None = None,
+) -> Iterator[T]:
+    """Yield instance ``name`` at ``--node`` (local, or ``--remote``), checked to be a ``kind``.
+
+    Reads open the local repository read-only, writes read-write (:func:`open_node`).
+    """
+    with open_node(repo, node, remote, write=write) as n:
+        yield instance_of(n, name, kind, what)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -106,6 +106,24 @@ def _writing(path: str | Path) -> Iterator[None]:
             f"cannot write {path}: {exc.strerror or exc}",
             hint="name a file in an existing, writable directory",
         ) from None
+
+
+def result(doc: Any, text: str, *, json_: bool) -> None:
+    """A command's result: ``doc`` as JSON with ``--json``, else the line ``text`` (stdout)."""
+    if json_:
+        emit_json(doc)
+    else:
+        info(text)
+
+
+def by_key(keys: Iterable[Any], values: Iterable[Any], *, json_: bool) -> None:
+    """Results by key: ``{"key": value, ...}`` with ``--json``, else a ``key  value`` line each."""
+    pairs = list(zip(keys, values, strict=True))
+    if json_:
+        emit_json({str(k): v for k, v in pairs})
+        return
+    for k, v in pairs:
+        info(f"{k}  {v}")
 
 
 def info(text: str) -> None:

@@ -6,16 +6,24 @@ default); mutations need an open node. ``--json`` prints stable JSON.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from dvidctl.commands import _output
-from dvidctl.commands._options import JsonOpt, NodeOpt, RepoOpt, open_repo, wrong_type
+from dvidctl.commands._options import (
+    JsonOpt,
+    NodeOpt,
+    RepoOpt,
+    instance_of,
+    open_instance,
+    open_repo,
+)
 
 if TYPE_CHECKING:
-    from dvidctl.api.protocol import NodeAPI
     from dvidctl.datatypes.labelmap.ops import LabelMap
 
 label_app = typer.Typer(
@@ -29,13 +37,15 @@ SvOpt = Annotated[bool, typer.Option("--supervoxels", help="LABEL is a supervoxe
 UserOpt = Annotated[str, typer.Option("--user", help="Recorded as the mutation's user.")]
 
 
-def _labelmap(node: NodeAPI, name: str) -> LabelMap:
+@contextmanager
+def _labelmap(
+    repo: Path | None, node: str | None, name: str, *, write: bool = False
+) -> Iterator[LabelMap]:
+    """The local labelmap ``name`` at ``--node`` (read-only unless ``write``)."""
     from dvidctl.datatypes.labelmap.ops import LabelMap
 
-    inst = node.instance(name)
-    if not isinstance(inst, LabelMap):
-        raise wrong_type(name, inst, "a labelmap")
-    return inst
+    with open_instance(repo, node, name, LabelMap, "a labelmap", write=write) as lm:
+        yield lm
 
 
 def _info(user: str) -> Any:
@@ -54,12 +64,10 @@ def merge(
     json_: JsonOpt = False,
 ) -> None:
     """Merge bodies LABELS into TARGET (only the mapping and label indexes change)."""
-    with open_repo(repo) as r:
-        mutid = _labelmap(r.node(node), name).merge(target, labels, _info(user))
-    if json_:
-        _output.emit_json({"MutationID": mutid})
-    else:
-        _output.info(f"merged {' '.join(map(str, labels))} into {target} (mutation {mutid})")
+    with _labelmap(repo, node, name, write=True) as lm:
+        mutid = lm.merge(target, labels, _info(user))
+    text = f"merged {' '.join(map(str, labels))} into {target} (mutation {mutid})"
+    _output.result({"MutationID": mutid}, text, json_=json_)
 
 
 def cleave(
@@ -72,12 +80,10 @@ def cleave(
     json_: JsonOpt = False,
 ) -> None:
     """Move SUPERVOXELS of body LABEL to a new body."""
-    with open_repo(repo) as r:
-        new, mutid = _labelmap(r.node(node), name).cleave(label, supervoxels, _info(user))
-    if json_:
-        _output.emit_json({"CleavedLabel": new, "MutationID": mutid})
-    else:
-        _output.info(f"cleaved into new body {new} (mutation {mutid})")
+    with _labelmap(repo, node, name, write=True) as lm:
+        new, mutid = lm.cleave(label, supervoxels, _info(user))
+    doc = {"CleavedLabel": new, "MutationID": mutid}
+    _output.result(doc, f"cleaved into new body {new} (mutation {mutid})", json_=json_)
 
 
 def split(
@@ -116,13 +122,11 @@ def split(
         assert mask is not None
         x, y, z = parse_xyz(offset, 3)
         runs = mask_runs(read_array(mask), (z, y, x))
-    with open_repo(repo) as r:
+    with _labelmap(repo, node, name, write=True) as lm:
         with _output.working(f"splitting {label}", enabled=not json_):
-            new, mutid = _labelmap(r.node(node), name).split(label, runs, _info(user))
-    if json_:
-        _output.emit_json({"label": new, "MutationID": mutid})
-    else:
-        _output.info(f"split {runs.num_voxels} voxels into new body {new} (mutation {mutid})")
+            new, mutid = lm.split(label, runs, _info(user))
+    text = f"split {runs.num_voxels} voxels into new body {new} (mutation {mutid})"
+    _output.result({"label": new, "MutationID": mutid}, text, json_=json_)
 
 
 def size(
@@ -134,13 +138,9 @@ def size(
     json_: JsonOpt = False,
 ) -> None:
     """Voxel counts of bodies (0 for labels without voxels)."""
-    with open_repo(repo, read_only=True) as r:
-        got = _labelmap(r.node(node), name).sizes(labels, supervoxels=supervoxels)
-    if json_:
-        _output.emit_json(dict(zip(map(str, labels), got, strict=True)))
-        return
-    for lab, n in zip(labels, got, strict=True):
-        _output.info(f"{lab}  {n}")
+    with _labelmap(repo, node, name) as lm:
+        got = lm.sizes(labels, supervoxels=supervoxels)
+    _output.by_key(labels, got, json_=json_)
 
 
 def sparsevol(
@@ -159,8 +159,8 @@ def sparsevol(
     """The sparse volume of a body: runs along x (DVID's RLE with -o), or a summary."""
     from dvidctl.datatypes.labelmap.sparsevol import encode_rles
 
-    with open_repo(repo, read_only=True) as r:
-        runs = _labelmap(r.node(node), name).sparsevol(label, scale=scale, supervoxels=supervoxels)
+    with _labelmap(repo, node, name) as lm:
+        runs = lm.sparsevol(label, scale=scale, supervoxels=supervoxels)
     if output is not None:
         _output.write_file(output, encode_rles(runs))
     s = runs.starts
@@ -177,13 +177,10 @@ def sparsevol(
         if len(s)
         else None,
     }
-    if json_:
-        _output.emit_json(doc)
-    else:
-        _output.info(
-            f"{label}: {doc['voxels']} voxels in {doc['runs']} runs, "
-            f"x,y,z {doc['min']}..{doc['max']}"
-        )
+    text = (
+        f"{label}: {doc['voxels']} voxels in {doc['runs']} runs, x,y,z {doc['min']}..{doc['max']}"
+    )
+    _output.result(doc, text, json_=json_)
 
 
 def supervoxels_(
@@ -194,13 +191,12 @@ def supervoxels_(
     json_: JsonOpt = False,
 ) -> None:
     """The supervoxels of a body, with their voxel counts."""
-    with open_repo(repo, read_only=True) as r:
-        svs, n = _labelmap(r.node(node), name).supervoxel_sizes(label)
+    with _labelmap(repo, node, name) as lm:
+        svs, n = lm.supervoxel_sizes(label)
     if json_:
         _output.emit_json({"supervoxels": svs.tolist(), "sizes": n.tolist()})
-        return
-    for sv, k in zip(svs.tolist(), n.tolist(), strict=True):
-        _output.info(f"{sv}  {k}")
+    else:
+        _output.by_key(svs.tolist(), n.tolist(), json_=False)
 
 
 def mapping(
@@ -211,13 +207,9 @@ def mapping(
     json_: JsonOpt = False,
 ) -> None:
     """The body of each supervoxel (0: none, or retired by a split)."""
-    with open_repo(repo, read_only=True) as r:
-        got = _labelmap(r.node(node), name).mapping(svs).tolist()
-    if json_:
-        _output.emit_json(dict(zip(map(str, svs), got, strict=True)))
-        return
-    for sv, body in zip(svs, got, strict=True):
-        _output.info(f"{sv}  {body}")
+    with _labelmap(repo, node, name) as lm:
+        got = lm.mapping(svs).tolist()
+    _output.by_key(svs, got, json_=json_)
 
 
 def history(
@@ -232,9 +224,11 @@ def history(
     json_: JsonOpt = False,
 ) -> None:
     """Mutations that name a label, along the node's ancestry."""
+    from dvidctl.datatypes.labelmap.ops import LabelMap
+
     with open_repo(repo, read_only=True) as r:
-        since_inst = _labelmap(r.node(since), name) if since else None
-        got = _labelmap(r.node(node), name).history(label, since_inst)
+        since_inst = instance_of(r.node(since), name, LabelMap, "a labelmap") if since else None
+        got = instance_of(r.node(node), name, LabelMap, "a labelmap").history(label, since_inst)
     if json_:
         _output.emit_json(got)
         return

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,9 +22,9 @@ from dvidctl.commands._options import (
     NodeOpt,
     RemoteOpt,
     RepoOpt,
+    instance_of,
     open_node,
     open_repo,
-    wrong_type,
 )
 from dvidctl.errors import BadRequestError
 
@@ -42,10 +44,17 @@ _MASK_SUFFIXES = (".npy", ".tif", ".tiff")
 def _roi(node: NodeAPI, name: str) -> ROIAPI:
     from dvidctl.datatypes.roi.protocol import ROIAPI
 
-    inst = node.instance(name)
-    if not isinstance(inst, ROIAPI):
-        raise wrong_type(name, inst, "an roi")
-    return inst
+    # ROIAPI is a runtime-checkable protocol: isinstance works, mypy wants a concrete class
+    return instance_of(node, name, ROIAPI, "an roi")  # type: ignore[type-abstract]
+
+
+@contextmanager
+def _open_roi(
+    repo: Path | None, node: str | None, remote: str | None, name: str
+) -> Iterator[ROIAPI]:
+    """The roi ``name`` at ``--node`` (local, or ``--remote``), opened to read."""
+    with open_node(repo, node, remote, write=False) as n:
+        yield _roi(n, name)
 
 
 def _read_text(file: str) -> str:
@@ -121,9 +130,8 @@ def put(
         with _output.working(f"writing {name}", enabled=not json_):
             stored = roi.put_mask(data, off) if is_mask else roi.put_spans(data)
         uuid = n.uuid
-    result = {"instance": name, "node": uuid, "spans": stored}
     if json_:
-        _output.emit_json(result)
+        _output.emit_json({"instance": name, "node": uuid, "spans": stored})
     else:
         _output.note(f"wrote {stored} spans to {name} at {uuid[:10]}")
 
@@ -196,9 +204,9 @@ def mask(
     if json_ and output == "-":
         raise BadRequestError("--json prints a summary: give the mask a file with -o FILE")
     box = Box.from_xyz(parse_xyz(offset, 3, name="offset"), (sx, sy, sz))
-    with open_node(repo, node, remote, write=False) as n:
+    with _open_roi(repo, node, remote, name) as roi:
         with _output.working(f"drawing the mask of {name}", enabled=not json_):
-            arr = _roi(n, name).mask(box, scale)
+            arr = roi.mask(box, scale)
     write_array(output, arr)
     if json_:
         _output.emit_json(
@@ -246,8 +254,8 @@ def contains(
     if not pts:
         raise BadRequestError("no points given", hint="name points X,Y,Z or use --file FILE")
     arr = np.asarray(pts, dtype=np.int64)
-    with open_node(repo, node, remote, write=False) as n:
-        inside = [bool(v) for v in _roi(n, name).contains_points(arr)]
+    with _open_roi(repo, node, remote, name) as roi:
+        inside = [bool(v) for v in roi.contains_points(arr)]
     if json_:
         _output.emit_json(inside)
         return
@@ -276,9 +284,9 @@ def partition(
     Prints one line per subvolume (voxel box and active/total blocks), or with --json
     DVID's partition JSON.
     """
-    with open_node(repo, node, remote, write=False) as n:
+    with _open_roi(repo, node, remote, name) as roi:
         with _output.working(f"partitioning {name}", enabled=not json_):
-            doc = _roi(n, name).partition(batchsize, optimized)
+            doc = roi.partition(batchsize, optimized)
     if json_:
         _output.emit_json(doc)
         return

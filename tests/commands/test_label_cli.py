@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,30 @@ def test_label_merge_as_a_subprocess(seg_repo: tuple[Path, np.ndarray]) -> None:
     cmd = [sys.executable, "-m", "dvidctl", "label", "size", "seg", "9", "10"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     assert done.stdout.split() == ["9", str(int(((vol == 9) | (vol == 10)).sum())), "10", "0"]
+
+
+def test_label_verbs_print_lines_without_json(seg_repo: tuple[Path, np.ndarray]) -> None:
+    """Each verb's line(s) for people, and a non-labelmap named: one error line."""
+    path, vol = seg_repo
+    run = invoker(path)
+    n7, n8 = int((vol == 7).sum()), int((vol == 8).sum())
+    merged = re.fullmatch(
+        r"merged 8 into 7 \(mutation (\d+)\)\n", run("label", "merge", "seg", "7", "8").stdout
+    )
+    assert merged and mutation_seq(int(merged[1])) == 1
+    assert run("label", "mapping", "seg", "8", "5").stdout == "8  7\n5  0\n"
+    assert run("label", "supervoxels", "seg", "7").stdout == f"7  {n7}\n8  {n8}\n"
+    assert run("label", "size", "seg", "7").stdout == f"7  {n7 + n8}\n"
+    out = run("label", "cleave", "seg", "7", "8").stdout
+    cleaved = re.fullmatch(r"cleaved into new body 11 \(mutation (\d+)\)\n", out)
+    assert cleaved and mutation_seq(int(cleaved[1])) == 2
+    assert run("label", "sparsevol", "seg", "11").stdout == (
+        f"11: {n8} voxels in {32 * 32} runs, x,y,z [10, 0, 0]..[19, 31, 31]\n"
+    )
+    history = run("label", "history", "seg", "7").stdout.splitlines()
+    got = [line.split("  ")[:2] for line in history]
+    assert got == [[merged[1], "merge-complete"], [cleaved[1], "cleave-complete"]]
+    with Repository.open(path) as repo:
+        repo.new_instance("keyvalue", "kv")
+    got = run("label", "size", "kv", "7", ok=False)
+    assert_fails(got, 2, "instance 'kv' is a keyvalue, not a labelmap")
