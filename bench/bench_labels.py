@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 from dvidctl import Repository
@@ -62,13 +67,138 @@ def timed(fn, repeat: int = 1) -> float:  # type: ignore[no-untyped-def]
     return best
 
 
+def upkeep(repo: Repository, vol: np.ndarray, other: np.ndarray, cfg: dict, repeat: int) -> None:
+    """The same write with and without indexing, interleaved: fresh, same data, other data."""
+    size = vol.shape[0]
+    times: dict[str, list[float]] = {k: [] for k in ("fw", "fwo", "ow", "owo", "xw", "xwo")}
+    for r in range(repeat):
+        repo.new_instance("labelmap", f"up{r}", cfg)
+        repo.new_instance("labelmap", f"plain{r}", {**cfg, "IndexedLabels": "false"})
+        node = repo.head
+        seg, plain = node.instance(f"up{r}"), node.instance(f"plain{r}")
+        times["fwo"].append(timed(lambda: plain.put_subvolume(vol)))  # noqa: B023
+        times["fw"].append(timed(lambda: seg.put_subvolume(vol)))  # noqa: B023
+        times["owo"].append(timed(lambda: plain.put_subvolume(vol)))  # noqa: B023
+        times["ow"].append(timed(lambda: seg.put_subvolume(vol)))  # noqa: B023
+        times["xwo"].append(timed(lambda: plain.put_subvolume(other)))  # noqa: B023
+        times["xw"].append(timed(lambda: seg.put_subvolume(other)))  # noqa: B023
+    nblocks = (size // 64) ** 3
+    best = {k: min(v) for k, v in times.items()}
+    print(f"\nwrite {size}^3 ({nblocks} blocks + 2 pyramid levels), best of {repeat}")
+    print("| write | without index s | with index s | ms/block without | with | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, w, wo in (
+        ("fresh (ingest)", "fw", "fwo"),
+        ("over the same data (blocks unchanged)", "ow", "owo"),
+        ("over other data (old blocks decoded)", "xw", "xwo"),
+    ):
+        a, b = best[wo], best[w]
+        print(
+            f"| {name} | {a:.2f} | {b:.2f} | {a / nblocks * 1e3:.2f} | "
+            f"{b / nblocks * 1e3:.2f} | {b / a:.2f}x |"
+        )
+
+
+def merges(seg, svs: np.ndarray) -> int:  # type: ignore[no-untyped-def]
+    """Group supervoxels 4 by 4, then grow one body by merges (latency vs body size)."""
+    t = time.perf_counter()
+    groups = min(len(svs) // 4, 1000)
+    for i in range(0, 4 * groups, 4):
+        seg.merge(int(svs[i]), [int(v) for v in svs[i + 1 : i + 4]])
+    print(f"\n{groups} merges of 4 supervoxels into bodies: {time.perf_counter() - t:.2f} s")
+    print("\nmerge latency vs body size (each merge adds a 4-supervoxel body)")
+    print("| body voxels | index rows | merge ms |")
+    print("|---:|---:|---:|")
+    target = int(svs[0])
+    for step in range(1, min(160, groups)):
+        other = int(svs[4 * step])
+        t = time.perf_counter()
+        seg.merge(target, [other])
+        dt = time.perf_counter() - t
+        if step in (1, 2, 5, 10, 20, 40, 80, 159) or step == groups - 1:
+            idx = seg.index(target)
+            print(f"| {idx.num_voxels} | {len(idx)} | {dt * 1e3:.2f} |")
+    return target
+
+
+def splits(seg, target: int) -> None:  # type: ignore[no-untyped-def]
+    """Split latency vs split voxels: disjoint z slabs, so every split cuts supervoxels."""
+    print("\nsplit latency vs split voxels (disjoint z slabs of the grown body)")
+    print("| split voxels | blocks rewritten | split ms |")
+    print("|---:|---:|---:|")
+    body = seg.sparsevol(target)
+    zs = np.unique(body.starts[:, 0])
+    z = int(zs[0])
+    for planes in (1, 4, 16):
+        keep = (body.starts[:, 0] >= z) & (body.starts[:, 0] < z + planes)
+        if not keep.any():
+            break
+        part = Runs(body.starts[keep], body.lengths[keep])
+        blocks = len(runs_by_block(part, (64, 64, 64)))
+        t = time.perf_counter()
+        seg.split(target, part)
+        dt = time.perf_counter() - t
+        print(f"| {part.num_voxels} | {blocks} | {dt * 1e3:.1f} |")
+        z += planes + 3
+
+
+def sparsevols(seg, labels: list[int], repeat: int, url: str | None) -> None:  # type: ignore[no-untyped-def]
+    """sparsevol (Python API, and HTTP GET when ``url``) against the limit, interleaved."""
+    print(f"\nsparsevol vs the limit (decode the blocks the index names), best of {3 * repeat}")
+    print(
+        "| body voxels | blocks | sparsevol ms | limit ms | ratio (limit/sparsevol) "
+        "| HTTP GET ms | HTTP ratio |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    dt = np.dtype(np.uint64)
+    client = httpx.Client(timeout=60)  # one connection, kept (a new client costs ~100 ms)
+    for label in labels:
+        idx = seg.index(label)
+        coords = scaled_blocks(idx.block_coords(), 0)
+
+        def limit(coords: np.ndarray = coords) -> None:
+            # the same fetch and the same thread pool, decoding only
+            found = seg.blocks.payloads(0, coords)
+            parallel_map(
+                lambda p: decode_into(p, scratch((64, 64, 64), dt, "lim")),
+                list(found.values()),
+                min_items=2,
+            )
+
+        def sparse(label: int = label) -> None:
+            seg.sparsevol(label)
+
+        def http(label: int = label) -> None:
+            r = client.get(f"{url}/sparsevol/{label}")
+            r.raise_for_status()
+
+        lims, svs, gets = [], [], []
+        for _ in range(3 * repeat):  # interleaved: the machine's load moves between runs
+            lims.append(timed(limit))
+            svs.append(timed(sparse))
+            if url is not None:
+                gets.append(timed(http))
+        lim, sv = min(lims), min(svs)
+        http_cols = f"{min(gets) * 1e3:.1f} | {lim / min(gets):.2f}x" if gets else "- | -"
+        print(
+            f"| {idx.num_voxels} | {len(coords)} | {sv * 1e3:.1f} | {lim * 1e3:.1f} | "
+            f"{lim / sv:.2f}x | {http_cols} |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--bodies", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir", default=None)
+    ap.add_argument(
+        "--parts",
+        default="upkeep,merge,split,sparsevol,http",
+        help="comma-separated: upkeep, merge, split, sparsevol, http (merges always run)",
+    )
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     size = args.size
     print(f"load: {os.getloadavg()[0]:.2f} (uptime)")
     vol, _ = make_volume(size, args.bodies)
@@ -76,106 +206,57 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         repo = Repository.init(Path(tmp) / "r")
         cfg = {"BlockSize": "64,64,64", "MaxDownresLevel": "2"}
-        # ---- index upkeep: the same write with and without indexing, interleaved; a
-        # fresh write (ingest: no old blocks) and the same write again over it
-        other, _ = make_volume(size, args.bodies, seed=1)  # other labels, other cells
-        times: dict[str, list[float]] = {k: [] for k in ("fw", "fwo", "ow", "owo", "xw", "xwo")}
-        for r in range(args.repeat):
-            repo.new_instance("labelmap", f"seg{r}", cfg)
-            repo.new_instance("labelmap", f"plain{r}", {**cfg, "IndexedLabels": "false"})
-            node = repo.head
-            seg, plain = node.instance(f"seg{r}"), node.instance(f"plain{r}")
-            times["fwo"].append(timed(lambda: plain.put_subvolume(vol)))  # noqa: B023
-            times["fw"].append(timed(lambda: seg.put_subvolume(vol)))  # noqa: B023
-            times["owo"].append(timed(lambda: plain.put_subvolume(vol)))  # noqa: B023
-            times["ow"].append(timed(lambda: seg.put_subvolume(vol)))  # noqa: B023
-            times["xwo"].append(timed(lambda: plain.put_subvolume(other)))  # noqa: B023
-            times["xw"].append(timed(lambda: seg.put_subvolume(other)))  # noqa: B023
-            seg.put_subvolume(vol)  # back to the volume the rest measures
-        nblocks = (size // 64) ** 3
-        best = {k: min(v) for k, v in times.items()}
-        print(f"\nwrite {size}^3 ({nblocks} blocks + 2 pyramid levels), best of {args.repeat}")
-        print("| write | without index s | with index s | ms/block without | with | ratio |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, w, wo in (
-            ("fresh (ingest)", "fw", "fwo"),
-            ("over the same data (blocks unchanged)", "ow", "owo"),
-            ("over other data (old blocks decoded)", "xw", "xwo"),
-        ):
-            a, b = best[wo], best[w]
-            print(
-                f"| {name} | {a:.2f} | {b:.2f} | {a / nblocks * 1e3:.2f} | "
-                f"{b / nblocks * 1e3:.2f} | {b / a:.2f}x |"
-            )
-        # ---- bodies: group supervoxels 4 by 4 (merges), as proofreading leaves them
+        if "upkeep" in parts:
+            other, _ = make_volume(size, args.bodies, seed=1)  # other labels, other cells
+            upkeep(repo, vol, other, cfg, args.repeat)
+        repo.new_instance("labelmap", "seg", cfg)
+        seg = repo.head.instance("seg")
+        seg.put_subvolume(vol)
         svs = np.unique(vol)
-        t = time.perf_counter()
-        groups = min(len(svs) // 4, 1000)
-        for i in range(0, 4 * groups, 4):
-            seg.merge(int(svs[i]), [int(v) for v in svs[i + 1 : i + 4]])
-        print(f"\n{groups} merges of 4 supervoxels into bodies: {time.perf_counter() - t:.2f} s")
-        # ---- merge latency vs body size: grow one body by merging, time each merge
-        print("\nmerge latency vs body size (each merge adds a 4-supervoxel body)")
-        print("| body voxels | index rows | merge ms |")
-        print("|---:|---:|---:|")
-        target = int(svs[0])
-        for step in range(1, min(160, groups)):
-            other = int(svs[4 * step])
-            t = time.perf_counter()
-            seg.merge(target, [other])
-            dt = time.perf_counter() - t
-            if step in (1, 2, 5, 10, 20, 40, 80, 159) or step == groups - 1:
-                idx = seg.index(target)
-                print(f"| {idx.num_voxels} | {len(idx)} | {dt * 1e3:.2f} |")
-        # ---- split latency vs split voxels: slabs of the body at disjoint z, so every
-        # split cuts supervoxels (parts get new ids: their blocks are rewritten)
-        print("\nsplit latency vs split voxels (disjoint z slabs of the grown body)")
-        print("| split voxels | blocks rewritten | split ms |")
-        print("|---:|---:|---:|")
-        body = seg.sparsevol(target)
-        zs = np.unique(body.starts[:, 0])
-        z = int(zs[0])
-        for planes in (1, 4, 16):
-            keep = (body.starts[:, 0] >= z) & (body.starts[:, 0] < z + planes)
-            if not keep.any():
-                break
-            part = Runs(body.starts[keep], body.lengths[keep])
-            blocks = len(runs_by_block(part, (64, 64, 64)))
-            t = time.perf_counter()
-            seg.split(target, part)
-            dt = time.perf_counter() - t
-            print(f"| {part.num_voxels} | {blocks} | {dt * 1e3:.1f} |")
-            z += planes + 3
-        # ---- sparsevol throughput vs the limit (decode just the indexed blocks)
-        print(
-            f"\nsparsevol vs the limit (decode the blocks the index names), best of {args.repeat}"
-        )
-        print("| body voxels | blocks | sparsevol ms | limit ms | ratio (limit/sparsevol) |")
-        print("|---:|---:|---:|---:|---:|")
-        for label in (int(svs[-1]), target):
-            idx = seg.index(label)
-            coords = scaled_blocks(idx.block_coords(), 0)
-            dt = np.dtype(np.uint64)
+        target = merges(seg, svs)
+        if "split" in parts:
+            splits(seg, target)
+        if "sparsevol" not in parts:
+            repo.close()
+            return
+        # a supervoxel alone, a body of 4, the grown body
+        labels = [int(svs[-1]), int(svs[4 * 170]), target]
+        uuid = repo.head.uuid
+        url = None
+        proc = None
+        if "http" in parts:
+            repo.close()
+            proc, base = start_server(Path(tmp) / "r")
+            url = f"{base}/api/node/{uuid}/seg"
+            repo = Repository.open(Path(tmp) / "r", read_only=True)
+            seg = repo.head.instance("seg")
+        try:
+            sparsevols(seg, labels, args.repeat, url)
+        finally:
+            if proc is not None:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(30)
+            repo.close()
 
-            def limit(coords: np.ndarray = coords, dt: np.dtype = dt) -> None:
-                # the same fetch and the same thread pool, decoding only
-                found = seg.blocks.payloads(0, coords)
-                parallel_map(
-                    lambda p: decode_into(p, scratch((64, 64, 64), dt, "lim")),
-                    list(found.values()),
-                    min_items=2,
-                )
 
-            def sparse(label: int = label) -> None:
-                seg.sparsevol(label)
-
-            lim = min(timed(limit) for _ in range(args.repeat))
-            sv = min(timed(sparse) for _ in range(args.repeat))
-            print(
-                f"| {idx.num_voxels} | {len(coords)} | {sv * 1e3:.1f} | {lim * 1e3:.1f} | "
-                f"{lim / sv:.2f}x |"
-            )
-        repo.close()
+def start_server(repo_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``dvidctl serve`` on the repository in another process, on a free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    cmd = [sys.executable, "-c", "from dvidctl.commands.main import run; run()", "serve"]
+    cmd += ["--repo", str(repo_dir), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/api/heartbeat", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("server did not start")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import struct
 import numpy as np
 import zstandard
 
-from dvidctl.datatypes.imageblk.scratch import byte_view, dctx, row_kind, tile_buffer
+from dvidctl.datatypes.imageblk.scratch import byte_view, dctx, row_kind, scratch, tile_buffer
 from dvidctl.errors import CorruptDataError
 
 Buffer = bytes | bytearray | memoryview
@@ -119,4 +119,32 @@ def decode_tiled_region(
         raise CorruptDataError(f"stored zstd block does not decode: {exc}") from None
 
 
-__all__ = ["TILE_HEAD", "decode_tiled_region", "zstd_decompress_into"]
+def decode_tile_major(
+    body: memoryview, shape: tuple[int, ...], dtype: np.dtype
+) -> tuple[np.ndarray, int, int] | None:
+    """Every tile of a tiled zstd body (after the id byte), tile after tile: no reordering.
+
+    Returns ``(tiles, tz, ty)``, ``tiles`` a per-thread ``(n, tz, ty, X)`` buffer
+    (tile ``i`` covers z from ``(i // (Y / ty)) * tz``, y from ``(i % (Y / ty)) * ty``),
+    or None when the tiles do not divide the block evenly (the caller decodes it whole).
+    Skipping the copy into ZYX order saves about a third of a whole-block decode.
+    """
+    tz, ty, offs = _tiles(body, shape)
+    nz, ny, nx = shape
+    if nz % tz or ny % ty:
+        return None
+    n = len(offs) - 1
+    out = scratch((n, tz, ty, nx), dtype, "tile-major")
+    flat = out.reshape(n, -1).view(np.uint8)
+    reader = dctx().stream_reader
+    try:
+        for i in range(n):
+            # readinto releases the GIL (decompress() scales worse on 2 threads)
+            if reader(body[offs[i] : offs[i + 1]]).readinto(flat[i].data) != flat.shape[1]:
+                raise CorruptDataError(f"stored zstd tile {i} is too short")
+    except zstandard.ZstdError as exc:
+        raise CorruptDataError(f"stored zstd block does not decode: {exc}") from None
+    return out, tz, ty
+
+
+__all__ = ["TILE_HEAD", "decode_tile_major", "decode_tiled_region", "zstd_decompress_into"]

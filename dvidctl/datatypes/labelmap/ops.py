@@ -38,7 +38,7 @@ from dvidctl.datatypes.labelmap.sparsevol import (
     Runs,
     block_bounds_filter,
     block_runs,
-    scaled_blocks,
+    index_targets,
     sparse_runs,
 )
 from dvidctl.errors import BadRequestError, KeyNotFoundError
@@ -252,8 +252,9 @@ class LabelMap(LabelCounters, VoxelInstance):
         label has no voxels.
         """
         self.check_scale(scale)
-        coords, svs = self._sparse_target(label, supervoxels)
-        return sparse_runs(self.blocks, scaled_blocks(coords, scale), svs, scale, bounds)
+        idx = self._index_or_404(label, supervoxels)
+        targets = index_targets(idx.blocks, idx.svs, idx.counts, scale, self.block_shape, bounds)
+        return sparse_runs(self.blocks, targets, scale, bounds)
 
     def sparsevol_coarse(
         self, label: int, *, supervoxels: bool = False, bounds: Box | None = None

@@ -28,7 +28,7 @@ from dvidctl.datatypes.labelmap.sparsevol import (
     encode_binary_blocks,
     encode_coarse_spans,
     encode_rles,
-    scaled_blocks,
+    index_targets,
 )
 from dvidctl.errors import BadRequestError, KeyNotFoundError
 from dvidctl.geometry import INT32_MAX, INT32_MIN, Box
@@ -95,8 +95,8 @@ def sparsevol(call: Call) -> Response:
     fmt = call.query.get("format", "rles").lower()
     if fmt == "blocks":
         idx = inst._index_or_404(label, _sv(call))
-        coords = scaled_blocks(idx.block_coords(), scale)
-        body = encode_binary_blocks(inst.blocks, coords, idx.supervoxels(), scale, label, bounds)
+        targets = index_targets(idx.blocks, idx.svs, idx.counts, scale, inst.block_shape, bounds)
+        body = encode_binary_blocks(inst.blocks, targets, scale, label, bounds)
         return Response(body, media_type=OCTET)
     if fmt not in ("rles", "srles"):
         raise BadRequestError(f"format {fmt!r} is not one of rles, srles, blocks")

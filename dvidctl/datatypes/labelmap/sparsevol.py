@@ -23,8 +23,9 @@ import numpy as np
 
 from dvidctl.datatypes.imageblk.blockvolume import BlockVolume, parallel_map
 from dvidctl.datatypes.imageblk.codec import decode_into
-from dvidctl.datatypes.imageblk.scratch import scratch
-from dvidctl.datatypes.labelmap.counting import member_runs, merge_runs
+from dvidctl.datatypes.labelmap.blockruns import block_label_runs, full_block_runs
+from dvidctl.datatypes.labelmap.counting import merge_runs
+from dvidctl.datatypes.labelmap.labelindex import decode_block_ids, encode_block_ids
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import Box
 
@@ -72,68 +73,148 @@ def scaled_blocks(coords0: np.ndarray, scale: int) -> np.ndarray:
     return np.unique(c, axis=0) if len(c) else c
 
 
-def sparse_runs(
-    vol: BlockVolume, coords: np.ndarray, svs: np.ndarray, scale: int, bounds: Box | None
-) -> Runs:
-    """Runs of the voxels of ``vol`` at ``scale`` in blocks ``coords`` whose label is in ``svs``."""
+@dataclass(frozen=True)
+class BlockTargets:
+    """The blocks of a label at one scale and, per block, the supervoxels to look for.
+
+    ``coords`` ``(n, 3)`` ZYX block coordinates; block ``i``'s supervoxels are
+    ``svs[offsets[i]:offsets[i + 1]]`` (ascending); ``full[i]`` when the label fills
+    the block (known from the index counts at scale 0: the block need not be read).
+    """
+
+    coords: np.ndarray
+    offsets: np.ndarray
+    svs: np.ndarray
+    full: np.ndarray
+
+    def labels(self, i: int) -> np.ndarray:
+        """The supervoxels of block ``i``."""
+        return self.svs[self.offsets[i] : self.offsets[i + 1]]
+
+
+def index_targets(
+    blocks: np.ndarray,
+    svs: np.ndarray,
+    counts: np.ndarray,
+    scale: int,
+    bs: tuple[int, int, int],
+    bounds: Box | None = None,
+) -> BlockTargets:
+    """The blocks at ``scale`` that index rows ``(block id, sv, count)`` name, and their svs.
+
+    A block at scale s holds the downsampled voxels of the scale-0 blocks under it,
+    so its supervoxels are those of its children (a downsampled label is one of the
+    labels it summarises). ``bounds`` (voxel space of ``scale``) drops blocks outside.
+    """
+    b = np.asarray(blocks, np.uint64)
+    if not len(b):
+        z = np.zeros(0, np.int64)
+        return BlockTargets(z.reshape(0, 3), np.zeros(1, np.int64), z.astype(np.uint64), z > 0)
+    if scale:
+        b = encode_block_ids(decode_block_ids(b) >> scale)  # floor division by 2**scale
+    uniq, inv = np.unique(b, return_inverse=True)
+    coords = decode_block_ids(uniq)
+    zyx = np.lexsort((coords[:, 2], coords[:, 1], coords[:, 0]))  # blocks in ZYX order
+    rank = np.empty(len(zyx), np.int64)
+    rank[zyx] = np.arange(len(zyx))
+    coords, inv = coords[zyx], rank[inv.reshape(-1)]
+    sv = np.asarray(svs, np.uint64)
+    order = np.lexsort((sv, inv))
+    g, s = inv[order], sv[order]
+    keep = np.ones(len(g), bool)
+    keep[1:] = (g[1:] != g[:-1]) | (s[1:] != s[:-1])
+    g, s = g[keep], s[keep]
+    offsets = np.searchsorted(g, np.arange(len(uniq) + 1))
+    if scale == 0:
+        per_block = np.bincount(inv, np.asarray(counts, np.float64), len(uniq))
+        full = per_block == float(bs[0] * bs[1] * bs[2])
+    else:
+        full = np.zeros(len(uniq), bool)
+    if bounds is not None:
+        lo = coords * np.asarray(bs)
+        hi = lo + np.asarray(bs)
+        inside = np.all((hi > np.asarray(bounds.start)) & (lo < np.asarray(bounds.stop)), axis=1)
+        if not inside.all():
+            idx = np.flatnonzero(inside)
+            parts = [s[offsets[i] : offsets[i + 1]] for i in idx.tolist()]
+            lens = offsets[idx + 1] - offsets[idx]
+            offsets = np.r_[0, np.cumsum(lens)]
+            s = np.concatenate(parts) if parts else s[:0]
+            coords, full = coords[idx], full[idx]
+    return BlockTargets(coords, offsets, s, full)
+
+
+_Found = tuple[tuple[int, int, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def sparse_runs(vol: BlockVolume, targets: BlockTargets, scale: int, bounds: Box | None) -> Runs:
+    """Runs of the voxels of ``vol`` at ``scale`` in the target blocks, of their supervoxels.
+
+    Only the blocks named are read (in chunks, one store call each) and decoded on the
+    block pool (:func:`~.blockruns.block_label_runs`); blocks the label fills are not read.
+    """
     bs = vol.spec.block_shape
-    labels = np.unique(np.asarray(svs, np.uint64))
-    coords = block_bounds_filter(np.asarray(coords, np.int64).reshape(-1, 3), bs, bounds)
-    slabs: dict[int, list[tuple[tuple[int, int, int], np.ndarray, np.ndarray]]] = {}
-    for i in range(0, len(coords), _CHUNK):
-        found = vol.payloads(scale, coords[i : i + _CHUNK])
+    dtype = vol.spec.dtype
+    found_runs: list[_Found] = []
+    full = np.flatnonzero(targets.full)
+    if len(full):
+        fz, fy, fx, fn = full_block_runs(bs)
+        for i in full.tolist():
+            coord = tuple(int(v) for v in targets.coords[i])
+            found_runs.append((coord, fz, fy, fx, fn))  # type: ignore[arg-type]
+    read = np.flatnonzero(~targets.full)
+    where = {tuple(c): i for c, i in zip(targets.coords[read].tolist(), read.tolist(), strict=True)}
+    for lo in range(0, len(read), _CHUNK):
+        found = vol.payloads(scale, targets.coords[read[lo : lo + _CHUNK]])
 
-        def one(
-            item: tuple[tuple[int, int, int], memoryview],
-        ) -> tuple[tuple[int, int, int], np.ndarray, np.ndarray]:
+        def one(item: tuple[tuple[int, int, int], memoryview]) -> _Found:
             coord, payload = item
-            block = decode_into(payload, scratch(bs, vol.spec.dtype, "sparsevol"))
-            s, n = member_runs(block, labels)
-            return coord, s, n
+            z, y, x, n = block_label_runs(payload, bs, dtype, targets.labels(where[coord]))
+            return coord, z, y, x, n
 
-        for coord, s, n in parallel_map(one, sorted(found.items()), min_items=2):
-            if len(n):
-                slabs.setdefault(coord[0], []).append((coord, s, n))
-    starts, lens = _assemble(slabs, bs)
+        found_runs.extend(parallel_map(one, list(found.items()), min_items=2))
+    starts, lens = _assemble(found_runs, bs)
     if bounds is not None and len(lens):
         starts, lens = clip_runs(starts, lens, bounds)
     return Runs(starts, lens)
 
 
-def _assemble(
-    slabs: dict[int, list[tuple[tuple[int, int, int], np.ndarray, np.ndarray]]],
-    bs: tuple[int, int, int],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-block runs (block-local ZYX order) -> global ZYX order, joined across blocks.
+def _assemble(found: list[_Found], bs: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-block runs (rows in any order, x order within a row) -> global ZYX order, joined.
 
-    The blocks of one z slab of blocks, concatenated in (y, x) block order, are
-    interleaved by a stable sort on a small key (local z, block row, local y): no
-    global sort of every run.
+    The blocks of one z slab of blocks, concatenated in (y, x) block order, are put
+    in order by a stable sort on a small key (local z, block row, local y): runs of
+    one row keep their block and x order. No global sort of every run.
     """
-    parts_s: list[np.ndarray] = []
+    slabs: dict[int, list[_Found]] = {}
+    for item in found:
+        if len(item[4]):
+            slabs.setdefault(item[0][0], []).append(item)
+    parts: list[np.ndarray] = []
     parts_n: list[np.ndarray] = []
     for bz in sorted(slabs):
         group = sorted(slabs[bz], key=lambda g: (g[0][1], g[0][2]))
-        s = np.concatenate([g[1] for g in group])
-        n = np.concatenate([g[2] for g in group])
-        by = np.repeat([g[0][1] for g in group], [len(g[2]) for g in group])
-        bx = np.repeat([g[0][2] for g in group], [len(g[2]) for g in group])
-        by0 = int(by.min())
-        nby = int(by.max()) - by0 + 1
-        if len(group) > 1:
-            key = (s[:, 0] * nby + (by - by0)) * bs[1] + s[:, 1]
-            small = bs[0] * nby * bs[1] <= 1 << 16
-            order = np.argsort(key.astype(np.uint16) if small else key, kind="stable")
-            s, n, by, bx = s[order], n[order], by[order], bx[order]
-        g = np.empty_like(s)
-        g[:, 0] = s[:, 0] + bz * bs[0]
-        g[:, 1] = s[:, 1] + by * bs[1]
-        g[:, 2] = s[:, 2] + bx * bs[2]
-        parts_s.append(g)
-        parts_n.append(n)
-    if not parts_s:
+        sizes = [len(g[4]) for g in group]
+        z = np.concatenate([g[1] for g in group])
+        y = np.concatenate([g[2] for g in group])
+        x = np.concatenate([g[3] for g in group])
+        n = np.concatenate([g[4] for g in group])
+        by = np.repeat(np.array([g[0][1] for g in group], np.int64), sizes)
+        bx = np.repeat(np.array([g[0][2] for g in group], np.int64), sizes)
+        by0 = int(by[0])
+        nby = int(by[-1]) - by0 + 1
+        key = (z * nby + (by - by0)) * bs[1] + y
+        small = bs[0] * nby * bs[1] <= 1 << 16
+        order = np.argsort(key.astype(np.uint16) if small else key, kind="stable")
+        g = np.empty((len(n), 3), np.int64)
+        g[:, 0] = z[order] + bz * bs[0]
+        g[:, 1] = (y + by * bs[1])[order]
+        g[:, 2] = (x + bx * bs[2])[order]
+        parts.append(g)
+        parts_n.append(n[order])
+    if not parts:
         return np.zeros((0, 3), np.int64), np.zeros(0, np.int64)
-    s, n = np.concatenate(parts_s), np.concatenate(parts_n)
+    s, n = np.concatenate(parts), np.concatenate(parts_n).astype(np.int64, copy=False)
     join = np.zeros(len(n), bool)
     join[1:] = (s[1:, 0] == s[:-1, 0]) & (s[1:, 1] == s[:-1, 1]) & (s[1:, 2] == s[:-1, 2] + n[:-1])
     if not join.any():
@@ -217,8 +298,7 @@ def encode_coarse_spans(runs: Runs) -> bytes:
 
 def encode_binary_blocks(
     vol: BlockVolume,
-    coords: np.ndarray,
-    svs: np.ndarray,
+    targets: BlockTargets,
     scale: int,
     label: int,
     bounds: Box | None,
@@ -227,13 +307,18 @@ def encode_binary_blocks(
     bs = vol.spec.block_shape
     gz, gy, gx = (b // 8 for b in bs)
     out = [struct.pack("<IIIQ", gx, gy, gz, label)]
-    labels = np.unique(np.asarray(svs, np.uint64))
-    coords = block_bounds_filter(np.asarray(coords, np.int64).reshape(-1, 3), bs, bounds)
     block = np.empty(bs, vol.spec.dtype)
-    for i in range(0, len(coords), _CHUNK):
-        found = vol.payloads(scale, coords[i : i + _CHUNK])
+    mask = np.empty(bs, bool)
+    more = np.empty(bs, bool)
+    where = {tuple(c): i for i, c in enumerate(targets.coords.tolist())}
+    for i in range(0, len(targets.coords), _CHUNK):
+        found = vol.payloads(scale, targets.coords[i : i + _CHUNK])
         for (z, y, x), payload in sorted(found.items()):
-            mask = np.isin(decode_into(payload, block), labels)
+            decode_into(payload, block)
+            labels = targets.labels(where[z, y, x])
+            np.equal(block, labels[0], out=mask)
+            for lab in labels[1:]:
+                mask |= np.equal(block, lab, out=more)
             if bounds is not None:
                 mask &= _bounds_mask(bs, (z, y, x), bounds)
             head = struct.pack("<iii", x * bs[2], y * bs[1], z * bs[0])
@@ -243,17 +328,17 @@ def encode_binary_blocks(
                 out.append(head + b"\x01")
                 continue
             sub = mask.reshape(gz, 8, gy, 8, gx, 8).transpose(0, 2, 4, 1, 3, 5).reshape(-1, 512)
-            parts = [head, b"\x02"]
-            full = np.asarray(sub.all(axis=1))
-            empty = ~np.asarray(sub.any(axis=1))
+            flags = np.where(sub.all(axis=1), 1, np.where(sub.any(axis=1), 2, 0))
             bits = np.packbits(sub, axis=1, bitorder="little")
-            for k in range(len(sub)):
-                if empty[k]:
-                    parts.append(b"\x00")
-                elif full[k]:
-                    parts.append(b"\x01")
-                else:
-                    parts.append(b"\x02" + bits[k].tobytes())
+            parts = [head, b"\x02"]
+            mixed = flags == 2
+            # one flag byte per sub-block, its 64 mask bytes after the mixed ones
+            rec = np.zeros((len(sub), 65), np.uint8)
+            rec[:, 0] = flags
+            rec[mixed, 1:] = bits[mixed]
+            lens = np.where(mixed, 65, 1)
+            keep = np.arange(65)[None, :] < lens[:, None]
+            parts.append(rec[keep].tobytes())
             out.append(b"".join(parts))
     return b"".join(out)
 
@@ -267,12 +352,14 @@ def _bounds_mask(bs: tuple[int, int, int], coord: tuple[int, int, int], bounds: 
 
 
 __all__ = [
+    "BlockTargets",
     "Runs",
     "block_runs",
     "decode_rles",
     "encode_binary_blocks",
     "encode_coarse_spans",
     "encode_rles",
+    "index_targets",
     "mask_runs",
     "scaled_blocks",
     "sparse_runs",

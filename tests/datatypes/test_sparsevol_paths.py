@@ -1,0 +1,131 @@
+"""The sparse-volume fast paths against numpy: bit-word runs, tile-major decode, every codec.
+
+Each path the sparse volume of a body can take is checked against the runs of
+``np.argwhere``: masks of any row length (one word, several, a part of one), every
+block codec (tiled zstd decoded tile after tile; tiles that do not divide the block;
+one frame; raw; DVID's label Block), one label or several or more than the
+comparisons take, blocks the body fills (never read), bounds, scales and supervoxels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dvidctl import Repository
+from dvidctl.datatypes.imageblk.codec import LabelBlockZstdCodec, RawCodec, ZstdCodec
+from dvidctl.datatypes.imageblk.downsample import downsample_labels
+from dvidctl.datatypes.labelmap.blockruns import MAX_COMPARES, block_label_runs, mask_row_runs
+from dvidctl.datatypes.labelmap.sparsevol import index_targets
+from dvidctl.geometry import Box
+
+
+def _ref_row_runs(mask: np.ndarray) -> list[tuple[int, int, int]]:
+    out = []
+    for r, row in enumerate(mask):
+        pad = np.diff(np.r_[0, row.astype(np.int8), 0])
+        for s, e in zip(np.flatnonzero(pad == 1), np.flatnonzero(pad == -1), strict=True):
+            out.append((r, int(s), int(e - s)))
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.sampled_from([1, 7, 8, 16, 63, 64, 65, 128, 200]),
+    st.integers(0, 2**32 - 1),
+)
+def test_mask_row_runs_match_numpy(rows: int, nx: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    mask = rng.random((rows, nx)) < rng.choice([0.05, 0.5, 0.95])
+    mask[rng.random(rows) < 0.3] = True  # whole rows: runs across word borders
+    r, x, n = mask_row_runs(mask)
+    got = list(zip(r.tolist(), x.tolist(), n.tolist(), strict=True))
+    assert got == _ref_row_runs(mask)
+
+
+def _blocky(rng: np.random.Generator, shape: tuple[int, int, int], n: int) -> np.ndarray:
+    small = [-(-s // 4) for s in shape]
+    vol = rng.integers(1, n + 1, small).astype(np.uint64) * np.uint64(2**33)
+    vol = vol.repeat(4, 0).repeat(4, 1).repeat(4, 2)
+    return np.ascontiguousarray(vol[: shape[0], : shape[1], : shape[2]])
+
+
+CODECS = [
+    ZstdCodec(tile=32),  # tiled, decoded tile-major
+    ZstdCodec(tile=16),
+    ZstdCodec(tile=24),  # tiles that do not divide 64: decoded whole
+    ZstdCodec(tile=0),  # one frame
+    RawCodec(),
+    LabelBlockZstdCodec(),
+]
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=lambda c: f"{c.name}-{getattr(c, 'tile', '')}")
+@pytest.mark.parametrize("nlabels", [1, 3, MAX_COMPARES + 2])
+def test_block_label_runs_every_codec(codec, nlabels: int) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(nlabels)
+    block = _blocky(rng, (64, 64, 64), 40)
+    labels = np.sort(rng.choice(np.unique(block), nlabels, replace=False))
+    z, y, x, n = block_label_runs(codec.encode(block), (64, 64, 64), block.dtype, labels)
+    mask = np.zeros(block.shape, bool)
+    for zz, yy, xx, k in zip(z.tolist(), y.tolist(), x.tolist(), n.tolist(), strict=True):
+        assert not mask[zz, yy, xx : xx + k].any(), "runs overlap"
+        mask[zz, yy, xx : xx + k] = True
+    np.testing.assert_array_equal(mask, np.isin(block, labels))
+    assert (n > 0).all()
+
+
+def _check_sparsevol(seg, vol: np.ndarray, off: np.ndarray, label: int, **kw) -> None:  # type: ignore[no-untyped-def]
+    runs = seg.sparsevol(label, **kw)
+    want = np.argwhere(vol == label) + off
+    np.testing.assert_array_equal(runs.voxels_zyx(), want)
+    # runs are maximal: no two touch along x
+    s, n = runs.starts, runs.lengths
+    touch = (s[1:, 0] == s[:-1, 0]) & (s[1:, 1] == s[:-1, 1]) & (s[1:, 2] == s[:-1, 2] + n[:-1])
+    assert not touch.any()
+
+
+def test_labelmap_sparsevol_fast_paths_64_blocks() -> None:
+    rng = np.random.default_rng(5)
+    shape = (128, 192, 128)
+    off = np.array([-64, 0, 64])
+    vol = _blocky(rng, shape, 30)
+    vol[:64, 64:128, 64:] = 7  # one supervoxel fills a whole block (never read)
+    vol[64:, :, :3] = 7  # ... and runs on in thin slivers of many others
+    vol[100:, 150:, 100:] = 9  # a body spread over blocks, merged below
+    with Repository.memory() as repo:
+        repo.new_instance("labelmap", "seg", {"BlockSize": "64,64,64", "MaxDownresLevel": "1"})
+        seg = repo.head.instance("seg")
+        seg.put_subvolume(vol, tuple(int(v) for v in off))
+        box = Box(tuple(int(v) for v in off), tuple(int(v) for v in off + shape))
+        for label in (7, 9, int(vol[0, 0, 0]), int(vol[-1, -1, -1])):
+            _check_sparsevol(seg, vol, off, label)
+        idx = seg.index(7)
+        targets = index_targets(idx.blocks, idx.svs, idx.counts, 0, (64, 64, 64))
+        assert targets.coords[targets.full].tolist() == [[-1, 1, 2]]
+        assert not index_targets(idx.blocks, idx.svs, idx.counts, 1, (64, 64, 64)).full.any()
+        # a merge: several supervoxels per block, compared at once
+        others = [int(v) for v in np.unique(vol[:64, :64, :64]) if v not in (0, 7)][:3]
+        seg.merge(7, others)
+        body = np.where(np.isin(vol, others), np.uint64(7), vol)
+        _check_sparsevol(seg, body, off, 7)
+        # the supervoxel alone, not its body
+        runs = seg.sparsevol(7, supervoxels=True)
+        np.testing.assert_array_equal(runs.voxels_zyx(), np.argwhere(vol == 7) + off)
+        # bounds that cut blocks, and bounds that leave nothing
+        cut = Box((-40, 10, 70), (30, 150, 170))
+        runs = seg.sparsevol(7, bounds=cut)
+        pts = np.argwhere(body == 7) + off
+        inside = np.all((pts >= cut.start) & (pts < cut.stop), axis=1)
+        np.testing.assert_array_equal(runs.voxels_zyx(), pts[inside])
+        empty = seg.sparsevol(9, bounds=Box((-64, 0, 64), (-60, 4, 68)))
+        assert len(empty.lengths) == 0
+        # scale 1: the body in the downsampled supervoxels
+        lvl = downsample_labels(vol)
+        lvl_body = np.where(np.isin(lvl, [7, *others]), np.uint64(7), lvl)
+        got = seg.sparsevol(7, scale=1)
+        want = np.argwhere(lvl_body == 7) + box.scaled_down(1).start
+        np.testing.assert_array_equal(got.voxels_zyx(), want)
