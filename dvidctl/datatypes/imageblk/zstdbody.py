@@ -120,11 +120,11 @@ def decode_tiled_region(
 
 
 def decode_tile_major(
-    body: memoryview, shape: tuple[int, ...], dtype: np.dtype
+    body: memoryview, shape: tuple[int, ...], dtype: np.dtype, slot: str = "tile-major"
 ) -> tuple[np.ndarray, int, int] | None:
     """Every tile of a tiled zstd body (after the id byte), tile after tile: no reordering.
 
-    Returns ``(tiles, tz, ty)``, ``tiles`` a per-thread ``(n, tz, ty, X)`` buffer
+    Returns ``(tiles, tz, ty)``, ``tiles`` a per-thread ``(n, tz, ty, X)`` buffer (``slot``)
     (tile ``i`` covers z from ``(i // (Y / ty)) * tz``, y from ``(i % (Y / ty)) * ty``),
     or None when the tiles do not divide the block evenly (the caller decodes it whole).
     Skipping the copy into ZYX order saves about a third of a whole-block decode.
@@ -134,7 +134,7 @@ def decode_tile_major(
     if nz % tz or ny % ty:
         return None
     n = len(offs) - 1
-    out = scratch((n, tz, ty, nx), dtype, "tile-major")
+    out = scratch((n, tz, ty, nx), dtype, slot)
     flat = out.reshape(n, -1).view(np.uint8)
     reader = dctx().stream_reader
     try:

@@ -152,7 +152,7 @@ def block_label_runs(
     nz, ny, nx = shape
     tiles = None
     if payload_codec(payload) == ZSTD_TILED:
-        tiles = decode_tile_major(memoryview(payload)[1:], shape, dtype)
+        tiles = decode_tile_major(memoryview(payload)[1:], shape, dtype, "sparsevol-tiles")
     vox = decode_into(payload, scratch(shape, dtype, "sparsevol")) if tiles is None else tiles[0]
     rows2d = vox.reshape(-1, nx)
     if len(labels) > MAX_COMPARES:
@@ -176,6 +176,22 @@ def block_label_runs(
     return iz * tz + lz, iy * ty + ly, x, n
 
 
+def decode_rows(
+    payload: memoryview | bytes, shape: tuple[int, int, int], dtype: np.dtype, slot: str
+) -> np.ndarray:
+    """A stored block's voxels as a 3D array of its x rows in some order (a label set, counts).
+
+    Tiled zstd blocks come tile-major (no reordering copy), others whole in ZYX order;
+    a per-thread buffer named ``slot``.
+    """
+    if payload_codec(payload) == ZSTD_TILED:
+        tiles = decode_tile_major(memoryview(payload)[1:], shape, dtype, slot)
+        if tiles is not None:
+            vox, tz, ty = tiles
+            return vox.reshape(-1, ty, shape[2])
+    return decode_into(payload, scratch(shape, dtype, slot))
+
+
 def full_block_runs(shape: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
     """The runs of a block its label fills: every row, whole."""
     nz, ny, nx = shape
@@ -186,6 +202,7 @@ def full_block_runs(shape: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
 __all__ = [
     "MAX_COMPARES",
     "block_label_runs",
+    "decode_rows",
     "full_block_runs",
     "label_row_runs",
     "mask_row_runs",

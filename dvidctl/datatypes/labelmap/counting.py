@@ -9,7 +9,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from dvidctl.datatypes.imageblk.scratch import scratch
+
+_BOOL = np.dtype(bool)
 _CHUNK = 1 << 24  # voxels per pass when relabelling large arrays
+
+
+def unique(a: np.ndarray) -> np.ndarray:
+    """The distinct values of a 1-D array, ascending: ``np.unique`` by a sort.
+
+    numpy 2.4's ``np.unique`` (no inverse asked) goes through a hash table that took
+    3.6 s for a million distinct uint64 where a sort and a comparison take 0.04 s.
+    """
+    a = np.asarray(a).reshape(-1)
+    if len(a) < 2:
+        return a.copy()
+    s = np.sort(a)
+    keep = np.empty(len(s), bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
 
 
 def runs(flat: np.ndarray, row: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -29,25 +48,51 @@ def runs(flat: np.ndarray, row: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return starts, flat[starts]
 
 
+def rows_differ(ne: np.ndarray) -> np.ndarray:
+    """Per row (last axis) of a bool array: whether any value is set.
+
+    The rows are packed to bits (``np.packbits``) and tested as one word each when
+    they fit one: several times faster than ``ne.any(axis=-1)`` on 64-wide rows.
+    """
+    packed = np.packbits(ne, axis=-1)
+    nb = packed.shape[-1]
+    kind = _WORDS.get(nb)
+    if kind is None:
+        return np.asarray(packed.any(axis=-1))
+    return np.asarray(packed.view(kind)[..., 0] != 0)
+
+
+_WORDS: dict[int, np.dtype] = {
+    1: np.dtype(np.uint8),
+    2: np.dtype("<u2"),
+    4: np.dtype("<u4"),
+    8: np.dtype("<u8"),
+}
+
+
 def _distinct_rows(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows (along x) of ``arr`` that differ from the row before, and their repeats.
 
     Segmentation changes slowly across rows too, so most rows equal the previous
     one: one more comparison pass leaves a few rows to find runs in. A 3D array is
-    compared as it is (a block of a larger array is a strided view: no copy).
+    compared as it is (a block of a larger array is a strided view: no copy); the
+    comparison goes into a reused buffer and is reduced per row by bit packing.
     """
     if arr.ndim != 3:
         rows = np.ascontiguousarray(arr).reshape(-1, arr.shape[-1] if arr.ndim else 1)
         arr = rows.reshape(1, *rows.shape)
-    nz, ny, _ = arr.shape
+    nz, ny, nx = arr.shape
     if nz * ny < 2:
         return arr.reshape(nz * ny, -1), np.ones(nz * ny, np.int64)
-    same = np.empty((nz, ny), bool)
-    np.all(arr[:, 1:, :] == arr[:, :-1, :], axis=2, out=same[:, 1:])
+    new = np.empty((nz, ny), bool)
+    if ny > 1:
+        ne = scratch((nz, ny - 1, nx), _BOOL, "distinct-rows")
+        np.not_equal(arr[:, 1:, :], arr[:, :-1, :], out=ne)
+        new[:, 1:] = rows_differ(ne)
     if nz > 1:
-        same[1:, 0] = np.all(arr[1:, 0, :] == arr[:-1, -1, :], axis=1)
-    same[0, 0] = False
-    heads = np.flatnonzero(~same.reshape(-1))
+        new[1:, 0] = rows_differ(arr[1:, 0, :] != arr[:-1, -1, :])
+    new[0, 0] = True
+    heads = np.flatnonzero(new.reshape(-1))
     hz, hy = np.divmod(heads, ny)
     return arr[hz, hy], np.diff(np.append(heads, nz * ny))
 
@@ -66,7 +111,7 @@ def label_counts(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def unique_labels(block: np.ndarray) -> np.ndarray:
     """The distinct values of an array, ascending."""
     rows, _ = _distinct_rows(block)
-    return np.unique(runs(rows.reshape(-1))[1])
+    return unique(runs(rows.reshape(-1))[1])
 
 
 def relabel(arr: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -141,4 +186,13 @@ def merge_runs(starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.nda
     return s[heads], np.add.reduceat(n, heads)
 
 
-__all__ = ["label_counts", "member_runs", "merge_runs", "relabel", "runs", "unique_labels"]
+__all__ = [
+    "label_counts",
+    "member_runs",
+    "merge_runs",
+    "relabel",
+    "rows_differ",
+    "runs",
+    "unique",
+    "unique_labels",
+]

@@ -21,10 +21,16 @@ import numpy as np
 from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY, block_tkey, decode_block_tkey
 from dvidctl.datatypes.imageblk.codec import decode_into
 from dvidctl.datatypes.imageblk.config import unpack_extents
-from dvidctl.datatypes.imageblk.scratch import scratch
-from dvidctl.datatypes.labelmap.counting import label_counts, unique_labels
+from dvidctl.datatypes.labelmap.blockruns import decode_rows
+from dvidctl.datatypes.labelmap.counting import label_counts, unique, unique_labels
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
-from dvidctl.datatypes.labelmap.labelindex import LabelIndex, encode_block_ids, sort_rows
+from dvidctl.datatypes.labelmap.labelindex import (
+    LabelIndex,
+    decode_many,
+    encode_block_ids,
+    encode_many,
+    sort_rows,
+)
 from dvidctl.datatypes.labelmap.labelstore import LabelStore
 from dvidctl.geometry import INT32_MIN
 from dvidctl.store.versioned import VersionedBatch
@@ -61,8 +67,8 @@ class BlockCounts:
         if old is not None and old == new and coord not in self.items:
             return
         before = _NONE
-        if old is not None:
-            before = unique_labels(decode_into(old, scratch(self.shape, _U64, "index-old")))
+        if old is not None:  # its label set: rows in any order will do
+            before = unique_labels(decode_rows(old, self.shape, _U64, "index-old"))
         labels, counts = label_counts(block)
         with self._lock:
             if coord in self.items:  # written twice: the labels before the first write
@@ -88,20 +94,26 @@ def queue_index_updates(
     *,
     through: VersionedBatch | None = None,
 ) -> int:
-    """Queue the index of every body the recorded blocks touch; returns bodies written."""
+    """Queue the index of every body the recorded blocks change; returns bodies written.
+
+    All touched bodies at once: their stored indexes read in label order and decoded
+    into columns (:func:`~.labelindex.decode_many`), the rows of the written blocks
+    replaced by the new ones in one lexsort, and only the bodies whose rows changed
+    encoded (:func:`~.labelindex.encode_many`) and queued.
+    """
     if not counts.items:
         return 0
     store = LabelStore(inst)
-    items = sorted((c, *v) for c, v in counts.items.items())
-    ids = encode_block_ids(np.array([it[0] for it in items], np.int64))
-    written = np.unique(ids)
-    n_new = [len(it[2]) for it in items]
-    new_blk = np.repeat(ids, n_new)
-    new_sv = np.concatenate([it[2] for it in items]) if items else _NONE
-    new_cnt = np.concatenate([it[3] for it in items]) if items else _NONE
+    coords = sorted(counts.items)
+    items = [counts.items[c] for c in coords]
+    ids = encode_block_ids(np.array(coords, np.int64))
+    written = unique(ids)
+    new_blk = np.repeat(ids, [len(it[1]) for it in items])
+    new_sv = np.concatenate([it[1] for it in items])
+    new_cnt = np.concatenate([it[2] for it in items])
     keep = new_sv != 0
     new_blk, new_sv, new_cnt = new_blk[keep], new_sv[keep], new_cnt[keep]
-    svs = np.unique(np.concatenate([new_sv, *[it[1] for it in items]]))
+    svs = unique(np.concatenate([new_sv, *[it[0] for it in items]]))
     svs = svs[svs != 0]
     if not len(svs):
         return 0
@@ -109,39 +121,75 @@ def queue_index_updates(
     # A retired supervoxel (body 0) written again is its own body once more.
     bodies = np.where(bodies == 0, svs, bodies)
     new_body = bodies[np.searchsorted(svs, new_sv)]
-    touched = np.unique(bodies)
-    olds = store.get_indexes(touched, through)
-    # Every body's rows at once: the old rows outside the written blocks, plus the new
-    # rows, sorted by (body, block, supervoxel) in one lexsort, then cut per body.
-    have = [(i, o) for i, o in enumerate(olds) if o is not None and len(o)]
-    lens = np.array([len(o) for _, o in have], np.int64)
-    old_body = np.repeat(touched[[i for i, _ in have]], lens) if have else _NONE
-    cat = lambda xs: np.concatenate(xs) if xs else _NONE  # noqa: E731
-    ob, ob_blk = old_body, cat([o.blocks for _, o in have])
-    ob_sv, ob_cnt = cat([o.svs for _, o in have]), cat([o.counts for _, o in have])
-    keep = ~np.isin(ob_blk, written)
-    body = np.concatenate([ob[keep], new_body])
-    blk = np.concatenate([ob_blk[keep], new_blk])
-    sv = np.concatenate([ob_sv[keep], new_sv])
-    cnt = np.concatenate([ob_cnt[keep], new_cnt])
+    touched = unique(bodies)
+    old = decode_many(store.get_raw_indexes(touched, through))
+    old_body = np.repeat(touched, old.lens)
+    gone = np.isin(old.blocks, written)
+    changed = _changed_bodies(
+        touched,
+        (old_body[gone], old.blocks[gone], old.svs[gone], old.counts[gone]),
+        (new_body, new_blk, new_sv, new_cnt),
+    )
+    # Every changed body's rows at once: its old rows outside the written blocks plus
+    # the new rows, sorted by (body, block, supervoxel) in one lexsort, then cut per body.
+    keep = ~gone & np.isin(old_body, touched[changed])
+    fresh = np.isin(new_body, touched[changed])
+    body = np.concatenate([old_body[keep], new_body[fresh]])
+    blk = np.concatenate([old.blocks[keep], new_blk[fresh]])
+    sv = np.concatenate([old.svs[keep], new_sv[fresh]])
+    cnt = np.concatenate([old.counts[keep], new_cnt[fresh]])
     order = np.lexsort((sv, blk, body))
-    body, blk, sv, cnt = body[order], blk[order], sv[order], cnt[order]
-    cuts = np.searchsorted(body, touched)
-    ends = np.searchsorted(body, touched, side="right")
-    for b, old, lo, hi in zip(touched.tolist(), olds, cuts.tolist(), ends.tolist(), strict=True):
-        if old is None and hi == lo:
-            continue
-        idx = LabelIndex(b, blk[lo:hi], sv[lo:hi], cnt[lo:hi])
-        if old is not None:
-            idx.last_mutid, idx.last_mod_time = old.last_mutid, old.last_mod_time
-            idx.last_mod_user, idx.last_mod_app = old.last_mod_user, old.last_mod_app
-        store.put_index(batch, idx)
+    body = body[order]
+    which = touched[changed]
+    lens = np.searchsorted(body, which, side="right") - np.searchsorted(body, which)
+    heads = [old.head(i) for i in np.flatnonzero(changed).tolist()]
+    payloads: list[bytes | None] = list(
+        encode_many(which, lens, blk[order], sv[order], cnt[order], heads)
+    )
+    for i in np.flatnonzero(lens == 0).tolist():
+        payloads[i] = None  # a body left without rows: its index goes
+    store.put_raw_indexes(batch, which, payloads)
     # Supervoxels written again after a split retired them map to themselves again.
-    written_svs = np.unique(new_sv)
+    written_svs = unique(new_sv)
     retired = written_svs[store.bodies_of(written_svs, through) == 0] if len(written_svs) else _NONE
     if len(retired):
         store.put_mapping(batch, retired, retired)
-    return len(touched)
+    return int(changed.sum())
+
+
+def _changed_bodies(
+    touched: np.ndarray,
+    removed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    added: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Per body of ``touched``: whether the rows it loses differ from the rows it gains.
+
+    Rows are ``(body, block, supervoxel, count)`` columns; a body whose rows in the
+    written blocks come back the same (voxels rewritten as they were, or other labels
+    of the block changed) keeps its index untouched.
+    """
+
+    def per_body(rows: tuple[np.ndarray, ...]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        order = np.lexsort((rows[2], rows[1], rows[0]))
+        sorted_rows = tuple(r[order] for r in rows)
+        n = np.searchsorted(sorted_rows[0], touched, side="right") - np.searchsorted(
+            sorted_rows[0], touched
+        )
+        return n, sorted_rows
+
+    n_rm, rm = per_body(removed)
+    n_add, add = per_body(added)
+    changed = n_rm != n_add
+    same_len = np.repeat(~changed, n_rm)  # removed rows of bodies whose row counts agree
+    if same_len.any():
+        pos_rm = np.flatnonzero(same_len)
+        pos_add = np.flatnonzero(np.repeat(~changed, n_add))
+        diff = np.zeros(len(pos_rm), bool)
+        for a, b in zip(rm[1:], add[1:], strict=True):
+            diff |= a[pos_rm] != b[pos_add]
+        body_idx = np.searchsorted(touched, rm[0][pos_rm])
+        changed[unique(body_idx[diff])] = True
+    return changed
 
 
 def reindex(inst: VoxelInstance, batch: VersionedBatch) -> int:
@@ -167,13 +215,13 @@ def reindex(inst: VoxelInstance, batch: VersionedBatch) -> int:
     b = np.concatenate(rows_b) if rows_b else _NONE
     s = np.concatenate(rows_s) if rows_s else _NONE
     c = np.concatenate(rows_c) if rows_c else _NONE
-    svs = np.unique(s)
+    svs = unique(s)
     bodies = store.bodies_of(svs, batch) if len(svs) else _NONE
     bodies = np.where(bodies == 0, svs, bodies)
     body_of_row = bodies[np.searchsorted(svs, s)] if len(s) else _NONE
     order = np.argsort(body_of_row, kind="stable")
     ob, b, s, c = body_of_row[order], b[order], s[order], c[order]
-    touched = np.unique(ob)
+    touched = unique(ob)
     cuts = np.searchsorted(ob, touched)
     ends = np.searchsorted(ob, touched, side="right")
     existing = dict(store.indexed_labels(through=batch))

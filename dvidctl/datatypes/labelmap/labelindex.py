@@ -11,11 +11,13 @@ numpy calls whatever its size; :mod:`.indexproto` turns it into DVID's protobuf.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import zstandard
 
+from dvidctl.datatypes.labelmap.counting import unique
 from dvidctl.errors import CorruptDataError
 
 _MAG = np.uint64(0xFFFFF)
@@ -76,7 +78,7 @@ class LabelIndex:
 
     def supervoxels(self) -> np.ndarray:
         """The body's supervoxels, ascending."""
-        return np.unique(self.svs)
+        return unique(self.svs)
 
     def supervoxel_sizes(self) -> tuple[np.ndarray, np.ndarray]:
         """``(supervoxels ascending, voxel counts)``."""
@@ -86,7 +88,7 @@ class LabelIndex:
     def block_ids(self, sv: int | None = None) -> np.ndarray:
         """Block ids holding the body (or only supervoxel ``sv``), ascending."""
         b = self.blocks if sv is None else self.blocks[self.svs == np.uint64(sv)]
-        return np.unique(b)
+        return unique(b)
 
     def block_coords(self, sv: int | None = None) -> np.ndarray:
         """``(n, 3)`` ZYX scale-0 block coordinates, sorted."""
@@ -175,6 +177,143 @@ class LabelIndex:
         return cls(int(label), arr[:n], arr[n : 2 * n], arr[2 * n :], int(mutid), *strs)
 
 
+@dataclass
+class IndexColumns:
+    """Many stored indexes at once: their rows as three columns, in index order.
+
+    ``lens[i]`` rows belong to index ``i`` (0 for an absent one); :meth:`head` gives
+    its stored label, last mutation id and strings, copied verbatim into a rewrite.
+    """
+
+    lens: np.ndarray
+    blocks: np.ndarray
+    svs: np.ndarray
+    counts: np.ndarray
+    raw: bytes  # the payloads joined
+    at: np.ndarray  # per index: where its payload starts in buf (-1: absent)
+    strs_end: np.ndarray  # per index: where its strings end
+
+    def head(self, i: int) -> tuple[bytes, bytes] | None:
+        """``(label and last mutation id, the three strings)`` as stored, or None."""
+        a = int(self.at[i])
+        if a < 0:
+            return None
+        data = self.raw
+        return data[a + 3 : a + 19], data[a + 3 + _HEAD.size : int(self.strs_end[i])]
+
+
+def decode_many(payloads: Sequence[bytes | memoryview | None]) -> IndexColumns:
+    """Decode stored indexes in bulk: headers and raw columns by numpy gathers.
+
+    The payloads are joined once; their headers (row counts, string lengths) are
+    read with fancy indexing and the small indexes' columns (stored raw) gathered at
+    once; only the zstd ones (the few large bodies) are decompressed one by one.
+    """
+    k = len(payloads)
+    present = np.array([p is not None for p in payloads], bool)
+    sizes = np.array([len(p) if p is not None else 0 for p in payloads], np.int64)
+    everything = b"".join(p for p in payloads if p is not None)
+    joined = np.frombuffer(everything, np.uint8)
+    at = np.cumsum(sizes) - sizes
+    lens = np.zeros(k, np.int64)
+    strs_end = np.zeros(k, np.int64)
+    if not present.any():
+        return IndexColumns(
+            lens, _empty(), _empty(), _empty(), everything, np.full(k, -1), strs_end
+        )
+    idx = np.flatnonzero(present)
+    start, size = at[idx], sizes[idx]
+    if size.min() < 3 + _HEAD.size + 6:
+        raise CorruptDataError("stored label index does not decode: too short")
+
+    def u16(pos: np.ndarray) -> np.ndarray:
+        return joined[pos].astype(np.int64) | (joined[pos + 1].astype(np.int64) << 8)
+
+    magic = joined[start[:, None] + np.arange(3)]
+    zst = np.all(magic == np.frombuffer(_MAGIC, np.uint8), axis=1)
+    raw = np.all(magic == np.frombuffer(_MAGIC_RAW, np.uint8), axis=1)
+    n = (joined[start[:, None] + 19 + np.arange(4)].astype(np.int64) << (8 * np.arange(4))).sum(1)
+    pos = start + 3 + _HEAD.size
+    for _ in range(3):
+        if (pos + 2 > start + size).any():
+            raise CorruptDataError("stored label index does not decode: strings run past the end")
+        pos = pos + 2 + u16(pos)
+    body = start + size - pos
+    if not (zst | raw).all() or (raw & (body != 24 * n)).any() or (body < 0).any():
+        raise CorruptDataError("stored label index does not decode: bad magic or short columns")
+    lens[idx], strs_end[idx] = n, pos
+    # every index's [blocks | svs | counts] bytes, in index order: raw ones gathered
+    nbytes = 24 * n
+    cols = np.empty(int(nbytes.sum()), np.uint8)
+    dest = np.cumsum(nbytes) - nbytes
+    r = np.flatnonzero(raw)
+    if len(r):
+        rb = nbytes[r]
+        within = np.arange(int(rb.sum())) - np.repeat(np.cumsum(rb) - rb, rb)
+        cols[np.repeat(dest[r], rb) + within] = joined[np.repeat(pos[r], rb) + within]
+    for j in np.flatnonzero(zst).tolist():
+        try:
+            got = zstandard.ZstdDecompressor().decompress(
+                joined[int(pos[j]) : int(start[j] + size[j])].tobytes(),
+                max_output_size=int(nbytes[j]),
+            )
+        except zstandard.ZstdError as exc:
+            raise CorruptDataError(f"stored label index does not decode: {exc}") from None
+        if len(got) != nbytes[j]:
+            raise CorruptDataError("stored label index does not decode: short columns")
+        cols[int(dest[j]) : int(dest[j] + nbytes[j])] = np.frombuffer(got, np.uint8)
+    arr = cols.view("<u8").astype(np.uint64)
+    blk_at, sv_at, cnt_at = _column_positions(lens)
+    return IndexColumns(
+        lens, arr[blk_at], arr[sv_at], arr[cnt_at], everything, np.where(present, at, -1), strs_end
+    )
+
+
+def _column_positions(lens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where row j of index i sits in the joined ``[blocks | svs | counts]`` of every index."""
+    total = int(lens.sum())
+    seg = np.cumsum(3 * lens) - 3 * lens  # each index's first value
+    start = np.cumsum(lens) - lens  # each index's first row
+    per_row = np.repeat(lens, lens)
+    blk_at = np.repeat(seg - start, lens) + np.arange(total)
+    return blk_at, blk_at + per_row, blk_at + 2 * per_row
+
+
+def encode_many(
+    labels: np.ndarray,
+    lens: np.ndarray,
+    blocks: np.ndarray,
+    svs: np.ndarray,
+    counts: np.ndarray,
+    heads: Sequence[tuple[bytes, bytes] | None],
+) -> list[bytes]:
+    """The stored form of many indexes (as :meth:`LabelIndex.encode`), rows given as columns.
+
+    ``lens[i]`` rows of index ``i`` (label ``labels[i]``) in row order; ``heads[i]`` from
+    :func:`decode_many` keeps its last mutation id and strings, None starts them empty.
+    """
+    lens = np.asarray(lens, np.int64)
+    joined = np.empty(3 * int(lens.sum()), "<u8")
+    blk_at, sv_at, cnt_at = _column_positions(lens)
+    joined[blk_at], joined[sv_at], joined[cnt_at] = blocks, svs, counts
+    data = joined.view(np.uint8).data
+    ends = (np.cumsum(3 * lens) * 8).tolist()
+    out = []
+    lo = 0
+    empty_strs = b"\x00" * 6
+    for label, n, hi, head in zip(labels.tolist(), lens.tolist(), ends, heads, strict=True):
+        if head is None:
+            head = (struct.pack("<QQ", label, 0), empty_strs)
+        cols = data[lo:hi]
+        lo = hi
+        if n > _RAW_ROWS:
+            body = zstandard.ZstdCompressor(level=1).compress(cols)
+            out.append(b"".join((_MAGIC, head[0], n.to_bytes(4, "little"), head[1], body)))
+        else:
+            out.append(b"".join((_MAGIC_RAW, head[0], n.to_bytes(4, "little"), head[1], cols)))
+    return out
+
+
 def sort_rows(
     blocks: np.ndarray, svs: np.ndarray, counts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -193,4 +332,12 @@ def sort_rows(
     return b[keep], s[keep], c[keep]
 
 
-__all__ = ["LabelIndex", "decode_block_ids", "encode_block_ids", "sort_rows"]
+__all__ = [
+    "IndexColumns",
+    "LabelIndex",
+    "decode_block_ids",
+    "decode_many",
+    "encode_block_ids",
+    "encode_many",
+    "sort_rows",
+]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dvidctl.datatypes.labelmap.counting import unique
 from dvidctl.datatypes.labelmap.keys import (
     CLASS_INDEX,
     CLASS_MAPPING,
@@ -125,18 +126,24 @@ class LabelStore:
     def get_indexes(
         self, bodies: Sequence[int] | np.ndarray, through: VersionedBatch | None = None
     ) -> list[LabelIndex | None]:
-        """The index of each body (None where it has none), in order.
+        """The index of each body (None where it has none), in order."""
+        return [
+            None if v is None else LabelIndex.decode(v)
+            for v in self.get_raw_indexes(bodies, through)
+        ]
+
+    def get_raw_indexes(
+        self, bodies: Sequence[int] | np.ndarray, through: VersionedBatch | None = None
+    ) -> list[memoryview | None]:
+        """The stored index of each body (None where it has none), in order.
 
         Bodies close in label space are read as one range (one cursor walk instead of
         a seek per body: a large write touches thousands of neighbouring labels).
         """
         arr = np.asarray(bodies, np.uint64)
         if len(arr) < 16:
-            tkeys = label_tkeys(CLASS_INDEX, arr)
-            return [
-                None if v is None else LabelIndex.decode(v) for v in self.get_keys(tkeys, through)
-            ]
-        u = np.unique(arr)
+            return self.get_keys(label_tkeys(CLASS_INDEX, arr), through)
+        u = unique(arr)
         gaps = np.flatnonzero(np.diff(u) > _GAP) + 1
         firsts, lasts = u[np.r_[0, gaps]], u[np.r_[gaps, len(u)] - 1]
         ranges = [
@@ -153,7 +160,18 @@ class LabelStore:
         for row in got:
             for tk, v in row:
                 found[int.from_bytes(tk[1:9], "big")] = v
-        return [LabelIndex.decode(found[b]) if b in found else None for b in arr.tolist()]
+        return [found.get(b) for b in arr.tolist()]
+
+    def put_raw_indexes(
+        self, batch: VersionedBatch, bodies: np.ndarray, payloads: Sequence[bytes | None]
+    ) -> None:
+        """Queue stored indexes (None deletes the key), in label order."""
+        iid = self.inst.iid
+        for tk, payload in zip(label_tkeys(CLASS_INDEX, bodies), payloads, strict=True):
+            if payload is None:
+                batch.delete(iid, tk)
+            else:
+                batch.put(iid, tk, payload)
 
     def put_index(self, batch: VersionedBatch, idx: LabelIndex) -> None:
         """Queue ``idx`` (an index without rows deletes the key)."""

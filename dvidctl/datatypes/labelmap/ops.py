@@ -28,7 +28,7 @@ from dvidctl.datatypes.imageblk.instance import VoxelInstance
 from dvidctl.datatypes.imageblk.multiscale import Downsample
 from dvidctl.datatypes.labelmap import mutate, splits
 from dvidctl.datatypes.labelmap.counters import LabelCounters
-from dvidctl.datatypes.labelmap.counting import relabel, unique_labels
+from dvidctl.datatypes.labelmap.counting import relabel, unique, unique_labels
 from dvidctl.datatypes.labelmap.indexing import BlockCounts, queue_index_updates, reindex
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
 from dvidctl.datatypes.labelmap.labelindex import LabelIndex
@@ -183,9 +183,7 @@ class LabelMap(LabelCounters, VoxelInstance):
         bodies = store.bodies_of(arr)
         found = {
             int(b): i
-            for b, i in zip(
-                np.unique(bodies).tolist(), store.get_indexes(np.unique(bodies)), strict=True
-            )
+            for b, i in zip(unique(bodies).tolist(), store.get_indexes(unique(bodies)), strict=True)
         }
         out = []
         for sv, body in zip(arr.tolist(), bodies.tolist(), strict=True):
@@ -207,7 +205,7 @@ class LabelMap(LabelCounters, VoxelInstance):
         store = self.labelstore
         bodies = store.bodies_of(arr)
         if lookup and len(arr):
-            u = np.unique(bodies[bodies != 0])
+            u = unique(bodies[bodies != 0])
             for body, idx in zip(u.tolist(), store.get_indexes(u), strict=True):
                 mine = bodies == np.uint64(body)
                 have = idx.svs if idx is not None else np.zeros(0, np.uint64)
