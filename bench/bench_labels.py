@@ -99,6 +99,28 @@ def upkeep(repo: Repository, vol: np.ndarray, other: np.ndarray, cfg: dict, repe
         )
 
 
+def million(repo: Repository, cfg: dict, nsv: int) -> None:
+    """Index upkeep at scale: a 256^3 write of ~``nsv`` supervoxels, one index key each."""
+    vol, _ = make_volume(256, nsv)
+    other, _ = make_volume(256, nsv, seed=1)
+    n = len(np.unique(vol))
+    repo.new_instance("labelmap", "big", cfg)
+    repo.new_instance("labelmap", "bigplain", {**cfg, "IndexedLabels": "false"})
+    seg, plain = repo.head.instance("big"), repo.head.instance("bigplain")
+    print(f"\n{n} supervoxels in 256^3 (64 blocks + 2 pyramid levels), one write each")
+    print("| write | without index s | with index s | ratio | us per supervoxel |")
+    print("|---|---:|---:|---:|---:|")
+    for name, arr in (("fresh (ingest)", vol), ("over other data", other)):
+        a = timed(lambda arr=arr: plain.put_subvolume(arr))
+        b = timed(lambda arr=arr: seg.put_subvolume(arr))
+        print(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {(b - a) / n * 1e6:.1f} |")
+    some = np.unique(other[:16].reshape(-1))[:1000].tolist()
+    t = time.perf_counter()
+    sizes = seg.sizes(some)
+    assert sum(sizes) > 0
+    print(f"sizes of 1000 bodies: {(time.perf_counter() - t) * 1e3:.0f} ms")
+
+
 def merges(seg, svs: np.ndarray) -> int:  # type: ignore[no-untyped-def]
     """Group supervoxels 4 by 4, then grow one body by merges (latency vs body size)."""
     t = time.perf_counter()
@@ -194,9 +216,10 @@ def main() -> None:
     ap.add_argument("--dir", default=None)
     ap.add_argument(
         "--parts",
-        default="upkeep,merge,split,sparsevol,http",
-        help="comma-separated: upkeep, merge, split, sparsevol, http (merges always run)",
+        default="upkeep,merge,split,sparsevol,http,million",
+        help="comma-separated: upkeep, merge, split, sparsevol, http, million (merges always run)",
     )
+    ap.add_argument("--million", type=int, default=1_000_000, help="supervoxels of 'million'")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     size = args.size
@@ -206,6 +229,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         repo = Repository.init(Path(tmp) / "r")
         cfg = {"BlockSize": "64,64,64", "MaxDownresLevel": "2"}
+        if "million" in parts:
+            million(repo, cfg, args.million)
         if "upkeep" in parts:
             other, _ = make_volume(size, args.bodies, seed=1)  # other labels, other cells
             upkeep(repo, vol, other, cfg, args.repeat)

@@ -88,6 +88,9 @@ def sparsevol(call: Call) -> Response:
     bounds = bounds_of(call)
     if call.method == "HEAD":
         try:
+            if bounds is None:  # existence is the index's: no block is read
+                inst.size(label, supervoxels=_sv(call))
+                return Response(b"", status_code=200)
             runs = inst.sparsevol(label, scale=scale, supervoxels=_sv(call), bounds=bounds)
         except KeyNotFoundError:
             return Response(b"", status_code=204)
