@@ -377,12 +377,7 @@ class BlockVolume:
             coord, whole = item
             dst_sl, src_sl = block_overlap(coord, bs, box)
             src = array[dst_sl]
-            if whole and observe is not None and not src.flags.c_contiguous:
-                # one copy that the codec (no tile copies then) and the observer share:
-                # counting labels on a strided view costs about twice as much
-                block = scratch(bs, spec.dtype, "observed")
-                np.copyto(block, src)
-            elif whole:
+            if whole:
                 block = src  # codecs copy non-contiguous views tile by tile
             else:
                 block = scratch(bs, spec.dtype, "rmw")
