@@ -130,19 +130,30 @@ def node_listing(
 
 
 def node_values(
-    repo: Repository, uuid: str, data_uuid: str, tkeys: Iterable[bytes]
+    repo: Repository,
+    uuid: str,
+    data_uuid: str,
+    tkeys: Iterable[bytes],
+    max_bytes: int | None = None,
 ) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
     """``(tkey, digest, stored)`` for each key, as node ``uuid`` itself stored it.
 
     ``(tkey, None, None)`` for a key the node holds no value for (an open node
-    may have dropped it since it was listed).
+    may have dropped it since it was listed). With ``max_bytes``, it stops after
+    the value that brings the stored bytes to that limit (one receiver's batch).
     """
     vid, iid = _vid_iid(repo, uuid, data_uuid)  # now: an unknown node fails before streaming
-    return _values(repo, vid, iid, tkeys)
+    pairs = ((tk, None) for tk in tkeys)
+    return limited(_values(repo, vid, iid, pairs), None, max_bytes)
 
 
 def node_values_wire(
-    repo: Repository, uuid: str, data_uuid: str, tkeys: Iterable[bytes], encoding: str
+    repo: Repository,
+    uuid: str,
+    data_uuid: str,
+    tkeys: Iterable[bytes],
+    encoding: str,
+    max_bytes: int | None = None,
 ) -> Iterator[tuple[bytes, bytes | None, bytes | None, int]]:
     """:func:`node_values` with each value in wire ``encoding`` where the instance has it.
 
@@ -151,7 +162,7 @@ def node_values_wire(
     """
     rec = instance_by_data_uuid(repo, data_uuid)
     enc = wire.encoding_for(rec.typename, rec.config, wire.check_name(encoding))
-    return wire.encode_values(enc, node_values(repo, uuid, data_uuid, tkeys))
+    return wire.encode_values(enc, node_values(repo, uuid, data_uuid, tkeys, max_bytes))
 
 
 def node_dump(
@@ -160,36 +171,78 @@ def node_dump(
     data_uuid: str,
     after: bytes | None = None,
     encoding: str = "stored",
+    max_values: int | None = None,
+    max_bytes: int | None = None,
 ) -> Iterator[tuple[bytes, bytes | None, bytes | None, int]]:
     """Every value node ``uuid`` stored for the instance, in key order (after ``after``).
 
     What a receiver that holds nothing of the node needs, in one stream: no listing
     and no wanted keys. ``(tkey, digest, payload, number)`` as :func:`node_values_wire`.
+    With ``max_values`` / ``max_bytes`` it ends after one receiver's batch: the value
+    that brings the count or the stored bytes to its limit (the receiver asks for the
+    next batch after this one is durable).
     """
     vid, iid = _vid_iid(repo, uuid, data_uuid)
     rec = instance_by_data_uuid(repo, data_uuid)
     enc = wire.encoding_for(rec.typename, rec.config, wire.check_name(encoding))
-    tkeys = (tk for tk, _ in nodedelta.listing(repo.engine, vid, iid, after))
-    return wire.encode_values(enc, _values(repo, vid, iid, tkeys))
+    pairs = nodedelta.listing(repo.engine, vid, iid, after)
+    return wire.encode_values(enc, limited(_values(repo, vid, iid, pairs), max_values, max_bytes))
+
+
+def limited(
+    values: Iterator[tuple[bytes, bytes | None, bytes | None]],
+    max_values: int | None,
+    max_bytes: int | None,
+) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
+    """``values`` up to the one that brings their count or stored bytes to a limit.
+
+    The receiver closes its batch by the same rule, so one answer is one batch.
+    """
+    n = nbytes = 0
+    for item in values:
+        yield item
+        n += 1
+        nbytes += len(item[2] or b"")
+        if (max_values is not None and n >= max_values) or (
+            max_bytes is not None and nbytes >= max_bytes
+        ):
+            return
+
+
+#: Stored bytes one engine multi-get aims at when values are streamed: the first bytes
+#: of an answer leave early, and each read is large enough to cost little per key.
+READ_BYTES = 2 << 20
 
 
 def _values(
-    repo: Repository, vid: int, iid: int, tkeys: Iterable[bytes]
+    repo: Repository, vid: int, iid: int, pairs: Iterable[tuple[bytes, bytes | None]]
 ) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
+    """The stored values of ``(tkey, digest or None)``: digests not given are read too."""
     engine = repo.engine
-    pending: list[bytes] = []
+    pending: list[tuple[bytes, bytes | None]] = []
+    want = 16  # keys per read: adapted to about READ_BYTES by the sizes seen
+    seen_keys = seen_bytes = 0
 
     def flush() -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
-        stored = nodedelta.stored_at(engine, vid, iid, pending)
-        digests = engine.multi_get(CF_DELTA, [delta_key(vid, iid, tk) for tk in pending])
-        for tk, s, d in zip(pending, stored, digests, strict=True):
+        tks = [tk for tk, _ in pending]
+        stored = nodedelta.stored_at(engine, vid, iid, tks)
+        if all(d is not None for _, d in pending):
+            digests = [d for _, d in pending]
+        else:
+            digests = engine.multi_get(CF_DELTA, [delta_key(vid, iid, tk) for tk in tks])
+        for tk, s, d in zip(tks, stored, digests, strict=True):
             yield (tk, d, s) if s is not None and d is not None else (tk, None, None)
 
-    for tk in tkeys:
-        pending.append(tk)
-        if len(pending) >= VALUE_READ_CHUNK:
-            yield from flush()
+    for pair in pairs:
+        pending.append(pair)
+        if len(pending) >= want:
+            for item in flush():
+                seen_keys += 1
+                seen_bytes += len(item[2] or b"")
+                yield item
             pending = []
+            mean = max(1, seen_bytes // max(1, seen_keys))
+            want = max(1, min(VALUE_READ_CHUNK * 4, READ_BYTES // mean))
     if pending:
         yield from flush()
 

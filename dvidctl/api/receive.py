@@ -177,6 +177,19 @@ def reopen_node(repo: Repository, uuid: str) -> None:
         _rewrite(repo, node)
 
 
+def open_batch(repo: Repository, uuid: str, data_uuid: str) -> nodedelta.IncomingBatch:
+    """A batch for incoming node ``uuid`` that values are put into as they arrive.
+
+    Each value's digest is checked as it is put, and nothing is visible before the
+    batch's ``commit`` (one atomic, durable write). An unversioned instance is
+    written at the root, whatever the root's state.
+    """
+    rec = instance_by_data_uuid(repo, data_uuid)
+    if not rec.versioned:
+        return nodedelta.IncomingBatch(repo.store, repo.dag.root.vid, rec.iid, any_node=True)
+    return nodedelta.IncomingBatch(repo.store, node_vid(repo, uuid), rec.iid)
+
+
 def apply_batch(
     repo: Repository,
     uuid: str,

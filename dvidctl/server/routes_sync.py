@@ -89,6 +89,20 @@ def _after(call: Call) -> bytes | None:
         raise BadRequestError(f"after={after_hex!r} is not hex") from None
 
 
+def _limit(call: Call, name: str) -> int | None:
+    """A positive integer query parameter (a batch limit), or None."""
+    text = call.query.get(name)
+    if not text:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise BadRequestError(f"{name}={text!r} is not a positive integer")
+    return n
+
+
 def _chunks(it: Iterator[tuple[bytes, bytes]], writer: frames.FrameWriter) -> Iterator[bytes]:
     keys: list[bytes] = []
     digs: list[bytes] = []
@@ -132,12 +146,14 @@ def values(call: Call) -> Response:
 
     ``?encoding=NAME`` (one of the state document's ``wire``): values the instance
     can send in that wire encoding come as ``W`` records, the others as stored.
+    ``?bytes=N``: the answer ends after the value that brings the stored bytes to N
+    (the client's batch is full; it asks for the other keys after applying it).
     """
     repo = _repo(call)
     wanted = [r.tkey for r in _framed(call) if r.kind == "K"]
     node, data_uuid = call.params["node"], _instance(call)
     encoding = call.query.get("encoding", "stored")
-    got = exchange.node_values_wire(repo, node, data_uuid, wanted, encoding)
+    got = exchange.node_values_wire(repo, node, data_uuid, wanted, encoding, _limit(call, "bytes"))
     writer = frames.FrameWriter()
 
     def records() -> Iterator[bytes]:
@@ -165,7 +181,12 @@ def _present(
 
 @_errors_as_json
 def dump(call: Call) -> Response:
-    """Every value the node stored for the instance, in key order (``after=HEX``, ``encoding=``)."""
+    """Every value the node stored for the instance, in key order (``after=HEX``, ``encoding=``).
+
+    ``?limit=N&bytes=M``: one batch of the client's, ending after the value that brings
+    the count to N or the stored bytes to M (it asks for the next one with ``after=``
+    once this one is durable, so at most one batch is on the way per stream).
+    """
     repo = _repo(call)
     got = exchange.node_dump(
         repo,
@@ -173,6 +194,8 @@ def dump(call: Call) -> Response:
         _instance(call),
         _after(call),
         call.query.get("encoding", "stored"),
+        _limit(call, "limit"),
+        _limit(call, "bytes"),
     )
     writer = frames.FrameWriter()
     records = frames.value_records(_present(got), writer)
@@ -299,7 +322,8 @@ ROUTES = [
         _NODE + "/values",
         ("POST",),
         values,
-        "Sync: stored values of the wanted keys (?instance=DATAUUID&encoding=stored|labelblock)",
+        "Sync: stored values of the wanted keys (?instance=DATAUUID&encoding=stored|labelblock"
+        "&bytes=N)",
         mutates=False,
         body=_F,
         produces=_F,
@@ -308,7 +332,7 @@ ROUTES = [
         _NODE + "/dump",
         ("GET",),
         dump,
-        "Sync: every value of a node, in key order (?instance=&after=HEX&encoding=)",
+        "Sync: every value of a node, in key order (?instance=&after=HEX&encoding=&limit=&bytes=)",
         produces=_F,
     ),
     Route("/api/sync/repos", ("POST",), create_repo, "Sync: create a repository", body=_J),

@@ -237,19 +237,27 @@ def write_stream(engine: RocksEngine, stream: SstStream, batch: WriteBatch) -> N
     """
     other = [(cf, k, v) for (cf, k), v in _latest(engine, batch.ops).items()]
     sst = stream.finish()
-    _publish(engine, sst, None, other)
+    _publish(engine, sst, None, other, warm=stream.warm)
 
 
 def _publish(
-    engine: RocksEngine, sst: Path, data: list[tuple[bytes, bytes | None]] | None, other: list[Op]
+    engine: RocksEngine,
+    sst: Path,
+    data: list[tuple[bytes, bytes | None]] | None,
+    other: list[Op],
+    *,
+    warm: bool = True,
 ) -> None:
-    """Steps 2-5 for the finished table file ``sst``; ``data``: its values, for the fallback."""
+    """Steps 2-5 for the finished table file ``sst``; ``data``: its values, for the fallback.
+
+    ``warm=False`` skips step 5's read-back (a stream that asked for none).
+    """
     name = sst.name
     fd = -1
     try:
         try:
             _after("sst")
-            if engine.warm_ingested:
+            if engine.warm_ingested and warm:
                 # The inode stays reachable through fd once ingestion moved the file.
                 fd = os.open(sst, os.O_RDONLY)
             with engine._write_lock:

@@ -219,8 +219,13 @@ class KVEngine(ABC):
         """Yield every ``(key, value)`` whose key starts with ``prefix``."""
         return self.scan(cf, prefix, prefix_end(prefix))
 
-    def data_stream(self) -> DataStream:
-        """A :class:`DataStream` to hand to :meth:`write` with a batch."""
+    def data_stream(self, spill: int | None = None, *, warm: bool = True) -> DataStream:
+        """A :class:`DataStream` to hand to :meth:`write` with a batch.
+
+        ``spill``: value bytes from which an engine with a spill path moves the values
+        out of memory (default: its own bulk threshold); ``warm=False``: the written
+        data need not be read back into the page cache (a one-shot receiver).
+        """
         return HeldStream()
 
     @property

@@ -128,6 +128,96 @@ def check_stored(tkey: bytes, dig: bytes, stored: bytes) -> None:
         )
 
 
+#: Value bytes from which a received batch moves from memory to the table file it
+#: will be ingested from (below: one synced WAL write). Values written to the file as
+#: they arrive reach the disk while the rest of the batch is still on the wire.
+SPILL_BYTES = 4 << 20
+
+
+class IncomingBatch:
+    """One batch a receiver writes at a node sync is receiving, built as values arrive.
+
+    :meth:`put` checks each value's digest before it joins the batch; values in key
+    order go straight into the engine's data stream (past :data:`SPILL_BYTES`, the
+    table file the commit ingests), so a batch is never held whole. Nothing is
+    visible until :meth:`commit` writes data and delta entries in ONE atomic engine
+    write, durable (synced or ingested) when it returns; :meth:`discard`, a failed
+    put or commit, or never committing, leaves nothing behind.
+    """
+
+    def __init__(
+        self, store: VersionedStore, vid: int, iid: int, *, any_node: bool = False
+    ) -> None:
+        self.store, self.vid, self.iid, self.any_node = store, vid, iid, any_node
+        self._check_node()
+        self._stream = store.engine.data_stream(SPILL_BYTES, warm=False)
+        self._wb = WriteBatch(sync=True)
+        self._tkeys: list[bytes] = []
+        self._sizes: list[int] = []
+        self.puts = self.deletes = self.nbytes = 0
+        #: Committed in the caller's thread: the next values are asked for after it.
+        self.overlaps = False
+
+    def __len__(self) -> int:
+        return self.puts + self.deletes
+
+    def _check_node(self) -> None:
+        node = self.store.dag.nodes.get(self.vid)
+        if node is None:
+            raise BadRequestError(f"no node with version id {self.vid}")
+        if not node.incoming and not self.any_node:
+            raise BadRequestError(
+                f"node {node.uuid[:10]} is not being received; sync writes only incoming nodes"
+            )
+
+    def put(self, tkey: bytes, dig: bytes, stored: bytes) -> None:
+        """Add one received value (:class:`CorruptDataError`, and the batch is dropped,
+        unless it is well formed with digest ``dig``)."""
+        try:
+            check_stored(tkey, dig, stored)
+        except CorruptDataError:
+            self.discard()
+            raise
+        key = data_key(self.iid, tkey, self.vid)
+        if self._stream.accepts(key):
+            self._stream.put(key, stored)
+        else:  # out of key order: into the batch, written after (over) the stream
+            self._wb.put(CF_DATA, key, stored)
+        self._wb.put(CF_DELTA, delta_key(self.vid, self.iid, tkey), dig)
+        self._tkeys.append(tkey)
+        self._sizes.append(len(stored))
+        self.puts += 1
+        self.nbytes += len(stored)
+
+    def delete(self, tkey: bytes) -> None:
+        """Remove ``tkey`` from the node (its value and its delta entry)."""
+        self._wb.delete(CF_DATA, data_key(self.iid, tkey, self.vid))
+        self._wb.delete(CF_DELTA, delta_key(self.vid, self.iid, tkey))
+        self.deletes += 1
+
+    def commit(self) -> Applied:
+        """Write the batch in one atomic, durable engine write."""
+        store = self.store
+        with store.write_lock:
+            try:
+                self._check_node()
+                if self.puts:
+                    keys = [delta_key(self.vid, self.iid, tk) for tk in self._tkeys]
+                    seen = store.engine.multi_get(CF_DELTA, keys)
+                    self._wb.replaced_bytes = sum(
+                        n for n, s in zip(self._sizes, seen, strict=True) if s
+                    )
+                if len(self._wb) or self._stream.count:
+                    store.engine.write(self._wb, self._stream)
+            finally:
+                self._stream.discard()
+        return Applied(self.puts, self.deletes, self.nbytes)
+
+    def discard(self) -> None:
+        """Drop everything added (nothing was written)."""
+        self._stream.discard()
+
+
 def apply_incoming(
     store: VersionedStore,
     vid: int,
@@ -141,33 +231,16 @@ def apply_incoming(
 
     Every digest is checked before anything is written (one bad value refuses the
     whole batch); then data and delta entries go in ONE atomic engine batch, synced
-    (or ingested) before this returns. The node must be one sync is receiving
-    (``incoming``), unless ``any_node`` (an unversioned instance, kept at the root).
+    (or ingested) before this returns (:class:`IncomingBatch`). The node must be one
+    sync is receiving (``incoming``), unless ``any_node`` (an unversioned instance,
+    kept at the root).
     """
+    batch = IncomingBatch(store, vid, iid, any_node=any_node)
     for tk, dig, stored in puts:
-        check_stored(tk, dig, stored)
-    with store.write_lock:
-        node = store.dag.nodes.get(vid)
-        if node is None:
-            raise BadRequestError(f"no node with version id {vid}")
-        if not node.incoming and not any_node:
-            raise BadRequestError(
-                f"node {node.uuid[:10]} is not being received; sync writes only incoming nodes"
-            )
-        wb = WriteBatch(sync=True)
-        seen = store.engine.multi_get(CF_DELTA, [delta_key(vid, iid, tk) for tk, _, _ in puts])
-        wb.replaced_bytes = sum(len(p[2]) for p, s in zip(puts, seen, strict=True) if s)
-        nbytes = 0
-        for tk, dig, stored in puts:
-            wb.put(CF_DATA, data_key(iid, tk, vid), stored)
-            wb.put(CF_DELTA, delta_key(vid, iid, tk), dig)
-            nbytes += len(stored)
-        for tk in deletes:
-            wb.delete(CF_DATA, data_key(iid, tk, vid))
-            wb.delete(CF_DELTA, delta_key(vid, iid, tk))
-        if len(wb):
-            store.engine.write(wb)
-    return Applied(len(puts), len(deletes), nbytes)
+        batch.put(tk, dig, stored)
+    for tk in deletes:
+        batch.delete(tk)
+    return batch.commit()
 
 
 def drop_node_data(store: VersionedStore, vid: int) -> int:

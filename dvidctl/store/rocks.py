@@ -267,17 +267,19 @@ class RocksEngine(KVEngine):
             opts.fill_cache(False)  # type: ignore[call-arg]  # the stub omits the flag
         return opts
 
-    def data_stream(self) -> SstStream:
-        """Values kept in memory up to :attr:`bulk_threshold` bytes, then written to the
-        table file that :meth:`write` ingests (:class:`~dvidctl.store.sststream.SstStream`)."""
+    def data_stream(self, spill: int | None = None, *, warm: bool = True) -> SstStream:
+        """Values kept in memory up to ``spill`` (default :attr:`bulk_threshold`) bytes, then
+        written to the table file that :meth:`write` ingests
+        (:class:`~dvidctl.store.sststream.SstStream`); ``warm=False``: not read back after."""
         if self._closed:
             raise PermissionDeniedError(f"the database {self.path} is closed")
         if not self.supports_writes:
             raise ReadOnlyError("the repository is open read-only")
         path = self.path
-        return SstStream(
-            path, self.bulk_threshold, self._data_options, lambda text: write_error(path, text)
-        )
+        threshold = self.bulk_threshold if spill is None else spill
+        stream = SstStream(path, threshold, self._data_options, lambda t: write_error(path, t))
+        stream.warm = warm
+        return stream
 
     def write(self, batch: WriteBatch, stream: DataStream | None = None) -> None:
         self.count_write()
@@ -296,7 +298,8 @@ class RocksEngine(KVEngine):
             raise ValueError("a data stream is written once, by the engine that made it")
         spilled = stream if isinstance(stream, SstStream) and stream.spilled else None
         if stream is not None and spilled is None:
-            batch = WriteBatch([*held_ops(stream), *batch.ops], batch.replaced_bytes)
+            ops = [*held_ops(stream), *batch.ops]
+            batch = WriteBatch(ops, batch.replaced_bytes, sync=batch.sync)
         data_keys = [key for cf, key, _ in batch.ops if cf == CF_DATA]
         if spilled is not None and spilled.first_key and spilled.last_key:
             data_keys += [spilled.first_key, spilled.last_key]

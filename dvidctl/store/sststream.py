@@ -46,6 +46,8 @@ class SstStream(HeldStream):
         self._error = error
         self._writer: Any = None
         self.path: Path | None = None
+        #: Whether the ingested file is read back into the page cache (:mod:`.pagecache`).
+        self.warm = True
         self._cleanup: weakref.finalize[Any, SstStream] | None = None
 
     @property

@@ -27,6 +27,51 @@ if TYPE_CHECKING:
 Value = tuple[bytes, bytes | None, bytes | None]
 
 
+class BatchWriter(Protocol):
+    """One batch on its way into a receiver (:meth:`Endpoint.batch`)."""
+
+    @property
+    def puts(self) -> int:
+        """Values put so far."""
+        ...
+
+    @property
+    def deletes(self) -> int:
+        """Removals so far."""
+        ...
+
+    @property
+    def nbytes(self) -> int:
+        """Stored bytes put so far."""
+        ...
+
+    @property
+    def overlaps(self) -> bool:
+        """Whether its commit may run on a worker while the next batch is read (a remote
+        receiver: the read is local, its one request is the only batch on the wire)."""
+        ...
+
+    def __len__(self) -> int:
+        """Values and removals so far."""
+        ...
+
+    def put(self, tkey: bytes, dig: bytes, stored: bytes) -> None:
+        """Add a value (a local receiver checks its digest now)."""
+        ...
+
+    def delete(self, tkey: bytes) -> None:
+        """Add a removal."""
+        ...
+
+    def commit(self) -> Applied:
+        """Apply the batch atomically and durably."""
+        ...
+
+    def discard(self) -> None:
+        """Drop it (nothing written)."""
+        ...
+
+
 class Endpoint(Protocol):
     """One side of a transfer."""
 
@@ -58,12 +103,28 @@ class Endpoint(Protocol):
         """Node ``node``'s sorted entries for instance ``data_uuid``, in chunks."""
         ...
 
-    def values(self, node: str, data_uuid: str, tkeys: Sequence[bytes]) -> Iterator[Value]:
-        """The stored values of ``tkeys`` at ``node``, in the order asked, digests checked."""
+    def values(
+        self, node: str, data_uuid: str, tkeys: Sequence[bytes], max_bytes: int | None = None
+    ) -> Iterator[Value]:
+        """The stored values of ``tkeys`` at ``node``, in the order asked, digests checked.
+
+        With ``max_bytes``: only up to the value that brings the stored bytes to it.
+        """
         ...
 
-    def dump(self, node: str, data_uuid: str) -> Iterator[Value]:
-        """Every value ``node`` stored for ``data_uuid``, in key order, digests checked."""
+    def dump(
+        self,
+        node: str,
+        data_uuid: str,
+        after: bytes | None = None,
+        max_values: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Iterator[Value]:
+        """Every value ``node`` stored for ``data_uuid``, in key order, digests checked.
+
+        After ``after``; with the limits, only up to the value that brings the count or
+        the stored bytes to one (one batch).
+        """
         ...
 
     # ---------------------------------------------------------- receiving
@@ -91,6 +152,10 @@ class Endpoint(Protocol):
         deletes: Sequence[bytes],
     ) -> Applied:
         """Verify and apply one batch, durably."""
+        ...
+
+    def batch(self, node: str, data_uuid: str) -> BatchWriter:
+        """A new batch for (node, instance), applied by its ``commit``."""
         ...
 
     def complete_node(self, info: NodeInfo, compare: Sequence[str]) -> bool:
@@ -136,17 +201,29 @@ class LocalEndpoint:
     def listing(self, node: str, data_uuid: str) -> Iterator[Keys]:
         return chunked(exchange.node_listing(self.repo, node, data_uuid))
 
-    def values(self, node: str, data_uuid: str, tkeys: Sequence[bytes]) -> Iterator[Value]:
-        for tk, d, stored in exchange.node_values(self.repo, node, data_uuid, tkeys):
+    def values(
+        self, node: str, data_uuid: str, tkeys: Sequence[bytes], max_bytes: int | None = None
+    ) -> Iterator[Value]:
+        for tk, d, stored in exchange.node_values(self.repo, node, data_uuid, tkeys, max_bytes):
             if d is not None and stored is not None:
                 check_stored(tk, d, stored)  # a damaged stored value is not sent on
             yield tk, d, stored
 
-    def dump(self, node: str, data_uuid: str) -> Iterator[Value]:
-        for tk, d, stored, _ in exchange.node_dump(self.repo, node, data_uuid):
+    def dump(
+        self,
+        node: str,
+        data_uuid: str,
+        after: bytes | None = None,
+        max_values: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Iterator[Value]:
+        got = exchange.node_dump(
+            self.repo, node, data_uuid, after, max_values=max_values, max_bytes=max_bytes
+        )
+        for tk, d, stored, _ in got:
             if d is not None and stored is not None:
                 check_stored(tk, d, stored)
-                yield tk, d, stored
+            yield tk, d, stored
 
     def create_repo(self, info: RepoInfo) -> None:
         receive.check_root(self.repo, info.root)
@@ -168,6 +245,9 @@ class LocalEndpoint:
         deletes: Sequence[bytes],
     ) -> Applied:
         return receive.apply_batch(self.repo, node, data_uuid, puts, deletes)
+
+    def batch(self, node: str, data_uuid: str) -> BatchWriter:
+        return receive.open_batch(self.repo, node, data_uuid)
 
     def complete_node(self, info: NodeInfo, compare: Sequence[str]) -> bool:
         return receive.complete_node(self.repo, info, compare)

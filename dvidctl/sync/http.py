@@ -102,10 +102,12 @@ class HttpEndpoint(HttpCalls):
 
         return self._resuming(f"listing node {node[:10]}", produce)
 
-    def values(self, node: str, data_uuid: str, tkeys: Sequence[bytes]) -> Iterator[Value]:
+    def values(
+        self, node: str, data_uuid: str, tkeys: Sequence[bytes], max_bytes: int | None = None
+    ) -> Iterator[Value]:
         enc = self.encodings.get(data_uuid)
         again: list[bytes] = []
-        yield from self._values(node, data_uuid, tkeys, enc, again)
+        yield from self._values(node, data_uuid, tkeys, enc, again, max_bytes)
         if again:  # this side made other stored bytes of them: take them as stored
             yield from self._values(node, data_uuid, again, None, [])
 
@@ -132,8 +134,12 @@ class HttpEndpoint(HttpCalls):
         tkeys: Sequence[bytes],
         enc: WireEncoding | None,
         again: list[bytes],
+        max_bytes: int | None = None,
     ) -> Iterator[Value]:
-        got = [0]
+        """The values of ``tkeys`` (with ``max_bytes``: until the server's answer ends,
+        after the value that brings the stored bytes to it; a resumed request asks for
+        what is left of that)."""
+        got = [0, 0]  # values, stored bytes
         path = f"{self._repo}/node/{node}/values"
         params = {"instance": data_uuid}
         if enc is not None:
@@ -143,12 +149,15 @@ class HttpEndpoint(HttpCalls):
             n = len(pending)
             done = self._settle(pending, enc, again)
             got[0] += n
+            got[1] += sum(len(s) for _, _, s in done)
             return done
 
         def produce() -> Iterator[Value]:
             wanted = tkeys[got[0] :]
-            if not wanted:
+            if not wanted or (max_bytes is not None and got[1] >= max_bytes):
                 return
+            if max_bytes is not None:
+                params["bytes"] = str(max_bytes - got[1])
             w = frames.FrameWriter()
             content = b"".join(frames.encode((w.key(tk) for tk in wanted), w))
             self.stats.up += len(content)
@@ -178,23 +187,42 @@ class HttpEndpoint(HttpCalls):
 
         return self._resuming(f"reading values of node {node[:10]}", produce)
 
-    def dump(self, node: str, data_uuid: str) -> Iterator[Value]:
+    def dump(
+        self,
+        node: str,
+        data_uuid: str,
+        after: bytes | None = None,
+        max_values: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Iterator[Value]:
         enc = self.encodings.get(data_uuid)
         again: list[bytes] = []
-        after: list[bytes] = []
+        last: list[bytes] = [after] if after is not None else []
+        got = [0, 0]  # values, stored bytes: a resumed request asks for the rest
         path = f"{self._repo}/node/{node}/dump"
 
         def settle(pending: list[frames.Record]) -> list[tuple[bytes, bytes, bytes]]:
             if pending:
-                after[:] = [pending[-1].tkey]
-            return self._settle(pending, enc, again)
+                last[:] = [pending[-1].tkey]
+            got[0] += len(pending)
+            done = self._settle(pending, enc, again)
+            got[1] += sum(len(s) for _, _, s in done)
+            return done
 
         def produce() -> Iterator[Value]:
             params = {"instance": data_uuid}
             if enc is not None:
                 params["encoding"] = enc.name
-            if after:
-                params["after"] = after[-1].hex()
+            if last:
+                params["after"] = last[-1].hex()
+            if max_values is not None:
+                if got[0] >= max_values:
+                    return
+                params["limit"] = str(max_values - got[0])
+            if max_bytes is not None:
+                if got[1] >= max_bytes:
+                    return
+                params["bytes"] = str(max_bytes - got[1])
             t0 = time.perf_counter()
             with self._stream("GET", path, params) as body:
                 reader = frames.FrameReader(body, "node dump")
@@ -206,7 +234,9 @@ class HttpEndpoint(HttpCalls):
                             run = rec.triples()
                             for tk, dig, stored in run:
                                 check_stored(tk, dig, stored)
-                            after[:] = [run[-1][0]] if run else after
+                            last[:] = [run[-1][0]] if run else last
+                            got[0] += len(run)
+                            got[1] += sum(len(s) for _, _, s in run)
                             yield from run
                             continue
                         if not isinstance(rec, frames.Record) or rec.kind not in "VW":
@@ -259,6 +289,9 @@ class HttpEndpoint(HttpCalls):
             done = Applied(done.puts + more.puts, done.deletes, done.nbytes + more.nbytes)
         return done
 
+    def batch(self, node: str, data_uuid: str) -> PostedBatch:
+        return PostedBatch(self, node, data_uuid)
+
     def _batch(
         self,
         node: str,
@@ -302,3 +335,40 @@ class HttpEndpoint(HttpCalls):
         doc = self._call("POST", f"{self._repo}/branch/{name}", json_body={"old": old, "new": new})
         dropped = doc.get("dropped")
         return str(dropped) if dropped else None
+
+
+class PostedBatch:
+    """A batch for a server: gathered here, sent in one request by :meth:`commit`
+    (the server checks every digest and applies it atomically and durably)."""
+
+    overlaps = True
+
+    def __init__(self, ep: HttpEndpoint, node: str, data_uuid: str) -> None:
+        self.ep, self.node, self.data_uuid = ep, node, data_uuid
+        self.items: list[tuple[bytes, bytes, bytes]] = []
+        self.removals: list[bytes] = []
+        self.nbytes = 0
+
+    @property
+    def puts(self) -> int:
+        return len(self.items)
+
+    @property
+    def deletes(self) -> int:
+        return len(self.removals)
+
+    def __len__(self) -> int:
+        return len(self.items) + len(self.removals)
+
+    def put(self, tkey: bytes, dig: bytes, stored: bytes) -> None:
+        self.items.append((tkey, dig, stored))
+        self.nbytes += len(stored)
+
+    def delete(self, tkey: bytes) -> None:
+        self.removals.append(tkey)
+
+    def commit(self) -> Applied:
+        return self.ep.apply_batch(self.node, self.data_uuid, self.items, self.removals)
+
+    def discard(self) -> None:
+        self.items, self.removals = [], []

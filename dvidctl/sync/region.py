@@ -145,8 +145,10 @@ class HeldSender:
         src = select(node, data_uuid, self.params) if select else self.ep.listing(node, data_uuid)
         return (filter_keys(self.held, lay, chunk) for chunk in src)
 
-    def values(self, node: str, data_uuid: str, tkeys: Sequence[bytes]) -> Iterator[Value]:
-        return self.ep.values(node, data_uuid, tkeys)
+    def values(
+        self, node: str, data_uuid: str, tkeys: Sequence[bytes], max_bytes: int | None = None
+    ) -> Iterator[Value]:
+        return self.ep.values(node, data_uuid, tkeys, max_bytes)
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.ep, attr)

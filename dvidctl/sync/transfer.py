@@ -8,13 +8,20 @@ one batch each -- or, for a node just created there, which holds nothing, read
 every value of it in one stream (``dump``: no listing, no wanted keys) -- and hand
 them to the receiver in batches of at most
 :attr:`Options.batch_values` values or :attr:`Options.batch_bytes` bytes, each
-applied atomically and durably before the next is built. Keys the receiver holds
-and the sender does not are removed (mirror semantics: a snapshot of an open node
-is refreshed exactly). Last, a committed node is completed, which checks its
-digests on the receiver.
+applied atomically and durably. Keys the receiver holds and the sender does not
+are removed (mirror semantics: a snapshot of an open node is refreshed exactly).
+Last, a committed node is completed, which checks its digests on the receiver.
 
-A rerun diffs again, so after an interruption only what was not yet applied is
-sent: at most the batch being applied and the part of the next one already read.
+**One batch on the way per stream.** Every request for values asks for at most
+what fits in the receiver's current batch (``dump`` and ``values`` take the
+batch's limits; the sender ends its answer after the value that fills it), and
+the next request is made only once that batch is durable. A local receiver
+writes each value as it arrives (:meth:`Endpoint.batch`: digest checked, then
+into the table file the batch's commit ingests), so the disk works while the
+rest of the batch is on the wire; a remote receiver gets each batch in one
+request, applied on a worker while the next one is read locally (its one
+request is still the only batch on the wire). So a rerun after an interruption
+diffs again and sends again at most the one batch that was not durable yet.
 
 **Wire encoding** (:attr:`Options.wire`): label blocks may travel as DVID's label
 Block under zstd (``labelblock``, 2-3.5x fewer bytes, :mod:`dvidctl.api.wire`)
@@ -30,12 +37,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dvidctl.datatypes.registry import WireEncoding
+from dvidctl.errors import CorruptDataError
 from dvidctl.store.nodedelta import Applied
 from dvidctl.sync.diff import diff
-from dvidctl.sync.endpoint import Endpoint
+from dvidctl.sync.endpoint import BatchWriter, Endpoint
 from dvidctl.sync.plan import NodeStep, Plan
 from dvidctl.sync.results import Progress, ProgressFn, Stats
 
@@ -56,16 +64,6 @@ class Options:
     wire: str = "auto"
     #: Values of the first batch ``auto`` times converting.
     sample: int = 1
-
-
-@dataclass
-class _Batch:
-    puts: list[tuple[bytes, bytes, bytes]] = field(default_factory=list)
-    deletes: list[bytes] = field(default_factory=list)
-    nbytes: int = 0
-
-    def __len__(self) -> int:
-        return len(self.puts) + len(self.deletes)
 
 
 class Transfer:
@@ -101,7 +99,9 @@ class Transfer:
         self.measured: dict[str, float] = {}
         #: The apply worker of the instance being moved, and the batch it is applying.
         self._pool: ThreadPoolExecutor | None = None
-        self._inflight: tuple[Future[Applied], str, _Batch] | None = None
+        self._inflight: tuple[Future[Applied], str] | None = None
+        #: Values of the current instance's first batch (``auto`` times converting some).
+        self._sample: list[tuple[bytes, bytes]] = []
 
     def _report(self) -> None:
         if self.progress is not None:
@@ -159,13 +159,13 @@ class Transfer:
     def _eps(self) -> tuple[Endpoint, Endpoint]:
         return self.sender, self.receiver
 
-    def _decide(self, data_uuid: str, batch: _Batch) -> None:
-        """``auto``: time converting values of ``batch``; switch if the link is the slower."""
+    def _decide(self, data_uuid: str) -> None:
+        """``auto``: time converting values of the first batch; switch if the link is the slower."""
         enc = self._pending.pop(data_uuid, None)
         if enc is None:
             return
         if self._auto is None:
-            self._auto = self._judge(enc, batch)
+            self._auto = self._judge(enc, self._sample)
             if self._auto is None:
                 self._pending[data_uuid] = enc  # nothing to judge by yet
                 return
@@ -175,14 +175,14 @@ class Transfer:
             for ep in self._eps:
                 ep.use_encoding(data_uuid, enc)
 
-    def _judge(self, enc: WireEncoding, batch: _Batch) -> bool | None:
+    def _judge(self, enc: WireEncoding, sample: list[tuple[bytes, bytes]]) -> bool | None:
         """Whether ``enc`` saves more link seconds than it costs (None: nothing to tell by)."""
         link_b = sum(ep.link_bytes for ep in self._eps)
         link_s = sum(ep.link_seconds for ep in self._eps)
         t0 = time.perf_counter()
         wired: list[tuple[bytes, bytes]] = []
         saved = 0.0
-        for tk, _, v in batch.puts[:64]:
+        for tk, v in sample[:64]:
             w = enc.encode_many([(tk, v)])[0]
             if w is not None:
                 wired.append((tk, w))
@@ -201,17 +201,17 @@ class Transfer:
     def instance(self, node: str, data_uuid: str, *, list_receiver: bool) -> None:
         """Make the receiver's entries for (node, instance) equal to the sender's.
 
-        Batches are applied on a worker thread, one at a time, while the next one is
-        read from the sender (one batch in flight: the receiver's write overlaps the
-        sender's read and the link).
+        A remote receiver's batches are applied on a worker thread, one at a time,
+        while the next one is read here; a local one writes as values arrive.
         """
         self._encoding(data_uuid)
+        self._sample = []
         with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-sync-apply") as pool:
             self._pool = pool
             try:
                 if list_receiver or not self._dumps:
                     self._diffed(node, data_uuid, list_receiver)
-                else:  # the receiver holds none of it: every value, in one stream
+                else:  # the receiver holds none of it: every value, one batch per request
                     self._everything(node, data_uuid)
                 self._wait()
             finally:
@@ -228,37 +228,55 @@ class Transfer:
         own = callable(getattr(type(self.sender), "dump", None))
         return own and bool(getattr(self.sender, "dumps", True))  # an older server: no dump
 
+    def _put(self, batch: BatchWriter, data_uuid: str, tk: bytes, dig: bytes, v: bytes) -> None:
+        batch.put(tk, dig, v)
+        if data_uuid in self._pending and len(self._sample) < 64:
+            self._sample.append((tk, v))
+
     def _diffed(self, node: str, data_uuid: str, list_receiver: bool) -> None:
+        o = self.options
         theirs = self.receiver.listing(node, data_uuid) if list_receiver else iter(())
-        batch = _Batch()
+        batch = self.receiver.batch(node, data_uuid)
         for step in diff(self.sender.listing(node, data_uuid), theirs):
             self.stats.same += step.same
             for tk in step.delete:
-                batch.deletes.append(tk)
+                batch.delete(tk)
                 batch = self._maybe_flush(node, data_uuid, batch)
             i = 0
             while i < len(step.send):
-                wanted = step.send[i : i + self._per_request()]
-                i += len(wanted)
-                for tk, dig, stored in self.sender.values(node, data_uuid, wanted):
+                room = max(1, o.batch_values - len(batch))
+                wanted = step.send[i : i + min(room, self._per_request())]
+                got = 0
+                room_bytes = max(1, o.batch_bytes - batch.nbytes)
+                for tk, dig, stored in self.sender.values(node, data_uuid, wanted, room_bytes):
+                    got += 1
                     if dig is None or stored is None:
-                        batch.deletes.append(tk)  # gone from an open sender node meanwhile
+                        batch.delete(tk)  # gone from an open sender node meanwhile
                     else:
-                        batch.puts.append((tk, dig, stored))
-                        batch.nbytes += len(stored)
-                    batch = self._maybe_flush(node, data_uuid, batch)
-        if len(batch):
-            self._flush(node, data_uuid, batch)
+                        self._put(batch, data_uuid, tk, dig, stored)
+                if not got:
+                    raise CorruptDataError("the sender answered no value of those asked for")
+                i += got
+                batch = self._maybe_flush(node, data_uuid, batch)
+        self._close(node, data_uuid, batch)
 
     def _everything(self, node: str, data_uuid: str) -> None:
-        batch = _Batch()
-        for tk, dig, stored in self.sender.dump(node, data_uuid):
-            if dig is not None and stored is not None:
-                batch.puts.append((tk, dig, stored))
-                batch.nbytes += len(stored)
-                batch = self._maybe_flush(node, data_uuid, batch)
-        if len(batch):
-            self._flush(node, data_uuid, batch)
+        o = self.options
+        after: bytes | None = None
+        while True:
+            batch = self.receiver.batch(node, data_uuid)
+            n = nbytes = 0
+            for tk, dig, stored in self.sender.dump(
+                node, data_uuid, after, o.batch_values, o.batch_bytes
+            ):
+                n += 1
+                after = tk if after is None or tk > after else after
+                if dig is not None and stored is not None:
+                    nbytes += len(stored)
+                    self._put(batch, data_uuid, tk, dig, stored)
+            self._close(node, data_uuid, batch)
+            if n < o.batch_values and nbytes < o.batch_bytes:
+                return  # the sender's answer ended before a batch was full: the last one
 
     def _per_request(self) -> int:
         """Keys for the next values request: about one batch."""
@@ -268,38 +286,43 @@ class Transfer:
         mean = max(1, self.stats.bytes // self.stats.keys)
         return max(1, min(o.batch_values, o.batch_bytes // mean))
 
-    def _maybe_flush(self, node: str, data_uuid: str, batch: _Batch) -> _Batch:
+    def _maybe_flush(self, node: str, data_uuid: str, batch: BatchWriter) -> BatchWriter:
         o = self.options
         if len(batch) >= o.batch_values or batch.nbytes >= o.batch_bytes:
-            self._flush(node, data_uuid, batch)
-            return _Batch()
+            self._flush(data_uuid, batch)
+            return self.receiver.batch(node, data_uuid)
         return batch
 
-    def _flush(self, node: str, data_uuid: str, batch: _Batch) -> None:
-        """Hand ``batch`` to the receiver (on the worker, after the one before it is applied)."""
+    def _close(self, node: str, data_uuid: str, batch: BatchWriter) -> None:
+        if len(batch):
+            self._flush(data_uuid, batch)
+        else:
+            batch.discard()
+
+    def _flush(self, data_uuid: str, batch: BatchWriter) -> None:
+        """Commit ``batch``: durable before the next request for values, unless the
+        receiver is remote (then on the worker, after the one before it)."""
         self._wait()
-        apply = self.receiver.apply_batch
-        if self._pool is None:
-            self._applied(data_uuid, batch, apply(node, data_uuid, batch.puts, batch.deletes))
+        if self._pool is None or not batch.overlaps:
+            self._applied(data_uuid, batch.commit())
             return
-        fut = self._pool.submit(apply, node, data_uuid, batch.puts, batch.deletes)
-        self._inflight = (fut, data_uuid, batch)
+        self._inflight = (self._pool.submit(batch.commit), data_uuid)
 
     def _wait(self) -> None:
         """Wait for the batch in flight (its failure is raised here)."""
         if self._inflight is None:
             return
-        fut, data_uuid, batch = self._inflight
+        fut, data_uuid = self._inflight
         self._inflight = None
-        self._applied(data_uuid, batch, fut.result())
+        self._applied(data_uuid, fut.result())
 
-    def _applied(self, data_uuid: str, batch: _Batch, done: Applied) -> None:
+    def _applied(self, data_uuid: str, done: Applied) -> None:
         self.stats.keys += done.puts
         self.stats.bytes += done.nbytes
         self.stats.deleted += done.deletes
         self.stats.batches += 1
-        if data_uuid in self._pending and batch.puts:
-            self._decide(data_uuid, batch)
+        if data_uuid in self._pending and self._sample:
+            self._decide(data_uuid)
         self._report()
 
 
