@@ -2,6 +2,12 @@
 through a push or a clone; the rerun sends exactly what the receiver does not hold yet, and
 the result equals the source key for key at every node.
 
+And at most ONE batch per stream is sent again: every byte goes through a counting proxy,
+and in the direction the values travel the killed run plus the rerun move at most one
+batch (16 values) more than the same transfer uninterrupted, beyond what a rerun must
+carry anyway: the state document and the listings of the nodes it diffs (measured), and
+512 bytes of headers and framing per request it makes.
+
 The server is ``python -m dvidctl serve`` and the client ``python -m dvidctl push|clone`` in
 their own processes; the moment to kill comes from the server's access log (after a few
 batches, or a few values requests). What the receiver holds after the kill is read from its
@@ -20,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -28,7 +35,8 @@ from dvidctl.store import nodedelta
 from dvidctl.sync import remotes
 from dvidctl.sync.push import push
 from dvidctl.sync.remotes import Remote
-from tests.sync.helpers import assert_same_nodes, assert_same_reads, build_source
+from tests.sync.helpers import assert_same_nodes, assert_same_reads, build_source, node_contents
+from tests.sync.proxy import CountingProxy
 
 ENV = {
     **os.environ,
@@ -115,6 +123,46 @@ def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+BATCH_VALUES = int(ENV["DVIDCTL_SYNC_BATCH"])
+#: Framing per value, above its key and stored bytes (a ``V`` record; checkpoints).
+FRAMING = 64
+#: Headers, chunk sizes and the frame's magic and end, per request, in one direction.
+PER_REQUEST = 512
+
+
+def _batch_bytes(src: Path) -> int:
+    """The most bytes one batch can take on the wire: 16 of the largest values, framed."""
+    with Repository.open(src, read_only=True) as r:
+        largest = max(
+            len(tk) + len(v)
+            for n in r.dag.nodes.values()
+            for entries in node_contents(r, n.uuid).values()
+            for tk, _, v in entries
+        )
+    return BATCH_VALUES * (largest + FRAMING)
+
+
+def _must_ask_again(url: str, root: str, receiver: Path) -> int:
+    """Bytes a rerun downloads again whatever it resends: the state document and the server's
+    listings of the nodes the receiver holds part of (incoming, with data)."""
+    with Repository.open(receiver, read_only=True) as r:
+        partial = [
+            n.uuid for n in r.dag.nodes.values() if n.incoming and r.store.has_changes(n.vid)
+        ]
+        datas = [rec.data_uuid for rec in r.state.instances.values()]
+    with httpx.Client(base_url=url) as c:
+        n = len(c.get(f"/api/sync/{root}/state").content)
+        for u in partial:
+            for d in datas:
+                got = c.get(f"/api/sync/{root}/node/{u}/keys", params={"instance": d})
+                n += len(got.content) if got.status_code == 200 else 0
+    return n
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
 def _check_equal(src: Path, other: Path, uuids: list[str]) -> None:
     with Repository.open(src, read_only=True) as a, Repository.open(other, read_only=True) as b:
         assert assert_same_nodes(a, b, uuids) > 1200
@@ -127,8 +175,10 @@ def _check_equal(src: Path, other: Path, uuids: list[str]) -> None:
 def test_push_killed_half_way_resumes_exactly(tmp_path: Path, victim: str) -> None:
     src, store = tmp_path / "src", tmp_path / "store"
     root, committed, total = _source(src)
+    whole = _whole_push(tmp_path, src, root)
     srv = Served(store, tmp_path)
-    remotes.add(src / ".dvid", "origin", f"{srv.url}/{root}")
+    px = CountingProxy(_port(srv.url))
+    remotes.add(src / ".dvid", "origin", f"{px.url}/{root}")
     client = subprocess.Popen([*DVIDCTL, "push"], cwd=src, env=ENV, stderr=subprocess.PIPE)
     srv.wait_for("/batch?", 12, client)
     if victim == "client":
@@ -140,17 +190,34 @@ def test_push_killed_half_way_resumes_exactly(tmp_path: Path, victim: str) -> No
         lines = err.decode().strip().splitlines()
         assert client.returncode == 9 and lines[0].startswith("error: ") and len(lines) <= 2
         srv = Served(store, tmp_path)
-        remotes.set_url(src / ".dvid", "origin", f"{srv.url}/{root}")
+        px.target = _port(srv.url)
     held = _held(store / root, committed)
     assert 0 < held < total
     rerun = _cli(src, "push", "--json")
     assert rerun.returncode == 0, rerun.stderr
-    assert json.loads(rerun.stdout)["keys"] == total - held
+    got = json.loads(rerun.stdout)
+    assert got["keys"] == total - held
+    sent_again = px.up - whole  # values travel up: the killed run and the rerun, less one whole
+    again = PER_REQUEST * got["requests"]
+    assert sent_again <= _batch_bytes(src) + again, (sent_again, _batch_bytes(src), again)
+    px.close()
     srv.stop()
     _check_equal(src, store / root, committed)
 
 
-@pytest.mark.parametrize("victim", [pytest.param("client", marks=pytest.mark.slow), "server"])
+def _whole_push(tmp_path: Path, src: Path, root: str) -> int:
+    """Bytes an uninterrupted push of the same source sends up (to a server of its own)."""
+    srv = Served(tmp_path / "whole-store", tmp_path)
+    px = CountingProxy(_port(srv.url))
+    with Repository.open(src) as repo:
+        push(repo, Remote("whole", f"{px.url}/{root}"))
+    n = px.up
+    px.close()
+    srv.stop()
+    return n
+
+
+@pytest.mark.parametrize("victim", ["client", pytest.param("server", marks=pytest.mark.slow)])
 def test_clone_killed_half_way_resumes_exactly(tmp_path: Path, victim: str) -> None:
     src, store, dst = tmp_path / "src", tmp_path / "store", tmp_path / "dst"
     root, committed, total = _source(src)
@@ -158,20 +225,23 @@ def test_clone_killed_half_way_resumes_exactly(tmp_path: Path, victim: str) -> N
     with Repository.open(src) as repo:
         push(repo, Remote("origin", f"{srv.url}/{root}"))
         push(repo, Remote("origin", f"{srv.url}/{root}"), "side")
+    px = CountingProxy(_port(srv.url))
+    whole_run = _cli(tmp_path, "clone", f"{px.url}/{root}", str(tmp_path / "whole"), "--json")
+    assert whole_run.returncode == 0, whole_run.stderr
+    whole = px.down
+    srv.lines.clear()  # count the killed run's requests only
     client = subprocess.Popen(
-        [*DVIDCTL, "clone", f"{srv.url}/{root}", str(dst)],
+        [*DVIDCTL, "clone", f"{px.url}/{root}", str(dst)],
         cwd=tmp_path,
         env=ENV,
         stderr=subprocess.PIPE,
     )
-    # A clone reads each new node in one stream. The client dies while it writes the big
-    # node; the server once the node before it streams (what it already sent of the big
-    # node's stream could otherwise reach the client whole from the socket buffers).
-    if victim == "client":
-        srv.wait_for(f"/node/{committed[-1]}/dump?", 1, client)
-        time.sleep(0.05)
-    else:
-        srv.wait_for(f"/node/{committed[-2]}/dump?", 1, client)
+    # A clone reads each new node in batches of 16 values, one request each; the client or
+    # the server dies while the big node (1200 values of 4 KB) streams. Before a request
+    # asked for one batch only, that node's whole stream could already sit in the socket
+    # buffers and be lost with the client.
+    srv.wait_for(f"/node/{committed[-1]}/dump?", 1, client)
+    time.sleep(0.05)
     if victim == "client":
         client.send_signal(signal.SIGKILL)
         client.wait(timeout=30)
@@ -180,14 +250,20 @@ def test_clone_killed_half_way_resumes_exactly(tmp_path: Path, victim: str) -> N
         _, err = client.communicate(timeout=60)
         assert client.returncode == 9 and err.decode().startswith("error: "), err
         srv = Served(store, tmp_path)
+        px.target = _port(srv.url)
     held = _held(dst, committed)
     assert 0 < held < total
-    rerun = _cli(tmp_path, "clone", f"{srv.url}/{root}", str(dst), "--json")
+    again = _must_ask_again(srv.url, root, dst)
+    rerun = _cli(tmp_path, "clone", f"{px.url}/{root}", str(dst), "--json")
     assert rerun.returncode == 0, rerun.stderr
     got = json.loads(rerun.stdout)
     assert got["resumed"] and got["keys"] == total - held and got["branches"] == ["master", "side"]
+    sent_again = px.down - 2 * whole  # values travel down: the baseline, the killed run, the rerun
+    again += PER_REQUEST * got["requests"]
+    assert sent_again <= _batch_bytes(src) + again, (sent_again, _batch_bytes(src), again)
+    px.close()
     srv.stop()
     _check_equal(src, dst, committed)
     with Repository.open(dst, read_only=True) as r:
         assert r.head_branch == "master" and remotes.pending_clone(dst / ".dvid") is None
-        assert remotes.get(dst / ".dvid", "origin").url == f"{srv.url}/{root}"
+        assert remotes.get(dst / ".dvid", "origin").url == f"{px.url}/{root}"
