@@ -47,6 +47,9 @@ MAX_TKEY = 1 << 20
 MAX_VALUE = 1 << 31
 MAX_CHUNK_KEYS = 1 << 20
 
+#: Reads of this many bytes or more skip the buffer (a large value: one copy, not three).
+BIG_TAKE = 1 << 16
+
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _END = struct.Struct(">QQ")
@@ -162,6 +165,17 @@ class FrameWriter:
             raise ValueError("a digest is 16 bytes")
         return self._out(b"V", _U32.pack(len(tkey)), tkey, dig, _U64.pack(len(stored)), stored)
 
+    def value_pieces(self, tkey: bytes, dig: bytes, stored: bytes) -> tuple[bytes, bytes]:
+        """:meth:`value` as its head and the value itself: a large value is sent as it is,
+        not copied into one record."""
+        if len(dig) != DIGEST_BYTES:
+            raise ValueError("a digest is 16 bytes")
+        head = b"".join((b"V", _U32.pack(len(tkey)), tkey, dig, _U64.pack(len(stored))))
+        self._h.update(head)
+        self._h.update(stored)
+        self.records += 1
+        return head, stored
+
     def wired(self, tkey: bytes, dig: bytes, encoding: int, payload: bytes) -> bytes:
         """A value in wire encoding ``encoding`` (1..255) with its stored value's digest."""
         if len(dig) != DIGEST_BYTES or not 0 < encoding < 256:
@@ -203,14 +217,18 @@ class FrameWriter:
 CHECKPOINT_BYTES = 1 << 20
 
 
+#: One record: its bytes, or its pieces (sent one after the other).
+Encoded = bytes | tuple[bytes, ...]
+
+
 def checkpointed(
-    records: Iterable[bytes], writer: FrameWriter, every: int = CHECKPOINT_BYTES
-) -> Iterator[bytes]:
-    """``records`` with a checkpoint after each ``every`` bytes of them."""
+    records: Iterable[Encoded], writer: FrameWriter, every: int = CHECKPOINT_BYTES
+) -> Iterator[Encoded]:
+    """``records`` with a checkpoint after each ``every`` bytes of them (between records)."""
     n = 0
     for rec in records:
         yield rec
-        n += len(rec)
+        n += len(rec) if isinstance(rec, bytes) else sum(len(p) for p in rec)
         if n >= every:
             yield writer.checkpoint()
             n = 0
@@ -225,7 +243,7 @@ RUN_BYTES = 1 << 20
 
 def value_records(
     items: Iterable[tuple[bytes, bytes, bytes, int]], writer: FrameWriter
-) -> Iterator[bytes]:
+) -> Iterator[Encoded]:
     """``(tkey, digest, payload, encoding)`` as records, in order: stored values smaller than
     :data:`RUN_VALUE` in runs, the others one ``V`` (or ``W``, encoding > 0) record each."""
     run: list[tuple[bytes, bytes, bytes]] = []
@@ -241,15 +259,22 @@ def value_records(
         if run:
             yield writer.run(run)
             run, size = [], 0
-        yield writer.wired(tk, d, n, v) if n else writer.value(tk, d, v)
+        if n:
+            yield writer.wired(tk, d, n, v)
+        else:
+            yield writer.value_pieces(tk, d, v)
     if run:
         yield writer.run(run)
 
 
-def encode(records: Iterable[bytes], writer: FrameWriter) -> Iterator[bytes]:
+def encode(records: Iterable[Encoded], writer: FrameWriter) -> Iterator[bytes]:
     """``start``, the encoded ``records`` (made with ``writer``), then ``end``."""
     yield writer.start()
-    yield from records
+    for rec in records:
+        if isinstance(rec, bytes):
+            yield rec
+        else:
+            yield from rec
     yield writer.end()
 
 
@@ -299,10 +324,43 @@ class FrameReader:
             self._hashed = self._pos
 
     def _take(self, n: int) -> bytes:
+        if n >= BIG_TAKE and len(self._buf) - self._pos < n:
+            return self._take_big(n)
         self._fill(n)
         p = self._pos
-        out = bytes(self._buf[p : p + n])
+        with memoryview(self._buf) as m:
+            out = bytes(m[p : p + n])
         self._pos = p + n
+        self.nbytes += n
+        return out
+
+    def _take_big(self, n: int) -> bytes:
+        """``n`` bytes straight from the chunks, joined once (not through the buffer)."""
+        self._hash_read()
+        buf, p = self._buf, self._pos
+        with memoryview(buf) as m:
+            parts: list[bytes | bytearray | memoryview] = [bytes(m[p:])]
+        have = len(buf) - p
+        buf.clear()
+        self._pos = self._hashed = 0
+        while have < n:
+            chunk = next(self._it, None)
+            if chunk is None:
+                self.nbytes += have
+                raise CorruptDataError(
+                    f"the sync {self.what} was cut off after {self.nbytes} bytes",
+                    hint="the connection dropped or the peer stopped; run the command again",
+                )
+            need = n - have
+            if len(chunk) > need:
+                with memoryview(chunk) as m:
+                    parts.append(m[:need].tobytes())
+                    buf += m[need:]
+            else:
+                parts.append(chunk)
+            have += min(len(chunk), need)
+        out = b"".join(parts)
+        self._h.update(out)
         self.nbytes += n
         return out
 

@@ -53,11 +53,19 @@ def buffer_response(
 
 def coalesce(
     pieces: Iterable[bytes | bytearray | memoryview], size: int = CHUNK
-) -> Iterator[bytes]:
-    """Join small pieces into chunks of about ``size`` bytes (big pieces pass through)."""
+) -> Iterator[bytes | memoryview]:
+    """Join small pieces into chunks of about ``size`` bytes; a piece of a quarter of that
+    or more passes through as it is (no copy)."""
     pending: list[bytes | bytearray | memoryview] = []
     n = 0
+    big = size // 4
     for p in pieces:
+        if len(p) >= big:
+            if pending:
+                yield b"".join(pending)
+                pending, n = [], 0
+            yield bytes(p) if isinstance(p, bytearray) else p
+            continue
         pending.append(p)
         n += len(p)
         if n >= size:
