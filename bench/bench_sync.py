@@ -24,7 +24,11 @@ Each row also gives the client's peak resident memory (``rss_mb``) and wall time
 Every case's time is set against the **link limit** measured in the same run: a raw
 streamed GET of the same byte count (uvicorn + httpx, as sync) over the same link
 (direct, or the same proxy). Bytes on the wire are the proxy's count (headers
-included) where a case runs through a proxy, else the summary's body bytes.
+included) where a case runs through a proxy, else the summary's body bytes. The
+clone and pull rows also give the **disk limit** (``x_disk``: writing the same byte
+count to a file with an ``fsync`` every 16 MiB, the receiver's durable points) and the
+CPU seconds of the client's transfer (``cpu_c``, from its summary) and of the server
+(``cpu_s``, from ``/proc``), steadier than wall-clock on a loaded machine.
 
 Usage: ``python bench/bench_sync.py [--quick] [--size N] [--kv-keys K] [--cases 1,2,...]
 [--cache DIR]`` (``make bench-sync``).
@@ -146,6 +150,7 @@ class Bench:
         self.raw = rig.rawserver()
         self.rows: list[dict[str, Any]] = []
         self._limits: dict[tuple[str, int], float] = {}
+        self._disk: dict[int, float] = {}
         self.procs: list[rig.Proc] = [self.raw]
 
     def close(self) -> None:
@@ -170,9 +175,19 @@ class Bench:
                 px.stop()
         return self._limits[key]
 
+    def disk(self, nbytes: int) -> float:
+        """Seconds of the disk limit for ``nbytes`` (cached per size)."""
+        if nbytes not in self._disk:
+            self._disk[nbytes] = rig.disk_get(self.tmp, nbytes)
+        return self._disk[nbytes]
+
     def row(self, case: str, what: str, s: dict[str, Any], wire: int, **extra: Any) -> None:
         """Record one measurement (``s``: a CLI summary)."""
         sec = float(s.get("seconds", s.get("wall", 0.0)))
+        if extra.pop("disk", False) and sec:
+            extra["x_disk"] = self.disk(wire) / sec
+        if "cpu_seconds" in s:
+            extra["cpu_c"] = float(s["cpu_seconds"])
         lim = self.limit(wire, extra.pop("link", "direct"), extra.pop("rate_mb", 0.0))
         row = {
             "case": case,
@@ -211,6 +226,14 @@ _COLS = {"case", "what", "keys", "stored", "wire", "requests", "seconds", "wall"
 def wire_of(s: dict[str, Any]) -> int:
     """Body bytes both ways from a summary."""
     return int(s.get("up", 0)) + int(s.get("down", 0))
+
+
+def served_cli(srv: rig.Proc, *args: str, **kw: Any) -> dict[str, Any]:
+    """``rig.cli`` with the server's CPU seconds meanwhile (``server_cpu``)."""
+    c0 = rig.cpu_seconds(srv.proc.pid)
+    s = rig.cli(*args, **kw)
+    s["server_cpu"] = rig.cpu_seconds(srv.proc.pid) - c0
+    return s
 
 
 def via(px: rig.Proxy, fn: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], int]:
@@ -281,19 +304,25 @@ def run(b: Bench, n: int, kv_keys: int, kills: int, cases: set[int]) -> None:
     a = rig.serve([tmp / "vol"] + ([tmp / "kv"] if 5 in cases else []))
     b.procs.append(a)
     c1, c1b = tmp / "c1", tmp / "c1b"
-    s = rig.cli("clone", f"{a.url}/{vol_root}", str(c1))
-    b.row("1", "clone", s, wire_of(s))
+    s = served_cli(a, "clone", f"{a.url}/{vol_root}", str(c1))
+    b.row("1", "clone", s, wire_of(s), disk=True, cpu_s=s["server_cpu"])
     clone_rate = wire_of(s) / s["seconds"]
+    clone_cpu = wire_of(s) / (s["cpu_seconds"] + s["server_cpu"])
     if 1 in cases:
-        s = rig.cli("clone", f"{a.url}/{vol_root}", str(c1b))
-        b.row("1", "clone again", s, wire_of(s))
+        s = served_cli(a, "clone", f"{a.url}/{vol_root}", str(c1b))
+        b.row("1", "clone again", s, wire_of(s), disk=True, cpu_s=s["server_cpu"])
         clone_rate = max(clone_rate, wire_of(s) / s["seconds"])
+        clone_cpu = max(clone_cpu, wire_of(s) / (s["cpu_seconds"] + s["server_cpu"]))
         big = change_blocks(c1, n, 0.25, seed=7)
-        s = rig.cli("push", cwd=c1)
-        b.row("1", "push of a 25% node", s, wire_of(s), changed=big["bytes"])
-        s = rig.cli("pull", cwd=c1b)
+        s = served_cli(a, "push", cwd=c1)
+        b.row("1", "push of a 25% node", s, wire_of(s), changed=big["bytes"], cpu_s=s["server_cpu"])
+        s = served_cli(a, "pull", cwd=c1b)
         rate = wire_of(s) / s["seconds"]
-        b.row("1", "pull of that node", s, wire_of(s), vs_clone=rate / clone_rate)
+        per_cpu = wire_of(s) / (s["cpu_seconds"] + s["server_cpu"])
+        b.row(
+            "1", "pull of that node", s, wire_of(s), disk=True, cpu_s=s["server_cpu"],
+            vs_clone=rate / clone_rate, vs_clone_cpu=per_cpu / clone_cpu,
+        )  # fmt: skip
     px = b.proxy(a.port)
     for c in (c1, c1b):
         if c.exists():

@@ -129,6 +129,32 @@ def raw_get(url: str, nbytes: int, repeat: int = 3) -> float:
     return best
 
 
+def disk_get(folder: Path, nbytes: int, chunk: int = 16 << 20, repeat: int = 2) -> float:
+    """Best seconds to write ``nbytes`` to a file in ``folder``, ``fsync`` after each ``chunk``
+    (the durable-write limit: one durable point per batch, as sync's receiver)."""
+    piece = os.urandom(min(chunk, max(1, nbytes)))
+    best = float("inf")
+    for _ in range(repeat):
+        path = folder / "disk-limit.bin"
+        t0 = time.perf_counter()
+        with open(path, "wb", buffering=0) as f:
+            left = nbytes
+            while left > 0:
+                k = min(left, len(piece))
+                f.write(piece[:k])
+                os.fsync(f.fileno())
+                left -= k
+        best = min(best, time.perf_counter() - t0)
+        path.unlink()
+    return best
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
     """``dvidctl ARGS --json`` in its own process; its summary with ``wall`` seconds and the
     process's peak resident memory (``rss_mb``) added."""

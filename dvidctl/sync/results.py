@@ -34,6 +34,8 @@ class Stats:
     up: int = 0
     down: int = 0
     seconds: float = 0.0
+    #: CPU seconds this process spent meanwhile (all its threads).
+    cpu_seconds: float = 0.0
     #: How label blocks travelled: ``labelblock`` or ``stored`` ("" if none did).
     labels: str = ""
 
@@ -41,6 +43,7 @@ class Stats:
         """The ``--json`` form."""
         out = asdict(self)
         out["seconds"] = round(self.seconds, 3)
+        out["cpu_seconds"] = round(self.cpu_seconds, 3)
         return out
 
 

@@ -327,12 +327,15 @@ class Transfer:
 
 
 class Clock:
-    """Seconds since it was made, written into ``stats.seconds`` by :meth:`stop`."""
+    """Seconds since it was made, and this process's CPU seconds meanwhile, written into
+    ``stats.seconds`` and ``stats.cpu_seconds`` by :meth:`stop`."""
 
     def __init__(self, stats: Stats) -> None:
         self.stats = stats
         self.t0 = time.perf_counter()
+        self.cpu0 = time.process_time()
 
     def stop(self) -> None:
         """Record the elapsed time."""
         self.stats.seconds = time.perf_counter() - self.t0
+        self.stats.cpu_seconds = time.process_time() - self.cpu0
