@@ -9,8 +9,10 @@ node UUID; ``?instance=`` a data UUID. Bodies use :mod:`dvidctl.httpkit.frames`.
 ``GET  /api/sync/{repo}/state``                     :class:`RepoInfo` JSON (digests included)
 ``GET  /api/sync/{repo}/node/{node}/keys``          the node's sorted listing (``after=HEX``;
                                                     ``bbox=``, ``scales=``: only those blocks)
-``POST /api/sync/{repo}/node/{node}/values``        wanted keys in, values out (``encoding=``)
-``GET  /api/sync/{repo}/node/{node}/dump``          every value of the node, in key order
+``POST /api/sync/{repo}/node/{node}/values``        wanted keys in, values out (``encoding=``,
+                                                    ``bytes=``: up to one batch)
+``GET  /api/sync/{repo}/node/{node}/dump``          the node's values in key order (``after=``;
+                                                    ``limit=``, ``bytes=``: one batch)
 ``POST /api/sync/repos``                            create a repository with a given root
 ``POST /api/sync/{repo}/instances``                 create / update instances (JSON list)
 ``POST /api/sync/{repo}/nodes``                     add an incoming node (JSON NodeInfo)
