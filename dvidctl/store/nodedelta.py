@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import xxhash
 
 from dvidctl.errors import BadRequestError, CorruptDataError
-from dvidctl.store.engine import CF_DATA, CF_DELTA, KVEngine, WriteBatch, prefix_end
+from dvidctl.store.engine import CF_DATA, CF_DELTA, DataStream, KVEngine, WriteBatch, prefix_end
 from dvidctl.store.keys import HDR_TOMBSTONE, HDR_VALUE, data_key, delta_key, digest, read_u32, u32
 from dvidctl.store.versioned import VersionedStore
 
@@ -150,7 +150,10 @@ class IncomingBatch:
     ) -> None:
         self.store, self.vid, self.iid, self.any_node = store, vid, iid, any_node
         self._check_node()
-        self._stream = store.engine.data_stream(SPILL_BYTES, warm=False)
+        #: Data puts in key order, kept here until they reach SPILL_BYTES, then the stream.
+        self._held: list[tuple[str, bytes, bytes | None]] = []
+        self._last: bytes | None = None
+        self._stream: DataStream | None = None
         self._wb = WriteBatch(sync=True)
         self._tkeys: list[bytes] = []
         self._sizes: list[int] = []
@@ -179,15 +182,29 @@ class IncomingBatch:
             self.discard()
             raise
         key = data_key(self.iid, tkey, self.vid)
-        if self._stream.accepts(key):
+        if self._last is not None and key <= self._last:
+            self._wb.put(CF_DATA, key, stored)  # out of key order: written after (over) the rest
+        elif self._stream is not None:
             self._stream.put(key, stored)
-        else:  # out of key order: into the batch, written after (over) the stream
-            self._wb.put(CF_DATA, key, stored)
+            self._last = key
+        else:
+            self._held.append((CF_DATA, key, stored))
+            self._last = key
+            if self.nbytes + len(stored) >= SPILL_BYTES:
+                self._spill()
         self._wb.put(CF_DELTA, delta_key(self.vid, self.iid, tkey), dig)
         self._tkeys.append(tkey)
         self._sizes.append(len(stored))
         self.puts += 1
         self.nbytes += len(stored)
+
+    def _spill(self) -> None:
+        """From here the data goes to the table file the commit ingests (written as it comes)."""
+        stream = self.store.engine.data_stream(0, warm=False)
+        for _, key, value in self._held:
+            stream.put(key, value or b"")
+        self._held = []
+        self._stream = stream
 
     def delete(self, tkey: bytes) -> None:
         """Remove ``tkey`` from the node (its value and its delta entry)."""
@@ -207,15 +224,20 @@ class IncomingBatch:
                     self._wb.replaced_bytes = sum(
                         n for n, s in zip(self._sizes, seen, strict=True) if s
                     )
-                if len(self._wb) or self._stream.count:
+                if self._stream is not None:
                     store.engine.write(self._wb, self._stream)
+                elif self._held or len(self._wb):
+                    ops = [*self._held, *self._wb.ops]
+                    store.engine.write(WriteBatch(ops, self._wb.replaced_bytes, sync=True))
             finally:
-                self._stream.discard()
+                self.discard()
         return Applied(self.puts, self.deletes, self.nbytes)
 
     def discard(self) -> None:
         """Drop everything added (nothing was written)."""
-        self._stream.discard()
+        self._held = []
+        if self._stream is not None:
+            self._stream.discard()
 
 
 def apply_incoming(
