@@ -145,3 +145,30 @@ def test_a_synced_write_batch_is_applied_on_rocksdb(tmp_path: Path) -> None:
         eng.write(wb)
     with RocksEngine(tmp_path / "db") as eng:
         assert eng.get(CF_DATA, b"k") == b"v"
+
+
+def test_a_large_incoming_batch_goes_through_its_table_file_and_is_atomic(
+    engine: KVEngine, tmp_path: Path
+) -> None:
+    s = _store(engine)
+    _incoming(s, 3)
+    big = [(f"v{i:03d}".encode() + b"\x00", b"\x00" + bytes([i]) * (256 << 10)) for i in range(20)]
+    before = engine_dump(engine)
+    batch = nodedelta.IncomingBatch(s, 3, 1)
+    for tk, v in big[:-1]:
+        batch.put(tk, digest(v), v)  # past 4 MiB: into the table file as they come
+    if isinstance(engine, RocksEngine):
+        assert list((tmp_path / "db.ingest").glob("*.sst"))
+    tk, v = big[-1]
+    with pytest.raises(CorruptDataError):
+        batch.put(tk, digest(b"\x00other"), v)  # one damaged value drops the whole batch
+    assert engine_dump(engine) == before
+    assert not list((tmp_path / "db.ingest").glob("*.sst"))
+    batch = nodedelta.IncomingBatch(s, 3, 1)
+    for tk, v in big:
+        batch.put(tk, digest(v), v)
+    batch.delete(b"b\x00")
+    done = batch.commit()
+    assert (done.puts, done.deletes, done.nbytes) == (20, 1, sum(len(v) for _, v in big))
+    assert all(bytes(s.get(3, 1, tk) or b"") == v[1:] for tk, v in big)
+    assert engine.get(CF_DELTA, delta_key(3, 1, big[7][0])) == digest(big[7][1])

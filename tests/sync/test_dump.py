@@ -1,5 +1,6 @@
-"""A node the receiver holds nothing of comes in one stream per instance (``dump``), with no
-listing; a sender that wraps another and filters its listings is still read through them."""
+"""A node the receiver holds nothing of comes as a stream per instance (``dump``, one batch per
+request), with no listing; a sender that wraps another and filters its listings is still read
+through them."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from dvidctl import Repository
 from dvidctl.api.syncstate import RepoInfo
+from dvidctl.httpkit import frames
 from dvidctl.sync.clone import clone
 from dvidctl.sync.diff import Keys
 from dvidctl.sync.endpoint import Endpoint, LocalEndpoint
@@ -99,3 +102,32 @@ def test_a_server_without_dump_is_read_and_written_as_before(
         assert got.fetch.stats.up > 6000 * 10  # wanted keys went up: listed, then asked for
         with Repository.open(tmp_path / "copy") as copy:
             assert assert_same_nodes(src, copy, committed) > 6000
+
+
+def test_a_dump_or_values_request_answers_one_batch(src: Repository, tmp_path: Path) -> None:
+    node = [n for n in src.dag.nodes.values() if n.locked][-1].uuid
+    kv = src.state.instances["kv"].data_uuid
+    with server(tmp_path / "store") as srv:
+        push(src, remote(srv, src.root_uuid))
+        base = f"{srv.url}/api/sync/{src.root_uuid}/node/{node}"
+
+        def dump(**params: str) -> list[tuple[bytes, bytes, bytes]]:
+            r = httpx.get(f"{base}/dump", params={"instance": kv, **params})
+            assert r.status_code == 200, r.text
+            return [(x.tkey, x.digest, x.value) for x in frames.read_all([r.content])]
+
+        whole = dump()
+        assert len(whole) == 6000
+        first = dump(limit="100")
+        assert first == whole[:100]
+        assert dump(limit="100", after=first[-1][0].hex()) == whole[100:200]
+        by_bytes = dump(bytes="1000")  # ends after the value that reaches 1000 stored bytes
+        assert by_bytes == whole[: len(by_bytes)] and sum(len(v) for *_, v in by_bytes) >= 1000
+        assert sum(len(v) for *_, v in by_bytes[:-1]) < 1000
+        r = httpx.get(f"{base}/dump", params={"instance": kv, "limit": "0"})
+        assert r.status_code == 400 and "limit" in r.text
+        w = frames.FrameWriter()
+        body = b"".join(frames.encode((w.key(tk) for tk, _, _ in whole[:50]), w))
+        r = httpx.post(f"{base}/values", params={"instance": kv, "bytes": "500"}, content=body)
+        got = [x.tkey for x in frames.read_all([r.content])]
+        assert 0 < len(got) < 50 and got == [tk for tk, _, _ in whole[: len(got)]]
