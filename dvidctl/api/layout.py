@@ -13,6 +13,9 @@ from pathlib import Path
 from dvidctl.errors import CorruptDataError, RepositoryNotFoundError
 
 DIRNAME = ".dvid"
+#: A file in ``.dvid`` while ``Repository.init`` makes the database: one left behind means
+#: the process died half-way (the database may not open) and nothing else was written.
+INITIALIZING = "initializing"
 
 
 def find_repo_dir(start: str | Path | None = None) -> Path:

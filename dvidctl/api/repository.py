@@ -156,6 +156,7 @@ class Repository:
                 ) from None
             from dvidctl.store.rocks import RocksEngine
 
+            (dvid_dir / layout.INITIALIZING).touch()  # removed once the repository is whole
             try:
                 engine = RocksEngine(dvid_dir / "db", create=True)
             except BaseException:
@@ -163,6 +164,7 @@ class Repository:
                     shutil.rmtree(dvid_dir, ignore_errors=True)
                 else:
                     shutil.rmtree(dvid_dir / "db", ignore_errors=True)
+                    (dvid_dir / layout.INITIALIZING).unlink(missing_ok=True)
                 raise
         root = root_uuid or new_uuid()
         repo_rec = RepoRecord(root=root, alias=alias, description=description)
@@ -178,11 +180,13 @@ class Repository:
             if dvid_dir is not None:
                 layout.write_head(dvid_dir, "master", detached=False)
                 (dvid_dir / "config").touch()
+                (dvid_dir / layout.INITIALIZING).unlink()
         except BaseException:
             engine.maintenance = False
             engine.close()
             if dvid_dir is not None:  # no half-made repository left behind
                 shutil.rmtree(dvid_dir / "db", ignore_errors=True)
+                (dvid_dir / layout.INITIALIZING).unlink(missing_ok=True)
             raise
         state = metadata.load(engine)
         assert state is not None

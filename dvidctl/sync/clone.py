@@ -16,10 +16,12 @@ has not arrived yet), and the fetch diffs again and sends only what is missing.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from dvidctl.api import layout
 from dvidctl.api.fastforward import can_fast_forward, fast_forward, open_branch
 from dvidctl.api.held import set_held
 from dvidctl.api.repository import Repository
@@ -129,7 +131,15 @@ def _partial(dvid_dir: Path, their: RepoInfo, asked: Partial, resumed: bool) -> 
 
 
 def _open_or_init(target: Path, root: str, alias: str, description: str) -> tuple[Repository, bool]:
-    """A new repository at ``target``, or the unfinished clone of the same root already there."""
+    """A new repository at ``target``, or the unfinished clone of the same root already there.
+
+    A database whose making was interrupted (a clone killed in its first moments: the
+    ``initializing`` mark is still there) holds nothing yet and is made again.
+    """
+    dvid_dir = target / layout.DIRNAME
+    if (dvid_dir / layout.INITIALIZING).exists():
+        shutil.rmtree(dvid_dir / "db", ignore_errors=True)
+        (dvid_dir / layout.INITIALIZING).unlink()
     if not (target / ".dvid" / "db").exists():
         repo = Repository.init(
             target, alias=alias, description=description, root_uuid=root, incoming_root=True

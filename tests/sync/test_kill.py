@@ -267,3 +267,25 @@ def test_clone_killed_half_way_resumes_exactly(tmp_path: Path, victim: str) -> N
     with Repository.open(dst, read_only=True) as r:
         assert r.head_branch == "master" and remotes.pending_clone(dst / ".dvid") is None
         assert remotes.get(dst / ".dvid", "origin").url == f"{px.url}/{root}"
+
+
+def test_a_clone_killed_while_it_makes_its_database_is_made_again(tmp_path: Path) -> None:
+    import rocksdict
+
+    src, store, dst = tmp_path / "src", tmp_path / "store", tmp_path / "dst"
+    root, committed, _ = _source(src)
+    srv = Served(store, tmp_path)
+    with Repository.open(src) as repo:
+        push(repo, Remote("origin", f"{srv.url}/{root}"))
+    # What a SIGKILL in Repository.init leaves: the mark, a database without its families.
+    (dst / ".dvid").mkdir(parents=True)
+    (dst / ".dvid" / "initializing").touch()
+    rocksdict.Rdict(str(dst / ".dvid" / "db")).close()
+    before = _cli(tmp_path, "status", "--repo", str(dst))
+    assert before.returncode != 0  # that database does not open
+    rerun = _cli(tmp_path, "clone", f"{srv.url}/{root}", str(dst), "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    srv.stop()
+    assert not (dst / ".dvid" / "initializing").exists()
+    with Repository.open(src, read_only=True) as a, Repository.open(dst, read_only=True) as b:
+        assert assert_same_nodes(a, b, [u for u in committed if u in b.dag.by_uuid]) > 1200
