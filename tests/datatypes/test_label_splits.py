@@ -25,15 +25,15 @@ def _runs(mask: np.ndarray) -> Runs:
     return Runs(pts, np.ones(len(pts), np.int64))
 
 
-def _exact(seg, sv: np.ndarray, body_of: dict[int, int]) -> None:  # type: ignore[no-untyped-def]
+def _exact(seg, sv: np.ndarray, body_of: dict[int, int], box0: Box = BOX) -> None:  # type: ignore[no-untyped-def]
     """Supervoxels, bodies and sizes at scale 0, the pyramid, and exact label indexes."""
-    np.testing.assert_array_equal(seg.supervoxel_view().get_subvolume(BOX), sv)
+    np.testing.assert_array_equal(seg.supervoxel_view().get_subvolume(box0), sv)
     u = np.unique(sv)
     bodies = np.array([body_of.get(int(v), int(v)) for v in u], np.uint64)[np.searchsorted(u, sv)]
-    np.testing.assert_array_equal(seg.get_subvolume(BOX), bodies)
+    np.testing.assert_array_equal(seg.get_subvolume(box0), bodies)
     labels, counts = np.unique(bodies[bodies != 0], return_counts=True)
     assert seg.sizes(labels.tolist()) == counts.tolist()
-    box, level = BOX, sv
+    box, level = box0, sv
     for scale in range(1, seg.max_downres + 1):
         box, level = box.scaled_down(1), downsample_labels(level)
         np.testing.assert_array_equal(seg.supervoxel_view().get_subvolume(box, scale), level)
@@ -128,3 +128,50 @@ def test_a_given_remain_id_past_the_max_label_is_not_handed_out_again(seg) -> No
     sv = vol.copy()
     sv[part], sv[(vol == 3) & ~part] = a, b
     _exact(s, sv, {2: 1, 3: 0, a: 3, b: 3})
+
+
+@pytest.mark.parametrize("period", [1, 2, 4])
+def test_renamed_blocks_pyramid_equals_a_fresh_downres_even_where_ids_tied(period: int) -> None:
+    """Blocks a split only renames keep a relabelled pyramid, not a downres: prove it exact.
+
+    Sv 1 (split, so renamed to a Remain id larger than every label) alternates with
+    sv 5 every ``period`` voxels along x in the blocks the split does not reach:
+    2x2x2 cells tie between 1 and 5 at level 1 (period 1) or level 2 (period 2),
+    and ties go to the smaller label, so the stored pyramid said 1 where the renamed
+    one must say 5 (period 1 also changes level 2 through level 1, with no tie left
+    there). Period 4 has no tie: the rename alone is right.
+    """
+    wide = Box((0, 0, 0), (32, 32, 128))  # two level-2 blocks: x >= 64 is never cut
+    with Repository.memory() as repo:
+        repo.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "2"})
+        s = repo.head.instance("seg")
+        vol = np.ones(wide.shape, np.uint64)
+        x = np.arange(128)
+        vol[:, :, 16:] = np.where((x[16:] // period) % 2 == 0, 1, 5)[None, None, :]
+        vol[:, :16, 104:112] = 7  # a third label: cells mixing remain, 5 and 7
+        s.put_subvolume(vol)
+        mask = np.zeros(wide.shape, bool)
+        mask[:4, :4, :4] = True  # one cut block; every other block of sv 1 is renamed
+        before = [s.supervoxel_view().get_subvolume(wide.scaled_down(k), k) for k in (1, 2)]
+        new, _ = s.split(1, _runs(mask))
+        sv = vol.copy()
+        sv[(vol == 1) & mask], sv[(vol == 1) & ~mask] = new + 1, new + 2
+        _exact(s, sv, {new + 1: new, new + 2: 1, 1: 0}, wide)
+        after = [s.supervoxel_view().get_subvolume(wide.scaled_down(k), k) for k in (1, 2)]
+        k = min(period, 2) - 1  # the level whose cells tie (period 4: none)
+        if period < 4:  # the case a rename alone gets wrong, in the never-cut half
+            region = np.s_[:, :, 64 >> (k + 1) :]
+            assert (before[k][region] == 1).any() and not (after[k][region] == new + 2).any()
+
+
+def test_split_supervoxel_renamed_blocks_with_a_given_small_remain_id(seg) -> None:  # type: ignore[no-untyped-def]
+    """A given Remain id smaller than its neighbours: the rename reorders ties the other way."""
+    s, vol = seg
+    vol2 = vol.copy()
+    vol2[:, :, 41:64:2] = 2  # sv 2 interleaved with sv 3 beyond the split's block
+    s.put_subvolume(vol2)
+    part = (vol2 == 2) & (np.arange(64) < 28)[None, None, :]
+    a, b, _ = s.split_supervoxel(2, _runs(part), split_id=950, remain_id=951)
+    sv = vol2.copy()
+    sv[part], sv[(vol2 == 2) & ~part] = a, b
+    _exact(s, sv, {2: 0, a: 1, b: 1})

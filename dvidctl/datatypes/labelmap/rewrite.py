@@ -69,15 +69,22 @@ def write_blocks(
     new: dict[Coord, np.ndarray],
     *,
     downres: bool = True,
+    index: bool = True,
 ) -> None:
-    """Queue rewritten scale-0 blocks, their index upkeep and the pyramid above them."""
+    """Queue rewritten scale-0 blocks, their index upkeep and the pyramid above them.
+
+    With ``index=False`` the caller keeps the label indexes (a split computes them
+    from the old index rows).
+    """
     bs = lm.block_shape
     counts = BlockCounts(bs)
     for c, arr in sorted(new.items()):
         box = Box.from_shape(bs, (c[0] * bs[0], c[1] * bs[1], c[2] * bs[2]))
         lm.blocks.write(arr, box, 0, batch)
-        counts.add_decoded(c, old[c], arr)
-    queue_index_updates(lm, batch, counts, through=batch)
+        if index:
+            counts.add_decoded(c, old[c], arr)
+    if index:
+        queue_index_updates(lm, batch, counts, through=batch)
     if downres and lm.max_downres > 0 and new:
         update_pyramid_above(lm, batch, new)
 
@@ -85,7 +92,8 @@ def write_blocks(
 def update_pyramid_above(lm: LabelMap, batch: VersionedBatch, new: dict[Coord, np.ndarray]) -> None:
     """Recompute the pyramid voxels above the rewritten blocks only.
 
-    Blocks are grouped by their ancestor at the top level, so no two groups share a
+    Voxels around them are read through ``batch`` (a split's renamed blocks are
+    queued first). Blocks are grouped by their ancestor at the top level, so no two groups share a
     pyramid block at any level; each group's bounding box (old voxels read, new
     blocks pasted) goes through ``update_pyramid``, which rewrites only the part of
     each level that box covers. Far less than rebuilding whole parents from all
@@ -101,11 +109,15 @@ def update_pyramid_above(lm: LabelMap, batch: VersionedBatch, new: dict[Coord, n
         arr = np.asarray(coords, np.int64)
         lo, hi = arr.min(axis=0) * bs, (arr.max(axis=0) + 1) * bs
         box = Box((int(lo[0]), int(lo[1]), int(lo[2])), (int(hi[0]), int(hi[1]), int(hi[2])))
-        data = lm.blocks.read(box, 0) if len(coords) > 1 else np.empty(box.shape, np.uint64)
+        data = (
+            lm.blocks.read(box, 0, through=batch)
+            if len(coords) > 1
+            else np.empty(box.shape, np.uint64)
+        )
         for c in coords:
             one = Box.from_shape(lm.block_shape, tuple(int(v) for v in np.asarray(c) * bs))
             data[one.slices_in(box)] = new[c]
-        update_pyramid(lm.blocks, batch, box, data, levels, lm.downsampler())
+        update_pyramid(lm.blocks, batch, box, data, levels, lm.downsampler(), through=batch)
 
 
 __all__ = ["read_blocks", "runs_by_block", "update_pyramid_above", "write_blocks"]

@@ -1,0 +1,210 @@
+"""Blocks a split only renames: old supervoxel -> Remain id, at every scale, without a downres.
+
+A split gives every supervoxel it touches a Remain id for its voxels outside the
+split. The blocks that hold such a supervoxel but no split voxel (*renamed* blocks)
+change by a relabel ``sigma`` (old -> remain, identity elsewhere), which is
+injective, so the mode of every 2x2x2 cell of the pyramid commutes with it, except
+for one thing: ties go to the smaller label, and a Remain id is larger than every
+label that existed before. A cell whose children tie between an old supervoxel
+``a`` and another label ``b > a`` had ``a``, but must now have ``b``.
+
+So each renamed pyramid block is its stored block relabelled by ``sigma`` (one
+decode, a few ``==`` passes, one encode), and only the cells that can differ are
+recomputed with the instance's downsampler: cells whose children mix a Remain id
+with another non-zero label, or hold a child that was itself recomputed to a new
+value one level below. Every other cell either holds only Remain ids and 0 (an
+order-preserving rename) or no renamed label at all (unchanged). A pyramid cell
+always lies inside one scale-0 block's footprint (even block sizes), so this is
+exact whatever lies in the neighbouring blocks. Pyramid blocks above the split
+voxels themselves are left to the caller's real downres, which reads these
+renamed blocks through the batch.
+
+Blocks are processed in groups under one top-level pyramid block, so memory stays
+bounded by one group's blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dvidctl.datatypes.imageblk.blockvolume import block_tkey, parallel_map
+from dvidctl.datatypes.imageblk.codec import decode_into
+from dvidctl.store.versioned import VALUE_PREFIX, VersionedBatch
+
+if TYPE_CHECKING:
+    from dvidctl.datatypes.labelmap.ops import LabelMap
+
+Coord = tuple[int, int, int]
+Ids = tuple[np.ndarray, np.ndarray]  # (old ids, remain ids), ascending old
+#: Per renamed block: its voxels, the cells recomputed to a value other than
+#: sigma(stored) (None: none), and the renames it holds.
+Level = dict[Coord, tuple[np.ndarray, "np.ndarray | None", Ids]]
+
+
+def rename_blocks(
+    lm: LabelMap,
+    batch: VersionedBatch,
+    renames: dict[Coord, Ids],
+    skip_above: set[Coord],
+    *,
+    downres: bool = True,
+) -> int:
+    """Queue the renamed scale-0 blocks and the pyramid blocks above them in ``batch``.
+
+    Args:
+        lm: The labelmap (reads see the node before this mutation).
+        batch: Where the blocks go.
+        renames: Per renamed scale-0 block, ``(old ids, remain ids)`` of the
+            supervoxels it holds (the caller knows them from the label index).
+        skip_above: Scale-0 blocks (the split's) whose pyramid ancestors the caller
+            recomputes; those ancestors are not renamed here.
+        downres: Whether to keep the pyramid (False: scale 0 only).
+
+    Returns:
+        The number of blocks written, every scale.
+    """
+    if not renames:
+        return 0
+    levels = lm.max_downres if downres else 0
+    if levels and any(b % 2 for b in lm.block_shape):  # pragma: no cover - configs refuse
+        raise ValueError("renaming the pyramid needs even block sizes")
+    lo = min(int(r.min()) for _, r in renames.values())
+    hi = max(int(r.max()) for _, r in renames.values())
+    groups: dict[Coord, list[Coord]] = {}
+    for c in renames:
+        groups.setdefault(_up(c, levels), []).append(c)
+    written = 0
+    for top in sorted(groups):
+        level: Level = {
+            c: (arr, None, renames[c])
+            for c, arr in _relabel_stored(lm, batch, 0, {c: renames[c] for c in groups[top]})
+        }
+        written += len(level)
+        for scale in range(1, levels + 1):
+            cut = {_up(c, scale) for c in skip_above}
+            level = _rename_level(lm, batch, scale, level, cut, (lo, hi))
+            written += len(level)
+    return written
+
+
+def _up(c: Coord, levels: int) -> Coord:
+    return (c[0] >> levels, c[1] >> levels, c[2] >> levels)
+
+
+def _relabel(arr: np.ndarray, ids: Ids) -> None:
+    """``arr`` with every ``old[i]`` voxel made ``remain[i]``, in place."""
+    hit = np.empty(arr.shape, bool)
+    for a, b in zip(ids[0].tolist(), ids[1].tolist(), strict=True):
+        np.equal(arr, a, out=hit)
+        arr[hit] = b
+
+
+def _relabel_stored(
+    lm: LabelMap, batch: VersionedBatch, scale: int, maps: dict[Coord, Ids]
+) -> list[tuple[Coord, np.ndarray]]:
+    """Decode, relabel and queue the stored scale-0 blocks ``maps`` names."""
+    found = lm.blocks.payloads(scale, np.asarray(list(maps), np.int64).reshape(-1, 3))
+    codec, bs, iid = lm.blocks.spec.codec, lm.block_shape, lm.iid
+
+    def work(item: tuple[Coord, memoryview]) -> tuple[Coord, np.ndarray, bytes]:
+        c, payload = item
+        arr = decode_into(payload, np.empty(bs, np.uint64))
+        _relabel(arr, maps[c])
+        return c, arr, codec.encode(arr, VALUE_PREFIX)
+
+    done = parallel_map(work, sorted(found.items()), min_items=2)
+    for c, _, stored in done:
+        batch.put_prefixed(iid, block_tkey(lm.blocks.spec.key_class, scale, *c), stored)
+    return [(c, arr) for c, arr, _ in done]
+
+
+def _union(ids: list[Ids]) -> Ids:
+    old = np.concatenate([i[0] for i in ids])
+    new = np.concatenate([i[1] for i in ids])
+    old, first = np.unique(old, return_index=True)
+    return old, new[first]
+
+
+def _rename_level(
+    lm: LabelMap,
+    batch: VersionedBatch,
+    scale: int,
+    below: Level,
+    cut: set[Coord],
+    remain: tuple[int, int],
+) -> Level:
+    """Rename the level-``scale`` parents of the renamed blocks ``below`` (not ``cut``)."""
+    kids: dict[Coord, list[Coord]] = {}
+    for c in below:
+        p = _up(c, 1)
+        if p not in cut:
+            kids.setdefault(p, []).append(c)
+    if not kids:
+        return {}
+    got = lm.blocks.payloads(scale, np.asarray(list(kids), np.int64).reshape(-1, 3))
+    bs = lm.block_shape
+    half = (bs[0] // 2, bs[1] // 2, bs[2] // 2)
+    codec, iid, down = lm.blocks.spec.codec, lm.iid, lm.downsampler()
+    ids = {p: _union([below[c][2] for c in cs]) for p, cs in kids.items()}
+
+    def work(item: tuple[Coord, memoryview]) -> tuple[Coord, np.ndarray, np.ndarray, bytes]:
+        p, payload = item
+        arr = decode_into(payload, np.empty(bs, np.uint64))
+        _relabel(arr, ids[p])
+        changed = np.zeros(bs, bool)
+        for c in kids[p]:
+            child, child_changed, _ = below[c]
+            sl = tuple(slice((c[i] & 1) * half[i], ((c[i] & 1) + 1) * half[i]) for i in range(3))
+            _fix_cells(arr[sl], changed[sl], child, child_changed, remain, down)
+        return p, arr, changed, codec.encode(arr, VALUE_PREFIX)
+
+    done = parallel_map(work, sorted(got.items()), min_items=2)
+    out: Level = {}
+    for p, arr, changed, stored in done:
+        batch.put_prefixed(iid, block_tkey(lm.blocks.spec.key_class, scale, *p), stored)
+        out[p] = (arr, changed if changed.any() else None, ids[p])
+    return out
+
+
+def _cells(vol: np.ndarray) -> np.ndarray:
+    """An even-shaped ZYX volume as ``(8, cells)``: the children of each 2x2x2 cell."""
+    z, y, x = vol.shape
+    return vol.reshape(z // 2, 2, y // 2, 2, x // 2, 2).transpose(1, 3, 5, 0, 2, 4).reshape(8, -1)
+
+
+def _fix_cells(
+    parent: np.ndarray,
+    changed: np.ndarray,
+    child: np.ndarray,
+    child_changed: np.ndarray | None,
+    remain: tuple[int, int],
+    down: Callable[[np.ndarray], np.ndarray],
+) -> None:
+    """Recompute, in the octant ``parent`` (already sigma(stored)), the cells sigma may miss.
+
+    Those whose children in ``child`` (exact) mix a remain id with another non-zero
+    label, or hold a child recomputed below; ``changed`` marks the cells whose value
+    differs from sigma(stored).
+    """
+    ch = _cells(child)
+    rem = (ch >= remain[0]) & (ch <= remain[1])
+    mixed = rem.any(axis=0) & ((ch != 0) & ~rem).any(axis=0)
+    if child_changed is not None:
+        mixed |= _cells(child_changed).any(axis=0)
+    cols = np.flatnonzero(mixed)
+    if not len(cols):
+        return
+    sub = ch[:, cols]
+    m = len(cols)
+    # the cells side by side as one (2, 2, 2m) volume: one call of the downsampler
+    vals = down(sub.reshape(2, 2, 2, m).transpose(0, 1, 3, 2).reshape(2, 2, 2 * m)).reshape(-1)
+    where = np.unravel_index(cols, parent.shape)
+    diff = parent[where] != vals
+    parent[where] = vals
+    changed[where] = diff
+
+
+__all__ = ["rename_blocks"]
