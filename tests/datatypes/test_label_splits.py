@@ -175,3 +175,45 @@ def test_split_supervoxel_renamed_blocks_with_a_given_small_remain_id(seg) -> No
     sv = vol2.copy()
     sv[part], sv[(vol2 == 2) & ~part] = a, b
     _exact(s, sv, {2: 0, a: 1, b: 1})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_random_splits_with_ties_equal_a_fresh_downres_at_every_scale(seed: int) -> None:
+    """Random labels on cells of 3 voxels (2x2x2 cells mix labels, so the mode ties often),
+    random splits and supervoxel splits: every scale equals numpy's relabel + downres."""
+    rng = np.random.default_rng(seed)
+    wide = Box((0, 0, 0), (32, 64, 128))
+    small = [-(-s // 3) for s in wide.shape]
+    vol = rng.integers(1, 7, small).astype(np.uint64).repeat(3, 0).repeat(3, 1).repeat(3, 2)
+    vol = np.ascontiguousarray(vol[:32, :64, :128])
+    vol[rng.random(vol.shape) < 0.02] = 0
+    with Repository.memory() as repo:
+        repo.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "2"})
+        s = repo.head.instance("seg")
+        s.put_subvolume(vol)
+        s.merge(1, [2, 3])
+        body_of: dict[int, int] = {2: 1, 3: 1}
+        sv = vol.copy()
+        for step in range(3):
+            bodies = np.array([body_of.get(int(v), int(v)) for v in range(int(sv.max()) + 1)])
+            target = 1
+            mask = (bodies[sv.astype(np.int64)] == target) & (
+                np.arange(128)[None, None, :] < int(rng.integers(8, 40))
+            )
+            mask[: int(rng.integers(4, 28))] = False
+            if not mask.any():
+                continue
+            if step == 1:  # one supervoxel
+                one = int(np.unique(sv[mask])[0])
+                part = mask & (sv == one)
+                a, b, _ = s.split_supervoxel(one, _runs(part))
+                sv[(sv == one) & ~part], sv[part] = b, a
+                body_of.update({a: target, b: target, one: 0})
+                continue
+            touched = np.unique(sv[mask]).tolist()
+            new, _ = s.split(target, _runs(mask))
+            for i, old in enumerate(touched):
+                mine = sv == old
+                sv[mine & mask], sv[mine & ~mask] = new + 1 + 2 * i, new + 2 + 2 * i
+                body_of.update({new + 1 + 2 * i: new, new + 2 + 2 * i: target, old: 0})
+        _exact(s, sv, body_of, wide)
