@@ -35,8 +35,10 @@ from dvidctl import Repository
 from dvidctl.datatypes.imageblk.codec import decode_into
 from dvidctl.datatypes.imageblk.parallel import parallel_map
 from dvidctl.datatypes.imageblk.scratch import scratch
+from dvidctl.datatypes.labelmap.labelindex import decode_block_ids
 from dvidctl.datatypes.labelmap.rewrite import runs_by_block
 from dvidctl.datatypes.labelmap.sparsevol import Runs, scaled_blocks
+from dvidctl.geometry import Box
 
 
 def make_volume(size: int, bodies: int, seed: int = 0) -> tuple[np.ndarray, dict[int, int]]:
@@ -144,10 +146,17 @@ def merges(seg, svs: np.ndarray) -> int:  # type: ignore[no-untyped-def]
 
 
 def splits(seg, target: int) -> None:  # type: ignore[no-untyped-def]
-    """Split latency vs split voxels: disjoint z slabs, so every split cuts supervoxels."""
+    """Split latency vs split voxels.
+
+    Disjoint z slabs (every split cuts supervoxels), then small splits inside one
+    block of the supervoxels spanning most blocks: their other blocks are only
+    renamed (old -> Remain id, every scale), so the time should follow the split's
+    voxels, not the supervoxel's blocks. "blocks cut" are under the split voxels
+    (split, downres'd); "blocks relabelled" hold a split supervoxel elsewhere.
+    """
     print("\nsplit latency vs split voxels (disjoint z slabs of the grown body)")
-    print("| split voxels | blocks rewritten | split ms |")
-    print("|---:|---:|---:|")
+    print("| split voxels | blocks cut | blocks relabelled | split ms |")
+    print("|---:|---:|---:|---:|")
     body = seg.sparsevol(target)
     zs = np.unique(body.starts[:, 0])
     z = int(zs[0])
@@ -156,12 +165,34 @@ def splits(seg, target: int) -> None:  # type: ignore[no-untyped-def]
         if not keep.any():
             break
         part = Runs(body.starts[keep], body.lengths[keep])
-        blocks = len(runs_by_block(part, (64, 64, 64)))
+        cut = set(runs_by_block(part, (64, 64, 64)))
+        before = seg.index(target)
         t = time.perf_counter()
         seg.split(target, part)
         dt = time.perf_counter() - t
-        print(f"| {part.num_voxels} | {blocks} | {dt * 1e3:.1f} |")
+        held: set[tuple[int, ...]] = set()
+        for sv in seg.mutations()[-1]["SVSplits"]:
+            held |= {tuple(c) for c in before.block_coords(int(sv)).tolist()}
+        print(f"| {part.num_voxels} | {len(cut)} | {len(held - cut)} | {dt * 1e3:.1f} |")
         z += planes + 3
+    print("\nsplit latency inside one block of a supervoxel spanning several blocks")
+    print("| split voxels | sv blocks | blocks cut | blocks relabelled | split ms |")
+    print("|---:|---:|---:|---:|---:|")
+    idx = seg.index(target)
+    spans = [(len(idx.block_ids(int(v))), int(v)) for v in np.unique(idx.svs)]
+    for want, (nblk, sv) in zip((1, 512, 4096), sorted(spans, reverse=True), strict=False):
+        rows = idx.svs == np.uint64(sv)  # split in the block holding most of it
+        most = idx.blocks[rows][np.argmax(idx.counts[rows])]
+        c = [int(v) * 64 for v in decode_block_ids(np.array([most]))[0]]
+        box = Box((c[0], c[1], c[2]), (c[0] + 64, c[1] + 64, c[2] + 64))
+        runs = seg.sparsevol(sv, supervoxels=True, bounds=box)
+        ahead = np.cumsum(runs.lengths) - runs.lengths  # voxels before each run
+        keep = ahead < want
+        part = Runs(runs.starts[keep], np.minimum(runs.lengths[keep], want - ahead[keep]))
+        t = time.perf_counter()
+        seg.split(target, part)
+        dt = time.perf_counter() - t
+        print(f"| {part.num_voxels} | {nblk} | 1 | {nblk - 1} | {dt * 1e3:.1f} |")
 
 
 def sparsevols(seg, labels: list[int], repeat: int, url: str | None) -> None:  # type: ignore[no-untyped-def]
