@@ -43,7 +43,6 @@ def update_pyramid(
     downsample: Downsample,
     *,
     first_level: int = 1,
-    through: VersionedBatch | None = None,
 ) -> None:
     """Queue the pyramid blocks touched by new voxels ``data`` over ``box`` at ``first_level - 1``.
 
@@ -55,8 +54,6 @@ def update_pyramid(
         levels: Highest level to update (MaxDownresLevel).
         downsample: The 2x reduction (mean or label mode).
         first_level: The first level to recompute.
-        through: Read the voxels around ``box`` as this batch will leave them (a
-            split's renamed blocks queued before its downres).
     """
     bs = vol.spec.block_shape
     for level in range(first_level, levels + 1):
@@ -67,7 +64,7 @@ def update_pyramid(
         if src_box == box:
             src = data
         else:
-            src = vol.read(src_box, level - 1, skip=box, through=through)
+            src = vol.read(src_box, level - 1, skip=box)
             src[box.slices_in(src_box)] = data
         new = downsample(src)
         vol.write(new, target, level, batch)

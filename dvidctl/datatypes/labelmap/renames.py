@@ -39,53 +39,53 @@ if TYPE_CHECKING:
 
 Coord = tuple[int, int, int]
 Ids = tuple[np.ndarray, np.ndarray]  # (old ids, remain ids), ascending old
-#: Per renamed block: its voxels, the cells recomputed to a value other than
-#: sigma(stored) (None: none), and the renames it holds.
-Level = dict[Coord, tuple[np.ndarray, "np.ndarray | None", Ids]]
+#: Per block of a level: its voxels, the cells recomputed to a value other than
+#: sigma(stored) (None: none), the renames it holds, and whether it is a cut block or
+#: above one (its parent's octant is downsampled from it whole).
+Level = dict[Coord, tuple[np.ndarray, "np.ndarray | None", Ids, bool]]
 
 
 def rename_blocks(
     lm: LabelMap,
     batch: VersionedBatch,
     renames: dict[Coord, Ids],
-    skip_above: set[Coord],
+    cut: dict[Coord, np.ndarray],
     *,
     downres: bool = True,
 ) -> int:
-    """Queue the renamed scale-0 blocks and the pyramid blocks above them in ``batch``.
+    """Queue the renamed scale-0 blocks and the pyramid above them and the cut blocks.
 
     Args:
         lm: The labelmap (reads see the node before this mutation).
-        batch: Where the blocks go.
+        batch: Where the blocks go (the cut blocks' scale 0 is the caller's).
         renames: Per renamed scale-0 block, ``(old ids, remain ids)`` of the
             supervoxels it holds (the caller knows them from the label index).
-        skip_above: Scale-0 blocks (the split's) whose pyramid ancestors the caller
-            recomputes; those ancestors are not renamed here.
+        cut: The new voxels of the split's scale-0 blocks: their footprint in each
+            level is downsampled from them alone (a pyramid cell lies in one block).
         downres: Whether to keep the pyramid (False: scale 0 only).
 
     Returns:
         The number of blocks written, every scale.
     """
-    if not renames:
-        return 0
     levels = lm.max_downres if downres else 0
     if levels and any(b % 2 for b in lm.block_shape):  # pragma: no cover - configs refuse
         raise ValueError("renaming the pyramid needs even block sizes")
-    lo = min(int(r.min()) for _, r in renames.values())
-    hi = max(int(r.max()) for _, r in renames.values())
+    rem = [r for _, r in renames.values() if len(r)]
+    bounds = (min(int(r.min()) for r in rem), max(int(r.max()) for r in rem)) if rem else (1, 0)
     groups: dict[Coord, list[Coord]] = {}
-    for c in renames:
+    for c in [*renames, *(cut if levels else ())]:
         groups.setdefault(_up(c, levels), []).append(c)
     written = 0
+    none: Ids = (np.zeros(0, np.uint64), np.zeros(0, np.uint64))
     for top in sorted(groups):
+        mine = {c: renames[c] for c in groups[top] if c in renames}
         level: Level = {
-            c: (arr, None, renames[c])
-            for c, arr in _relabel_stored(lm, batch, 0, {c: renames[c] for c in groups[top]})
+            c: (arr, None, mine[c], False) for c, arr in _relabel_stored(lm, batch, mine)
         }
         written += len(level)
+        level.update({c: (cut[c], None, none, True) for c in groups[top] if c in cut})
         for scale in range(1, levels + 1):
-            cut = {_up(c, scale) for c in skip_above}
-            level = _rename_level(lm, batch, scale, level, cut, (lo, hi))
+            level = _rename_level(lm, batch, scale, level, bounds)
             written += len(level)
     return written
 
@@ -103,9 +103,10 @@ def _relabel(arr: np.ndarray, ids: Ids) -> None:
 
 
 def _relabel_stored(
-    lm: LabelMap, batch: VersionedBatch, scale: int, maps: dict[Coord, Ids]
+    lm: LabelMap, batch: VersionedBatch, maps: dict[Coord, Ids]
 ) -> list[tuple[Coord, np.ndarray]]:
     """Decode, relabel and queue the stored scale-0 blocks ``maps`` names."""
+    scale = 0
     found = lm.blocks.payloads(scale, np.asarray(list(maps), np.int64).reshape(-1, 3))
     codec, bs, iid = lm.blocks.spec.codec, lm.block_shape, lm.iid
 
@@ -129,43 +130,41 @@ def _union(ids: list[Ids]) -> Ids:
 
 
 def _rename_level(
-    lm: LabelMap,
-    batch: VersionedBatch,
-    scale: int,
-    below: Level,
-    cut: set[Coord],
-    remain: tuple[int, int],
+    lm: LabelMap, batch: VersionedBatch, scale: int, below: Level, remain: tuple[int, int]
 ) -> Level:
-    """Rename the level-``scale`` parents of the renamed blocks ``below`` (not ``cut``)."""
+    """The level-``scale`` parents of ``below``: sigma(stored), fixed cells, cut footprints."""
     kids: dict[Coord, list[Coord]] = {}
     for c in below:
-        p = _up(c, 1)
-        if p not in cut:
-            kids.setdefault(p, []).append(c)
-    if not kids:
-        return {}
+        kids.setdefault(_up(c, 1), []).append(c)
     got = lm.blocks.payloads(scale, np.asarray(list(kids), np.int64).reshape(-1, 3))
     bs = lm.block_shape
     half = (bs[0] // 2, bs[1] // 2, bs[2] // 2)
     codec, iid, down = lm.blocks.spec.codec, lm.iid, lm.downsampler()
     ids = {p: _union([below[c][2] for c in cs]) for p, cs in kids.items()}
 
-    def work(item: tuple[Coord, memoryview]) -> tuple[Coord, np.ndarray, np.ndarray, bytes]:
-        p, payload = item
-        arr = decode_into(payload, np.empty(bs, np.uint64))
+    def work(p: Coord) -> tuple[Coord, np.ndarray, np.ndarray, bool, bytes]:
+        payload = got.get(p)
+        arr = np.zeros(bs, np.uint64)
+        if payload is not None:
+            decode_into(payload, arr)
         _relabel(arr, ids[p])
         changed = np.zeros(bs, bool)
+        full = False
         for c in kids[p]:
-            child, child_changed, _ = below[c]
+            child, child_changed, _, child_full = below[c]
             sl = tuple(slice((c[i] & 1) * half[i], ((c[i] & 1) + 1) * half[i]) for i in range(3))
-            _fix_cells(arr[sl], changed[sl], child, child_changed, remain, down)
-        return p, arr, changed, codec.encode(arr, VALUE_PREFIX)
+            if child_full:  # a cut block or above one: its footprint from it alone
+                arr[sl] = down(child)
+                full = True
+            else:
+                _fix_cells(arr[sl], changed[sl], child, child_changed, remain, down)
+        return p, arr, changed, full, codec.encode(arr, VALUE_PREFIX)
 
-    done = parallel_map(work, sorted(got.items()), min_items=2)
+    done = parallel_map(work, sorted(kids), min_items=2)
     out: Level = {}
-    for p, arr, changed, stored in done:
+    for p, arr, changed, full, stored in done:
         batch.put_prefixed(iid, block_tkey(lm.blocks.spec.key_class, scale, *p), stored)
-        out[p] = (arr, changed if changed.any() else None, ids[p])
+        out[p] = (arr, changed if changed.any() else None, ids[p], full)
     return out
 
 

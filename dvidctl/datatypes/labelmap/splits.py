@@ -46,7 +46,6 @@ from dvidctl.datatypes.labelmap.renames import rename_blocks
 from dvidctl.datatypes.labelmap.rewrite import (
     read_blocks,
     runs_by_block,
-    update_pyramid_above,
     write_blocks,
 )
 from dvidctl.datatypes.labelmap.sparsevol import Runs
@@ -148,20 +147,14 @@ def _relabel(
 def _write(
     lm: LabelMap,
     batch: VersionedBatch,
-    blocks: dict[Coord, np.ndarray],
     cut: dict[Coord, np.ndarray],
     renamed: dict[Coord, tuple[np.ndarray, np.ndarray]],
     *,
     downres: bool = True,
 ) -> None:
-    """Queue the cut blocks, the renamed ones at every scale, then the cut blocks' downres.
-
-    The downres reads the renamed blocks through the batch, so they go first.
-    """
-    write_blocks(lm, batch, blocks, cut, downres=False, index=False)
-    rename_blocks(lm, batch, renamed, set(cut), downres=downres)
-    if downres and lm.max_downres > 0 and cut:
-        update_pyramid_above(lm, batch, cut)
+    """Queue the cut blocks, the renamed ones, and the pyramid above both (no neighbour read)."""
+    write_blocks(lm, batch, cut)
+    rename_blocks(lm, batch, renamed, cut, downres=downres)
 
 
 def split(lm: LabelMap, label: int, runs: Runs, info: ModInfo) -> tuple[int, int]:
@@ -198,7 +191,7 @@ def split(lm: LabelMap, label: int, runs: Runs, info: ModInfo) -> tuple[int, int
             np.concatenate([split_ids, remain_ids]),
             np.concatenate([np.full(n, new_label, np.uint64), np.full(n, label, np.uint64)]),
         )
-        _write(lm, batch, blocks, new_blocks, renamed)
+        _write(lm, batch, new_blocks, renamed)
         store.put_index(batch, remain_idx)
         store.put_index(batch, LabelIndex(new_label, *split_rows))
         store.put_mapping(batch, old, np.zeros(n, np.uint64))  # retired, as DVID
@@ -280,7 +273,7 @@ def split_supervoxel(
         )
         one, s_id, r_id = (np.array([v], np.uint64) for v in (sv, split_id, remain_id))
         new_blocks = {c: _relabel(arr, masks[c], one, s_id, r_id) for c, arr in blocks.items()}
-        _write(lm, batch, blocks, new_blocks, _renamed(idx, set(masks), one, r_id), downres=downres)
+        _write(lm, batch, new_blocks, _renamed(idx, set(masks), one, r_id), downres=downres)
         cut = _split_rows(masks, blocks, one, body)
         remain_idx, split_rows = _split_indexes(idx, cut, (one, s_id, r_id))
         store.put_index(batch, remain_idx.with_rows(*split_rows))
