@@ -15,9 +15,10 @@ with another non-zero label, or hold a child that was itself recomputed to a new
 value one level below. Every other cell either holds only Remain ids and 0 (an
 order-preserving rename) or no renamed label at all (unchanged). A pyramid cell
 always lies inside one scale-0 block's footprint (even block sizes), so this is
-exact whatever lies in the neighbouring blocks. Pyramid blocks above the split
-voxels themselves are left to the caller's real downres, which reads these
-renamed blocks through the batch.
+exact whatever lies in the neighbouring blocks. For the same reason the blocks
+under the split voxels (*cut* blocks) need no neighbour either: their octant of
+each parent is their new voxels downsampled, pasted into the parent's stored
+(renamed) voxels.
 
 Blocks are processed in groups under one top-level pyramid block, so memory stays
 bounded by one group's blocks.
