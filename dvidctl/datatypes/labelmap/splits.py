@@ -11,12 +11,12 @@ Supervoxel ids are immutable, as in DVID (``labelmap/mutate.go`` ``SplitLabels``
   pyramid; the new body's label comes first, then ``Split``, ``Remain`` per
   supervoxel in ascending order. The record's ``SVSplits`` is ``{old: {Split, Remain}}``.
 
-  Only the blocks under the split voxels (*cut* blocks) are split and their pyramid
-  recomputed; the other blocks holding a touched supervoxel are only renamed
-  (old -> Remain, :mod:`.renames`: relabelled stored blocks at every scale, no
-  downres), and the label indexes come from the old index rows (Remain = old rows
-  minus the split's counts), so the cost follows the split's voxels and the renamed
-  blocks' count, not a downres of every block the supervoxels touch.
+  Only the blocks under the split voxels (*cut* blocks) are split, their pyramid
+  octants downsampled from their own voxels; the other blocks holding a touched
+  supervoxel are only renamed (old -> Remain, :mod:`.renames`: relabelled stored
+  blocks at every scale, no downres), and the label indexes come from the old index
+  rows (Remain = old rows minus the split's counts), so the cost follows the split's
+  voxels and the renamed blocks' count, not a downres of every block they touch.
 * **split-supervoxel** ``split-supervoxel/{sv}``: the voxels ``runs`` get ``split``,
   the rest ``remain`` (given, or new labels), both in the supervoxel's body.
 
@@ -43,11 +43,7 @@ from dvidctl.datatypes.labelmap.labelstore import LabelStore
 from dvidctl.datatypes.labelmap.mutate import body_index, check_label, stamp_bodies
 from dvidctl.datatypes.labelmap.mutlog import ModInfo, log_mutation, next_mutation_id
 from dvidctl.datatypes.labelmap.renames import rename_blocks
-from dvidctl.datatypes.labelmap.rewrite import (
-    read_blocks,
-    runs_by_block,
-    write_blocks,
-)
+from dvidctl.datatypes.labelmap.rewrite import read_blocks, runs_by_block, write_blocks
 from dvidctl.datatypes.labelmap.sparsevol import Runs
 from dvidctl.errors import BadRequestError
 
