@@ -26,6 +26,7 @@ from dvidctl.errors import BadRequestError, ConflictError, NotFoundError, Remote
 from dvidctl.sync.dvidstate import repo_info
 from dvidctl.sync.http import Policy
 from dvidctl.sync.replay import Replayed, replay
+from dvidctl.sync.replaylabels import replay_next_label
 from dvidctl.sync.results import FetchResult, Progress, ProgressFn, Stats
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ def fetch_dvid(
             snapshots.append(node.uuid)
         stats.nodes += 1
     root = repo.dag.root
+    last = their.nodes[-1].uuid if their.nodes else root.uuid
     for inst in insts:
         if not inst.versioned:  # kept at the root, whatever its state: replayed each time
             with repo.store.receiving(root.vid):
@@ -150,6 +152,9 @@ def fetch_dvid(
                     stats,
                     _replay(repo, source, source.remote.node(root.uuid), root.uuid, inst.name),
                 )
+        elif inst.typename == "labelmap":  # the next label is repo-wide: once
+            there = source.retry(lambda n=inst.name: source.remote.node(last).instance(n))
+            replay_next_label(there, repo.node(last).instance(inst.name))
     return stats, snapshots
 
 
@@ -192,6 +197,9 @@ def _replay(
 
 
 def _add(stats: Stats, r: Replayed) -> None:
+    stats.notes.extend(n for n in r.notes if n not in stats.notes)
+    if r.labels:
+        stats.labels = r.labels
     stats.keys += r.keys
     stats.bytes += r.bytes
     stats.deleted += r.deleted

@@ -23,7 +23,7 @@ both sides; the stored bytes and delta entries are this side's own.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
@@ -32,6 +32,8 @@ import numpy as np
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import Box
 from dvidctl.store.held import Held
+from dvidctl.sync import replaylabels
+from dvidctl.sync.dvidblocks import BlockReader
 
 T = TypeVar("T")
 #: Keys whose values are read and written per step.
@@ -49,6 +51,10 @@ class Replayed:
     deleted: int = 0
     same: int = 0
     batches: int = 0
+    #: What could not be brought as DVID serves it, and how it was brought instead.
+    notes: list[str] = field(default_factory=list)
+    #: How label blocks came (``dvid-blocks``, or ``raw`` on a server without them).
+    labels: str = ""
 
 
 Retry = Callable[[Callable[[], T]], T]
@@ -154,19 +160,28 @@ def _scaled(box: Box, scale: int) -> Box:
 def _voxels(remote: Any, local: Any, retry: Retry[Any]) -> Replayed:
     out = Replayed()
     ext = retry(remote.extents)
+    labels = local.typename == "labelmap"
+    mapping = None
+    if labels:  # first: without a mapping apart, blocks are read as bodies (see replaylabels)
+        mapping = replaylabels.remote_mapping(remote, retry, out)
     if ext is None:
+        if labels:
+            replaylabels.finish(remote, local, retry, mapping, out)
         return out
     bs = local.block_shape
     top = min(int(local.max_downres), int(retry(lambda: remote.max_downres)))
     held = local.held_region
+    reader = BlockReader(remote, bs, retry)
+    reader.supervoxels = not labels or mapping is not None
+    mine_view = local.supervoxel_view() if labels else local
     for scale in range(top + 1):
         for slab in (
             _slabs(_scaled(ext, scale), bs)
             if held is None
             else _held_slabs(held, _scaled(ext, scale), bs, scale)
         ):
-            theirs = retry(partial(remote.get_subvolume, slab, scale))
-            mine = local.get_subvolume(slab, scale)
+            theirs = reader.read(slab, scale)
+            mine = mine_view.get_subvolume(slab, scale)
             blocks = []
             for bx in range(0, slab.shape[2], bs[2]):
                 a = theirs[:, :, bx : bx + bs[2]]
@@ -183,12 +198,13 @@ def _voxels(remote: Any, local: Any, retry: Retry[Any]) -> Replayed:
                 out.keys += len(blocks)
                 out.bytes += sum(b.nbytes for _, b in blocks)
                 out.batches += 1
+    if reader.degraded is not None:
+        out.notes.append(f"{local.name}: read with raw ({reader.degraded})")
+    if labels:
+        out.labels = "raw" if reader.degraded is not None else "dvid-blocks"
     if local.extents() != ext:
         local.set_extents(ext)
         out.batches += 1
-    if local.typename == "labelmap":
-        top_label = int(retry(remote.max_label))
-        if top_label > local.max_label():
-            local.raise_max_label(top_label)
-            out.batches += 1
+    if labels:
+        replaylabels.finish(remote, local, retry, mapping, out)
     return out

@@ -36,8 +36,12 @@ class Stats:
     seconds: float = 0.0
     #: CPU seconds this process spent meanwhile (all its threads).
     cpu_seconds: float = 0.0
-    #: How label blocks travelled: ``labelblock`` or ``stored`` ("" if none did).
+    #: How label blocks travelled: ``labelblock`` or ``stored`` ("" if none did);
+    #: ``dvid-blocks`` through DVID's endpoints (the fallback).
     labels: str = ""
+    #: What the DVID-endpoint fallback could not bring as DVID serves it, and what it
+    #: did instead (a server without an endpoint).
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` form."""

@@ -427,7 +427,9 @@ class VoxelInstance(Instance):
     def _queue_scale0_meta(self, batch: VersionedBatch, box: Box, stat: int | None) -> None:
         """Queue what follows a scale-0 write of ``box``: the extents, then the type's hook."""
         old = self.extents()
-        batch.put(self.iid, EXTENTS_TKEY, pack_extents(box if old is None else old.union(box)))
+        new = box if old is None else old.union(box)
+        if new != old:  # unchanged: not rewritten (a node's delta holds only what it changed)
+            batch.put(self.iid, EXTENTS_TKEY, pack_extents(new))
         self._after_write(batch, stat)
 
     def _after_write(self, batch: VersionedBatch, stat: int | None) -> None:

@@ -216,6 +216,14 @@ class LabelMap(LabelCounters, VoxelInstance):
         """Every supervoxel mapped away from itself and its body (0: retired)."""
         return self.labelstore.mapping_arrays()
 
+    def put_mappings(
+        self, svs: Sequence[int] | np.ndarray, bodies: Sequence[int] | np.ndarray
+    ) -> int:
+        """Store ``sv -> body`` pairs as given (DVID's ``POST mappings``), indexes regrouped."""
+        from dvidctl.datatypes.labelmap.mappingops import put_mappings
+
+        return put_mappings(self, np.asarray(svs, np.uint64), np.asarray(bodies, np.uint64))
+
     def list_labels(
         self, start: int = 0, number: int = 10_000_000
     ) -> tuple[np.ndarray, np.ndarray]:

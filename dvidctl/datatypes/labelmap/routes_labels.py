@@ -194,6 +194,14 @@ def mappings(call: Call) -> Response:
     return Response(text.encode(), media_type="text/plain")
 
 
+def mappings_post(call: Call) -> Response:
+    """``POST mappings``: a ``MappingOps`` protobuf, stored as given (indexes regrouped)."""
+    from dvidctl.datatypes.labelmap.mappingops import decode_mapping_ops
+
+    _lm(call).put_mappings(*decode_mapping_ops(call.body))
+    return Response(b"")
+
+
 def listlabels(call: Call) -> Response:
     """``GET listlabels[?start=&number=&sizes=true]``: uint64 LE labels (or label, size)."""
     start = call.qint("start", 0, 0, 2**64 - 1)
@@ -307,6 +315,7 @@ def routes() -> list[Route[Any]]:
         Route("supervoxel-sizes/{label:int}", get, supervoxel_sizes, "Supervoxel sizes"),
         Route("mapping", get, mapping, "Bodies of supervoxels (JSON body)", body=_JSON),
         Route("mappings", get, mappings, "Every non-identity mapping"),
+        Route("mappings", ("POST",), mappings_post, "Store mappings (protobuf)", body=OCTET),
         Route("listlabels", get, listlabels, "Labels with voxels", produces=OCTET),
         Route("index/{label:int}", get, index, "Label index (protobuf)", produces=OCTET),
         Route("indices", get, indices, "Label indexes (protobuf)", body=_JSON, produces=OCTET),
