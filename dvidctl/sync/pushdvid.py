@@ -36,7 +36,12 @@ import numpy as np
 
 from dvidctl.api import receive
 from dvidctl.api.syncstate import RepoInfo
-from dvidctl.datatypes.imageblk.blockkeys import TKEY_LEN, decode_block_tkeys
+from dvidctl.datatypes.imageblk.blockkeys import (
+    EXTENTS_TKEY,
+    MAXLABEL_TKEY,
+    TKEY_LEN,
+    decode_block_tkeys,
+)
 from dvidctl.datatypes.keyvalue.keys import CLASS_KV, key_of
 from dvidctl.errors import BadRequestError, ConflictError, NotFoundError, RemoteError
 from dvidctl.geometry import Box
@@ -45,6 +50,7 @@ from dvidctl.store.dag import branch_label
 from dvidctl.sync.dvidstate import creation_config, repo_info
 from dvidctl.sync.fallback import Source
 from dvidctl.sync.http import Policy
+from dvidctl.sync.pushlabels import push_label_state
 from dvidctl.sync.remotes import Remote
 from dvidctl.sync.results import Progress, ProgressFn, PushResult
 from dvidctl.sync.transfer import Clock
@@ -266,7 +272,10 @@ class _Pusher:
 
     def _voxels(self, local: Any, there: Any, tkeys: list[bytes]) -> None:
         cls = local.key_class
+        labels = local.typename == "labelmap"
         blocks = [t for t in tkeys if len(t) == TKEY_LEN and t[0] == cls]
+        if labels:  # blocks hold supervoxels; the mapping goes apart (pushlabels)
+            local = local.supervoxel_view()
         if blocks:
             scales, coords = decode_block_tkeys(blocks)
             # One request in flight while the next batch is read here.
@@ -283,12 +292,13 @@ class _Pusher:
                 if pending is not None:
                     self.stats.bytes += pending.result()
         ext = local.extents()
-        if ext is not None:
+        if ext is not None and EXTENTS_TKEY in tkeys:  # only what the node itself changed
             self.src.retry(lambda: there.set_extents(ext))
-        if local.typename == "labelmap":
+        if labels:
             top = int(local.max_label())
-            if top:
+            if top and MAXLABEL_TKEY in tkeys:
                 self.src.retry(lambda: there.raise_max_label(top))
+            push_label_state(local, there, tkeys, self.src.retry, self.stats)
 
 
 def _batches(

@@ -18,7 +18,8 @@ from dvidctl.server.runner import BackgroundServer
 from dvidctl.server.state import RepoSet, ServerSettings, ServerState
 from dvidctl.sync.clone import clone
 from dvidctl.sync.fetch import fetch
-from tests.sync.helpers import BOX, labels, node_contents, remote
+from dvidctl.sync.push import push
+from tests.sync.helpers import BOX, labels, node_contents, remote, served, server
 
 
 def build_labels(repo: Repository) -> dict[str, str]:
@@ -111,3 +112,17 @@ def test_fetch_brings_a_later_merge_and_split_through_the_fallback(
         for uuid in (ids["open"], tip.uuid):
             assert_same_labels(src, copy, uuid)
         assert _label_state(src, ids["open"]) == _label_state(copy, ids["open"])
+
+
+def test_push_sends_supervoxels_mapping_and_indexes_through_dvid_endpoints(
+    tmp_path: Path,
+) -> None:
+    with Repository.init(tmp_path / "src") as src, server(tmp_path / "store", sync_api=False) as s:
+        ids = build_labels(src)
+        src.commit("second merge")
+        got = push(src, remote(s, src.root_uuid))
+        assert got.via == "dvid" and got.stats.nodes == 4
+        there = served(s, src.root_uuid)
+        for name, uuid in ids.items():
+            assert_same_labels(src, there, uuid)
+            assert _label_state(src, uuid) == _label_state(there, uuid), name
