@@ -8,7 +8,9 @@ properties). Nodes get no digests (DVID has none); a branch's head is the node o
 that branch without a child on it (DVID keeps no branch pointers in its JSON; a
 merge child of master is master's head, as DVID's ``branch-versions`` walks).
 Each instance's config is rebuilt as the creation config DVID would take, then
-parsed by the local type, so the receiver creates it as ``POST instance`` would.
+parsed by the local type, so the receiver creates it as ``POST instance`` would --
+but a JPEG-stored grayscale instance, which is made lossless here (the default
+codec): its voxels arrive as DVID decodes them and must read back exactly.
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ def _instance(name: str, doc: dict[str, Any]) -> InstanceInfo:
     base, ext = doc.get("Base") or {}, doc.get("Extended") or {}
     spec = registry.get(str(base.get("TypeName", "")))  # NotFoundError for an unknown type
     raw = creation_config(spec.name, base, ext)
+    if str(raw.get("Compression", "")).startswith("jpeg"):
+        # Voxels come as DVID decodes them; stored again as JPEG they would not read the
+        # same (nor compare equal on the next fetch): kept losslessly here instead.
+        del raw["Compression"]
     for key, value in spec.alias_defaults.get(str(base.get("TypeName")), {}).items():
         raw.setdefault(key, value)
     try:
