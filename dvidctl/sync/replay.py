@@ -22,7 +22,9 @@ both sides; the stored bytes and delta entries are this side's own.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -157,6 +159,22 @@ def _scaled(box: Box, scale: int) -> Box:
     return Box((z0 // f, y0 // f, x0 // f), (-(-z1 // f), -(-y1 // f), -(-x1 // f)))
 
 
+def _prefetched(
+    todo: Iterator[tuple[Box, int]], read: Callable[[Box, int], np.ndarray]
+) -> Iterator[tuple[tuple[Box, int], np.ndarray]]:
+    """``(slab, scale), read(slab, scale)`` in order, the next slab read while one is used."""
+    with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-replay") as pool:
+        pending: deque[tuple[tuple[Box, int], Future[np.ndarray]]] = deque()
+        for item in todo:
+            pending.append((item, pool.submit(read, *item)))
+            if len(pending) > 1:
+                done, fut = pending.popleft()
+                yield done, fut.result()
+        while pending:
+            done, fut = pending.popleft()
+            yield done, fut.result()
+
+
 def _voxels(remote: Any, local: Any, retry: Retry[Any]) -> Replayed:
     out = Replayed()
     ext = retry(remote.extents)
@@ -174,30 +192,33 @@ def _voxels(remote: Any, local: Any, retry: Retry[Any]) -> Replayed:
     reader = BlockReader(remote, bs, retry)
     reader.supervoxels = not labels or mapping is not None
     mine_view = local.supervoxel_view() if labels else local
-    for scale in range(top + 1):
+    todo = (
+        (slab, scale)
+        for scale in range(top + 1)
         for slab in (
             _slabs(_scaled(ext, scale), bs)
             if held is None
             else _held_slabs(held, _scaled(ext, scale), bs, scale)
-        ):
-            theirs = reader.read(slab, scale)
-            mine = mine_view.get_subvolume(slab, scale)
-            blocks = []
-            for bx in range(0, slab.shape[2], bs[2]):
-                a = theirs[:, :, bx : bx + bs[2]]
-                if not np.array_equal(a, mine[:, :, bx : bx + bs[2]]):
-                    coord = (
-                        slab.start[0] // bs[0],
-                        slab.start[1] // bs[1],
-                        (slab.start[2] + bx) // bs[2],
-                    )
-                    blocks.append((coord, np.ascontiguousarray(a)))
-            out.same += slab.shape[2] // bs[2] - len(blocks)
-            if blocks:
-                local.put_blocks(blocks, scale)
-                out.keys += len(blocks)
-                out.bytes += sum(b.nbytes for _, b in blocks)
-                out.batches += 1
+        )
+    )
+    for (slab, scale), theirs in _prefetched(todo, reader.read):
+        mine = mine_view.get_subvolume(slab, scale)
+        blocks = []
+        for bx in range(0, slab.shape[2], bs[2]):
+            a = theirs[:, :, bx : bx + bs[2]]
+            if not np.array_equal(a, mine[:, :, bx : bx + bs[2]]):
+                coord = (
+                    slab.start[0] // bs[0],
+                    slab.start[1] // bs[1],
+                    (slab.start[2] + bx) // bs[2],
+                )
+                blocks.append((coord, np.ascontiguousarray(a)))
+        out.same += slab.shape[2] // bs[2] - len(blocks)
+        if blocks:
+            local.put_blocks(blocks, scale)
+            out.keys += len(blocks)
+            out.bytes += sum(b.nbytes for _, b in blocks)
+            out.batches += 1
     if reader.degraded is not None:
         out.notes.append(f"{local.name}: read with raw ({reader.degraded})")
     if labels:
