@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import lz4.block
@@ -220,15 +221,18 @@ def post_mappings(remote: Any, svs: np.ndarray, bodies: np.ndarray, retry: Retry
     return len(body)
 
 
+def _send(remote: Any, method: str, endpoint: str, body: bytes | str) -> bytes:
+    got: bytes = remote.repo.request(method, remote.path(endpoint), content=body).content
+    return got
+
+
 def get_indices(remote: Any, labels: Sequence[int], retry: Retry[Any]) -> dict[int, LabelIndex]:
     """``GET indices`` (JSON body of labels, protobuf answer) for ``labels``, by label."""
     out: dict[int, LabelIndex] = {}
     labels = [int(v) for v in labels]
     for i in range(0, len(labels), INDEX_CHUNK):
         body = json.dumps(labels[i : i + INDEX_CHUNK])
-        got = retry(
-            lambda b=body: remote.repo.request("GET", remote.path("indices"), content=b).content
-        )
+        got = retry(partial(_send, remote, "GET", "indices", body))
         for idx in decode_indices(got):
             out[idx.label] = idx
     return out
@@ -239,7 +243,7 @@ def post_indices(remote: Any, indexes: Sequence[LabelIndex], retry: Retry[Any]) 
     sent = 0
     for i in range(0, len(indexes), INDEX_CHUNK):
         body = encode_indices(list(indexes[i : i + INDEX_CHUNK]))
-        retry(lambda b=body: remote.repo.request("POST", remote.path("indices"), content=b))
+        retry(partial(_send, remote, "POST", "indices", body))
         sent += len(body)
     return sent
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -153,7 +154,7 @@ def fetch_dvid(
                     _replay(repo, source, source.remote.node(root.uuid), root.uuid, inst.name),
                 )
         elif inst.typename == "labelmap":  # the next label is repo-wide: once
-            there = source.retry(lambda n=inst.name: source.remote.node(last).instance(n))
+            there = source.retry(partial(source.remote.node(last).instance, inst.name))
             replay_next_label(there, repo.node(last).instance(inst.name))
     return stats, snapshots
 
