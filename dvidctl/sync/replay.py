@@ -203,17 +203,14 @@ def _voxels(remote: Any, local: Any, retry: Retry[Any]) -> Replayed:
     )
     for (slab, scale), theirs in _prefetched(todo, reader.read):
         mine = mine_view.get_subvolume(slab, scale)
-        blocks = []
-        for bx in range(0, slab.shape[2], bs[2]):
-            a = theirs[:, :, bx : bx + bs[2]]
-            if not np.array_equal(a, mine[:, :, bx : bx + bs[2]]):
-                coord = (
-                    slab.start[0] // bs[0],
-                    slab.start[1] // bs[1],
-                    (slab.start[2] + bx) // bs[2],
-                )
-                blocks.append((coord, np.ascontiguousarray(a)))
-        out.same += slab.shape[2] // bs[2] - len(blocks)
+        nbx = slab.shape[2] // bs[2]
+        differs = (theirs != mine).reshape(bs[0], bs[1], nbx, bs[2]).any(axis=(0, 1, 3))
+        z, y, x0 = (slab.start[i] // bs[i] for i in range(3))
+        blocks = [
+            ((z, y, x0 + k), np.ascontiguousarray(theirs[:, :, k * bs[2] : (k + 1) * bs[2]]))
+            for k in np.flatnonzero(differs).tolist()
+        ]
+        out.same += nbx - len(blocks)
         if blocks:
             local.put_blocks(blocks, scale)
             out.keys += len(blocks)

@@ -9,14 +9,17 @@ After a node's supervoxel blocks (:mod:`dvidctl.sync.replay`), in this order:
    them here; the indexes this node wrote are then read from the server (``GET
    indices``) and kept as it answers where they differ (the last-mutation fields
    DVID stamps on a merge, cleave or split), so ``lastmod`` answers as there;
-3. **the max label** (``GET maxlabel``), raised where the server's is larger;
+3. **the mutation log** (``GET mutations``: the node's own records), stored as the
+   server wrote them, so ``mutations`` and ``history`` answer as there;
+4. **the max label** (``GET maxlabel``), raised where the server's is larger;
    **the next label** (``Extended.NextLabel``, repo-wide): set when the server has
    handed out labels past this side's (:func:`replay_next_label`, once per fetch).
 
 A server without ``mappings`` (an old DVID) is read as bodies: blocks come with
 the mapping applied (``supervoxels`` is not asked), so every body query answers
 as there while supervoxel ids are not kept; without ``indices``, the rebuilt
-indexes stay (without the server's last-mutation fields). Each degrade is noted
+indexes stay (without the server's last-mutation fields); without ``mutations``, the
+log stays behind. Each degrade is noted
 in the result (``Replayed.notes``).
 """
 
@@ -56,6 +59,7 @@ def finish(
     if mapping is not None:
         _mapping(local, mapping, out)
         _indexes(remote, local, retry, out)
+    _mutations(remote, local, retry, out)
     top = int(retry(remote.max_label))
     if top > local.max_label():
         local.raise_max_label(top)
@@ -105,6 +109,26 @@ def _indexes(remote: Any, local: Any, retry: Retry[Any], out: Replayed) -> None:
     if put:
         local.put_indexes(put)
         out.keys += len(put)
+        out.batches += 1
+
+
+def _mutations(remote: Any, local: Any, retry: Retry[Any], out: Replayed) -> None:
+    try:
+        theirs = retry(lambda: remote.repo.request("GET", remote.path("mutations")).json())
+    except (BadRequestError, NotFoundError) as exc:
+        out.notes.append(f"{remote.name}: the server has no 'mutations' ({exc.message})")
+        return
+    uuid = local.node.uuid
+    mine = {r.get("MutationID"): r for r in local.mutations()}
+    new = [
+        r
+        for r in theirs or []
+        if isinstance(r, dict)
+        and r.get("UUID", uuid) == uuid
+        and mine.get(r.get("MutationID")) != r
+    ]
+    if new:
+        out.keys += local.put_mutations(new)
         out.batches += 1
 
 

@@ -111,6 +111,32 @@ def log_mutation(
     return record
 
 
+def put_records(inst: Instance, records: list[dict[str, Any]]) -> int:
+    """Store this node's mutation records as another server logged them (sync's
+    DVID-endpoint fallback), each under its ``MutationID`` as :func:`log_mutation` keys
+    and encodes it, and raise the last mutation id to theirs; one batch.
+
+    Returns the number of records written (those without an integer id are skipped).
+    """
+    ids = [r.get("MutationID") for r in records]
+    keep = [(int(i), r) for i, r in zip(ids, records, strict=True) if type(i) is int and i > 0]
+    if not keep:
+        return 0
+    inst._check_writable()
+    uuid = inst.node.uuid
+    with inst.lock:
+        batch = inst._batch()
+        for mutid, record in keep:
+            payload = json.dumps(record, sort_keys=True).encode()
+            batch.put(inst.iid, mutation_tkey(mutid, uuid), payload)
+        top = max(m for m, _ in keep)
+        mine = inst._get(MUTID_TKEY)
+        if mine is None or unpack_u64(mine) < top:
+            batch.put(inst.iid, MUTID_TKEY, pack_u64(top))
+        batch.commit()
+    return len(keep)
+
+
 def mutation_records(inst: Instance) -> list[dict[str, Any]]:
     """Every mutation record visible at the instance's node, by mutation id."""
     lo, hi = class_range(CLASS_MUTATION)
@@ -184,6 +210,7 @@ __all__ = [
     "next_mutation_id",
     "next_mutation_ids",
     "node_tag",
+    "put_records",
     "rfc3339_now",
     "split_events",
     "supervoxel_splits",

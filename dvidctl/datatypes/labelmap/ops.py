@@ -33,7 +33,7 @@ from dvidctl.datatypes.labelmap.indexing import BlockCounts, queue_index_updates
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
 from dvidctl.datatypes.labelmap.labelindex import LabelIndex
 from dvidctl.datatypes.labelmap.labelstore import LabelStore
-from dvidctl.datatypes.labelmap.mutlog import ModInfo, mentions, mutation_records
+from dvidctl.datatypes.labelmap.mutlog import ModInfo, mentions, mutation_records, put_records
 from dvidctl.datatypes.labelmap.sparsevol import (
     Runs,
     block_bounds_filter,
@@ -324,6 +324,10 @@ class LabelMap(LabelCounters, VoxelInstance):
     def renumber(self, pairs: Sequence[int], info: ModInfo | None = None) -> list[int]:
         """``[new1, old1, ...]``: relabel bodies onto unused labels; the mutation ids."""
         return mutate.renumber(self, pairs, info or ModInfo())
+
+    def put_mutations(self, records: list[dict[str, Any]]) -> int:
+        """Store another server's mutation records of this node as they are (sync)."""
+        return put_records(self, records)
 
     def mutations(self) -> list[dict[str, Any]]:
         """The mutation records written at this node."""
