@@ -107,6 +107,12 @@ def _moved(s: Stats) -> str:
     return text + f" in {s.seconds:.1f} s"
 
 
+def _notes(s: Stats) -> None:
+    """What a DVID server without an endpoint made the fallback do instead."""
+    for n in s.notes:
+        _output.note(f"note: {n}")
+
+
 # -------------------------------------------------------------------- remote
 def remote_add(
     name: Annotated[str, typer.Argument(help="Name of the remote, e.g. origin.")],
@@ -217,6 +223,7 @@ def clone(
         return
     verb = "finished cloning" if res.resumed else "cloned"
     _output.info(f"{verb} into {res.path}: {_moved(res.fetch.stats)}")
+    _notes(res.fetch.stats)
     _output.note("branches: " + (", ".join(res.branches) or "none committed yet"))
 
 
@@ -236,6 +243,7 @@ def fetch(
         _output.emit_json(res.to_dict())
         return
     _output.info(f"fetched from {remote}: {_moved(res.stats)}")
+    _notes(res.stats)
     for ref, uuid in sorted(res.refs.items()):
         _output.note(
             f"  {ref} -> {uuid[:10]}" + ("  (open there)" if uuid in res.snapshots else "")
@@ -272,6 +280,7 @@ def pull(
         _output.emit_json(res.to_dict())
         return
     _output.info(f"fetched from {remote}: {_moved(res.fetch.stats)}")
+    _notes(res.fetch.stats)
     if res.action == "up-to-date":
         _output.info("Already up to date.")
     elif res.action == "fast-forward":

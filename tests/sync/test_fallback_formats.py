@@ -163,3 +163,23 @@ def test_the_fallback_retries_a_failing_server_then_says_it_gave_up(
                 tmp_path / "copy2",
                 policy=Policy(attempts=3, backoff=0.01),
             )
+
+
+def test_cli_clone_says_what_an_old_server_made_it_do(
+    served_repo: tuple[Repository, BackgroundServer], tmp_path: Path
+) -> None:
+    """A real ``dvidctl clone`` process: the degrades are notes on stderr and in ``--json``."""
+    import json
+    import subprocess
+    import sys
+
+    repo, srv = served_repo
+    with old_dvid(srv.url) as (url, old):
+        old.refuse = {"mappings": 400}
+        cmd = [sys.executable, "-m", "dvidctl", "clone", f"{url}/{repo.root_uuid}"]
+        got = subprocess.run([*cmd, str(tmp_path / "a")], capture_output=True, text=True)
+        assert got.returncode == 0, got.stderr
+        assert "note: seg: the server has no 'mappings'" in got.stderr
+        got = subprocess.run([*cmd, str(tmp_path / "b"), "--json"], capture_output=True, text=True)
+        doc = json.loads(got.stdout)
+        assert any("no 'mappings'" in n for n in doc["notes"]) and doc["labels"] == "dvid-blocks"
