@@ -12,7 +12,9 @@ Cases, in one run:
    25% of the blocks and its pull into the second clone (pull rate vs clone rate);
 2. a new node that changes 1% of the blocks of each volume, then a push;
 3. a no-op push and a no-op pull;
-4. the clone of case 1 from B, through DVID's endpoints (the fallback);
+4. the clone of case 1 from B, through DVID's endpoints (the fallback); again from a copy
+   whose labels are stored as DVID stores them (label Blocks), so that the server passes
+   blocks on as DVID does instead of encoding each one;
 5. a clone of the keyvalue node, then a no-op push and pull (round trips counted);
 6. the 1% push again through a proxy limited to ``--rate`` MB/s, once per label wire
    encoding (``DVIDCTL_SYNC_LABELS``), then 10% of the label blocks alone likewise;
@@ -71,12 +73,14 @@ def _blocks(n: int) -> list[tuple[int, int, int]]:
     return [(z, y, x) for z in range(g) for y in range(g) for x in range(g)]
 
 
-def build_volumes(path: Path, n: int) -> None:
-    """Labels and grayscale over NODES committed nodes (block t goes to node t % NODES)."""
+def build_volumes(path: Path, n: int, labels: str = "") -> None:
+    """Labels and grayscale over NODES committed nodes (block t goes to node t % NODES);
+    ``labels``: the labelmap's ``Compression`` (default: dvidctl's own)."""
     samples = rig.label_samples()
     gray = rig.gray_volume(n)
     with Repository.init(path, alias="vol") as repo:
-        repo.new_instance("labelmap", "seg", {"BlockSize": f"{BS},{BS},{BS}"})
+        seg = {"BlockSize": f"{BS},{BS},{BS}"} | ({"Compression": labels} if labels else {})
+        repo.new_instance("labelmap", "seg", seg)
         repo.new_instance("uint8blk", "gray", {"BlockSize": f"{BS},{BS},{BS}"})
         coords = _blocks(n)
         for i in range(NODES):
@@ -264,6 +268,9 @@ def main() -> None:  # noqa: D103
     built = _built(args.cache, f"vol-{n}", lambda p: build_volumes(p, n))
     shutil.copytree(built, tmp / "vol")
     shutil.copytree(built, tmp / "vol-dvid")
+    if 4 in cases:  # labels stored as DVID stores them: a server that passes Blocks on
+        lb = _built(args.cache, f"vol-lb-{n}", lambda p: build_volumes(p, n, "labelblock"))
+        shutil.copytree(lb, tmp / "vol-lb")
     if 5 in cases:
         shutil.copytree(
             _built(args.cache, f"kv-{kv_keys}", lambda p: build_kv(p, kv_keys)), tmp / "kv"
@@ -343,6 +350,13 @@ def run(b: Bench, n: int, kv_keys: int, kills: int, cases: set[int]) -> None:
         s, wire = via(pxb, lambda: rig.cli("clone", f"{pxb.url}/{vol_root}", str(tmp / "c4")))
         b.row("4", "clone through DVID's endpoints", s, wire, link="proxy")
         bsrv.stop()
+        lsrv = rig.serve([tmp / "vol-lb"], sync_api=False)
+        b.procs.append(lsrv)
+        pxl = b.proxy(lsrv.port)
+        lb_root = _root(tmp / "vol-lb")
+        s, wire = via(pxl, lambda: rig.cli("clone", f"{pxl.url}/{lb_root}", str(tmp / "c4b")))
+        b.row("4", "the same, labels stored as DVID's", s, wire, link="proxy")
+        lsrv.stop()
     if 5 in cases:
         c5 = tmp / "c5"
         s = rig.cli("clone", f"{a.url}/{kv_root}", str(c5))

@@ -42,6 +42,8 @@ Mapping = tuple[np.ndarray, np.ndarray]
 
 def remote_mapping(remote: Any, retry: Retry[Any], out: Replayed) -> Mapping | None:
     """The server's mapping at the node, or None (noted) if it has no ``mappings``."""
+    if remote.record_typename in ("labelblk", "labelarray"):  # DVID's types without a mapping
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
     try:
         return get_mappings(remote, retry)
     except (BadRequestError, NotFoundError) as exc:
