@@ -117,14 +117,20 @@ def _indexes(remote: Any, local: Any, retry: Retry[Any], out: Replayed) -> None:
 def _mutations(remote: Any, local: Any, retry: Retry[Any], out: Replayed) -> None:
     try:
         theirs = retry(lambda: remote.repo.request("GET", remote.path("mutations")).json())
-    except (BadRequestError, NotFoundError) as exc:
+    except (BadRequestError, NotFoundError) as exc:  # DVID without a [mutations] jsonstore
         out.notes.append(f"{remote.name}: the server has no 'mutations' ({exc.message})")
+        return
+    except ValueError as exc:
+        out.notes.append(f"{remote.name}: the server's 'mutations' is not JSON ({exc})")
+        return
+    if not isinstance(theirs, list):
+        out.notes.append(f"{remote.name}: the server's 'mutations' is not a JSON list")
         return
     uuid = local.node.uuid
     mine = {r.get("MutationID"): r for r in local.mutations()}
     new = [
         r
-        for r in theirs or []
+        for r in theirs
         if isinstance(r, dict)
         and r.get("UUID", uuid) == uuid
         and mine.get(r.get("MutationID")) != r

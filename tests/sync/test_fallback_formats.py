@@ -123,10 +123,11 @@ def test_a_server_without_label_endpoints_degrades_with_a_note(
 ) -> None:
     repo, srv = served_repo
     with old_dvid(srv.url) as (url, old):
-        old.refuse = {"mappings": 400, "indices": 400, "blocks": 404}
+        old.refuse = {"mappings": 400, "indices": 400, "blocks": 404, "mutations": 400}
         got = clone(f"{url}/{repo.root_uuid}", tmp_path / "copy")
         notes = " ".join(got.fetch.stats.notes)
         assert "no 'mappings'" in notes and "read with raw" in notes
+        assert "no 'mutations'" in notes
         assert got.fetch.stats.labels == "raw" and old.refused
     with Repository.open(tmp_path / "copy") as copy:
         for n in repo.dag.nodes.values():  # every body answers as there
