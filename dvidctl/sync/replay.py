@@ -11,10 +11,12 @@ makes a rerun resume: what arrived before is no longer a difference.
 
 * keyvalue: every key (``keys``), then the values in chunks (``keyvalues``);
 * roi: the spans (``GET roi``), rewritten at the node when they differ;
-* uint8blk, labelmap: every scale, in slabs of blocks over the node's extents
-  (``raw`` / ``blocks``), whole blocks written where any voxel differs; then the
-  extents and the max label. A partial clone by region reads only the blocks it
-  holds (``Instance.held_region``): subvolume reads of just the selection.
+* uint8blk, labelmap: every scale, in slabs of blocks over the node's extents, as
+  DVID serves blocks (``subvolblocks`` / ``blocks``, :mod:`dvidctl.sync.dvidblocks`;
+  labels as supervoxels), whole blocks written where any voxel differs, the next
+  slab read while one is compared; then the extents, and for labelmap the state
+  outside the blocks (:mod:`dvidctl.sync.replaylabels`). A partial clone by region
+  reads only the blocks it holds (``Instance.held_region``): just the selection.
 
 What it reads is the remote node's answers, so reads at the node are the same on
 both sides; the stored bytes and delta entries are this side's own.
