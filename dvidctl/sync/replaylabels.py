@@ -9,8 +9,8 @@ After a node's supervoxel blocks (:mod:`dvidctl.sync.replay`), in this order:
    them here; the indexes this node wrote are then read from the server (``GET
    indices``) and kept as it answers where they differ (the last-mutation fields
    DVID stamps on a merge, cleave or split), so ``lastmod`` answers as there;
-3. **the mutation log** (``GET mutations``: the node's own records), stored as the
-   server wrote them, so ``mutations`` and ``history`` answer as there;
+3. **the mutation log** (``GET mutations``: the node's own records), each kept under
+   its id as this side logs its own, so ``mutations`` and ``history`` answer as there;
 4. **the max label** (``GET maxlabel``), raised where the server's is larger;
    **the next label** (``Extended.NextLabel``, repo-wide): set when the server has
    handed out labels past this side's (:func:`replay_next_label`, once per fetch).
