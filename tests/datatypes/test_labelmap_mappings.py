@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from dvidctl import Repository
-from dvidctl.datatypes.labelmap.indexproto import _key, _len_field, _varint
 from dvidctl.datatypes.labelmap.mappingops import decode_mapping_ops, encode_mapping_ops
 from dvidctl.errors import BadRequestError
+from dvidctl.httpkit.protowire import len_prefix, tag, varint
 
 
 def test_mapping_ops_round_trip_packed_and_unpacked() -> None:
@@ -22,9 +22,9 @@ def test_mapping_ops_round_trip_packed_and_unpacked() -> None:
         zip(svs.tolist(), bodies.tolist(), strict=True)
     )
     # proto2-style unpacked ``original`` fields decode the same, mutid ignored
-    op = _key(1, 0) + _varint(3) + _key(2, 0) + _varint(42)
-    op += _key(3, 0) + _varint(8) + _key(3, 0) + _varint(6)
-    s, b = decode_mapping_ops(_len_field(1, op))
+    op = tag(1, 0) + varint(3) + tag(2, 0) + varint(42)
+    op += tag(3, 0) + varint(8) + tag(3, 0) + varint(6)
+    s, b = decode_mapping_ops(len_prefix(1, len(op)) + op)
     assert s.tolist() == [8, 6] and b.tolist() == [42, 42]
     with pytest.raises(BadRequestError):
         decode_mapping_ops(b"\x0a\x05\x10")  # a length past the end

@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dvidctl.datatypes.labelmap.indexproto import _fields, _key, _len_field, _read_varint, _varint
 from dvidctl.datatypes.labelmap.labelindex import LabelIndex, sort_rows
 from dvidctl.datatypes.labelmap.labelstore import LabelStore
 from dvidctl.errors import BadRequestError
+from dvidctl.httpkit import protowire
 from dvidctl.store.versioned import VersionedBatch
 
 if TYPE_CHECKING:
     from dvidctl.datatypes.labelmap.ops import LabelMap
 
-_VARINT, _LEN = 0, 2
+_VARINT, _LEN = protowire.VARINT, protowire.LEN
 _U64 = np.uint64
 
 
@@ -47,12 +47,12 @@ def encode_mapping_ops(svs: np.ndarray, bodies: np.ndarray) -> bytes:
     for group_s, group_b in zip(np.split(s, cuts), np.split(b, cuts), strict=True):
         if not len(group_s):
             continue
-        packed = b"".join(_varint(v) for v in group_s.tolist())
+        packed = b"".join(protowire.varint(v) for v in group_s.tolist())
         op = bytearray()
         if int(group_b[0]):
-            op += _key(2, _VARINT) + _varint(int(group_b[0]))
-        op += _len_field(3, packed)
-        out += _len_field(1, bytes(op))
+            op += protowire.tag(2, _VARINT) + protowire.varint(int(group_b[0]))
+        op += protowire.len_prefix(3, len(packed)) + packed
+        out += protowire.len_prefix(1, len(op)) + op
     return bytes(out)
 
 
@@ -64,19 +64,19 @@ def decode_mapping_ops(data: bytes | bytearray | memoryview) -> tuple[np.ndarray
     """
     svs: list[int] = []
     bodies: list[int] = []
-    for field, _, op in _fields(memoryview(bytes(data)).cast("B")):
+    for field, _, op in protowire.fields(bytes(data), BadRequestError):
         if field != 1 or not isinstance(op, memoryview):
             continue
         mapped, originals = 0, []
-        for f2, wt, v in _fields(op):
-            if f2 == 2 and isinstance(v, int):
+        for f2, wt, v in protowire.fields(op, BadRequestError):
+            if f2 == 2 and wt == _VARINT and isinstance(v, int):
                 mapped = v
             elif f2 == 3 and wt == _VARINT and isinstance(v, int):
                 originals.append(v)
             elif f2 == 3 and wt == _LEN and isinstance(v, memoryview):
                 pos = 0
                 while pos < len(v):
-                    got, pos = _read_varint(v, pos)
+                    got, pos = protowire.read_varint(v, pos, BadRequestError)
                     originals.append(got)
         svs.extend(originals)
         bodies.extend([mapped] * len(originals))
