@@ -21,15 +21,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
+from bench_server import start_server  # the same `dvidctl serve` in its own process
 
 from dvidctl import Repository
 from dvidctl.datatypes.imageblk.codec import decode_into
@@ -293,26 +291,6 @@ def main() -> None:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(30)
             repo.close()
-
-
-def start_server(repo_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``dvidctl serve`` on the repository in another process, on a free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    cmd = [sys.executable, "-c", "from dvidctl.commands.main import run; run()", "serve"]
-    cmd += ["--repo", str(repo_dir), "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/api/heartbeat", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 if __name__ == "__main__":
