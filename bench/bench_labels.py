@@ -273,8 +273,11 @@ def main() -> None:
         if "sparsevol" not in parts:
             repo.close()
             return
-        # a supervoxel alone, a body of 4, the grown body
-        labels = [int(svs[-1]), int(svs[4 * 170]), target]
+        # a supervoxel alone, a body of 4 (those the merges left), the grown body
+        groups = min(len(svs) // 4, 1000)  # as merges() grouped them
+        alone = [int(svs[-1])] if len(svs) > 4 * groups else []
+        four = [int(svs[4 * 170])] if groups > 170 else []
+        labels = [*alone, *four, target]
         uuid = repo.head.uuid
         url = None
         proc = None
