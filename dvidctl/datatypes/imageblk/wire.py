@@ -64,7 +64,11 @@ def label_payload(payload: memoryview, shape: tuple[int, int, int], comp: str) -
         except zstandard.ZstdError as exc:
             raise CorruptDataError(f"stored label block does not decode: {exc}") from None
         return gzip_bytes(raw)
-    block = decode_into(payload, np.empty(shape, np.uint64))
+    return block_payload(decode_into(payload, np.empty(shape, np.uint64)), comp)
+
+
+def block_payload(block: np.ndarray, comp: str) -> bytes:
+    """One labelmap stream payload in ``comp`` (not ``stored``) of a decoded uint64 block."""
     if comp == "blocks":
         return gzip_label_block(block)
     raw = block.tobytes()

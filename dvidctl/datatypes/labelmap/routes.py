@@ -23,8 +23,8 @@ from dvidctl.datatypes.imageblk.labelblock import gunzip_label_block
 from dvidctl.datatypes.imageblk.routes import common_routes
 from dvidctl.datatypes.imageblk.wire import (
     LABEL_STREAM_FORMATS,
+    block_payload,
     gzip_bytes,
-    gzip_label_block,
     label_payloads,
     lz4_payload,
 )
@@ -169,14 +169,7 @@ def mapped_payload(inst: LabelMap, payload: memoryview, comp: str) -> bytes:
     """A stream payload of a stored block with supervoxels mapped to bodies."""
     block = decode_into(payload, np.empty(inst.block_shape, np.uint64))
     inst.map_to_bodies(block)
-    if comp == "blocks":
-        return gzip_label_block(block)
-    raw = block.tobytes()
-    if comp == "lz4":
-        return lz4_payload(raw, with_size=False)
-    if comp == "gzip":
-        return gzip_bytes(raw)
-    return raw
+    return block_payload(block, comp)
 
 
 def blocks_get(call: Call) -> Response:
