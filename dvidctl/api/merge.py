@@ -201,6 +201,17 @@ def _checked_plan(repo: Repository, parents: list[int], strategy: str) -> MergeP
     live = {rec.iid for rec in repo.state.instances.values()}
     plan.conflicts = [c for c in plan.conflicts if c.iid in live]
     plan.resolutions = {k: v for k, v in plan.resolutions.items() if k[0] in live}
+    collisions = _collisions(repo, plan, parents)
+    if collisions:
+        # No strategy resolves these: neither side's labels are right, both are needed.
+        labels = sum(int(c.get("count", 0)) for c in collisions)
+        raise MergeConflictError(
+            f"merge would join {labels} label(s) handed out independently on several sides "
+            "(label-collision); nothing was changed",
+            hint="the sides were clones that allocated labels on their own: redo the "
+            "mutations of one side on top of the other (see the list)",
+            details=collisions + _describe_conflicts(repo, plan.conflicts, parents),
+        )
     if plan.conflicts:
         details = _describe_conflicts(repo, plan.conflicts, parents)
         raise MergeConflictError(
@@ -210,6 +221,29 @@ def _checked_plan(repo: Repository, parents: list[int], strategy: str) -> MergeP
             details=details,
         )
     return plan
+
+
+def _collisions(repo: Repository, plan: MergePlan, parents: list[int]) -> list[dict[str, Any]]:
+    """What the instances refuse beyond conflicting keys (labels allocated on two sides),
+    asked of each instance with changed keys, through the first parent."""
+    by_iid: dict[int, dict[bytes, list[int]]] = {}
+    for (iid, tkey), sides in plan.changed.items():
+        by_iid.setdefault(iid, {})[tkey] = sides
+    names = {rec.iid: rec.name for rec in repo.state.instances.values()}
+    node = repo.node_by_vid(parents[0])
+    out: list[dict[str, Any]] = []
+    for iid in sorted(by_iid):
+        name = names.get(iid)
+        try:
+            inst = node.instance(name) if name is not None else None
+        except NotFoundError:  # not at the first parent (made on another side)
+            inst = None
+        if inst is None:
+            continue
+        for found in inst.merge_collisions(by_iid[iid], parents):
+            sides = [repo.dag.node(parents[i]).uuid for i in found.get("sides", [])]
+            out.append({"instance": name, **found, "sides": sides})
+    return out
 
 
 def _write_merge(

@@ -19,7 +19,7 @@ import typer
 
 from dvidctl.commands import _output
 from dvidctl.commands._options import JsonOpt, RepoOpt, open_repo
-from dvidctl.errors import BadRequestError
+from dvidctl.errors import BadRequestError, ConflictError
 
 if TYPE_CHECKING:
     from dvidctl.api.repository import Repository
@@ -266,16 +266,21 @@ def pull(
 
     with open_repo(repo) as r:
         rem = _remote(r, remote)
-        with _output.transfer_progress(f"pull {remote}", enabled=not json_) as progress:
-            res = do_pull(
-                r,
-                rem,
-                branch,
-                strategy=strategy,
-                progress=progress,
-                policy=_policy(),
-                options=_options(),
-            )
+        try:
+            with _output.transfer_progress(f"pull {remote}", enabled=not json_) as progress:
+                res = do_pull(
+                    r,
+                    rem,
+                    branch,
+                    strategy=strategy,
+                    progress=progress,
+                    policy=_policy(),
+                    options=_options(),
+                )
+        except ConflictError as exc:
+            if json_:  # as ``merge --json``: the conflicts on stdout, the error on stderr
+                _output.emit_json({"merged": False, **exc.to_dict()})
+            raise
     if json_:
         _output.emit_json(res.to_dict())
         return

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dvidctl.datatypes import registry
@@ -150,6 +150,19 @@ class Instance:
         """
         del tkey, base, values, sides, strategy
         return None
+
+    def merge_collisions(
+        self, changed: Mapping[bytes, Sequence[int]], parents: Sequence[int]
+    ) -> list[dict[str, Any]]:
+        """What a merge of ``parents`` must refuse beyond conflicting keys (default: nothing).
+
+        ``changed`` maps each of this instance's type keys changed since the merge
+        bases to the parent indices whose side changed it. Each returned dict is one
+        conflict (``kind``, ``key``: what to show, ``sides``: parent indices, and the
+        type's own fields); a merge refuses them whatever its strategy.
+        """
+        del changed, parents
+        return []
 
     # ---------------------------------------------------------------- record
     def set_tags(self, tags: dict[str, str], *, replace: bool = False) -> dict[str, str]:

@@ -98,6 +98,8 @@ class MergePlan:
     merged_parts: int = 0
     #: Conflicting parts (voxels) of those keys that the strategy resolved.
     resolved_parts: int = 0
+    #: Every key changed since the merge bases -> the parent indices whose side changed it.
+    changed: dict[tuple[int, bytes], list[int]] = field(default_factory=dict)
 
 
 def _live(stored: Stored | None) -> Stored | None:
@@ -142,7 +144,8 @@ def plan_merge(
     predicates: dict[int, Callable[[bytes], bool] | None] = {}
     one_sided: dict[int, list[bytes]] = {}  # derived keys one side changed
     overruled: set[int] = set()  # instances where the strategy overruled some side's parts
-    for (iid, tkey), sides in sorted(changed_keys(store, parents).items()):
+    plan.changed = changed_keys(store, parents)
+    for (iid, tkey), sides in sorted(plan.changed.items()):
         if iid not in predicates:
             predicates[iid] = derived(iid) if derived is not None else None
         is_derived = predicates[iid]

@@ -16,7 +16,7 @@ Blocks hold supervoxel ids. On top of the voxel base this adds:
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -27,6 +27,8 @@ from dvidctl.datatypes.imageblk.downsample import downsample_labels
 from dvidctl.datatypes.imageblk.instance import VoxelInstance
 from dvidctl.datatypes.imageblk.multiscale import Downsample
 from dvidctl.datatypes.labelmap import mutate, splits
+from dvidctl.datatypes.labelmap.collisions import KIND as COLLISION
+from dvidctl.datatypes.labelmap.collisions import fold_ranges, label_collisions
 from dvidctl.datatypes.labelmap.counters import LabelCounters
 from dvidctl.datatypes.labelmap.counting import relabel, unique, unique_labels
 from dvidctl.datatypes.labelmap.indexing import BlockCounts, queue_index_updates, reindex
@@ -362,6 +364,25 @@ class LabelMap(LabelCounters, VoxelInstance):
             n = reindex(self, batch)
             batch.commit()
         return n
+
+    def merge_collisions(
+        self, changed: Mapping[bytes, Sequence[int]], parents: Sequence[int]
+    ) -> list[dict[str, Any]]:
+        """Labels allocated independently on two merge sides (two clones): see
+        :mod:`.collisions`. One ``label-collision`` per pair of sides."""
+        out = []
+        for labels, sides in label_collisions(self.node.store, self.iid, changed, parents):
+            folded = fold_ranges(labels)
+            out.append(
+                {
+                    "kind": COLLISION,
+                    "key": f"labels {folded} allocated on both sides",
+                    "labels": folded,
+                    "count": len(labels),
+                    "sides": sides,
+                }
+            )
+        return out
 
     def rebuild_derived(
         self, batch: VersionedBatch, sources: Sequence[bytes], contested: Sequence[bytes]
