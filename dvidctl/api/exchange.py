@@ -17,13 +17,13 @@ repository through them), so both directions are the same transfer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dvidctl.api import wire
 from dvidctl.api.digests import ensure_digests
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
 from dvidctl.datatypes.imageblk.heldkeys import block_layout, keep_keys
-from dvidctl.errors import NotFoundError
+from dvidctl.errors import BadRequestError, NotFoundError
 from dvidctl.store import nodedelta
 from dvidctl.store.engine import CF_DELTA
 from dvidctl.store.held import Held, Triple, parse_bbox, parse_scales
@@ -33,22 +33,42 @@ from dvidctl.store.metadata import InstanceRecord
 if TYPE_CHECKING:
     from dvidctl.api.repository import Repository
 
+#: Instance config entries named so are this repository's own (a label lease): never sent.
+LOCAL_CONFIG = "local_"
 #: Keys read per engine multi-get when values are streamed.
 VALUE_READ_CHUNK = 256
 
 
 def instance_info(rec: InstanceRecord) -> InstanceInfo:
-    """An instance record without its local id."""
+    """An instance record without its local id and its ``local_`` config (e.g. a label lease)."""
     return InstanceInfo(
         name=rec.name,
         typename=rec.typename,
         data_uuid=rec.data_uuid,
-        config=dict(rec.config),
+        config=shared_config(rec.config),
         versioned=rec.versioned,
         root_uuid=rec.root_uuid,
         created=rec.created,
         tags=dict(rec.tags),
     )
+
+
+def shared_config(config: dict[str, Any]) -> dict[str, Any]:
+    """An instance's config as a sync sends it: entries named ``local_...`` stay here."""
+    return {k: v for k, v in config.items() if not k.startswith(LOCAL_CONFIG)}
+
+
+def lease_labels(repo: Repository, name: str, count: int) -> tuple[int, int]:
+    """Reserve ``count`` labels of labelmap ``name`` for a clone's lease (no version written)."""
+    rec = repo.state.instances.get(name)
+    if rec is None:
+        raise NotFoundError(f"no data instance {name!r}")
+    inst = repo.node(rec.root_uuid).instance(name)
+    lease = getattr(inst, "lease_labels", None)
+    if lease is None:
+        raise BadRequestError(f"instance {name!r} is a {inst.typename}: no labels to lease")
+    start, end = lease(count)
+    return int(start), int(end)
 
 
 def repo_state(repo: Repository) -> RepoInfo:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from dvidctl.api import wire
 from dvidctl.api.digests import node_digests
-from dvidctl.api.exchange import instance_by_data_uuid, node_vid
+from dvidctl.api.exchange import instance_by_data_uuid, node_vid, shared_config
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo
 from dvidctl.api.versions import _copy, _mirror, _new_node, last_locked
 from dvidctl.datatypes import registry
@@ -55,7 +55,8 @@ def put_instances(repo: Repository, instances: Sequence[InstanceInfo]) -> list[s
     Returns the data UUIDs both sides now share (those sync moves). An instance
     deleted here stays deleted (its data UUID is in a ``deleted-inst`` note). For a
     shared instance the sender's config wins, except ``next_label``, which takes the
-    larger value so that no label is handed out twice.
+    larger value so that no label is handed out twice, and ``local_`` entries (a label
+    lease), which are each side's own.
     """
     with repo.store.write_lock:
         deleted = {d.get("data_uuid") for d in metadata.deleted_instances(repo.engine)}
@@ -84,7 +85,7 @@ def put_instances(repo: Repository, instances: Sequence[InstanceInfo]) -> list[s
                     typename=info.typename,
                     iid=iid,
                     data_uuid=info.data_uuid,
-                    config=dict(info.config),
+                    config=shared_config(info.config),
                     versioned=info.versioned,
                     root_uuid=info.root_uuid,
                     created=info.created or now_iso(),
@@ -97,7 +98,7 @@ def put_instances(repo: Repository, instances: Sequence[InstanceInfo]) -> list[s
                         f"data instance {info.data_uuid[:10]} is {rec.typename} {rec.name!r} here "
                         f"but {info.typename} {info.name!r} on the other side"
                     )
-                config = {**rec.config, **info.config}
+                config = {**rec.config, **shared_config(info.config)}
                 if "next_label" in rec.config or "next_label" in info.config:
                     config["next_label"] = max(
                         int(rec.config.get("next_label", 0)), int(info.config.get("next_label", 0))

@@ -107,10 +107,14 @@ def _moved(s: Stats) -> str:
     return text + f" in {s.seconds:.1f} s"
 
 
-def _notes(s: Stats) -> None:
-    """What a DVID server without an endpoint made the fallback do instead."""
+def _notes(s: Stats, leased: list[dict[str, Any]] | None = None) -> None:
+    """What a DVID server without an endpoint made the fallback do instead; label leases."""
+    from dvidctl.sync.leases import describe
+
     for n in s.notes:
         _output.note(f"note: {n}")
+    for line in describe(leased or []):
+        _output.note(line)
 
 
 # -------------------------------------------------------------------- remote
@@ -197,6 +201,14 @@ def clone(
         str | None,
         typer.Option("--scales", help="Only these pyramid levels of the voxels, e.g. 0,1."),
     ] = None,
+    label_lease: Annotated[
+        int,
+        typer.Option(
+            "--label-lease",
+            help="Labels of each labelmap reserved on the server for this clone to hand out "
+            "(0: none; fetch renews the lease when a quarter is left).",
+        ),
+    ] = 1 << 20,
     token: TokenOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -217,13 +229,14 @@ def clone(
             bbox=bbox,
             roi=roi,
             scales=scales,
+            label_lease=label_lease,
         )
     if json_:
         _output.emit_json(res.to_dict())
         return
     verb = "finished cloning" if res.resumed else "cloned"
     _output.info(f"{verb} into {res.path}: {_moved(res.fetch.stats)}")
-    _notes(res.fetch.stats)
+    _notes(res.fetch.stats, res.fetch.leases)
     _output.note("branches: " + (", ".join(res.branches) or "none committed yet"))
 
 
@@ -243,7 +256,7 @@ def fetch(
         _output.emit_json(res.to_dict())
         return
     _output.info(f"fetched from {remote}: {_moved(res.stats)}")
-    _notes(res.stats)
+    _notes(res.stats, res.leases)
     for ref, uuid in sorted(res.refs.items()):
         _output.note(
             f"  {ref} -> {uuid[:10]}" + ("  (open there)" if uuid in res.snapshots else "")
@@ -285,7 +298,7 @@ def pull(
         _output.emit_json(res.to_dict())
         return
     _output.info(f"fetched from {remote}: {_moved(res.fetch.stats)}")
-    _notes(res.fetch.stats)
+    _notes(res.fetch.stats, res.fetch.leases)
     if res.action == "up-to-date":
         _output.info("Already up to date.")
     elif res.action == "fast-forward":

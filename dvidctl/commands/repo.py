@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,6 +48,7 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
             for rec in r.instances()
             if held is not None and rec.data_uuid in held.instances
         )
+        leases = _label_leases(r)
         partial_doc = None if part.whole else part.to_dict()
         if held is not None:
             partial_doc = {**(partial_doc or {}), "held": {**held.to_dict(), "instances": limited}}
@@ -62,6 +63,7 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
                     "node": node.to_dict(),
                     "changes": changes,
                     "partial": partial_doc,
+                    "label_leases": leases,
                 }
             )
             return
@@ -85,12 +87,29 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
         if node.record.incoming:
             state = "being received by sync: read-only until 'dvidctl fetch' completes it"
         _output.info(f"node {node.uuid}  {state}")
+        for name, lease in sorted(leases.items()):
+            _output.info(
+                f"label lease of {name} from {lease['remote']}: {lease['free']} free, "
+                f"next {lease['next'] or 'none (used up: fetch renews it)'}"
+            )
         if not changes:
             _output.info("no changes in this node")
         else:
             _output.info("changes in this node:")
             for name, n in sorted(changes.items()):
                 _output.info(f"  {name}: {n} key(s) written")
+
+
+def _label_leases(r: Any) -> dict[str, dict[str, Any]]:
+    """Each labelmap's label lease (labels reserved on a remote for this clone to hand out)."""
+    from dvidctl.datatypes.labelmap.leases import free, lease_of, next_of
+
+    out = {}
+    for rec in r.instances():
+        lease = lease_of(rec.config) if rec.typename == "labelmap" else None
+        if lease is not None:
+            out[rec.name] = {**lease, "free": free(lease), "next": next_of(lease)}
+    return out
 
 
 def log(

@@ -313,6 +313,17 @@ def branch(call: Call) -> Response:
     return json_response({"branch": call.params["name"], "head": new, "dropped": dropped})
 
 
+@_errors_as_json
+def lease(call: Call) -> Response:
+    """Reserve labels of a labelmap for a clone's lease: ``{"start", "end"}`` (no version)."""
+    body: dict[str, Any] = call.json_object()
+    name, count = body.get("instance"), body.get("count")
+    if not isinstance(name, str) or isinstance(count, bool) or not isinstance(count, int):
+        raise BadRequestError('the body must be {"instance": NAME, "count": N}')
+    start, end = exchange.lease_labels(_repo(call), name, count)
+    return json_response({"start": start, "end": end})
+
+
 _S = "/api/sync/{repo}"
 _NODE = _S + "/node/{node}"
 _J = "application/json"
@@ -353,4 +364,5 @@ ROUTES = [
     Route(
         _S + "/branch/{name}", ("POST",), branch, "Sync: move a branch (compare-and-set)", body=_J
     ),
+    Route(_S + "/lease", ("POST",), lease, "Sync: reserve labels for a clone's lease", body=_J),
 ]

@@ -5,7 +5,8 @@ its root *incoming* (``Repository.init(root_uuid=..., incoming_root=True)``), th
 server is remembered as remote ``origin`` (``.dvid/config``, the URL naming the
 full root UUID), and everything is fetched. Then each remote branch gets a local
 branch of the same name whose open head is a child of the remote branch's last
-committed node, and HEAD is ``master``.
+committed node, and HEAD is ``master``. Each labelmap gets a label lease reserved on the
+server (:mod:`dvidctl.sync.leases`), so clones never hand out the same labels.
 
 A clone that was interrupted is finished by running the same command again: the
 directory holds a repository marked as a pending clone of that URL (or whose root
@@ -27,7 +28,9 @@ from dvidctl.api.held import set_held
 from dvidctl.api.repository import Repository
 from dvidctl.api.syncstate import RepoInfo
 from dvidctl.api.versions import last_locked
-from dvidctl.errors import ConflictError
+from dvidctl.datatypes.imageblk.checks import MAX_RESERVE
+from dvidctl.datatypes.labelmap.leases import DEFAULT_LEASE
+from dvidctl.errors import BadRequestError, ConflictError
 from dvidctl.store.dag import branch_label
 from dvidctl.sync import partial, remotes
 from dvidctl.sync.endpoint import Endpoint
@@ -60,6 +63,7 @@ def clone(
     bbox: str | None = None,
     roi: str | None = None,
     scales: str | None = None,
+    label_lease: int = DEFAULT_LEASE,
 ) -> CloneResult:
     """Clone the repository ``url`` names into ``path`` (see the module doc).
 
@@ -68,7 +72,11 @@ def clone(
     ``bbox`` (``X0,Y0,Z0:X1,Y1,Z1``), ``roi`` (an roi instance there), ``scales``
     (``0,1``): only those blocks of the voxel instances (:mod:`dvidctl.sync.region`).
     ``endpoint``: talk to the server through this one (kept open) instead of a new one.
+    ``label_lease``: labels of each labelmap reserved on the server for this clone to hand
+    out (:mod:`dvidctl.sync.leases`; 0: none, the clone's own counter is used).
     """
+    if isinstance(label_lease, bool) or not 0 <= label_lease <= MAX_RESERVE:
+        raise BadRequestError(f"label lease must be 0..{MAX_RESERVE} labels, got {label_lease}")
     base, ref = remotes.split_url(url)
     asked = partial.checked(instances, node, bbox, roi, scales)  # bad input: nothing made
     ep = endpoint or HttpEndpoint(base, ref, token=token, policy=policy)
@@ -97,7 +105,14 @@ def clone(
                 )
                 set_held(repo, held)
             fetched = fetch_from(
-                repo, "origin", ep, their=their, progress=progress, options=options, partial=chosen
+                repo,
+                "origin",
+                ep,
+                their=their,
+                progress=progress,
+                options=options,
+                partial=chosen,
+                lease=label_lease,
             )
             branches = _local_branches(repo, fetched.refs)
             if chosen.node is not None and "master" not in branches:

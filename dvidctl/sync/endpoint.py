@@ -170,6 +170,10 @@ class Endpoint(Protocol):
         """Compare-and-set a branch head; the UUID of a dropped empty head, if any."""
         ...
 
+    def lease_labels(self, name: str, count: int) -> tuple[int, int]:
+        """Reserve ``count`` labels of labelmap ``name`` for a clone's lease: ``(first, last)``."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -257,6 +261,9 @@ class LocalEndpoint:
 
     def move_branch(self, name: str, old: str | None, new: str) -> str | None:
         return receive.move_branch(self.repo, name, old, new)
+
+    def lease_labels(self, name: str, count: int) -> tuple[int, int]:
+        return exchange.lease_labels(self.repo, name, count)
 
     def close(self) -> None:
         """Nothing to release: the caller owns the repository."""

@@ -20,6 +20,7 @@ from dvidctl.api.held import set_held
 from dvidctl.api.syncstate import RepoInfo
 from dvidctl.errors import ConflictError, NotFoundError, RemoteError
 from dvidctl.store.dag import branch_label
+from dvidctl.sync import leases
 from dvidctl.sync.dvidstate import DVID_ENDPOINTS
 from dvidctl.sync.endpoint import Endpoint, LocalEndpoint
 from dvidctl.sync.fallback import Source, fetch_dvid
@@ -102,11 +103,14 @@ def fetch_from(
     progress: ProgressFn | None = None,
     options: Options | None = None,
     partial: Partial | None = None,
+    lease: int | None = None,
 ) -> FetchResult:
     """:func:`fetch` from an endpoint (``their``: its state, if already read).
 
     A partial clone (``partial``, default: what ``.dvid/config`` records) takes only
-    its instances and nodes.
+    its instances and nodes. Label leases (:mod:`dvidctl.sync.leases`): ``lease`` labels
+    are reserved for each labelmap (a clone; 0: none); None renews the leases taken from
+    this remote that run low.
     """
     stats = ep.stats
     clock = Clock(stats)
@@ -122,17 +126,19 @@ def fetch_from(
         source.stats = stats
         try:
             stats, snapshots = fetch_dvid(repo, name, source, their, progress=progress)
+            leased = leases.renew(repo, name, their, size=lease, source=source)
         finally:
             source.close()
     else:
         snapshots = _transfer(repo, name, ep, their, progress, options)
+        leased = leases.renew(repo, name, their, size=lease, ep=ep)
     removed = _remove_stale(repo, their)
     refs = _tracking_refs(repo, name, their)
     receive.set_remote_refs(repo, name, refs)
     tags = import_tags(repo, their.tags)
     clock.stop()
     return FetchResult(
-        name, stats, {f"{name}/{b}": u for b, u in refs.items()}, snapshots, tags, removed
+        name, stats, {f"{name}/{b}": u for b, u in refs.items()}, snapshots, tags, removed, leased
     )
 
 

@@ -336,6 +336,11 @@ class HttpEndpoint(HttpCalls):
         dropped = doc.get("dropped")
         return str(dropped) if dropped else None
 
+    def lease_labels(self, name: str, count: int) -> tuple[int, int]:
+        body = {"instance": name, "count": count}
+        doc = self._call("POST", self._repo + "/lease", json_body=body)
+        return int(doc["start"]), int(doc["end"])
+
 
 class PostedBatch:
     """A batch for a server: gathered here, sent in one request by :meth:`commit`

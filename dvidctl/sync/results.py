@@ -79,6 +79,8 @@ class FetchResult:
     tags: list[str] = field(default_factory=list)
     #: Stale snapshots removed (nodes the remote no longer has).
     removed: list[str] = field(default_factory=list)
+    #: Label leases taken or renewed (``instance``, ``start``, ``end``) or not (``error``).
+    leases: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` summary."""
@@ -89,6 +91,7 @@ class FetchResult:
             "snapshots": list(self.snapshots),
             "tags": list(self.tags),
             "removed": list(self.removed),
+            "leases": list(self.leases),
         }
 
 

@@ -153,7 +153,9 @@ def test_the_fallback_retries_a_failing_server_then_says_it_gave_up(
     repo, srv = served_repo
     with old_dvid(srv.url) as (url, old):
         old.fail_next = 3  # 503s, a busy DVID: retried with back-off
-        got = clone(f"{url}/{repo.root_uuid}", tmp_path / "copy", policy=Policy(backoff=0.01))
+        got = clone(
+            f"{url}/{repo.root_uuid}", tmp_path / "copy", policy=Policy(backoff=0.01), label_lease=0
+        )
         assert old.failed == 3 and got.fetch.stats.nodes == len(repo.dag.nodes)
         with Repository.open(tmp_path / "copy") as copy:
             assert_same_labels(repo, copy, repo.head.parents[0].uuid)

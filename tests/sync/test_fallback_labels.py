@@ -90,7 +90,7 @@ def test_clone_through_dvid_blocks_answers_every_label_query_as_the_source(
     dvid: tuple[Repository, BackgroundServer, dict[str, str]], tmp_path: Path
 ) -> None:
     src, srv, ids = dvid
-    got = clone(f"{srv.url}/{src.root_uuid}", tmp_path / "copy")
+    got = clone(f"{srv.url}/{src.root_uuid}", tmp_path / "copy", label_lease=0)  # same counters
     stats = got.fetch.stats
     assert stats.labels == "dvid-blocks" and stats.notes == []
     # Compressed label Blocks on the wire: far fewer bytes than the voxels the nodes read.
@@ -108,7 +108,7 @@ def test_fetch_brings_a_later_merge_and_split_through_the_fallback(
     dvid: tuple[Repository, BackgroundServer, dict[str, str]], tmp_path: Path
 ) -> None:
     src, srv, ids = dvid
-    clone(f"{srv.url}/{src.root_uuid}", tmp_path / "copy")
+    clone(f"{srv.url}/{src.root_uuid}", tmp_path / "copy", label_lease=0)  # same counters
     seg = src.head.instance("seg")
     body = int(seg.label_at((2, 2, 2)))
     seg.split(body, seg.sparsevol(body, bounds=Box((0, 0, 0), (4, 4, 4))))

@@ -59,8 +59,9 @@ def test_pull_refuses_labels_two_clones_allocated_and_changes_nothing(tmp_path: 
         _base(a)
         push(a, remote(srv, a.root_uuid))
         url = f"{srv.url}/{a.root_uuid}"
-        clone(url, tmp_path / "b")
-        clone(url, tmp_path / "c")
+        # Clones without label leases (as from a remote that cannot reserve labels).
+        clone(url, tmp_path / "b", label_lease=0)
+        clone(url, tmp_path / "c", label_lease=0)
         with Repository.open(tmp_path / "b") as b:
             new_b, _ = b.head.instance("seg").cleave(1, [2])  # type: ignore[attr-defined]
             b.commit("cleave 2 off body 1")
@@ -99,7 +100,7 @@ def test_pull_refuses_two_clones_splits_with_identical_mapping_keys(tmp_path: Pa
     with server(tmp_path / "store") as srv, Repository.init(tmp_path / "a") as a:
         _base(a)
         push(a, remote(srv, a.root_uuid))
-        clone(f"{srv.url}/{a.root_uuid}", tmp_path / "b")
+        clone(f"{srv.url}/{a.root_uuid}", tmp_path / "b", label_lease=0)
         with Repository.open(tmp_path / "b") as b:
             b.head.instance("seg").split(1, _runs((vol == 2) & (np.arange(32)[:, None, None] < 8)))  # type: ignore[attr-defined]
             b.commit("split body 1")

@@ -5,15 +5,20 @@
 * ``NextLabel`` (the instance record, repo-wide): the last label handed out since a
   ``set-nextlabel`` (0: unset; reservations then continue from the repo-wide max),
   with an optional allocation ceiling (DVID's labelmap.go ``newLabels`` and
-  ``SetNextLabelStart``).
+  ``SetNextLabelStart``);
+* a **label lease** (:mod:`.leases`, a clone's range reserved on its remote): while one
+  is recorded, reservations draw from it instead of the counters.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from dvidctl.datatypes.imageblk.blockkeys import MAXLABEL_TKEY
 from dvidctl.datatypes.imageblk.checks import check_label_count
 from dvidctl.datatypes.imageblk.config import pack_u64, unpack_u64
 from dvidctl.datatypes.imageblk.instance import VoxelInstance
+from dvidctl.datatypes.labelmap import leases
 from dvidctl.errors import BadRequestError
 from dvidctl.store.versioned import VersionedBatch
 
@@ -49,8 +54,58 @@ class LabelCounters(VoxelInstance):
 
     def next_label(self) -> int:
         """The first label :meth:`reserve_labels` would hand out."""
+        lease = self.label_lease()
+        if lease is not None and leases.next_of(lease):
+            return leases.next_of(lease)
         issued = self._next_label_issued
         return issued + 1 if issued else self.max_repo_label() + 1
+
+    def label_lease(self) -> dict[str, Any] | None:
+        """This repository's lease of labels reserved on a remote (:mod:`.leases`), or None."""
+        return leases.lease_of(self.config)
+
+    def add_label_lease(self, remote: str, start: int, end: int, size: int) -> dict[str, Any]:
+        """Record labels ``start..end``, reserved on ``remote``, as this repository's own."""
+        with self.lock:
+            lease = leases.added(self.label_lease(), remote, start, end, size)
+            self._save_config(**{leases.LEASE_KEY: lease})
+        return lease
+
+    def drop_label_lease(self) -> dict[str, Any] | None:
+        """Forget the lease (reservations use this repository's counters again); the old one."""
+        with self.lock:
+            lease = self.label_lease()
+            if lease is not None:
+                config = {k: v for k, v in self.config.items() if k != leases.LEASE_KEY}
+                self._save_record(config=config)
+        return lease
+
+    def lease_labels(self, count: int) -> tuple[int, int]:
+        """Reserve ``count`` labels for another repository (a clone's lease): ``(first, last)``.
+
+        Repo-wide, as a reservation after ``set-nextlabel``: one past the last label
+        issued or the repo-wide max label, whichever is larger, and NextLabel moves to
+        the last one, so this repository never hands them out. No version is written:
+        the branch heads stay clean (a push to them is not refused).
+        """
+        check_label_count(count)
+        with self.lock:
+            base = max(self._next_label_issued, self.max_repo_label())
+            lease = self.label_lease()
+            if lease is not None:  # a clone leasing on to its own clones: from its lease
+                start, end, after = leases.drawn(lease, count, self.name)
+                self._save_config(**{leases.LEASE_KEY: after})
+                return start, end
+            if count >= _LABEL_MAX - base:
+                raise BadRequestError(f"allocating {count} labels would overflow the label space")
+            start, end = base + 1, base + count
+            ceiling = int(self.config.get("next_label_ceiling", 0))
+            if ceiling and end > ceiling:
+                raise BadRequestError(
+                    f"leasing {count} labels would exceed the next label ceiling {ceiling}"
+                )
+            self._save_config(next_label=end)
+        return start, end
 
     def reserve_labels(self, count: int) -> tuple[int, int]:
         """Reserve ``count`` new labels for the whole repository; returns ``(first, last)``.
@@ -63,6 +118,15 @@ class LabelCounters(VoxelInstance):
         check_label_count(count)
         self.node.store.check_writable(self.vid, check_locked=not self.writable_anywhere)
         with self.lock:
+            lease = self.label_lease()
+            if lease is not None:
+                start, end, after = leases.drawn(lease, count, self.name)
+                self._save_config(**{leases.LEASE_KEY: after})
+                if end > self.max_label():
+                    b = self._batch()
+                    b.put(self.iid, MAXLABEL_TKEY, pack_u64(end))
+                    b.commit()
+                return start, end
             issued = self._next_label_issued
             base = issued if issued else self.max_repo_label()
             if count >= _LABEL_MAX - base:
