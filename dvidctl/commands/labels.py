@@ -239,6 +239,35 @@ def history(
         _output.note(f"no mutations name {label}")
 
 
+def lease(
+    name: NameArg,
+    drop: Annotated[
+        bool,
+        typer.Option(
+            "--drop",
+            help="Forget the lease: new labels come from this repository's own counter "
+            "(a merge then refuses labels another clone also handed out).",
+        ),
+    ] = False,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show (or drop) the label lease: labels reserved on a remote for this clone."""
+    from dvidctl.datatypes.labelmap.leases import free, next_of
+
+    with _labelmap(repo, None, name, write=drop) as lm:
+        got = lm.drop_label_lease() if drop else lm.label_lease()
+    doc = None if got is None else {**got, "free": free(got), "next": next_of(got)}
+    if json_:
+        _output.emit_json({"lease": doc, "dropped": drop and doc is not None})
+    elif doc is None:
+        _output.info(f"{name} has no label lease: new labels come from its own counter")
+    else:
+        ranges = ", ".join(f"{a}..{b}" for a, b in doc["ranges"]) or "none"
+        what = f"label lease of {name} from {doc['remote']}: {doc['free']} free ({ranges})"
+        _output.info(f"dropped the {what}" if drop else what)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``label`` and its verbs."""
     for fn, verb in (
@@ -250,6 +279,7 @@ def register(app: typer.Typer) -> None:
         (supervoxels_, "supervoxels"),
         (mapping, "mapping"),
         (history, "history"),
+        (lease, "lease"),
     ):
         label_app.command(verb)(fn)
     app.add_typer(label_app, name="label")

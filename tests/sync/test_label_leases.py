@@ -95,6 +95,15 @@ def test_a_used_up_lease_refuses_until_a_fetch_renews_it(tmp_path: Path) -> None
             assert _seg(b).cleave(3, [4])[0] == 8
             res = fetch(b, remote(srv, a.root_uuid))
             assert res.leases == []  # two of three left: no renewal yet
+        run = invoker(tmp_path / "b")
+        got = json.loads(run("label", "lease", "seg", "--json").stdout)["lease"]
+        assert got["ranges"] == [[9, 10]] and got["free"] == 2 and got["next"] == 9
+        assert json.loads(run("label", "lease", "seg", "--drop", "--json").stdout)["dropped"]
+        assert "no label lease" in run("label", "lease", "seg").stdout
+        with Repository.open(tmp_path / "b") as b:
+            assert _seg(b).label_lease() is None
+            # its own counter: NextLabel came from the server with the fetch (10, the lease's end)
+            assert _seg(b).next_label() == 11
 
 
 def test_clone_without_a_lease_uses_its_own_counter(tmp_path: Path) -> None:
