@@ -119,6 +119,10 @@ def test_neuclease_mutations(nc) -> None:  # type: ignore[no-untyped-def]
     # post_cleave: json=supervoxel_ids -> r.json()["CleavedLabel"]
     cleaved = session.post(f"{base}/cleave/101", json=[102]).json()["CleavedLabel"]
     assert cleaved == 105
+    # DVID's addCleaveToMapping also maps the new body id, as a supervoxel, to 0
+    assert session.get(f"{base}/mappings").text == "102 105\n105 0\n"
+    got = session.request("GET", f"{base}/mapping", json=[105, 102], params={"nolookup": "true"})
+    assert got.json() == [0, 105]
     # post_split_supervoxel: RLE bytes, split/remain params, -> SplitSupervoxel, RemainSupervoxel
     part = vol == 103
     part[:32] = False
@@ -135,8 +139,14 @@ def test_neuclease_mutations(nc) -> None:  # type: ignore[no-untyped-def]
     assert session.post(f"{base}/renumber", json=[900, 104]).status_code == 200
     assert session.get(f"{base}/size/900").json()["voxels"] == int((vol == 104).sum())
     uuid = base.split("/")[-2]
-    hist = session.get(f"{base}/history/101/{uuid}/{uuid}").json()
-    assert [h["Action"] for h in hist] == ["merge-complete", "cleave-complete"]
+    hist = session.get(f"{base}/history/101/{uuid}/{uuid}")
+    # DVID's exact body: Go's compact json.Marshal of each entry, one after another
+    assert hist.text == (
+        '{"Action":"merge","Target":101,"Labels":[102]}'
+        '{"Action":"cleave","OrigLabel":101,"CleavedLabel":105,"CleavedSupervoxels":[102]}'
+    )
+    assert session.get(f"{base}/history/7777/{uuid}/{uuid}").text == ""  # unknown: nothing
+    assert session.get(f"{base}/history/0/{uuid}/{uuid}").status_code == 400
     muts = session.get(f"{base}/mutations").json()
     ids = [m["MutationID"] for m in muts]
     assert [mutation_seq(i) for i in ids] == [1, 2, 3, 4] and len({i & 0xFFFFF for i in ids}) == 1

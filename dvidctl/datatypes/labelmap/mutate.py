@@ -121,6 +121,9 @@ def cleave(lm: LabelMap, label: int, svs: Sequence[int], info: ModInfo) -> tuple
         store.put_index(batch, idx.without_svs(chosen))
         store.put_index(batch, LabelIndex(new_label).with_rows(b, s, c))
         store.put_mapping(batch, chosen, np.full(len(chosen), new_label, np.uint64))
+        # As DVID's addCleaveToMapping: the new body id, as a supervoxel id, maps to 0 (no
+        # supervoxel has it), so `mapping` and `mappings` answer "NEW 0" as DVID does.
+        store.put_mapping(batch, np.array([new_label], np.uint64), np.zeros(1, np.uint64))
         stamp_bodies(store, batch, [label, new_label], mutid, info)
         log_mutation(
             lm,

@@ -198,9 +198,57 @@ def mentions(record: dict[str, Any], label: int) -> bool:
     return False
 
 
+def dvid_history_entry(
+    record: dict[str, Any], bodies: set[int], svs: set[int]
+) -> dict[str, Any] | None:
+    """What DVID's ``history/{label}/{from}/{to}`` writes for one record (Go field order), or
+    None when DVID writes nothing for it (mutation_log.go ``processMutationLogStream``).
+
+    ``bodies``: the bodies at the "from" version of the label's supervoxels at "to" (merges,
+    cleaves and splits of those are written); ``svs``: those supervoxels (split-supervoxels).
+    """
+    action = str(record.get("Action", "")).removesuffix("-complete")
+    if action == "merge" and record.get("Labels") and record.get("Target") in bodies:
+        return {"Action": "merge", "Target": record["Target"], "Labels": record["Labels"]}
+    if (
+        action == "cleave"
+        and record.get("CleavedSupervoxels")
+        and record.get("OrigLabel") in bodies
+    ):
+        return {
+            "Action": "cleave",
+            "OrigLabel": record["OrigLabel"],
+            "CleavedLabel": record.get("CleavedLabel", 0),
+            "CleavedSupervoxels": record["CleavedSupervoxels"],
+        }
+    if action == "split" and record.get("Target") in bodies:
+        return {
+            "Action": "split",
+            "Target": record["Target"],
+            "NewLabel": record.get("NewLabel", 0),
+            "Coarse": bool(record.get("Coarse", False)),
+        }
+    if action == "split-supervoxel" and record.get("Supervoxel") in svs:
+        return {
+            "Action": "split-supervoxel",
+            "Supervoxel": record["Supervoxel"],
+            "SplitSupervoxel": record.get("SplitSupervoxel", 0),
+            "RemainSupervoxel": record.get("RemainSupervoxel", 0),
+        }
+    return None
+
+
+def encode_dvid_history(entries: list[dict[str, Any]]) -> bytes:
+    """DVID's body: each entry as Go's compact ``json.Marshal``, one after another (no
+    separator, no enclosing list: DVID writes each to the response as it finds it)."""
+    return b"".join(json.dumps(e, separators=(",", ":")).encode() for e in entries)
+
+
 __all__ = [
     "TAG_BITS",
     "ModInfo",
+    "dvid_history_entry",
+    "encode_dvid_history",
     "go_time_now",
     "log_mutation",
     "mentions",

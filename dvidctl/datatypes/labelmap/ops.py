@@ -35,7 +35,13 @@ from dvidctl.datatypes.labelmap.indexing import BlockCounts, queue_index_updates
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
 from dvidctl.datatypes.labelmap.labelindex import LabelIndex
 from dvidctl.datatypes.labelmap.labelstore import LabelStore
-from dvidctl.datatypes.labelmap.mutlog import ModInfo, mentions, mutation_records, put_records
+from dvidctl.datatypes.labelmap.mutlog import (
+    ModInfo,
+    dvid_history_entry,
+    mentions,
+    mutation_records,
+    put_records,
+)
 from dvidctl.datatypes.labelmap.sparsevol import (
     Runs,
     block_bounds_filter,
@@ -347,6 +353,36 @@ class LabelMap(LabelCounters, VoxelInstance):
             dag.nodes[v].uuid for v in dag.ancestors(self.vid) if since.vid in dag.ancestors(v)
         }
         return [r for r in records if r.get("UUID") in uuids]
+
+    def dvid_history(self, label: int, since: LabelMap) -> list[dict[str, Any]]:
+        """DVID's ``history/{label}/{from}/{to}`` entries, this node being "to".
+
+        As DVID (mutation_log.go ``GetLabelMutationHistory``): the supervoxels of ``label``
+        here, their bodies at ``since`` ("from"); then, version by version from ``since``
+        down to this node (nodes on this node's ancestry that descend from ``since``), each
+        mutation record in order, written as DVID writes it when it merged, cleaved or split
+        one of those bodies or split one of those supervoxels. ``since`` not an ancestor:
+        nothing. (DVID's loop fills only the first slot of its supervoxel list, so it looks
+        up one supervoxel's body, chosen by Go's map order; all of them are looked up here.)
+        """
+        try:
+            svs = np.asarray(self.supervoxels(label), np.uint64)
+        except KeyNotFoundError:
+            svs = np.zeros(0, np.uint64)
+        bodies = {int(b) for b in since.labelstore.bodies_of(svs)} if len(svs) else set()
+        sv_set = {int(v) for v in svs}
+        dag = self.node.store.dag
+        order = {
+            dag.nodes[v].uuid: v for v in dag.ancestors(self.vid) if since.vid in dag.ancestors(v)
+        }
+        records = [r for r in mutation_records(self) if r.get("UUID") in order]
+        records.sort(key=lambda r: (order[r["UUID"]], int(r.get("MutationID", 0))))
+        out = []
+        for r in records:
+            entry = dvid_history_entry(r, bodies, sv_set)
+            if entry is not None:
+                out.append(entry)
+        return out
 
     # ---------------------------------------------------------- index upkeep
     def _observer(self, scale: int) -> BlockObserver | None:

@@ -21,6 +21,7 @@ from dvidctl.datatypes.labelmap.indexproto import (
     encode_indices,
 )
 from dvidctl.datatypes.labelmap.labelindex import LabelIndex
+from dvidctl.datatypes.labelmap.mutlog import encode_dvid_history
 from dvidctl.datatypes.labelmap.ops import LabelMap
 from dvidctl.datatypes.labelmap.sparsevol import (
     block_bounds_filter,
@@ -269,11 +270,18 @@ def mutations(call: Call) -> Response:
 
 
 def history(call: Call) -> Response:
-    """``GET history/{label}/{from}/{to}``: records naming the label between two versions."""
+    """``GET history/{label}/{from}/{to}``: DVID's mutation history of a label between two
+    versions, in DVID's exact format (:func:`.mutlog.encode_dvid_history`)."""
     inst = _lm(call)
+    label = call.params["label"]
+    if label == 0:
+        raise BadRequestError(
+            "Label 0 is protected background value and cannot be used as sparse volume."
+        )
     to = call.node_for(call.params["to"]).instance(inst.name)
     since = call.node_for(call.params["from"]).instance(inst.name)
-    return json_response(to.history(call.params["label"], since))
+    body = encode_dvid_history(to.dvid_history(label, since))
+    return Response(body, media_type="text/plain; charset=utf-8")
 
 
 def routes() -> list[Route[Any]]:
