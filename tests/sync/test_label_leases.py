@@ -150,3 +150,18 @@ def test_a_lease_never_travels_in_a_sync(tmp_path: Path) -> None:
         assert there.label_lease() is None
         pull(a, remote(srv, a.root_uuid))
         assert _seg(a).label_lease() is None
+
+
+def test_a_server_that_cannot_reserve_leaves_the_clone_working_without_a_lease(
+    tmp_path: Path,
+) -> None:
+    with Repository.init(tmp_path / "a") as a:
+        _base(a)
+    with server(tmp_path / "store") as srv, Repository.open(tmp_path / "a") as a:
+        push(a, remote(srv, a.root_uuid))
+    with server(tmp_path / "store", read_only=True) as srv:
+        run = invoker(tmp_path / "unused")
+        r = run("clone", f"{srv.url}/{a.root_uuid}", str(tmp_path / "b"))
+        assert "no label lease for seg" in r.stderr + r.stdout
+        with Repository.open(tmp_path / "b") as b:
+            assert _seg(b).label_lease() is None and _seg(b).cleave(1, [2])[0] == 5
