@@ -211,7 +211,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("label", "merge"): "labels", ("label", "cleave"): "labels", ("label", "split"): "labels",
     ("label", "size"): "labels", ("label", "sparsevol"): "labels",
     ("label", "supervoxels"): "labels", ("label", "mapping"): "labels",
-    ("label", "history"): "labels",
+    ("label", "history"): "labels", ("label", "lease"): "labels",
     ("mesh",): "mesh",
     ("graph", "put"): "graph", ("graph", "add-vertex"): "graph", ("graph", "add-edge"): "graph",
     ("graph", "get"): "graph", ("graph", "subgraph"): "graph", ("graph", "neighbors"): "graph",

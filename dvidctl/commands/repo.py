@@ -102,11 +102,14 @@ def status(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
 
 def _label_leases(r: Any) -> dict[str, dict[str, Any]]:
     """Each labelmap's label lease (labels reserved on a remote for this clone to hand out)."""
-    from dvidctl.datatypes.labelmap.leases import free, lease_of, next_of
-
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for rec in r.instances():
-        lease = lease_of(rec.config) if rec.typename == "labelmap" else None
+        if rec.typename != "labelmap":
+            continue
+        # Imported only here: a repository without labels keeps `status` free of numpy.
+        from dvidctl.datatypes.labelmap.leases import free, lease_of, next_of
+
+        lease = lease_of(rec.config)
         if lease is not None:
             out[rec.name] = {**lease, "free": free(lease), "next": next_of(lease)}
     return out
