@@ -1,4 +1,4 @@
-"""Runs along x of a label set in one stored block: a mask, bit words, and only its rows.
+"""A label set in one stored block as bit rows, and runs along x of bit rows.
 
 The sparse volume of a body costs, per block its index names, what decoding the
 block costs plus as little as possible (bench/bench_labels.py measures both):
@@ -6,17 +6,18 @@ block costs plus as little as possible (bench/bench_labels.py measures both):
 * the block is decoded **tile-major** when it is stored as zstd tiles (each
   tile's frame straight into its own part of one per-thread buffer: no copy
   of the tiles into ZYX order, which a plain decode pays for);
-* one comparison pass (``np.equal`` into a reused mask; an OR per further
-  label) marks the body's voxels; only the supervoxels the index lists for
-  *this* block are compared;
-* ``np.packbits`` turns each row of the mask into 64-bit words; rows without
-  the body are dropped by one test on the words, and the first and last voxel
-  of every run are bit operations on the words left (``w & ~(w << 1)``,
-  ``w & ~(w >> 1)``, carried across words of rows longer than 64);
-* a block the body fills (its index counts say so) is not read at all.
-
-Runs come back in the decoded order of the rows (tile-major); the caller's
-stable sort by row puts them in ZYX order (:func:`.sparsevol.sparse_runs`).
+* the voxels of the body become **bit rows** (``np.packbits``, one bit a voxel,
+  x fastest) written straight into their place in the caller's array of a whole
+  row of blocks (:func:`block_bits`): a tile's rows are a strided view of it;
+* one or two supervoxels are ``np.equal`` passes into a reused mask; more are
+  tested only in the rows that differ from the row before (one comparison pass:
+  segmentation changes slowly across rows), looked up in the sorted set there and
+  the packed rows repeated: the cost does not grow with the number of labels;
+* runs are found on 64-bit words (:func:`word_row_runs`): rows without the body are
+  dropped by one test on the words, and the first and last voxel of every run are
+  bit operations on the words left (``w & ~(w << 1)``, ``w & ~(w >> 1)``, carried
+  across the words of rows longer than 64), so runs that cross block borders in x
+  come out joined.
 """
 
 from __future__ import annotations
@@ -24,37 +25,41 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from dvidctl.datatypes.imageblk.codec import ZSTD_TILED, decode_into, payload_codec
 from dvidctl.datatypes.imageblk.scratch import scratch
 from dvidctl.datatypes.imageblk.zstdbody import decode_tile_major
-from dvidctl.datatypes.labelmap.counting import runs
+from dvidctl.datatypes.labelmap.counting import rows_differ, runs
 
 #: Up to this many labels per block a mask is one comparison pass per label; above
-#: it, runs of equal values are tested against the sorted labels (one pass whatever
-#: their number: :func:`label_row_runs`). Measured on 64^3 blocks: one comparison
-#: and the mask's runs ~0.12 ms, the runs of values ~0.25 ms, a decode ~0.5 ms.
+#: it, the rows that differ from the row before are found (one pass) and only those
+#: looked up in the sorted labels. Measured on 64^3 blocks: a comparison ~0.05 ms,
+#: the distinct rows and their lookup ~0.1-0.15 ms, a tile-major decode ~0.3-0.5 ms.
 MAX_COMPARES = 2
 
 _BOOL = np.dtype(bool)
+_U64 = np.dtype("<u8")
 _LITTLE = sys.byteorder == "little"
 
 
-def mask_row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of set values along the rows of a 2D bool mask: ``(row, x start, length)``.
+def row_bytes(nx: int) -> int:
+    """Bytes of one packed row of ``nx`` voxels."""
+    return -(-nx // 8)
 
-    Each row is packed into 64-bit words; runs are found only in the rows whose words
-    are not zero and differ from the row before, and repeated for the rows equal to
-    them. Runs of one row come in x order (rows interleaved).
+
+def word_row_runs(words: np.ndarray, nx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of set bits along the rows of ``(rows, n)`` little-endian uint64 words.
+
+    Bit ``i`` of a row is voxel ``i`` (``np.packbits(..., bitorder="little")``); bits
+    at ``nx`` and above must be clear. Returns ``(row, x start, length)``; runs are
+    found only in the rows that are set and differ from the row before, and repeated
+    for the rows equal to them: runs of one row come in x order (rows interleaved).
     """
-    nrows, nx = mask.shape
-    packed = np.packbits(mask, axis=1, bitorder="little")  # (rows, ceil(nx / 8)) bytes
-    nwords = -(-packed.shape[1] // 8)
-    if packed.shape[1] != 8 * nwords:
-        wide = np.zeros((nrows, 8 * nwords), np.uint8)
-        wide[:, : packed.shape[1]] = packed
-        packed = wide
-    words = packed.view("<u8")
+    nrows, nwords = words.shape
+    if not nrows:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
     if not _LITTLE:  # pragma: no cover - bit positions below assume native little-endian
         words = words.astype(np.uint64)
     new = np.empty(nrows, bool)
@@ -64,10 +69,16 @@ def mask_row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         np.not_equal(flat[1:], flat[:-1], out=new[1:])
         heads = np.flatnonzero(new)
         keep = flat[heads] != 0
-    else:
-        np.any(words[1:] != words[:-1], axis=1, out=new[1:])
+    else:  # per word column: numpy reduces a short last axis row by row, slowly
+        diff = words[1:, 0] != words[:-1, 0]
+        for k in range(1, nwords):
+            diff |= words[1:, k] != words[:-1, k]
+        new[1:] = diff
         heads = np.flatnonzero(new)
-        keep = words[heads].any(axis=1)
+        hw = words[heads]
+        keep = hw[:, 0] != 0
+        for k in range(1, nwords):
+            keep |= hw[:, k] != 0
     weight = np.diff(np.append(heads, nrows))[keep]
     heads = heads[keep]
     if not len(heads):
@@ -90,6 +101,24 @@ def mask_row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return _repeat_rows(heads, weight, r, x, pe - ps + 1)
 
 
+def mask_row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of set values along the rows of a 2D bool mask: ``(row, x start, length)``."""
+    nrows, nx = mask.shape
+    packed = np.packbits(mask, axis=1, bitorder="little")
+    return word_row_runs(as_words(packed), nx)
+
+
+def as_words(packed: np.ndarray) -> np.ndarray:
+    """``(rows, bytes)`` packed rows as ``(rows, words)`` uint64 (zero-padded if need be)."""
+    nrows, nb = packed.shape
+    nwords = -(-nb // 8)
+    if nb != 8 * nwords or not packed.flags.c_contiguous:
+        wide = np.zeros((nrows, 8 * nwords), np.uint8)
+        wide[:, :nb] = packed
+        packed = wide
+    return packed.view("<u8")
+
+
 def _repeat_rows(
     heads: np.ndarray, weight: np.ndarray, r: np.ndarray, x: np.ndarray, n: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,78 +131,101 @@ def _repeat_rows(
     return row, np.repeat(x, reps), np.repeat(n, reps)
 
 
-def label_row_runs(
-    rows: np.ndarray, labels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs along the rows of a 2D label array of the values in sorted ``labels``.
+def label_bits(rows: np.ndarray, labels: np.ndarray, out: np.ndarray) -> None:
+    """Pack the rows of 2D ``rows`` to bits (little bit order) of the values in sorted ``labels``.
 
-    ``(row, x start, length)``; runs of one row in x order (rows interleaved). Runs
-    are found only in the rows that differ from the row before (one comparison pass,
-    its rows packed to bit words: a test per row), their values looked up in
-    ``labels``, and repeated for the rows equal to them: the cost does not grow with
-    the number of labels.
+    ``out`` is uint8 of any shape holding ``(rows, row_bytes(X))`` bytes in order (a
+    strided view is fine: the last step writes straight into it).
     """
     nrows, nx = rows.shape
+    if len(labels) <= MAX_COMPARES:
+        mask = scratch(rows.shape, _BOOL, "sparsevol-mask")
+        np.equal(rows, labels[0], out=mask)
+        if len(labels) > 1:
+            more = scratch(rows.shape, _BOOL, "sparsevol-mask2")
+            for lab in labels[1:]:
+                np.equal(rows, lab, out=more)
+                mask |= more
+        _pack_into(mask, out, scratch((nrows, nx // 8), _U64, "sparsevol-pack"))
+        return
+    new = np.empty(nrows, bool)
+    new[0] = True
     if nrows > 1:
         ne = scratch((nrows - 1, nx), _BOOL, "sparsevol-rows")
         np.not_equal(rows[1:], rows[:-1], out=ne)
-        packed = np.packbits(ne, axis=1)
-        differs = packed.view("<u8")[:, 0] != 0 if packed.shape[1] == 8 else packed.any(axis=1)
-        heads = np.empty(nrows, bool)
-        heads[0] = True
-        heads[1:] = differs
-        first = np.flatnonzero(heads)
-    else:
-        first = np.zeros(1, np.int64)
-    weight = np.diff(np.append(first, nrows))
-    flat = rows[first].reshape(-1)
-    starts, vals = runs(flat, nx)
+        if nx % 8 == 0:  # OR the row's 8-bool words: ufuncs release the GIL, packbits not
+            w = ne.view(_U64)
+            acc = w[:, 0].copy()
+            for k in range(1, w.shape[1]):
+                acc |= w[:, k]
+            np.not_equal(acc, 0, out=new[1:])
+        else:
+            new[1:] = rows_differ(ne)
+    heads = np.flatnonzero(new)
+    flat = rows[heads].reshape(-1)
+    starts, vals = runs(flat, nx)  # the distinct rows' runs of one value, looked up
     i = np.searchsorted(labels, vals)
-    i[i == len(labels)] = 0
-    sel = labels[i] == vals
-    ends = np.append(starts[1:], flat.size)
-    s = starts[sel]
-    lens = ends[sel] - s
-    drow, x = np.divmod(s, nx)
-    return _repeat_rows(first, weight, drow, x, lens)
+    np.minimum(i, len(labels) - 1, out=i)
+    hit = np.repeat(labels[i] == vals, np.diff(np.append(starts, flat.size)))
+    if len(heads) == nrows:
+        _pack_into(hit.reshape(nrows, nx), out, np.empty((nrows, nx // 8), _U64))
+        return
+    nb = row_bytes(nx)
+    kind = _U64 if nb % 8 == 0 else np.dtype((np.void, nb))  # a packed row, few elements
+    bits = np.empty((len(heads), nb), np.uint8)
+    _pack_into(hit.reshape(len(heads), nx), bits, np.empty((len(heads), nx // 8), _U64))
+    weight = np.diff(np.append(heads, nrows))
+    full = np.repeat(bits.view(kind), weight, axis=0)  # each distinct row over its repeats
+    out[...] = full.view(np.uint8).reshape(out.shape)
 
 
-def block_label_runs(
+_MAGIC = np.uint64(0x0102040810204080)
+_TOP = 7  # the top byte of a little-endian uint64
+
+
+def _pack_into(mask: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
+    """``np.packbits(mask, axis=1, bitorder="little")`` into ``out``, by ufuncs when it can.
+
+    Eight bools (bytes of 0 or 1) read as one little-endian uint64, times
+    0x0102040810204080, hold their bits in the top byte (every partial product
+    lands on its own bit: no carries). Unlike ``np.packbits``, ufuncs release the
+    GIL, so two threads packing blocks do not wait on each other. ``tmp`` is
+    ``(rows, X / 8)`` uint64.
+    """
+    nrows, nx = mask.shape
+    if nx % 8 or not _LITTLE:
+        out[...] = np.packbits(mask, axis=1, bitorder="little").reshape(out.shape)
+        return
+    np.multiply(mask.view(_U64), _MAGIC, out=tmp)
+    out[...] = tmp.view(np.uint8)[:, _TOP::8].reshape(out.shape)
+
+
+def block_bits(
     payload: memoryview | bytes,
     shape: tuple[int, int, int],
     dtype: np.dtype,
     labels: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Runs along x of the voxels of a stored block whose label is in sorted ``labels``.
+    out: np.ndarray,
+) -> None:
+    """Write the bit rows of a stored block's voxels in sorted ``labels`` into ``out``.
 
-    Returns ``(z, y, x, length)`` within the block (int64 arrays), runs of one row
-    in x order, rows in any order (tile-major for tiled blocks).
+    ``out`` is a ``(Z, Y, row_bytes(X))`` uint8 view (of a larger array: no copy);
+    tiled zstd blocks are decoded tile-major and their rows written through a
+    tile-major view of ``out``.
     """
     nz, ny, nx = shape
     tiles = None
     if payload_codec(payload) == ZSTD_TILED:
         tiles = decode_tile_major(memoryview(payload)[1:], shape, dtype, "sparsevol-tiles")
-    vox = decode_into(payload, scratch(shape, dtype, "sparsevol")) if tiles is None else tiles[0]
-    rows2d = vox.reshape(-1, nx)
-    if len(labels) > MAX_COMPARES:
-        row, x, n = label_row_runs(rows2d, labels)
-    else:
-        mask = scratch(vox.shape, _BOOL, "sparsevol-mask")
-        np.equal(vox, labels[0], out=mask)
-        if len(labels) > 1:
-            more = scratch(vox.shape, _BOOL, "sparsevol-mask2")
-            for lab in labels[1:]:
-                np.equal(vox, lab, out=more)
-                mask |= more
-        row, x, n = mask_row_runs(mask.reshape(-1, nx))
     if tiles is None:
-        z, y = np.divmod(row, ny)
-        return z, y, x, n
-    _, tz, ty = tiles
-    tile, rem = np.divmod(row, tz * ty)
-    lz, ly = np.divmod(rem, ty)
-    iz, iy = np.divmod(tile, ny // ty)
-    return iz * tz + lz, iy * ty + ly, x, n
+        vox = decode_into(payload, scratch(shape, dtype, "sparsevol"))
+        label_bits(vox.reshape(-1, nx), labels, out)
+        return
+    vox, tz, ty = tiles
+    s0, s1, s2 = out.strides  # tile (iz, iy), row (lz, ly): a view of out, never a copy
+    shape5 = (nz // tz, ny // ty, tz, ty, out.shape[2])
+    dst = as_strided(out, shape5, (s0 * tz, s1 * ty, s0, s1, s2))
+    label_bits(vox.reshape(-1, nx), labels, dst)
 
 
 def decode_rows(
@@ -192,18 +244,13 @@ def decode_rows(
     return decode_into(payload, scratch(shape, dtype, slot))
 
 
-def full_block_runs(shape: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
-    """The runs of a block its label fills: every row, whole."""
-    nz, ny, nx = shape
-    z, y = np.divmod(np.arange(nz * ny, dtype=np.int64), ny)
-    return z, y, np.zeros(nz * ny, np.int64), np.full(nz * ny, nx, np.int64)
-
-
 __all__ = [
     "MAX_COMPARES",
-    "block_label_runs",
+    "as_words",
+    "block_bits",
     "decode_rows",
-    "full_block_runs",
-    "label_row_runs",
+    "label_bits",
     "mask_row_runs",
+    "row_bytes",
+    "word_row_runs",
 ]

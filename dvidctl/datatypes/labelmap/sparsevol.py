@@ -23,7 +23,7 @@ import numpy as np
 
 from dvidctl.datatypes.imageblk.blockvolume import BlockVolume, parallel_map
 from dvidctl.datatypes.imageblk.codec import decode_into
-from dvidctl.datatypes.labelmap.blockruns import block_label_runs, full_block_runs
+from dvidctl.datatypes.labelmap.blockruns import block_bits, row_bytes, word_row_runs
 from dvidctl.datatypes.labelmap.counting import merge_runs
 from dvidctl.datatypes.labelmap.labelindex import decode_block_ids, encode_block_ids
 from dvidctl.errors import BadRequestError
@@ -144,82 +144,129 @@ def index_targets(
     return BlockTargets(coords, offsets, s, full)
 
 
-_Found = tuple[tuple[int, int, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
 def sparse_runs(vol: BlockVolume, targets: BlockTargets, scale: int, bounds: Box | None) -> Runs:
     """Runs of the voxels of ``vol`` at ``scale`` in the target blocks, of their supervoxels.
 
-    Only the blocks named are read (in chunks, one store call each) and decoded on the
-    block pool (:func:`~.blockruns.block_label_runs`); blocks the label fills are not read.
+    The target blocks are taken as **segments**, blocks next to each other along x
+    (a row of blocks), a few hundred blocks at a time (one store call each). Each
+    block read is decoded on the block pool into bit rows in its place in its
+    segment's array (:func:`~.blockruns.block_bits`); blocks the label fills are not
+    read. Runs are then found per segment on its 64-bit words, already joined
+    across the block borders in x, and put in ZYX order per z slab of blocks.
     """
-    bs = vol.spec.block_shape
-    dtype = vol.spec.dtype
-    found_runs: list[_Found] = []
-    full = np.flatnonzero(targets.full)
-    if len(full):
-        fz, fy, fx, fn = full_block_runs(bs)
-        for i in full.tolist():
-            coord = tuple(int(v) for v in targets.coords[i])
-            found_runs.append((coord, fz, fy, fx, fn))  # type: ignore[arg-type]
-    read = np.flatnonzero(~targets.full)
-    where = {tuple(c): i for c, i in zip(targets.coords[read].tolist(), read.tolist(), strict=True)}
-    for lo in range(0, len(read), _CHUNK):
-        found = vol.payloads(scale, targets.coords[read[lo : lo + _CHUNK]])
-
-        def one(item: tuple[tuple[int, int, int], memoryview]) -> _Found:
-            coord, payload = item
-            z, y, x, n = block_label_runs(payload, bs, dtype, targets.labels(where[coord]))
-            return coord, z, y, x, n
-
-        found_runs.extend(parallel_map(one, list(found.items()), min_items=2))
-    starts, lens = _assemble(found_runs, bs)
+    nz, ny, nx = vol.spec.block_shape
+    coords = targets.coords
+    n = len(coords)
+    if not n:
+        return Runs(np.zeros((0, 3), np.int64), np.zeros(0, np.int64))
+    new = np.ones(n, bool)
+    if nx % 8 == 0 and n > 1:  # bit rows of blocks next in x meet at a byte border
+        c = coords
+        new[1:] = (c[1:, 0] != c[:-1, 0]) | (c[1:, 1] != c[:-1, 1]) | (c[1:, 2] != c[:-1, 2] + 1)
+    first = np.flatnonzero(new)
+    ends = np.append(first[1:], n)
+    cuts = np.flatnonzero(np.diff(first // _CHUNK)) + 1  # whole segments, ~_CHUNK blocks
+    found: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+    for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(first)].tolist(), strict=True):
+        found.extend(_segment_runs(vol, targets, scale, first[lo:hi], ends[lo:hi]))
+    starts, lens = _assemble(found, coords, (nz, ny, nx), join=nx % 8 != 0)
     if bounds is not None and len(lens):
         starts, lens = clip_runs(starts, lens, bounds)
     return Runs(starts, lens)
 
 
-def _assemble(found: list[_Found], bs: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-block runs (rows in any order, x order within a row) -> global ZYX order, joined.
+_SegRuns = tuple[int, np.ndarray, np.ndarray, np.ndarray]  # first block, row, x, length
 
-    The blocks of one z slab of blocks, concatenated in (y, x) block order, are put
+
+def _segment_runs(
+    vol: BlockVolume, targets: BlockTargets, scale: int, first: np.ndarray, ends: np.ndarray
+) -> list[_SegRuns]:
+    """Runs ``(row, x, length)`` of each segment ``blocks[first[i]:ends[i]]``, on its bit rows."""
+    bs = vol.spec.block_shape
+    nz, ny, nx = bs
+    nb = row_bytes(nx)
+    dtype = vol.spec.dtype
+    coords = targets.coords
+    sizes = ends - first
+    bufs = [np.zeros((nz, ny, -(-k * nb // 8) * 8), np.uint8) for k in sizes.tolist()]
+    seg_of = np.repeat(np.arange(len(first)), sizes).tolist()
+    lo = int(first[0])
+    idx = np.arange(lo, int(ends[-1]))
+    full = idx[targets.full[idx]]
+    if len(full):
+        ones = np.packbits(np.ones(nx, bool), bitorder="little")
+        for i in full.tolist():
+            s = seg_of[i - lo]
+            j = (i - int(first[s])) * nb
+            bufs[s][:, :, j : j + nb] = ones
+    reads = idx[~targets.full[idx]]
+    got = vol.payloads(scale, coords[reads])
+    rc = coords[reads].tolist()
+    items = [(i, got.get(tuple(c))) for i, c in zip(reads.tolist(), rc, strict=True)]
+
+    def one(item: tuple[int, memoryview | None]) -> None:
+        i, payload = item
+        if payload is None:  # named by the index, not stored: no voxels
+            return
+        s = seg_of[i - lo]
+        j = (i - int(first[s])) * nb
+        block_bits(payload, bs, dtype, targets.labels(i), bufs[s][:, :, j : j + nb])
+
+    parallel_map(one, items, min_items=2)
+
+    def runs_of(s: int) -> _SegRuns:
+        words = bufs[s].reshape(nz * ny, -1).view("<u8")
+        return (int(first[s]), *word_row_runs(words, int(sizes[s]) * nx))
+
+    return parallel_map(runs_of, range(len(first)), min_items=2)
+
+
+def _assemble(
+    found: list[_SegRuns], coords: np.ndarray, bs: tuple[int, int, int], join: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Runs per segment (rows in any order, x order within a row) -> global ZYX order.
+
+    The segments of one z slab of blocks, concatenated in (y, x) block order, are put
     in order by a stable sort on a small key (local z, block row, local y): runs of
-    one row keep their block and x order. No global sort of every run.
+    one row keep their segment and x order. No global sort of every run. With
+    ``join``, runs that touch along x are joined (segments of one block each).
     """
-    slabs: dict[int, list[_Found]] = {}
-    for item in found:
-        if len(item[4]):
-            slabs.setdefault(item[0][0], []).append(item)
+    nz, ny, nx = bs
+    found = [f for f in found if len(f[3])]
+    if not found:
+        return np.zeros((0, 3), np.int64), np.zeros(0, np.int64)
+    seg = coords[[f[0] for f in found]]
+    slab_cut = np.flatnonzero(np.diff(seg[:, 0])) + 1
     parts: list[np.ndarray] = []
     parts_n: list[np.ndarray] = []
-    for bz in sorted(slabs):
-        group = sorted(slabs[bz], key=lambda g: (g[0][1], g[0][2]))
-        sizes = [len(g[4]) for g in group]
-        z = np.concatenate([g[1] for g in group])
-        y = np.concatenate([g[2] for g in group])
-        x = np.concatenate([g[3] for g in group])
-        n = np.concatenate([g[4] for g in group])
-        by = np.repeat(np.array([g[0][1] for g in group], np.int64), sizes)
-        bx = np.repeat(np.array([g[0][2] for g in group], np.int64), sizes)
-        by0 = int(by[0])
-        nby = int(by[-1]) - by0 + 1
-        key = (z * nby + (by - by0)) * bs[1] + y
-        small = bs[0] * nby * bs[1] <= 1 << 16
+    for a, b in zip(np.r_[0, slab_cut].tolist(), np.r_[slab_cut, len(found)].tolist(), strict=True):
+        group = found[a:b]
+        sizes = [len(g[3]) for g in group]
+        row = np.concatenate([g[1] for g in group])
+        z, y = np.divmod(row, ny)
+        x = np.concatenate([g[2] for g in group])
+        n = np.concatenate([g[3] for g in group])
+        by = np.repeat(seg[a:b, 1], sizes)
+        bx = np.repeat(seg[a:b, 2], sizes)
+        by0 = int(seg[a, 1])
+        nby = int(seg[b - 1, 1]) - by0 + 1
+        key = (z * nby + (by - by0)) * ny + y  # runs of a segment come rows interleaved
+        small = nz * nby * ny <= 1 << 16
         order = np.argsort(key.astype(np.uint16) if small else key, kind="stable")
         g = np.empty((len(n), 3), np.int64)
-        g[:, 0] = z[order] + bz * bs[0]
-        g[:, 1] = (y + by * bs[1])[order]
-        g[:, 2] = (x + bx * bs[2])[order]
+        g[:, 0] = z[order] + int(seg[a, 0]) * nz
+        g[:, 1] = (y + by * ny)[order]
+        g[:, 2] = (x + bx * nx)[order]
         parts.append(g)
         parts_n.append(n[order])
-    if not parts:
-        return np.zeros((0, 3), np.int64), np.zeros(0, np.int64)
     s, n = np.concatenate(parts), np.concatenate(parts_n).astype(np.int64, copy=False)
-    join = np.zeros(len(n), bool)
-    join[1:] = (s[1:, 0] == s[:-1, 0]) & (s[1:, 1] == s[:-1, 1]) & (s[1:, 2] == s[:-1, 2] + n[:-1])
-    if not join.any():
+    if not join:
         return s, n
-    heads = np.flatnonzero(~join)
+    touch = np.zeros(len(n), bool)
+    touch[1:] = (s[1:, 0] == s[:-1, 0]) & (s[1:, 1] == s[:-1, 1]) & (s[1:, 2] == s[:-1, 2] + n[:-1])
+    if not touch.any():
+        return s, n
+    heads = np.flatnonzero(~touch)
     return s[heads], np.add.reduceat(n, heads)
 
 
