@@ -25,7 +25,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from dvidctl.datatypes.imageblk.codec import ZSTD_TILED, decode_into, payload_codec
 from dvidctl.datatypes.imageblk.scratch import scratch
@@ -166,7 +165,12 @@ def label_bits(rows: np.ndarray, labels: np.ndarray, out: np.ndarray) -> None:
     starts, vals = runs(flat, nx)  # the distinct rows' runs of one value, looked up
     i = np.searchsorted(labels, vals)
     np.minimum(i, len(labels) - 1, out=i)
-    hit = np.repeat(labels[i] == vals, np.diff(np.append(starts, flat.size)))
+    lens = np.diff(np.append(starts, flat.size))
+    weight = np.diff(np.append(heads, nrows))
+    if nx == 64 and _LITTLE:  # a row is one word: the runs' bits OR'd, no voxel mask
+        _word_rows(starts, lens, labels[i] != vals, weight, out)
+        return
+    hit = np.repeat(labels[i] == vals, lens)
     if len(heads) == nrows:
         _pack_into(hit.reshape(nrows, nx), out, np.empty((nrows, nx // 8), _U64))
         return
@@ -174,13 +178,26 @@ def label_bits(rows: np.ndarray, labels: np.ndarray, out: np.ndarray) -> None:
     kind = _U64 if nb % 8 == 0 else np.dtype((np.void, nb))  # a packed row, few elements
     bits = np.empty((len(heads), nb), np.uint8)
     _pack_into(hit.reshape(len(heads), nx), bits, np.empty((len(heads), nx // 8), _U64))
-    weight = np.diff(np.append(heads, nrows))
     full = np.repeat(bits.view(kind), weight, axis=0)  # each distinct row over its repeats
     out[...] = full.view(np.uint8).reshape(out.shape)
 
 
+def _word_rows(
+    starts: np.ndarray, lens: np.ndarray, miss: np.ndarray, weight: np.ndarray, out: np.ndarray
+) -> None:
+    """64-voxel rows as words from their runs (flat ``starts``, ``lens``, not in the set where
+    ``miss``), each row repeated ``weight`` times into ``out`` (uint8, 8 bytes a row)."""
+    x = (starts & 63).astype(np.uint64)
+    word = (np.uint64(2) << (lens.astype(np.uint64) - np.uint64(1))) - np.uint64(1)  # 2**64 wraps
+    word <<= x
+    word[miss] = 0
+    rows = np.bitwise_or.reduceat(word, np.flatnonzero(x == 0))  # every row starts a run
+    words = out.view(_U64)  # rows of 8 contiguous bytes (a strided view is fine)
+    words[...] = np.repeat(rows, weight).reshape(words.shape)
+
+
 _MAGIC = np.uint64(0x0102040810204080)
-_TOP = 7  # the top byte of a little-endian uint64
+_TOP = np.uint64(56)
 
 
 def _pack_into(mask: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
@@ -197,7 +214,8 @@ def _pack_into(mask: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
         out[...] = np.packbits(mask, axis=1, bitorder="little").reshape(out.shape)
         return
     np.multiply(mask.view(_U64), _MAGIC, out=tmp)
-    out[...] = tmp.view(np.uint8)[:, _TOP::8].reshape(out.shape)
+    np.right_shift(tmp, _TOP, out=tmp)
+    out[...] = tmp.astype(np.uint8).reshape(out.shape)
 
 
 def block_bits(
@@ -222,9 +240,8 @@ def block_bits(
         label_bits(vox.reshape(-1, nx), labels, out)
         return
     vox, tz, ty = tiles
-    s0, s1, s2 = out.strides  # tile (iz, iy), row (lz, ly): a view of out, never a copy
-    shape5 = (nz // tz, ny // ty, tz, ty, out.shape[2])
-    dst = as_strided(out, shape5, (s0 * tz, s1 * ty, s0, s1, s2))
+    # tile (iz, iy), row (lz, ly): splitting axes is a view of out, never a copy
+    dst = out.reshape(nz // tz, tz, ny // ty, ty, out.shape[2]).transpose(0, 2, 1, 3, 4)
     label_bits(vox.reshape(-1, nx), labels, dst)
 
 
