@@ -130,3 +130,50 @@ def test_labelmap_sparsevol_fast_paths_64_blocks() -> None:
         got = seg.sparsevol(7, scale=1)
         want = np.argwhere(lvl_body == 7) + box.scaled_down(1).start
         np.testing.assert_array_equal(got.voxels_zyx(), want)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [(64, 64, 64), (32, 16, 128), (16, 16, 48), (16, 32, 16)],
+    ids=["64", "x128-multiword", "x48-6bytes", "x16-2bytes"],
+)
+def test_merged_body_across_blocks_in_x(block: tuple[int, int, int]) -> None:
+    """A body of many supervoxels per block whose runs cross block borders in x.
+
+    Rows of several blocks along x are one bit row (runs joined by word operations),
+    whatever a block's row is in bytes; rows of 64 voxels are one word each, others
+    take the voxel-mask path.
+    """
+    rng = np.random.default_rng(sum(block))
+    shape = (2 * block[0] + 5, 2 * block[1] + 3, 5 * block[2] + 7)
+    off = np.array([-block[0], 3, -2 * block[2] + 1])  # unaligned: bodies cut by blocks
+    vol = _blocky(rng, shape, 60)
+    vol[:, :, : shape[2] // 2] = np.where(vol[:, :, : shape[2] // 2] % 3 == 0, 5, 6)
+    with Repository.memory() as repo:
+        bs = ",".join(str(v) for v in block[::-1])
+        repo.new_instance("labelmap", "seg", {"BlockSize": bs, "MaxDownresLevel": "1"})
+        seg = repo.head.instance("seg")
+        seg.put_subvolume(vol, tuple(int(v) for v in off))
+        svs = [int(v) for v in np.unique(vol)]
+        body = svs[: len(svs) // 2]  # many supervoxels in every block
+        seg.merge(body[0], body[1:])
+        merged = np.isin(vol, body)
+        got = seg.sparsevol(body[0])
+        np.testing.assert_array_equal(got.voxels_zyx(), np.argwhere(merged) + off)
+        _check_sparsevol(seg, np.where(merged, np.uint64(body[0]), vol), off, body[0])
+        # the supervoxel alone
+        one = seg.sparsevol(body[1], supervoxels=True)
+        np.testing.assert_array_equal(one.voxels_zyx(), np.argwhere(vol == body[1]) + off)
+        # bounds cutting blocks in x and y
+        cut = Box(
+            (int(off[0]) + 1, int(off[1]) + block[1] // 2, int(off[2]) + block[2] - 3),
+            (int(off[0]) + shape[0] - 2, int(off[1]) + shape[1] - 5, int(off[2]) + 4 * block[2]),
+        )
+        pts = np.argwhere(merged) + off
+        inside = np.all((pts >= cut.start) & (pts < cut.stop), axis=1)
+        np.testing.assert_array_equal(seg.sparsevol(body[0], bounds=cut).voxels_zyx(), pts[inside])
+        # scale 1: the body in the downsampled supervoxels
+        start1 = Box(tuple(int(v) for v in off), tuple(int(v) for v in off + shape)).scaled_down(1)
+        lvl = seg.get_subvolume(start1, scale=1)
+        want = np.argwhere(np.isin(lvl, body)) + np.asarray(start1.start)
+        np.testing.assert_array_equal(seg.sparsevol(body[0], scale=1).voxels_zyx(), want)

@@ -160,7 +160,7 @@ def sparse_runs(vol: BlockVolume, targets: BlockTargets, scale: int, bounds: Box
     if not n:
         return Runs(np.zeros((0, 3), np.int64), np.zeros(0, np.int64))
     new = np.ones(n, bool)
-    if nx % 8 == 0 and n > 1:  # bit rows of blocks next in x meet at a byte border
+    if n > 1:  # labelmap blocks are multiples of 16: bit rows of blocks meet at byte borders
         c = coords
         new[1:] = (c[1:, 0] != c[:-1, 0]) | (c[1:, 1] != c[:-1, 1]) | (c[1:, 2] != c[:-1, 2] + 1)
     first = np.flatnonzero(new)
@@ -169,7 +169,7 @@ def sparse_runs(vol: BlockVolume, targets: BlockTargets, scale: int, bounds: Box
     found: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(first)].tolist(), strict=True):
         found.extend(_segment_runs(vol, targets, scale, first[lo:hi], ends[lo:hi]))
-    starts, lens = _assemble(found, coords, (nz, ny, nx), join=nx % 8 != 0)
+    starts, lens = _assemble(found, coords, (nz, ny, nx))
     if bounds is not None and len(lens):
         starts, lens = clip_runs(starts, lens, bounds)
     return Runs(starts, lens)
@@ -222,14 +222,14 @@ def _segment_runs(
 
 
 def _assemble(
-    found: list[_SegRuns], coords: np.ndarray, bs: tuple[int, int, int], join: bool
+    found: list[_SegRuns], coords: np.ndarray, bs: tuple[int, int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Runs per segment (rows in any order, x order within a row) -> global ZYX order.
 
     The segments of one z slab of blocks, concatenated in (y, x) block order, are put
     in order by a stable sort on a small key (local z, block row, local y): runs of
-    one row keep their segment and x order. No global sort of every run. With
-    ``join``, runs that touch along x are joined (segments of one block each).
+    one row keep their segment and x order. No global sort of every run, and no
+    joining: segments do not touch along x.
     """
     nz, ny, nx = bs
     found = [f for f in found if len(f[3])]
@@ -242,8 +242,7 @@ def _assemble(
     for a, b in zip(np.r_[0, slab_cut].tolist(), np.r_[slab_cut, len(found)].tolist(), strict=True):
         group = found[a:b]
         sizes = [len(g[3]) for g in group]
-        row = np.concatenate([g[1] for g in group])
-        z, y = np.divmod(row, ny)
+        z, y = np.divmod(np.concatenate([g[1] for g in group]), ny)
         x = np.concatenate([g[2] for g in group])
         n = np.concatenate([g[3] for g in group])
         by = np.repeat(seg[a:b, 1], sizes)
@@ -259,15 +258,7 @@ def _assemble(
         g[:, 2] = (x + bx * nx)[order]
         parts.append(g)
         parts_n.append(n[order])
-    s, n = np.concatenate(parts), np.concatenate(parts_n).astype(np.int64, copy=False)
-    if not join:
-        return s, n
-    touch = np.zeros(len(n), bool)
-    touch[1:] = (s[1:, 0] == s[:-1, 0]) & (s[1:, 1] == s[:-1, 1]) & (s[1:, 2] == s[:-1, 2] + n[:-1])
-    if not touch.any():
-        return s, n
-    heads = np.flatnonzero(~touch)
-    return s[heads], np.add.reduceat(n, heads)
+    return np.concatenate(parts), np.concatenate(parts_n).astype(np.int64, copy=False)
 
 
 def clip_runs(starts: np.ndarray, lens: np.ndarray, bounds: Box) -> tuple[np.ndarray, np.ndarray]:
