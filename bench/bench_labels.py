@@ -67,6 +67,13 @@ def timed(fn, repeat: int = 1) -> float:  # type: ignore[no-untyped-def]
     return best
 
 
+def cpu_timed(fn) -> float:  # type: ignore[no-untyped-def]
+    """CPU seconds of one call, every thread of the process (steadier than wall on a shared box)."""
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
 def upkeep(repo: Repository, vol: np.ndarray, other: np.ndarray, cfg: dict, repeat: int) -> None:
     """The same write with and without indexing, interleaved: fresh, same data, other data."""
     size = vol.shape[0]
@@ -198,9 +205,9 @@ def sparsevols(seg, labels: list[int], repeat: int, url: str | None) -> None:  #
     print(f"\nsparsevol vs the limit (decode the blocks the index names), best of {3 * repeat}")
     print(
         "| body voxels | blocks | sparsevol ms | limit ms | ratio (limit/sparsevol) "
-        "| HTTP GET ms | HTTP ratio |"
+        "| HTTP GET ms | HTTP ratio | sparsevol CPU ms | limit CPU ms | CPU ratio |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     dt = np.dtype(np.uint64)
     client = httpx.Client(timeout=60)  # one connection, kept (a new client costs ~100 ms)
     for label in labels:
@@ -223,17 +230,20 @@ def sparsevols(seg, labels: list[int], repeat: int, url: str | None) -> None:  #
             r = client.get(f"{url}/sparsevol/{label}")
             r.raise_for_status()
 
-        lims, svs, gets = [], [], []
+        lims, svs, gets, lim_cpu, sv_cpu = [], [], [], [], []
         for _ in range(3 * repeat):  # interleaved: the machine's load moves between runs
             lims.append(timed(limit))
+            lim_cpu.append(cpu_timed(limit))
             svs.append(timed(sparse))
+            sv_cpu.append(cpu_timed(sparse))
             if url is not None:
                 gets.append(timed(http))
         lim, sv = min(lims), min(svs)
         http_cols = f"{min(gets) * 1e3:.1f} | {lim / min(gets):.2f}x" if gets else "- | -"
+        lc, sc = min(lim_cpu), min(sv_cpu)
         print(
             f"| {idx.num_voxels} | {len(coords)} | {sv * 1e3:.1f} | {lim * 1e3:.1f} | "
-            f"{lim / sv:.2f}x | {http_cols} |"
+            f"{lim / sv:.2f}x | {http_cols} | {sc * 1e3:.1f} | {lc * 1e3:.1f} | {lc / sc:.2f}x |"
         )
 
 

@@ -1,9 +1,10 @@
 """Sparse volumes of a body or supervoxel, from its label index (DVID's ``sparsevol`` family).
 
 A body's sparse volume is found from its index alone: the scale-0 blocks it
-names (halved per scale), only those decoded, on the block thread pool, and
-each turned into runs along x of the voxels whose supervoxel belongs to the
-body (:func:`~.counting.member_runs`), then joined across block borders.
+names (halved per scale), only those decoded, on the block thread pool, each
+into bit rows of the voxels whose supervoxel belongs to the body, in its place
+in a row of blocks along x (:func:`~.blockruns.block_bits`); runs are found on
+those rows' 64-bit words, joined across block borders in x as they come.
 
 Formats (DVID_API.md §6.5, all little-endian):
 
@@ -31,6 +32,7 @@ from dvidctl.geometry import Box
 
 _HEADER = struct.Struct("<BBBBII")
 _CHUNK = 256  # blocks fetched per store call
+_SegRuns = tuple[int, np.ndarray, np.ndarray, np.ndarray]  # first block, row, x, length
 
 
 @dataclass(frozen=True)
@@ -166,16 +168,13 @@ def sparse_runs(vol: BlockVolume, targets: BlockTargets, scale: int, bounds: Box
     first = np.flatnonzero(new)
     ends = np.append(first[1:], n)
     cuts = np.flatnonzero(np.diff(first // _CHUNK)) + 1  # whole segments, ~_CHUNK blocks
-    found: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+    found: list[_SegRuns] = []
     for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(first)].tolist(), strict=True):
         found.extend(_segment_runs(vol, targets, scale, first[lo:hi], ends[lo:hi]))
     starts, lens = _assemble(found, coords, (nz, ny, nx))
     if bounds is not None and len(lens):
         starts, lens = clip_runs(starts, lens, bounds)
     return Runs(starts, lens)
-
-
-_SegRuns = tuple[int, np.ndarray, np.ndarray, np.ndarray]  # first block, row, x, length
 
 
 def _segment_runs(
@@ -193,16 +192,13 @@ def _segment_runs(
     lo = int(first[0])
     idx = np.arange(lo, int(ends[-1]))
     full = idx[targets.full[idx]]
-    if len(full):
-        ones = np.packbits(np.ones(nx, bool), bitorder="little")
-        for i in full.tolist():
-            s = seg_of[i - lo]
-            j = (i - int(first[s])) * nb
-            bufs[s][:, :, j : j + nb] = ones
+    for i in full.tolist():  # every bit set (rows are whole bytes)
+        s = seg_of[i - lo]
+        j = (i - int(first[s])) * nb
+        bufs[s][:, :, j : j + nb] = 0xFF
     reads = idx[~targets.full[idx]]
     got = vol.payloads(scale, coords[reads])
-    rc = coords[reads].tolist()
-    items = [(i, got.get(tuple(c))) for i, c in zip(reads.tolist(), rc, strict=True)]
+    items = [(i, got.get(tuple(coords[i].tolist()))) for i in reads.tolist()]
 
     def one(item: tuple[int, memoryview | None]) -> None:
         i, payload = item
