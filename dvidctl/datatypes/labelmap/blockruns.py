@@ -6,9 +6,11 @@ block costs plus as little as possible (bench/bench_labels.py measures both):
 * the block is decoded **tile-major** when it is stored as zstd tiles (each
   tile's frame straight into its own part of one per-thread buffer: no copy
   of the tiles into ZYX order, which a plain decode pays for);
-* the voxels of the body become **bit rows** (``np.packbits``, one bit a voxel,
-  x fastest) written straight into their place in the caller's array of a whole
-  row of blocks (:func:`block_bits`): a tile's rows are a strided view of it;
+* the voxels of the body become **bit rows** (one bit a voxel, x fastest, as
+  ``np.packbits(..., bitorder="little")`` but by ufuncs, which release the GIL)
+  written straight into their place in the caller's array of a whole row of
+  blocks (:func:`block_bits`): a tile's rows are a strided view of it. Rows are
+  whole bytes (labelmap blocks are multiples of 16 along each axis);
 * one or two supervoxels are ``np.equal`` passes into a reused mask; more are
   tested only in the rows that differ from the row before (one comparison pass:
   segmentation changes slowly across rows), looked up in the sorted set there and
@@ -29,7 +31,7 @@ import numpy as np
 from dvidctl.datatypes.imageblk.codec import ZSTD_TILED, decode_into, payload_codec
 from dvidctl.datatypes.imageblk.scratch import scratch
 from dvidctl.datatypes.imageblk.zstdbody import decode_tile_major
-from dvidctl.datatypes.labelmap.counting import rows_differ, runs
+from dvidctl.datatypes.labelmap.counting import runs
 
 #: Up to this many labels per block a mask is one comparison pass per label; above
 #: it, the rows that differ from the row before are found (one pass) and only those
@@ -152,14 +154,11 @@ def label_bits(rows: np.ndarray, labels: np.ndarray, out: np.ndarray) -> None:
     if nrows > 1:
         ne = scratch((nrows - 1, nx), _BOOL, "sparsevol-rows")
         np.not_equal(rows[1:], rows[:-1], out=ne)
-        if nx % 8 == 0:  # OR the row's 8-bool words: ufuncs release the GIL, packbits not
-            w = ne.view(_U64)
-            acc = w[:, 0].copy()
-            for k in range(1, w.shape[1]):
-                acc |= w[:, k]
-            np.not_equal(acc, 0, out=new[1:])
-        else:
-            new[1:] = rows_differ(ne)
+        w = ne.view(_U64)  # a row's bools as words, OR'd (ufuncs release the GIL)
+        acc = w[:, 0].copy()
+        for k in range(1, w.shape[1]):
+            acc |= w[:, k]
+        np.not_equal(acc, 0, out=new[1:])
     heads = np.flatnonzero(new)
     flat = rows[heads].reshape(-1)
     starts, vals = runs(flat, nx)  # the distinct rows' runs of one value, looked up
@@ -209,8 +208,7 @@ def _pack_into(mask: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
     GIL, so two threads packing blocks do not wait on each other. ``tmp`` is
     ``(rows, X / 8)`` uint64.
     """
-    nrows, nx = mask.shape
-    if nx % 8 or not _LITTLE:
+    if not _LITTLE:  # pragma: no cover - the multiply assumes native little-endian
         out[...] = np.packbits(mask, axis=1, bitorder="little").reshape(out.shape)
         return
     np.multiply(mask.view(_U64), _MAGIC, out=tmp)
@@ -227,7 +225,7 @@ def block_bits(
 ) -> None:
     """Write the bit rows of a stored block's voxels in sorted ``labels`` into ``out``.
 
-    ``out`` is a ``(Z, Y, row_bytes(X))`` uint8 view (of a larger array: no copy);
+    ``out`` is a ``(Z, Y, X / 8)`` uint8 view (of a larger array: no copy; X a multiple of 8);
     tiled zstd blocks are decoded tile-major and their rows written through a
     tile-major view of ``out``.
     """
