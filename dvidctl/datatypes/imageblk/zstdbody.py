@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+from collections.abc import Iterator
 
 import numpy as np
 import zstandard
@@ -147,4 +148,41 @@ def decode_tile_major(
     return out, tz, ty
 
 
-__all__ = ["TILE_HEAD", "decode_tile_major", "decode_tiled_region", "zstd_decompress_into"]
+def tile_rows(
+    body: memoryview, shape: tuple[int, ...], dtype: np.dtype, slot: str = "tile-rows"
+) -> tuple[int, int, Iterator[np.ndarray]] | None:
+    """The tiles of a tiled zstd body (after the id byte) one at a time, in stored order.
+
+    Returns ``(tz, ty, tiles)``: each tile is decoded when the iterator reaches it into
+    the same per-thread ``(tz * ty, X)`` buffer (``slot``: valid until the next one),
+    small enough to stay in a core's cache for what the caller does with it. None when
+    the tiles do not divide the block evenly.
+    """
+    tz, ty, offs = _tiles(body, shape)
+    nz, ny, nx = shape
+    if nz % tz or ny % ty:
+        return None
+
+    def each() -> Iterator[np.ndarray]:
+        tile = scratch((tz * ty, nx), dtype, slot)
+        dest = tile.reshape(-1).view(np.uint8).data
+        reader = dctx().stream_reader
+        for i in range(len(offs) - 1):
+            try:
+                got = reader(body[offs[i] : offs[i + 1]]).readinto(dest)
+            except zstandard.ZstdError as exc:
+                raise CorruptDataError(f"stored zstd block does not decode: {exc}") from None
+            if got != len(dest):
+                raise CorruptDataError(f"stored zstd tile {i} is too short")
+            yield tile
+
+    return tz, ty, each()
+
+
+__all__ = [
+    "TILE_HEAD",
+    "decode_tile_major",
+    "decode_tiled_region",
+    "tile_rows",
+    "zstd_decompress_into",
+]

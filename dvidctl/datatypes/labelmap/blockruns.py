@@ -30,7 +30,7 @@ import numpy as np
 
 from dvidctl.datatypes.imageblk.codec import ZSTD_TILED, decode_into, payload_codec
 from dvidctl.datatypes.imageblk.scratch import scratch
-from dvidctl.datatypes.imageblk.zstdbody import decode_tile_major
+from dvidctl.datatypes.imageblk.zstdbody import decode_tile_major, tile_rows
 from dvidctl.datatypes.labelmap.counting import runs
 
 #: Up to this many labels per block a mask is one comparison pass per label; above
@@ -152,16 +152,30 @@ def label_bits(rows: np.ndarray, labels: np.ndarray, out: np.ndarray) -> None:
     new = np.empty(nrows, bool)
     new[0] = True
     if nrows > 1:
-        ne = scratch((nrows - 1, nx), _BOOL, "sparsevol-rows")
-        np.not_equal(rows[1:], rows[:-1], out=ne)
-        w = ne.view(_U64)  # a row's bools as words, OR'd (ufuncs release the GIL)
-        acc = w[:, 0].copy()
-        for k in range(1, w.shape[1]):
-            acc |= w[:, k]
-        np.not_equal(acc, 0, out=new[1:])
+        _differs(rows, new[1:], scratch((nrows - 1, nx), _BOOL, "sparsevol-rows"))
     heads = np.flatnonzero(new)
-    flat = rows[heads].reshape(-1)
-    starts, vals = runs(flat, nx)  # the distinct rows' runs of one value, looked up
+    _lookup_rows(heads, rows[heads].reshape(-1), labels, nrows, nx, out)
+
+
+def _differs(rows: np.ndarray, out: np.ndarray, ne: np.ndarray) -> None:
+    """``out[i]``: row ``i + 1`` of 2D ``rows`` differs from row ``i`` (``ne``: scratch).
+
+    The comparison's bools, 8 a word, are summed per row (``np.einsum``): a byte
+    lane adds at most X / 8 <= 128 ones, so the sum is 0 only when all are.
+    """
+    np.not_equal(rows[1:], rows[:-1], out=ne)
+    np.not_equal(np.einsum("ij->i", ne.view(_U64)), 0, out=out)
+
+
+def _lookup_rows(
+    heads: np.ndarray, flat: np.ndarray, labels: np.ndarray, nrows: int, nx: int, out: np.ndarray
+) -> None:
+    """Bit rows into ``out`` from the distinct rows ``heads`` (their voxels ``flat``).
+
+    The distinct rows' runs of one value are looked up in sorted ``labels``; each
+    distinct row is repeated over the rows up to the next one.
+    """
+    starts, vals = runs(flat, nx)
     i = np.searchsorted(labels, vals)
     np.minimum(i, len(labels) - 1, out=i)
     lens = np.diff(np.append(starts, flat.size))
@@ -179,6 +193,32 @@ def label_bits(rows: np.ndarray, labels: np.ndarray, out: np.ndarray) -> None:
     _pack_into(hit.reshape(len(heads), nx), bits, np.empty((len(heads), nx // 8), _U64))
     full = np.repeat(bits.view(kind), weight, axis=0)  # each distinct row over its repeats
     out[...] = full.view(np.uint8).reshape(out.shape)
+
+
+def _tiled_lookup_bits(
+    body: memoryview, shape: tuple[int, int, int], dtype: np.dtype, labels: np.ndarray
+) -> tuple[int, int, np.ndarray, np.ndarray] | None:
+    """The distinct rows of a tiled block, found tile by tile while each is in cache.
+
+    Returns ``(tz, ty, heads, their voxels)`` with rows numbered tile-major (a tile's
+    first row always counts as distinct), or None when the tiles do not divide it.
+    """
+    got = tile_rows(body, shape, dtype, "sparsevol-tile")
+    if got is None:
+        return None
+    tz, ty, tiles = got
+    per = tz * ty
+    n = (shape[0] // tz) * (shape[1] // ty)
+    new = np.empty(n * per, bool)
+    ne = scratch((per - 1, shape[2]), _BOOL, "sparsevol-tile-ne") if per > 1 else None
+    parts = []
+    for i, tile in enumerate(tiles):
+        flags = new[i * per : (i + 1) * per]
+        flags[0] = True
+        if ne is not None:
+            _differs(tile, flags[1:], ne)
+        parts.append(tile[np.flatnonzero(flags)])  # a copy: the buffer takes the next tile
+    return tz, ty, np.flatnonzero(new), np.concatenate(parts).reshape(-1)
 
 
 def _word_rows(
@@ -232,6 +272,13 @@ def block_bits(
     nz, ny, nx = shape
     tiles = None
     if payload_codec(payload) == ZSTD_TILED:
+        if len(labels) > MAX_COMPARES:  # the distinct rows, found while each tile is in cache
+            found = _tiled_lookup_bits(memoryview(payload)[1:], shape, dtype, labels)
+            if found is not None:
+                tz, ty, heads, flat = found
+                dst = out.reshape(nz // tz, tz, ny // ty, ty, out.shape[2]).transpose(0, 2, 1, 3, 4)
+                _lookup_rows(heads, flat, labels, nz * ny, nx, dst)
+                return
         tiles = decode_tile_major(memoryview(payload)[1:], shape, dtype, "sparsevol-tiles")
     if tiles is None:
         vox = decode_into(payload, scratch(shape, dtype, "sparsevol"))
