@@ -265,29 +265,37 @@ def block_bits(
 ) -> None:
     """Write the bit rows of a stored block's voxels in sorted ``labels`` into ``out``.
 
-    ``out`` is a ``(Z, Y, X / 8)`` uint8 view (of a larger array: no copy; X a multiple of 8);
-    tiled zstd blocks are decoded tile-major and their rows written through a
-    tile-major view of ``out``.
+    ``out`` is a ``(Z, Y, X / 8)`` uint8 view (of a larger array: no copy; X a multiple
+    of 8). Tiled zstd blocks are decoded a tile at a time into one per-thread buffer
+    that stays in cache while it is compared (one or two labels) or its distinct rows
+    are found (more), and written through a tile-major view of ``out``; other blocks
+    are decoded whole.
     """
     nz, ny, nx = shape
-    tiles = None
     if payload_codec(payload) == ZSTD_TILED:
-        if len(labels) > MAX_COMPARES:  # the distinct rows, found while each tile is in cache
-            found = _tiled_lookup_bits(memoryview(payload)[1:], shape, dtype, labels)
+        body = memoryview(payload)[1:]
+        if len(labels) > MAX_COMPARES:
+            found = _tiled_lookup_bits(body, shape, dtype, labels)
             if found is not None:
                 tz, ty, heads, flat = found
-                dst = out.reshape(nz // tz, tz, ny // ty, ty, out.shape[2]).transpose(0, 2, 1, 3, 4)
-                _lookup_rows(heads, flat, labels, nz * ny, nx, dst)
+                _lookup_rows(heads, flat, labels, nz * ny, nx, _tile_view(out, tz, ty))
                 return
-        tiles = decode_tile_major(memoryview(payload)[1:], shape, dtype, "sparsevol-tiles")
-    if tiles is None:
-        vox = decode_into(payload, scratch(shape, dtype, "sparsevol"))
-        label_bits(vox.reshape(-1, nx), labels, out)
-        return
-    vox, tz, ty = tiles
-    # tile (iz, iy), row (lz, ly): splitting axes is a view of out, never a copy
-    dst = out.reshape(nz // tz, tz, ny // ty, ty, out.shape[2]).transpose(0, 2, 1, 3, 4)
-    label_bits(vox.reshape(-1, nx), labels, dst)
+        else:
+            got = tile_rows(body, shape, dtype, "sparsevol-tile")
+            if got is not None:
+                tz, ty, each = got
+                dst = _tile_view(out, tz, ty)
+                for i, tile in enumerate(each):
+                    label_bits(tile, labels, dst[divmod(i, ny // ty)])
+                return
+    vox = decode_into(payload, scratch(shape, dtype, "sparsevol"))
+    label_bits(vox.reshape(-1, nx), labels, out)
+
+
+def _tile_view(out: np.ndarray, tz: int, ty: int) -> np.ndarray:
+    """``(Z, Y, B)`` ``out`` as ``(Z / tz, Y / ty, tz, ty, B)``: tile, then its rows (a view)."""
+    nz, ny, nb = out.shape
+    return out.reshape(nz // tz, tz, ny // ty, ty, nb).transpose(0, 2, 1, 3, 4)
 
 
 def decode_rows(

@@ -22,17 +22,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dvidctl.datatypes.imageblk.blockvolume import BlockVolume, parallel_map
+from dvidctl.datatypes.imageblk.blockvolume import BlockVolume
 from dvidctl.datatypes.imageblk.codec import decode_into
-from dvidctl.datatypes.labelmap.blockruns import block_bits, row_bytes, word_row_runs
 from dvidctl.datatypes.labelmap.counting import merge_runs
 from dvidctl.datatypes.labelmap.labelindex import decode_block_ids, encode_block_ids
+from dvidctl.datatypes.labelmap.segmentruns import target_runs
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import Box
 
 _HEADER = struct.Struct("<BBBBII")
 _CHUNK = 256  # blocks fetched per store call
-_SegRuns = tuple[int, np.ndarray, np.ndarray, np.ndarray]  # first block, row, x, length
 
 
 @dataclass(frozen=True)
@@ -149,112 +148,16 @@ def index_targets(
 def sparse_runs(vol: BlockVolume, targets: BlockTargets, scale: int, bounds: Box | None) -> Runs:
     """Runs of the voxels of ``vol`` at ``scale`` in the target blocks, of their supervoxels.
 
-    The target blocks are taken as **segments**, blocks next to each other along x
-    (a row of blocks), a few hundred blocks at a time (one store call each). Each
-    block read is decoded on the block pool into bit rows in its place in its
-    segment's array (:func:`~.blockruns.block_bits`); blocks the label fills are not
-    read. Runs are then found per segment on its 64-bit words, already joined
-    across the block borders in x, and put in ZYX order per z slab of blocks.
+    Blocks the label fills are not read; the others are decoded on the block pool
+    into bit rows of rows of blocks along x, whose runs come out joined across block
+    borders (:func:`~.segmentruns.target_runs`).
     """
-    nz, ny, nx = vol.spec.block_shape
-    coords = targets.coords
-    n = len(coords)
-    if not n:
+    if not len(targets.coords):
         return Runs(np.zeros((0, 3), np.int64), np.zeros(0, np.int64))
-    new = np.ones(n, bool)
-    if n > 1:  # labelmap blocks are multiples of 16: bit rows of blocks meet at byte borders
-        c = coords
-        new[1:] = (c[1:, 0] != c[:-1, 0]) | (c[1:, 1] != c[:-1, 1]) | (c[1:, 2] != c[:-1, 2] + 1)
-    first = np.flatnonzero(new)
-    ends = np.append(first[1:], n)
-    cuts = np.flatnonzero(np.diff(first // _CHUNK)) + 1  # whole segments, ~_CHUNK blocks
-    found: list[_SegRuns] = []
-    for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(first)].tolist(), strict=True):
-        found.extend(_segment_runs(vol, targets, scale, first[lo:hi], ends[lo:hi]))
-    starts, lens = _assemble(found, coords, (nz, ny, nx))
+    starts, lens = target_runs(vol, targets, scale)
     if bounds is not None and len(lens):
         starts, lens = clip_runs(starts, lens, bounds)
     return Runs(starts, lens)
-
-
-def _segment_runs(
-    vol: BlockVolume, targets: BlockTargets, scale: int, first: np.ndarray, ends: np.ndarray
-) -> list[_SegRuns]:
-    """Runs ``(row, x, length)`` of each segment ``blocks[first[i]:ends[i]]``, on its bit rows."""
-    bs = vol.spec.block_shape
-    nz, ny, nx = bs
-    nb = row_bytes(nx)
-    dtype = vol.spec.dtype
-    coords = targets.coords
-    sizes = ends - first
-    bufs = [np.zeros((nz, ny, -(-k * nb // 8) * 8), np.uint8) for k in sizes.tolist()]
-    seg_of = np.repeat(np.arange(len(first)), sizes).tolist()
-    lo = int(first[0])
-    idx = np.arange(lo, int(ends[-1]))
-    full = idx[targets.full[idx]]
-    for i in full.tolist():  # every bit set (rows are whole bytes)
-        s = seg_of[i - lo]
-        j = (i - int(first[s])) * nb
-        bufs[s][:, :, j : j + nb] = 0xFF
-    reads = idx[~targets.full[idx]]
-    got = vol.payloads(scale, coords[reads])
-    items = [(i, got.get(tuple(coords[i].tolist()))) for i in reads.tolist()]
-
-    def one(item: tuple[int, memoryview | None]) -> None:
-        i, payload = item
-        if payload is None:  # named by the index, not stored: no voxels
-            return
-        s = seg_of[i - lo]
-        j = (i - int(first[s])) * nb
-        block_bits(payload, bs, dtype, targets.labels(i), bufs[s][:, :, j : j + nb])
-
-    parallel_map(one, items, min_items=2)
-
-    def runs_of(s: int) -> _SegRuns:
-        words = bufs[s].reshape(nz * ny, -1).view("<u8")
-        return (int(first[s]), *word_row_runs(words, int(sizes[s]) * nx))
-
-    return parallel_map(runs_of, range(len(first)), min_items=2)
-
-
-def _assemble(
-    found: list[_SegRuns], coords: np.ndarray, bs: tuple[int, int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Runs per segment (rows in any order, x order within a row) -> global ZYX order.
-
-    The segments of one z slab of blocks, concatenated in (y, x) block order, are put
-    in order by a stable sort on a small key (local z, block row, local y): runs of
-    one row keep their segment and x order. No global sort of every run, and no
-    joining: segments do not touch along x.
-    """
-    nz, ny, nx = bs
-    found = [f for f in found if len(f[3])]
-    if not found:
-        return np.zeros((0, 3), np.int64), np.zeros(0, np.int64)
-    seg = coords[[f[0] for f in found]]
-    slab_cut = np.flatnonzero(np.diff(seg[:, 0])) + 1
-    parts: list[np.ndarray] = []
-    parts_n: list[np.ndarray] = []
-    for a, b in zip(np.r_[0, slab_cut].tolist(), np.r_[slab_cut, len(found)].tolist(), strict=True):
-        group = found[a:b]
-        sizes = [len(g[3]) for g in group]
-        z, y = np.divmod(np.concatenate([g[1] for g in group]), ny)
-        x = np.concatenate([g[2] for g in group])
-        n = np.concatenate([g[3] for g in group])
-        by = np.repeat(seg[a:b, 1], sizes)
-        bx = np.repeat(seg[a:b, 2], sizes)
-        by0 = int(seg[a, 1])
-        nby = int(seg[b - 1, 1]) - by0 + 1
-        key = (z * nby + (by - by0)) * ny + y  # runs of a segment come rows interleaved
-        small = nz * nby * ny <= 1 << 16
-        order = np.argsort(key.astype(np.uint16) if small else key, kind="stable")
-        g = np.empty((len(n), 3), np.int64)
-        g[:, 0] = z[order] + int(seg[a, 0]) * nz
-        g[:, 1] = (y + by * ny)[order]
-        g[:, 2] = (x + bx * nx)[order]
-        parts.append(g)
-        parts_n.append(n[order])
-    return np.concatenate(parts), np.concatenate(parts_n).astype(np.int64, copy=False)
 
 
 def clip_runs(starts: np.ndarray, lens: np.ndarray, bounds: Box) -> tuple[np.ndarray, np.ndarray]:
