@@ -19,6 +19,7 @@ from dvidctl.datatypes.imageblk.codec import LabelBlockZstdCodec, RawCodec, Zstd
 from dvidctl.datatypes.imageblk.downsample import downsample_labels
 from dvidctl.datatypes.labelmap.blockruns import MAX_COMPARES, block_bits, mask_row_runs
 from dvidctl.datatypes.labelmap.sparsevol import index_targets
+from dvidctl.errors import CorruptDataError
 from dvidctl.geometry import Box
 
 
@@ -77,6 +78,19 @@ def test_block_bits_every_codec(codec, nlabels: int) -> None:  # type: ignore[no
     untouched = np.unpackbits(np.full((64, 64, 8), 0xA5, np.uint8), axis=2, bitorder="little")
     np.testing.assert_array_equal(got[:, :, :64], untouched.view(bool))
     np.testing.assert_array_equal(got[:, :, 128:], untouched.view(bool))
+
+
+@pytest.mark.parametrize("nlabels", [1, MAX_COMPARES + 1])
+def test_block_bits_corrupt_tile_is_an_error(nlabels: int) -> None:
+    """A tiled block whose last frame is cut short or garbled: CorruptDataError, either path."""
+    rng = np.random.default_rng(3)
+    block = _blocky(rng, (64, 64, 64), 40)
+    labels = np.sort(rng.choice(np.unique(block), nlabels, replace=False))
+    payload = ZstdCodec(tile=32).encode(block)
+    out = np.zeros((64, 64, 8), np.uint8)
+    garbled = payload[:-40] + bytes(40)
+    with pytest.raises(CorruptDataError):
+        block_bits(garbled, (64, 64, 64), block.dtype, labels, out)
 
 
 def _check_sparsevol(seg, vol: np.ndarray, off: np.ndarray, label: int, **kw) -> None:  # type: ignore[no-untyped-def]
