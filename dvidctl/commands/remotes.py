@@ -5,8 +5,8 @@ prints a one-line summary (or ``--json``); transfers draw a progress bar on a
 terminal. The environment is read here only: ``DVIDCTL_REMOTE_TOKEN`` (a token
 for remotes that have none configured), and for tests and slow links
 ``DVIDCTL_SYNC_ATTEMPTS``, ``DVIDCTL_SYNC_BACKOFF``, ``DVIDCTL_SYNC_STALL``
-(seconds without a byte before a request is retried) and ``DVIDCTL_SYNC_BATCH``
-(values per batch).
+(seconds without a byte before a request is retried), ``DVIDCTL_SYNC_BATCH``
+(values per batch) and ``DVIDCTL_SYNC_STREAMS`` (concurrent streams).
 """
 
 from __future__ import annotations
@@ -70,7 +70,9 @@ def _options() -> Options:
             hint="one of stored, labelblock, auto",
         )
     return Options(
-        batch_values=max(1, _env_number("DVIDCTL_SYNC_BATCH", int, d.batch_values)), wire=labels
+        batch_values=max(1, _env_number("DVIDCTL_SYNC_BATCH", int, d.batch_values)),
+        wire=labels,
+        streams=max(1, _env_number("DVIDCTL_SYNC_STREAMS", int, d.streams)),
     )
 
 

@@ -94,6 +94,11 @@ class Endpoint(Protocol):
         """Move values of ``data_uuid`` in ``enc`` from now on (None: stored bytes)."""
         ...
 
+    def fork(self) -> Endpoint:
+        """The same side for another stream of a transfer, used from another thread: a
+        server's has a connection and counters of its own (and shares the encodings)."""
+        ...
+
     # ------------------------------------------------------------ sending
     def state(self) -> RepoInfo:
         """The side's repository document (NotFoundError if it has none)."""
@@ -198,6 +203,11 @@ class LocalEndpoint:
 
     def use_encoding(self, data_uuid: str, enc: WireEncoding | None) -> None:
         """Nothing: a local side hands over stored values."""
+
+    def fork(self) -> LocalEndpoint:
+        """Itself: its reads and batches are safe from several threads (writes take the
+        store's write lock)."""
+        return self
 
     def state(self) -> RepoInfo:
         return exchange.repo_state(self.repo)

@@ -58,6 +58,15 @@ class HttpEndpoint(HttpCalls):
         """None: the local side builds encodings (it knows the instance's config)."""
         return None
 
+    def fork(self) -> HttpEndpoint:
+        """Another endpoint of the same repository with its own connection and counters;
+        the encodings are shared (one dict), so a choice made on one holds for all."""
+        other = HttpEndpoint(self.base, self.repo_ref, token=self.token, policy=self.policy)
+        other.encodings = self.encodings
+        other.speaks = self.speaks
+        other.dumps = self.dumps
+        return other
+
     def use_encoding(self, data_uuid: str, enc: WireEncoding | None) -> None:
         """Move the values of instance ``data_uuid`` in wire encoding ``enc`` (None: stored)."""
         if enc is None:

@@ -9,7 +9,10 @@ No silent hangs, nothing lost on a dropped connection:
   rebuilds its body from scratch;
 * streamed answers resume where they broke (:meth:`HttpCalls._resuming`; the
   caller's producer knows from where);
-* one ``httpx.Client``: requests reuse one kept-alive connection.
+* one ``httpx.Client``: requests reuse one kept-alive connection (a transfer's
+  other streams fork an endpoint of their own);
+* the socket is read in pieces of :data:`READ_BYTES` (httpcore's own 64 KiB made
+  an h11 event, and a piece for the frame reader to join, per 64 KiB).
 
 A server answers errors on the sync routes as JSON with dvidctl's kinds; they are
 raised here as the same error classes (a conflict stays a conflict). Failing to
@@ -30,6 +33,19 @@ import httpx
 from dvidctl import errors
 from dvidctl.errors import CorruptDataError, DvidError, RemoteError
 from dvidctl.sync.results import Stats
+
+#: Bytes asked of the socket per read of a response body.
+READ_BYTES = 1 << 20
+
+
+def _bigger_reads() -> None:
+    """Read response bodies in pieces of up to :data:`READ_BYTES` (httpcore reads 64 KiB
+    at a time: a class attribute, the one setting of it there is)."""
+    from httpcore._sync.http11 import HTTP11Connection
+
+    if HTTP11Connection.READ_NUM_BYTES < READ_BYTES:
+        HTTP11Connection.READ_NUM_BYTES = READ_BYTES
+
 
 _RETRY_STATUS = frozenset({502, 503, 504})
 _KINDS: dict[str, type[DvidError]] = {
@@ -92,6 +108,7 @@ class HttpCalls:
         p = self.policy
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         timeout = httpx.Timeout(p.stall, connect=p.connect, pool=p.stall)
+        _bigger_reads()
         self.client = client or httpx.Client(timeout=timeout, headers=headers)
 
     def close(self) -> None:

@@ -136,6 +136,11 @@ class HeldSender:
             if lay is not None:
                 self.layouts[i.data_uuid] = lay
         self.params = select_params(held)
+        self.instances = instances
+
+    def fork(self) -> HeldSender:
+        """The same selection over a fork of the wrapped endpoint (another stream)."""
+        return HeldSender(self.ep.fork(), self.held, self.instances)
 
     def listing(self, node: str, data_uuid: str) -> Iterator[Keys]:
         lay = self.layouts.get(data_uuid)

@@ -12,16 +12,17 @@ applied atomically and durably. Keys the receiver holds and the sender does not
 are removed (mirror semantics: a snapshot of an open node is refreshed exactly).
 Last, a committed node is completed, which checks its digests on the receiver.
 
-**One batch on the way per stream.** Every request for values asks for at most
-what fits in the receiver's current batch (``dump`` and ``values`` take the
-batch's limits; the sender ends its answer after the value that fills it), and
-the next request is made only once that batch is durable. A local receiver
-writes each value as it arrives (:meth:`Endpoint.batch`: digest checked, then
-into the table file the batch's commit ingests), so the disk works while the
-rest of the batch is on the wire; a remote receiver gets each batch in one
-request, applied on a worker while the next one is read locally (its one
-request is still the only batch on the wire). So a rerun after an interruption
-diffs again and sends again at most the one batch that was not durable yet.
+**Several streams** (:attr:`Options.streams`). Each (node, instance) is a unit,
+moved by one :class:`~dvidctl.sync.stream.Stream` (its own connection, at most
+one batch on the way: see there). Units of the next nodes are started while
+earlier ones finish (nodes are created here in plan order, parents first, up to
+:data:`AHEAD` nodes ahead of the oldest one not completed), so the sender reads
+and frames one stream's batch while the receiver makes another's durable.
+Nothing is marked complete before its contents are: a node is completed (its
+digests checked) in plan order, once every unit of it has ended, in this thread;
+after a failure no other node is completed, the other streams stop after their
+batch, and the first failure is raised. So a rerun sends again at most one batch
+per stream. Branch heads move after the transfer (the callers).
 
 **Wire encoding** (:attr:`Options.wire`): label blocks may travel as DVID's label
 Block under zstd (``labelblock``, 2-3.5x fewer bytes, :mod:`dvidctl.api.wire`)
@@ -34,23 +35,28 @@ of that batch, both ways); it switches when the link is the slower.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import SimpleQueue
 
 from dvidctl.datatypes.registry import WireEncoding
-from dvidctl.errors import CorruptDataError
 from dvidctl.store.nodedelta import Applied
-from dvidctl.sync.diff import diff
-from dvidctl.sync.endpoint import BatchWriter, Endpoint
+from dvidctl.sync.endpoint import Endpoint
 from dvidctl.sync.plan import NodeStep, Plan
 from dvidctl.sync.results import Progress, ProgressFn, Stats
+from dvidctl.sync.stream import Stream
+
+#: Nodes started ahead of the oldest one not completed yet (several streams).
+AHEAD = 4
 
 
 @dataclass(frozen=True)
 class Options:
-    """Batch sizes of a transfer."""
+    """Batch sizes and streams of a transfer."""
 
     #: Values per batch the receiver applies in one write.
     batch_values: int = 4096
@@ -64,6 +70,8 @@ class Options:
     wire: str = "auto"
     #: Values of the first batch ``auto`` times converting.
     sample: int = 1
+    #: Concurrent streams, each with at most one batch on the way (see the module doc).
+    streams: int = 2
 
 
 class Transfer:
@@ -97,88 +105,204 @@ class Transfer:
         #: What ``auto`` measured: per value, seconds converting and bytes saved, and
         #: the link's bytes per second.
         self.measured: dict[str, float] = {}
-        #: The apply worker of the instance being moved, and the batch it is applying.
-        self._pool: ThreadPoolExecutor | None = None
-        self._inflight: tuple[Future[Applied], str] | None = None
-        #: Values of the current instance's first batch (``auto`` times converting some).
-        self._sample: list[tuple[bytes, bytes]] = []
+        #: Counters, progress and encoding choices are shared by the streams.
+        self._lock = threading.RLock()
+        #: Set when a stream failed: the others stop after their batch.
+        self.stop = threading.Event()
+        self._failure: BaseException | None = None
+        self._main = Stream(self, sender, receiver)
+        self._streams: list[Stream] = [self._main]
 
     def _report(self) -> None:
         if self.progress is not None:
-            self.progress(Progress(self.phase, self._done, self._total, self.stats, self._node))
+            with self._lock:
+                self.progress(Progress(self.phase, self._done, self._total, self.stats, self._node))
 
     def run(self, plan: Plan) -> None:
-        """Every step of ``plan``, in order."""
+        """Every step of ``plan``, in order (several streams: see the module doc)."""
         self._total = len(plan.moving)
         self.stats.nodes_same += len(plan.same)
         self._report()
-        for step in plan.steps:
-            self.node(step)
+        n = self._stream_count(plan)
+        if n <= 1:
+            for step in plan.steps:
+                self.node(step)
+            return
+        try:
+            self._concurrent(plan, n)
+        finally:
+            self._join_streams()
 
     def node(self, step: NodeStep) -> None:
-        """Move one node (see the module doc)."""
+        """Move one node on the main stream (see the module doc)."""
+        self._start(step)
+        for data_uuid, list_receiver in self._units(step):
+            self._main.instance(step.info.uuid, data_uuid, list_receiver=list_receiver)
+        self._finish(step)
+
+    def instance(self, node: str, data_uuid: str, *, list_receiver: bool) -> None:
+        """Make the receiver's entries for (node, instance) equal to the sender's (main stream)."""
+        self._main.instance(node, data_uuid, list_receiver=list_receiver)
+
+    def _units(self, step: NodeStep) -> list[tuple[str, bool]]:
+        """``(data_uuid, list_receiver)`` of each instance of the step to move."""
+        if step.meta_only:
+            return []
         info = step.info
-        self._node = info.uuid
+        out = []
+        for data_uuid in self.compare:
+            wrote = info.digests is None or data_uuid in info.digests
+            if wrote or step.list_receiver:
+                out.append((data_uuid, step.list_receiver))
+        return out
+
+    def _start(self, step: NodeStep) -> None:
+        """Create or reopen the step's node on the receiver (in plan order: parents first)."""
+        self._node = step.info.uuid
         if not step.meta_only:
             if step.create:
-                self.receiver.create_node(info)
+                self.receiver.create_node(step.info)
             if step.reopen:
-                self.receiver.reopen_node(info.uuid)
-            for data_uuid in self.compare:
-                wrote = info.digests is None or data_uuid in info.digests
-                if wrote or step.list_receiver:
-                    self.instance(info.uuid, data_uuid, list_receiver=step.list_receiver)
+                self.receiver.reopen_node(step.info.uuid)
+
+    def _finish(self, step: NodeStep) -> None:
+        """Complete the step's node, every unit of it done (in plan order)."""
+        info = step.info
+        self._node = info.uuid
         if step.complete:
             self.receiver.complete_node(info, self.compare)
         elif not info.locked and info.stamp:
             self.receiver.mark_snapshot(info.uuid, info.stamp)
-        if not step.meta_only:
-            self.stats.nodes += 1
-            self._done += 1
+        with self._lock:
+            if not step.meta_only:
+                self.stats.nodes += 1
+                self._done += 1
         self._report()
 
-    def _encoding(self, data_uuid: str) -> None:
+    # ------------------------------------------------------------ streams
+    def _stream_count(self, plan: Plan) -> int:
+        """Streams to run: one unless both ends can fork one (and there are units to share)."""
+        n = max(1, self.options.streams)
+        forks = all(callable(getattr(type(ep), "fork", None)) for ep in self._eps)
+        units = sum(len(self._units(s)) for s in plan.steps)
+        return min(n, units) if forks else 1
+
+    def _join_streams(self) -> None:
+        """Add the forked streams' request counters to the main endpoints' and close them."""
+        for st in self._streams[1:]:
+            for mine, theirs in ((self.sender, st.sender), (self.receiver, st.receiver)):
+                if theirs is mine:
+                    continue
+                mine.stats.requests += theirs.stats.requests
+                mine.stats.up += theirs.stats.up
+                mine.stats.down += theirs.stats.down
+                theirs.close()
+        del self._streams[1:]
+
+    def _concurrent(self, plan: Plan, n: int) -> None:
+        """The units on ``n`` streams of forked endpoints (the main ones stay with this
+        thread: node creation and completion)."""
+        free: SimpleQueue[Stream] = SimpleQueue()
+        for _ in range(n):
+            st = Stream(self, self.sender.fork(), self.receiver.fork())
+            self._streams.append(st)
+            free.put(st)
+
+        def unit(node: str, data_uuid: str, list_receiver: bool) -> None:
+            st = free.get()
+            try:
+                st.instance(node, data_uuid, list_receiver=list_receiver)
+            except BaseException as exc:
+                with self._lock:
+                    if self._failure is None and not self.stop.is_set():
+                        self._failure = exc
+                    self.stop.set()
+                raise
+            finally:
+                free.put(st)
+
+        started: deque[tuple[NodeStep, list[Future[None]]]] = deque()
+        with ThreadPoolExecutor(n, thread_name_prefix="dvidctl-sync-stream") as pool:
+            try:
+                for step in plan.steps:
+                    while started and (
+                        len(started) >= AHEAD or all(f.done() for f in started[0][1])
+                    ):
+                        self._end(*started.popleft())
+                    self._start(step)
+                    futs = [pool.submit(unit, step.info.uuid, d, lr) for d, lr in self._units(step)]
+                    started.append((step, futs))
+                while started:
+                    self._end(*started.popleft())
+            except BaseException:
+                self.stop.set()
+                for _, futs in started:
+                    for f in futs:
+                        f.cancel()
+                raise
+            finally:
+                if self._failure is not None:
+                    failure, self._failure = self._failure, None
+                    raise failure
+
+    def _end(self, step: NodeStep, futs: list[Future[None]]) -> None:
+        """Wait for the step's units, then complete its node."""
+        for f in futs:
+            f.result()
+        self._finish(step)
+
+    # ------------------------------------------------------------ encodings
+    def encoding(self, data_uuid: str) -> None:
         """Set (once per instance) the wire encoding its values travel in."""
-        if data_uuid in self._encodings:
-            return
-        mode, name = self.options.wire, "labelblock"
-        offered: WireEncoding | None = None
-        if all(name in ep.speaks for ep in self._eps):
-            offered = self.sender.encoding_for(data_uuid, name)
-            offered = offered or self.receiver.encoding_for(data_uuid, name)
-        enc = offered if mode == name or (mode == "auto" and self._auto) else None
-        if offered is not None:
-            self.stats.labels = "labelblock" if enc is not None else "stored"
-            if mode == "auto" and self._auto is None:
-                self._pending[data_uuid] = offered  # decided after its first batch
-        self._encodings[data_uuid] = enc
-        for ep in self._eps:
-            ep.use_encoding(data_uuid, enc)
+        with self._lock:
+            if data_uuid in self._encodings:
+                return
+            mode, name = self.options.wire, "labelblock"
+            offered: WireEncoding | None = None
+            if all(name in ep.speaks for ep in self._eps):
+                offered = self.sender.encoding_for(data_uuid, name)
+                offered = offered or self.receiver.encoding_for(data_uuid, name)
+            enc = offered if mode == name or (mode == "auto" and self._auto) else None
+            if offered is not None:
+                self.stats.labels = "labelblock" if enc is not None else "stored"
+                if mode == "auto" and self._auto is None:
+                    self._pending[data_uuid] = offered  # decided after its first batch
+            self._encodings[data_uuid] = enc
+            self._use(data_uuid, enc)
+
+    def _use(self, data_uuid: str, enc: WireEncoding | None) -> None:
+        for st in self._streams:
+            for ep in (st.sender, st.receiver):
+                ep.use_encoding(data_uuid, enc)
+
+    def undecided(self, data_uuid: str) -> bool:
+        """Whether ``auto`` still waits for values of ``data_uuid`` to time."""
+        return data_uuid in self._pending
 
     @property
     def _eps(self) -> tuple[Endpoint, Endpoint]:
         return self.sender, self.receiver
 
-    def _decide(self, data_uuid: str) -> None:
+    def _decide(self, data_uuid: str, sample: list[tuple[bytes, bytes]]) -> None:
         """``auto``: time converting values of the first batch; switch if the link is the slower."""
         enc = self._pending.pop(data_uuid, None)
         if enc is None:
             return
         if self._auto is None:
-            self._auto = self._judge(enc, self._sample)
+            self._auto = self._judge(enc, sample)
             if self._auto is None:
                 self._pending[data_uuid] = enc  # nothing to judge by yet
                 return
             self.stats.labels = "labelblock" if self._auto else "stored"
         if self._auto:
             self._encodings[data_uuid] = enc
-            for ep in self._eps:
-                ep.use_encoding(data_uuid, enc)
+            self._use(data_uuid, enc)
 
     def _judge(self, enc: WireEncoding, sample: list[tuple[bytes, bytes]]) -> bool | None:
         """Whether ``enc`` saves more link seconds than it costs (None: nothing to tell by)."""
-        link_b = sum(ep.link_bytes for ep in self._eps)
-        link_s = sum(ep.link_seconds for ep in self._eps)
+        eps = [ep for st in self._streams for ep in (st.sender, st.receiver)]
+        link_b = sum(ep.link_bytes for ep in eps)
+        link_s = sum(ep.link_seconds for ep in eps)
         t0 = time.perf_counter()
         wired: list[tuple[bytes, bytes]] = []
         saved = 0.0
@@ -198,87 +322,13 @@ class Transfer:
         self.measured = {"convert_s": conv, "saved_bytes": saved, "link_bytes_per_s": rate}
         return saved / rate > conv
 
-    def instance(self, node: str, data_uuid: str, *, list_receiver: bool) -> None:
-        """Make the receiver's entries for (node, instance) equal to the sender's.
+    # ------------------------------------------------------------ counters
+    def count_same(self, n: int) -> None:
+        """Keys both listings held with the same digest."""
+        with self._lock:
+            self.stats.same += n
 
-        A remote receiver's batches are applied on a worker thread, one at a time,
-        while the next one is read here; a local one writes as values arrive.
-        """
-        self._encoding(data_uuid)
-        self._sample = []
-        with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-sync-apply") as pool:
-            self._pool = pool
-            try:
-                if list_receiver or not self._dumps:
-                    self._diffed(node, data_uuid, list_receiver)
-                else:  # the receiver holds none of it: every value, one batch per request
-                    self._everything(node, data_uuid)
-                self._wait()
-            finally:
-                self._pool = None
-                if self._inflight is not None:  # a failure: let the batch in flight end
-                    self._inflight[0].exception()
-                    self._inflight = None
-
-    @property
-    def _dumps(self) -> bool:
-        """Whether the sender's own class streams whole nodes (a wrapper that filters the
-        sender's listing, such as a partial clone's, and does not say how it dumps, is
-        read through listings and values as before)."""
-        own = callable(getattr(type(self.sender), "dump", None))
-        return own and bool(getattr(self.sender, "dumps", True))  # an older server: no dump
-
-    def _put(self, batch: BatchWriter, data_uuid: str, tk: bytes, dig: bytes, v: bytes) -> None:
-        batch.put(tk, dig, v)
-        if data_uuid in self._pending and len(self._sample) < 64:
-            self._sample.append((tk, v))
-
-    def _diffed(self, node: str, data_uuid: str, list_receiver: bool) -> None:
-        o = self.options
-        theirs = self.receiver.listing(node, data_uuid) if list_receiver else iter(())
-        batch = self.receiver.batch(node, data_uuid)
-        for step in diff(self.sender.listing(node, data_uuid), theirs):
-            self.stats.same += step.same
-            for tk in step.delete:
-                batch.delete(tk)
-                batch = self._maybe_flush(node, data_uuid, batch)
-            i = 0
-            while i < len(step.send):
-                room = max(1, o.batch_values - len(batch))
-                wanted = step.send[i : i + min(room, self._per_request())]
-                got = 0
-                room_bytes = max(1, o.batch_bytes - batch.nbytes)
-                for tk, dig, stored in self.sender.values(node, data_uuid, wanted, room_bytes):
-                    got += 1
-                    if dig is None or stored is None:
-                        batch.delete(tk)  # gone from an open sender node meanwhile
-                    else:
-                        self._put(batch, data_uuid, tk, dig, stored)
-                if not got:
-                    raise CorruptDataError("the sender answered no value of those asked for")
-                i += got
-                batch = self._maybe_flush(node, data_uuid, batch)
-        self._close(node, data_uuid, batch)
-
-    def _everything(self, node: str, data_uuid: str) -> None:
-        o = self.options
-        after: bytes | None = None
-        while True:
-            batch = self.receiver.batch(node, data_uuid)
-            n = nbytes = 0
-            for tk, dig, stored in self.sender.dump(
-                node, data_uuid, after, o.batch_values, o.batch_bytes
-            ):
-                n += 1
-                after = tk if after is None or tk > after else after
-                if dig is not None and stored is not None:
-                    nbytes += len(stored)
-                    self._put(batch, data_uuid, tk, dig, stored)
-            self._close(node, data_uuid, batch)
-            if n < o.batch_values and nbytes < o.batch_bytes:
-                return  # the sender's answer ended before a batch was full: the last one
-
-    def _per_request(self) -> int:
+    def per_request(self) -> int:
         """Keys for the next values request: about one batch."""
         o = self.options
         if not self.stats.keys:
@@ -286,43 +336,15 @@ class Transfer:
         mean = max(1, self.stats.bytes // self.stats.keys)
         return max(1, min(o.batch_values, o.batch_bytes // mean))
 
-    def _maybe_flush(self, node: str, data_uuid: str, batch: BatchWriter) -> BatchWriter:
-        o = self.options
-        if len(batch) >= o.batch_values or batch.nbytes >= o.batch_bytes:
-            self._flush(data_uuid, batch)
-            return self.receiver.batch(node, data_uuid)
-        return batch
-
-    def _close(self, node: str, data_uuid: str, batch: BatchWriter) -> None:
-        if len(batch):
-            self._flush(data_uuid, batch)
-        else:
-            batch.discard()
-
-    def _flush(self, data_uuid: str, batch: BatchWriter) -> None:
-        """Commit ``batch``: durable before the next request for values, unless the
-        receiver is remote (then on the worker, after the one before it)."""
-        self._wait()
-        if self._pool is None or not batch.overlaps:
-            self._applied(data_uuid, batch.commit())
-            return
-        self._inflight = (self._pool.submit(batch.commit), data_uuid)
-
-    def _wait(self) -> None:
-        """Wait for the batch in flight (its failure is raised here)."""
-        if self._inflight is None:
-            return
-        fut, data_uuid = self._inflight
-        self._inflight = None
-        self._applied(data_uuid, fut.result())
-
-    def _applied(self, data_uuid: str, done: Applied) -> None:
-        self.stats.keys += done.puts
-        self.stats.bytes += done.nbytes
-        self.stats.deleted += done.deletes
-        self.stats.batches += 1
-        if data_uuid in self._pending and self._sample:
-            self._decide(data_uuid)
+    def applied(self, stream: Stream, data_uuid: str, done: Applied) -> None:
+        """Count a batch a stream made durable (and let ``auto`` decide after the first)."""
+        with self._lock:
+            self.stats.keys += done.puts
+            self.stats.bytes += done.nbytes
+            self.stats.deleted += done.deletes
+            self.stats.batches += 1
+            if data_uuid in self._pending and stream.sample:
+                self._decide(data_uuid, stream.sample)
         self._report()
 
 

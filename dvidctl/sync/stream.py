@@ -1,0 +1,168 @@
+"""One stream of a transfer: (node, instance) units moved over a connection of its own.
+
+A :class:`Stream` holds a sender and a receiver endpoint of its own (for a server:
+its own kept-alive connection and counters, :meth:`Endpoint.fork`) and moves one
+unit at a time -- the receiver's entries for one (node, instance) made equal to
+the sender's -- in batches, with at most **one batch on the way**: every request
+for values asks for at most what fits in the receiver's current batch (``dump``
+and ``values`` take the batch's limits; the sender ends its answer after the
+value that fills it), and the stream's next request is made only once that
+batch is durable. A local receiver writes each value as it arrives
+(:meth:`Endpoint.batch`: digest checked, then into the table file the batch's
+commit ingests), so the disk works while the rest of the batch is on the wire; a
+remote receiver gets each batch in one request, applied on the stream's worker
+while the next one is read locally (its one request is still the only batch on
+the wire). So a rerun after an interruption diffs again and sends again at most
+the one batch per stream that was not durable yet.
+
+:class:`~dvidctl.sync.transfer.Transfer` runs several streams at once
+(:attr:`Options.streams <dvidctl.sync.transfer.Options.streams>`), so that the
+sender prepares one stream's batch while the receiver makes another's durable;
+what a batch did is counted through the transfer (:meth:`Transfer.applied`).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from dvidctl.errors import CorruptDataError, DvidError
+from dvidctl.store.nodedelta import Applied
+from dvidctl.sync.diff import diff
+from dvidctl.sync.endpoint import BatchWriter, Endpoint
+
+if TYPE_CHECKING:
+    from dvidctl.sync.transfer import Transfer
+
+
+class Stopped(DvidError):
+    """Another stream of the transfer failed: this one stops after its batch (internal)."""
+
+
+class Stream:
+    """One stream of ``transfer`` between ``sender`` and ``receiver`` (see the module doc)."""
+
+    def __init__(self, transfer: Transfer, sender: Endpoint, receiver: Endpoint) -> None:
+        self.transfer = transfer
+        self.sender = sender
+        self.receiver = receiver
+        #: The apply worker of the unit being moved, and the batch it is applying.
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: tuple[Future[Applied], str] | None = None
+        #: Values of the current unit's first batch (``auto`` times converting some).
+        self.sample: list[tuple[bytes, bytes]] = []
+        #: Set by the transfer when another stream failed.
+        self.stop: threading.Event = transfer.stop
+
+    @property
+    def dumps(self) -> bool:
+        """Whether the sender's own class streams whole nodes (a wrapper that filters the
+        sender's listing, such as a partial clone's, and does not say how it dumps, is
+        read through listings and values as before)."""
+        own = callable(getattr(type(self.sender), "dump", None))
+        return own and bool(getattr(self.sender, "dumps", True))  # an older server: no dump
+
+    def instance(self, node: str, data_uuid: str, *, list_receiver: bool) -> None:
+        """Make the receiver's entries for (node, instance) equal to the sender's."""
+        self.transfer.encoding(data_uuid)
+        self.sample = []
+        with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-sync-apply") as pool:
+            self._pool = pool
+            try:
+                if list_receiver or not self.dumps:
+                    self._diffed(node, data_uuid, list_receiver)
+                else:  # the receiver holds none of it: every value, one batch per request
+                    self._everything(node, data_uuid)
+                self._wait()
+            finally:
+                self._pool = None
+                if self._inflight is not None:  # a failure: let the batch in flight end
+                    self._inflight[0].exception()
+                    self._inflight = None
+
+    def _check(self) -> None:
+        if self.stop.is_set():
+            raise Stopped("another stream of the transfer failed")
+
+    def _put(self, batch: BatchWriter, data_uuid: str, tk: bytes, dig: bytes, v: bytes) -> None:
+        batch.put(tk, dig, v)
+        if len(self.sample) < 64 and self.transfer.undecided(data_uuid):
+            self.sample.append((tk, v))
+
+    def _diffed(self, node: str, data_uuid: str, list_receiver: bool) -> None:
+        o = self.transfer.options
+        theirs = self.receiver.listing(node, data_uuid) if list_receiver else iter(())
+        batch = self.receiver.batch(node, data_uuid)
+        for step in diff(self.sender.listing(node, data_uuid), theirs):
+            self.transfer.count_same(step.same)
+            for tk in step.delete:
+                batch.delete(tk)
+                batch = self._maybe_flush(node, data_uuid, batch)
+            i = 0
+            while i < len(step.send):
+                self._check()
+                room = max(1, o.batch_values - len(batch))
+                wanted = step.send[i : i + min(room, self.transfer.per_request())]
+                got = 0
+                room_bytes = max(1, o.batch_bytes - batch.nbytes)
+                for tk, dig, stored in self.sender.values(node, data_uuid, wanted, room_bytes):
+                    got += 1
+                    if dig is None or stored is None:
+                        batch.delete(tk)  # gone from an open sender node meanwhile
+                    else:
+                        self._put(batch, data_uuid, tk, dig, stored)
+                if not got:
+                    raise CorruptDataError("the sender answered no value of those asked for")
+                i += got
+                batch = self._maybe_flush(node, data_uuid, batch)
+        self._close(node, data_uuid, batch)
+
+    def _everything(self, node: str, data_uuid: str) -> None:
+        o = self.transfer.options
+        after: bytes | None = None
+        while True:
+            self._check()
+            batch = self.receiver.batch(node, data_uuid)
+            n = nbytes = 0
+            for tk, dig, stored in self.sender.dump(
+                node, data_uuid, after, o.batch_values, o.batch_bytes
+            ):
+                n += 1
+                after = tk if after is None or tk > after else after
+                if dig is not None and stored is not None:
+                    nbytes += len(stored)
+                    self._put(batch, data_uuid, tk, dig, stored)
+            self._close(node, data_uuid, batch)
+            if n < o.batch_values and nbytes < o.batch_bytes:
+                return  # the sender's answer ended before a batch was full: the last one
+
+    def _maybe_flush(self, node: str, data_uuid: str, batch: BatchWriter) -> BatchWriter:
+        o = self.transfer.options
+        if len(batch) >= o.batch_values or batch.nbytes >= o.batch_bytes:
+            self._flush(data_uuid, batch)
+            return self.receiver.batch(node, data_uuid)
+        return batch
+
+    def _close(self, node: str, data_uuid: str, batch: BatchWriter) -> None:
+        if len(batch):
+            self._flush(data_uuid, batch)
+        else:
+            batch.discard()
+
+    def _flush(self, data_uuid: str, batch: BatchWriter) -> None:
+        """Commit ``batch``: durable before the next request for values, unless the
+        receiver is remote (then on the worker, after the one before it)."""
+        self._wait()
+        if self._pool is None or not batch.overlaps:
+            self.transfer.applied(self, data_uuid, batch.commit())
+            return
+        self._inflight = (self._pool.submit(batch.commit), data_uuid)
+
+    def _wait(self) -> None:
+        """Wait for the batch in flight (its failure is raised here)."""
+        if self._inflight is None:
+            return
+        fut, data_uuid = self._inflight
+        self._inflight = None
+        self.transfer.applied(self, data_uuid, fut.result())
