@@ -59,9 +59,14 @@ class HttpEndpoint(HttpCalls):
         return None
 
     def fork(self) -> HttpEndpoint:
-        """Another endpoint of the same repository with its own connection and counters;
-        the encodings are shared (one dict), so a choice made on one holds for all."""
-        other = HttpEndpoint(self.base, self.repo_ref, token=self.token, policy=self.policy)
+        """Another endpoint of the same repository with its own counters, on the same
+        ``httpx.Client`` (which may be shared between threads: a request made while
+        another is under way takes a connection of its own from its pool); the
+        encodings are shared (one dict), so a choice made on one holds for all."""
+        other = HttpEndpoint(
+            self.base, self.repo_ref, token=self.token, policy=self.policy, client=self.client
+        )
+        other.shared_client = True
         other.encodings = self.encodings
         other.speaks = self.speaks
         other.dumps = self.dumps

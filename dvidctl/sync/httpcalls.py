@@ -110,9 +110,12 @@ class HttpCalls:
         timeout = httpx.Timeout(p.stall, connect=p.connect, pool=p.stall)
         _bigger_reads()
         self.client = client or httpx.Client(timeout=timeout, headers=headers)
+        #: The client belongs to the endpoint this one was forked from (not closed here).
+        self.shared_client = False
 
     def close(self) -> None:
-        self.client.close()
+        if not self.shared_client:
+            self.client.close()
 
     @property
     def _repo(self) -> str:
