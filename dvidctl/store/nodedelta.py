@@ -155,7 +155,8 @@ class IncomingBatch:
         self._last: bytes | None = None
         self._stream: DataStream | None = None
         self._wb = WriteBatch(sync=True)
-        self._tkeys: list[bytes] = []
+        #: Delta keys of the puts (the commit reads which of them the node held already).
+        self._dkeys: list[bytes] = []
         self._sizes: list[int] = []
         self.puts = self.deletes = self.nbytes = 0
         #: Committed in the caller's thread: the next values are asked for after it.
@@ -192,8 +193,9 @@ class IncomingBatch:
             self._last = key
             if self.nbytes + len(stored) >= SPILL_BYTES:
                 self._spill()
-        self._wb.put(CF_DELTA, delta_key(self.vid, self.iid, tkey), dig)
-        self._tkeys.append(tkey)
+        dkey = delta_key(self.vid, self.iid, tkey)
+        self._wb.put(CF_DELTA, dkey, dig)
+        self._dkeys.append(dkey)
         self._sizes.append(len(stored))
         self.puts += 1
         self.nbytes += len(stored)
@@ -219,8 +221,7 @@ class IncomingBatch:
             try:
                 self._check_node()
                 if self.puts:
-                    keys = [delta_key(self.vid, self.iid, tk) for tk in self._tkeys]
-                    seen = store.engine.multi_get(CF_DELTA, keys)
+                    seen = store.engine.multi_get(CF_DELTA, self._dkeys)
                     self._wb.replaced_bytes = sum(
                         n for n, s in zip(self._sizes, seen, strict=True) if s
                     )
