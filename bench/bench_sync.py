@@ -424,7 +424,15 @@ def _kills(b: Bench, a: rig.Proc, root: str, kills: int) -> None:
         p.send_signal(signal.SIGKILL)
         p.wait()
         done += 1
-    s = rig.cli("fetch", cwd=dest) if finished else rig.cli("clone", f"{px.url}/{root}", str(dest))
+    if not finished:
+        try:
+            s = rig.cli("clone", f"{px.url}/{root}", str(dest))
+        except RuntimeError as exc:  # killed after its clone was whole (closing): fetch instead
+            if "already holds" not in str(exc):
+                raise
+            finished = True
+    if finished:
+        s = rig.cli("fetch", cwd=dest)
     u1, d1 = px.moved()
     again = (u1 - u0) + (d1 - d0) - whole  # against the same clone uninterrupted
     b.row(

@@ -157,6 +157,9 @@ class IncomingBatch:
         self._wb = WriteBatch(sync=True)
         #: Delta keys of the puts (the commit reads which of them the node held already).
         self._dkeys: list[bytes] = []
+        #: The parts of :func:`data_key` and :func:`delta_key` around a type key.
+        self._data_pre, self._data_suf = u32(iid), u32(vid)
+        self._delta_pre = u32(vid) + u32(iid)
         self._sizes: list[int] = []
         self.puts = self.deletes = self.nbytes = 0
         #: Committed in the caller's thread: the next values are asked for after it.
@@ -182,23 +185,25 @@ class IncomingBatch:
         except CorruptDataError:
             self.discard()
             raise
-        key = data_key(self.iid, tkey, self.vid)
-        if self._last is not None and key <= self._last:
-            self._wb.put(CF_DATA, key, stored)  # out of key order: written after (over) the rest
+        key = self._data_pre + tkey + self._data_suf  # data_key(iid, tkey, vid)
+        size = len(stored)
+        last = self._last
+        if last is not None and key <= last:
+            self._wb.ops.append((CF_DATA, key, stored))  # out of key order: written after the rest
         elif self._stream is not None:
             self._stream.put(key, stored)
             self._last = key
         else:
             self._held.append((CF_DATA, key, stored))
             self._last = key
-            if self.nbytes + len(stored) >= SPILL_BYTES:
+            if self.nbytes + size >= SPILL_BYTES:
                 self._spill()
-        dkey = delta_key(self.vid, self.iid, tkey)
-        self._wb.put(CF_DELTA, dkey, dig)
+        dkey = self._delta_pre + tkey  # delta_key(vid, iid, tkey)
+        self._wb.ops.append((CF_DELTA, dkey, dig))
         self._dkeys.append(dkey)
-        self._sizes.append(len(stored))
+        self._sizes.append(size)
         self.puts += 1
-        self.nbytes += len(stored)
+        self.nbytes += size
 
     def _spill(self) -> None:
         """From here the data goes to the table file the commit ingests (written as it comes)."""
