@@ -197,17 +197,23 @@ def apply_batch(
     data_uuid: str,
     puts: Sequence[tuple[bytes, bytes, bytes]],
     deletes: Sequence[bytes] = (),
+    *,
+    warm: bool = False,
 ) -> nodedelta.Applied:
     """Verify and write one batch at incoming node ``uuid`` (durable when this returns).
 
     An unversioned instance is written at the root, whatever the root's state.
+    ``warm``: a batch written through a table file is read back into the page cache
+    (a server's: what a push brought is what the next fetch reads).
     """
     rec = instance_by_data_uuid(repo, data_uuid)
     if not rec.versioned:
         vid = repo.dag.root.vid
-        return nodedelta.apply_incoming(repo.store, vid, rec.iid, puts, deletes, any_node=True)
+        return nodedelta.apply_incoming(
+            repo.store, vid, rec.iid, puts, deletes, any_node=True, warm=warm
+        )
     vid = node_vid(repo, uuid)
-    return nodedelta.apply_incoming(repo.store, vid, rec.iid, puts, deletes)
+    return nodedelta.apply_incoming(repo.store, vid, rec.iid, puts, deletes, warm=warm)
 
 
 def apply_wire_batch(
@@ -216,6 +222,8 @@ def apply_wire_batch(
     data_uuid: str,
     items: Sequence[tuple[bytes, bytes, bytes, int]],
     deletes: Sequence[bytes] = (),
+    *,
+    warm: bool = False,
 ) -> tuple[nodedelta.Applied, list[bytes]]:
     """:func:`apply_batch` of ``(tkey, digest, payload, encoding number)`` values.
 
@@ -225,7 +233,7 @@ def apply_wire_batch(
     """
     rec = instance_by_data_uuid(repo, data_uuid)
     puts, again = wire.decode_values(wire.encodings_of(rec.typename, rec.config), items)
-    return apply_batch(repo, uuid, data_uuid, puts, deletes), again
+    return apply_batch(repo, uuid, data_uuid, puts, deletes, warm=warm), again
 
 
 def complete_node(repo: Repository, info: NodeInfo, compare: Sequence[str]) -> bool:

@@ -253,6 +253,9 @@ def reopen(call: Call) -> Response:
 def batch(call: Call) -> Response:
     """Verify every digest of the body, then apply it in one durable atomic write.
 
+    A batch written through a table file is read back into the page cache (the SST
+    writer drops what it wrote): what a push brings is what the next fetch reads.
+
     ``W`` records (values in a wire encoding) are stored as this side stores them;
     ``again`` lists the keys whose stored value did not match the sender's digest
     (not written: the sender sends them again as stored).
@@ -263,11 +266,11 @@ def batch(call: Call) -> Response:
     node, data_uuid = call.params["node"], _instance(call)
     if not any(r.kind == "W" for r in records):
         puts = [(r.tkey, r.digest, r.value) for r in records if r.kind == "V"]
-        done = receive.apply_batch(repo, node, data_uuid, puts, deletes)
+        done = receive.apply_batch(repo, node, data_uuid, puts, deletes, warm=True)
         again: list[bytes] = []
     else:
         items = [(r.tkey, r.digest, r.value, r.encoding) for r in records if r.kind in "VW"]
-        done, again = receive.apply_wire_batch(repo, node, data_uuid, items, deletes)
+        done, again = receive.apply_wire_batch(repo, node, data_uuid, items, deletes, warm=True)
     return json_response(
         {
             "puts": done.puts,

@@ -146,9 +146,18 @@ class IncomingBatch:
     """
 
     def __init__(
-        self, store: VersionedStore, vid: int, iid: int, *, any_node: bool = False
+        self,
+        store: VersionedStore,
+        vid: int,
+        iid: int,
+        *,
+        any_node: bool = False,
+        warm: bool = False,
     ) -> None:
         self.store, self.vid, self.iid, self.any_node = store, vid, iid, any_node
+        #: Whether a batch that went to a table file is read back into the page cache
+        #: (a server's: what it receives is what the next fetch from it reads).
+        self.warm = warm
         self._check_node()
         #: Data puts in key order, kept here until they reach SPILL_BYTES, then the stream.
         self._held: list[tuple[str, bytes, bytes | None]] = []
@@ -207,7 +216,7 @@ class IncomingBatch:
 
     def _spill(self) -> None:
         """From here the data goes to the table file the commit ingests (written as it comes)."""
-        stream = self.store.engine.data_stream(0, warm=False)
+        stream = self.store.engine.data_stream(0, warm=self.warm)
         for _, key, value in self._held:
             stream.put(key, value or b"")
         self._held = []
@@ -254,6 +263,7 @@ def apply_incoming(
     deletes: Sequence[bytes] = (),
     *,
     any_node: bool = False,
+    warm: bool = False,
 ) -> Applied:
     """Write received ``(tkey, digest, stored)`` values and remove ``deletes`` at node ``vid``.
 
@@ -261,9 +271,9 @@ def apply_incoming(
     whole batch); then data and delta entries go in ONE atomic engine batch, synced
     (or ingested) before this returns (:class:`IncomingBatch`). The node must be one
     sync is receiving (``incoming``), unless ``any_node`` (an unversioned instance,
-    kept at the root).
+    kept at the root). ``warm``: see :class:`IncomingBatch`.
     """
-    batch = IncomingBatch(store, vid, iid, any_node=any_node)
+    batch = IncomingBatch(store, vid, iid, any_node=any_node, warm=warm)
     for tk, dig, stored in puts:
         batch.put(tk, dig, stored)
     for tk in deletes:
