@@ -55,6 +55,7 @@ import sync_rig as rig
 
 from dvidctl import Repository
 from dvidctl.store import nodedelta
+from dvidctl.sync.transfer import Options
 
 NODES = 5
 BS = 64
@@ -438,7 +439,7 @@ def _kills(b: Bench, a: rig.Proc, root: str, kills: int) -> None:
     b.row(
         "7", f"clone killed {done}x, resumed", s, (u1 - u0) + (d1 - d0), link="proxy",
         whole=whole, sent_again=again, again_per_kill=again / max(1, done),
-        batch_limit=16 << 20,
+        bound=Options().streams * Options().batch_bytes,  # one batch per stream
     )  # fmt: skip
 
 

@@ -181,11 +181,19 @@ class Transfer:
 
     # ------------------------------------------------------------ streams
     def _stream_count(self, plan: Plan) -> int:
-        """Streams to run: one unless both ends can fork one (and there are units to share)."""
+        """Streams to run: one unless both ends can fork one, and there are several units
+        and more than one batch of values to share (a small transfer is not worth the
+        connections and threads; the committed nodes' digests count their keys)."""
         n = max(1, self.options.streams)
         forks = all(callable(getattr(type(ep), "fork", None)) for ep in self._eps)
-        units = sum(len(self._units(s)) for s in plan.steps)
-        return min(n, units) if forks else 1
+        units = keys = 0
+        for step in plan.steps:
+            for data_uuid, _ in self._units(step):
+                units += 1
+                keys += _key_count(step, data_uuid, self.options.batch_values)
+        if not forks or keys <= self.options.batch_values:
+            return 1
+        return min(n, units)
 
     def _join_streams(self) -> None:
         """Add the forked streams' request counters to the main endpoints' and close them."""
@@ -346,6 +354,13 @@ class Transfer:
             if data_uuid in self._pending and stream.sample:
                 self._decide(data_uuid, stream.sample)
         self._report()
+
+
+def _key_count(step: NodeStep, data_uuid: str, unknown: int) -> int:
+    """Keys the sender's node holds for the instance (its digest says), else ``unknown``."""
+    digests = step.info.digests or {}
+    _, _, count = str(digests.get(data_uuid, "")).partition(":")
+    return int(count) if count.isdigit() else unknown + 1
 
 
 class Clock:

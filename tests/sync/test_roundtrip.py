@@ -4,6 +4,7 @@ RocksDB on both sides), with every datatype over committed nodes, a branch and a
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from dvidctl.sync.clone import clone
 from dvidctl.sync.fetch import fetch
 from dvidctl.sync.pull import pull
 from dvidctl.sync.push import push
+from dvidctl.sync.transfer import Options
 from tests.sync.helpers import (
     assert_same_nodes,
     assert_same_reads,
@@ -261,3 +263,34 @@ def test_a_committed_node_written_after_commit_is_sent_again(
     res = push(src, remote(srv, src.root_uuid))
     assert res.stats.nodes == 2 and res.stats.keys == 2
     assert_same_nodes(src, served(srv, src.root_uuid), [c2.uuid])
+
+
+def test_several_streams_move_what_one_stream_moves_and_count_it_the_same(
+    src: Repository, srv: BackgroundServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Units of several nodes on 3 streams at once (batches of 4 values, so that every
+    node's units take several requests): the same keys, nodes and counters as one stream."""
+    caplog.set_level(logging.INFO, logger="dvidctl.server")
+    one, three = Options(batch_values=4, streams=1), Options(batch_values=4, streams=3)
+    pushed = push(src, remote(srv, src.root_uuid), options=three)
+    there = served(srv, src.root_uuid)
+    assert assert_same_nodes(src, there, _committed(src)) > 90
+    got, switches = {}, {}
+    for name, opts in (("one", one), ("three", three)):
+        caplog.clear()
+        got[name] = clone(f"{srv.url}/{src.root_uuid}", tmp_path / name, options=opts).fetch.stats
+        with Repository.open(tmp_path / name) as copy:
+            assert assert_same_nodes(src, copy, _committed(src)) > 90
+            assert all(not n.incoming for n in copy.dag.nodes.values())
+        # Each unit (node, instance) is read in several requests: one stream reads a unit's
+        # requests back to back, several interleave them.
+        units = [re.sub(r"&after=[0-9a-f]*", "", m.split("/node/")[1].split(" ")[0])
+                 for m in _requests(caplog, "/dump?")]  # fmt: skip
+        changes = sum(a != b for a, b in zip(units[:-1], units[1:], strict=True))
+        switches[name] = changes - (len(set(units)) - 1)
+    a, b = got["one"], got["three"]
+    assert (a.keys, a.bytes, a.nodes, a.batches, a.requests, a.down) == (
+        b.keys, b.bytes, b.nodes, b.batches, b.requests, b.down,
+    )  # fmt: skip
+    assert b.keys == pushed.stats.keys and b.batches > 3 * 4
+    assert switches["one"] == 0 and switches["three"] > 0, switches
