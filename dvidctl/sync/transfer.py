@@ -182,8 +182,9 @@ class Transfer:
     # ------------------------------------------------------------ streams
     def _stream_count(self, plan: Plan) -> int:
         """Streams to run: one unless both ends can fork one, and there are several units
-        and more than one batch of values to share (a small transfer is not worth the
-        connections and threads; the committed nodes' digests count their keys)."""
+        and more than a quarter batch of keys to share (a small transfer is not worth the
+        connections and threads; the committed nodes' digests count their keys, not their
+        bytes: a node of a few thousand large values is many batches)."""
         n = max(1, self.options.streams)
         forks = all(callable(getattr(type(ep), "fork", None)) for ep in self._eps)
         units = keys = 0
@@ -191,7 +192,7 @@ class Transfer:
             for data_uuid, _ in self._units(step):
                 units += 1
                 keys += _key_count(step, data_uuid, self.options.batch_values)
-        if not forks or keys <= self.options.batch_values:
+        if not forks or keys <= self.options.batch_values // 4:
             return 1
         return min(n, units)
 
