@@ -12,7 +12,7 @@ free here are added. Local branches do not move (``pull`` does that).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dvidctl.api import receive
 from dvidctl.api.fastforward import import_tags
@@ -23,7 +23,6 @@ from dvidctl.store.dag import branch_label
 from dvidctl.sync import leases
 from dvidctl.sync.dvidstate import DVID_ENDPOINTS
 from dvidctl.sync.endpoint import Endpoint, LocalEndpoint
-from dvidctl.sync.fallback import Source, fetch_dvid
 from dvidctl.sync.http import HttpEndpoint, NoSyncApiError, Policy
 from dvidctl.sync.partial import Partial, narrow
 from dvidctl.sync.partial import load as load_partial
@@ -37,6 +36,14 @@ if TYPE_CHECKING:
     from dvidctl.api.repository import Repository
 
 
+def _fallback() -> Any:
+    """The DVID-endpoint fallback, imported only for a server without the sync API (it
+    loads the remote client's datatype views: a tenth of a second of every sync command)."""
+    from dvidctl.sync import fallback
+
+    return fallback
+
+
 def remote_state(ep: Endpoint, url: str) -> RepoInfo:
     """The remote's document; a repository it lacks is a remote error (exit 9).
 
@@ -48,7 +55,7 @@ def remote_state(ep: Endpoint, url: str) -> RepoInfo:
     except NoSyncApiError:
         if not isinstance(ep, HttpEndpoint):
             raise
-        source = Source(ep.base, ep.repo_ref, token=ep.token, policy=ep.policy)
+        source = _fallback().Source(ep.base, ep.repo_ref, token=ep.token, policy=ep.policy)
         try:
             return source.state()
         finally:
@@ -122,10 +129,10 @@ def fetch_from(
         assert isinstance(ep, HttpEndpoint)
         if repo.state.held is not None:  # new voxel instances there are limited too
             set_held(repo, repo.state.held.with_instances(voxel_instances(their.instances)))
-        source = Source(ep.base, their.root, token=ep.token, policy=ep.policy)
+        source = _fallback().Source(ep.base, their.root, token=ep.token, policy=ep.policy)
         source.stats = stats
         try:
-            stats, snapshots = fetch_dvid(repo, name, source, their, progress=progress)
+            stats, snapshots = _fallback().fetch_dvid(repo, name, source, their, progress=progress)
             leased = leases.renew(repo, name, their, size=lease, source=source)
         finally:
             source.close()

@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dvidctl.api.syncstate import RepoInfo
-from dvidctl.datatypes.labelmap.leases import needs_renewal
 from dvidctl.errors import DvidError
 from dvidctl.sync.endpoint import Endpoint
 
@@ -54,6 +53,9 @@ def renew(
         rec = repo.state.instances.get(info.name)
         if info.typename != "labelmap" or rec is None or rec.typename != "labelmap":
             continue
+        # Imported here: a repository without labelmaps syncs without loading them.
+        from dvidctl.datatypes.labelmap.leases import needs_renewal
+
         try:
             lm: Any = repo.node(here[-1]).instance(rec.name)  # the lease is repo-wide
         except DvidError:  # not at the remote's newest node (made on another branch)

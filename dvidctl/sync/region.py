@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from dvidctl.api.remote import RemoteRepository
 from dvidctl.api.syncstate import InstanceInfo, RepoInfo
 from dvidctl.datatypes.imageblk.heldkeys import block_layout, keep_array
 from dvidctl.errors import BadRequestError, NotFoundError
@@ -65,6 +64,8 @@ def build_held(
                 hint="roi instances there: " + (", ".join(kinds) or "none"),
             )
         at = node or their.branches.get("") or their.root
+        from dvidctl.api.remote import RemoteRepository  # only for --roi: a client of all types
+
         with RemoteRepository(base, token=token) as remote:
             inst: Any = remote.node(at).instance(roi)
             got = inst.get_spans()
