@@ -52,19 +52,16 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
-import struct
 import time
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import rocksdict
 
-from dvidctl.errors import CorruptDataError
 from dvidctl.store import pagecache
-from dvidctl.store.engine import CF_DATA, CF_META, COLUMN_FAMILIES, WriteBatch
+from dvidctl.store.bulkmarker import Op, decode_marker, encode_marker
+from dvidctl.store.engine import CF_DATA, CF_META, WriteBatch
 
 if TYPE_CHECKING:
     from dvidctl.store.rocks import RocksEngine
@@ -77,10 +74,7 @@ MARKER_PREFIX = b"\xffbulk/"
 #: ``os._exit(1)`` right after the named step (tests only).
 CRASH_ENV = "DVIDCTL_BULK_CRASH_AFTER"
 
-_MAGIC = b"DVB1"
-_NAME_RE = re.compile(r"[0-9a-f]{16}-[0-9]+-[0-9]+\.sst")
 _counter = itertools.count()
-Op = tuple[str, bytes, bytes | None]
 
 
 def ingest_dir(db_path: Path) -> Path:
@@ -97,63 +91,6 @@ def data_value_bytes(ops: Iterable[Op]) -> int | None:
             if value is not None:
                 total += len(value)
     return total if seen else None
-
-
-# ------------------------------------------------------------------ the marker
-def encode_marker(sst_name: str, ops: Iterable[Op]) -> bytes:
-    """``magic | name | n | n * (cf, key, flag, value) | crc32``, lengths u32 BE."""
-    cf_index = {cf: i for i, cf in enumerate(COLUMN_FAMILIES)}
-    name = sst_name.encode()
-    parts = [_MAGIC, struct.pack(">I", len(name)), name]
-    ops = list(ops)
-    parts.append(struct.pack(">I", len(ops)))
-    for cf, key, value in ops:
-        parts.append(struct.pack(">BI", cf_index[cf], len(key)))
-        parts.append(key)
-        if value is None:
-            parts.append(b"\x00")
-        else:
-            parts.append(struct.pack(">BI", 1, len(value)))
-            parts.append(value)
-    body = b"".join(parts)
-    return body + struct.pack(">I", zlib.crc32(body))
-
-
-def decode_marker(raw: bytes) -> tuple[str, list[Op]]:
-    """Inverse of :func:`encode_marker`; :class:`CorruptDataError` when it does not check."""
-    try:
-        body, (crc,) = raw[:-4], struct.unpack(">I", raw[-4:])
-        if raw[:4] != _MAGIC or zlib.crc32(body) != crc:
-            raise ValueError("bad magic or checksum")
-        pos = 4
-        (n,) = struct.unpack_from(">I", body, pos)
-        name = body[pos + 4 : pos + 4 + n].decode()
-        pos += 4 + n
-        if not _NAME_RE.fullmatch(name):
-            raise ValueError(f"bad file name {name!r}")
-        (count,) = struct.unpack_from(">I", body, pos)
-        pos += 4
-        ops: list[Op] = []
-        for _ in range(count):
-            cfi, n = struct.unpack_from(">BI", body, pos)
-            key = body[pos + 5 : pos + 5 + n]
-            pos += 5 + n
-            value = None
-            if body[pos]:
-                (n,) = struct.unpack_from(">I", body, pos + 1)
-                value = body[pos + 5 : pos + 5 + n]
-                pos += 5 + n
-            else:
-                pos += 1
-            ops.append((COLUMN_FAMILIES[cfi], key, value))
-        if pos != len(body):
-            raise ValueError("trailing bytes")
-    except (ValueError, IndexError, struct.error, UnicodeDecodeError) as exc:
-        raise CorruptDataError(
-            f"a pending bulk-write record does not decode ({exc})",
-            hint="the database is damaged; restore it from a copy",
-        ) from None
-    return name, ops
 
 
 # ---------------------------------------------------------- steps (patchable)
@@ -177,11 +114,12 @@ def _ingest(cf: Any, path: Path) -> None:
 def _commit(engine: RocksEngine, ops: Iterable[Op], sync: bool = False) -> None:
     wb = rocksdict.WriteBatch(raw_mode=True)
     handles = engine._handles
+    put, delete = wb.put, wb.delete
     for cf, key, value in ops:
         if value is None:
-            wb.delete(key, handles[cf])
+            delete(key, handles[cf])
         else:
-            wb.put(key, value, handles[cf])
+            put(key, value, handles[cf])
     if sync:
         opts = rocksdict.WriteOptions()
         opts.sync = True
@@ -202,22 +140,23 @@ def new_file(db_path: Path) -> Path:
     return folder / f"{time.time_ns():016x}-{os.getpid()}-{next(_counter)}.sst"
 
 
-def _latest(engine: RocksEngine, ops: Iterable[Op]) -> dict[tuple[str, bytes], bytes | None]:
-    """The last operation on each ``(cf, key)``; KeyError for an unknown column family."""
-    latest: dict[tuple[str, bytes], bytes | None] = {}
-    for cf, key, value in ops:
+def _latest(engine: RocksEngine, ops: list[Op]) -> dict[str, dict[bytes, bytes | None]]:
+    """The last operation on each key, by column family; KeyError for an unknown family."""
+    families = dict.fromkeys(op[0] for op in ops)  # each once, in order of first use
+    for cf in families:
         if cf not in engine._handles:
             raise KeyError(f"no column family {cf!r}")
-        latest[(cf, key)] = value
-    return latest
+    if len(families) == 1:
+        return {cf: {k: v for _, k, v in ops} for cf in families}
+    return {cf: {k: v for c, k, v in ops if c == cf} for cf in families}
 
 
 # --------------------------------------------------------------- write, recover
 def write(engine: RocksEngine, batch: WriteBatch, options: Any) -> None:
     """Apply ``batch`` through an SST file; ``options`` are those of the ``data`` family."""
     latest = _latest(engine, batch.ops)
-    data = sorted(((k, v) for (cf, k), v in latest.items() if cf == CF_DATA), key=_first)
-    other = [(cf, k, v) for (cf, k), v in latest.items() if cf != CF_DATA]
+    data = sorted(latest.pop(CF_DATA, {}).items(), key=_first)
+    other = [(cf, k, v) for cf, ops in latest.items() for k, v in ops.items()]
     sst = new_file(engine.path)
     try:
         _write_sst(sst, data, options)
@@ -235,7 +174,7 @@ def write_stream(engine: RocksEngine, stream: SstStream, batch: WriteBatch) -> N
     value of the same key. There is no fallback: the values are only in the file,
     so when ingestion fails the marker is removed and nothing was written.
     """
-    other = [(cf, k, v) for (cf, k), v in _latest(engine, batch.ops).items()]
+    other = [(cf, k, v) for cf, ops in _latest(engine, batch.ops).items() for k, v in ops.items()]
     sst = stream.finish()
     _publish(engine, sst, None, other, warm=stream.warm)
 

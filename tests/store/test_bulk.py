@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 
 from dvidctl import Repository
 from dvidctl.errors import CorruptDataError, DvidError, ReopenRequiredError
-from dvidctl.store import bulk, metadata, rocks
+from dvidctl.store import bulk, bulkmarker, metadata, rocks
 from dvidctl.store.engine import CF_DATA, CF_DELTA, CF_META, KVEngine, WriteBatch, batch_from
 from dvidctl.store.rocks import RocksEngine
 from tests.store.test_engine_contract import EngineContract, assert_one_generation, kill_writer
@@ -237,6 +239,29 @@ def test_marker_format_round_trip_and_checksum() -> None:
             bulk.decode_marker(bad)
     with pytest.raises(CorruptDataError):  # a name that could leave the directory
         bulk.decode_marker(bulk.encode_marker("../../etc/passwd", []))
+
+
+def test_a_format_1_marker_left_by_an_older_version_still_decodes() -> None:
+    ops = [(CF_META, b"counter/x", b"\x00" * 8), (CF_DELTA, b"\xff\x00k", None)]
+    name = "0123456789abcdef-42-7.sst"
+    old = bulkmarker.encode_marker_v1(name, ops)
+    assert old[:4] == b"DVB1" and bulk.encode_marker(name, ops)[:4] == b"DVB2"
+    assert bulk.decode_marker(old) == (name, ops)
+    for bad in (old[:-1], old[:12] + b"\x07" + old[13:]):
+        with pytest.raises(CorruptDataError):
+            bulk.decode_marker(bad)
+
+
+def test_a_format_2_marker_with_lengths_past_its_end_is_corrupt() -> None:
+    name = "0123456789abcdef-42-7.sst"
+    raw = bulk.encode_marker(name, [(CF_DELTA, b"k", b"v")])
+    body = bytearray(raw[:-4])
+    at = 4 + 4 + len(name) + 4 + 1  # the first key length
+    for length in (1000, 2**31):
+        body[at : at + 4] = struct.pack(">I", length)
+        bad = bytes(body) + struct.pack(">I", zlib.crc32(bytes(body)))
+        with pytest.raises(CorruptDataError):
+            bulk.decode_marker(bad)
 
 
 # -------------------------------------------------------------- crash recovery
