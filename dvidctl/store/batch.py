@@ -18,12 +18,12 @@ never read through their batch (e.g. ``put_subvolume``) use one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from dvidctl.store.engine import DataStream, WriteBatch
-from dvidctl.store.keys import HDR_TOMBSTONE, HDR_VALUE, data_key, digest
+from dvidctl.store.keys import HDR_TOMBSTONE, HDR_VALUE, data_key, digest, u32
 
 if TYPE_CHECKING:
     from dvidctl.store.versioned import VersionedStore
@@ -87,6 +87,53 @@ class VersionedBatch:
     def put_stored(self, iid: int, tkey: bytes, stored: bytes) -> None:
         """Queue an already-framed stored value (header included), e.g. from sync."""
         self._queue((iid, tkey), stored)
+
+    def put_many(
+        self, iid: int, tkeys: Sequence[bytes], payloads: Sequence[bytes | memoryview | None]
+    ) -> None:
+        """:meth:`put` (or :meth:`delete`, for None) of each pair, in order, in one call.
+
+        The same result as the calls one by one (later writes of a key win; a
+        streaming batch streams the puts whose data keys come in order), with the
+        per-key work done in one pass: many keys of one instance (label indexes).
+        """
+        if len(tkeys) != len(payloads):
+            raise ValueError("put_many needs as many payloads as type keys")
+        pre = VALUE_PREFIX
+        stored = [None if p is None else pre + p for p in payloads]
+        keys = [(iid, tk) for tk in tkeys]
+        stream = self.stream
+        if stream is None or not keys:
+            self.values.update(zip(keys, stored, strict=True))
+            return
+        values = self.values
+        head, tail = u32(iid), u32(self.vid)
+        last, closed = stream.last_key, stream.closed
+        if not closed and None not in stored and values.keys().isdisjoint(keys):
+            # The usual run (new keys in order, after the stream's last): all of it streams.
+            puts = cast(list[bytes], stored)
+            dks = [head + tk + tail for tk in tkeys]
+            if (last is None or dks[0] > last) and all(
+                a < b for a, b in zip(dks[:-1], dks[1:], strict=True)
+            ):
+                stream.put_run(dks, puts)
+                self.streamed.update(zip(keys, [(digest(v), len(v)) for v in puts], strict=True))
+                return
+        run_keys: list[tuple[int, bytes]] = []
+        run_dks: list[bytes] = []
+        run_vals: list[bytes] = []
+        for key, value in zip(keys, stored, strict=True):
+            if value is not None and not closed and key not in values:
+                dk = head + key[1] + tail
+                if last is None or dk > last:
+                    run_keys.append(key)
+                    run_dks.append(dk)
+                    run_vals.append(value)
+                    last = dk
+                    continue
+            values[key] = value
+        stream.put_run(run_dks, run_vals)
+        self.streamed.update(zip(run_keys, [(digest(v), len(v)) for v in run_vals], strict=True))
 
     def _queue(self, key: tuple[int, bytes], stored: Stored) -> None:
         stream = self.stream

@@ -106,6 +106,24 @@ class DataStream(ABC):
         self.count += 1
         self.nbytes += len(value)
 
+    def put_run(self, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
+        """:meth:`put` of each pair in order (keys strictly increasing), in one call."""
+        if not keys:
+            return
+        if len(keys) != len(values):
+            raise ValueError("put_run needs as many values as keys")
+        ordered = all(a < b for a, b in zip(keys[:-1], keys[1:], strict=True))
+        if not ordered or not self.accepts(keys[0]):
+            raise ValueError("a data stream takes keys in increasing order, until it is written")
+        put = self._put
+        for key, value in zip(keys, values, strict=True):
+            put(key, value)  # a spilling stream reads nbytes: kept current
+            self.nbytes += len(value)
+        if self.first_key is None:
+            self.first_key = keys[0]
+        self.last_key = keys[-1]
+        self.count += len(keys)
+
     @abstractmethod
     def _put(self, key: bytes, value: bytes) -> None:
         """Keep or write out one value (keys arrive in order)."""

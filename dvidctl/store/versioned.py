@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from dvidctl.errors import LockedNodeError, MergeConflictError, NotFoundError
-from dvidctl.store import metadata
+from dvidctl.store import gcpause, metadata
 from dvidctl.store.batch import (
     VALUE_PREFIX,
     Stored,
@@ -44,7 +44,7 @@ from dvidctl.store.keys import (
     HDR_TOMBSTONE,
     HDR_VALUE,
     TOMBSTONE,
-    data_key,
+    TOMBSTONE_DIGEST,
     data_prefix,
     delta_key,
     digest,
@@ -62,6 +62,10 @@ __all__ = [  # the batch types are defined in .batch; callers import them here t
     "frame",
     "payload_of",
 ]
+
+#: A batch of this many keys or more is applied with the cyclic collector paused
+#: (:mod:`.gcpause`: its per-key objects would make it walk the heap again and again).
+_MANY_KEYS = 10_000
 
 
 class VersionedStore:
@@ -209,7 +213,8 @@ class VersionedStore:
             tk = k[4:-4]
             if tk != group:
                 if entries and group not in skip:
-                    found = self.resolve(entries, vid)
+                    # One visible version (the common case) is the value: nothing to resolve.
+                    found = entries[0][1] if len(entries) == 1 else self.resolve(entries, vid)
                     if found is not None:
                         yield group, found
                 group, entries = tk, []
@@ -417,11 +422,33 @@ class VersionedStore:
         this node already wrote: its delta entry exists), which the engine may
         give back later (:attr:`WriteBatch.replaced_bytes`).
         """
+        big = len(batch.values) + len(batch.streamed) >= _MANY_KEYS
         try:
-            with self.write_lock:
+            with self.write_lock, gcpause.paused(big):
                 self._apply(batch)
         finally:
             batch.discard()  # a failed write leaves nothing streamed behind
+
+    #: A batch writing more keys than this finds which ones the node already wrote
+    #: by walking its delta entries over their span, not by point lookups.
+    _SEEN_SCAN = 4096
+
+    def _replaced_bytes(self, vid: int, sizes: dict[tuple[int, bytes], int]) -> int:
+        """The sizes of the keys in ``sizes`` that node ``vid`` already wrote (delta entry)."""
+        if len(sizes) <= self._SEEN_SCAN:
+            puts = list(sizes)
+            seen = self.engine.multi_get(CF_DELTA, [delta_key(vid, i, t) for i, t in puts])
+            return sum(sizes[k] for k, d in zip(puts, seen, strict=True) if d)
+        iids = {iid for iid, _ in sizes}
+        by_iid = {i: {tk: n for (j, tk), n in sizes.items() if j == i} for i in iids}
+        total = 0
+        for iid, mine in by_iid.items():
+            base = u32(vid) + u32(iid)
+            lo, hi = min(mine), max(mine)
+            get = mine.get
+            for k, _ in self.engine.scan(CF_DELTA, base + lo, base + hi + b"\x00"):
+                total += get(k[8:], 0)
+        return total
 
     def _apply(self, batch: VersionedBatch) -> None:
         node = self.check_writable(
@@ -444,31 +471,37 @@ class VersionedStore:
         streamed = dict(batch.streamed_only())
         sizes = {k: len(v) for k, v in batch.values.items() if v is not None}
         sizes.update((k, size) for k, (_, size) in streamed.items())
-        puts = list(sizes)
-        seen = self.engine.multi_get(CF_DELTA, [delta_key(vid, i, t) for i, t in puts])
         # The old value's size is not in the index: the new one's stands in for it.
-        wb.replaced_bytes = sum(sizes[k] for k, d in zip(puts, seen, strict=True) if d)
+        wb.replaced_bytes = self._replaced_bytes(vid, sizes)
+        ops = wb.ops
+        tail = u32(vid)
+        heads: dict[int, bytes] = {}
         for (iid, tkey), (dg, _) in streamed.items():  # their values are in batch.stream
-            wb.put(CF_DELTA, delta_key(vid, iid, tkey), dg)
+            head = heads.get(iid) or heads.setdefault(iid, u32(iid))
+            ops.append((CF_DELTA, tail + head + tkey, dg))
         for (iid, tkey), stored in batch.values.items():
-            dk, xk = data_key(iid, tkey, vid), delta_key(vid, iid, tkey)
-            if stored is None:
-                entries = self.versions(iid, tkey)
-                wb.replaced_bytes += sum(len(v) for v_id, v in entries if v_id == vid)
-                try:
-                    below = self.resolve(entries, vid, exclude_self=True)
-                except MergeConflictError:
-                    # The parents of this merge node disagree: keep a tombstone.
-                    below = bytes([HDR_VALUE])
-                if below is None or below[0] == HDR_TOMBSTONE:
-                    if changed is None or all(v != vid for v, _ in entries):
-                        wb.delete(CF_DATA, dk)
-                        wb.delete(CF_DELTA, xk)
-                        continue
-                    # A committed node keeps a tombstone: its delta index shows the delete.
-                stored = TOMBSTONE
-            wb.put(CF_DATA, dk, stored)
-            wb.put(CF_DELTA, xk, digest(stored))
+            head = heads.get(iid) or heads.setdefault(iid, u32(iid))
+            dk, xk = head + tkey + tail, tail + head + tkey  # data_key, delta_key
+            if stored is not None:
+                ops.append((CF_DATA, dk, stored))
+                ops.append((CF_DELTA, xk, digest(stored)))
+                continue
+            # a delete
+            entries = self.versions(iid, tkey)
+            wb.replaced_bytes += sum(len(v) for v_id, v in entries if v_id == vid)
+            try:
+                below = self.resolve(entries, vid, exclude_self=True)
+            except MergeConflictError:
+                # The parents of this merge node disagree: keep a tombstone.
+                below = bytes([HDR_VALUE])
+            if below is None or below[0] == HDR_TOMBSTONE:
+                if changed is None or all(v != vid for v, _ in entries):
+                    wb.delete(CF_DATA, dk)
+                    wb.delete(CF_DELTA, xk)
+                    continue
+                # A committed node keeps a tombstone: its delta index shows the delete.
+            wb.put(CF_DATA, dk, TOMBSTONE)
+            wb.put(CF_DELTA, xk, TOMBSTONE_DIGEST)
         wb.extend(batch.extra)
         if batch.stream is None:
             self.engine.write(wb)
