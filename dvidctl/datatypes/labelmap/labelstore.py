@@ -166,12 +166,7 @@ class LabelStore:
         self, batch: VersionedBatch, bodies: np.ndarray, payloads: Sequence[bytes | None]
     ) -> None:
         """Queue stored indexes (None deletes the key), in label order."""
-        iid = self.inst.iid
-        for tk, payload in zip(label_tkeys(CLASS_INDEX, bodies), payloads, strict=True):
-            if payload is None:
-                batch.delete(iid, tk)
-            else:
-                batch.put(iid, tk, payload)
+        batch.put_many(self.inst.iid, label_tkeys(CLASS_INDEX, bodies), payloads)
 
     def put_index(self, batch: VersionedBatch, idx: LabelIndex) -> None:
         """Queue ``idx`` (an index without rows deletes the key)."""

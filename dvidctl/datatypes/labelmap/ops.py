@@ -51,6 +51,7 @@ from dvidctl.datatypes.labelmap.sparsevol import (
 )
 from dvidctl.errors import BadRequestError, KeyNotFoundError
 from dvidctl.geometry import Box, parse_points
+from dvidctl.store import gcpause
 from dvidctl.store.versioned import VersionedBatch
 
 _LABEL_MAX = 2**64 - 1
@@ -390,7 +391,8 @@ class LabelMap(LabelCounters, VoxelInstance):
 
     def _after_blocks(self, batch: VersionedBatch, observer: BlockObserver | None) -> None:
         if isinstance(observer, BlockCounts):
-            queue_index_updates(self, batch, observer)
+            with gcpause.paused():  # up to millions of index keys' objects, all kept
+                queue_index_updates(self, batch, observer)
 
     def reindex(self) -> int:
         """Recompute every label index from the scale-0 blocks (one atomic write); keys written."""
