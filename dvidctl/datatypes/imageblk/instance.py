@@ -260,9 +260,11 @@ class VoxelInstance(Instance):
                 self.downsampler(),
                 first_level=scale + 1,
             )
+            # The hook's keys (labelmap: label indexes, class 187) go before the metadata
+            # (max label, 237): in key order after the blocks (186), so they stream too.
+            self._after_blocks(batch, observer)
             if scale == 0:
                 self._queue_scale0_meta(batch, box, stat)
-            self._after_blocks(batch, observer)
             batch.commit()
         return box
 

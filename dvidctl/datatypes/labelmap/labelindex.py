@@ -247,10 +247,12 @@ def decode_many(payloads: Sequence[bytes | memoryview | None]) -> IndexColumns:
     cols = np.empty(int(nbytes.sum()), np.uint8)
     dest = np.cumsum(nbytes) - nbytes
     r = np.flatnonzero(raw)
-    if len(r):
-        rb = nbytes[r]
-        within = np.arange(int(rb.sum())) - np.repeat(np.cumsum(rb) - rb, rb)
-        cols[np.repeat(dest[r], rb) + within] = joined[np.repeat(pos[r], rb) + within]
+    if len(r):  # gathered 8 bytes at a time (columns are u64 words; dest is a multiple of 24)
+        rw = 3 * n[r]
+        within = np.arange(int(rw.sum())) - np.repeat(np.cumsum(rw) - rw, rw)
+        words = np.lib.stride_tricks.sliding_window_view(joined, 8)
+        src = np.repeat(pos[r], rw) + 8 * within
+        cols.reshape(-1, 8)[np.repeat(dest[r] // 8, rw) + within] = words[src]
     for j in np.flatnonzero(zst).tolist():
         try:
             got = zstandard.ZstdDecompressor().decompress(
