@@ -115,14 +115,18 @@ class DataStream(ABC):
         ordered = all(a < b for a, b in zip(keys[:-1], keys[1:], strict=True))
         if not ordered or not self.accepts(keys[0]):
             raise ValueError("a data stream takes keys in increasing order, until it is written")
-        put = self._put
-        for key, value in zip(keys, values, strict=True):
-            put(key, value)  # a spilling stream reads nbytes: kept current
-            self.nbytes += len(value)
+        self._put_run(keys, values)
         if self.first_key is None:
             self.first_key = keys[0]
         self.last_key = keys[-1]
         self.count += len(keys)
+
+    def _put_run(self, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
+        """:meth:`_put` of each pair, keeping :attr:`nbytes` current (a stream may read it)."""
+        put = self._put
+        for key, value in zip(keys, values, strict=True):
+            put(key, value)
+            self.nbytes += len(value)
 
     @abstractmethod
     def _put(self, key: bytes, value: bytes) -> None:

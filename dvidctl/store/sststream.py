@@ -10,7 +10,7 @@ atomic and crash-safe as any other bulk write.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,25 @@ class SstStream(HeldStream):
         if failure is not None:
             self.discard()
             raise self._error(failure)
+
+    def _put_run(self, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
+        i, n = 0, len(keys)
+        while self._writer is None and i < n:  # until it spills, as one by one
+            self._put(keys[i], values[i])
+            self.nbytes += len(values[i])
+            i += 1
+        if i == n:
+            return
+        writer, failure = self._writer, None
+        try:
+            for key, value in zip(keys[i:], values[i:], strict=True):
+                writer[key] = value
+        except Exception as exc:  # rocksdict raises plain Exceptions (e.g. a full disk)
+            failure = str(exc)
+        if failure is not None:
+            self.discard()
+            raise self._error(failure)
+        self.nbytes += sum(map(len, values[i:]))
 
     def _spill(self) -> None:
         path = bulk.new_file(self._db_path)
