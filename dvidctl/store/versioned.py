@@ -440,14 +440,17 @@ class VersionedStore:
             seen = self.engine.multi_get(CF_DELTA, [delta_key(vid, i, t) for i, t in puts])
             return sum(sizes[k] for k, d in zip(puts, seen, strict=True) if d)
         iids = {iid for iid, _ in sizes}
-        by_iid = {i: {tk: n for (j, tk), n in sizes.items() if j == i} for i in iids}
         total = 0
-        for iid, mine in by_iid.items():
+        get = sizes.get
+        for iid in iids:
+            if len(iids) == 1:
+                lo, hi = min(sizes)[1], max(sizes)[1]
+            else:
+                lo = min(tk for i, tk in sizes if i == iid)
+                hi = max(tk for i, tk in sizes if i == iid)
             base = u32(vid) + u32(iid)
-            lo, hi = min(mine), max(mine)
-            get = mine.get
             for k, _ in self.engine.scan(CF_DELTA, base + lo, base + hi + b"\x00"):
-                total += get(k[8:], 0)
+                total += get((iid, k[8:]), 0)
         return total
 
     def _apply(self, batch: VersionedBatch) -> None:
