@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from dvidctl.datatypes.base import Instance
 
 _U64LE = np.dtype("<u8")
+#: An index type key: class byte, label u64 BE.
+_TK = np.dtype([("c", "u1"), ("v", ">u8")])
 #: Labels at most this far apart are read as one range by get_indexes.
 _GAP = 64
 
@@ -153,14 +155,18 @@ class LabelStore:
             )
             for a, b in zip(firsts.tolist(), lasts.tolist(), strict=True)
         ]
-        found: dict[int, memoryview] = {}
         got = self.inst.node.store.iter_payload_ranges(
             self.inst.vid, self.inst.iid, ranges, through=through
         )
-        for row in got:
-            for tk, v in row:
-                found[int.from_bytes(tk[1:9], "big")] = v
-        return [found.get(b) for b in arr.tolist()]
+        rows = [item for row in got for item in row]  # ascending: the ranges are in order
+        if not rows:
+            return [None] * len(arr)
+        # Each body's position among the labels found: one search, not a dict of ints.
+        labels = np.frombuffer(b"".join([tk for tk, _ in rows]), _TK)["v"]
+        at = np.minimum(np.searchsorted(labels, arr), len(labels) - 1)
+        hit = labels[at] == arr
+        payloads = [v for _, v in rows]
+        return [payloads[i] if h else None for i, h in zip(at.tolist(), hit.tolist(), strict=True)]
 
     def put_raw_indexes(
         self, batch: VersionedBatch, bodies: np.ndarray, payloads: Sequence[bytes | None]
