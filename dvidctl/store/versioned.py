@@ -471,19 +471,22 @@ class VersionedStore:
                 digests=None,  # stale now; sync computes them again when asked
             )
             metadata.put_node(wb, changed)
-        streamed = dict(batch.streamed_only())
+        streamed = (
+            batch.streamed
+            if batch.values.keys().isdisjoint(batch.streamed)
+            else dict(batch.streamed_only())
+        )
         sizes = {k: len(v) for k, v in batch.values.items() if v is not None}
-        sizes.update((k, size) for k, (_, size) in streamed.items())
+        sizes.update({k: size for k, (_, size) in streamed.items()})
         # The old value's size is not in the index: the new one's stands in for it.
         wb.replaced_bytes = self._replaced_bytes(vid, sizes)
         ops = wb.ops
         tail = u32(vid)
-        heads: dict[int, bytes] = {}
-        for (iid, tkey), (dg, _) in streamed.items():  # their values are in batch.stream
-            head = heads.get(iid) or heads.setdefault(iid, u32(iid))
-            ops.append((CF_DELTA, tail + head + tkey, dg))
+        heads = {i: u32(i) for i in {i for i, _ in streamed} | {i for i, _ in batch.values}}
+        # The streamed values are in batch.stream: only their delta entries here.
+        ops += [(CF_DELTA, tail + heads[i] + tk, dg) for (i, tk), (dg, _) in streamed.items()]
         for (iid, tkey), stored in batch.values.items():
-            head = heads.get(iid) or heads.setdefault(iid, u32(iid))
+            head = heads[iid]
             dk, xk = head + tkey + tail, tail + head + tkey  # data_key, delta_key
             if stored is not None:
                 ops.append((CF_DATA, dk, stored))
