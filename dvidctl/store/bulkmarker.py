@@ -20,8 +20,6 @@ import struct
 import zlib
 from collections.abc import Iterable
 
-import numpy as np
-
 from dvidctl.errors import CorruptDataError
 from dvidctl.store.engine import COLUMN_FAMILIES
 
@@ -36,6 +34,8 @@ _CF_INDEX = {cf: i for i, cf in enumerate(COLUMN_FAMILIES)}
 
 def encode_marker(sst_name: str, ops: Iterable[Op]) -> bytes:
     """The format-2 record of ``ops`` for the table file ``sst_name``."""
+    import numpy as np  # here: opening a repository (recovery included) needs no numpy
+
     ops = list(ops)
     name = sst_name.encode()
     cf_index = _CF_INDEX
@@ -88,6 +88,8 @@ def decode_marker(raw: bytes) -> tuple[str, list[Op]]:
 
 
 def _ops_v2(body: bytes, pos: int, count: int) -> tuple[list[Op], int]:
+    import numpy as np
+
     if pos + 9 * count > len(body):
         raise ValueError("columns run past the end")
     cfs = body[pos : pos + count]
