@@ -14,6 +14,8 @@ codec is (a codec change, or blocks pushed from elsewhere, never confuse reads).
  4    :class:`ZstdCodec` (tiled)    ``u16 tz, u16 ty, u16 n, n * u32 frame sizes``, then
                                     ``n`` zstd frames, one per (z, y) tile of ``tz * ty * X``
                                     voxels, z-major: a read decodes only the tiles it needs
+ 5    :class:`ZstdCodec` (tiled     ``u32 m``, ``m`` bytes of which labels each tile holds
+      uint64 labels)                (:mod:`.tilelabels`), then the body of id 4
 ====  ============================  ======================================================
 
 Codecs are frozen dataclasses that validate in the constructor and round-trip
@@ -46,20 +48,24 @@ import numpy as np
 import zstandard
 
 from dvidctl.datatypes.imageblk.scratch import byte_view, cctx, contiguous, copy_rows, dctx, scratch
-from dvidctl.datatypes.imageblk.zstdbody import (
-    TILE_HEAD,
-    decode_tiled_region,
-    zstd_decompress_into,
+from dvidctl.datatypes.imageblk.tilelabels import (
+    TileLabels,
+    encode_section,
+    parse_body,
+    split_body,
+    tile_labels,
 )
+from dvidctl.datatypes.imageblk.zstdbody import TILE_HEAD, decode_tiled_region, zstd_decompress_into
 from dvidctl.errors import BadRequestError, CorruptDataError
 
-RAW, ZSTD, JPEG, LABELBLOCK_ZSTD, ZSTD_TILED = 0, 1, 2, 3, 4
+RAW, ZSTD, JPEG, LABELBLOCK_ZSTD, ZSTD_TILED, ZSTD_TILED_LABELS = 0, 1, 2, 3, 4, 5
 CODEC_NAMES = {
     RAW: "raw",
     ZSTD: "zstd",
     JPEG: "jpeg",
     LABELBLOCK_ZSTD: "labelblock",
     ZSTD_TILED: "zstd",
+    ZSTD_TILED_LABELS: "zstd",
 }
 
 Buffer = bytes | bytearray | memoryview
@@ -95,7 +101,7 @@ class ZstdCodec:
     level: int = 3
     tile: int = 32
     codec_id: ClassVar[int] = ZSTD
-    codec_ids: ClassVar[tuple[int, ...]] = (ZSTD, ZSTD_TILED)
+    codec_ids: ClassVar[tuple[int, ...]] = (ZSTD, ZSTD_TILED, ZSTD_TILED_LABELS)
     name: ClassVar[str] = "zstd"
 
     def __post_init__(self) -> None:
@@ -112,14 +118,23 @@ class ZstdCodec:
         n = -(-nz // t) * -(-ny // t) if t else 1
         if n <= 1 or n > 0xFFFF:
             return b"".join([prefix, bytes([ZSTD]), c.compress(contiguous(block).data)])
-        frames = [
-            c.compress(contiguous(block[z : z + t, y : y + t]).data)
-            for z in range(0, nz, t)
-            for y in range(0, ny, t)
-        ]
+        labels = block.dtype == np.uint64
+        frames: list[bytes] = []
+        sets: list[np.ndarray] = []  # each tile's sorted labels while it is in scratch
+        for z in range(0, nz, t):
+            for y in range(0, ny, t):
+                tile = contiguous(block[z : z + t, y : y + t])
+                frames.append(c.compress(tile.data))
+                if labels:
+                    got = tile_labels(tile)
+                    labels = got is not None
+                    sets.append(got if got is not None else tile[:0])
         sizes = np.array([len(f) for f in frames], "<u4").tobytes()
         head = TILE_HEAD.pack(t, t, n)
-        return b"".join([prefix, bytes([ZSTD_TILED]), head, sizes, *frames])
+        if not labels:  # not uint64, or too many runs for label data
+            return b"".join([prefix, bytes([ZSTD_TILED]), head, sizes, *frames])
+        section = encode_section(sets)
+        return b"".join([prefix, bytes([ZSTD_TILED_LABELS]), section, head, sizes, *frames])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, see :func:`codec_from_dict`."""
@@ -246,9 +261,28 @@ def _decode_raw(payload: memoryview, out: np.ndarray) -> None:
     dest[:] = body
 
 
+def tiled_body(payload: Buffer) -> memoryview | None:
+    """The tiled zstd body (:mod:`.zstdbody`) of a payload of id 4 or 5, else None."""
+    cid = payload_codec(payload)
+    if cid == ZSTD_TILED:
+        return memoryview(payload)[1:]
+    if cid == ZSTD_TILED_LABELS:
+        return split_body(memoryview(payload)[1:])[1]
+    return None
+
+
+def block_tile_labels(payload: Buffer) -> TileLabels | None:
+    """The per-tile label sets of a payload of id 5 (checked), else None."""
+    if payload_codec(payload) != ZSTD_TILED_LABELS:
+        return None
+    return parse_body(memoryview(payload)[1:])
+
+
 def _decode_tiled(payload: memoryview, out: np.ndarray) -> None:
     nz, ny, nx = out.shape
-    decode_tiled_region(payload[1:], out.shape, (slice(0, nz), slice(0, ny), slice(0, nx)), out)
+    body = tiled_body(payload)  # ids 4 and 5 only
+    whole = (slice(0, nz), slice(0, ny), slice(0, nx))
+    decode_tiled_region(payload[1:] if body is None else body, out.shape, whole, out)
 
 
 def decode_region(
@@ -269,8 +303,9 @@ def decode_region(
         region: Slices (positive steps of 1) into the block.
         dst: Destination view, ``dst.shape`` equal to the region's shape.
     """
-    if payload_codec(payload) == ZSTD_TILED:
-        decode_tiled_region(memoryview(payload)[1:], shape, region, dst)
+    body = tiled_body(payload)
+    if body is not None:
+        decode_tiled_region(body, shape, region, dst)
         return
     block = decode_into(payload, scratch(tuple(shape), dst.dtype))
     copy_rows(dst, block[region])
@@ -347,12 +382,15 @@ _DECODERS: dict[int, Callable[[memoryview, np.ndarray], None]] = {
     JPEG: _decode_jpeg,
     LABELBLOCK_ZSTD: _decode_labelblock,
     ZSTD_TILED: _decode_tiled,
+    ZSTD_TILED_LABELS: _decode_tiled,
 }
 if {i for c in CODECS.values() for i in c.codec_ids} != set(_DECODERS):  # pragma: no cover
     raise RuntimeError("every codec id needs exactly one decoder")
 
 __all__ = [
     "BlockCodec",
+    "block_tile_labels",
+    "tiled_body",
     "jpeg_block",
     "JpegCodec",
     "LabelBlockZstdCodec",

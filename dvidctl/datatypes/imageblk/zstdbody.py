@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import zstandard
@@ -148,6 +148,36 @@ def decode_tile_major(
     return out, tz, ty
 
 
+def tile_decoder(
+    body: memoryview, shape: tuple[int, ...], dtype: np.dtype, slot: str
+) -> tuple[int, int, int, Callable[[int], np.ndarray]] | None:
+    """Decode single tiles of a tiled zstd body (after the id byte), in any order.
+
+    Returns ``(tz, ty, n, decode)``: ``decode(i)`` decodes tile ``i`` into the same
+    per-thread ``(tz * ty, X)`` buffer (``slot``: valid until the next call). None
+    when the tiles do not divide the block evenly.
+    """
+    tz, ty, offs = _tiles(body, shape)
+    nz, ny, nx = shape
+    if nz % tz or ny % ty:
+        return None
+    tile = scratch((tz * ty, nx), dtype, slot)
+    dest = tile.reshape(-1).view(np.uint8).data
+    reader = dctx().stream_reader
+
+    def decode(i: int) -> np.ndarray:
+        try:
+            # readinto releases the GIL (decompress() scales worse on 2 threads)
+            got = reader(body[offs[i] : offs[i + 1]]).readinto(dest)
+        except zstandard.ZstdError as exc:
+            raise CorruptDataError(f"stored zstd block does not decode: {exc}") from None
+        if got != len(dest):
+            raise CorruptDataError(f"stored zstd tile {i} is too short")
+        return tile
+
+    return tz, ty, len(offs) - 1, decode
+
+
 def tile_rows(
     body: memoryview, shape: tuple[int, ...], dtype: np.dtype, slot: str = "tile-rows"
 ) -> tuple[int, int, Iterator[np.ndarray]] | None:
@@ -158,31 +188,18 @@ def tile_rows(
     small enough to stay in a core's cache for what the caller does with it. None when
     the tiles do not divide the block evenly.
     """
-    tz, ty, offs = _tiles(body, shape)
-    nz, ny, nx = shape
-    if nz % tz or ny % ty:
+    got = tile_decoder(body, shape, dtype, slot)
+    if got is None:
         return None
-
-    def each() -> Iterator[np.ndarray]:
-        tile = scratch((tz * ty, nx), dtype, slot)
-        dest = tile.reshape(-1).view(np.uint8).data
-        reader = dctx().stream_reader
-        for i in range(len(offs) - 1):
-            try:
-                got = reader(body[offs[i] : offs[i + 1]]).readinto(dest)
-            except zstandard.ZstdError as exc:
-                raise CorruptDataError(f"stored zstd block does not decode: {exc}") from None
-            if got != len(dest):
-                raise CorruptDataError(f"stored zstd tile {i} is too short")
-            yield tile
-
-    return tz, ty, each()
+    tz, ty, n, decode = got
+    return tz, ty, (decode(i) for i in range(n))
 
 
 __all__ = [
     "TILE_HEAD",
     "decode_tile_major",
     "decode_tiled_region",
+    "tile_decoder",
     "tile_rows",
     "zstd_decompress_into",
 ]

@@ -28,9 +28,10 @@ import sys
 
 import numpy as np
 
-from dvidctl.datatypes.imageblk.codec import ZSTD_TILED, decode_into, payload_codec
+from dvidctl.datatypes.imageblk.codec import block_tile_labels, decode_into, tiled_body
 from dvidctl.datatypes.imageblk.scratch import scratch
-from dvidctl.datatypes.imageblk.zstdbody import decode_tile_major, tile_rows
+from dvidctl.datatypes.imageblk.tilelabels import TileLabels
+from dvidctl.datatypes.imageblk.zstdbody import decode_tile_major, tile_decoder, tile_rows
 from dvidctl.datatypes.labelmap.counting import runs
 
 #: Up to this many labels per block a mask is one comparison pass per label; above
@@ -272,8 +273,11 @@ def block_bits(
     are decoded whole.
     """
     nz, ny, nx = shape
-    if payload_codec(payload) == ZSTD_TILED:
-        body = memoryview(payload)[1:]
+    sets = block_tile_labels(payload)
+    if sets is not None and _tile_set_bits(sets, shape, dtype, labels, out):
+        return
+    body = tiled_body(payload)
+    if body is not None:
         if len(labels) > MAX_COMPARES:
             found = _tiled_lookup_bits(body, shape, dtype, labels)
             if found is not None:
@@ -292,6 +296,40 @@ def block_bits(
     label_bits(vox.reshape(-1, nx), labels, out)
 
 
+def _tile_set_bits(
+    sets: TileLabels,
+    shape: tuple[int, int, int],
+    dtype: np.dtype,
+    labels: np.ndarray,
+    out: np.ndarray,
+) -> bool:
+    """:func:`block_bits` of a block whose header names each tile's labels (codec 5).
+
+    Tiles without any of ``labels`` are zero rows and tiles of only ``labels`` full
+    rows, neither decoded; the others are decoded and compared with the labels they
+    hold. False when the tiles do not divide the block (the caller decodes it).
+    """
+    got = tile_decoder(sets.tiled, shape, dtype, "sparsevol-tile")
+    if got is None:
+        return False
+    tz, ty, n, decode = got
+    wanted = np.isin(sets.table, labels)  # per label of the block: one looked for
+    member = sets.member
+    hits = member[:, wanted].sum(axis=1)
+    alls = member.sum(axis=1)
+    dst = _tile_view(out, tz, ty)
+    per_row = shape[1] // ty
+    for t in range(n):
+        view = dst[divmod(t, per_row)]
+        if hits[t] == 0:
+            view[...] = 0
+        elif hits[t] == alls[t]:
+            view[...] = 0xFF  # rows are whole bytes (X a multiple of 8)
+        else:
+            label_bits(decode(t), sets.table[member[t] & wanted], view)
+    return True
+
+
 def _tile_view(out: np.ndarray, tz: int, ty: int) -> np.ndarray:
     """``(Z, Y, B)`` ``out`` as ``(Z / tz, Y / ty, tz, ty, B)``: tile, then its rows (a view)."""
     nz, ny, nb = out.shape
@@ -306,8 +344,9 @@ def decode_rows(
     Tiled zstd blocks come tile-major (no reordering copy), others whole in ZYX order;
     a per-thread buffer named ``slot``.
     """
-    if payload_codec(payload) == ZSTD_TILED:
-        tiles = decode_tile_major(memoryview(payload)[1:], shape, dtype, slot)
+    body = tiled_body(payload)
+    if body is not None:
+        tiles = decode_tile_major(body, shape, dtype, slot)
         if tiles is not None:
             vox, tz, ty = tiles
             return vox.reshape(-1, ty, shape[2])

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY, block_tkey, decode_block_tkey
-from dvidctl.datatypes.imageblk.codec import decode_into
+from dvidctl.datatypes.imageblk.codec import block_tile_labels, decode_into
 from dvidctl.datatypes.imageblk.config import unpack_extents
 from dvidctl.datatypes.labelmap.blockruns import decode_rows
 from dvidctl.datatypes.labelmap.counting import label_counts, unique, unique_labels
@@ -67,8 +67,12 @@ class BlockCounts:
         if old is not None and old == new and coord not in self.items:
             return
         before = _NONE
-        if old is not None:  # its label set: rows in any order will do
-            before = unique_labels(decode_rows(old, self.shape, _U64, "index-old"))
+        if old is not None:  # its label set: from its header, or rows in any order
+            sets = block_tile_labels(old)
+            if sets is not None:
+                before = sets.table
+            else:
+                before = unique_labels(decode_rows(old, self.shape, _U64, "index-old"))
         labels, counts = label_counts(block)
         with self._lock:
             if coord in self.items:  # written twice: the labels before the first write

@@ -1,0 +1,152 @@
+"""Per-tile label sets of uint64 label blocks stored as zstd tiles (codec id 5).
+
+A label block's payload body (after the id byte) is ``u32 m``, an ``m``-byte
+**label section**, then a tiled zstd body exactly as codec id 4 stores it
+(:mod:`.zstdbody`). The section says which labels each tile holds:
+
+* ``u32 k`` labels in the block (k >= 1), ``u8 w`` (1, 2, 4 or 8);
+* the block's sorted labels: the first as ``u64``, then ``k - 1`` gaps to the
+  next one, ``w`` bytes each (the least width that holds the largest gap; > 0);
+* per tile (in stored order), ``ceil(k / 8)`` bytes: bit ``j`` (little bit order)
+  set when the tile holds label ``j``; every tile holds at least one label
+  and every label is in at least one tile.
+
+Readers learn a block's label set (label-index upkeep) and which tiles can hold a
+body (sparse volumes: a tile without its supervoxels is not decoded, a tile of only
+its supervoxels is full) without decoding a frame. The sets come from the runs of
+each tile's contiguous buffer, which the encoder makes anyway (no sort of the
+block); blocks with too many runs (not label data) are written as codec id 4.
+Same voxels give the same bytes (the writer and sync compare payloads).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from dvidctl.datatypes.imageblk.zstdbody import TILE_HEAD
+from dvidctl.errors import CorruptDataError
+
+Buffer = bytes | bytearray | memoryview
+_HEAD = struct.Struct("<IB")  # k, w
+_WIDTHS = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
+#: A tile with more runs than this fraction of its voxels is not label data: the
+#: block is stored without label sets (codec id 4).
+MAX_RUN_FRACTION = 4
+
+
+def tile_labels(tile: np.ndarray) -> np.ndarray | None:
+    """The sorted labels of one contiguous tile, from its runs; None when it has too many."""
+    flat = tile.reshape(-1)
+    change = flat[1:] != flat[:-1]
+    nruns = int(np.count_nonzero(change)) + 1
+    if nruns * MAX_RUN_FRACTION > flat.size:
+        return None
+    if nruns == 1:
+        return flat[:1].copy()
+    starts = np.empty(nruns, np.int64)
+    starts[0] = 0
+    starts[1:] = np.flatnonzero(change) + 1
+    return np.unique(flat[starts])
+
+
+def encode_section(sets: list[np.ndarray]) -> bytes:
+    """``u32 m`` and the label section of tiles whose sorted label sets are ``sets``."""
+    table = np.unique(np.concatenate(sets)) if len(sets) > 1 else sets[0]
+    k = len(table)
+    gaps = np.diff(table)
+    top = int(gaps.max()) if k > 1 else 0
+    w = next(b for b in (1, 2, 4, 8) if top < 1 << (8 * b))
+    member = np.zeros((len(sets), k), bool)
+    for i, s in enumerate(sets):
+        member[i, np.searchsorted(table, s)] = True
+    bits = np.packbits(member, axis=1, bitorder="little")
+    section = b"".join(
+        [
+            _HEAD.pack(k, w),
+            table[:1].astype("<u8").tobytes(),
+            gaps.astype(_WIDTHS[w]).tobytes(),
+            bits.tobytes(),
+        ]
+    )
+    return struct.pack("<I", len(section)) + section
+
+
+@dataclass(frozen=True)
+class TileLabels:
+    """A block's label section: ``table`` its sorted labels, ``member[i, j]`` tile ``i``
+    holds ``table[j]``; ``tiled`` the tiled zstd body that follows."""
+
+    table: np.ndarray
+    member: np.ndarray
+    tiled: memoryview
+
+    def tile_labels(self, i: int) -> np.ndarray:
+        """The sorted labels of tile ``i``."""
+        return self.table[self.member[i]]
+
+
+def split_body(body: Buffer) -> tuple[memoryview, memoryview]:
+    """``(label section, tiled zstd body)`` of a codec-5 body (after the id byte)."""
+    mv = memoryview(body)
+    if len(mv) < 4:
+        raise CorruptDataError("tiled label block is truncated")
+    (m,) = struct.unpack_from("<I", mv)
+    if len(mv) < 4 + m:
+        raise CorruptDataError(f"tiled label block says {m} label bytes, has {len(mv) - 4}")
+    return mv[4 : 4 + m], mv[4 + m :]
+
+
+def parse_body(body: Buffer) -> TileLabels:
+    """The label section of a codec-5 body (after the id byte), checked.
+
+    Raises:
+        CorruptDataError: A section that does not parse, labels not ascending, a tile
+            with no label, set bits past ``k``, or a tile count unlike the tiled body's.
+    """
+    section, tiled = split_body(body)
+    if len(tiled) < TILE_HEAD.size:
+        raise CorruptDataError("tiled label block is truncated")
+    n = TILE_HEAD.unpack_from(tiled)[2]
+    if len(section) < _HEAD.size + 8:
+        raise CorruptDataError("tiled label block's label section is truncated")
+    k, w = _HEAD.unpack_from(section)
+    kind = _WIDTHS.get(w)
+    nb = -(-k // 8)
+    at = _HEAD.size + 8
+    if kind is None or k < 1 or len(section) != at + (k - 1) * w + n * nb:
+        raise CorruptDataError(
+            f"tiled label block's label section ({len(section)} bytes) does not fit "
+            f"{k} labels of {w}-byte gaps in {n} tiles"
+        )
+    first = np.frombuffer(section, "<u8", 1, _HEAD.size)
+    gaps = np.frombuffer(section, kind, k - 1, at).astype(np.uint64)
+    if k > 1 and not gaps.all():
+        raise CorruptDataError("tiled label block's labels are not ascending")
+    table = np.cumsum(np.concatenate([first, gaps]), dtype=np.uint64)
+    if k > 1 and not (table[1:] > table[:-1]).all():  # a gap wrapped past 2**64
+        raise CorruptDataError("tiled label block's labels are not ascending")
+    bits = np.frombuffer(section, np.uint8, n * nb, at + (k - 1) * w).reshape(n, nb)
+    member = np.unpackbits(bits, axis=1, bitorder="little").view(bool)
+    member, extra = member[:, :k], member[:, k:]
+    if extra.any() or not member.any(axis=1).all() or not member.any(axis=0).all():
+        raise CorruptDataError("tiled label block's tile label sets are malformed")
+    return TileLabels(table, member, tiled)
+
+
+def block_labels(body: Buffer) -> np.ndarray:
+    """The sorted labels of a codec-5 block (after the id byte), from its header alone."""
+    return parse_body(body).table
+
+
+__all__ = [
+    "MAX_RUN_FRACTION",
+    "TileLabels",
+    "block_labels",
+    "encode_section",
+    "parse_body",
+    "split_body",
+    "tile_labels",
+]
