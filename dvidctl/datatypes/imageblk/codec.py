@@ -49,16 +49,17 @@ import zstandard
 
 from dvidctl.datatypes.imageblk.scratch import byte_view, cctx, contiguous, copy_rows, dctx, scratch
 from dvidctl.datatypes.imageblk.tilelabels import (
-    TileLabels,
+    ZSTD_TILED,
+    ZSTD_TILED_LABELS,
+    block_tile_labels,
     encode_section,
-    parse_body,
-    split_body,
     tile_labels,
+    tiled_body,
 )
 from dvidctl.datatypes.imageblk.zstdbody import TILE_HEAD, decode_tiled_region, zstd_decompress_into
 from dvidctl.errors import BadRequestError, CorruptDataError
 
-RAW, ZSTD, JPEG, LABELBLOCK_ZSTD, ZSTD_TILED, ZSTD_TILED_LABELS = 0, 1, 2, 3, 4, 5
+RAW, ZSTD, JPEG, LABELBLOCK_ZSTD = 0, 1, 2, 3  # and ZSTD_TILED(_LABELS) 4, 5: tilelabels
 CODEC_NAMES = {
     RAW: "raw",
     ZSTD: "zstd",
@@ -259,23 +260,6 @@ def _decode_raw(payload: memoryview, out: np.ndarray) -> None:
     if len(body) != len(dest):
         raise CorruptDataError(f"raw block has {len(body)} bytes, the block needs {len(dest)}")
     dest[:] = body
-
-
-def tiled_body(payload: Buffer) -> memoryview | None:
-    """The tiled zstd body (:mod:`.zstdbody`) of a payload of id 4 or 5, else None."""
-    cid = payload_codec(payload)
-    if cid == ZSTD_TILED:
-        return memoryview(payload)[1:]
-    if cid == ZSTD_TILED_LABELS:
-        return split_body(memoryview(payload)[1:])[1]
-    return None
-
-
-def block_tile_labels(payload: Buffer) -> TileLabels | None:
-    """The per-tile label sets of a payload of id 5 (checked), else None."""
-    if payload_codec(payload) != ZSTD_TILED_LABELS:
-        return None
-    return parse_body(memoryview(payload)[1:])
 
 
 def _decode_tiled(payload: memoryview, out: np.ndarray) -> None:

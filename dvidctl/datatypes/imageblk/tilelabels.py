@@ -30,8 +30,10 @@ from dvidctl.datatypes.imageblk.zstdbody import TILE_HEAD
 from dvidctl.errors import CorruptDataError
 
 Buffer = bytes | bytearray | memoryview
+#: Payload id bytes of tiled zstd blocks without and with label sets (:mod:`.codec`).
+ZSTD_TILED, ZSTD_TILED_LABELS = 4, 5
 _HEAD = struct.Struct("<IB")  # k, w
-_WIDTHS = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
+_WIDTHS: dict[int, np.dtype] = {b: np.dtype(f"<u{b}") for b in (1, 2, 4, 8)}
 #: A tile with more runs than this fraction of its voxels is not label data: the
 #: block is stored without label sets (codec id 4).
 MAX_RUN_FRACTION = 4
@@ -136,17 +138,34 @@ def parse_body(body: Buffer) -> TileLabels:
     return TileLabels(table, member, tiled)
 
 
-def block_labels(body: Buffer) -> np.ndarray:
-    """The sorted labels of a codec-5 block (after the id byte), from its header alone."""
-    return parse_body(body).table
+def tiled_body(payload: Buffer) -> memoryview | None:
+    """The tiled zstd body (:mod:`.zstdbody`) of a payload of id 4 or 5, else None."""
+    if not len(payload):
+        raise CorruptDataError("stored block payload is empty")
+    cid = payload[0]
+    if cid == ZSTD_TILED:
+        return memoryview(payload)[1:]
+    if cid == ZSTD_TILED_LABELS:
+        return split_body(memoryview(payload)[1:])[1]
+    return None
+
+
+def block_tile_labels(payload: Buffer) -> TileLabels | None:
+    """The per-tile label sets of a payload (id byte + body) of id 5 (checked), else None."""
+    if len(payload) and payload[0] == ZSTD_TILED_LABELS:
+        return parse_body(memoryview(payload)[1:])
+    return None
 
 
 __all__ = [
     "MAX_RUN_FRACTION",
     "TileLabels",
-    "block_labels",
+    "ZSTD_TILED",
+    "ZSTD_TILED_LABELS",
+    "block_tile_labels",
     "encode_section",
     "parse_body",
     "split_body",
+    "tiled_body",
     "tile_labels",
 ]
