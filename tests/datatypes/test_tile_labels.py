@@ -209,3 +209,20 @@ def test_real_samples_section_is_small(testdata_dir: Path) -> None:
         payload = ZstdCodec().encode(block)
         m = int.from_bytes(payload[1:5], "little")
         assert payload[0] == ZSTD_TILED_LABELS and (4 + m) < 0.03 * (len(payload) - 4 - m)
+
+
+def test_labelblock_wire_sends_old_codec_blocks_as_stored() -> None:
+    """A codec-5 block comes back byte for byte from the wire; a codec-4 one (written before,
+    it would come back as 5) goes as it is stored, not asked for twice."""
+    from dvidctl.datatypes.imageblk.blockkeys import block_tkey as tkey_of
+    from dvidctl.datatypes.imageblk.wirelabels import LabelBlockWire
+    from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
+
+    cfg = {"block_size": [64, 64, 64], "codec": ZstdCodec().to_dict()}
+    enc = LabelBlockWire(cfg, CLASS_BLOCK)
+    block = _blocky(np.random.default_rng(2), (64, 64, 64), np.arange(1, 30, dtype=np.uint64), 8)
+    new = VALUE_PREFIX + ZstdCodec().encode(block)
+    tk = tkey_of(CLASS_BLOCK, 0, 1, 2, 3)
+    wire = enc.encode(tk, new)
+    assert wire is not None and enc.decode(tk, wire) == new
+    assert enc.encode(tk, VALUE_PREFIX + _old(new[len(VALUE_PREFIX) :])) is None

@@ -9,7 +9,9 @@ label blocks in that smaller form instead (:class:`LabelBlockWire`):
   ``labelblock`` payload (codec id 3 + zstd frame). A value that is not a block
   (extents, max label, a tombstone), or a block already stored as a label Block
   (then it is no larger), or one stored in another codec than the instance's own
-  (the receiver could not store it again byte for byte), goes as it is: ``None``.
+  (the receiver could not store it again byte for byte), or a tiled block without
+  label sets (codec 4: written before codec 5, the receiver would store it as 5),
+  goes as it is: ``None``.
 * ``decode``: the receiver decodes the label Block and encodes the voxels with the
   instance's own codec, header byte first, which gives exactly the sender's stored
   value when both use the same codec settings and zstd. The caller checks the
@@ -30,6 +32,7 @@ import numpy as np
 from dvidctl.datatypes.imageblk.blockkeys import TKEY_LEN
 from dvidctl.datatypes.imageblk.codec import (
     LABELBLOCK_ZSTD,
+    ZSTD_TILED,
     LabelBlockZstdCodec,
     codec_from_dict,
     decode_into,
@@ -66,7 +69,9 @@ class LabelBlockWire:
             return None
         payload = memoryview(stored)[len(VALUE_PREFIX) :]
         cid = payload_codec(payload)
-        if cid == LABELBLOCK_ZSTD or cid not in self.codec.codec_ids:
+        # codec-4 label blocks were written before label sets (codec 5): the receiver's
+        # codec would store them as 5, with another digest, and ask for them again
+        if cid in (LABELBLOCK_ZSTD, ZSTD_TILED) or cid not in self.codec.codec_ids:
             return None
         block = decode_into(payload, scratch(self.shape, np.dtype(np.uint64), "wire"))
         return _WIRE.encode(block)
