@@ -3,9 +3,9 @@
 The sparse volume of a body costs, per block its index names, what decoding the
 block costs plus as little as possible (bench/bench_labels.py measures both):
 
-* the block is decoded **tile-major** when it is stored as zstd tiles (each
-  tile's frame straight into its own part of one per-thread buffer: no copy
-  of the tiles into ZYX order, which a plain decode pays for);
+* a block stored with its tiles' label sets (codec 5) decodes only the tiles that
+  hold some but not all of the body's supervoxels; other tiled blocks decode a
+  tile at a time (no copy into ZYX order, which a plain decode pays for);
 * the voxels of the body become **bit rows** (one bit a voxel, x fastest, as
   ``np.packbits(..., bitorder="little")`` but by ufuncs, which release the GIL)
   written straight into their place in the caller's array of a whole row of
@@ -25,6 +25,7 @@ block costs plus as little as possible (bench/bench_labels.py measures both):
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -304,30 +305,64 @@ def _tile_set_bits(
     out: np.ndarray,
 ) -> bool:
     """:func:`block_bits` of a block whose header names each tile's labels (codec 5).
-
     Tiles without any of ``labels`` are zero rows and tiles of only ``labels`` full
-    rows, neither decoded; the others are decoded and compared with the labels they
-    hold. False when the tiles do not divide the block (the caller decodes it).
+    rows, neither decoded. The others are decoded: with one or two labels each tile is
+    compared with those it holds; with more, the distinct rows of all of them (a
+    skipped tile stands as one row of one of its labels) are looked up at once. False
+    when the tiles do not divide the block (the caller decodes it).
     """
     got = tile_decoder(sets.tiled, shape, dtype, "sparsevol-tile")
     if got is None:
         return False
     tz, ty, n, decode = got
-    wanted = np.isin(sets.table, labels)  # per label of the block: one looked for
-    member = sets.member
-    hits = member[:, wanted].sum(axis=1)
-    alls = member.sum(axis=1)
+    at = np.searchsorted(labels, sets.table)  # np.isin costs ~4x these three calls
+    wanted = labels[np.minimum(at, len(labels) - 1)] == sets.table  # a label looked for
+    member, hits = sets.member, sets.member[:, wanted].sum(axis=1)
+    mixed = (hits > 0) & (hits < member.sum(axis=1))
     dst = _tile_view(out, tz, ty)
     per_row = shape[1] // ty
+    if len(labels) > MAX_COMPARES and mixed.any():
+        _tile_lookup_bits(sets, wanted, mixed, decode, (n, tz * ty, shape[2]), labels, dst)
+        return True
     for t in range(n):
         view = dst[divmod(t, per_row)]
-        if hits[t] == 0:
-            view[...] = 0
-        elif hits[t] == alls[t]:
-            view[...] = 0xFF  # rows are whole bytes (X a multiple of 8)
-        else:
+        if mixed[t]:
             label_bits(decode(t), sets.table[member[t] & wanted], view)
+        else:  # rows are whole bytes (X a multiple of 8)
+            view[...] = 0xFF if hits[t] else 0
     return True
+
+
+def _tile_lookup_bits(
+    sets: TileLabels,
+    wanted: np.ndarray,
+    mixed: np.ndarray,
+    decode: Callable[[int], np.ndarray],
+    dims: tuple[int, int, int],
+    labels: np.ndarray,
+    dst: np.ndarray,
+) -> None:
+    """Bit rows of the tiles (``dims``: count, rows each, X) into tile-major ``dst`` by one
+    lookup of the distinct rows: those of the ``mixed`` tiles (decoded), and one row of a
+    label it holds for every other tile (in the body or not, as the tile is)."""
+    n, per, nx = dims
+    new = np.zeros(n * per, bool)
+    ne = scratch((per - 1, nx), _BOOL, "sparsevol-tile-ne") if per > 1 else None
+    parts = []
+    for t in range(n):
+        flags = new[t * per : (t + 1) * per]
+        flags[0] = True
+        if not mixed[t]:
+            row = sets.member[t] & wanted
+            rep = sets.table[row if row.any() else sets.member[t]][0]
+            parts.append(np.full(nx, rep, sets.table.dtype))
+            continue
+        tile = decode(t)
+        if ne is not None:
+            _differs(tile, flags[1:], ne)
+        parts.append(tile[np.flatnonzero(flags)].reshape(-1))  # a copy: the buffer is reused
+    flat = np.concatenate(parts)
+    _lookup_rows(np.flatnonzero(new), flat, labels, n * per, nx, dst)
 
 
 def _tile_view(out: np.ndarray, tz: int, ty: int) -> np.ndarray:
