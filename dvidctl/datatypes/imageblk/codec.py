@@ -125,11 +125,11 @@ class ZstdCodec:
         for z in range(0, nz, t):
             for y in range(0, ny, t):
                 tile = contiguous(block[z : z + t, y : y + t])
-                frames.append(c.compress(tile.data))
-                if labels:
+                if labels:  # while the copy is in cache: zstd's tables push it out
                     got = tile_labels(tile)
                     labels = got is not None
                     sets.append(got if got is not None else tile[:0])
+                frames.append(c.compress(tile.data))
         sizes = np.array([len(f) for f in frames], "<u4").tobytes()
         head = TILE_HEAD.pack(t, t, n)
         if not labels:  # not uint64, or too many runs for label data
