@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dvidctl.datatypes.imageblk.scratch import scratch
+from dvidctl.datatypes.imageblk.rowruns import distinct_rows, rows_differ, runs, tile_label_counts
 
-_BOOL = np.dtype(bool)
 _CHUNK = 1 << 24  # voxels per pass when relabelling large arrays
 
 
@@ -31,86 +30,15 @@ def unique(a: np.ndarray) -> np.ndarray:
     return s[keep]
 
 
-def runs(flat: np.ndarray, row: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(starts, values)`` of the runs of equal values of a 1-D array.
-
-    With ``row`` > 0 a run also breaks every ``row`` values (rows of a block).
-    """
-    n = flat.size
-    if n == 0:
-        return np.zeros(0, np.int64), flat[:0]
-    change = flat[1:] != flat[:-1]
-    if row:
-        change[row - 1 :: row] = True
-    starts = np.empty(int(np.count_nonzero(change)) + 1, np.int64)
-    starts[0] = 0
-    starts[1:] = np.flatnonzero(change) + 1
-    return starts, flat[starts]
-
-
-def rows_differ(ne: np.ndarray) -> np.ndarray:
-    """Per row (last axis) of a bool array: whether any value is set.
-
-    The rows are packed to bits (``np.packbits``) and tested as one word each when
-    they fit one: several times faster than ``ne.any(axis=-1)`` on 64-wide rows.
-    """
-    packed = np.packbits(ne, axis=-1)
-    nb = packed.shape[-1]
-    kind = _WORDS.get(nb)
-    if kind is None:
-        return np.asarray(packed.any(axis=-1))
-    return np.asarray(packed.view(kind)[..., 0] != 0)
-
-
-_WORDS: dict[int, np.dtype] = {
-    1: np.dtype(np.uint8),
-    2: np.dtype("<u2"),
-    4: np.dtype("<u4"),
-    8: np.dtype("<u8"),
-}
-
-
-def _distinct_rows(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows (along x) of ``arr`` that differ from the row before, and their repeats.
-
-    Segmentation changes slowly across rows too, so most rows equal the previous
-    one: one more comparison pass leaves a few rows to find runs in. A 3D array is
-    compared as it is (a block of a larger array is a strided view: no copy); the
-    comparison goes into a reused buffer and is reduced per row by bit packing.
-    """
-    if arr.ndim != 3:
-        rows = np.ascontiguousarray(arr).reshape(-1, arr.shape[-1] if arr.ndim else 1)
-        arr = rows.reshape(1, *rows.shape)
-    nz, ny, nx = arr.shape
-    if nz * ny < 2:
-        return arr.reshape(nz * ny, -1), np.ones(nz * ny, np.int64)
-    new = np.empty((nz, ny), bool)
-    if ny > 1:
-        ne = scratch((nz, ny - 1, nx), _BOOL, "distinct-rows")
-        np.not_equal(arr[:, 1:, :], arr[:, :-1, :], out=ne)
-        new[:, 1:] = rows_differ(ne)
-    if nz > 1:
-        new[1:, 0] = rows_differ(arr[1:, 0, :] != arr[:-1, -1, :])
-    new[0, 0] = True
-    heads = np.flatnonzero(new.reshape(-1))
-    hz, hy = np.divmod(heads, ny)
-    return arr[hz, hy], np.diff(np.append(heads, nz * ny))
-
-
 def label_counts(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(labels ascending, voxel counts)`` of an array, label 0 included."""
-    rows, weight = _distinct_rows(block)
-    nx = rows.shape[1]
-    flat = rows.reshape(-1)
-    starts, vals = runs(flat, nx)
-    lens = np.diff(np.append(starts, flat.size)) * weight[starts // nx]
-    u, inv = np.unique(vals, return_inverse=True)
-    return u, np.bincount(inv.reshape(-1), lens, len(u)).astype(np.uint64)
+    labels, counts, _ = tile_label_counts(block)
+    return labels, counts
 
 
 def unique_labels(block: np.ndarray) -> np.ndarray:
     """The distinct values of an array, ascending."""
-    rows, _ = _distinct_rows(block)
+    rows, _, _ = distinct_rows(block)
     return unique(runs(rows.reshape(-1))[1])
 
 
@@ -141,7 +69,7 @@ def member_runs(block: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     runs of a row repeated for the rows equal to it.
     """
     nz, ny, nx = block.shape
-    rows, weight = _distinct_rows(block)
+    rows, weight, _ = distinct_rows(block)
     first = np.cumsum(weight) - weight  # the row index of each distinct row
     flat = rows.reshape(-1)
     starts, vals = runs(flat, nx)
