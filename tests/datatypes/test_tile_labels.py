@@ -60,9 +60,9 @@ def test_round_trip_and_tile_sets(shape: tuple[int, int, int], tile: int, nlabel
     block = _blocky(rng, shape, labels, 8 if nlabels < 300 else 4)
     block[: min(tile, shape[0]), : min(tile, shape[1])] = labels[-1]  # a uniform tile
     codec = ZstdCodec(tile=tile)
-    payload = codec.encode(block)
+    payload = codec.encode_labelled(block)
     assert payload[0] == ZSTD_TILED_LABELS
-    assert codec.encode(block.copy(order="F")) == payload  # deterministic, any layout
+    assert codec.encode_labelled(block.copy(order="F")) == payload  # deterministic, any layout
     out = np.full(shape, 7, np.uint64)
     np.testing.assert_array_equal(decode_into(payload, out), block)
     region = (slice(3, shape[0] - 1), slice(5, shape[1]), slice(1, shape[2] - 2))
@@ -91,9 +91,9 @@ def test_round_trip_and_tile_sets(shape: tuple[int, int, int], tile: int, nlabel
 def test_not_label_data_keeps_codec_4() -> None:
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 2**40, (64, 64, 64), dtype=np.uint64)
-    assert ZstdCodec().encode(noise)[0] == ZSTD_TILED  # too many runs for label sets
-    assert ZstdCodec().encode(np.ones((64, 64, 64), np.uint16))[0] == ZSTD_TILED
-    assert ZstdCodec().encode(np.ones((32, 32, 32), np.uint64))[0] == ZSTD  # one tile
+    assert ZstdCodec().encode_labelled(noise)[0] == ZSTD_TILED  # too many runs for label sets
+    assert ZstdCodec().encode_labelled(np.ones((64, 64, 64), np.uint16))[0] == ZSTD_TILED
+    assert ZstdCodec().encode_labelled(np.ones((32, 32, 32), np.uint64))[0] == ZSTD  # one tile
 
 
 def _bits(payload: bytes, shape: tuple[int, int, int], labels: np.ndarray) -> np.ndarray:
@@ -113,7 +113,7 @@ def test_sparse_bits_equal_on_every_codec(
     block = _blocky(rng, shape, labels, 4)
     block[: min(tile, shape[0])] = labels[0]  # tiles of one label
     block[-min(tile, shape[0]) :, : min(tile, shape[1])] = labels[1]
-    new = ZstdCodec(tile=tile).encode(block)
+    new = ZstdCodec(tile=tile).encode_labelled(block)
     payloads = [
         new,
         _old(new),
@@ -142,7 +142,7 @@ def _edit_bits(  # type: ignore[no-untyped-def]
 def test_corrupt_label_section_is_an_error() -> None:
     rng = np.random.default_rng(1)
     block = _blocky(rng, (64, 64, 64), np.arange(1, 20, dtype=np.uint64), 8)
-    good = ZstdCodec().encode(block)
+    good = ZstdCodec().encode_labelled(block)
     m = int.from_bytes(good[1:5], "little")
     k = int.from_bytes(good[5:9], "little")
     members = (
@@ -206,7 +206,7 @@ def test_real_samples_section_is_small(testdata_dir: Path) -> None:
     for name in ("fib19-64x64x64-sample1", "fib19-64x64x64-sample2", "cx-64x64x64-sample1"):
         raw = gzip.decompress((testdata_dir / f"{name}.dat.gz").read_bytes())
         block = np.frombuffer(raw, "<u8").reshape(64, 64, 64)
-        payload = ZstdCodec().encode(block)
+        payload = ZstdCodec().encode_labelled(block)
         m = int.from_bytes(payload[1:5], "little")
         assert payload[0] == ZSTD_TILED_LABELS and (4 + m) < 0.03 * (len(payload) - 4 - m)
 
@@ -221,8 +221,51 @@ def test_labelblock_wire_sends_old_codec_blocks_as_stored() -> None:
     cfg = {"block_size": [64, 64, 64], "codec": ZstdCodec().to_dict()}
     enc = LabelBlockWire(cfg, CLASS_BLOCK)
     block = _blocky(np.random.default_rng(2), (64, 64, 64), np.arange(1, 30, dtype=np.uint64), 8)
-    new = VALUE_PREFIX + ZstdCodec().encode(block)
+    new = VALUE_PREFIX + ZstdCodec().encode_labelled(block)
     tk = tkey_of(CLASS_BLOCK, 0, 1, 2, 3)
     wire = enc.encode(tk, new)
     assert wire is not None and enc.decode(tk, wire) == new
     assert enc.encode(tk, VALUE_PREFIX + _old(new[len(VALUE_PREFIX) :])) is None
+
+
+def test_which_writes_store_label_sets(tmp_path: Path) -> None:
+    """Indexed scale-0 writes store codec 5 (sets from the counting pass); the pyramid and
+    unindexed instances store codec 4; the same voxels by the same path, the same bytes."""
+    rng = np.random.default_rng(5)
+    vol = _blocky(rng, (128, 128, 128), np.arange(1, 50, dtype=np.uint64), 8)
+    coords = np.array([[z, y, x] for z in (0, 1) for y in (0, 1) for x in (0, 1)])
+    with Repository.init(tmp_path / "r") as repo:
+        repo.new_instance("labelmap", "seg", {"BlockSize": "64,64,64", "MaxDownresLevel": "1"})
+        repo.new_instance("labelmap", "flat", {"BlockSize": "64,64,64", "IndexedLabels": "false"})
+        seg, flat = repo.head.instance("seg"), repo.head.instance("flat")
+        seg.put_subvolume(vol, (0, 0, 0))
+        flat.put_subvolume(vol, (0, 0, 0))
+        stored = seg.blocks.payloads(0, coords)
+        assert {p[0] for p in stored.values()} == {ZSTD_TILED_LABELS}
+        assert {p[0] for p in flat.blocks.payloads(0, coords).values()} == {ZSTD_TILED}
+        assert {p[0] for p in seg.blocks.payloads(1, coords[:1]).values()} == {ZSTD_TILED}
+        for c, p in stored.items():  # the sets of the indexed write are each tile's labels
+            z, y, x = (v * 64 for v in c)
+            sets = block_tile_labels(p)
+            assert sets is not None
+            for i, (tz, ty) in enumerate([(0, 0), (0, 32), (32, 0), (32, 32)]):
+                want = np.unique(vol[z + tz : z + tz + 32, y + ty : y + ty + 32, x : x + 64])
+                np.testing.assert_array_equal(sets.tile_labels(i), want)
+        seg.put_subvolume(vol, (0, 0, 0))  # rewritten as it was: byte for byte
+        again = seg.blocks.payloads(0, coords)
+        assert {c: bytes(p) for c, p in again.items()} == {c: bytes(p) for c, p in stored.items()}
+        np.testing.assert_array_equal(seg.get_subvolume(Box((0, 0, 0), vol.shape)), vol)
+        np.testing.assert_array_equal(flat.get_subvolume(Box((0, 0, 0), vol.shape)), vol)
+
+
+def test_sets_of_rows_repeated_across_tiles() -> None:
+    """Rows equal to the row before across a tile's edge (y and z) still count in their tile."""
+    block = np.ones((64, 64, 64), np.uint64)
+    block[:, :31] = 2  # rows 31..63 of every slice equal: tile (0, 1) and (1, 1) hold only 1
+    block[:33, 31] = 3  # slices 32..63 of tile (1, 0) hold 2 and 1, slice 32 adds 3
+    payload = ZstdCodec().encode_labelled(block)
+    sets = block_tile_labels(payload)
+    assert sets is not None
+    for i, (z, y) in enumerate([(0, 0), (0, 32), (32, 0), (32, 32)]):
+        want = np.unique(block[z : z + 32, y : y + 32])
+        np.testing.assert_array_equal(sets.tile_labels(i), want)

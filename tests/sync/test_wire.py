@@ -69,11 +69,12 @@ def _wire_of(repo: Repository) -> LabelBlockWire:
 def test_a_label_block_comes_back_byte_for_byte(tmp_path: Path) -> None:
     with _build(tmp_path / "a") as repo:
         enc = _wire_of(repo)
-        stored = ZstdCodec().encode(_blocks()[0][1], b"\x00")
+        stored = ZstdCodec().encode_labelled(_blocks()[0][1], b"\x00")  # an indexed write's
         tk = bytes([CLASS_BLOCK, 0]) + bytes(12)
         w = enc.encode(tk, stored)
         assert w is not None and len(w) < 0.7 * len(stored)
         assert enc.decode(tk, w) == stored
+        assert enc.encode(tk, ZstdCodec().encode(_blocks()[0][1], b"\x00")) is None  # codec 4
         assert enc.encode(b"\x18", b"\x00extents") is None  # not a block: sent as stored
         assert enc.encode(tk, b"\x01") is None  # a tombstone
         with pytest.raises(CorruptDataError):
@@ -85,8 +86,8 @@ def test_decode_values_asks_again_for_what_it_cannot_make_the_same(tmp_path: Pat
         enc = _wire_of(repo)
         block = _blocks()[1][1]
         tk = bytes([CLASS_BLOCK, 0]) + bytes(12)
-        other = ZstdCodec(level=9).encode(block, b"\x00")  # the sender's other settings
-        mine = ZstdCodec().encode(block, b"\x00")
+        other = ZstdCodec(level=9).encode_labelled(block, b"\x00")  # the sender's other settings
+        mine = ZstdCodec().encode_labelled(block, b"\x00")
         w = enc.encode(tk, mine)
         assert w is not None
         number = wire.NUMBERS["labelblock"]

@@ -16,9 +16,9 @@ passes each part on to the engine) so a write is atomic.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -33,7 +33,14 @@ from dvidctl.datatypes.imageblk.blockkeys import (
     describe_block_tkey,
     scale_range,
 )
-from dvidctl.datatypes.imageblk.codec import BlockCodec, decode_into, decode_region, scratch
+from dvidctl.datatypes.imageblk.codec import (
+    BlockCodec,
+    TileSets,
+    ZstdCodec,
+    decode_into,
+    decode_region,
+    scratch,
+)
 from dvidctl.datatypes.imageblk.parallel import parallel_map, set_threads, threads
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX, Box, check_voxel_budget, iter_block_coords
@@ -65,9 +72,19 @@ _PART_RAW_BYTES = 64 << 20
 
 # ---------------------------------------------------------------------- engine
 
-#: ``observe(coord ZYX, new voxels, old stored payload or None, new payload)``, see
-#: BlockVolume.write.
-BlockObserver = Callable[[Coord, np.ndarray, "memoryview | None", memoryview], None]
+
+class BlockObserver(Protocol):
+    """Watches a write's blocks on the encoding threads (labelmap's index upkeep), see
+    :meth:`BlockVolume.write`."""
+
+    def scan(self, block: np.ndarray, tile: int) -> tuple[object, TileSets | None]:
+        """Before ``block`` is encoded: a note for :meth:`record`, and its label sets by
+        tiles of ``tile`` (> 0: the codec can store them, codec id 5) or None."""
+        ...
+
+    def record(self, coord: Coord, note: object, old: memoryview | None, new: memoryview) -> None:
+        """After: the block's coordinate, the note, its old stored payload and the new one."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -311,9 +328,9 @@ class BlockVolume:
 
         Whole blocks are encoded straight from ``array``; blocks only partly
         covered are read at this node, patched and re-encoded. Nothing is written
-        until the caller commits ``batch``. ``observe(coord, new block, old stored
-        payload or None, new payload)`` is called for every block on the encoding
-        threads (labelmap's index upkeep).
+        until the caller commits ``batch``. ``observe`` sees every block on the
+        encoding threads (labelmap's index upkeep): ``scan`` before it is encoded
+        (the label sets it returns are stored with the block), ``record`` after.
 
         Returns:
             The largest voxel value of the written blocks when ``track_max``, else None.
@@ -372,6 +389,7 @@ class BlockVolume:
         ]
         bg = spec.dtype.type(spec.background)
         codec = spec.codec
+        tile = codec.label_tile(bs, spec.dtype) if isinstance(codec, ZstdCodec) else 0
 
         def encode(item: tuple[Coord, bool]) -> tuple[bytes, int | None]:
             coord, whole = item
@@ -387,9 +405,15 @@ class BlockVolume:
                 else:
                     decode_into(prev, block)
                 block[src_sl] = src
-            stored = codec.encode(block, VALUE_PREFIX)  # the store's prefix + payload, one copy
-            if observe is not None:
-                observe(coord, block, old.get(coord), memoryview(stored)[len(VALUE_PREFIX) :])
+            if observe is None:  # the store's prefix + payload, one copy
+                stored = codec.encode(block, VALUE_PREFIX)
+            else:
+                note, sets = observe.scan(block, tile)
+                if sets is not None and isinstance(codec, ZstdCodec):
+                    stored = codec.encode(block, VALUE_PREFIX, sets)
+                else:
+                    stored = codec.encode(block, VALUE_PREFIX)
+                observe.record(coord, note, old.get(coord), memoryview(stored)[len(VALUE_PREFIX) :])
             return stored, (int(src.max()) if track_max and src.size else None)
 
         return parallel_map(encode, items, min_items=2)

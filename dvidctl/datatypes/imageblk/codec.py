@@ -47,16 +47,17 @@ from typing import Any, ClassVar
 import numpy as np
 import zstandard
 
+from dvidctl.datatypes.imageblk.rowruns import tile_label_counts
 from dvidctl.datatypes.imageblk.scratch import byte_view, cctx, contiguous, copy_rows, dctx, scratch
 from dvidctl.datatypes.imageblk.tilelabels import (
     ZSTD_TILED,
     ZSTD_TILED_LABELS,
+    TileSets,
     block_tile_labels,
-    encode_section,
-    tile_labels,
+    encode_tiled,
     tiled_body,
 )
-from dvidctl.datatypes.imageblk.zstdbody import TILE_HEAD, decode_tiled_region, zstd_decompress_into
+from dvidctl.datatypes.imageblk.zstdbody import decode_tiled_region, zstd_decompress_into
 from dvidctl.errors import BadRequestError, CorruptDataError
 
 RAW, ZSTD, JPEG, LABELBLOCK_ZSTD = 0, 1, 2, 3  # and ZSTD_TILED(_LABELS) 4, 5: tilelabels
@@ -111,31 +112,31 @@ class ZstdCodec:
         if not isinstance(self.tile, int) or not 0 <= self.tile <= 1024:
             raise BadRequestError(f"zstd tile must be an integer 0..1024, got {self.tile!r}")
 
-    def encode(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
-        """Return ``prefix`` + the payload (id byte + body) of one block, in one copy."""
-        nz, ny, _ = block.shape
+    def label_tile(self, shape: tuple[int, ...], dtype: np.dtype) -> int:
+        """The tile edge of blocks of ``shape`` and ``dtype`` that can carry label sets
+        (uint64, stored as several tiles), else 0."""
         t = self.tile
-        c = cctx(self.level)
-        n = -(-nz // t) * -(-ny // t) if t else 1
-        if n <= 1 or n > 0xFFFF:
-            return b"".join([prefix, bytes([ZSTD]), c.compress(contiguous(block).data)])
-        labels = block.dtype == np.uint64
-        frames: list[bytes] = []
-        sets: list[np.ndarray] = []  # each tile's sorted labels while it is in scratch
-        for z in range(0, nz, t):
-            for y in range(0, ny, t):
-                tile = contiguous(block[z : z + t, y : y + t])
-                if labels:  # while the copy is in cache: zstd's tables push it out
-                    got = tile_labels(tile)
-                    labels = got is not None
-                    sets.append(got if got is not None else tile[:0])
-                frames.append(c.compress(tile.data))
-        sizes = np.array([len(f) for f in frames], "<u4").tobytes()
-        head = TILE_HEAD.pack(t, t, n)
-        if not labels:  # not uint64, or too many runs for label data
-            return b"".join([prefix, bytes([ZSTD_TILED]), head, sizes, *frames])
-        section = encode_section(sets)
-        return b"".join([prefix, bytes([ZSTD_TILED_LABELS]), section, head, sizes, *frames])
+        if dtype != np.uint64 or not t or len(shape) != 3:
+            return 0
+        n = -(-shape[0] // t) * -(-shape[1] // t)
+        return t if 1 < n <= 0xFFFF else 0
+
+    def encode(self, block: np.ndarray, prefix: bytes = b"", sets: TileSets | None = None) -> bytes:
+        """Return ``prefix`` + the payload (id byte + body) of one block, in one copy.
+
+        ``sets``: ``(labels, member)`` of :func:`.rowruns.tile_label_counts` with
+        :meth:`label_tile`'s edge: the block is stored with its label sets (codec id 5).
+        """
+        return encode_tiled(block, self.tile, cctx(self.level), prefix, sets)
+
+    def encode_labelled(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
+        """:meth:`encode` with the label sets found here (one counting pass): what an
+        indexed labelmap write stores for these voxels."""
+        t = self.label_tile(block.shape, block.dtype)
+        if not t:
+            return self.encode(block, prefix)
+        labels, _, member = tile_label_counts(block, t)
+        return self.encode(block, prefix, None if member is None else (labels, member))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, see :func:`codec_from_dict`."""
@@ -373,6 +374,7 @@ if {i for c in CODECS.values() for i in c.codec_ids} != set(_DECODERS):  # pragm
 
 __all__ = [
     "BlockCodec",
+    "TileSets",
     "block_tile_labels",
     "tiled_body",
     "jpeg_block",

@@ -13,10 +13,11 @@ A label block's payload body (after the id byte) is ``u32 m``, an ``m``-byte
 
 Readers learn a block's label set (label-index upkeep) and which tiles can hold a
 body (sparse volumes: a tile without its supervoxels is not decoded, a tile of only
-its supervoxels is full) without decoding a frame. The sets come from the runs of
-each tile's contiguous buffer, which the encoder makes anyway (no sort of the
-block, :func:`tile_labels`); noise (not label data) is written as codec id 4.
-Same voxels give the same bytes (the writer and sync compare payloads).
+its supervoxels is full) without decoding a frame. The sets come from the runs that
+labelmap's index upkeep counts anyway (:func:`.rowruns.tile_label_counts`), handed to
+the encoder (``ZstdCodec.encode(..., sets=)``): only writes that make that pass store
+codec 5, others store codec 4 (noise, not label data, too). The section is a function
+of the voxels: same voxels and the same path give the same bytes.
 """
 
 from __future__ import annotations
@@ -25,70 +26,58 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+import zstandard
 
-from dvidctl.datatypes.imageblk.scratch import scratch
+from dvidctl.datatypes.imageblk.scratch import contiguous
 from dvidctl.datatypes.imageblk.zstdbody import TILE_HEAD
-from dvidctl.errors import CorruptDataError
+from dvidctl.errors import BadRequestError, CorruptDataError
 
 Buffer = bytes | bytearray | memoryview
-_BOOL = np.dtype(bool)
-#: Payload id bytes of tiled zstd blocks without and with label sets (:mod:`.codec`).
-ZSTD_TILED, ZSTD_TILED_LABELS = 4, 5
+#: Payload id bytes of one zstd frame, of tiled zstd blocks without and with label sets
+#: (:mod:`.codec`).
+ZSTD, ZSTD_TILED, ZSTD_TILED_LABELS = 1, 4, 5
+#: ``(sorted labels, member[tile, label])``: a block's tile label sets (codec id 5).
+TileSets = tuple[np.ndarray, np.ndarray]
 _HEAD = struct.Struct("<IB")  # k, w
 _WIDTHS: dict[int, np.dtype] = {b: np.dtype(f"<u{b}") for b in (1, 2, 4, 8)}
-#: A tile with more voxels unlike the slice above than this fraction of its voxels
-#: is not label data: the block is stored without label sets (codec id 4).
-MAX_RUN_FRACTION = 4
 
 
-def tile_labels(tile: np.ndarray) -> np.ndarray | None:
-    """The sorted labels of one C-contiguous ``(z, y, x)`` tile; None when it is not label data.
-
-    Every label has a first voxel in scan order, where it differs from the voxel before
-    it, the row above and the slice above (all earlier). So only the first slice's runs
-    and the voxels that differ from the slice above (one comparison pass: segmentation
-    changes little along z) are looked at, and of those the ones that also differ from
-    the voxel before and the row above are sorted. More voxels unlike the slice above
-    than a quarter of the tile (noise): None.
-    """
-    nz, ny, nx = tile.shape
-    flat = tile.reshape(-1)
-    s = ny * nx
-    first = flat[:s]
-    got = [first[:1], first[1:][first[1:] != first[:-1]]]
-    if nz > 1:  # one pass over the tile; the other two tests on its few candidates
-        new = scratch((flat.size - s,), _BOOL, "tile-labels")
-        np.not_equal(flat[s:], flat[:-s], out=new)
-        if int(np.count_nonzero(new)) * MAX_RUN_FRACTION > flat.size:
-            return None
-        idx = np.flatnonzero(new) + s
-        v = flat[idx]
-        keep = v != flat[idx - 1]
-        keep &= v != flat[idx - nx]
-        got.append(v[keep])
-    return _sorted_set(np.concatenate(got))
-
-
-def _sorted_set(vals: np.ndarray) -> np.ndarray:
-    """``np.unique(vals)`` by a sort (numpy's own hash path costs ~5x more on these)."""
-    vals = np.sort(vals)
-    keep = np.empty(len(vals), bool)
-    keep[:1] = True
-    np.not_equal(vals[1:], vals[:-1], out=keep[1:])
-    return vals[keep]
+def encode_tiled(
+    block: np.ndarray,
+    t: int,
+    c: zstandard.ZstdCompressor,
+    prefix: bytes = b"",
+    sets: TileSets | None = None,
+) -> bytes:
+    """``prefix`` + the payload of a block as zstd frames of (z, y) tiles of edge ``t``:
+    one frame (id 1) when that is one tile (or over 65535), id 4, or id 5 with ``sets``
+    (of a uint64 block, tiles of ``t``: :func:`.rowruns.tile_label_counts`)."""
+    nz, ny, _ = block.shape
+    n = -(-nz // t) * -(-ny // t) if t else 1
+    if n <= 1 or n > 0xFFFF:
+        return b"".join([prefix, bytes([ZSTD]), c.compress(contiguous(block).data)])
+    frames = [
+        c.compress(contiguous(block[z : z + t, y : y + t]).data)
+        for z in range(0, nz, t)
+        for y in range(0, ny, t)
+    ]
+    sizes = np.array([len(f) for f in frames], "<u4").tobytes()
+    head = TILE_HEAD.pack(t, t, n)
+    if sets is None or block.dtype != np.uint64:
+        return b"".join([prefix, bytes([ZSTD_TILED]), head, sizes, *frames])
+    if sets[1].shape[0] != n:
+        raise BadRequestError(f"label sets of {sets[1].shape[0]} tiles for a block of {n}")
+    section = encode_section(*sets)
+    return b"".join([prefix, bytes([ZSTD_TILED_LABELS]), section, head, sizes, *frames])
 
 
-def encode_section(sets: list[np.ndarray]) -> bytes:
-    """``u32 m`` and the label section of tiles whose sorted label sets are ``sets``."""
-    every = np.concatenate(sets)
-    table = _sorted_set(every)
+def encode_section(table: np.ndarray, member: np.ndarray) -> bytes:
+    """``u32 m`` and the label section of a block whose sorted labels are ``table``,
+    ``member[i, j]`` when tile ``i`` holds ``table[j]`` (see :func:`.rowruns.tile_label_counts`)."""
     k = len(table)
     gaps = np.diff(table)
     top = int(gaps.max()) if k > 1 else 0
     w = next(b for b in (1, 2, 4, 8) if top < 1 << (8 * b))
-    member = np.zeros((len(sets), k), bool)
-    tiles = np.repeat(np.arange(len(sets)), [len(x) for x in sets])
-    member[tiles, np.searchsorted(table, every)] = True
     bits = np.packbits(member, axis=1, bitorder="little")
     section = b"".join(
         [
@@ -183,14 +172,14 @@ def block_tile_labels(payload: Buffer) -> TileLabels | None:
 
 
 __all__ = [
-    "MAX_RUN_FRACTION",
     "TileLabels",
+    "TileSets",
     "ZSTD_TILED",
     "ZSTD_TILED_LABELS",
     "block_tile_labels",
     "encode_section",
+    "encode_tiled",
     "parse_body",
     "split_body",
     "tiled_body",
-    "tile_labels",
 ]

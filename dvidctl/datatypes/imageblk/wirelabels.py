@@ -10,10 +10,12 @@ label blocks in that smaller form instead (:class:`LabelBlockWire`):
   (extents, max label, a tombstone), or a block already stored as a label Block
   (then it is no larger), or one stored in another codec than the instance's own
   (the receiver could not store it again byte for byte), or a tiled block without
-  label sets (codec 4: written before codec 5, the receiver would store it as 5),
-  goes as it is: ``None``.
+  label sets (codec 4: written by a path without the counting pass, e.g. pyramid
+  levels or an unindexed instance; the receiver stores label blocks as 5), goes as
+  it is: ``None``.
 * ``decode``: the receiver decodes the label Block and encodes the voxels with the
-  instance's own codec, header byte first, which gives exactly the sender's stored
+  instance's own codec and, for tiled zstd, the label sets an indexed write stores
+  (``ZstdCodec.encode_labelled``), header byte first, which gives exactly the sender's stored
   value when both use the same codec settings and zstd. The caller checks the
   sender's digest against the result; a value that does not come out the same is
   asked for again as stored bytes, so digests (of stored values) stay comparable.
@@ -34,6 +36,7 @@ from dvidctl.datatypes.imageblk.codec import (
     LABELBLOCK_ZSTD,
     ZSTD_TILED,
     LabelBlockZstdCodec,
+    ZstdCodec,
     codec_from_dict,
     decode_into,
     payload_codec,
@@ -69,8 +72,8 @@ class LabelBlockWire:
             return None
         payload = memoryview(stored)[len(VALUE_PREFIX) :]
         cid = payload_codec(payload)
-        # codec-4 label blocks were written before label sets (codec 5): the receiver's
-        # codec would store them as 5, with another digest, and ask for them again
+        # codec-4 label blocks were written without label sets: the receiver would
+        # store them as 5 (encode_labelled), with another digest, and ask again
         if cid in (LABELBLOCK_ZSTD, ZSTD_TILED) or cid not in self.codec.codec_ids:
             return None
         block = decode_into(payload, scratch(self.shape, np.dtype(np.uint64), "wire"))
@@ -81,6 +84,8 @@ class LabelBlockWire:
         if not self._is_block(tkey) or not wire or payload_codec(wire) != LABELBLOCK_ZSTD:
             raise CorruptDataError("a labelblock wire value is not a label block")
         block = decode_into(wire, scratch(self.shape, np.dtype(np.uint64), "wire"))
+        if isinstance(self.codec, ZstdCodec):
+            return self.codec.encode_labelled(block, VALUE_PREFIX)
         return self.codec.encode(block, VALUE_PREFIX)
 
     def encode_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:

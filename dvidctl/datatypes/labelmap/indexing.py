@@ -1,26 +1,29 @@
 """Label-index upkeep: every scale-0 block write keeps the indexes exact in its own batch.
 
 :class:`BlockCounts` is handed to the block writer, which calls it on its
-encoding threads with each block's new voxels and its old stored payload; it
-keeps, per block, the labels the block held and the new per-label counts
-(:func:`~.counting.label_counts`, by runs). :func:`queue_index_updates` then
-maps the supervoxels to bodies, and for each body touched replaces the rows of
-the written blocks in its index (one read and one write per body, in label
-order, into the writer's batch). :func:`reindex` recomputes every index from the
-scale-0 blocks (a merge whose sides both changed label data uses it).
+encoding threads: before a block is encoded, one counting pass over its new voxels
+(:func:`~dvidctl.datatypes.imageblk.rowruns.tile_label_counts`, by runs) gives the
+per-label counts and each tile's labels, which the codec stores (codec id 5); after,
+it keeps, per block, the labels the old stored payload held and the new counts.
+:func:`queue_index_updates` then maps the supervoxels to bodies, and for each body
+touched replaces the rows of the written blocks in its index (one read and one
+write per body, in label order, into the writer's batch). :func:`reindex`
+recomputes every index from the scale-0 blocks (a merge whose sides both changed
+label data uses it).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY, block_tkey, decode_block_tkey
-from dvidctl.datatypes.imageblk.codec import block_tile_labels, decode_into
+from dvidctl.datatypes.imageblk.codec import TileSets, block_tile_labels, decode_into
 from dvidctl.datatypes.imageblk.config import unpack_extents
+from dvidctl.datatypes.imageblk.rowruns import tile_label_counts
 from dvidctl.datatypes.labelmap.blockruns import decode_rows
 from dvidctl.datatypes.labelmap.counting import label_counts, unique, unique_labels
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
@@ -51,21 +54,28 @@ class BlockCounts:
         self.items: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
 
-    def __call__(
+    def scan(self, block: np.ndarray, tile: int) -> tuple[object, TileSets | None]:
+        """A block's labels and counts, and with ``tile`` > 0 its tile label sets (one
+        counting pass, before the block is encoded: the sets go into its payload)."""
+        labels, counts, member = tile_label_counts(block, tile)
+        return (labels, counts), (None if member is None else (labels, member))
+
+    def record(
         self,
         coord: tuple[int, int, int],
-        block: np.ndarray,
+        note: object,
         old: memoryview | None,
         new: memoryview,
     ) -> None:
         """Record one block (called on the encoding threads after it is encoded).
 
-        A block rewritten with the same voxels (the same payload: encoding is
-        deterministic) changes no index row and is not recorded (unless this write
-        already changed it: a block given twice).
+        A block rewritten with the same voxels by this path (the same payload:
+        encoding is deterministic) changes no index row and is not recorded (unless
+        this write already changed it: a block given twice).
         """
         if old is not None and old == new and coord not in self.items:
             return
+        labels, counts = cast("tuple[np.ndarray, np.ndarray]", note)
         before = _NONE
         if old is not None:  # its label set: from its header, or rows in any order
             sets = block_tile_labels(old)
@@ -73,7 +83,6 @@ class BlockCounts:
                 before = sets.table
             else:
                 before = unique_labels(decode_rows(old, self.shape, _U64, "index-old"))
-        labels, counts = label_counts(block)
         with self._lock:
             if coord in self.items:  # written twice: the labels before the first write
                 before = np.union1d(before, self.items[coord][0])
