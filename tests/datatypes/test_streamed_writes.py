@@ -156,11 +156,11 @@ def test_an_exception_mid_write_leaves_nothing(
     real = ZstdCodec.encode
     calls = {"n": 0}
 
-    def encode(self: Any, block: np.ndarray, prefix: bytes = b"", sets: Any = None) -> bytes:
+    def encode(self: Any, block: np.ndarray, prefix: bytes = b"") -> bytes:
         calls["n"] += 1
         if calls["n"] == 60:  # well after the stream spilled to its file
             raise MemoryError("out of memory")
-        return real(self, block, prefix, sets)
+        return real(self, block, prefix)
 
     with _repo(tmp_path) as repo:
         seg = repo.head.instance("seg")

@@ -256,6 +256,18 @@ def test_which_writes_store_label_sets(tmp_path: Path) -> None:
         assert {c: bytes(p) for c, p in again.items()} == {c: bytes(p) for c, p in stored.items()}
         np.testing.assert_array_equal(seg.get_subvolume(Box((0, 0, 0), vol.shape)), vol)
         np.testing.assert_array_equal(flat.get_subvolume(Box((0, 0, 0), vol.shape)), vol)
+        with seg._batch() as b:  # two blocks as a path without the counting pass left them
+            for c in ((0, 0, 0), (1, 1, 1)):
+                tk = block_tkey(seg.blocks.spec.key_class, 0, *c)
+                b.put_stored(seg.iid, tk, VALUE_PREFIX + _old(bytes(stored[c])))
+            b.commit()
+        vol[64:, 64:, 64:] = np.where(vol[64:, 64:, 64:] == 7, 8, vol[64:, 64:, 64:])
+        seg.put_subvolume(vol, (0, 0, 0))  # (0, 0, 0) as it was: kept; (1, 1, 1) changed
+        kinds = {c: p[0] for c, p in seg.blocks.payloads(0, coords).items()}
+        assert kinds.pop((0, 0, 0)) == ZSTD_TILED and set(kinds.values()) == {ZSTD_TILED_LABELS}
+        assert seg.index(7) is not None and seg.index(8) is not None
+        for label in (7, 8):
+            assert int(seg.index(label).counts.sum()) == int((vol == label).sum())
 
 
 def test_sets_of_rows_repeated_across_tiles() -> None:

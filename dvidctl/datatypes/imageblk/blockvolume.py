@@ -16,9 +16,9 @@ passes each part on to the engine) so a write is atomic.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,7 +35,6 @@ from dvidctl.datatypes.imageblk.blockkeys import (
 )
 from dvidctl.datatypes.imageblk.codec import (
     BlockCodec,
-    TileSets,
     ZstdCodec,
     decode_into,
     decode_region,
@@ -72,19 +71,10 @@ _PART_RAW_BYTES = 64 << 20
 
 # ---------------------------------------------------------------------- engine
 
-
-class BlockObserver(Protocol):
-    """Watches a write's blocks on the encoding threads (labelmap's index upkeep), see
-    :meth:`BlockVolume.write`."""
-
-    def scan(self, block: np.ndarray, tile: int) -> tuple[object, TileSets | None]:
-        """Before ``block`` is encoded: a note for :meth:`record`, and its label sets by
-        tiles of ``tile`` (> 0: the codec can store them, codec id 5) or None."""
-        ...
-
-    def record(self, coord: Coord, note: object, old: memoryview | None, new: memoryview) -> None:
-        """After: the block's coordinate, the note, its old stored payload and the new one."""
-        ...
+#: ``observe(coord ZYX, new voxels, old stored payload or None, new stored value,
+#: tile)`` -> the value to store (the new one, or with label sets by tiles of ``tile``
+#: when > 0: codec id 5), called on the encoding threads; see BlockVolume.write.
+BlockObserver = Callable[[Coord, np.ndarray, "memoryview | None", bytes, int], bytes]
 
 
 @dataclass(frozen=True)
@@ -328,9 +318,10 @@ class BlockVolume:
 
         Whole blocks are encoded straight from ``array``; blocks only partly
         covered are read at this node, patched and re-encoded. Nothing is written
-        until the caller commits ``batch``. ``observe`` sees every block on the
-        encoding threads (labelmap's index upkeep): ``scan`` before it is encoded
-        (the label sets it returns are stored with the block), ``record`` after.
+        until the caller commits ``batch``. ``observe(coord, new block, old stored
+        payload or None, new stored value, tile)`` is called for every block on the
+        encoding threads (labelmap's index upkeep) and returns the value to store: the
+        new one, the old one (same voxels), or the new one with label sets (codec 5).
 
         Returns:
             The largest voxel value of the written blocks when ``track_max``, else None.
@@ -405,15 +396,9 @@ class BlockVolume:
                 else:
                     decode_into(prev, block)
                 block[src_sl] = src
-            if observe is None:  # the store's prefix + payload, one copy
-                stored = codec.encode(block, VALUE_PREFIX)
-            else:
-                note, sets = observe.scan(block, tile)
-                if sets is not None and isinstance(codec, ZstdCodec):
-                    stored = codec.encode(block, VALUE_PREFIX, sets)
-                else:
-                    stored = codec.encode(block, VALUE_PREFIX)
-                observe.record(coord, note, old.get(coord), memoryview(stored)[len(VALUE_PREFIX) :])
+            stored = codec.encode(block, VALUE_PREFIX)  # the store's prefix + payload, one copy
+            if observe is not None:
+                stored = observe(coord, block, old.get(coord), stored, tile)
             return stored, (int(src.max()) if track_max and src.size else None)
 
         return parallel_map(encode, items, min_items=2)

@@ -52,10 +52,10 @@ from dvidctl.datatypes.imageblk.scratch import byte_view, cctx, contiguous, copy
 from dvidctl.datatypes.imageblk.tilelabels import (
     ZSTD_TILED,
     ZSTD_TILED_LABELS,
-    TileSets,
     block_tile_labels,
     encode_tiled,
     tiled_body,
+    with_label_sets,
 )
 from dvidctl.datatypes.imageblk.zstdbody import decode_tiled_region, zstd_decompress_into
 from dvidctl.errors import BadRequestError, CorruptDataError
@@ -121,22 +121,19 @@ class ZstdCodec:
         n = -(-shape[0] // t) * -(-shape[1] // t)
         return t if 1 < n <= 0xFFFF else 0
 
-    def encode(self, block: np.ndarray, prefix: bytes = b"", sets: TileSets | None = None) -> bytes:
-        """Return ``prefix`` + the payload (id byte + body) of one block, in one copy.
-
-        ``sets``: ``(labels, member)`` of :func:`.rowruns.tile_label_counts` with
-        :meth:`label_tile`'s edge: the block is stored with its label sets (codec id 5).
-        """
-        return encode_tiled(block, self.tile, cctx(self.level), prefix, sets)
+    def encode(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
+        """Return ``prefix`` + the payload (id byte + body) of one block, in one copy."""
+        return encode_tiled(block, self.tile, cctx(self.level), prefix)
 
     def encode_labelled(self, block: np.ndarray, prefix: bytes = b"") -> bytes:
         """:meth:`encode` with the label sets found here (one counting pass): what an
-        indexed labelmap write stores for these voxels."""
+        indexed labelmap write stores for these voxels (:func:`.tilelabels.with_label_sets`)."""
+        stored = self.encode(block, prefix)
         t = self.label_tile(block.shape, block.dtype)
         if not t:
-            return self.encode(block, prefix)
+            return stored
         labels, _, member = tile_label_counts(block, t)
-        return self.encode(block, prefix, None if member is None else (labels, member))
+        return stored if member is None else with_label_sets(stored, len(prefix), (labels, member))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, see :func:`codec_from_dict`."""
@@ -374,7 +371,6 @@ if {i for c in CODECS.values() for i in c.codec_ids} != set(_DECODERS):  # pragm
 
 __all__ = [
     "BlockCodec",
-    "TileSets",
     "block_tile_labels",
     "tiled_body",
     "jpeg_block",

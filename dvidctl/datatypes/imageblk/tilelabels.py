@@ -15,8 +15,9 @@ Readers learn a block's label set (label-index upkeep) and which tiles can hold 
 body (sparse volumes: a tile without its supervoxels is not decoded, a tile of only
 its supervoxels is full) without decoding a frame. The sets come from the runs that
 labelmap's index upkeep counts anyway (:func:`.rowruns.tile_label_counts`), handed to
-the encoder (``ZstdCodec.encode(..., sets=)``): only writes that make that pass store
-codec 5, others store codec 4 (noise, not label data, too). The section is a function
+the writer, which adds them to the block's codec-4 payload (:func:`with_label_sets`):
+only writes that make that pass store codec 5, others store codec 4 (noise, not label
+data, too). The section is a function
 of the voxels: same voxels and the same path give the same bytes.
 """
 
@@ -42,16 +43,9 @@ _HEAD = struct.Struct("<IB")  # k, w
 _WIDTHS: dict[int, np.dtype] = {b: np.dtype(f"<u{b}") for b in (1, 2, 4, 8)}
 
 
-def encode_tiled(
-    block: np.ndarray,
-    t: int,
-    c: zstandard.ZstdCompressor,
-    prefix: bytes = b"",
-    sets: TileSets | None = None,
-) -> bytes:
+def encode_tiled(block: np.ndarray, t: int, c: zstandard.ZstdCompressor, prefix: bytes) -> bytes:
     """``prefix`` + the payload of a block as zstd frames of (z, y) tiles of edge ``t``:
-    one frame (id 1) when that is one tile (or over 65535), id 4, or id 5 with ``sets``
-    (of a uint64 block, tiles of ``t``: :func:`.rowruns.tile_label_counts`)."""
+    id 4, or one frame (id 1) when that is one tile (or over 65535)."""
     nz, ny, _ = block.shape
     n = -(-nz // t) * -(-ny // t) if t else 1
     if n <= 1 or n > 0xFFFF:
@@ -62,13 +56,20 @@ def encode_tiled(
         for y in range(0, ny, t)
     ]
     sizes = np.array([len(f) for f in frames], "<u4").tobytes()
-    head = TILE_HEAD.pack(t, t, n)
-    if sets is None or block.dtype != np.uint64:
-        return b"".join([prefix, bytes([ZSTD_TILED]), head, sizes, *frames])
+    return b"".join([prefix, bytes([ZSTD_TILED]), TILE_HEAD.pack(t, t, n), sizes, *frames])
+
+
+def with_label_sets(stored: Buffer, at: int, sets: TileSets) -> bytes:
+    """A stored value whose payload (from ``at``) is id 4, as id 5 with the label sets
+    ``sets`` (``(labels, member)`` of :func:`.rowruns.tile_label_counts` with the body's
+    tile edge): the one way codec-5 payloads are made, so equal sets give equal bytes."""
+    mv = memoryview(stored)
+    if mv[at] != ZSTD_TILED or len(mv) < at + 1 + TILE_HEAD.size:
+        raise BadRequestError("label sets go with a tiled zstd block (codec id 4)")
+    n = TILE_HEAD.unpack_from(mv, at + 1)[2]
     if sets[1].shape[0] != n:
         raise BadRequestError(f"label sets of {sets[1].shape[0]} tiles for a block of {n}")
-    section = encode_section(*sets)
-    return b"".join([prefix, bytes([ZSTD_TILED_LABELS]), section, head, sizes, *frames])
+    return b"".join([mv[:at], bytes([ZSTD_TILED_LABELS]), encode_section(*sets), mv[at + 1 :]])
 
 
 def encode_section(table: np.ndarray, member: np.ndarray) -> bytes:
@@ -182,4 +183,5 @@ __all__ = [
     "parse_body",
     "split_body",
     "tiled_body",
+    "with_label_sets",
 ]

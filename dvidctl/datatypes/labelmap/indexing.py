@@ -1,10 +1,12 @@
 """Label-index upkeep: every scale-0 block write keeps the indexes exact in its own batch.
 
 :class:`BlockCounts` is handed to the block writer, which calls it on its
-encoding threads: before a block is encoded, one counting pass over its new voxels
+encoding threads with each block's new voxels, its old stored payload and its new
+(codec 4) one. One counting pass over the voxels
 (:func:`~dvidctl.datatypes.imageblk.rowruns.tile_label_counts`, by runs) gives the
-per-label counts and each tile's labels, which the codec stores (codec id 5); after,
-it keeps, per block, the labels the old stored payload held and the new counts.
+per-label counts and each tile's labels, which go into the stored payload (codec id
+5); it keeps, per block, the labels the old payload held and the new counts. A block
+rewritten as it was is not counted: its old value is kept.
 :func:`queue_index_updates` then maps the supervoxels to bodies, and for each body
 touched replaces the rows of the written blocks in its index (one read and one
 write per body, in label order, into the writer's batch). :func:`reindex`
@@ -16,14 +18,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY, block_tkey, decode_block_tkey
-from dvidctl.datatypes.imageblk.codec import TileSets, block_tile_labels, decode_into
+from dvidctl.datatypes.imageblk.codec import ZSTD_TILED, block_tile_labels, decode_into
 from dvidctl.datatypes.imageblk.config import unpack_extents
 from dvidctl.datatypes.imageblk.rowruns import tile_label_counts
+from dvidctl.datatypes.imageblk.tilelabels import with_label_sets
 from dvidctl.datatypes.labelmap.blockruns import decode_rows
 from dvidctl.datatypes.labelmap.counting import label_counts, unique, unique_labels
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
@@ -36,7 +39,7 @@ from dvidctl.datatypes.labelmap.labelindex import (
 )
 from dvidctl.datatypes.labelmap.labelstore import LabelStore
 from dvidctl.geometry import INT32_MIN
-from dvidctl.store.versioned import VersionedBatch
+from dvidctl.store.versioned import VALUE_PREFIX, VersionedBatch
 
 if TYPE_CHECKING:
     from dvidctl.datatypes.imageblk.instance import VoxelInstance
@@ -54,39 +57,44 @@ class BlockCounts:
         self.items: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
 
-    def scan(self, block: np.ndarray, tile: int) -> tuple[object, TileSets | None]:
-        """A block's labels and counts, and with ``tile`` > 0 its tile label sets (one
-        counting pass, before the block is encoded: the sets go into its payload)."""
-        labels, counts, member = tile_label_counts(block, tile)
-        return (labels, counts), (None if member is None else (labels, member))
-
-    def record(
+    def __call__(
         self,
         coord: tuple[int, int, int],
-        note: object,
+        block: np.ndarray,
         old: memoryview | None,
-        new: memoryview,
-    ) -> None:
-        """Record one block (called on the encoding threads after it is encoded).
+        stored: bytes,
+        tile: int,
+    ) -> bytes:
+        """Record one block (called on the encoding threads after it is encoded); returns
+        the value to store: with ``tile`` > 0, ``stored`` with the block's tile label sets
+        (codec id 5) from the same counting pass as the index rows.
 
-        A block rewritten with the same voxels by this path (the same payload:
-        encoding is deterministic) changes no index row and is not recorded (unless
-        this write already changed it: a block given twice).
+        A block rewritten with the same voxels (the same payload, or the same tiled body
+        under the old label sets: encoding is deterministic) changes no index row, is not
+        counted and keeps its old value (unless this write already changed it: a block
+        given twice).
         """
-        if old is not None and old == new and coord not in self.items:
-            return
-        labels, counts = cast("tuple[np.ndarray, np.ndarray]", note)
+        at = len(VALUE_PREFIX)
+        new = memoryview(stored)[at:]
+        sets = None if old is None else block_tile_labels(old)
+        if old is not None and coord not in self.items:
+            if old == new:
+                return stored
+            if sets is not None and new[0] == ZSTD_TILED and sets.tiled == new[1:]:
+                return b"".join([VALUE_PREFIX, old])
+        labels, counts, member = tile_label_counts(block, tile)
+        if member is not None and new[0] == ZSTD_TILED:
+            stored = with_label_sets(stored, at, (labels, member))
         before = _NONE
-        if old is not None:  # its label set: from its header, or rows in any order
-            sets = block_tile_labels(old)
-            if sets is not None:
-                before = sets.table
-            else:
-                before = unique_labels(decode_rows(old, self.shape, _U64, "index-old"))
+        if sets is not None:  # the old block's label set: from its header, or its rows
+            before = sets.table
+        elif old is not None:
+            before = unique_labels(decode_rows(old, self.shape, _U64, "index-old"))
         with self._lock:
             if coord in self.items:  # written twice: the labels before the first write
                 before = np.union1d(before, self.items[coord][0])
             self.items[coord] = (before, labels, counts)
+        return stored
 
     def add_decoded(
         self, coord: tuple[int, int, int], old: np.ndarray | None, new: np.ndarray
