@@ -23,10 +23,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY, block_tkey, decode_block_tkey
-from dvidctl.datatypes.imageblk.codec import ZSTD_TILED, block_tile_labels, decode_into
+from dvidctl.datatypes.imageblk.codec import block_tile_labels, decode_into
 from dvidctl.datatypes.imageblk.config import unpack_extents
 from dvidctl.datatypes.imageblk.rowruns import tile_label_counts
-from dvidctl.datatypes.imageblk.tilelabels import with_label_sets
+from dvidctl.datatypes.imageblk.tilelabels import (
+    ZSTD_TILED,
+    ZSTD_TILED_LABELS,
+    tiled_body,
+    with_label_sets,
+)
 from dvidctl.datatypes.labelmap.blockruns import decode_rows
 from dvidctl.datatypes.labelmap.counting import label_counts, unique, unique_labels
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
@@ -76,12 +81,12 @@ class BlockCounts:
         """
         at = len(VALUE_PREFIX)
         new = memoryview(stored)[at:]
-        sets = None if old is None else block_tile_labels(old)
         if old is not None and coord not in self.items:
             if old == new:
                 return stored
-            if sets is not None and new[0] == ZSTD_TILED and sets.tiled == new[1:]:
+            if old[0] == ZSTD_TILED_LABELS and new[0] == ZSTD_TILED and tiled_body(old) == new[1:]:
                 return b"".join([VALUE_PREFIX, old])
+        sets = None if old is None else block_tile_labels(old)
         labels, counts, member = tile_label_counts(block, tile)
         if member is not None and new[0] == ZSTD_TILED:
             stored = with_label_sets(stored, at, (labels, member))
