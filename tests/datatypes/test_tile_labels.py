@@ -246,6 +246,8 @@ def test_which_writes_store_label_sets(tmp_path: Path) -> None:
         assert {p[0] for p in seg.blocks.payloads(1, coords[:1]).values()} == {ZSTD_TILED}
         for c, p in stored.items():  # the sets of the indexed write are each tile's labels
             z, y, x = (v * 64 for v in c)
+            # the labelblock wire's receiver makes the same bytes from the voxels
+            assert ZstdCodec().encode_labelled(vol[z : z + 64, y : y + 64, x : x + 64]) == p
             sets = block_tile_labels(p)
             assert sets is not None
             for i, (tz, ty) in enumerate([(0, 0), (0, 32), (32, 0), (32, 32)]):
