@@ -10,6 +10,8 @@ same pass's per-tile label sets too, which codec 5 stores (:mod:`.tilelabels`).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from dvidctl.datatypes.imageblk.scratch import scratch
@@ -113,12 +115,23 @@ def tile_label_counts(
     if not tile or block.ndim != 3 or len(vals) * MAX_RUN_FRACTION > block.size:
         return u, counts, None
     nz, ny, _ = block.shape
-    nty = -(-ny // tile)
-    hz, hy = np.divmod(heads, ny)
-    tile_of_row = (hz // tile) * nty + hy // tile
-    member = np.zeros((-(-nz // tile) * nty, len(u)), bool)
-    member[tile_of_row[drow], inv] = True
+    k = len(u)
+    of_row = _row_tiles(nz, ny, tile)
+    member = np.zeros((int(of_row[-1]) + 1, k), bool)
+    flat_idx = of_row[heads][drow]
+    flat_idx *= k
+    flat_idx += inv
+    member.reshape(-1)[flat_idx] = True
     return u, counts, member
+
+
+@functools.lru_cache(maxsize=16)
+def _row_tiles(nz: int, ny: int, tile: int) -> np.ndarray:
+    """The tile (``tile`` along z and y, z-major) of each row ``z * ny + y``."""
+    z, y = np.divmod(np.arange(nz * ny), ny)
+    out = (z // tile) * -(-ny // tile) + y // tile
+    out.flags.writeable = False
+    return out
 
 
 __all__ = ["MAX_RUN_FRACTION", "distinct_rows", "rows_differ", "runs", "tile_label_counts"]
