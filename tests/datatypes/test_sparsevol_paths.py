@@ -191,3 +191,30 @@ def test_merged_body_across_blocks_in_x(block: tuple[int, int, int]) -> None:
         lvl = seg.get_subvolume(start1, scale=1)
         want = np.argwhere(np.isin(lvl, body)) + np.asarray(start1.start)
         np.testing.assert_array_equal(seg.sparsevol(body[0], scale=1).voxels_zyx(), want)
+
+
+def test_small_bodies_on_the_calling_thread() -> None:
+    """Bodies of one or two stored blocks with few tiles to decode are read without the
+    pool (the label sets parsed once); every supervoxel and some merged pairs of a
+    volume of 2 x 2 x 3 blocks, against numpy, whichever way each is read."""
+    rng = np.random.default_rng(11)
+    shape = (128, 128, 192)
+    vol = _blocky(rng, shape, 40)
+    vol[:, :, 100:] = np.where(vol[:, :, 100:] % 2 == 0, 3, 4)  # big bodies: the pool
+    for i, (z, y, x) in enumerate([(5, 5, 5), (70, 8, 58), (30, 60, 40), (90, 100, 120)]):
+        vol[z : z + 12, y : y + 10, x : x + 14] = 100 + i  # one block, or two, or four
+    off = np.array([0, -64, 64])
+    with Repository.memory() as repo:
+        repo.new_instance("labelmap", "seg", {"BlockSize": "64,64,64", "MaxDownresLevel": "1"})
+        seg = repo.head.instance("seg")
+        seg.put_subvolume(vol, tuple(int(v) for v in off))
+        svs = [int(v) for v in np.unique(vol)]
+        light = 0
+        for label in svs:
+            _check_sparsevol(seg, vol, off, label)
+            light += len(seg.index(label).block_coords()) <= 2
+        assert light >= 3  # the calling-thread path is taken
+        for a, b in [(100, 101), (102, 103), (100, int(vol[0, 0, 150]))]:
+            seg.merge(a, [b])
+            vol = np.where(vol == b, np.uint64(a), vol)
+            _check_sparsevol(seg, vol, off, a)

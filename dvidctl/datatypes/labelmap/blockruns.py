@@ -264,6 +264,7 @@ def block_bits(
     dtype: np.dtype,
     labels: np.ndarray,
     out: np.ndarray,
+    sets: TileLabels | None = None,
 ) -> None:
     """Write the bit rows of a stored block's voxels in sorted ``labels`` into ``out``.
 
@@ -271,10 +272,12 @@ def block_bits(
     of 8). Tiled zstd blocks are decoded a tile at a time into one per-thread buffer
     that stays in cache while it is compared (one or two labels) or its distinct rows
     are found (more), and written through a tile-major view of ``out``; other blocks
-    are decoded whole.
+    are decoded whole. ``sets``: the payload's tile label sets when the caller has
+    parsed them already.
     """
     nz, ny, nx = shape
-    sets = block_tile_labels(payload)
+    if sets is None:
+        sets = block_tile_labels(payload)
     if sets is not None and _tile_set_bits(sets, shape, dtype, labels, out):
         return
     body = tiled_body(payload)
@@ -315,10 +318,8 @@ def _tile_set_bits(
     if got is None:
         return False
     tz, ty, n, decode = got
-    at = np.searchsorted(labels, sets.table)  # np.isin costs ~4x these three calls
-    wanted = labels[np.minimum(at, len(labels) - 1)] == sets.table  # a label looked for
-    member, hits = sets.member, sets.member[:, wanted].sum(axis=1)
-    mixed = (hits > 0) & (hits < member.sum(axis=1))
+    member = sets.member
+    wanted, hits, mixed = _tile_hits(sets, labels)
     dst = _tile_view(out, tz, ty)
     per_row = shape[1] // ty
     if len(labels) > MAX_COMPARES and mixed.any():
@@ -331,6 +332,21 @@ def _tile_set_bits(
         else:  # rows are whole bytes (X a multiple of 8)
             view[...] = 0xFF if hits[t] else 0
     return True
+
+
+def _tile_hits(sets: TileLabels, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(wanted, hits, mixed)``: which of the block's labels are in sorted ``labels``, how
+    many of those each tile holds, and the tiles holding some but not all (to decode)."""
+    at = np.searchsorted(labels, sets.table)  # np.isin costs ~4x these three calls
+    wanted = labels[np.minimum(at, len(labels) - 1)] == sets.table  # a label looked for
+    hits = sets.member[:, wanted].sum(axis=1)
+    return wanted, hits, (hits > 0) & (hits < sets.member.sum(axis=1))
+
+
+def tiles_to_decode(sets: TileLabels, labels: np.ndarray) -> int:
+    """How many tiles :func:`block_bits` decodes for ``labels`` in a block of label sets
+    ``sets`` (codec 5, :func:`~dvidctl.datatypes.imageblk.codec.block_tile_labels`)."""
+    return int(np.count_nonzero(_tile_hits(sets, labels)[2]))
 
 
 def _tile_lookup_bits(
@@ -396,5 +412,6 @@ __all__ = [
     "label_bits",
     "mask_row_runs",
     "row_bytes",
+    "tiles_to_decode",
     "word_row_runs",
 ]

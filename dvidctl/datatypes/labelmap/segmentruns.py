@@ -19,12 +19,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dvidctl.datatypes.imageblk.blockvolume import BlockVolume, parallel_map
-from dvidctl.datatypes.labelmap.blockruns import block_bits, row_bytes, word_row_runs
+from dvidctl.datatypes.imageblk.codec import block_tile_labels
+from dvidctl.datatypes.imageblk.tilelabels import TileLabels
+from dvidctl.datatypes.labelmap.blockruns import (
+    block_bits,
+    row_bytes,
+    tiles_to_decode,
+    word_row_runs,
+)
 
 if TYPE_CHECKING:
     from dvidctl.datatypes.labelmap.sparsevol import BlockTargets
 
 _CHUNK = 256  # blocks fetched per store call
+#: Up to this many blocks, and tiles decoded in all, are read on the calling thread: the
+#: pool's round trip (~0.1 ms, and two threads taking turns on the GIL for small numpy
+#: calls) costs more than a second thread gains on a few tiles (bench_labels' 2-block body).
+_INLINE_BLOCKS, _INLINE_TILES = 2, 4
 _SegRuns = tuple[int, np.ndarray, np.ndarray, np.ndarray]  # first block, row, x, length
 
 
@@ -44,10 +55,14 @@ def target_runs(
         new[1:] = (c[1:, 0] != c[:-1, 0]) | (c[1:, 1] != c[:-1, 1]) | (c[1:, 2] != c[:-1, 2] + 1)
     first = np.flatnonzero(new)
     ends = np.append(first[1:], n)
-    cuts = np.flatnonzero(np.diff(first // _CHUNK)) + 1  # whole segments, ~_CHUNK blocks
     found: list[_SegRuns] = []
-    for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(first)].tolist(), strict=True):
-        found.extend(_segment_runs(vol, targets, scale, first[lo:hi], ends[lo:hi]))
+    if n <= _CHUNK:  # one store call (most bodies)
+        found = _segment_runs(vol, targets, scale, first, ends)
+    else:
+        cuts = np.flatnonzero(np.diff(first // _CHUNK)) + 1  # whole segments, ~_CHUNK blocks
+        at = [0, *cuts.tolist(), len(first)]
+        for lo, hi in zip(at[:-1], at[1:], strict=True):
+            found.extend(_segment_runs(vol, targets, scale, first[lo:hi], ends[lo:hi]))
     return _assemble(found, coords, (nz, ny, nx))
 
 
@@ -93,8 +108,36 @@ def _segment_runs(
         if last:  # the segment's last block: its runs, on this thread (no second pass)
             found[s] = runs_of(s)
 
-    parallel_map(one, items, min_items=2)
+    sets = _light_sets(items, targets)
+    if sets is None:
+        parallel_map(one, items, min_items=2)
+    else:  # few tiles to decode: on this thread, the label sets parsed once
+        for (i, payload), s in zip(items, sets, strict=True):
+            if payload is not None:
+                j = (i - int(first[seg_of[i - lo]])) * nb
+                block_bits(
+                    payload, bs, dtype, targets.labels(i), bufs[seg_of[i - lo]][:, :, j : j + nb], s
+                )
     return [f if f is not None else runs_of(s) for s, f in enumerate(found)]
+
+
+def _light_sets(
+    items: list[tuple[int, memoryview | None]], targets: BlockTargets
+) -> list[TileLabels | None] | None:
+    """The blocks' tile label sets when they are few, all with sets (codec 5), and those
+    say few tiles are decoded (no use for the pool); else None."""
+    if len(items) > _INLINE_BLOCKS:
+        return None
+    found: list[TileLabels | None] = []
+    tiles = 0
+    for i, payload in items:
+        sets = None if payload is None else block_tile_labels(payload)
+        if payload is not None:
+            if sets is None:
+                return None
+            tiles += tiles_to_decode(sets, targets.labels(i))
+        found.append(sets)
+    return found if tiles <= _INLINE_TILES else None
 
 
 def _assemble(
@@ -112,10 +155,10 @@ def _assemble(
     if not found:
         return np.zeros((0, 3), np.int64), np.zeros(0, np.int64)
     seg = coords[[f[0] for f in found]]
-    slab_cut = np.flatnonzero(np.diff(seg[:, 0])) + 1
+    at = [0, *(np.flatnonzero(seg[1:, 0] != seg[:-1, 0]) + 1).tolist(), len(found)]
     parts: list[np.ndarray] = []
     parts_n: list[np.ndarray] = []
-    for a, b in zip(np.r_[0, slab_cut].tolist(), np.r_[slab_cut, len(found)].tolist(), strict=True):
+    for a, b in zip(at[:-1], at[1:], strict=True):
         group = found[a:b]
         sizes = [len(g[3]) for g in group]
         z, y = np.divmod(np.concatenate([g[1] for g in group]), ny)
