@@ -14,39 +14,15 @@ import pytest
 
 from dvidctl import Repository
 from dvidctl.datatypes.labelmap.collisions import fold_ranges
-from dvidctl.datatypes.labelmap.sparsevol import Runs
 from dvidctl.errors import MergeConflictError
-from dvidctl.geometry import Box
 from dvidctl.sync.clone import clone
 from dvidctl.sync.pull import pull
 from dvidctl.sync.push import push
 from tests.commands.cli_helpers import invoker
 from tests.sync.helpers import remote, server
-
-BOX = Box((0, 0, 0), (32, 32, 64))
-
-
-def _volume() -> np.ndarray:
-    """Supervoxels 1..4 in four 16-wide slabs along x."""
-    vol = np.zeros(BOX.shape, np.uint64)
-    for i in range(4):
-        vol[:, :, 16 * i : 16 * (i + 1)] = i + 1
-    return vol
-
-
-def _base(repo: Repository) -> None:
-    """Body 1 = supervoxels 1, 2; body 3 = supervoxels 3, 4; committed."""
-    repo.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "1"})
-    seg: Any = repo.head.instance("seg")
-    seg.put_subvolume(_volume())
-    seg.merge(1, [2])
-    seg.merge(3, [4])
-    repo.commit("base")
-
-
-def _runs(mask: np.ndarray) -> Runs:
-    pts = np.argwhere(mask)
-    return Runs(pts, np.ones(len(pts), np.int64))
+from tests.sync.labelclones import base as _base
+from tests.sync.labelclones import runs as _runs
+from tests.sync.labelclones import volume as _volume
 
 
 def _snapshot(repo: Repository) -> tuple[Any, ...]:

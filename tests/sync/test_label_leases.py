@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from dvidctl import Repository
-from dvidctl.datatypes.labelmap.sparsevol import Runs
 from dvidctl.errors import BadRequestError
 from dvidctl.server.runner import BackgroundServer
 from dvidctl.server.state import RepoSet, ServerSettings, ServerState
@@ -22,14 +21,12 @@ from dvidctl.sync.pull import pull
 from dvidctl.sync.push import push
 from tests.commands.cli_helpers import invoker
 from tests.sync.helpers import remote, served, server
-from tests.sync.test_label_collision import BOX, _base, _volume
+from tests.sync.labelclones import BOX
+from tests.sync.labelclones import base as _base
+from tests.sync.labelclones import runs as _runs
+from tests.sync.labelclones import volume as _volume
 
 ROWS = np.arange(32)[:, None, None]
-
-
-def _runs(mask: np.ndarray) -> Runs:
-    pts = np.argwhere(mask)
-    return Runs(pts, np.ones(len(pts), np.int64))
 
 
 def _seg(repo: Repository) -> Any:
