@@ -186,6 +186,22 @@ class Bench:
             self._disk[nbytes] = rig.disk_get(self.tmp, nbytes)
         return self._disk[nbytes]
 
+    def ceiling(self, nbytes: int) -> None:
+        """Print the machine's limits for a clone of ``nbytes``: the link (httpx, as sync,
+        and the standard library's socket reads), and the durable disk writes every
+        receiver needs; a clone can go no faster than the slower of link and disk."""
+        link = self.limit(nbytes)
+        sock = rig.raw_get_socket(self.raw.url, max(1, nbytes))
+        disk = self.disk(nbytes)
+        mb = nbytes / 1e6
+        print(
+            f"   limits for {mb:.1f} MB: link {mb / link:.0f} MB/s (httpx), "
+            f"{mb / sock:.0f} MB/s (http.client readinto); durable disk {mb / disk:.0f} MB/s "
+            f"(fsync per 16 MiB): a clone can reach at most {link / disk:.2f}x the link limit "
+            "here"
+        )
+        self.limits_row = {"link_s": link, "socket_s": sock, "disk_s": disk}
+
     def row(self, case: str, what: str, s: dict[str, Any], wire: int, **extra: Any) -> None:
         """Record one measurement (``s``: a CLI summary)."""
         sec = float(s.get("seconds", s.get("wall", 0.0)))
@@ -314,6 +330,7 @@ def run(b: Bench, n: int, kv_keys: int, kills: int, cases: set[int]) -> None:
     c1, c1b = tmp / "c1", tmp / "c1b"
     s = served_cli(a, "clone", f"{a.url}/{vol_root}", str(c1))
     b.row("1", "clone", s, wire_of(s), disk=True, cpu_s=s["server_cpu"])
+    b.ceiling(wire_of(s))
     clone_rate = wire_of(s) / s["seconds"]
     clone_cpu = wire_of(s) / (s["cpu_seconds"] + s["server_cpu"])
     if 1 in cases:

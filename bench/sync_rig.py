@@ -129,6 +129,30 @@ def raw_get(url: str, nbytes: int, repeat: int = 3) -> float:
     return best
 
 
+def raw_get_socket(url: str, nbytes: int, repeat: int = 3) -> float:
+    """:func:`raw_get` with the standard library's ``http.client``, read with ``readinto``
+    into one reused buffer: the link's limit without httpx's own cost per byte (h11 copies
+    each piece twice), the fastest a Python client here can take the bytes in."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    buf = memoryview(bytearray(1 << 20))
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=120)
+        conn.request("GET", f"/bytes/{nbytes}")
+        r = conn.getresponse()
+        got = 0
+        while k := r.readinto(buf):
+            got += k
+        conn.close()
+        best = min(best, time.perf_counter() - t0)
+        assert got == nbytes, (got, nbytes)
+    return best
+
+
 def disk_get(folder: Path, nbytes: int, chunk: int = 16 << 20, repeat: int = 2) -> float:
     """Best seconds to write ``nbytes`` to a file in ``folder``, ``fsync`` after each ``chunk``
     (the durable-write limit: one durable point per batch, as sync's receiver)."""

@@ -89,7 +89,7 @@ class ValueRun:
     sizes: bytes  # n x u32 BE value lengths
     blob: bytes  # the tkeys, back to back
     digests: bytes  # n x 16 bytes
-    values: bytes  # the values, back to back
+    values: bytes | memoryview  # the values, back to back (a view into a body read whole)
 
     def __len__(self) -> int:
         return len(self.lengths) // 4
@@ -103,7 +103,10 @@ class ValueRun:
         for i, (n,) in enumerate(struct.iter_unpack(">I", self.lengths)):
             m = sizes[i]
             d = i * DIGEST_BYTES
-            out.append((blob[kpos : kpos + n], digs[d : d + DIGEST_BYTES], values[vpos : vpos + m]))
+            # bytes() copies a view's slice (a body read whole) and is a no-op on bytes
+            out.append(
+                (blob[kpos : kpos + n], digs[d : d + DIGEST_BYTES], bytes(values[vpos : vpos + m]))
+            )
             kpos += n
             vpos += m
         return out

@@ -22,12 +22,19 @@ from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
 from dvidctl.datatypes.registry import WireEncoding
 from dvidctl.errors import CorruptDataError
 from dvidctl.httpkit import frames
+from dvidctl.httpkit.framebody import read_body
 from dvidctl.store.nodedelta import Applied, check_stored
 from dvidctl.sync.diff import Keys
 from dvidctl.sync.endpoint import Value
 from dvidctl.sync.httpcalls import HttpCalls, NoSyncApiError, Policy
 
 __all__ = ["HttpEndpoint", "NoSyncApiError", "Policy"]
+
+
+def _expect(max_bytes: int | None, got: int) -> int:
+    """The body bytes an answer ending after ``max_bytes - got`` stored bytes likely reaches
+    (framing and the value that crosses the limit: a megabyte more; none when unbounded)."""
+    return 0 if max_bytes is None else max(0, max_bytes - got) + (1 << 20)
 
 
 class HttpEndpoint(HttpCalls):
@@ -67,6 +74,7 @@ class HttpEndpoint(HttpCalls):
             self.base, self.repo_ref, token=self.token, policy=self.policy, client=self.client
         )
         other.shared_client = True
+        other._raw_ok = self._raw_ok  # a connection of its own for whole bodies, as this one
         other.encodings = self.encodings
         other.speaks = self.speaks
         other.dumps = self.dumps
@@ -181,28 +189,25 @@ class HttpEndpoint(HttpCalls):
             content = b"".join(frames.encode((w.key(tk) for tk in wanted), w))
             self.stats.up += len(content)
             t0 = time.perf_counter()
-            with self._stream("POST", path, params, content) as body:
-                reader = frames.FrameReader(body, "values")
-                pending: list[frames.Record] = []
-                try:
-                    for rec in reader:
-                        if not isinstance(rec, frames.Record) or rec.kind not in "VWX":
-                            raise CorruptDataError("a values body holds a record of another kind")
-                        if rec.tkey != tkeys[got[0] + len(pending)]:
-                            raise CorruptDataError("values came back in another order")
-                        if rec.kind == "X":
-                            yield from settle(pending)
-                            got[0] += 1
-                            yield rec.tkey, None, None
-                            continue
-                        pending.append(rec)
-                        if len(pending) >= wire.CHUNK:
-                            yield from settle(pending)
+            body = self._body("POST", path, params, content)  # few keys, or many: unknown
+            self.stats.down += len(body)
+            self.link_bytes += len(body) + len(content)
+            self.link_seconds += time.perf_counter() - t0
+            pending: list[frames.Record] = []
+            for rec in read_body(body, "values"):
+                if not isinstance(rec, frames.Record) or rec.kind not in "VWX":
+                    raise CorruptDataError("a values body holds a record of another kind")
+                if rec.tkey != tkeys[got[0] + len(pending)]:
+                    raise CorruptDataError("values came back in another order")
+                if rec.kind == "X":
                     yield from settle(pending)
-                finally:
-                    self.stats.down += reader.nbytes
-                    self.link_bytes += reader.nbytes + len(content)
-                    self.link_seconds += time.perf_counter() - t0
+                    got[0] += 1
+                    yield rec.tkey, None, None
+                    continue
+                pending.append(rec)
+                if len(pending) >= wire.CHUNK:
+                    yield from settle(pending)
+            yield from settle(pending)
 
         return self._resuming(f"reading values of node {node[:10]}", produce)
 
@@ -246,29 +251,26 @@ class HttpEndpoint(HttpCalls):
                     return
                 params["bytes"] = str(max_bytes - got[1])
             t0 = time.perf_counter()
-            with self._stream("GET", path, params) as body:
-                reader = frames.FrameReader(body, "node dump")
-                pending: list[frames.Record] = []
-                try:
-                    for rec in reader:
-                        if isinstance(rec, frames.ValueRun):
-                            yield from settle(pending)
-                            run = rec.triples()
-                            last[:] = [run[-1][0]] if run else last
-                            got[0] += len(run)
-                            got[1] += sum(len(s) for _, _, s in run)
-                            yield from run
-                            continue
-                        if not isinstance(rec, frames.Record) or rec.kind not in "VW":
-                            raise CorruptDataError("a node dump holds a record of another kind")
-                        pending.append(rec)
-                        if len(pending) >= wire.CHUNK:
-                            yield from settle(pending)
+            body = self._body("GET", path, params, None, _expect(max_bytes, got[1]))
+            self.stats.down += len(body)
+            self.link_bytes += len(body)
+            self.link_seconds += time.perf_counter() - t0
+            pending: list[frames.Record] = []
+            for rec in read_body(body, "node dump"):
+                if isinstance(rec, frames.ValueRun):
                     yield from settle(pending)
-                finally:
-                    self.stats.down += reader.nbytes
-                    self.link_bytes += reader.nbytes
-                    self.link_seconds += time.perf_counter() - t0
+                    run = rec.triples()
+                    last[:] = [run[-1][0]] if run else last
+                    got[0] += len(run)
+                    got[1] += sum(len(s) for _, _, s in run)
+                    yield from run
+                    continue
+                if not isinstance(rec, frames.Record) or rec.kind not in "VW":
+                    raise CorruptDataError("a node dump holds a record of another kind")
+                pending.append(rec)
+                if len(pending) >= wire.CHUNK:
+                    yield from settle(pending)
+            yield from settle(pending)
 
         yield from self._resuming(f"reading node {node[:10]}", produce)
         if again:

@@ -12,7 +12,12 @@ No silent hangs, nothing lost on a dropped connection:
 * one ``httpx.Client``: requests reuse one kept-alive connection (a transfer's
   other streams fork an endpoint of their own);
 * the socket is read in pieces of :data:`READ_BYTES` (httpcore's own 64 KiB made
-  an h11 event, and a piece for the frame reader to join, per 64 KiB).
+  an h11 event, and a piece for the frame reader to join, per 64 KiB);
+* a body of bounded size (one batch of values) is read whole by :meth:`HttpCalls._body`:
+  over a plain-http link without a proxy, through the standard library's
+  ``http.client`` with ``readinto`` into one reused buffer (:mod:`.rawbody`): httpx
+  copies every byte twice more on the way in (h11's receive buffer), which was half of
+  a clone's receiving CPU.
 
 A server answers errors on the sync routes as JSON with dvidctl's kinds; they are
 raised here as the same error classes (a conflict stays a conflict). Failing to
@@ -26,12 +31,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.client import HTTPException
 from typing import Any
 
 import httpx
 
 from dvidctl import errors
 from dvidctl.errors import CorruptDataError, DvidError, RemoteError
+from dvidctl.sync.rawbody import RawConnection, direct_http
 from dvidctl.sync.results import Stats
 
 #: Bytes asked of the socket per read of a response body.
@@ -115,8 +122,16 @@ class HttpCalls:
         self.client = client or httpx.Client(timeout=timeout, headers=headers, verify=tls)
         #: The client belongs to the endpoint this one was forked from (not closed here).
         self.shared_client = False
+        #: This endpoint's own connection for whole bodies (:meth:`_body`), made when first
+        #: used; None where httpx reads them (https, or a proxy from the environment).
+        #: Not when the caller brings its own client (its transport decides how bodies come).
+        self._raw: RawConnection | None = None
+        self._raw_ok = client is None and direct_http(self.base)
 
     def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         if not self.shared_client:
             self.client.close()
 
@@ -205,6 +220,33 @@ class HttpCalls:
                 r.read()
                 self._raise_for(r, method, path)
             yield r.iter_raw()
+
+    def _body(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        content: bytes | None = None,
+        expect: int = 0,
+    ) -> memoryview:
+        """A whole response body of bounded size (raises on an error status); the view is
+        into a buffer the next call reuses (``expect``: the bytes it is likely to reach).
+        A failure to reach or read the server is a :class:`_Retry` (its caller,
+        :meth:`_resuming`, tries again)."""
+        if not self._raw_ok:
+            with self._stream(method, path, params, content) as chunks:
+                return memoryview(b"".join(chunks))
+        if self._raw is None:
+            self._raw = RawConnection(self.base, self.policy.connect, self.policy.stall)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            status, view = self._raw.request(method, path, params, headers, content, expect)
+        except (OSError, HTTPException) as exc:
+            self._raw.close()
+            raise _Retry(str(exc) or type(exc).__name__) from None
+        if status >= 400:
+            self._raise_for(httpx.Response(status, content=bytes(view)), method, path)
+        return view
 
     def _resuming(self, what: str, produce: Callable[[], Iterator[Any]]) -> Iterator[Any]:
         """Yield from ``produce()``, calling it again after a failure (it resumes itself)."""

@@ -124,6 +124,9 @@ class Transfer:
         self.stats.nodes_same += len(plan.same)
         self._report()
         n = self._stream_count(plan)
+        for step in plan.steps:  # before the streams: a datatype's first import (a CLI's)
+            for data_uuid, _ in self._units(step):  # then holds up no stream's batch
+                self.encoding(data_uuid)
         if n <= 1:
             for step in plan.steps:
                 self.node(step)
