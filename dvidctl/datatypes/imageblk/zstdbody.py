@@ -148,6 +148,30 @@ def decode_tile_major(
     return out, tz, ty
 
 
+def tile_frames(body: memoryview, shape: tuple[int, ...]) -> tuple[int, int, list[int]] | None:
+    """``(tz, ty, frame offsets)`` of a tiled zstd body (after the id byte) whose tiles
+    divide the block evenly (tile ``i`` is ``body[offs[i]:offs[i + 1]]``), else None."""
+    tz, ty, offs = _tiles(body, shape)
+    if shape[0] % tz or shape[1] % ty:
+        return None
+    return tz, ty, offs
+
+
+def frame_into(frame: memoryview, dest: memoryview, what: str = "tile") -> None:
+    """Decode one zstd frame that must fill ``dest`` exactly (``readinto``: the GIL is
+    released while it works).
+
+    Raises:
+        CorruptDataError: The frame does not decode or is short of ``dest``.
+    """
+    try:
+        got = dctx().stream_reader(frame).readinto(dest)
+    except zstandard.ZstdError as exc:
+        raise CorruptDataError(f"stored zstd block does not decode: {exc}") from None
+    if got != len(dest):
+        raise CorruptDataError(f"stored zstd {what} is too short")
+
+
 def tile_decoder(
     body: memoryview, shape: tuple[int, ...], dtype: np.dtype, slot: str
 ) -> tuple[int, int, int, Callable[[int], np.ndarray]] | None:
@@ -157,22 +181,15 @@ def tile_decoder(
     per-thread ``(tz * ty, X)`` buffer (``slot``: valid until the next call). None
     when the tiles do not divide the block evenly.
     """
-    tz, ty, offs = _tiles(body, shape)
-    nz, ny, nx = shape
-    if nz % tz or ny % ty:
+    got = tile_frames(body, shape)
+    if got is None:
         return None
-    tile = scratch((tz * ty, nx), dtype, slot)
+    tz, ty, offs = got
+    tile = scratch((tz * ty, shape[2]), dtype, slot)
     dest = tile.reshape(-1).view(np.uint8).data
-    reader = dctx().stream_reader
 
     def decode(i: int) -> np.ndarray:
-        try:
-            # readinto releases the GIL (decompress() scales worse on 2 threads)
-            got = reader(body[offs[i] : offs[i + 1]]).readinto(dest)
-        except zstandard.ZstdError as exc:
-            raise CorruptDataError(f"stored zstd block does not decode: {exc}") from None
-        if got != len(dest):
-            raise CorruptDataError(f"stored zstd tile {i} is too short")
+        frame_into(body[offs[i] : offs[i + 1]], dest, f"tile {i}")
         return tile
 
     return tz, ty, len(offs) - 1, decode
@@ -199,7 +216,9 @@ __all__ = [
     "TILE_HEAD",
     "decode_tile_major",
     "decode_tiled_region",
+    "frame_into",
     "tile_decoder",
+    "tile_frames",
     "tile_rows",
     "zstd_decompress_into",
 ]

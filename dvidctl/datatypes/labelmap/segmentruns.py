@@ -1,12 +1,15 @@
 """A body's runs over the blocks its index names, by **segments** of blocks along x.
 
 Blocks next to each other along x (a row of blocks) form a segment, taken a few
-hundred blocks at a time (one store call each). Each block read is decoded on the
-block pool into bit rows written in its place in its segment's byte array
-(:func:`~.blockruns.block_bits`); the thread that finishes a segment's last block
-finds the segment's runs on its 64-bit words (:func:`~.blockruns.word_row_runs`),
-already joined across block borders in x (labelmap blocks are multiples of 16
-along each axis, so a block's bit row is whole bytes). Runs are then put in ZYX
+hundred blocks at a time (one store call each). Each block read becomes bit rows
+written in its place in its segment's byte array: for a body of several
+supervoxels in blocks with tile label sets, the tiles are decoded ahead on the
+block pool and their rows found on the calling thread (:mod:`.grouprows`); other
+blocks are read one per pool task (:func:`~.blockruns.block_bits`), and the thread
+that finishes a segment's last block finds its runs. A segment's runs are found on
+its 64-bit words (:func:`~.blockruns.word_row_runs`), already joined across block
+borders in x (labelmap blocks are multiples of 16 along each axis, so a block's
+bit row is whole bytes). Runs are then put in ZYX
 order by a per-slab stable sort: a few thousand runs where a join of every
 block's runs would sort hundreds of thousands.
 """
@@ -27,6 +30,7 @@ from dvidctl.datatypes.labelmap.blockruns import (
     tiles_to_decode,
     word_row_runs,
 )
+from dvidctl.datatypes.labelmap.grouprows import group_bits, grouped
 
 if TYPE_CHECKING:
     from dvidctl.datatypes.labelmap.sparsevol import BlockTargets
@@ -108,16 +112,23 @@ def _segment_runs(
         if last:  # the segment's last block: its runs, on this thread (no second pass)
             found[s] = runs_of(s)
 
+    def dest(i: int) -> np.ndarray:
+        s = seg_of[i - lo]
+        j = (i - int(first[s])) * nb
+        return bufs[s][:, :, j : j + nb]
+
+    body = np.unique(targets.svs)
     sets = _light_sets(items, targets)
-    if sets is None:
+    if sets is None and grouped(bs, body):  # tiles decoded ahead on the pool, rows here
+        real = [(i, p) for i, p in items if p is not None]
+        rest = [real[k] for k in group_bits([(p, dest(i)) for i, p in real], bs, dtype, body)]
+        parallel_map(lambda r: block_bits(r[1], bs, dtype, targets.labels(r[0]), dest(r[0])), rest)
+    elif sets is None:
         parallel_map(one, items, min_items=2)
     else:  # few tiles to decode: on this thread, the label sets parsed once
         for (i, payload), s in zip(items, sets, strict=True):
             if payload is not None:
-                j = (i - int(first[seg_of[i - lo]])) * nb
-                block_bits(
-                    payload, bs, dtype, targets.labels(i), bufs[seg_of[i - lo]][:, :, j : j + nb], s
-                )
+                block_bits(payload, bs, dtype, targets.labels(i), dest(i), s)
     return [f if f is not None else runs_of(s) for s, f in enumerate(found)]
 
 
