@@ -1,9 +1,10 @@
 """Bit rows of a body over a group of blocks at once (labelmap/grouprows.py) against numpy.
 
 A group mixes codec-5 blocks (label sets: tiles without the body, of only the
-body, and mixed), blocks the group leaves to the caller (codec 4, one frame,
-raw), tile edges 32 and 16, and bodies of a few supervoxels or hundreds, some
-absent from every block. Rows land in their place in a wider row of blocks.
+body, and mixed), codec-4 blocks (no sets: every tile read), blocks the group
+leaves to the caller (one frame, raw), tile edges 32 and 16, and bodies of a few
+supervoxels or hundreds, some absent from every block. Rows land in their place in
+a wider row of blocks. Splits keep their rewritten blocks' label sets.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dvidctl import Repository
 from dvidctl.datatypes.imageblk.codec import RawCodec, ZstdCodec
 from dvidctl.datatypes.imageblk.tilelabels import ZSTD_TILED_LABELS, split_body
 from dvidctl.datatypes.labelmap.grouprows import group_bits, grouped
+from dvidctl.datatypes.labelmap.sparsevol import Runs
 from dvidctl.errors import CorruptDataError
 
 U64 = np.dtype(np.uint64)
@@ -47,7 +49,7 @@ def test_group_equals_isin(tile: int, seed: int) -> None:
         blocks.append(block)
     codec = ZstdCodec(tile=tile)
     payloads = [codec.encode_labelled(b) for b in blocks]
-    payloads[2] = _codec4(payloads[2])  # left to the caller
+    payloads[2] = _codec4(payloads[2])  # no label sets: every tile read
     payloads[4] = RawCodec().encode(blocks[4])
     payloads[5] = ZstdCodec(tile=0).encode(blocks[5])
     body = np.sort(
@@ -58,7 +60,7 @@ def test_group_equals_isin(tile: int, seed: int) -> None:
     items = [(p, row[:, :, 8 * i : 8 * i + 8]) for i, p in enumerate(payloads)]
     assert grouped(SHAPE, body)
     left = group_bits(items, SHAPE, U64, body)
-    assert left == [2, 4, 5]
+    assert left == [4, 5]
     got = np.unpackbits(row, axis=2, bitorder="little").view(bool)
     for i, block in enumerate(blocks):
         part = got[:, :, 64 * i : 64 * i + 64]
@@ -124,3 +126,33 @@ def test_sparsevol_of_a_body_over_many_blocks_reads_them_in_groups() -> None:
         lvl = seg.get_subvolume(seg.extents().scaled_down(1), scale=1)
         want = np.argwhere(np.isin(lvl, body))
         np.testing.assert_array_equal(seg.sparsevol(body[0], scale=1).voxels_zyx(), want)
+
+
+def test_split_blocks_keep_label_sets() -> None:
+    """A split rewrites its scale-0 blocks as an indexed write stores the same voxels
+    (codec 5), so sparse volumes of the parts still skip tiles; the pyramid stays codec 4."""
+    rng = np.random.default_rng(4)
+    small = rng.integers(1, 60, (32, 32, 48)).astype(np.uint64)
+    vol = np.ascontiguousarray(small.repeat(4, 0).repeat(4, 1).repeat(4, 2))
+    with Repository.memory() as repo:
+        repo.new_instance("labelmap", "seg", {"BlockSize": "64,64,64", "MaxDownresLevel": "1"})
+        seg = repo.head.instance("seg")
+        seg.put_subvolume(vol)
+        body = list(range(2, 60, 3))
+        seg.merge(body[0], body[1:])
+        part = seg.sparsevol(body[0])
+        keep = part.starts[:, 0] < 40  # a slab of the body, through every block in y and x
+        new, _ = seg.split(body[0], Runs(part.starts[keep], part.lengths[keep]))
+        coords = np.array([[z, y, x] for z in (0, 1) for y in (0, 1) for x in (0, 1, 2)])
+        stored = seg.blocks.payloads(0, coords)
+        assert {p[0] for p in stored.values()} == {ZSTD_TILED_LABELS}
+        after = seg.supervoxel_view().get_subvolume(seg.extents())
+        for (z, y, x), p in stored.items():
+            block = after[z * 64 : z * 64 + 64, y * 64 : y * 64 + 64, x * 64 : x * 64 + 64]
+            assert ZstdCodec().encode_labelled(block) == bytes(p)
+        assert {p[0] for p in seg.blocks.payloads(1, coords[:1]).values()} == {4}
+        mask = np.isin(vol, body)
+        cut = np.zeros_like(mask)
+        cut[:40] = mask[:40]
+        np.testing.assert_array_equal(seg.sparsevol(new).voxels_zyx(), np.argwhere(cut))
+        np.testing.assert_array_equal(seg.sparsevol(body[0]).voxels_zyx(), np.argwhere(mask & ~cut))

@@ -2,13 +2,14 @@
 
 :func:`~.blockruns.block_bits` reads one block on a pool thread: for a body of many
 supervoxels that is ~40 small numpy calls per block, each holding the GIL, so the
-pool's threads mostly take turns. Here, for blocks stored with their tiles' label
-sets (codec 5, :mod:`..imageblk.tilelabels`) and rows of 64 voxels (the labelmap
-default: a row is one 64-bit word):
+pool's threads mostly take turns. Here, for tiled zstd blocks with rows of 64
+voxels (the labelmap default: a row is one 64-bit word):
 
-* the caller's thread reads every block's label section first: tiles without the
-  body stay the caller's zeros, tiles of only the body become full rows, and the
-  others (mixed) are listed, not yet decoded;
+* the caller's thread reads every block's label section first (codec 5,
+  :mod:`..imageblk.tilelabels`): tiles without the body stay the caller's zeros,
+  tiles of only the body become full rows, and the others (mixed) are listed, not
+  yet decoded; a block without sets (codec 4: a pyramid level, an old write) has
+  every tile listed;
 * the pool decodes the mixed tiles in that order into a small ring of tile buffers,
   a few tiles ahead (zstd releases the GIL: decoding overlaps the numpy work), while
   the caller's thread takes each decoded tile in turn
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dvidctl.datatypes.imageblk.codec import block_tile_labels
+from dvidctl.datatypes.imageblk.codec import block_tile_labels, tiled_body
 from dvidctl.datatypes.imageblk.parallel import ordered_ahead
 from dvidctl.datatypes.imageblk.scratch import scratch
 from dvidctl.datatypes.imageblk.zstdbody import frame_into, tile_frames
@@ -92,21 +93,48 @@ def group_bits(
     tiles: list[_Tile] = []
     per = 0
     for pos, (payload, out) in enumerate(items):
-        sets = block_tile_labels(payload)
-        got = None if sets is None else tile_frames(sets.tiled, shape)
-        if sets is None or got is None or (per and per != got[0] * got[1]):
-            left.append(pos)  # not codec 5, uneven tiles, or tiles unlike the others'
+        tiled = tiled_body(payload)
+        got = None if tiled is None else tile_frames(tiled, shape)
+        if got is None or (per and per != got[0] * got[1]):
+            left.append(pos)  # not tiled zstd, uneven tiles, or tiles unlike the others'
             continue
         tz, ty, offs = got
         per = tz * ty
+        frames = [tiled[a:b] for a, b in zip(offs[:-1], offs[1:], strict=True)]
+        sets = block_tile_labels(payload)
+        if sets is None:  # codec 4 (a pyramid level, a path without the counting pass)
+            _every_tile(frames, (tz, ty), out, tiles)
+            continue
         at = np.searchsorted(body, sets.table)
         wanted = body[np.minimum(at, len(body) - 1)] == sets.table
         if wanted.any():
-            frames = [sets.tiled[a:b] for a, b in zip(offs[:-1], offs[1:], strict=True)]
             _classify(sets.table, sets.member, wanted, (tz, ty), frames, out, tiles)
     if tiles:
         _read(tiles, per, dtype, body)
     return left
+
+
+def _tile_views(out: np.ndarray, tz: int, ty: int) -> tuple[np.ndarray, np.ndarray]:
+    """``out`` ``(Z, Y, 8)`` as ``(Z / tz, tz, Y / ty, ty)`` words and the same with the
+    8 bytes of each row: tile ``(a, b)``'s rows are ``[a, :, b]`` (views, or it raises)."""
+    nz, ny, _ = out.shape
+    words = out.view(_U64)[..., 0]  # (Z, Y): a row of 64 voxels is one word
+    words.shape = (nz // tz, tz, ny // ty, ty)
+    rows = out.view()
+    rows.shape = (nz // tz, tz, ny // ty, ty, 8)
+    return words, rows
+
+
+def _every_tile(
+    frames: list[memoryview], tiling: tuple[int, int], out: np.ndarray, tiles: list[_Tile]
+) -> None:
+    """A block without label sets: every tile is read and its distinct rows looked up."""
+    tz, ty = tiling
+    words, rows = _tile_views(out, tz, ty)
+    per_row = out.shape[1] // ty
+    for t, frame in enumerate(frames):
+        at = (t // per_row, slice(None), t % per_row)
+        tiles.append(_Tile(frame, words[at], rows[at], None))
 
 
 def _classify(
@@ -122,12 +150,8 @@ def _classify(
     tz, ty = tiling
     hits = np.count_nonzero(member & wanted, axis=1)
     full = hits == np.count_nonzero(member, axis=1)
-    nz, ny, _ = out.shape
-    words = out.view(_U64)[..., 0]  # (Z, Y): a row of 64 voxels is one word
-    words.shape = (nz // tz, tz, ny // ty, ty)  # each tile's rows; a view, or it raises
-    rows = out.view()
-    rows.shape = (nz // tz, tz, ny // ty, ty, 8)
-    per_row = ny // ty
+    words, rows = _tile_views(out, tz, ty)
+    per_row = out.shape[1] // ty
     for t in np.flatnonzero(hits).tolist():
         at = (t // per_row, slice(None), t % per_row)
         if full[t]:

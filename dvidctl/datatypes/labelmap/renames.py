@@ -33,6 +33,7 @@ import numpy as np
 
 from dvidctl.datatypes.imageblk.blockvolume import block_tkey, parallel_map
 from dvidctl.datatypes.imageblk.codec import decode_into
+from dvidctl.datatypes.labelmap.rewrite import scale0_encoder
 from dvidctl.store.versioned import VALUE_PREFIX, VersionedBatch
 
 if TYPE_CHECKING:
@@ -109,13 +110,13 @@ def _relabel_stored(
     """Decode, relabel and queue the stored scale-0 blocks ``maps`` names."""
     scale = 0
     found = lm.blocks.payloads(scale, np.asarray(list(maps), np.int64).reshape(-1, 3))
-    codec, bs, iid = lm.blocks.spec.codec, lm.block_shape, lm.iid
+    bs, iid, encode = lm.block_shape, lm.iid, scale0_encoder(lm)
 
     def work(item: tuple[Coord, memoryview]) -> tuple[Coord, np.ndarray, bytes]:
         c, payload = item
         arr = decode_into(payload, np.empty(bs, np.uint64))
         _relabel(arr, maps[c])
-        return c, arr, codec.encode(arr, VALUE_PREFIX)
+        return c, arr, encode(arr)
 
     done = parallel_map(work, sorted(found.items()), min_items=2)
     for c, _, stored in done:

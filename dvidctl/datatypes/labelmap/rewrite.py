@@ -8,16 +8,17 @@ touch; :func:`write_blocks` queues rewritten scale-0 blocks in the caller's batc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dvidctl.datatypes.imageblk.codec import decode_into
+from dvidctl.datatypes.imageblk.blockkeys import block_tkey
+from dvidctl.datatypes.imageblk.codec import ZstdCodec, decode_into
+from dvidctl.datatypes.imageblk.parallel import parallel_map
 from dvidctl.datatypes.labelmap.sparsevol import Runs
 from dvidctl.errors import BadRequestError
-from dvidctl.geometry import Box
-from dvidctl.store.versioned import VersionedBatch
+from dvidctl.store.versioned import VALUE_PREFIX, VersionedBatch
 
 if TYPE_CHECKING:
     from dvidctl.datatypes.labelmap.ops import LabelMap
@@ -61,12 +62,25 @@ def read_blocks(lm: LabelMap, coords: Sequence[Coord]) -> dict[Coord, np.ndarray
     return {c: decode_into(p, np.empty(lm.block_shape, np.uint64)) for c, p in found.items()}
 
 
+def scale0_encoder(lm: LabelMap) -> Callable[[np.ndarray], bytes]:
+    """How a mutation stores a rewritten scale-0 block: as an indexed write stores the
+    same voxels (tiled zstd with each tile's label sets, codec 5: sparse volumes skip
+    tiles by them, and the labelblock wire sends them), else with the instance's codec."""
+    codec = lm.blocks.spec.codec
+    if lm.indexed and isinstance(codec, ZstdCodec):
+        return lambda arr: codec.encode_labelled(arr, VALUE_PREFIX)
+    return lambda arr: codec.encode(arr, VALUE_PREFIX)
+
+
 def write_blocks(lm: LabelMap, batch: VersionedBatch, new: dict[Coord, np.ndarray]) -> None:
-    """Queue rewritten scale-0 blocks (the caller keeps the indexes and the pyramid)."""
-    bs = lm.block_shape
-    for c, arr in sorted(new.items()):
-        box = Box.from_shape(bs, (c[0] * bs[0], c[1] * bs[1], c[2] * bs[2]))
-        lm.blocks.write(arr, box, 0, batch)
+    """Queue rewritten scale-0 blocks (the caller keeps the indexes and the pyramid),
+    encoded on the block pool."""
+    encode = scale0_encoder(lm)
+    items = sorted(new.items())
+    stored = parallel_map(lambda item: encode(item[1]), items, min_items=2)
+    key_class = lm.blocks.spec.key_class
+    for (c, _), value in zip(items, stored, strict=True):
+        batch.put_prefixed(lm.iid, block_tkey(key_class, 0, *c), value)
 
 
-__all__ = ["read_blocks", "runs_by_block", "write_blocks"]
+__all__ = ["read_blocks", "runs_by_block", "scale0_encoder", "write_blocks"]
