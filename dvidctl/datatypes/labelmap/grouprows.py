@@ -86,7 +86,7 @@ def group_bits(
 
     ``out`` is a ``(Z, Y, 8)`` uint8 view (rows of 64 voxels) that holds **zeros**:
     only the body's rows are written. Returns the positions in ``items`` of blocks
-    this does not read (not codec 5, or tiles that do not divide the block), which
+    this does not read (not tiled zstd, or tiles that do not divide the block), which
     the caller reads one by one (:func:`~.blockruns.block_bits`).
     """
     left: list[int] = []
