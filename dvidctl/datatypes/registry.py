@@ -40,7 +40,9 @@ class WireEncoding(Protocol):
 
     ``encode_many`` gives, per ``(tkey, stored)``, the wire payload or None (send
     the stored value as it is); ``decode_many`` gives, per ``(tkey, wire)``, the
-    stored value this side keeps, which the caller checks against the sender's digest.
+    stored value this side keeps, which the caller checks against the sender's digest;
+    ``floor_seconds`` bounds what a conversion costs, cheaply, so that a link faster
+    than any saving can pay for is told without converting anything.
     """
 
     name: str
@@ -48,6 +50,11 @@ class WireEncoding(Protocol):
     def encode_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]: ...
 
     def decode_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[bytes]: ...
+
+    def floor_seconds(self, tkey: bytes, stored: bytes) -> float | None:
+        """Seconds that converting one stored value takes at least (the part of the work
+        every conversion does, timed), or None when it would go as stored."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -315,6 +315,16 @@ class Transfer:
         eps = [ep for st in self._streams for ep in (st.sender, st.receiver)]
         link_b = sum(ep.link_bytes for ep in eps)
         link_s = sum(ep.link_seconds for ep in eps)
+        if link_s <= 0 or link_b <= 0:
+            return None
+        rate = link_b / link_s
+        for tk, v in sample[:64]:
+            floor = enc.floor_seconds(tk, v)
+            if floor is not None:  # the whole value saved could not pay for the conversion
+                if len(v) / rate <= floor:
+                    self.measured = {"convert_s_at_least": floor, "link_bytes_per_s": rate}
+                    return False
+                break
         t0 = time.perf_counter()
         wired: list[tuple[bytes, bytes]] = []
         saved = 0.0
@@ -325,12 +335,11 @@ class Transfer:
                 saved += len(v) - len(w)
                 if len(wired) >= self.options.sample:
                     break
-        if not wired or link_s <= 0 or link_b <= 0:
+        if not wired:
             return None
         enc.decode_many(wired)
         conv = (time.perf_counter() - t0) / len(wired)
         saved /= len(wired)
-        rate = link_b / link_s
         self.measured = {"convert_s": conv, "saved_bytes": saved, "link_bytes_per_s": rate}
         return saved / rate > conv
 

@@ -191,3 +191,41 @@ def test_auto_picks_labelblock_only_on_a_slow_link(
             got = fetch_from(dst, "origin", sender, options=Options(wire="auto"))
             assert got.stats.labels == chosen
             assert_same_nodes(src, dst, [n.uuid for n in src.dag.nodes.values() if n.locked])
+
+
+@pytest.mark.parametrize(("bytes_per_s", "converts"), [(100.0, True), (1e12, False)])
+def test_auto_tells_a_fast_link_without_converting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bytes_per_s: float, converts: bool
+) -> None:
+    """On a link faster than any saving could pay for (a whole value's bytes take less
+    time to send than decoding it, which every conversion does first), auto keeps stored
+    bytes without encoding a sample; on a slow link it still times a real conversion."""
+    calls: list[int] = []
+    real = LabelBlockWire.encode
+
+    def counted(self, tkey: bytes, stored: bytes) -> bytes | None:  # type: ignore[no-untyped-def]
+        out = real(self, tkey, stored)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(LabelBlockWire, "encode", counted)
+    with _build(tmp_path / "src") as src:
+        sender = _SlowLink(src)
+        sender.link_bytes, sender.link_seconds = int(bytes_per_s * 10), 10.0
+        with Repository.init(tmp_path / "dst", root_uuid=src.root_uuid, incoming_root=True) as dst:
+            got = fetch_from(dst, "origin", sender, options=Options(wire="auto"))
+            assert got.stats.labels == ("labelblock" if converts else "stored")
+            assert any(calls) == converts
+            assert_same_nodes(src, dst, [n.uuid for n in src.dag.nodes.values() if n.locked])
+
+
+def test_floor_seconds_only_for_values_that_convert(tmp_path: Path) -> None:
+    with _build(tmp_path / "a") as repo:
+        enc = _wire_of(repo)
+        block = _blocks()[0][1]
+        tk = bytes([CLASS_BLOCK, 0]) + bytes(12)
+        floor = enc.floor_seconds(tk, ZstdCodec().encode_labelled(block, b"\x00"))
+        assert floor is not None and floor > 0
+        assert enc.floor_seconds(tk, ZstdCodec().encode(block, b"\x00")) is None  # codec 4
+        assert enc.floor_seconds(b"\x18", b"\x00extents") is None
+        assert enc.floor_seconds(tk, b"\x01") is None

@@ -26,6 +26,7 @@ run them on the block thread pool.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -65,8 +66,8 @@ class LabelBlockWire:
     def _is_block(self, tkey: bytes) -> bool:
         return len(tkey) == TKEY_LEN and tkey[0] == self.block_class
 
-    def encode(self, tkey: bytes, stored: bytes) -> bytes | None:
-        """The wire payload of a stored value, or None to send it as it is."""
+    def _convertible(self, tkey: bytes, stored: bytes) -> memoryview | None:
+        """The payload of a stored value that goes as a label Block, else None."""
         head = len(VALUE_PREFIX)
         if not self._is_block(tkey) or len(stored) <= head or stored[:head] != VALUE_PREFIX:
             return None
@@ -76,8 +77,25 @@ class LabelBlockWire:
         # store them as 5 (encode_labelled), with another digest, and ask again
         if cid in (LABELBLOCK_ZSTD, ZSTD_TILED) or cid not in self.codec.codec_ids:
             return None
+        return payload
+
+    def encode(self, tkey: bytes, stored: bytes) -> bytes | None:
+        """The wire payload of a stored value, or None to send it as it is."""
+        payload = self._convertible(tkey, stored)
+        if payload is None:
+            return None
         block = decode_into(payload, scratch(self.shape, np.dtype(np.uint64), "wire"))
         return _WIRE.encode(block)
+
+    def floor_seconds(self, tkey: bytes, stored: bytes) -> float | None:
+        """Seconds to decode the stored block, which :meth:`encode` does first (None: not
+        converted): the least a conversion costs, for deciding against it cheaply."""
+        payload = self._convertible(tkey, stored)
+        if payload is None:
+            return None
+        t0 = time.perf_counter()
+        decode_into(payload, scratch(self.shape, np.dtype(np.uint64), "wire"))
+        return time.perf_counter() - t0
 
     def decode(self, tkey: bytes, wire: bytes) -> bytes:
         """The stored value this side keeps for a wire payload (the caller checks its digest)."""

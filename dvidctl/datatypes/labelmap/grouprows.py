@@ -95,7 +95,7 @@ def group_bits(
     for pos, (payload, out) in enumerate(items):
         tiled = tiled_body(payload)
         got = None if tiled is None else tile_frames(tiled, shape)
-        if got is None or (per and per != got[0] * got[1]):
+        if tiled is None or got is None or (per and per != got[0] * got[1]):
             left.append(pos)  # not tiled zstd, uneven tiles, or tiles unlike the others'
             continue
         tz, ty, offs = got
