@@ -328,3 +328,39 @@ def test_block_coords_through_a_batch_list_the_blocks_it_leaves() -> None:
         assert vol.block_coords(0, batch).tolist() == [[0, 0, 1], [0, 0, 2]]
     finally:
         repo.close()
+
+
+def test_merged_label_blocks_keep_their_tile_label_sets() -> None:
+    """A voxel merge stores a labelmap's merged blocks as an indexed write of the same
+    voxels stores them (codec 5: tile label sets), so sparse volumes still skip tiles."""
+    from dvidctl.datatypes.imageblk.codec import ZstdCodec
+    from dvidctl.datatypes.imageblk.tilelabels import ZSTD_TILED_LABELS
+    from dvidctl.store.versioned import VALUE_PREFIX
+
+    rng = np.random.default_rng(8)
+    small = rng.integers(1, 30, (16, 16, 16)).astype(np.uint64)
+    base = np.ascontiguousarray(small.repeat(4, 0).repeat(4, 1).repeat(4, 2))  # one 64^3 block
+    ours, theirs = base.copy(), base.copy()
+    ours[:20] = np.where(ours[:20] == 3, np.uint64(40), ours[:20])  # different voxels
+    theirs[40:] = np.where(theirs[40:] == 5, np.uint64(41), theirs[40:])
+    with Repository.memory() as repo:
+        repo.new_instance("labelmap", "seg", {"BlockSize": "64,64,64"})
+        seg = repo.head.instance("seg")
+        seg.put_subvolume(base)
+        repo.commit("base")
+        repo.branch("side")
+        repo.checkout("side")
+        repo.head.instance("seg").put_subvolume(theirs)
+        repo.commit("theirs")
+        repo.checkout("master")
+        repo.head.instance("seg").put_subvolume(ours)
+        repo.commit("ours")
+        repo.merge(["side"])
+        seg = repo.head.instance("seg")
+        want = np.where(theirs != base, theirs, ours)
+        payload = bytes(seg.blocks.payloads(0, np.zeros((1, 3), np.int64))[(0, 0, 0)])
+        assert payload[0] == ZSTD_TILED_LABELS
+        assert VALUE_PREFIX + payload == ZstdCodec().encode_labelled(want, VALUE_PREFIX)
+        for label in (40, 41, 7):
+            got = seg.sparsevol(label, supervoxels=True).voxels_zyx()
+            np.testing.assert_array_equal(got, np.argwhere(want == label))

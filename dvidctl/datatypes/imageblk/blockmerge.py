@@ -16,7 +16,7 @@ Everything is whole-block numpy: one comparison per side, no per-voxel loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -84,10 +84,13 @@ def merge_block(
     values: Sequence[memoryview | None],
     sides: Sequence[int],
     strategy: str,
+    encode: Callable[[np.ndarray], bytes] | None = None,
 ) -> KeyMerge:
     """Three-way merge of the stored payloads of one block (None: absent -> background).
 
-    Returns the merged block, encoded with the instance's codec (or a deletion
+    Returns the merged block, encoded by ``encode`` (default: the instance's codec,
+    prefixed as the store keeps values; labelmap passes the encoding of its indexed
+    writes, with tile label sets) (or a deletion
     when it is all background), the number of conflicting voxels and the first
     :data:`MAX_WHERE` of them as XYZ voxel coordinates of scale 0.
     """
@@ -113,4 +116,6 @@ def merge_block(
         return KeyMerge(None, count, where)
     if not np.any(merged != spec.dtype.type(spec.background)):
         return KeyMerge(None, count, where)
-    return KeyMerge(spec.codec.encode(merged, VALUE_PREFIX), count, where)
+    if encode is None:
+        return KeyMerge(spec.codec.encode(merged, VALUE_PREFIX), count, where)
+    return KeyMerge(encode(merged), count, where)

@@ -18,7 +18,7 @@ resolution, up to MaxDownresLevel). A write:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -371,7 +371,13 @@ class VoxelInstance(Instance):
             return None
         from dvidctl.datatypes.imageblk.blockmerge import merge_block
 
-        return merge_block(self.blocks.spec, tkey, base, values, sides, strategy)
+        return merge_block(
+            self.blocks.spec, tkey, base, values, sides, strategy, self.merged_block_encoder()
+        )
+
+    def merged_block_encoder(self) -> Callable[[np.ndarray], bytes] | None:
+        """How a voxel merge stores a merged scale-0 block (None: the instance's codec)."""
+        return None
 
     def _stored_below(
         self, scale: int, coord: tuple[int, int, int], through: VersionedBatch

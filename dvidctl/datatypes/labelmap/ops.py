@@ -16,7 +16,7 @@ Blocks hold supervoxel ids. On top of the voxel base this adds:
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -42,6 +42,7 @@ from dvidctl.datatypes.labelmap.mutlog import (
     mutation_records,
     put_records,
 )
+from dvidctl.datatypes.labelmap.rewrite import scale0_encoder
 from dvidctl.datatypes.labelmap.sparsevol import (
     Runs,
     block_bounds_filter,
@@ -86,6 +87,11 @@ class LabelMap(LabelCounters, VoxelInstance):
     def indexed(self) -> bool:
         """Whether writes keep label indexes (DVID's ``IndexedLabels``, default true)."""
         return bool(self.config.get("indexed_labels", True))
+
+    def merged_block_encoder(self) -> Callable[[np.ndarray], bytes]:
+        """A voxel merge stores its merged blocks as an indexed write stores those voxels
+        (tile label sets), like the blocks a split rewrites."""
+        return scale0_encoder(self)
 
     def supervoxel_view(self) -> LabelMap:
         """The same instance whose reads give supervoxel ids (DVID's ``supervoxels=true``)."""
