@@ -108,18 +108,28 @@ def test_corrupt_tile_is_an_error() -> None:
         group_bits([(garbled, out)], SHAPE, U64, labels[::2].copy())
 
 
+def _cells(seed: int, small: tuple[int, int, int], top: int) -> np.ndarray:
+    """Supervoxels 1..top-1 in 4^3 cells: a volume of ``4 * small`` voxels."""
+    cells = np.random.default_rng(seed).integers(1, top, small).astype(np.uint64)
+    return np.ascontiguousarray(cells.repeat(4, 0).repeat(4, 1).repeat(4, 2))
+
+
+def _merged(repo: Repository, vol: np.ndarray, body: list[int]):  # type: ignore[no-untyped-def]
+    """A labelmap of ``vol`` (64^3 blocks, one pyramid level) with ``body`` merged into
+    its first supervoxel; ``(instance, body)``."""
+    repo.new_instance("labelmap", "seg", {"BlockSize": "64,64,64", "MaxDownresLevel": "1"})
+    seg = repo.head.instance("seg")
+    seg.put_subvolume(vol)
+    seg.merge(body[0], body[1:])
+    return seg, body
+
+
 def test_sparsevol_of_a_body_over_many_blocks_reads_them_in_groups() -> None:
     """A merged body over 24 blocks, read in groups by the pool: runs equal numpy's at
     scales 0 and 1."""
-    rng = np.random.default_rng(21)
-    small = rng.integers(1, 200, (32, 48, 64)).astype(np.uint64)
-    vol = np.ascontiguousarray(small.repeat(4, 0).repeat(4, 1).repeat(4, 2))
+    vol = _cells(21, (32, 48, 64), 200)
     with Repository.memory() as repo:
-        repo.new_instance("labelmap", "seg", {"BlockSize": "64,64,64", "MaxDownresLevel": "1"})
-        seg = repo.head.instance("seg")
-        seg.put_subvolume(vol)
-        body = list(range(2, 200, 2))
-        seg.merge(body[0], body[1:])
+        seg, body = _merged(repo, vol, list(range(2, 200, 2)))
         merged = np.isin(vol, body)
         got = seg.sparsevol(body[0])
         np.testing.assert_array_equal(got.voxels_zyx(), np.argwhere(merged))
@@ -131,15 +141,9 @@ def test_sparsevol_of_a_body_over_many_blocks_reads_them_in_groups() -> None:
 def test_split_blocks_keep_label_sets() -> None:
     """A split rewrites its scale-0 blocks as an indexed write stores the same voxels
     (codec 5), so sparse volumes of the parts still skip tiles; the pyramid stays codec 4."""
-    rng = np.random.default_rng(4)
-    small = rng.integers(1, 60, (32, 32, 48)).astype(np.uint64)
-    vol = np.ascontiguousarray(small.repeat(4, 0).repeat(4, 1).repeat(4, 2))
+    vol = _cells(4, (32, 32, 48), 60)
     with Repository.memory() as repo:
-        repo.new_instance("labelmap", "seg", {"BlockSize": "64,64,64", "MaxDownresLevel": "1"})
-        seg = repo.head.instance("seg")
-        seg.put_subvolume(vol)
-        body = list(range(2, 60, 3))
-        seg.merge(body[0], body[1:])
+        seg, body = _merged(repo, vol, list(range(2, 60, 3)))
         part = seg.sparsevol(body[0])
         keep = part.starts[:, 0] < 40  # a slab of the body, through every block in y and x
         new, _ = seg.split(body[0], Runs(part.starts[keep], part.lengths[keep]))

@@ -100,25 +100,24 @@ def _segment_runs(
         words = bufs[s].reshape(nz * ny, -1).view("<u8")
         return (int(first[s]), *word_row_runs(words, int(sizes[s]) * nx))
 
+    def dest(i: int) -> np.ndarray:  # block i's bit rows in its segment's array
+        s = seg_of[i - lo]
+        j = (i - int(first[s])) * nb
+        return bufs[s][:, :, j : j + nb]
+
     def one(item: tuple[int, memoryview | None]) -> None:
         i, payload = item
         s = seg_of[i - lo]
         if payload is not None:  # else named by the index, not stored: no voxels
-            j = (i - int(first[s])) * nb
-            block_bits(payload, bs, dtype, targets.labels(i), bufs[s][:, :, j : j + nb])
+            block_bits(payload, bs, dtype, targets.labels(i), dest(i))
         with lock:
             left[s] -= 1
             last = not left[s]
         if last:  # the segment's last block: its runs, on this thread (no second pass)
             found[s] = runs_of(s)
 
-    def dest(i: int) -> np.ndarray:
-        s = seg_of[i - lo]
-        j = (i - int(first[s])) * nb
-        return bufs[s][:, :, j : j + nb]
-
-    body = np.unique(targets.svs)
     sets = _light_sets(items, targets)
+    body = np.unique(targets.svs) if sets is None else targets.svs[:0]
     if sets is None and grouped(bs, body):  # tiles decoded ahead on the pool, rows here
         real = [(i, p) for i, p in items if p is not None]
         rest = [real[k] for k in group_bits([(p, dest(i)) for i, p in real], bs, dtype, body)]
