@@ -6,6 +6,9 @@ to validate its config, how to print its keys, how to merge its keys, and its
 HTTP routes. Enabling a built-in type is one line in :data:`BUILTIN` (as DVID's
 ``datastore.Register``); its package is imported the first time the type is
 named, so a command that touches only keyvalue data never loads the voxel code.
+The class of its operations is loaded the first time an instance is opened
+(:attr:`DatatypeSpec.instance_class`): naming a type, parsing its config or moving
+its stored values (sync) does not load the code that reads and writes voxels.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dvidctl.errors import NotFoundError
@@ -64,7 +68,8 @@ class DatatypeSpec:
     name: str
     type_url: str
     version: str
-    instance_class: type[Instance]
+    #: Loads the class that implements the type's operations (see :attr:`instance_class`).
+    load_class: Callable[[], type[Instance]]
     #: Validate and normalise a config mapping (DVID keys, case-insensitive).
     parse_config: Callable[[Mapping[str, Any]], dict[str, Any]]
     #: Short description for ``dvidctl types`` and ``/api/help``.
@@ -93,6 +98,11 @@ class DatatypeSpec:
     routes: Callable[[], list[Route[Any]]] | None = None
     #: The sync wire encodings an instance offers, by name, from its parsed config.
     wire_encodings: Callable[[Mapping[str, Any]], Mapping[str, WireEncoding]] | None = None
+
+    @cached_property
+    def instance_class(self) -> type[Instance]:
+        """The class of the type's operations, imported on first use."""
+        return self.load_class()
 
 
 _TYPES: dict[str, DatatypeSpec] = {}

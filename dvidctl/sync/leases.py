@@ -54,18 +54,18 @@ def renew(
         if info.typename != "labelmap" or rec is None or rec.typename != "labelmap":
             continue
         # Imported here: a repository without labelmaps syncs without loading them.
-        from dvidctl.datatypes.labelmap.leases import needs_renewal
+        from dvidctl.datatypes.labelmap.leases import lease_of, needs_renewal
 
-        try:
-            lm: Any = repo.node(here[-1]).instance(rec.name)  # the lease is repo-wide
-        except DvidError:  # not at the remote's newest node (made on another branch)
-            continue
-        lease = lm.label_lease()
+        lease = lease_of(rec.config)  # read from the record: no instance opened to say no
         if lease is not None and lease.get("remote") != remote:
             continue  # leased elsewhere: that remote's counter is the one it draws from
         if lease is None and size is None:
             continue
         if lease is not None and not needs_renewal(lease):
+            continue
+        try:
+            lm: Any = repo.node(here[-1]).instance(rec.name)  # the lease is repo-wide
+        except DvidError:  # not at the remote's newest node (made on another branch)
             continue
         count = int(size if size is not None else lease["size"])  # type: ignore[index]
         try:

@@ -9,9 +9,9 @@ from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import common_config, lower_keys, reject_unknown
 from dvidctl.datatypes.keyvalue.chunks import check_values
 from dvidctl.datatypes.keyvalue.keys import describe, is_piece
-from dvidctl.datatypes.keyvalue.ops import KeyValue
 
 if TYPE_CHECKING:
+    from dvidctl.datatypes.keyvalue.ops import KeyValue
     from dvidctl.httpkit.routing import Route
 
 HELP = """keyvalue: versioned key-value pairs (string keys without '/', byte values).
@@ -44,12 +44,25 @@ def _routes() -> list[Route[Any]]:
     return routes()
 
 
+def _load_class() -> type[KeyValue]:
+    from dvidctl.datatypes.keyvalue.ops import KeyValue
+
+    return KeyValue
+
+
+def __getattr__(name: str) -> Any:
+    """``KeyValue``, the class of the type's operations, imported on first use."""
+    if name == "KeyValue":
+        return _load_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SPEC = registry.register(
     registry.DatatypeSpec(
         name="keyvalue",
         type_url="github.com/janelia-flyem/dvid/datatype/keyvalue",
         version="0.2",
-        instance_class=KeyValue,
+        load_class=_load_class,
         parse_config=parse_config,
         summary="versioned key-value pairs",
         help=HELP,

@@ -9,9 +9,9 @@ from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import common_config, lower_keys, reject_unknown
 from dvidctl.datatypes.labelgraph.help import HELP
 from dvidctl.datatypes.labelgraph.keys import describe, is_derived
-from dvidctl.datatypes.labelgraph.ops import LabelGraph
 
 if TYPE_CHECKING:
+    from dvidctl.datatypes.labelgraph.ops import LabelGraph
     from dvidctl.httpkit.routing import Route
 
 
@@ -28,12 +28,25 @@ def _routes() -> list[Route[Any]]:
     return routes()
 
 
+def _load_class() -> type[LabelGraph]:
+    from dvidctl.datatypes.labelgraph.ops import LabelGraph
+
+    return LabelGraph
+
+
+def __getattr__(name: str) -> Any:
+    """``LabelGraph``, the class of the type's operations, imported on first use."""
+    if name == "LabelGraph":
+        return _load_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SPEC = registry.register(
     registry.DatatypeSpec(
         name="labelgraph",
         type_url="github.com/janelia-flyem/dvid/datatype/labelgraph",
         version="0.1",
-        instance_class=LabelGraph,
+        load_class=_load_class,
         parse_config=parse_config,
         summary="weighted graph of label vertices, edges and properties",
         help=HELP,

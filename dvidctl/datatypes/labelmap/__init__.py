@@ -17,9 +17,9 @@ from dvidctl.datatypes.imageblk.config import (
 )
 from dvidctl.datatypes.labelmap.help import HELP
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK, MUTID_TKEY, describe, is_derived
-from dvidctl.datatypes.labelmap.ops import LabelMap
 
 if TYPE_CHECKING:
+    from dvidctl.datatypes.labelmap.ops import LabelMap
     from dvidctl.httpkit.routing import Route
 
 
@@ -61,12 +61,25 @@ def _routes() -> list[Route[Any]]:
     return routes()
 
 
+def _load_class() -> type[LabelMap]:
+    from dvidctl.datatypes.labelmap.ops import LabelMap
+
+    return LabelMap
+
+
+def __getattr__(name: str) -> Any:
+    """``LabelMap``, the class of the type's operations, imported on first use."""
+    if name == "LabelMap":
+        return _load_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SPEC = registry.register(
     registry.DatatypeSpec(
         name="labelmap",
         type_url="github.com/janelia-flyem/dvid/datatype/labelmap",
         version="0.1",
-        instance_class=LabelMap,
+        load_class=_load_class,
         parse_config=parse_config,
         summary="uint64 label volumes in compressed blocks, with a pyramid",
         help=HELP,

@@ -9,12 +9,12 @@ from dvidctl.datatypes import registry
 from dvidctl.datatypes.config import common_config, get_triple, lower_keys, reject_unknown
 from dvidctl.datatypes.roi.help import HELP
 from dvidctl.datatypes.roi.keys import CLASS_ROI, describe
-from dvidctl.datatypes.roi.ops import ROI
 from dvidctl.datatypes.roi.spans import from_blocks, normalize, parse_spans, to_blocks
 from dvidctl.errors import BadRequestError
 from dvidctl.geometry import INT32_MAX
 
 if TYPE_CHECKING:
+    from dvidctl.datatypes.roi.ops import ROI
     from dvidctl.httpkit.routing import Route
 
 DEFAULT_BLOCK_SIZE = (32, 32, 32)
@@ -53,12 +53,25 @@ def _routes() -> list[Route[Any]]:
     return routes()
 
 
+def _load_class() -> type[ROI]:
+    from dvidctl.datatypes.roi.ops import ROI
+
+    return ROI
+
+
+def __getattr__(name: str) -> Any:
+    """``ROI``, the class of the type's operations, imported on first use."""
+    if name == "ROI":
+        return _load_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SPEC = registry.register(
     registry.DatatypeSpec(
         name="roi",
         type_url="github.com/janelia-flyem/dvid/datatype/roi",
         version="0.1",
-        instance_class=ROI,
+        load_class=_load_class,
         parse_config=parse_config,
         summary="region of interest: a set of blocks stored as spans",
         help=HELP,

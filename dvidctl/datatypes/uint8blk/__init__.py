@@ -12,9 +12,9 @@ from dvidctl.datatypes.config import lower_keys
 from dvidctl.datatypes.imageblk.config import parse_voxel_config, voxel_merge_rule
 from dvidctl.datatypes.uint8blk.help import HELP
 from dvidctl.datatypes.uint8blk.keys import describe, is_derived
-from dvidctl.datatypes.uint8blk.ops import Uint8Blk
 
 if TYPE_CHECKING:
+    from dvidctl.datatypes.uint8blk.ops import Uint8Blk
     from dvidctl.httpkit.routing import Route
 
 
@@ -35,12 +35,25 @@ def _routes() -> list[Route[Any]]:
     return routes()
 
 
+def _load_class() -> type[Uint8Blk]:
+    from dvidctl.datatypes.uint8blk.ops import Uint8Blk
+
+    return Uint8Blk
+
+
+def __getattr__(name: str) -> Any:
+    """``Uint8Blk``, the class of the type's operations, imported on first use."""
+    if name == "Uint8Blk":
+        return _load_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SPEC = registry.register(
     registry.DatatypeSpec(
         name="uint8blk",
         type_url="github.com/janelia-flyem/dvid/datatype/imageblk/uint8.go",
         version="0.2",
-        instance_class=Uint8Blk,
+        load_class=_load_class,
         parse_config=parse_config,
         summary="8-bit grayscale volumes in compressed blocks, with a pyramid",
         help=HELP,
