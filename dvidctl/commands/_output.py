@@ -8,6 +8,7 @@ printed through it: the consoles ``stdout`` and ``stderr`` are made on first use
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
     stderr: Console
 
 _CONSOLES: dict[str, Any] = {}
+
+
+#: Set by the console script (:func:`dvidctl.commands.main.run`): this process runs one
+#: command and ends (not a test runner or another program calling the commands).
+ONE_SHOT = False
 
 
 def __getattr__(name: str) -> Any:
@@ -218,7 +224,16 @@ def transfer_progress(description: str, *, enabled: bool = True) -> Iterator[Any
 
     The callback takes :class:`dvidctl.sync.results.Progress`. Off (a callback that
     does nothing) with ``--json`` or when stderr is not a terminal.
+
+    In the console script (:data:`ONE_SHOT`), everything the process holds by now
+    (the modules, the repository's state) is moved out of the garbage collector's
+    scans (``gc.freeze``): a transfer makes many short-lived objects, and each full
+    collection otherwise walks every object of the loaded code (up to 30 ms each,
+    ~10% of a 30 MB pull). The process ends with the command, so nothing frozen
+    needs collecting.
     """
+    if ONE_SHOT:
+        gc.freeze()
     if not enabled or not sys.stderr.isatty():
         yield lambda p: None
         return

@@ -272,6 +272,7 @@ def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
 
 def run() -> None:
     """Console-script entry point: register what the command line needs, then run it."""
+    _output.ONE_SHOT = True
     register(modules_for(sys.argv[1:]))
     _app()
 
