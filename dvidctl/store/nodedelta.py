@@ -230,6 +230,47 @@ class IncomingBatch:
         self.puts += 1
         self.nbytes += size
 
+    def put_many(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> None:
+        """:meth:`put` for each ``(tkey, digest, stored)`` in turn, in one call: a run of
+        values off the wire (per-value calls and lookups were a third of what a small
+        value cost). A value that fails its check drops the batch before any is added."""
+        xd = xxhash.xxh3_128_digest
+        for tk, dig, stored in items:
+            if not (
+                tk
+                and stored
+                and (stored[0] == HDR_VALUE or (stored[0] == HDR_TOMBSTONE and len(stored) == 1))
+                and xd(stored) == dig
+            ):
+                self.discard()
+                check_stored(tk, dig, stored)  # raises the error that says what is wrong
+                raise CorruptDataError(f"received value for key {bytes(tk[:40]).hex()} is bad")
+        data_pre, data_suf, delta_pre = self._data_pre, self._data_suf, self._delta_pre
+        ops, dkeys, sizes = self._wb.ops, self._dkeys, self._sizes
+        last, nbytes, puts = self._last, self.nbytes, self.puts
+        try:
+            for tk, dig, stored in items:
+                key = data_pre + tk + data_suf
+                size = len(stored)
+                if last is not None and key <= last:
+                    ops.append((CF_DATA, key, stored))  # out of key order: written after
+                elif self._stream is not None:
+                    self._stream.put(key, stored)
+                    last = key
+                else:
+                    self._held.append((CF_DATA, key, stored))
+                    last = key
+                    if nbytes + size >= SPILL_BYTES:
+                        self._spill()
+                dkey = delta_pre + tk
+                ops.append((CF_DELTA, dkey, dig))
+                dkeys.append(dkey)
+                sizes.append(size)
+                puts += 1
+                nbytes += size
+        finally:
+            self._last, self.nbytes, self.puts = last, nbytes, puts
+
     def _spill(self) -> None:
         """From here the data goes to the table file the commit ingests (written as it comes)."""
         stream = self.store.engine.data_stream(0, warm=self.warm)

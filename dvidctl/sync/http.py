@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from typing import cast
 
 import httpx
 
@@ -219,24 +220,38 @@ class HttpEndpoint(HttpCalls):
         max_values: int | None = None,
         max_bytes: int | None = None,
     ) -> Iterator[Value]:
-        """:meth:`Endpoint.dump`; each value's digest is checked by the receiver's batch it
-        goes into (a local one's :meth:`put` checks it: the only receiver of a server's
-        dump), not twice (the body's checksums are checked here)."""
+        """:meth:`Endpoint.dump`: the values of :meth:`dump_runs`, one by one."""
+        for run in self.dump_runs(node, data_uuid, after, max_values, max_bytes):
+            yield from run
+
+    def dump_runs(
+        self,
+        node: str,
+        data_uuid: str,
+        after: bytes | None = None,
+        max_values: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Iterator[list[Value]]:
+        """:meth:`Endpoint.dump` in runs of values (as they came: a ``B`` record's, or up
+        to :data:`wire.CHUNK` single values), for a receiver that puts a run in one call.
+        Each value's digest is checked by the receiver's batch it goes into (a local
+        one's ``put`` checks it: the only receiver of a server's dump), not twice (the
+        body's checksums are checked here)."""
         enc = self.encodings.get(data_uuid)
         again: list[bytes] = []
         last: list[bytes] = [after] if after is not None else []
         got = [0, 0]  # values, stored bytes: a resumed request asks for the rest
         path = f"{self._repo}/node/{node}/dump"
 
-        def settle(pending: list[frames.Record]) -> list[tuple[bytes, bytes, bytes]]:
+        def settle(pending: list[frames.Record]) -> list[Value]:
             if pending:
                 last[:] = [pending[-1].tkey]
             got[0] += len(pending)
             done = self._settle(pending, enc, again, check=False)
             got[1] += sum(len(s) for _, _, s in done)
-            return done
+            return cast(list[Value], done)
 
-        def produce() -> Iterator[Value]:
+        def produce() -> Iterator[list[Value]]:
             params = {"instance": data_uuid}
             if enc is not None:
                 params["encoding"] = enc.name
@@ -258,23 +273,25 @@ class HttpEndpoint(HttpCalls):
             pending: list[frames.Record] = []
             for rec in read_body(body, "node dump"):
                 if isinstance(rec, frames.ValueRun):
-                    yield from settle(pending)
+                    if pending:
+                        yield settle(pending)
                     run = rec.triples()
                     last[:] = [run[-1][0]] if run else last
                     got[0] += len(run)
                     got[1] += sum(len(s) for _, _, s in run)
-                    yield from run
+                    yield cast(list[Value], run)
                     continue
                 if not isinstance(rec, frames.Record) or rec.kind not in "VW":
                     raise CorruptDataError("a node dump holds a record of another kind")
                 pending.append(rec)
                 if len(pending) >= wire.CHUNK:
-                    yield from settle(pending)
-            yield from settle(pending)
+                    yield settle(pending)
+            if pending:
+                yield settle(pending)
 
         yield from self._resuming(f"reading node {node[:10]}", produce)
         if again:
-            yield from self._values(node, data_uuid, again, None, [])
+            yield list(self._values(node, data_uuid, again, None, []))
 
     # ------------------------------------------------------------- receiving
     def create_repo(self, info: RepoInfo) -> None:

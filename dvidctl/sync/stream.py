@@ -24,13 +24,14 @@ what a batch did is counted through the transfer (:meth:`Transfer.applied`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from dvidctl.errors import CorruptDataError, DvidError
 from dvidctl.store.nodedelta import Applied
 from dvidctl.sync.diff import diff
-from dvidctl.sync.endpoint import BatchWriter, Endpoint
+from dvidctl.sync.endpoint import BatchWriter, Endpoint, Value
 
 if TYPE_CHECKING:
     from dvidctl.sync.transfer import Transfer
@@ -90,6 +91,37 @@ class Stream:
         if len(self.sample) < 64 and self.transfer.undecided(data_uuid):
             self.sample.append((tk, v))
 
+    def _put_run(
+        self, batch: BatchWriter, data_uuid: str, run: list[tuple[bytes, bytes, bytes]]
+    ) -> None:
+        """:meth:`_put` for each value of ``run``, in one call where the batch takes runs."""
+        put_many = getattr(batch, "put_many", None)
+        if put_many is None:
+            for tk, dig, v in run:
+                batch.put(tk, dig, v)
+        else:
+            put_many(run)
+        room = 64 - len(self.sample)
+        if room > 0 and self.transfer.undecided(data_uuid):
+            self.sample.extend((tk, v) for tk, _, v in run[:room])
+
+    def _dump_runs(
+        self, node: str, data_uuid: str, after: bytes | None, values: int, nbytes: int
+    ) -> Iterator[list[Value]]:
+        """The sender's dump in runs (its own, or its values gathered a few hundred at a time)."""
+        runs = getattr(self.sender, "dump_runs", None)
+        if runs is not None:
+            yield from runs(node, data_uuid, after, values, nbytes)
+            return
+        run: list[Value] = []
+        for item in self.sender.dump(node, data_uuid, after, values, nbytes):
+            run.append(item)
+            if len(run) >= 256:
+                yield run
+                run = []
+        if run:
+            yield run
+
     def _diffed(self, node: str, data_uuid: str, list_receiver: bool) -> None:
         o = self.transfer.options
         theirs = self.receiver.listing(node, data_uuid) if list_receiver else iter(())
@@ -125,14 +157,15 @@ class Stream:
             self._check()
             batch = self.receiver.batch(node, data_uuid)
             n = nbytes = 0
-            for tk, dig, stored in self.sender.dump(
-                node, data_uuid, after, o.batch_values, o.batch_bytes
-            ):
-                n += 1
-                after = tk if after is None or tk > after else after
-                if dig is not None and stored is not None:
-                    nbytes += len(stored)
-                    self._put(batch, data_uuid, tk, dig, stored)
+            for run in self._dump_runs(node, data_uuid, after, o.batch_values, o.batch_bytes):
+                if not run:
+                    continue
+                n += len(run)
+                top = max(tk for tk, _, _ in run)
+                after = top if after is None or top > after else after
+                good = [(tk, d, v) for tk, d, v in run if d is not None and v is not None]
+                nbytes += sum(len(v) for _, _, v in good)
+                self._put_run(batch, data_uuid, good)
             self._close(node, data_uuid, batch)
             if n < o.batch_values and nbytes < o.batch_bytes:
                 return  # the sender's answer ended before a batch was full: the last one

@@ -172,3 +172,63 @@ def test_a_large_incoming_batch_goes_through_its_table_file_and_is_atomic(
     assert (done.puts, done.deletes, done.nbytes) == (20, 1, sum(len(v) for _, v in big))
     assert all(bytes(s.get(3, 1, tk) or b"") == v[1:] for tk, v in big)
     assert engine.get(CF_DELTA, delta_key(3, 1, big[7][0])) == digest(big[7][1])
+
+
+def _values(count: int, size: int, start: int = 0) -> list[tuple[bytes, bytes, bytes]]:
+    out = []
+    for i in range(start, start + count):
+        v = b"\x00" + bytes([i % 251]) * size
+        out.append((f"r{i:04d}".encode() + b"\x00", digest(v), v))
+    return out
+
+
+def _after_puts(engine: KVEngine, runs: list[list[tuple[bytes, bytes, bytes]]], many: bool) -> dict:
+    s = _store(engine)
+    _incoming(s, 3)
+    batch = nodedelta.IncomingBatch(s, 3, 1)
+    for run in runs:
+        if many:
+            batch.put_many(run)
+        else:
+            for tk, d, v in run:
+                batch.put(tk, d, v)
+    done = batch.commit()
+    return {"applied": (done.puts, done.deletes, done.nbytes), "db": engine_dump(engine)}
+
+
+@pytest.mark.parametrize("shape", ["small", "past the spill", "out of order"])
+def test_a_run_put_at_once_writes_what_its_values_put_one_by_one_write(
+    shape: str, tmp_path: Path
+) -> None:
+    """put_many is put in one call: the same values, delta entries, counts and order rules
+    (values after the 4 MiB spill go to the table file; a key not after the last goes last)."""
+    if shape == "small":
+        runs = [_values(300, 40), _values(5, 40, start=300)]
+    elif shape == "past the spill":
+        runs = [_values(12, 300 << 10), _values(12, 300 << 10, start=12)]
+    else:
+        runs = [_values(10, 40, start=20), _values(10, 40), _values(3, 1 << 20, start=40)]
+    got = []
+    for many in (False, True):
+        eng = RocksEngine(tmp_path / f"db{many}", create=True)
+        try:
+            got.append(_after_puts(eng, runs, many))
+        finally:
+            eng.close()
+    assert got[0] == got[1]
+    assert got[1]["applied"][0] == sum(len(r) for r in runs)
+
+
+def test_a_bad_value_in_a_run_drops_the_whole_batch(engine: KVEngine, tmp_path: Path) -> None:
+    s = _store(engine)
+    _incoming(s, 3)
+    before = engine_dump(engine)
+    batch = nodedelta.IncomingBatch(s, 3, 1)
+    batch.put_many(_values(20, 300 << 10))  # past the spill: a table file on RocksDB
+    run = _values(5, 10, start=20)
+    tk, d, v = run[2]
+    run[2] = (tk, d, v[:-1] + b"?")  # damaged on the way
+    with pytest.raises(CorruptDataError, match="does not match its digest"):
+        batch.put_many(run)
+    assert engine_dump(engine) == before
+    assert not list((tmp_path / "db.ingest").glob("*.sst"))
