@@ -27,8 +27,10 @@ class Stats:
     deleted: int = 0
     #: Keys both listings held with the same digest (listed, not sent).
     same: int = 0
-    #: Batches applied by the receiver.
+    #: Batches applied by the receiver, and of them those read ahead on a slot another
+    #: stream left idle (:meth:`dvidctl.sync.stream.Stream._everything`).
     batches: int = 0
+    ahead: int = 0
     #: HTTP requests made, and body bytes sent to / received from the remote.
     requests: int = 0
     up: int = 0

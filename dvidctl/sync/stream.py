@@ -7,18 +7,22 @@ the sender's -- in batches, with at most **one batch on the way**: every request
 for values asks for at most what fits in the receiver's current batch (``dump``
 and ``values`` take the batch's limits; the sender ends its answer after the
 value that fills it), and the stream's next request is made only once that
-batch is durable. A local receiver writes each value as it arrives
-(:meth:`Endpoint.batch`: digest checked, then into the table file the batch's
-commit ingests), so the disk works while the rest of the batch is on the wire; a
-remote receiver gets each batch in one request, applied on the stream's worker
-while the next one is read locally (its one request is still the only batch on
-the wire). So a rerun after an interruption diffs again and sends again at most
-the one batch per stream that was not durable yet.
+batch is durable. A local receiver puts the values of a server's answer into the
+batch a run at a time (:meth:`Endpoint.batch`: digests checked, then into the
+table file the batch's commit ingests); a remote receiver gets each batch in one
+request, applied on the stream's worker while the next one is read locally (its
+one request is still the only batch on the wire). So a rerun after an
+interruption diffs again and sends again at most the one batch per stream that
+was not durable yet.
 
 :class:`~dvidctl.sync.transfer.Transfer` runs several streams at once
 (:attr:`Options.streams <dvidctl.sync.transfer.Options.streams>`), so that the
 sender prepares one stream's batch while the receiver makes another's durable;
-what a batch did is counted through the transfer (:meth:`Transfer.applied`).
+what a batch did is counted through the transfer (:meth:`Transfer.applied`). The
+streams share one budget of slots, one batch on the way each: a stream whose unit
+is the only one left (a node of one large instance) reads its next batch ahead on
+a second connection while it makes the current one durable, on a slot the others
+left idle (:meth:`Transfer.borrow`), so the bound stays one batch per stream.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ class Stream:
         self.sample: list[tuple[bytes, bytes]] = []
         #: Set by the transfer when another stream failed.
         self.stop: threading.Event = transfer.stop
+        #: The sender's second connection, for a batch read ahead on a slot another stream
+        #: leaves idle (:meth:`_everything`); made when first used.
+        self.ahead: Endpoint | None = None
 
     @property
     def dumps(self) -> bool:
@@ -68,6 +75,13 @@ class Stream:
         """Make the receiver's entries for (node, instance) equal to the sender's."""
         self.transfer.encoding(data_uuid)
         self.sample = []
+        self.transfer.enter()
+        try:
+            self._instance(node, data_uuid, list_receiver)
+        finally:
+            self.transfer.leave()
+
+    def _instance(self, node: str, data_uuid: str, list_receiver: bool) -> None:
         with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-sync-apply") as pool:
             self._pool = pool
             try:
@@ -151,24 +165,80 @@ class Stream:
         self._close(node, data_uuid, batch)
 
     def _everything(self, node: str, data_uuid: str) -> None:
+        """Every value of (node, instance), one batch per request.
+
+        A batch read whole from a server says where the next one starts before any of
+        it is written: when a slot of the transfer's streams is idle
+        (:meth:`Transfer.borrow`), the next batch is asked for on a second connection
+        while this one is written and made durable, so one large unit keeps the sender
+        and the receiver busy at once. The slot is given back once this batch is durable
+        (the next one then rides on the stream's own): never more batches on the way
+        than the transfer has streams.
+        """
         o = self.transfer.options
         after: bytes | None = None
-        while True:
-            self._check()
-            batch = self.receiver.batch(node, data_uuid)
-            n = nbytes = 0
-            for run in self._dump_runs(node, data_uuid, after, o.batch_values, o.batch_bytes):
-                if not run:
-                    continue
-                n += len(run)
-                top = max(tk for tk, _, _ in run)
-                after = top if after is None or top > after else after
-                good = [(tk, d, v) for tk, d, v in run if d is not None and v is not None]
-                nbytes += sum(len(v) for _, _, v in good)
-                self._put_run(batch, data_uuid, good)
-            self._close(node, data_uuid, batch)
-            if n < o.batch_values and nbytes < o.batch_bytes:
-                return  # the sender's answer ended before a batch was full: the last one
+        ahead: Future[list[list[Value]]] | None = None
+        owed = False
+        with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-sync-ahead") as reader:
+            try:
+                while True:
+                    self._check()
+                    if ahead is not None:
+                        runs, ahead = ahead.result(), None
+                    else:
+                        runs = self._batch_runs(self.sender, node, data_uuid, after)
+                    n = nbytes = 0
+                    puts = []
+                    for run in runs:
+                        if not run:
+                            continue
+                        n += len(run)
+                        top = max(tk for tk, _, _ in run)
+                        after = top if after is None or top > after else after
+                        good = [(tk, d, v) for tk, d, v in run if d is not None and v is not None]
+                        nbytes += sum(len(v) for _, _, v in good)
+                        puts.append(good)
+                    full = n >= o.batch_values or nbytes >= o.batch_bytes
+                    if full and self._reads_ahead() and self.transfer.borrow():
+                        owed = True
+                        ahead = reader.submit(self._batch_runs, self.ahead, node, data_uuid, after)
+                    batch = self.receiver.batch(node, data_uuid)
+                    for good in puts:
+                        self._put_run(batch, data_uuid, good)
+                    self._close(node, data_uuid, batch)
+                    if owed:  # this batch is durable: the next one rides on our own slot
+                        owed = False
+                        self.transfer.give_back()
+                    if not full:
+                        return  # the sender's answer ended before a batch was full: the last one
+            finally:
+                if ahead is not None:
+                    ahead.cancel()
+                    if not ahead.cancelled():
+                        ahead.exception()  # let the read ahead end before the slot is free
+                if owed:
+                    self.transfer.give_back()
+
+    def _reads_ahead(self) -> bool:
+        """Whether this stream can read a batch ahead: a sender that answers in whole
+        batches of runs and forks a second connection (a server), read into a local
+        receiver (a remote one already overlaps: its batch is applied on the worker)."""
+        if self.ahead is None:
+            fork = getattr(type(self.sender), "fork", None)
+            if not callable(fork) or not callable(getattr(self.sender, "dump_runs", None)):
+                return False
+            self.ahead = self.sender.fork()  # type: ignore[attr-defined]
+        return True
+
+    def _batch_runs(
+        self, sender: Endpoint | None, node: str, data_uuid: str, after: bytes | None
+    ) -> list[list[Value]]:
+        """One batch of the dump (after ``after``), read whole."""
+        o = self.transfer.options
+        if sender is not self.sender:
+            assert sender is not None
+            return list(sender.dump_runs(node, data_uuid, after, o.batch_values, o.batch_bytes))  # type: ignore[attr-defined]
+        return list(self._dump_runs(node, data_uuid, after, o.batch_values, o.batch_bytes))
 
     def _maybe_flush(self, node: str, data_uuid: str, batch: BatchWriter) -> BatchWriter:
         o = self.transfer.options

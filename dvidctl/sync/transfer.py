@@ -18,7 +18,11 @@ one batch on the way: see there). Units of the next nodes are started while
 earlier ones finish (nodes are created here in plan order, parents first, up to
 :data:`AHEAD` nodes ahead of the oldest one not completed), so the sender reads
 and frames one stream's batch while the receiver makes another's durable.
-Nothing is marked complete before its contents are: a node is completed (its
+A unit takes one of :attr:`Options.streams` slots while it runs; a slot another
+stream leaves idle may carry one batch read ahead (:meth:`Transfer.borrow`, see
+:meth:`Stream._everything <dvidctl.sync.stream.Stream._everything>`), so never more
+batches are on the way than there are streams. Nothing is marked complete before
+its contents are: a node is completed (its
 digests checked) in plan order, once every unit of it has ended, in this thread;
 after a failure no other node is completed, the other streams stop after their
 batch, and the first failure is raised. So a rerun sends again at most one batch
@@ -112,6 +116,11 @@ class Transfer:
         self._failure: BaseException | None = None
         self._main = Stream(self, sender, receiver)
         self._streams: list[Stream] = [self._main]
+        #: Batches on the way at most (one per stream): units running, plus batches read
+        #: ahead on slots the units left idle (:meth:`borrow`).
+        self._budget = max(1, self.options.streams)
+        self._busy = self._waiting = 0
+        self._slots = threading.Condition(self._lock)
 
     def _report(self) -> None:
         if self.progress is not None:
@@ -127,11 +136,11 @@ class Transfer:
         for step in plan.steps:  # before the streams: a datatype's first import (a CLI's)
             for data_uuid, _ in self._units(step):  # then holds up no stream's batch
                 self.encoding(data_uuid)
-        if n <= 1:
-            for step in plan.steps:
-                self.node(step)
-            return
         try:
+            if n <= 1:
+                for step in plan.steps:
+                    self.node(step)
+                return
             self._concurrent(plan, n)
         finally:
             self._join_streams()
@@ -200,15 +209,20 @@ class Transfer:
         return min(n, units)
 
     def _join_streams(self) -> None:
-        """Add the forked streams' request counters to the main endpoints' and close them."""
-        for st in self._streams[1:]:
-            for mine, theirs in ((self.sender, st.sender), (self.receiver, st.receiver)):
+        """Add the forked endpoints' request counters (the streams', and the connections
+        they read ahead on) to the main endpoints' and close them."""
+        for st in self._streams:
+            pairs = [(self.sender, st.ahead)] if st.ahead is not None else []
+            if st is not self._main:
+                pairs += [(self.sender, st.sender), (self.receiver, st.receiver)]
+            for mine, theirs in pairs:
                 if theirs is mine:
                     continue
                 mine.stats.requests += theirs.stats.requests
                 mine.stats.up += theirs.stats.up
                 mine.stats.down += theirs.stats.down
                 theirs.close()
+            st.ahead = None
         del self._streams[1:]
 
     def _concurrent(self, plan: Plan, n: int) -> None:
@@ -312,7 +326,7 @@ class Transfer:
 
     def _judge(self, enc: WireEncoding, sample: list[tuple[bytes, bytes]]) -> bool | None:
         """Whether ``enc`` saves more link seconds than it costs (None: nothing to tell by)."""
-        eps = [ep for st in self._streams for ep in (st.sender, st.receiver)]
+        eps = [ep for st in self._streams for ep in (st.sender, st.receiver, st.ahead) if ep]
         link_b = sum(ep.link_bytes for ep in eps)
         link_s = sum(ep.link_seconds for ep in eps)
         if link_s <= 0 or link_b <= 0:
@@ -342,6 +356,36 @@ class Transfer:
         saved /= len(wired)
         self.measured = {"convert_s": conv, "saved_bytes": saved, "link_bytes_per_s": rate}
         return saved / rate > conv
+
+    # ------------------------------------------------------------ slots
+    def enter(self) -> None:
+        """A unit starts: it takes a slot (waiting while batches read ahead hold them all)."""
+        with self._slots:
+            self._waiting += 1
+            try:
+                self._slots.wait_for(lambda: self._busy < self._budget)
+            finally:
+                self._waiting -= 1
+            self._busy += 1
+
+    def leave(self) -> None:
+        """A unit ended: its slot is free."""
+        with self._slots:
+            self._busy -= 1
+            self._slots.notify_all()
+
+    def borrow(self) -> bool:
+        """Take an idle slot for a batch read ahead (False: none, or a unit waits for one)."""
+        with self._slots:
+            if self._waiting or self._busy >= self._budget:
+                return False
+            self._busy += 1
+            self.stats.ahead += 1
+            return True
+
+    def give_back(self) -> None:
+        """Free a slot taken by :meth:`borrow`."""
+        self.leave()
 
     # ------------------------------------------------------------ counters
     def count_same(self, n: int) -> None:
