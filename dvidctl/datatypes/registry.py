@@ -105,6 +105,24 @@ class DatatypeSpec:
         return self.load_class()
 
 
+def lazy_class(
+    package: str, name: str
+) -> tuple[Callable[[], type[Instance]], Callable[[str], Any]]:
+    """For a datatype package: a loader of its class ``name`` in ``<package>.ops`` (for
+    :attr:`DatatypeSpec.load_class`), and the package's module ``__getattr__`` that
+    gives the same class on first use (``from dvidctl.datatypes.x import Class``)."""
+
+    def load() -> type[Instance]:
+        return getattr(importlib.import_module(f"{package}.ops"), name)  # type: ignore[no-any-return]
+
+    def attribute(attr: str) -> Any:
+        if attr == name:
+            return load()
+        raise AttributeError(f"module {package!r} has no attribute {attr!r}")
+
+    return load, attribute
+
+
 _TYPES: dict[str, DatatypeSpec] = {}
 _ALIASES: dict[str, str] = {}
 

@@ -28,7 +28,6 @@ left idle (:meth:`Transfer.borrow`), so the bound stays one batch per stream.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -118,23 +117,6 @@ class Stream:
         room = 64 - len(self.sample)
         if room > 0 and self.transfer.undecided(data_uuid):
             self.sample.extend((tk, v) for tk, _, v in run[:room])
-
-    def _dump_runs(
-        self, node: str, data_uuid: str, after: bytes | None, values: int, nbytes: int
-    ) -> Iterator[list[Value]]:
-        """The sender's dump in runs (its own, or its values gathered a few hundred at a time)."""
-        runs = getattr(self.sender, "dump_runs", None)
-        if runs is not None:
-            yield from runs(node, data_uuid, after, values, nbytes)
-            return
-        run: list[Value] = []
-        for item in self.sender.dump(node, data_uuid, after, values, nbytes):
-            run.append(item)
-            if len(run) >= 256:
-                yield run
-                run = []
-        if run:
-            yield run
 
     def _diffed(self, node: str, data_uuid: str, list_receiver: bool) -> None:
         o = self.transfer.options
@@ -233,12 +215,20 @@ class Stream:
     def _batch_runs(
         self, sender: Endpoint | None, node: str, data_uuid: str, after: bytes | None
     ) -> list[list[Value]]:
-        """One batch of the dump (after ``after``), read whole."""
+        """One batch of ``sender``'s dump (after ``after``), read whole in runs: its own
+        (a server's answer), or its values gathered a few hundred at a time."""
+        assert sender is not None
         o = self.transfer.options
-        if sender is not self.sender:
-            assert sender is not None
-            return list(sender.dump_runs(node, data_uuid, after, o.batch_values, o.batch_bytes))  # type: ignore[attr-defined]
-        return list(self._dump_runs(node, data_uuid, after, o.batch_values, o.batch_bytes))
+        args = (node, data_uuid, after, o.batch_values, o.batch_bytes)
+        runs = getattr(sender, "dump_runs", None)
+        if runs is not None:
+            return list(runs(*args))
+        out: list[list[Value]] = [[]]
+        for item in sender.dump(*args):
+            if len(out[-1]) >= 256:
+                out.append([])
+            out[-1].append(item)
+        return out
 
     def _maybe_flush(self, node: str, data_uuid: str, batch: BatchWriter) -> BatchWriter:
         o = self.transfer.options

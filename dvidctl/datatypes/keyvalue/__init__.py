@@ -44,17 +44,8 @@ def _routes() -> list[Route[Any]]:
     return routes()
 
 
-def _load_class() -> type[KeyValue]:
-    from dvidctl.datatypes.keyvalue.ops import KeyValue
-
-    return KeyValue
-
-
-def __getattr__(name: str) -> Any:
-    """``KeyValue``, the class of the type's operations, imported on first use."""
-    if name == "KeyValue":
-        return _load_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# KeyValue, the class of the type's operations, is imported on first use.
+_load_class, __getattr__ = registry.lazy_class(__name__, "KeyValue")
 
 
 SPEC = registry.register(

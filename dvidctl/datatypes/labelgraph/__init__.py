@@ -28,17 +28,8 @@ def _routes() -> list[Route[Any]]:
     return routes()
 
 
-def _load_class() -> type[LabelGraph]:
-    from dvidctl.datatypes.labelgraph.ops import LabelGraph
-
-    return LabelGraph
-
-
-def __getattr__(name: str) -> Any:
-    """``LabelGraph``, the class of the type's operations, imported on first use."""
-    if name == "LabelGraph":
-        return _load_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# LabelGraph, the class of the type's operations, is imported on first use.
+_load_class, __getattr__ = registry.lazy_class(__name__, "LabelGraph")
 
 
 SPEC = registry.register(

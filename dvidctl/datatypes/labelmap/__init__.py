@@ -61,17 +61,8 @@ def _routes() -> list[Route[Any]]:
     return routes()
 
 
-def _load_class() -> type[LabelMap]:
-    from dvidctl.datatypes.labelmap.ops import LabelMap
-
-    return LabelMap
-
-
-def __getattr__(name: str) -> Any:
-    """``LabelMap``, the class of the type's operations, imported on first use."""
-    if name == "LabelMap":
-        return _load_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# LabelMap, the class of the type's operations, is imported on first use.
+_load_class, __getattr__ = registry.lazy_class(__name__, "LabelMap")
 
 
 SPEC = registry.register(

@@ -53,17 +53,8 @@ def _routes() -> list[Route[Any]]:
     return routes()
 
 
-def _load_class() -> type[ROI]:
-    from dvidctl.datatypes.roi.ops import ROI
-
-    return ROI
-
-
-def __getattr__(name: str) -> Any:
-    """``ROI``, the class of the type's operations, imported on first use."""
-    if name == "ROI":
-        return _load_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# ROI, the class of the type's operations, is imported on first use.
+_load_class, __getattr__ = registry.lazy_class(__name__, "ROI")
 
 
 SPEC = registry.register(

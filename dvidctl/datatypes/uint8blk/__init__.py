@@ -35,17 +35,8 @@ def _routes() -> list[Route[Any]]:
     return routes()
 
 
-def _load_class() -> type[Uint8Blk]:
-    from dvidctl.datatypes.uint8blk.ops import Uint8Blk
-
-    return Uint8Blk
-
-
-def __getattr__(name: str) -> Any:
-    """``Uint8Blk``, the class of the type's operations, imported on first use."""
-    if name == "Uint8Blk":
-        return _load_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Uint8Blk, the class of the type's operations, is imported on first use.
+_load_class, __getattr__ = registry.lazy_class(__name__, "Uint8Blk")
 
 
 SPEC = registry.register(
