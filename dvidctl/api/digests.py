@@ -1,6 +1,6 @@
 """Node digests: one string per data instance that says what a node holds, fixed once committed.
 
-A node's digest for an instance is :func:`dvidctl.store.nodedelta.entries_digest` of
+A node's digest for an instance is :func:`dvidctl.store.nodedigest.entries_digest` of
 its delta entries (``"<xxh3-128 hex>:<keys>"``), keyed by the instance's data UUID,
 which is the same on every server. Two sides with equal digests for a node hold the
 same node, so sync compares DAGs in one request, whatever the key count.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dvidctl.store import metadata, nodedelta
+from dvidctl.store import metadata, nodedigest
 from dvidctl.store.dag import NodeRecord
 from dvidctl.store.engine import WriteBatch
 from dvidctl.store.metadata import InstanceRecord
@@ -34,7 +34,7 @@ def versioned_instances(repo: Repository) -> dict[int, InstanceRecord]:
 def node_digests(repo: Repository, vid: int) -> dict[str, str]:
     """Per data UUID, the digest of what node ``vid`` wrote (instances it did not write: absent)."""
     recs = versioned_instances(repo)
-    raw = nodedelta.instance_digests(repo.engine, vid)
+    raw = nodedigest.instance_digests(repo.engine, vid)
     return {recs[i].data_uuid: d for i, d in raw.items() if i in recs}
 
 

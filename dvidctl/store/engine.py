@@ -15,6 +15,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Protocol
 
 #: Repository, DAG, instance records and counters.
@@ -233,6 +234,17 @@ class KVEngine(ABC):
         The iteration sees the database as of the call (a consistent view).
         """
 
+    def scan_chunks(
+        self, cf: str, start: bytes, stop: bytes | None = None, size: int = 4096
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
+        """:meth:`scan`'s entries in lists of up to ``size`` (none empty): a bulk reader's scan.
+
+        Same view as of the call; an engine may read a chunk in fewer calls than a
+        scan's per-entry steps (RocksDB: about a third less per entry, for a few
+        microseconds more per call, so small ranges keep :meth:`scan`).
+        """
+        return _chunks(self.scan(cf, start, stop), size)
+
     @abstractmethod
     def cursor(self, cf: str) -> Cursor:
         """A :class:`Cursor` over ``cf`` as of the call (one consistent view for many seeks)."""
@@ -303,3 +315,10 @@ def prefix_end(prefix: bytes) -> bytes | None:
 def batch_from(ops: Iterable[tuple[str, bytes, bytes | None]]) -> WriteBatch:
     """Build a :class:`WriteBatch` from ``(cf, key, value-or-None)`` triples."""
     return WriteBatch(list(ops))
+
+
+def _chunks(
+    entries: Iterator[tuple[bytes, bytes]], size: int
+) -> Iterator[list[tuple[bytes, bytes]]]:
+    while chunk := list(islice(entries, size)):
+        yield chunk

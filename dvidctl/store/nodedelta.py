@@ -8,9 +8,8 @@ values they name, the data keys ``I | tkey | V``) equal to the sender's.
 
 * :func:`listing` streams one node's entries for one instance in key order, from
   any point (a resumed request starts after the last key it got);
-* :func:`entries_digest` folds such a listing into one ``"<hex>:<keys>"`` string,
-  :func:`instance_digests` does it for every instance of a node in one scan: the
-  node digests that let two sides compare a node without listing it;
+* :mod:`dvidctl.store.nodedigest` folds such listings into the node digests that let
+  two sides compare a node without listing it;
 * :func:`stored_at` reads the values a node itself stored (not a resolved read);
 * :func:`apply_incoming` writes received values and removals at a node that sync
   is receiving, after checking every digest, as one durable atomic batch;
@@ -21,7 +20,7 @@ Nothing here decodes a value: sync moves stored bytes as they are.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import xxhash
@@ -47,73 +46,6 @@ def listing(
     start = prefix if after is None else prefix + after + b"\x00"
     for k, d in engine.scan(CF_DELTA, start, prefix_end(prefix)):
         yield k[8:], d
-
-
-class DigestBuilder:
-    """Folds ``(tkey, digest)`` entries, in key order, into :func:`entries_digest`'s string."""
-
-    def __init__(self) -> None:
-        self._h = xxhash.xxh3_128()
-        self._buf = bytearray()
-        self.count = 0
-
-    def add(self, tkey: bytes, dig: bytes) -> None:
-        """Add one entry (entries must come in key order)."""
-        buf = self._buf
-        buf += u32(len(tkey))
-        buf += tkey
-        buf += dig
-        self.count += 1
-        if len(buf) >= 1 << 20:
-            self._h.update(buf)
-            buf.clear()
-
-    def result(self) -> str:
-        """``"<xxh3-128 hex>:<number of entries>"``."""
-        self._h.update(self._buf)
-        self._buf.clear()
-        return f"{self._h.hexdigest()}:{self.count}"
-
-
-def entries_digest(entries: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """The digest string of a listing (None for no entries: an instance the node did not write)."""
-    b = DigestBuilder()
-    for tk, d in entries:
-        b.add(tk, d)
-    return b.result() if b.count else None
-
-
-def instance_digests(engine: KVEngine, vid: int) -> dict[int, str]:
-    """Per instance id, the digest string of node ``vid``'s entries (one scan of its delta).
-
-    The same strings as :class:`DigestBuilder`'s, folded here in runs (one scan of a large
-    node's delta is a sync completion's and a commit's cost per key).
-    """
-    out: dict[int, str] = {}
-    cur: bytes | None = None
-    h = xxhash.xxh3_128()
-    parts: list[bytes] = []
-    count = 0
-    for k, d in engine.scan_prefix(CF_DELTA, u32(vid)):
-        iid = k[4:8]
-        if iid != cur:
-            if cur is not None:
-                out[read_u32(cur)] = _folded(h, parts, count)
-            cur, h, parts, count = iid, xxhash.xxh3_128(), [], 0
-        tk = k[8:]
-        parts += (u32(len(tk)), tk, d)
-        count += 1
-        if len(parts) >= 3 * 8192:
-            h.update(b"".join(parts))
-            parts.clear()
-    if cur is not None:
-        out[read_u32(cur)] = _folded(h, parts, count)
-    return out
-
-
-def _folded(h: xxhash.xxh3_128, parts: list[bytes], count: int) -> str:
-    h.update(b"".join(parts))
-    return f"{h.hexdigest()}:{count}"
 
 
 def stored_at(engine: KVEngine, vid: int, iid: int, tkeys: Sequence[bytes]) -> list[bytes | None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -255,6 +256,19 @@ class RocksEngine(KVEngine):
         it.seek(start)
         return _iterate(it, read_opts, f" {self.path}")
 
+    def scan_chunks(
+        self, cf: str, start: bytes, stop: bytes | None = None, size: int = 4096
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
+        read_opts = self._read_options(cf)
+        if stop is not None:
+            read_opts.set_iterate_upper_bound(stop)
+        # rocksdict's items() steps in one call per entry (a raw iterator takes four),
+        # but ends on a read error as at the end: an explicit snapshot lets the end be
+        # checked afterwards in the same view.
+        snap = self._cfs[cf].snapshot()
+        items = snap.items(from_key=start, read_opt=read_opts)
+        return _chunked(snap, items, read_opts, start, size, f" {self.path}")
+
     def cursor(self, cf: str) -> _RocksCursor:
         return _RocksCursor(self._cfs[cf].iter(self._read_options(cf)), self.path)
 
@@ -387,6 +401,28 @@ def _iterate(it: Any, read_opts: Any, where: str) -> Iterator[tuple[bytes, bytes
         _check_status(it, where)
     finally:
         del it, read_opts
+
+
+def _chunked(
+    snap: Any, items: Any, read_opts: Any, start: bytes, size: int, where: str
+) -> Iterator[list[tuple[bytes, bytes]]]:
+    try:
+        last = None
+        while chunk := list(islice(items, size)):
+            last = chunk[-1][0]
+            yield chunk
+        # Where items() stopped, a raw iterator of the same snapshot must be at the end
+        # too: a read error stops it there again, and status() says so.
+        it = snap.iter(read_opts)
+        it.seek(start if last is None else last + b"\x00")
+        if it.valid():
+            raise CorruptDataError(
+                f"reading the database{where} stopped before the end of a range",
+                hint="its files may be damaged: 'dvidctl fsck' lists what is wrong",
+            )
+        _check_status(it, where)
+    finally:
+        del items, snap, read_opts
 
 
 def _check_status(it: Any, where: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dvidctl.errors import BadRequestError, CorruptDataError, LockedNodeError
-from dvidctl.store import nodedelta
+from dvidctl.store import nodedelta, nodedigest
 from dvidctl.store.engine import CF_DATA, CF_DELTA, KVEngine, WriteBatch
 from dvidctl.store.keys import TOMBSTONE, data_key, delta_key, digest
 from dvidctl.store.memory import MemoryEngine
@@ -48,19 +48,19 @@ def test_listing_is_one_nodes_own_entries_in_key_order(engine: KVEngine) -> None
 
 def test_digests_name_what_a_node_holds(engine: KVEngine) -> None:
     s = _store(engine)
-    per = nodedelta.instance_digests(engine, 1)
+    per = nodedigest.instance_digests(engine, 1)
     assert set(per) == {1, 2}
-    assert per[1] == nodedelta.entries_digest(nodedelta.listing(engine, 1, 1))
+    assert per[1] == nodedigest.entries_digest(nodedelta.listing(engine, 1, 1))
     assert per[1].endswith(":3") and per[2].endswith(":1")
-    assert nodedelta.instance_digests(engine, 3) == {}
-    assert nodedelta.entries_digest([]) is None
+    assert nodedigest.instance_digests(engine, 3) == {}
+    assert nodedigest.entries_digest([]) is None
     # The same entries give the same digest; one changed digest, key or count changes it.
     entries = list(nodedelta.listing(engine, 1, 1))
-    assert nodedelta.entries_digest(entries) == per[1]
+    assert nodedigest.entries_digest(entries) == per[1]
     changed = [(entries[0][0], digest(b"\x00zz")), *entries[1:]]
-    assert nodedelta.entries_digest(changed) != per[1]
-    assert nodedelta.entries_digest(entries[1:]) != per[1]
-    assert nodedelta.entries_digest([(b"a", b"\x00" * 16)]) != nodedelta.entries_digest(
+    assert nodedigest.entries_digest(changed) != per[1]
+    assert nodedigest.entries_digest(entries[1:]) != per[1]
+    assert nodedigest.entries_digest([(b"a", b"\x00" * 16)]) != nodedigest.entries_digest(
         [(b"a\x00", b"\x00" * 16)]
     )
     del s
