@@ -10,21 +10,21 @@ repository through them), so both directions are the same transfer.
   instance, streamed from the engine (never built whole);
 * :func:`node_values` -- the stored values of chosen keys *as that node stored them*
   (data key ``iid | tkey | vid``), with their delta-index digests;
-* :func:`node_dump` -- every value of one node and instance, in key order, for a
-  receiver that holds none of them (no listing, no wanted keys).
+* :func:`node_dump` -- every value of one node and instance, in key order and in runs,
+  for a receiver that holds none of them (no listing, no wanted keys).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dvidctl.api import wire
 from dvidctl.api.digests import ensure_digests
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
 from dvidctl.datatypes.imageblk.heldkeys import block_layout, keep_keys
 from dvidctl.errors import BadRequestError, NotFoundError
-from dvidctl.store import nodedelta
+from dvidctl.store import nodedelta, nodedump
 from dvidctl.store.engine import CF_DELTA
 from dvidctl.store.held import Held, Triple, parse_bbox, parse_scales
 from dvidctl.store.keys import delta_key
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: Instance config entries named so are this repository's own (a label lease): never sent.
 LOCAL_CONFIG = "local_"
+#: A value as a dump sends it: ``(tkey, digest, payload, wire encoding number)`` (0: stored).
+Wired = tuple[bytes, bytes, bytes, int]
 #: Keys read per engine multi-get when values are streamed.
 VALUE_READ_CHUNK = 256
 
@@ -193,20 +195,23 @@ def node_dump(
     encoding: str = "stored",
     max_values: int | None = None,
     max_bytes: int | None = None,
-) -> Iterator[tuple[bytes, bytes | None, bytes | None, int]]:
-    """Every value node ``uuid`` stored for the instance, in key order (after ``after``).
+) -> Iterator[list[Wired]]:
+    """Every value node ``uuid`` stored for the instance, in key order (after ``after``), in runs.
 
     What a receiver that holds nothing of the node needs, in one stream: no listing
-    and no wanted keys. ``(tkey, digest, payload, number)`` as :func:`node_values_wire`.
-    With ``max_values`` / ``max_bytes`` it ends after one receiver's batch: the value
-    that brings the count or the stored bytes to its limit (the receiver asks for the
-    next batch after this one is durable).
+    and no wanted keys. Lists of ``(tkey, digest, payload, number)`` as
+    :func:`node_values_wire` gives them, for the values still there (an open node may
+    have dropped one since). With ``max_values`` / ``max_bytes`` it ends after one
+    receiver's batch: the value that brings the count or the stored bytes to its
+    limit (the receiver asks for the next batch after this one is durable).
     """
     vid, iid = _vid_iid(repo, uuid, data_uuid)
     rec = instance_by_data_uuid(repo, data_uuid)
     enc = wire.encoding_for(rec.typename, rec.config, wire.check_name(encoding))
-    pairs = nodedelta.listing(repo.engine, vid, iid, after)
-    return wire.encode_values(enc, limited(_values(repo, vid, iid, pairs), max_values, max_bytes))
+    runs = nodedump.stored_runs(repo.engine, vid, iid, after, max_values, max_bytes)
+    if enc is None:
+        return ([(tk, d, v, 0) for tk, d, v in run] for run in runs)
+    return (cast(list[Wired], list(wire.encode_values(enc, run))) for run in runs)
 
 
 def limited(

@@ -31,6 +31,8 @@ stored value.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -186,19 +188,21 @@ class FrameWriter:
         size = _U64.pack(len(payload))
         return self._out(b"W", _U32.pack(len(tkey)), tkey, dig, bytes([encoding]), size, payload)
 
-    def run(self, values: Sequence[tuple[bytes, bytes, bytes]]) -> bytes:
+    def run(
+        self, tkeys: Sequence[bytes], digests: Sequence[bytes], values: Sequence[bytes]
+    ) -> bytes:
         """A run of small stored values with their digests (one record, parsed in bulk)."""
-        if any(len(d) != DIGEST_BYTES for _, d, _ in values):
-            raise ValueError("a digest is 16 bytes")
-        n = len(values)
+        n = len(tkeys)
+        if not n == len(digests) == len(values) or any(len(d) != DIGEST_BYTES for d in digests):
+            raise ValueError("a digest is 16 bytes, one for each key and value")
         return self._out(
             b"B",
             _U32.pack(n),
-            struct.pack(f">{n}I", *(len(t) for t, _, _ in values)),
-            struct.pack(f">{n}I", *(len(v) for _, _, v in values)),
-            *(t for t, _, _ in values),
-            *(d for _, d, _ in values),
-            *(v for _, _, v in values),
+            struct.pack(f">{n}I", *map(len, tkeys)),
+            struct.pack(f">{n}I", *map(len, values)),
+            *tkeys,
+            *digests,
+            *values,
         )
 
     def checkpoint(self) -> bytes:
@@ -245,29 +249,62 @@ RUN_BYTES = 1 << 20
 
 
 def value_records(
-    items: Iterable[tuple[bytes, bytes, bytes, int]], writer: FrameWriter
+    runs: Iterable[Sequence[tuple[bytes, bytes, bytes, int]]], writer: FrameWriter
 ) -> Iterator[Encoded]:
-    """``(tkey, digest, payload, encoding)`` as records, in order: stored values smaller than
-    :data:`RUN_VALUE` in runs, the others one ``V`` (or ``W``, encoding > 0) record each."""
-    run: list[tuple[bytes, bytes, bytes]] = []
-    size = 0
-    for tk, d, v, n in items:
-        if not n and len(v) < RUN_VALUE:
-            run.append((tk, d, v))
-            size += len(v)
-            if len(run) >= RUN_VALUES or size >= RUN_BYTES:
-                yield writer.run(run)
-                run, size = [], 0
+    """Runs of ``(tkey, digest, payload, encoding)`` as records, in order: stored values
+    smaller than :data:`RUN_VALUE` in ``B`` runs (of up to :data:`RUN_VALUES` values, or
+    the value that brings them to :data:`RUN_BYTES`, across the runs given), the others
+    one ``V`` (or ``W``, encoding > 0) record each."""
+    run = _Run(writer)
+    for values in runs:
+        if not values:
             continue
-        if run:
-            yield writer.run(run)
-            run, size = [], 0
-        if n:
-            yield writer.wired(tk, d, n, v)
-        else:
-            yield writer.value_pieces(tk, d, v)
-    if run:
-        yield writer.run(run)
+        tks, digs, vals, numbers = zip(*values, strict=True)
+        if not any(numbers) and max(map(len, vals)) < RUN_VALUE:
+            yield from run.add(tks, digs, vals)  # the common case: cut in slices
+            continue
+        for tk, d, v, n in values:
+            if not n and len(v) < RUN_VALUE:
+                yield from run.add((tk,), (d,), (v,))
+                continue
+            yield from run.flush()
+            yield writer.wired(tk, d, n, v) if n else writer.value_pieces(tk, d, v)
+    yield from run.flush()
+
+
+class _Run:
+    """The ``B`` run :func:`value_records` is filling."""
+
+    def __init__(self, writer: FrameWriter) -> None:
+        self.writer = writer
+        self.tks: list[bytes] = []
+        self.digs: list[bytes] = []
+        self.vals: list[bytes] = []
+        self.size = 0
+
+    def add(
+        self, tks: Sequence[bytes], digs: Sequence[bytes], vals: Sequence[bytes]
+    ) -> Iterator[bytes]:
+        """Add small values, giving out each run they fill."""
+        i, m = 0, len(vals)
+        while i < m:
+            j = min(m, i + RUN_VALUES - len(self.vals))
+            sizes = list(itertools.accumulate(map(len, vals[i:j]), initial=self.size))[1:]
+            full = bisect.bisect_left(sizes, RUN_BYTES)  # the value that brings it there
+            if full < j - i:
+                j = i + full + 1
+            self.tks += tks[i:j]
+            self.digs += digs[i:j]
+            self.vals += vals[i:j]
+            self.size = sizes[j - i - 1]
+            i = j
+            if len(self.vals) >= RUN_VALUES or self.size >= RUN_BYTES:
+                yield from self.flush()
+
+    def flush(self) -> Iterator[bytes]:
+        if self.vals:
+            yield self.writer.run(self.tks, self.digs, self.vals)
+            self.tks, self.digs, self.vals, self.size = [], [], [], 0
 
 
 def encode(records: Iterable[Encoded], writer: FrameWriter) -> Iterator[bytes]:

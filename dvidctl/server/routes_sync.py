@@ -172,15 +172,6 @@ def values(call: Call) -> Response:
     )
 
 
-def _present(
-    got: Iterator[tuple[bytes, bytes | None, bytes | None, int]],
-) -> Iterator[tuple[bytes, bytes, bytes, int]]:
-    """The values still there (one an open node dropped since it was listed is skipped)."""
-    for tk, d, payload, number in got:
-        if d is not None and payload is not None:
-            yield tk, d, payload, number
-
-
 @_errors_as_json
 def dump(call: Call) -> Response:
     """Every value the node stored for the instance, in key order (``after=HEX``, ``encoding=``).
@@ -200,7 +191,7 @@ def dump(call: Call) -> Response:
         _limit(call, "bytes"),
     )
     writer = frames.FrameWriter()
-    records = frames.value_records(_present(got), writer)
+    records = frames.value_records(got, writer)
     return iter_response(
         frames.encode(frames.checkpointed(records, writer), writer), frames.MEDIA_TYPE
     )

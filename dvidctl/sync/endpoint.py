@@ -10,6 +10,7 @@ test the transfer without HTTP.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -231,13 +232,26 @@ class LocalEndpoint:
         max_values: int | None = None,
         max_bytes: int | None = None,
     ) -> Iterator[Value]:
+        return itertools.chain.from_iterable(
+            self.dump_runs(node, data_uuid, after, max_values, max_bytes)
+        )
+
+    def dump_runs(
+        self,
+        node: str,
+        data_uuid: str,
+        after: bytes | None = None,
+        max_values: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Iterator[list[Value]]:
+        """:meth:`dump` in runs (as the repository reads them), each value checked."""
         got = exchange.node_dump(
             self.repo, node, data_uuid, after, max_values=max_values, max_bytes=max_bytes
         )
-        for tk, d, stored, _ in got:
-            if d is not None and stored is not None:
-                check_stored(tk, d, stored)
-            yield tk, d, stored
+        for run in got:
+            for tk, d, stored, _ in run:
+                check_stored(tk, d, stored)  # a damaged stored value is not sent on
+            yield [(tk, d, stored) for tk, d, stored, _ in run]
 
     def create_repo(self, info: RepoInfo) -> None:
         receive.check_root(self.repo, info.root)

@@ -343,7 +343,7 @@ class HttpEndpoint(HttpCalls):
         def body() -> bytes:
             w = frames.FrameWriter()
             if self.dumps:
-                recs = list(frames.value_records(present, w))
+                recs = list(frames.value_records([present], w))
             else:  # an older server: one record per value
                 recs = [w.wired(tk, d, n, v) if n else w.value(tk, d, v) for tk, d, v, n in present]
             recs += [w.delete(tk) for tk in deletes]

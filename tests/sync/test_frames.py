@@ -69,7 +69,9 @@ def test_a_run_of_small_values_round_trips_between_larger_ones() -> None:
     big = (b"k9999", bytes(16), b"\x00" + bytes(frames.RUN_VALUE))
     items = [(tk, d, v, 0) for tk, d, v in small[:300]] + [(*big, 0)]
     items += [(tk, d, v, 0) for tk, d, v in small[300:]] + [(b"kw", bytes(16), b"wired", 1)]
-    recs = list(frames.value_records(items, w))
+    # Runs given in pieces are cut as one stream: the cuts do not follow the pieces.
+    recs = list(frames.value_records([items[:100], items[100:450], [], items[450:]], w))
+    assert recs == list(frames.value_records([items], frames.FrameWriter()))
     kinds = [(r if isinstance(r, bytes) else r[0])[:1] for r in recs]
     assert kinds == [b"B", b"B", b"V", b"B", b"B", b"W"]  # runs of <= 256
     assert isinstance(recs[2], tuple) and recs[2][1] is big[2]  # a large value is not copied

@@ -43,7 +43,7 @@ def _body(every: int = 1 << 20) -> bytes:
         yield w.key(b"wanted")
         yield w.missing(b"gone")
         yield w.delete(b"old")
-        yield from frames.value_records(((k, b"d" * 16, v, 0) for k, v in small), w)
+        yield from frames.value_records([[(k, b"d" * 16, v, 0) for k, v in small]], w)
         yield w.value_pieces(b"big", b"e" * 16, b"\x01" + bytes(70_000))
         yield w.wired(b"wire", b"f" * 16, 3, b"payload")
 
