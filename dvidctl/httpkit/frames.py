@@ -97,21 +97,17 @@ class ValueRun:
         return len(self.lengths) // 4
 
     def triples(self) -> list[tuple[bytes, bytes, bytes]]:
-        """``(tkey, digest, stored)`` for each value."""
-        out = []
-        kpos = vpos = 0
-        blob, values, digs = self.blob, self.values, self.digests
-        sizes = struct.unpack(f">{len(self)}I", self.sizes)
-        for i, (n,) in enumerate(struct.iter_unpack(">I", self.lengths)):
-            m = sizes[i]
-            d = i * DIGEST_BYTES
-            # bytes() copies a view's slice (a body read whole) and is a no-op on bytes
-            out.append(
-                (blob[kpos : kpos + n], digs[d : d + DIGEST_BYTES], bytes(values[vpos : vpos + m]))
-            )
-            kpos += n
-            vpos += m
-        return out
+        """``(tkey, digest, stored)`` for each value (sliced a list at a time: a run is
+        mostly small values, where a loop's steps per value were most of the cost)."""
+        n = len(self)
+        klens = struct.unpack(f">{n}I", self.lengths)
+        vlens = struct.unpack(f">{n}I", self.sizes)
+        blob, digs = self.blob, self.digests
+        values = self.values if isinstance(self.values, bytes) else bytes(self.values)  # one copy
+        tks = [blob[e - k : e] for e, k in zip(itertools.accumulate(klens), klens, strict=True)]
+        ds = [digs[i : i + DIGEST_BYTES] for i in range(0, n * DIGEST_BYTES, DIGEST_BYTES)]
+        vs = [values[e - m : e] for e, m in zip(itertools.accumulate(vlens), vlens, strict=True)]
+        return list(zip(tks, ds, vs, strict=True))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from operator import itemgetter
+from typing import TYPE_CHECKING, cast
 
 from dvidctl.errors import CorruptDataError, DvidError
 from dvidctl.store.nodedelta import Applied
@@ -175,10 +176,15 @@ class Stream:
                         if not run:
                             continue
                         n += len(run)
-                        top = max(tk for tk, _, _ in run)
+                        top = max(map(itemgetter(0), run))
                         after = top if after is None or top > after else after
-                        good = [(tk, d, v) for tk, d, v in run if d is not None and v is not None]
-                        nbytes += sum(len(v) for _, _, v in good)
+                        _, digs, vals = zip(*run, strict=True)
+                        if None in digs or None in vals:
+                            good = [(t, d, v) for t, d, v in run if d is not None and v is not None]
+                            vals = tuple(v for _, _, v in good)
+                        else:
+                            good = cast(list[tuple[bytes, bytes, bytes]], run)  # none missing
+                        nbytes += sum(map(len, vals))
                         puts.append(good)
                     full = n >= o.batch_values or nbytes >= o.batch_bytes
                     if full and self._reads_ahead() and self.transfer.borrow():

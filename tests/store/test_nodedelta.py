@@ -232,3 +232,29 @@ def test_a_bad_value_in_a_run_drops_the_whole_batch(engine: KVEngine, tmp_path: 
         batch.put_many(run)
     assert engine_dump(engine) == before
     assert not list((tmp_path / "db.ingest").glob("*.sst"))
+
+
+def test_a_batch_counts_the_bytes_it_writes_over_at_the_node(tmp_path: Path) -> None:
+    eng = RocksEngine(tmp_path / "db", create=True)
+    try:
+        s = _store(eng)
+        _incoming(s, 3)
+
+        def commit(keys: list[bytes], payload: bytes) -> int:
+            before = eng.replaced_bytes
+            batch = nodedelta.IncomingBatch(s, 3, 1)
+            for tk in keys:
+                batch.put(tk, digest(payload), payload)
+            batch.commit()
+            return eng.replaced_bytes - before
+
+        assert commit([b"m", b"p", b"t"], b"\x00" + bytes(10)) == 0  # nothing there yet
+        assert commit([b"a", b"b"], b"\x00" + bytes(20)) == 0  # below what is there
+        assert commit([b"z", b"zz"], b"\x00" + bytes(20)) == 0  # above
+        assert commit([b"n", b"o"], b"\x00" + bytes(5)) == 0  # between, over nothing
+        # Counted as the new values' bytes (what the upkeep will find twice), for the keys
+        # the node held already.
+        assert commit([b"l", b"p", b"q"], b"\x00" + bytes(7)) == 8  # p only
+        assert commit([b"m", b"p", b"t"], b"\x00" + bytes(10)) == 3 * 11  # sent again
+    finally:
+        eng.close()
