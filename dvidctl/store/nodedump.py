@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import cast
 
-import numpy as np
-
 from dvidctl.store.engine import CF_DATA, CF_DELTA, KVEngine, prefix_end
 from dvidctl.store.keys import u32
 
@@ -69,6 +67,8 @@ def _runs(
     max_values: int | None,
     max_bytes: int | None,
 ) -> Iterator[list[Stored]]:
+    import numpy as np  # here: 'status' and the like need no numpy
+
     values_left = -1 if max_values is None else max(1, max_values)
     bytes_left = -1 if max_bytes is None else max(0, max_bytes)
     pending: list[tuple[bytes, bytes]] = []

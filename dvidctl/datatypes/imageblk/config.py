@@ -20,7 +20,6 @@ import numpy as np
 
 from dvidctl.datatypes.config import common_config, get_int, get_triple, reject_unknown
 from dvidctl.datatypes.imageblk.blockkeys import EXTENTS_TKEY, MAXLABEL_TKEY
-from dvidctl.datatypes.imageblk.codec import codec_for_config
 from dvidctl.errors import BadRequestError, CorruptDataError
 from dvidctl.geometry import Box
 
@@ -63,6 +62,9 @@ def parse_voxel_config(
     voxel = get_triple(cfg, "voxelsize", (8.0, 8.0, 8.0), integer=False)
     info = np.iinfo(dtype)
     background = get_int(cfg, "background", 0, int(info.min), int(info.max))
+    # Imported here: naming a voxel type (a sync's encoding check) needs no codec.
+    from dvidctl.datatypes.imageblk.codec import codec_for_config
+
     codec = codec_for_config(out["compression"], dtype, block[0])
     out.update(
         block_size=list(block),
