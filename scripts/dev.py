@@ -37,14 +37,25 @@ def ensure_venv(extras: str = "test") -> None:
         print(f"creating {VENV}", file=sys.stderr)
         venv.EnvBuilder(with_pip=True).create(VENV)
     stamp = _stamp(extras)
-    if stamp.exists():
-        return
-    print(f"installing dvidctl[{extras}] into {VENV}", file=sys.stderr)
-    subprocess.run([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-    subprocess.run(
-        [str(PY), "-m", "pip", "install", "-q", "-e", f".[{extras}]"], cwd=ROOT, check=True
-    )
-    stamp.touch()
+    if not stamp.exists():
+        print(f"installing dvidctl[{extras}] into {VENV}", file=sys.stderr)
+        subprocess.run([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+        subprocess.run(
+            [str(PY), "-m", "pip", "install", "-q", "-e", f".[{extras}]"], cwd=ROOT, check=True
+        )
+        stamp.touch()
+    compile_sources()
+
+
+def compile_sources() -> None:
+    """Byte-compile dvidctl's modules, as installing a wheel does (an editable install
+    does not). Where ``PYTHONDONTWRITEBYTECODE`` is set, every process would otherwise
+    compile each module it imports from source: ~0.1 s of a CLI sync's timed window for
+    the modules it loads on first use, and the same again in each of the test suite's
+    subprocesses. Only out-of-date files are written (a check of each file's mtime)."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "dvidctl", quiet=1, workers=1)
 
 
 def main(argv: list[str]) -> int:
