@@ -99,10 +99,15 @@ class Proxy(Proc):
             port,
         )
 
-    def moved(self) -> tuple[int, int]:
-        """Bytes moved so far: (client -> server, server -> client)."""
-        time.sleep(0.12)  # the file is rewritten every 50 ms
-        doc = json.loads(self.counts.read_text() or "{}")
+    def moved(self, *, wait: bool = True) -> tuple[int, int]:
+        """Bytes moved so far: (client -> server, server -> client). ``wait``: long enough
+        for the count file to catch up with what has moved (else up to 50 ms behind)."""
+        if wait:
+            time.sleep(0.12)  # the file is rewritten every 50 ms
+        try:
+            doc = json.loads(self.counts.read_text() or "{}")
+        except (OSError, ValueError):  # not written yet
+            doc = {}
         return int(doc.get("up", 0)), int(doc.get("down", 0))
 
 
