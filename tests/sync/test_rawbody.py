@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from dvidctl.api.versions import new_version
 from dvidctl.errors import CorruptDataError
 from dvidctl.httpkit import frames
 from dvidctl.httpkit.framebody import read_body
+from dvidctl.sync import rawbody
 from dvidctl.sync.clone import clone
 from dvidctl.sync.fetch import fetch
 from dvidctl.sync.http import HttpEndpoint, Policy
@@ -251,9 +253,40 @@ def test_the_connection_grows_its_buffer_and_keeps_the_connection(
             again = list(ep.dump(node, data_uuid, values[3][0], 100, 1 << 30))
             assert [t for t, _, _ in again] == [t for t, _, _ in values[4:]]
             assert raw._conn is not None and raw._conn.sock is sock  # kept alive
+            raw.close()  # its grown buffer goes; the next request reconnects and grows anew
+            assert len(raw._buf) == FIRST_BUFFER and raw._conn is None
+            assert list(ep.dump(node, data_uuid, None, 100, 1 << 30)) == values
             with pytest.raises(Exception, match="unknown|not found|no node|404"):
                 list(ep.dump("f" * 32, data_uuid, None, 100, 1 << 30))
             ep.close()
+
+
+def test_a_closed_connection_gives_its_buffer_back_on_another_thread() -> None:
+    """Unmapping a filled buffer takes milliseconds: closing hands it to the unmapping
+    thread, unless a view of its last body still holds it (then that view's end does)."""
+    freed: list[str] = []
+    done = threading.Event()
+
+    def gone(_: object) -> None:
+        freed.append(threading.current_thread().name)
+        done.set()
+
+    raw = RawConnection("http://127.0.0.1:9", connect=1, stall=1)
+    for keep_view in (False, True):
+        done.clear()
+        raw._buf = rawbody._buffer(4 * FIRST_BUFFER)
+        raw._buf[:] = b"\x01" * len(raw._buf)  # its pages are made
+        ref = weakref.ref(raw._buf, gone)
+        view = memoryview(raw._buf)[:10] if keep_view else None
+        raw.close()
+        assert len(raw._buf) == FIRST_BUFFER and raw._buf is not ref()
+        if view is not None:
+            assert not done.wait(0.2) and bytes(view) == b"\x01" * 10  # still whole
+            view.release()
+        assert done.wait(5)
+    assert freed[0] == "dvidctl-unmap"
+    raw.close()  # a buffer of the first size stays
+    assert len(raw._buf) == FIRST_BUFFER
 
 
 def _port(url: str) -> int:
