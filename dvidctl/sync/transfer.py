@@ -54,6 +54,9 @@ from dvidctl.sync.plan import NodeStep, Plan
 from dvidctl.sync.results import Progress, ProgressFn, Stats
 from dvidctl.sync.stream import Stream
 
+#: Keys a transfer moves on one stream, at most (more streams are not worth their
+#: connections and threads); fewer when a quarter batch is fewer.
+SMALL_TRANSFER = 1024
 #: Nodes started ahead of the oldest one not completed yet (several streams).
 AHEAD = 4
 
@@ -62,8 +65,10 @@ AHEAD = 4
 class Options:
     """Batch sizes and streams of a transfer."""
 
-    #: Values per batch the receiver applies in one write.
-    batch_values: int = 4096
+    #: Values per batch the receiver applies in one write. Small values pay a synced
+    #: write per batch: 16,384 of them (~1.6 MB of 64-byte keyvalues) cloned 10⁶ keys
+    #: in 3.4-4.2 s against 4.7-5.5 s at 4,096 (bench/RESULTS.md, session 12).
+    batch_values: int = 16384
     #: Stored bytes per batch (a batch closes at whichever limit comes first).
     batch_bytes: int = 16 << 20
     #: Keys asked for in the first values request to the sender; later requests ask
@@ -194,9 +199,10 @@ class Transfer:
     # ------------------------------------------------------------ streams
     def _stream_count(self, plan: Plan) -> int:
         """Streams to run: one unless both ends can fork one, and there are several units
-        and more than a quarter batch of keys to share (a small transfer is not worth the
-        connections and threads; the committed nodes' digests count their keys, not their
-        bytes: a node of a few thousand large values is many batches)."""
+        and more keys to share than a quarter batch or :data:`SMALL_TRANSFER`, whichever
+        is fewer (a small transfer is not worth the connections and threads; the committed
+        nodes' digests count their keys, not their bytes: a node of a few thousand large
+        values is many batches)."""
         n = max(1, self.options.streams)
         forks = all(callable(getattr(type(ep), "fork", None)) for ep in self._eps)
         units = keys = 0
@@ -204,7 +210,7 @@ class Transfer:
             for data_uuid, _ in self._units(step):
                 units += 1
                 keys += _key_count(step, data_uuid, self.options.batch_values)
-        if not forks or keys <= self.options.batch_values // 4:
+        if not forks or keys <= min(SMALL_TRANSFER, self.options.batch_values // 4):
             return 1
         return min(n, units)
 
