@@ -16,6 +16,10 @@ import sys
 
 def main() -> None:
     """Console-script entry point (``dvidctl`` and ``python -m dvidctl``)."""
+    # numpy's OpenBLAS starts a thread per core when numpy is imported, and each spins
+    # ~0.1 s waiting for work that dvidctl never gives it (no BLAS calls): that was a
+    # core of a 2-core machine during every command's start-up (~50 ms of CPU each).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         from dvidctl.commands.main import run
 
