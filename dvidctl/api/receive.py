@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from dvidctl.api import wire
@@ -38,6 +39,12 @@ from dvidctl.store.metadata import InstanceRecord
 
 if TYPE_CHECKING:
     from dvidctl.api.repository import Repository
+
+
+def receiving_many(repo: Repository) -> AbstractContextManager[None]:
+    """A context for a fetch's many batches: the engine puts off reorganising its files
+    until it ends (:meth:`KVEngine.bulk_load`; RocksDB compacts once, when it closes)."""
+    return repo.engine.bulk_load()
 
 
 def check_root(repo: Repository, root: str) -> None:

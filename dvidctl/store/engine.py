@@ -11,6 +11,7 @@ object-store engine can be added later by implementing this class; nothing in
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -286,6 +287,12 @@ class KVEngine(ABC):
         operation on the same key wins). The stream is closed afterwards, written
         or, when the write fails, discarded.
         """
+
+    def bulk_load(self) -> contextlib.AbstractContextManager[None]:
+        """A context in which many large writes arrive (a clone or fetch): the engine may
+        put off reorganising its files until the end (RocksDB: no compactions of ``data``
+        while it lasts; see :func:`dvidctl.store.space.holding_compactions`)."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     def close(self) -> None:

@@ -10,6 +10,7 @@ off (it is slower and silently skips blocks that compress by less than 12.5%).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from itertools import islice
@@ -174,6 +175,8 @@ class RocksEngine(KVEngine):
         }
         self._write_lock = threading.Lock()
         self._closed = False
+        #: Open :meth:`bulk_load` contexts (:func:`~dvidctl.store.space.holding_compactions`).
+        self.compaction_holds = 0
         #: Set when a bulk write failed half-way: writes refused until a reopen.
         self._broken = False
         if not read_only:
@@ -366,6 +369,16 @@ class RocksEngine(KVEngine):
                 hint="close and reopen the repository (e.g. restart 'dvidctl serve'): "
                 "opening it finishes the interrupted write",
             )
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
+        return self._closed
+
+    def bulk_load(self) -> contextlib.AbstractContextManager[None]:
+        from dvidctl.store import space  # as in close(): most commands never need it
+
+        return space.holding_compactions(self)
 
     def close(self) -> None:
         if self._closed:

@@ -119,26 +119,13 @@ def fetch_from(
     are reserved for each labelmap (a clone; 0: none); None renews the leases taken from
     this remote that run low.
     """
-    stats = ep.stats
-    clock = Clock(stats)
+    clock = Clock(ep.stats)
     if their is None:
         their = remote_state(ep, ep.name)
     check_same_repo(repo, their, ep.name)
     their = narrow(their, load_partial(repo.dvid_dir) if partial is None else partial)
-    if their.protocol == DVID_ENDPOINTS:
-        assert isinstance(ep, HttpEndpoint)
-        if repo.state.held is not None:  # new voxel instances there are limited too
-            set_held(repo, repo.state.held.with_instances(voxel_instances(their.instances)))
-        source = _fallback().Source(ep.base, their.root, token=ep.token, policy=ep.policy)
-        source.stats = stats
-        try:
-            stats, snapshots = _fallback().fetch_dvid(repo, name, source, their, progress=progress)
-            leased = leases.renew(repo, name, their, size=lease, source=source)
-        finally:
-            source.close()
-    else:
-        snapshots = _transfer(repo, name, ep, their, progress, options)
-        leased = leases.renew(repo, name, their, size=lease, ep=ep)
+    with receive.receiving_many(repo):
+        stats, snapshots, leased = _receive(repo, name, ep, their, progress, options, lease)
     removed = _remove_stale(repo, their)
     refs = _tracking_refs(repo, name, their)
     receive.set_remote_refs(repo, name, refs)
@@ -147,6 +134,31 @@ def fetch_from(
     return FetchResult(
         name, stats, {f"{name}/{b}": u for b, u in refs.items()}, snapshots, tags, removed, leased
     )
+
+
+def _receive(
+    repo: Repository,
+    name: str,
+    ep: Endpoint,
+    their: RepoInfo,
+    progress: ProgressFn | None,
+    options: Options | None,
+    lease: int | None,
+) -> tuple[Stats, list[str], list[dict[str, Any]]]:
+    """Bring the nodes and renew the leases: through the sync API, or DVID's endpoints."""
+    if their.protocol != DVID_ENDPOINTS:
+        snapshots = _transfer(repo, name, ep, their, progress, options)
+        return ep.stats, snapshots, leases.renew(repo, name, their, size=lease, ep=ep)
+    assert isinstance(ep, HttpEndpoint)
+    if repo.state.held is not None:  # new voxel instances there are limited too
+        set_held(repo, repo.state.held.with_instances(voxel_instances(their.instances)))
+    source = _fallback().Source(ep.base, their.root, token=ep.token, policy=ep.policy)
+    source.stats = ep.stats
+    try:
+        stats, snapshots = _fallback().fetch_dvid(repo, name, source, their, progress=progress)
+        return stats, snapshots, leases.renew(repo, name, their, size=lease, source=source)
+    finally:
+        source.close()
 
 
 def _transfer(
