@@ -44,8 +44,11 @@ from dvidctl.errors import BadRequestError, DvidError, NotFoundError
 from dvidctl.httpkit import frames
 from dvidctl.httpkit.jsonio import json_response
 from dvidctl.httpkit.routing import Route
-from dvidctl.httpkit.streaming import iter_response
+from dvidctl.httpkit.streaming import buffer_response, iter_response
 from dvidctl.server.dispatcher import ServerCall as Call
+
+#: A batch asked for with at most this many stored bytes is made whole before it is sent.
+WHOLE_BODY_MAX = 64 << 20
 
 #: Keys per listing chunk.
 LISTING_CHUNK = 8192
@@ -144,12 +147,13 @@ def keys(call: Call) -> Response:
 
 @_errors_as_json
 def values(call: Call) -> Response:
-    """The stored values of the wanted keys, as the node stored them, streamed.
+    """The stored values of the wanted keys, as the node stored them.
 
     ``?encoding=NAME`` (one of the state document's ``wire``): values the instance
     can send in that wire encoding come as ``W`` records, the others as stored.
     ``?bytes=N``: the answer ends after the value that brings the stored bytes to N
-    (the client's batch is full; it asks for the other keys after applying it).
+    (the client's batch is full; it asks for the other keys after applying it), and
+    is sent whole as :func:`dump`'s batches are.
     """
     repo = _repo(call)
     wanted = [r.tkey for r in _framed(call) if r.kind == "K"]
@@ -167,9 +171,16 @@ def values(call: Call) -> Response:
             else:
                 yield writer.value(tk, d, payload)
 
-    return iter_response(
-        frames.encode(frames.checkpointed(records(), writer), writer), frames.MEDIA_TYPE
-    )
+    body = frames.encode(frames.checkpointed(records(), writer), writer)
+    return _batch_response(body, _limit(call, "bytes"))
+
+
+def _batch_response(body: Iterator[bytes], limit: int | None) -> Response:
+    """A client's batch (at most ``limit`` stored bytes, up to :data:`WHOLE_BODY_MAX`)
+    made whole and sent with its length (see :func:`dump`); an unbounded body streams."""
+    if limit is not None and limit <= WHOLE_BODY_MAX:
+        return buffer_response(b"".join(body), frames.MEDIA_TYPE)
+    return iter_response(body, frames.MEDIA_TYPE)
 
 
 @_errors_as_json
@@ -179,6 +190,12 @@ def dump(call: Call) -> Response:
     ``?limit=N&bytes=M``: one batch of the client's, ending after the value that brings
     the count to N or the stored bytes to M (it asks for the next one with ``after=``
     once this one is durable, so at most one batch is on the way per stream).
+    Such a batch (up to :data:`WHOLE_BODY_MAX` bytes) is made whole on the worker
+    thread and sent with its length: the client reads it whole before using any of
+    it, and a streamed body cost a thread hop per 1 MiB and a second copy of every
+    chunk (the server's chunked encoding). Reading every batch of bench_sync's clone
+    (151 MB, nothing written) took 0.26 s streamed, 0.22 s whole.
+    An unbounded dump streams as before.
     """
     repo = _repo(call)
     got = exchange.node_dump(
@@ -192,9 +209,8 @@ def dump(call: Call) -> Response:
     )
     writer = frames.FrameWriter()
     records = frames.value_records(got, writer)
-    return iter_response(
-        frames.encode(frames.checkpointed(records, writer), writer), frames.MEDIA_TYPE
-    )
+    body = frames.encode(frames.checkpointed(records, writer), writer)
+    return _batch_response(body, _limit(call, "bytes"))
 
 
 # ---------------------------------------------------------------- receiving

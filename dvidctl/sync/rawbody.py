@@ -108,6 +108,10 @@ class RawConnection:
                 while got < len(view):
                     k = resp.readinto(view[got:])
                     if not k:
+                        if length is not None and got < length:
+                            # http.client returns a body cut short of its length as if it
+                            # had ended; a chunked one raises this itself.
+                            raise http.client.IncompleteRead(b"", length - got)
                         return got
                     got += k
             if length is not None and got >= length:

@@ -125,10 +125,16 @@ def test_a_dump_or_values_request_answers_one_batch(src: Repository, tmp_path: P
         by_bytes = dump(bytes="1000")  # ends after the value that reaches 1000 stored bytes
         assert by_bytes == whole[: len(by_bytes)] and sum(len(v) for *_, v in by_bytes) >= 1000
         assert sum(len(v) for *_, v in by_bytes[:-1]) < 1000
+        # A batch is sent whole, with its length; a dump without a byte bound streams.
+        r = httpx.get(f"{base}/dump", params={"instance": kv, "bytes": "1000"})
+        assert r.headers["content-length"] == str(len(r.content))
+        r = httpx.get(f"{base}/dump", params={"instance": kv})
+        assert "content-length" not in r.headers and r.headers["transfer-encoding"] == "chunked"
         r = httpx.get(f"{base}/dump", params={"instance": kv, "limit": "0"})
         assert r.status_code == 400 and "limit" in r.text
         w = frames.FrameWriter()
         body = b"".join(frames.encode((w.key(tk) for tk, _, _ in whole[:50]), w))
         r = httpx.post(f"{base}/values", params={"instance": kv, "bytes": "500"}, content=body)
         got = [x.tkey for x in frames.read_all([r.content])]
+        assert r.headers["content-length"] == str(len(r.content))
         assert 0 < len(got) < 50 and got == [tk for tk, _, _ in whole[: len(got)]]
