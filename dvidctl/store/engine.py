@@ -291,7 +291,7 @@ class KVEngine(ABC):
     def bulk_load(self) -> contextlib.AbstractContextManager[None]:
         """A context in which many large writes arrive (a clone or fetch): the engine may
         put off reorganising its files until the end (RocksDB: no compactions of ``data``
-        while it lasts; see :func:`dvidctl.store.space.holding_compactions`)."""
+        while it lasts; see :mod:`dvidctl.store.bulkload`)."""
         return contextlib.nullcontext()
 
     @abstractmethod

@@ -27,6 +27,7 @@ from dvidctl.errors import (
     ReopenRequiredError,
 )
 from dvidctl.store import bulk, rocksfiles
+from dvidctl.store.bulkload import CompactionHold
 from dvidctl.store.engine import (
     CF_DATA,
     COLUMN_FAMILIES,
@@ -175,8 +176,8 @@ class RocksEngine(KVEngine):
         }
         self._write_lock = threading.Lock()
         self._closed = False
-        #: Open :meth:`bulk_load` contexts (:func:`~dvidctl.store.space.holding_compactions`).
-        self.compaction_holds = 0
+        #: Open :meth:`bulk_load` contexts (:mod:`~dvidctl.store.bulkload`).
+        self.compaction_hold = CompactionHold(self._auto_compactions)
         #: Set when a bulk write failed half-way: writes refused until a reopen.
         self._broken = False
         if not read_only:
@@ -325,8 +326,10 @@ class RocksEngine(KVEngine):
         failure = None
         try:
             if spilled is not None:
+                self.compaction_hold.before_ingest()
                 bulk.write_stream(self, spilled, batch)
             elif threshold is not None and size is not None and size >= threshold:
+                self.compaction_hold.before_ingest()
                 bulk.write(self, batch, self._data_options)
             else:
                 self._write_wal(batch)
@@ -376,9 +379,15 @@ class RocksEngine(KVEngine):
         return self._closed
 
     def bulk_load(self) -> contextlib.AbstractContextManager[None]:
-        from dvidctl.store import space  # as in close(): most commands never need it
+        return self.compaction_hold.loading()
 
-        return space.holding_compactions(self)
+    def _auto_compactions(self, on: bool) -> None:
+        if self._closed:
+            return
+        try:
+            self._cfs[CF_DATA].set_options({"disable_auto_compactions": str(not on).lower()})
+        except Exception:  # noqa: BLE001 - rocksdict raises plain Exceptions; upkeep is optional
+            pass
 
     def close(self) -> None:
         if self._closed:

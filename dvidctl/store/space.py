@@ -41,11 +41,8 @@ files a compaction writes are read back into the page cache (:mod:`.pagecache`).
 
 from __future__ import annotations
 
-import contextlib
 import re
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,45 +139,6 @@ def estimate(files: list[TableFile], lo: bytes, hi: bytes) -> Estimate:
             counted.append(f)
             live += f.size
     return Estimate(len(hit), sum(f.size for f in hit), live)
-
-
-@contextlib.contextmanager
-def holding_compactions(engine: RocksEngine) -> Iterator[None]:
-    """No automatic compactions of ``data`` while the context lasts (nested: until the
-    outermost one ends): RocksDB's own recipe for a bulk load
-    (``Options::PrepareForBulkLoad``: compactions off while the files arrive, one
-    compaction at the end, here :func:`reclaim` when the engine closes).
-
-    A clone or fetch ingests a table file per batch. A node's files overlap those of
-    the nodes before it (a key's versions are adjacent), so they land in level 0, and
-    from four of them RocksDB merges level 0 into the bottom level, rewriting the files
-    there, again each time four more arrive: in bench_sync's clone (151 MB, 6 nodes)
-    one such compaction rewrote 137 MB during the transfer, on the cores the transfer
-    was using, and the close then rewrote the range once more. RocksDB stops counting
-    level-0 files towards write stalls while compactions are off, and ingestion never
-    waits on them. Upkeep only: an engine that refuses the option loads as before.
-    """
-    with _holds_lock:
-        engine.compaction_holds += 1
-        if engine.compaction_holds == 1:
-            _auto_compactions(engine, False)
-    try:
-        yield
-    finally:
-        with _holds_lock:
-            engine.compaction_holds -= 1
-            if engine.compaction_holds == 0 and not engine.closed:
-                _auto_compactions(engine, True)
-
-
-def _auto_compactions(engine: RocksEngine, on: bool) -> None:
-    try:
-        engine._cfs[CF_DATA].set_options({"disable_auto_compactions": "false" if on else "true"})
-    except Exception:  # noqa: BLE001 - rocksdict raises plain Exceptions; upkeep is optional
-        pass
-
-
-_holds_lock = threading.Lock()
 
 
 def reclaim(engine: RocksEngine, lo: bytes, hi: bytes, replaced_bytes: int) -> Compaction | None:

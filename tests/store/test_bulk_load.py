@@ -46,11 +46,16 @@ def engine(tmp_path: Path) -> RocksEngine:
     e.close()
 
 
+def _options_files(engine: RocksEngine) -> set[str]:
+    return {p.name for p in engine.path.glob("OPTIONS-*")}
+
+
 def test_files_stay_in_level_0_until_the_load_ends(engine: RocksEngine) -> None:
     with engine.bulk_load():
-        assert _auto_compactions_off(engine)
+        assert not _auto_compactions_off(engine)  # nothing ingested yet
         for vid in range(1, FILES + 1):
             _overlapping_file(engine, vid)
+            assert _auto_compactions_off(engine)
         time.sleep(0.5)  # time enough for RocksDB to have started merging them
         assert _level0_files(engine) == FILES - 1  # the first went to the bottom level
     assert not _auto_compactions_off(engine)
@@ -60,23 +65,35 @@ def test_files_stay_in_level_0_until_the_load_ends(engine: RocksEngine) -> None:
     assert _level0_files(engine) < 4
 
 
+def test_a_load_without_table_files_leaves_the_options_alone(engine: RocksEngine) -> None:
+    """A no-op or small fetch (values through the log) does not rewrite the OPTIONS file."""
+    before = _options_files(engine)
+    engine.bulk_threshold = None
+    with engine.bulk_load():
+        engine.write(WriteBatch([(CF_DATA, keys.data_key(1, b"k", 1), b"v")]))
+    assert _options_files(engine) == before and not engine.compaction_hold.off
+
+
 def test_nested_loads_turn_compactions_back_on_once_the_outer_one_ends(
     engine: RocksEngine,
 ) -> None:
     with engine.bulk_load():
         with engine.bulk_load():
+            _overlapping_file(engine, 1)
             assert _auto_compactions_off(engine)
         assert _auto_compactions_off(engine)
-        assert engine.compaction_holds == 1
+        assert engine.compaction_hold.loads == 1
     assert not _auto_compactions_off(engine)
-    assert engine.compaction_holds == 0
+    assert engine.compaction_hold.loads == 0 and not engine.compaction_hold.off
 
 
 def test_a_load_that_outlives_its_engine_ends_quietly(tmp_path: Path) -> None:
     e = RocksEngine(tmp_path / "db", create=True)
+    e.bulk_threshold = 0
     with e.bulk_load():
+        _overlapping_file(e, 1)
         e.close()  # an owner closing on an error first
-    assert e.closed and e.compaction_holds == 0
+    assert e.closed and e.compaction_hold.loads == 0
 
 
 def test_an_engine_without_compactions_has_a_load_that_changes_nothing() -> None:
