@@ -178,6 +178,41 @@ def disk_get(folder: Path, nbytes: int, chunk: int = 16 << 20, repeat: int = 2) 
     return best
 
 
+_FIRST_WRITE = """
+import os, sys, time
+path, nbytes, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+t0 = time.perf_counter()
+piece = b"\x01" * min(chunk, max(1, nbytes))  # written: pages of its own
+with open(path, "wb", buffering=0) as f:
+    left = nbytes
+    while left > 0:
+        k = min(left, len(piece))
+        f.write(piece[:k])
+        os.fsync(f.fileno())
+        left -= k
+print(time.perf_counter() - t0)
+"""
+
+
+def disk_first(folder: Path, nbytes: int, chunk: int = 16 << 20) -> float:
+    """Seconds a new process takes to write ``nbytes`` to a new file, ``fsync`` after each
+    ``chunk``: :func:`disk_get` as a clone meets it, on memory (its buffer, the file's
+    pages in the page cache) the process has not used before. On a virtual machine
+    that hands free memory back to its host (free page reporting) each such page is
+    faulted in again from the host: several times the time of a rewrite."""
+    path = folder / "disk-first.bin"
+    try:
+        out = subprocess.run(
+            [PY, "-c", _FIRST_WRITE, str(path), str(max(1, nbytes)), str(chunk)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return float(out.strip())
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds process ``pid`` has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
