@@ -38,9 +38,12 @@ def main() -> None:
 
 
 #: glibc ``mallopt`` parameters (malloc.h) and the values :func:`_keep_freed_memory` sets.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 MMAP_THRESHOLD = 32 << 20  # glibc's largest on 64-bit
-TRIM_THRESHOLD = 128 << 20
+TRIM_THRESHOLD = 64 << 20
+#: Each arena (glibc makes up to 8 per core for threads) keeps its own free memory:
+#: at most this many arenas, so what all of them keep stays bounded (4 x 64 MiB).
+ARENA_MAX = 4
 
 
 def _keep_freed_memory() -> None:
@@ -53,7 +56,8 @@ def _keep_freed_memory() -> None:
     on this project's CI machines), each of those pages is also faulted in from the
     host again: writing 16 MiB to fresh pages took ~40 ms there, ~3 ms to reused ones.
     Up to :data:`MMAP_THRESHOLD` bytes now come from malloc's heaps, which keep up to
-    :data:`TRIM_THRESHOLD` bytes free before giving any back. Elsewhere (no glibc) a no-op.
+    :data:`TRIM_THRESHOLD` bytes free before giving any back, in at most
+    :data:`ARENA_MAX` arenas. Elsewhere (no glibc) a no-op.
     """
     try:
         import ctypes
@@ -61,6 +65,7 @@ def _keep_freed_memory() -> None:
         libc = ctypes.CDLL(None)
         libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
         libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        libc.mallopt(_M_ARENA_MAX, ARENA_MAX)
     except (OSError, AttributeError):
         pass
 

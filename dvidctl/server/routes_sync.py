@@ -47,8 +47,10 @@ from dvidctl.httpkit.routing import Route
 from dvidctl.httpkit.streaming import buffer_response, iter_response
 from dvidctl.server.dispatcher import ServerCall as Call
 
-#: A batch asked for with at most this many stored bytes is made whole before it is sent.
-WHOLE_BODY_MAX = 64 << 20
+#: A batch asked for with at most this many stored bytes is made whole before it is sent
+#: (twice a client's default batch; a larger bound streams, as memory per request is
+#: then the client's to choose).
+WHOLE_BODY_MAX = 32 << 20
 
 #: Keys per listing chunk.
 LISTING_CHUNK = 8192
