@@ -44,17 +44,26 @@ class WriteBatch:
     #: Durable before :meth:`KVEngine.write` returns: RocksDB syncs its write-ahead log
     #: (sync acknowledges a batch only then). Bulk ingestion is always synced.
     sync: bool = False
+    #: What the writer knows of its ``data`` ops, saving the engine a pass over a
+    #: batch of many small ones: their value bytes (None: counted by the engine) and
+    #: their lowest and highest key (None: found by the engine). Only for a batch
+    #: built whole with them; :meth:`put`, :meth:`delete` and :meth:`extend` drop them.
+    data_bytes: int | None = None
+    data_span: tuple[bytes, bytes] | None = None
 
     def put(self, cf: str, key: bytes, value: bytes) -> None:
         """Queue ``key = value`` in column family ``cf``."""
         self.ops.append((cf, key, value))
+        self.data_bytes = self.data_span = None
 
     def delete(self, cf: str, key: bytes) -> None:
         """Queue the removal of ``key`` from column family ``cf``."""
         self.ops.append((cf, key, None))
+        self.data_bytes = self.data_span = None
 
     def extend(self, other: WriteBatch) -> None:
         """Append every operation of ``other``."""
+        self.data_bytes = self.data_span = None
         self.ops.extend(other.ops)
         self.replaced_bytes += other.replaced_bytes
         self.sync = self.sync or other.sync

@@ -114,6 +114,8 @@ class IncomingBatch:
         self._wb = WriteBatch(sync=True)
         #: Delta keys of the puts (the commit reads which of them the node held already).
         self._dkeys: list[bytes] = []
+        #: Data keys written out of key order (put after a greater one, or deleted).
+        self._odd: list[bytes] = []
         #: The parts of :func:`data_key` and :func:`delta_key` around a type key.
         self._data_pre, self._data_suf = u32(iid), u32(vid)
         self._delta_pre = u32(vid) + u32(iid)
@@ -147,6 +149,7 @@ class IncomingBatch:
         last = self._last
         if last is not None and key <= last:
             self._wb.ops.append((CF_DATA, key, stored))  # out of key order: written after the rest
+            self._odd.append(key)
         elif self._stream is not None:
             self._stream.put(key, stored)
             self._last = key
@@ -186,6 +189,7 @@ class IncomingBatch:
                 size = len(stored)
                 if last is not None and key <= last:
                     ops.append((CF_DATA, key, stored))  # out of key order: written after
+                    self._odd.append(key)
                 elif self._stream is not None:
                     self._stream.put(key, stored)
                     last = key
@@ -213,8 +217,10 @@ class IncomingBatch:
 
     def delete(self, tkey: bytes) -> None:
         """Remove ``tkey`` from the node (its value and its delta entry)."""
-        self._wb.delete(CF_DATA, data_key(self.iid, tkey, self.vid))
+        key = data_key(self.iid, tkey, self.vid)
+        self._wb.delete(CF_DATA, key)
         self._wb.delete(CF_DELTA, delta_key(self.vid, self.iid, tkey))
+        self._odd.append(key)
         self.deletes += 1
 
     def commit(self) -> Applied:
@@ -229,7 +235,12 @@ class IncomingBatch:
                     store.engine.write(self._wb, self._stream)
                 elif self._held or len(self._wb):
                     ops = [*self._held, *self._wb.ops]
-                    store.engine.write(WriteBatch(ops, self._wb.replaced_bytes, sync=True))
+                    batch = WriteBatch(ops, self._wb.replaced_bytes, sync=True)
+                    if self._held:  # what the engine would find by two passes over the ops
+                        batch.data_bytes = self.nbytes
+                        lo, hi = self._held[0][1], self._held[-1][1]
+                        batch.data_span = (min([lo, *self._odd]), max([hi, *self._odd]))
+                    store.engine.write(batch)
             finally:
                 self.discard()
         return Applied(self.puts, self.deletes, self.nbytes)
@@ -256,6 +267,7 @@ class IncomingBatch:
     def discard(self) -> None:
         """Drop everything added (nothing was written)."""
         self._held = []
+        self._odd = []
         if self._stream is not None:
             self._stream.discard()
 

@@ -318,11 +318,16 @@ class RocksEngine(KVEngine):
         if stream is not None and spilled is None:
             ops = [*held_ops(stream), *batch.ops]
             batch = WriteBatch(ops, batch.replaced_bytes, sync=batch.sync)
-        data_keys = [key for cf, key, _ in batch.ops if cf == CF_DATA]
+        if batch.data_span is not None:
+            data_keys = list(batch.data_span)
+        else:
+            data_keys = [key for cf, key, _ in batch.ops if cf == CF_DATA]
         if spilled is not None and spilled.first_key and spilled.last_key:
             data_keys += [spilled.first_key, spilled.last_key]
         threshold = self.bulk_threshold
-        size = bulk.data_value_bytes(batch.ops) if threshold is not None else None
+        size = batch.data_bytes
+        if size is None and threshold is not None:
+            size = bulk.data_value_bytes(batch.ops)
         failure = None
         try:
             if spilled is not None:

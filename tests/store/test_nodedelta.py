@@ -258,3 +258,48 @@ def test_a_batch_counts_the_bytes_it_writes_over_at_the_node(tmp_path: Path) -> 
         assert commit([b"m", b"p", b"t"], b"\x00" + bytes(10)) == 3 * 11  # sent again
     finally:
         eng.close()
+
+
+def test_a_small_batch_tells_the_engine_its_data_bytes_and_key_span(tmp_path: Path) -> None:
+    """The hints an incoming batch gives the engine equal what the engine would count
+    (values in order, values after greater keys, a removal), and the data is written."""
+    from dvidctl.store import bulk
+
+    engine = RocksEngine(tmp_path / "db", create=True)
+    try:
+        s = _store(engine)
+        _incoming(s, 3)
+        seen: list[WriteBatch] = []
+        real = engine._write_wal
+
+        def spy(batch: WriteBatch) -> None:
+            seen.append(batch)
+            real(batch)
+
+        engine._write_wal = spy  # type: ignore[method-assign]
+        values = [(f"k{i:03d}".encode() + b"\x00", b"\x00" + bytes([i]) * 40) for i in range(50)]
+        batch = nodedelta.IncomingBatch(s, 3, 1)
+        batch.put_many([(tk, digest(v), v) for tk, v in values[10:]])
+        for tk, v in values[:10]:  # after greater keys: out of key order
+            batch.put(tk, digest(v), v)
+        batch.delete(b"b\x00")
+        batch.commit()
+        (wb,) = seen
+        data_keys = [k for cf, k, _ in wb.ops if cf == CF_DATA]
+        assert wb.data_span == (min(data_keys), max(data_keys))
+        assert wb.data_bytes == bulk.data_value_bytes(wb.ops) == 50 * 41
+        assert engine.written is not None and engine.written[0] <= min(data_keys)
+        assert bytes(s.get(3, 1, b"k000\x00") or b"") == bytes([0]) * 40
+    finally:
+        engine.close()
+
+
+def test_a_batch_changed_after_its_hints_were_given_drops_them() -> None:
+    for change in (
+        lambda b: b.put(CF_DATA, b"z", b"v"),
+        lambda b: b.delete(CF_DATA, b"z"),
+        lambda b: b.extend(WriteBatch([(CF_DATA, b"z", b"v")])),
+    ):
+        wb = WriteBatch([(CF_DATA, b"a", b"v")], data_bytes=1, data_span=(b"a", b"a"))
+        change(wb)
+        assert wb.data_bytes is None and wb.data_span is None
