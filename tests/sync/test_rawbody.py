@@ -9,8 +9,10 @@ still end equal to the source, key for key).
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -291,3 +293,35 @@ def test_a_closed_connection_gives_its_buffer_back_on_another_thread() -> None:
 
 def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+@pytest.mark.parametrize("sent", [0, 1000], ids=["no-answer", "mid-body"])
+def test_a_body_that_stops_coming_fails_after_the_stall_time(sent: int) -> None:
+    """A body read whole in one kernel call still obeys the stall watchdog: a server that
+    answers nothing, or stops part way through a body, fails the request within about
+    the stall time (and the connection is closed), instead of hanging."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        conn, _ = lsock.accept()
+        held.append(conn)
+        conn.recv(65536)  # the request
+        if sent:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * sent)
+
+    threading.Thread(target=serve, daemon=True).start()
+    raw = RawConnection(f"http://127.0.0.1:{lsock.getsockname()[1]}", connect=1, stall=0.3)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises((OSError, http.client.HTTPException)):
+            raw.request("GET", "/x", {}, {})
+        assert time.monotonic() - t0 < 3
+        assert raw._conn is None
+    finally:
+        raw.close()
+        for c in held:
+            c.close()
+        lsock.close()
