@@ -13,14 +13,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import rocksdict
 
 from dvidctl.errors import (
-    CorruptDataError,
     DvidError,
     PermissionDeniedError,
     ReadOnlyError,
@@ -36,7 +34,8 @@ from dvidctl.store.engine import (
     WriteBatch,
     held_ops,
 )
-from dvidctl.store.rockserrors import first_line, open_error, read_error, write_error
+from dvidctl.store.rockserrors import open_error, read_error, write_error
+from dvidctl.store.rocksread import RocksCursor, chunked, iterate
 from dvidctl.store.sststream import SstStream
 
 if TYPE_CHECKING:
@@ -258,7 +257,7 @@ class RocksEngine(KVEngine):
         # snapshot is the consistent view "as of the call".
         it = self._cfs[cf].iter(read_opts)
         it.seek(start)
-        return _iterate(it, read_opts, f" {self.path}")
+        return iterate(it, read_opts, f" {self.path}")
 
     def scan_chunks(
         self, cf: str, start: bytes, stop: bytes | None = None, size: int = 4096
@@ -271,10 +270,10 @@ class RocksEngine(KVEngine):
         # checked afterwards in the same view.
         snap = self._cfs[cf].snapshot()
         items = snap.items(from_key=start, read_opt=read_opts)
-        return _chunked(snap, items, read_opts, start, size, f" {self.path}")
+        return chunked(snap, items, read_opts, start, size, f" {self.path}")
 
-    def cursor(self, cf: str) -> _RocksCursor:
-        return _RocksCursor(self._cfs[cf].iter(self._read_options(cf)), self.path)
+    def cursor(self, cf: str) -> RocksCursor:
+        return RocksCursor(self._cfs[cf].iter(self._read_options(cf)), self.path)
 
     def _read_options(self, cf: str) -> rocksdict.ReadOptions:
         opts = rocksdict.ReadOptions()
@@ -417,66 +416,3 @@ class RocksEngine(KVEngine):
         del self._db
         if failure is not None:  # what was written is in the WAL: the next open recovers it
             raise write_error(self.path, failure)
-
-
-def _iterate(it: Any, read_opts: Any, where: str) -> Iterator[tuple[bytes, bytes]]:
-    # ``read_opts`` must stay referenced while iterating: the upper bound lives in it.
-    try:
-        while it.valid():
-            yield it.key(), it.value()
-            it.next()
-        _check_status(it, where)
-    finally:
-        del it, read_opts
-
-
-def _chunked(
-    snap: Any, items: Any, read_opts: Any, start: bytes, size: int, where: str
-) -> Iterator[list[tuple[bytes, bytes]]]:
-    try:
-        last = None
-        while chunk := list(islice(items, size)):
-            last = chunk[-1][0]
-            yield chunk
-        # Where items() stopped, a raw iterator of the same snapshot must be at the end
-        # too: a read error stops it there again, and status() says so.
-        it = snap.iter(read_opts)
-        it.seek(start if last is None else last + b"\x00")
-        if it.valid():
-            raise CorruptDataError(
-                f"reading the database{where} stopped before the end of a range",
-                hint="its files may be damaged: 'dvidctl fsck' lists what is wrong",
-            )
-        _check_status(it, where)
-    finally:
-        del items, snap, read_opts
-
-
-def _check_status(it: Any, where: str) -> None:
-    """Raise CorruptDataError if the iterator stopped on an error, not at the end."""
-    try:
-        it.status()
-    except Exception as exc:  # rocksdict raises a plain Exception
-        raise CorruptDataError(
-            f"reading the database{where} failed: {first_line(str(exc))}",
-            hint="its files are damaged: 'dvidctl fsck' lists what is wrong; restore .dvid/db "
-            "from a copy",
-        ) from None
-
-
-class _RocksCursor:
-    """rocksdict's iterator as a :class:`~dvidctl.store.engine.Cursor` (bound methods, no wrapping
-    per call), whose :meth:`status` raises :class:`CorruptDataError`."""
-
-    __slots__ = ("_it", "_where", "key", "next", "prev", "seek", "seek_for_prev", "valid", "value")
-
-    def __init__(self, it: Any, path: Path) -> None:
-        self._it = it
-        self._where = f" {path}"
-        self.seek, self.seek_for_prev = it.seek, it.seek_for_prev
-        self.valid, self.key, self.value = it.valid, it.key, it.value
-        self.next, self.prev = it.next, it.prev
-
-    def status(self) -> None:
-        """Raise if the cursor stopped on a read error rather than at an end."""
-        _check_status(self._it, self._where)
