@@ -273,8 +273,19 @@ def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
 def run() -> None:
     """Console-script entry point: register what the command line needs, then run it."""
     _output.ONE_SHOT = True
+    announce_upkeep(sys.argv[1:])
     register(modules_for(sys.argv[1:]))
     _app()
+
+
+def announce_upkeep(args: list[str]) -> None:
+    """Long upkeep after a command's work (a compaction as the repository closes) shows
+    a spinner on stderr, as :func:`_output.working` does: terminals only, not with
+    ``--json``."""
+    from dvidctl.upkeep import set_hook
+
+    enabled = "--json" not in args
+    set_hook(lambda text: _output.working(text, enabled=enabled))
 
 
 def __getattr__(name: str) -> Any:

@@ -51,6 +51,7 @@ import rocksdict
 
 from dvidctl.store import pagecache
 from dvidctl.store.engine import CF_DATA
+from dvidctl.upkeep import notice as upkeep_notice
 
 if TYPE_CHECKING:
     from dvidctl.store.rocks import RocksEngine
@@ -155,7 +156,9 @@ def reclaim(engine: RocksEngine, lo: bytes, hi: bytes, replaced_bytes: int) -> C
     opts = rocksdict.CompactOptions()
     opts.set_exclusive_manual_compaction(True)
     cf_data: Any = engine._cfs[CF_DATA]
-    cf_data.compact_range(lo, hi, opts)
+    mb = before.total_bytes / 1e6
+    with upkeep_notice(f"compacting the database ({mb:,.0f} MB of table files)"):
+        cf_data.compact_range(lo, hi, opts)
     seconds = time.perf_counter() - t0
     after: Estimate | None = None
     warmed = 0

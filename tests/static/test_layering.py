@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own layer and any layer below)::
 
-    0 foundation   errors ids geometry imageio png64 httpkit
+    0 foundation   errors ids geometry imageio png64 upkeep httpkit
     1 store
     2 datatypes
     3 api
@@ -27,7 +27,7 @@ import pytest
 from dvidctl.datatypes.registry import BUILTIN
 
 ROOT = Path(__file__).resolve().parents[2] / "dvidctl"
-FOUNDATION = {"errors", "ids", "geometry", "imageio", "png64", "httpkit"}
+FOUNDATION = {"errors", "ids", "geometry", "imageio", "png64", "upkeep", "httpkit"}
 RANK = {
     **dict.fromkeys(FOUNDATION, 0),
     "store": 1,

@@ -7,6 +7,7 @@ copy per overwrite (8 writes of a 512^3 volume: 129 MB -> 1,026 MB).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -122,3 +123,27 @@ def test_partial_overwrites_of_other_thirds_stay_bounded(
         _write(repo, _volume(i)[:32], offset=(32 * (i % 3), 0, 0))
         sizes.append(_du(repo / ".dvid"))
     assert max(sizes) <= 2.3 * one_copy, [round(s / one_copy, 2) for s in sizes]
+
+
+def test_a_compaction_as_the_engine_closes_is_announced(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The close's compaction runs after a command's own progress has gone: the store
+    announces it through the upkeep hook (the console script's spinner), and only then."""
+    from contextlib import contextmanager
+
+    from dvidctl import upkeep
+
+    said: list[str] = []
+
+    @contextmanager
+    def hook(text: str) -> Iterator[None]:
+        said.append(text)
+        yield
+
+    monkeypatch.setattr(upkeep, "_hook", hook)
+    _write(repo, _volume(0))
+    assert said == []  # a fresh write: no compaction, nothing to say
+    engine = _write(repo, _volume(1))
+    assert engine.last_compaction is not None
+    assert len(said) == 1 and said[0].startswith("compacting the database (")
