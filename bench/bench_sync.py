@@ -9,7 +9,9 @@ Every client step is the ``dvidctl`` CLI in its own process (``--json`` summary)
 Cases, in one run:
 
 1. clone A (twice: ``clone`` and ``clone again``), then a push of a node that rewrote
-   25% of the blocks and its pull into the second clone (pull rate vs clone rate);
+   25% of the blocks and its pull into the second clone (pull rate vs clone rate); at
+   the end of the run, the same with a node that rewrote every block (about the
+   clone's bytes in one node: the pull's rate per byte apart from its fixed costs);
 2. a new node that changes 1% of the blocks of each volume, then a push;
 3. a no-op push and a no-op pull;
 4. the clone of case 1 from B, through DVID's endpoints (the fallback); again from a copy
@@ -348,14 +350,8 @@ def run(b: Bench, n: int, kv_keys: int, kills: int, cases: set[int]) -> None:
         # clone and into a copy of it made before (the same repository, byte for byte).
         c1c = tmp / "c1c"
         shutil.copytree(c1b, c1c)
-        for label, where in (("pull of that node", c1b), ("pull again (a copy)", c1c)):
-            s = served_cli(a, "pull", cwd=where)
-            rate = wire_of(s) / s["seconds"]
-            per_cpu = wire_of(s) / (s["cpu_seconds"] + s["server_cpu"])
-            b.row(
-                "1", label, s, wire_of(s), disk=True, cpu_s=s["server_cpu"],
-                vs_clone=rate / clone_rate, vs_clone_cpu=per_cpu / clone_cpu,
-            )  # fmt: skip
+        pulls = (("pull of that node", c1b), ("pull again (a copy)", c1c))
+        _pulls(b, a, pulls, clone_rate, clone_cpu)
         shutil.rmtree(c1c)
     px = b.proxy(a.port)
     for c in (c1, c1b):
@@ -414,6 +410,36 @@ def run(b: Bench, n: int, kv_keys: int, kills: int, cases: set[int]) -> None:
                 )  # fmt: skip
     if 7 in cases:
         _kills(b, a, vol_root, kills)
+    if 1 in cases:
+        # Last, so that no other case moves more: a node that rewrote every block (about
+        # the clone's bytes in one node), pulled twice as above. Its rate against the
+        # clone's separates the pull's fixed costs (the 25% node is a quarter of the
+        # clone) from its rate per byte.
+        change_blocks(c1, n, 1.0, seed=13)
+        served_cli(a, "push", cwd=c1)  # c1 made every node A has since the clone
+        c1c = tmp / "c1c"
+        shutil.copytree(c1b, c1c)
+        pulls = (("pull of a 100% node", c1b), ("pull of a 100% node again", c1c))
+        _pulls(b, a, pulls, clone_rate, clone_cpu)
+        shutil.rmtree(c1c)
+
+
+def _pulls(
+    b: Bench,
+    a: rig.Proc,
+    pulls: tuple[tuple[str, Path], ...],
+    clone_rate: float,
+    clone_cpu: float,
+) -> None:
+    """A row per pull of A's master into each repository, with its rate against the clone's."""
+    for label, where in pulls:
+        s = served_cli(a, "pull", cwd=where)
+        rate = wire_of(s) / s["seconds"]
+        per_cpu = wire_of(s) / (s["cpu_seconds"] + s["server_cpu"])
+        b.row(
+            "1", label, s, wire_of(s), disk=True, cpu_s=s["server_cpu"],
+            vs_clone=rate / clone_rate, vs_clone_cpu=per_cpu / clone_cpu,
+        )  # fmt: skip
 
 
 def _bytes_row(
