@@ -52,8 +52,11 @@ def _policy() -> Policy:
     from dvidctl.sync.http import Policy
 
     d = Policy()
+    stall = _env_number("DVIDCTL_SYNC_STALL", float, d.stall)
+    if not stall > 0:  # 0 would be no watchdog at all (or a socket that never waits)
+        raise BadRequestError(f"DVIDCTL_SYNC_STALL={stall!r} is not a positive number of seconds")
     return Policy(
-        stall=_env_number("DVIDCTL_SYNC_STALL", float, d.stall),
+        stall=stall,
         attempts=max(1, _env_number("DVIDCTL_SYNC_ATTEMPTS", int, d.attempts)),
         backoff=_env_number("DVIDCTL_SYNC_BACKOFF", float, d.backoff),
     )

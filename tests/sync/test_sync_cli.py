@@ -71,6 +71,8 @@ def test_push_clone_fetch_pull_through_the_cli(src: Path, tmp_path: Path) -> Non
         _run(src, "remote", "add", "origin", url)
         bad = _run(src, "push", env={"DVIDCTL_SYNC_LABELS": "zip"})
         assert_fails(bad, 2, "DVIDCTL_SYNC_LABELS='zip' is not a label wire encoding")
+        bad = _run(src, "push", env={"DVIDCTL_SYNC_STALL": "0"})
+        assert_fails(bad, 2, "DVIDCTL_SYNC_STALL=0.0 is not a positive number of seconds")
         r = _run(src, "push", "--json")
         assert r.exit_code == 0, r.output
         got = json.loads(r.stdout)
