@@ -178,39 +178,19 @@ def disk_get(folder: Path, nbytes: int, chunk: int = 16 << 20, repeat: int = 2) 
     return best
 
 
-_FIRST_WRITE = """
-import os, sys, time
-path, nbytes, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-t0 = time.perf_counter()
-piece = b"\x01" * min(chunk, max(1, nbytes))  # written: pages of its own
-with open(path, "wb", buffering=0) as f:
-    left = nbytes
-    while left > 0:
-        k = min(left, len(piece))
-        f.write(piece[:k])
-        os.fsync(f.fileno())
-        left -= k
-print(time.perf_counter() - t0)
-"""
-
-
 def disk_first(folder: Path, nbytes: int, chunk: int = 16 << 20) -> float:
     """Seconds a new process takes to write ``nbytes`` to a new file, ``fsync`` after each
-    ``chunk``: :func:`disk_get` as a clone meets it, on memory (its buffer, the file's
-    pages in the page cache) the process has not used before. On a virtual machine
+    ``chunk``: :func:`disk_get` (once) as a clone meets it, its file's page-cache pages
+    on memory the process has not used before. On a virtual machine
     that hands free memory back to its host (free page reporting) each such page is
     faulted in again from the host: several times the time of a rewrite."""
-    path = folder / "disk-first.bin"
-    try:
-        out = subprocess.run(
-            [PY, "-c", _FIRST_WRITE, str(path), str(max(1, nbytes)), str(chunk)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        return float(out.strip())
-    finally:
-        path.unlink(missing_ok=True)
+    child = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import sync_rig; from pathlib import Path; "
+        "print(sync_rig.disk_get(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), repeat=1))"
+    )
+    args = [str(Path(__file__).parent), str(folder), str(max(1, nbytes)), str(chunk)]
+    out = subprocess.run([PY, "-c", child, *args], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
 
 
 def cpu_seconds(pid: int) -> float:
