@@ -24,7 +24,7 @@ from dvidctl.api.digests import ensure_digests
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
 from dvidctl.datatypes.imageblk.heldkeys import block_layout, keep_keys
 from dvidctl.errors import BadRequestError, NotFoundError
-from dvidctl.store import nodedelta, nodedump
+from dvidctl.store import nodedelta, nodedump, nodespan
 from dvidctl.store.engine import CF_DELTA
 from dvidctl.store.held import Held, Triple, parse_bbox, parse_scales
 from dvidctl.store.keys import delta_key
@@ -32,11 +32,16 @@ from dvidctl.store.metadata import InstanceRecord
 
 if TYPE_CHECKING:
     from dvidctl.api.repository import Repository
+    from dvidctl.datatypes.registry import WireEncoding
 
 #: Instance config entries named so are this repository's own (a label lease): never sent.
 LOCAL_CONFIG = "local_"
 #: A value as a dump sends it: ``(tkey, digest, payload, wire encoding number)`` (0: stored).
 Wired = tuple[bytes, bytes, bytes, int]
+#: What this side's sync API offers beyond listings, values and dumps (the state
+#: document says; a client asks an older server nothing else): ``span``, several
+#: nodes in one key-ordered stream (:func:`span_dump`).
+FEATURES = ("span",)
 #: Keys read per engine multi-get when values are streamed.
 VALUE_READ_CHUNK = 256
 
@@ -114,6 +119,7 @@ def _state(repo: Repository) -> RepoInfo:
         branches={b: uuid_of[v] for b, v in sorted(repo.state.branches.items())},
         tags={t: uuid_of[v] for t, v in sorted(repo.state.tags.items())},
         wire=list(wire.SPOKEN),
+        features=list(FEATURES),
     )
 
 
@@ -212,6 +218,40 @@ def node_dump(
     if enc is None:
         return ([(tk, d, v, 0) for tk, d, v in run] for run in runs)
     return (cast(list[Wired], list(wire.encode_values(enc, run))) for run in runs)
+
+
+def span_dump(
+    repo: Repository,
+    data_uuid: str,
+    nodes: list[str],
+    after: bytes | None = None,
+    encoding: str = "stored",
+    max_values: int | None = None,
+    max_bytes: int | None = None,
+) -> Iterator[list[Wired]]:
+    """Every value nodes ``nodes`` stored for the instance, in one key-ordered stream, in runs.
+
+    What a receiver that holds nothing of several nodes needs (:mod:`dvidctl.store.nodespan`:
+    records keyed ``tkey | u32 position in nodes``, after the wire key ``after``), so
+    that its table files do not overlap. As :func:`node_dump` otherwise: values in wire
+    ``encoding`` where the instance has it, one receiver's batch with the limits.
+    """
+    rec = instance_by_data_uuid(repo, data_uuid)
+    if not rec.versioned:
+        raise BadRequestError(f"instance {rec.name} is unversioned: it has no span of nodes")
+    vids = [node_vid(repo, u) for u in nodes]
+    enc = wire.encoding_for(rec.typename, rec.config, wire.check_name(encoding))
+    runs = nodespan.span_runs(repo.engine, rec.iid, vids, after, max_values, max_bytes)
+    if enc is None:
+        return ([(wk, d, v, 0) for wk, d, v in run] for run in runs)
+    return (_span_wired(enc, run) for run in runs)
+
+
+def _span_wired(enc: WireEncoding, run: list[nodedump.Stored]) -> list[Wired]:
+    """A span's run in wire encoding ``enc`` (which reads the type keys, not wire keys)."""
+    made = wire.encode_values(enc, [(wk[:-4], d, v) for wk, d, v in run])
+    both = zip(run, made, strict=True)
+    return [(wk, d, cast(bytes, p), n) for (wk, d, _), (_, _, p, n) in both]
 
 
 def limited(

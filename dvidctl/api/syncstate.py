@@ -147,6 +147,8 @@ class RepoInfo:
     protocol: int = PROTOCOL
     #: The sync wire encodings this side speaks besides stored bytes (:mod:`dvidctl.api.wire`).
     wire: list[str] = field(default_factory=list)
+    #: What its sync API offers besides listings, values and dumps (``span``).
+    features: list[str] = field(default_factory=list)
 
     def node(self, uuid: str) -> NodeInfo | None:
         """The node with ``uuid``, if this side has it."""
@@ -184,6 +186,7 @@ class RepoInfo:
             },
             tags={str(k): _uuid(str(v), w) for k, v in _get(d, "tags", dict, w, {}).items()},
             wire=_strs(_get(d, "wire", list, w, []), "wire"),
+            features=_strs(_get(d, "features", list, w, []), "features"),
         )
 
     def last_committed(self, uuid: str) -> str | None:

@@ -93,13 +93,16 @@ def encode_values(
 
 
 def decode_values(
-    enc_for: Mapping[int, WireEncoding], items: Sequence[tuple[bytes, bytes, bytes, int]]
+    enc_for: Mapping[int, WireEncoding],
+    items: Sequence[tuple[bytes, bytes, bytes, int]],
+    suffix: int = 0,
 ) -> tuple[list[tuple[bytes, bytes, bytes]], list[bytes]]:
     """``(tkey, digest, payload, number)`` to stored ``(tkey, digest, stored)`` values.
 
     Returns the values whose stored form this side made with the sender's digest,
     and ``again``: the keys whose did not (to be sent again as stored). A number
-    this side was not offered is a BadRequestError.
+    this side was not offered is a BadRequestError. ``suffix``: the keys end in that
+    many bytes after the type key (a span's node position), which decoding leaves out.
     """
     out: list[tuple[bytes, bytes, bytes]] = []
     again: list[bytes] = []
@@ -114,7 +117,9 @@ def decode_values(
             raise BadRequestError(f"a sync value in wire encoding {what!r} was not agreed")
         for start in range(0, len(idx), CHUNK):
             part = idx[start : start + CHUNK]
-            made = enc.decode_many([(items[i][0], items[i][2]) for i in part])
+            made = enc.decode_many(
+                [(items[i][0][: len(items[i][0]) - suffix], items[i][2]) for i in part]
+            )
             stored.update(zip(part, made, strict=True))
     for i, (tk, d, _, n) in enumerate(items):
         s = stored[i]

@@ -169,6 +169,13 @@ class IncomingBatch:
         """:meth:`put` for each ``(tkey, digest, stored)`` in turn, in one call: a run of
         values off the wire (per-value calls and lookups were a third of what a small
         value cost). A value that fails its check drops the batch before any is added."""
+        self._check_all(items)
+        data_pre, data_suf, delta_pre = self._data_pre, self._data_suf, self._delta_pre
+        self._add([(data_pre + tk + data_suf, delta_pre + tk, d, s) for tk, d, s in items])
+
+    def _check_all(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> None:
+        """Every value well formed with its digest, else the batch is dropped and the first
+        bad one's :class:`CorruptDataError` raised."""
         xd = xxhash.xxh3_128_digest
         for tk, dig, stored in items:
             if not (
@@ -180,12 +187,13 @@ class IncomingBatch:
                 self.discard()
                 check_stored(tk, dig, stored)  # raises the error that says what is wrong
                 raise CorruptDataError(f"received value for key {bytes(tk[:40]).hex()} is bad")
-        data_pre, data_suf, delta_pre = self._data_pre, self._data_suf, self._delta_pre
+
+    def _add(self, placed: Sequence[tuple[bytes, bytes, bytes, bytes]]) -> None:
+        """Add checked ``(data key, delta key, digest, stored)`` values."""
         ops, dkeys, sizes = self._wb.ops, self._dkeys, self._sizes
         last, nbytes, puts = self._last, self.nbytes, self.puts
         try:
-            for tk, dig, stored in items:
-                key = data_pre + tk + data_suf
+            for key, dkey, dig, stored in placed:
                 size = len(stored)
                 if last is not None and key <= last:
                     ops.append((CF_DATA, key, stored))  # out of key order: written after
@@ -198,7 +206,6 @@ class IncomingBatch:
                     last = key
                     if nbytes + size >= SPILL_BYTES:
                         self._spill()
-                dkey = delta_pre + tk
                 ops.append((CF_DELTA, dkey, dig))
                 dkeys.append(dkey)
                 sizes.append(size)

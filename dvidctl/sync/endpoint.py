@@ -191,6 +191,8 @@ class LocalEndpoint:
     name = "local"
     speaks = wire.SPOKEN
     dumps = True
+    #: It sends and receives spans of nodes (:mod:`dvidctl.store.nodespan`).
+    spans = True
     link_bytes = 0
     link_seconds = 0.0
 
@@ -252,6 +254,32 @@ class LocalEndpoint:
             for tk, d, stored, _ in run:
                 check_stored(tk, d, stored)  # a damaged stored value is not sent on
             yield [(tk, d, stored) for tk, d, stored, _ in run]
+
+    def span_runs(
+        self,
+        nodes: Sequence[str],
+        data_uuid: str,
+        after: bytes | None = None,
+        max_values: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Iterator[list[Value]]:
+        """Several nodes' values in one key-ordered stream (:mod:`dvidctl.store.nodespan`),
+        in runs, each value checked."""
+        got = exchange.span_dump(
+            self.repo, data_uuid, list(nodes), after, max_values=max_values, max_bytes=max_bytes
+        )
+        for run in got:
+            for wk, d, stored, _ in run:
+                check_stored(wk, d, stored)  # a damaged stored value is not sent on
+            yield [(wk, d, stored) for wk, d, stored, _ in run]
+
+    def span_order(self, nodes: Sequence[str]) -> list[str]:
+        """``nodes`` in the order a span into this side asks for them."""
+        return receive.span_order(self.repo, nodes)
+
+    def span_batch(self, nodes: Sequence[str], data_uuid: str) -> BatchWriter:
+        """A batch of a span into ``nodes`` (in :meth:`span_order`), values by wire key."""
+        return receive.open_span(self.repo, data_uuid, nodes)
 
     def create_repo(self, info: RepoInfo) -> None:
         receive.check_root(self.repo, info.root)

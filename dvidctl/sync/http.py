@@ -11,25 +11,26 @@ for again as stored.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Iterator, Sequence
 from typing import cast
 
 import httpx
 
 from dvidctl.api import wire
-from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
+from dvidctl.api.syncstate import RepoInfo
 from dvidctl.datatypes.registry import WireEncoding
 from dvidctl.errors import CorruptDataError
 from dvidctl.httpkit import frames
 from dvidctl.httpkit.framebody import read_body
-from dvidctl.store.nodedelta import Applied, check_stored
+from dvidctl.store.nodedelta import check_stored
 from dvidctl.sync.diff import Keys
 from dvidctl.sync.endpoint import Value
-from dvidctl.sync.httpcalls import HttpCalls, NoSyncApiError, Policy
+from dvidctl.sync.httpcalls import NoSyncApiError, Policy
+from dvidctl.sync.httpreceive import HttpReceiving, PostedBatch
 
-__all__ = ["HttpEndpoint", "NoSyncApiError", "Policy"]
+__all__ = ["HttpEndpoint", "NoSyncApiError", "Policy", "PostedBatch"]
 
 
 def _expect(max_bytes: int | None, got: int) -> int:
@@ -38,7 +39,7 @@ def _expect(max_bytes: int | None, got: int) -> int:
     return 0 if max_bytes is None else max(0, max_bytes - got) + (1 << 20)
 
 
-class HttpEndpoint(HttpCalls):
+class HttpEndpoint(HttpReceiving):
     """The repository ``repo_ref`` on the server at ``base_url`` (see the module doc)."""
 
     def __init__(
@@ -58,6 +59,8 @@ class HttpEndpoint(HttpCalls):
         #: The server streams whole nodes (``dump``) and reads value runs (``B``) in
         #: batches: its state document lists ``wire`` (an older one has neither).
         self.dumps = False
+        #: The server sends spans of nodes (its state document lists the ``span`` feature).
+        self.spans = False
         #: Body bytes and seconds of the values and batch requests: the link rate seen.
         self.link_bytes = 0
         self.link_seconds = 0.0
@@ -79,6 +82,7 @@ class HttpEndpoint(HttpCalls):
         other.encodings = self.encodings
         other.speaks = self.speaks
         other.dumps = self.dumps
+        other.spans = self.spans
         return other
 
     def use_encoding(self, data_uuid: str, enc: WireEncoding | None) -> None:
@@ -94,6 +98,7 @@ class HttpEndpoint(HttpCalls):
         info = RepoInfo.from_json(doc)
         self.speaks = [n for n in info.wire if n in wire.NUMBERS]
         self.dumps = isinstance(doc, dict) and "wire" in doc
+        self.spans = "span" in info.features
         self.repo_ref = info.root  # from now on the root names it, not a prefix
         return info
 
@@ -140,14 +145,15 @@ class HttpEndpoint(HttpCalls):
         enc: WireEncoding | None,
         again: list[bytes],
         check: bool = True,
+        suffix: int = 0,
     ) -> list[tuple[bytes, bytes, bytes]]:
         """Stored values of ``V``/``W`` records, digests checked unless ``check`` is False
-        (``again``: not made the same)."""
+        (``again``: not made the same; ``suffix``: the keys' bytes after the type key)."""
         if enc is None or all(r.kind == "V" for r in pending):
             done = [(r.tkey, r.digest, r.value) for r in pending]
         else:
             items = [(r.tkey, r.digest, r.value, r.encoding) for r in pending]
-            done, redo = wire.decode_values({wire.NUMBERS[enc.name]: enc}, items)
+            done, redo = wire.decode_values({wire.NUMBERS[enc.name]: enc}, items, suffix)
             again.extend(redo)
         if check:
             for tk, dig, stored in done:
@@ -239,15 +245,71 @@ class HttpEndpoint(HttpCalls):
         body's checksums are checked here)."""
         enc = self.encodings.get(data_uuid)
         again: list[bytes] = []
+
+        def settle(pending: list[frames.Record]) -> list[tuple[bytes, bytes, bytes]]:
+            return self._settle(pending, enc, again, check=False)
+
+        path = f"{self._repo}/node/{node}/dump"
+        yield from self._batches(
+            f"reading node {node[:10]}", "GET", path, None, data_uuid, after, max_values,
+            max_bytes, settle,
+        )  # fmt: skip
+        if again:
+            yield list(self._values(node, data_uuid, again, None, []))
+
+    def span_runs(
+        self,
+        nodes: Sequence[str],
+        data_uuid: str,
+        after: bytes | None = None,
+        max_values: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Iterator[list[Value]]:
+        """:meth:`dump_runs` of several nodes at once (:mod:`dvidctl.store.nodespan`: values
+        keyed ``tkey | u32 position in nodes``), for a local receiver's span batches."""
+        enc = self.encodings.get(data_uuid)
+        again: list[bytes] = []
+
+        def settle(pending: list[frames.Record]) -> list[tuple[bytes, bytes, bytes]]:
+            return self._settle(pending, enc, again, check=False, suffix=4)
+
+        content = json.dumps({"nodes": list(nodes)}).encode()
+        yield from self._batches(
+            f"reading {len(nodes)} nodes", "POST", f"{self._repo}/span", content, data_uuid,
+            after, max_values, max_bytes, settle,
+        )  # fmt: skip
+        by_node: dict[int, list[bytes]] = {}
+        for wk in again:  # this side made other stored bytes of them: take them as stored
+            by_node.setdefault(int.from_bytes(wk[-4:], "big"), []).append(wk[:-4])
+        for p, tks in sorted(by_node.items()):
+            got = self._values(nodes[p], data_uuid, tks, None, [])
+            yield [(tk + p.to_bytes(4, "big"), d, v) for tk, d, v in got]
+
+    def _batches(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        content: bytes | None,
+        data_uuid: str,
+        after: bytes | None,
+        max_values: int | None,
+        max_bytes: int | None,
+        settle: Callable[[list[frames.Record]], list[tuple[bytes, bytes, bytes]]],
+    ) -> Iterator[list[Value]]:
+        """A dump's or a span's answers in runs (one receiver's batch with the limits),
+        asked again after the last key got when an answer breaks; ``settle`` makes the
+        ``V``/``W`` records gathered into a run of stored values."""
+        enc = self.encodings.get(data_uuid)
         last: list[bytes] = [after] if after is not None else []
         got = [0, 0]  # values, stored bytes: a resumed request asks for the rest
-        path = f"{self._repo}/node/{node}/dump"
 
-        def settle(pending: list[frames.Record]) -> list[Value]:
+        def settled(pending: list[frames.Record]) -> list[Value]:
             if pending:
                 last[:] = [pending[-1].tkey]
             got[0] += len(pending)
-            done = self._settle(pending, enc, again, check=False)
+            done = settle(pending)
+            pending.clear()
             got[1] += sum(len(s) for _, _, s in done)
             return cast(list[Value], done)
 
@@ -266,15 +328,16 @@ class HttpEndpoint(HttpCalls):
                     return
                 params["bytes"] = str(max_bytes - got[1])
             t0 = time.perf_counter()
-            body = self._body("GET", path, params, None, _expect(max_bytes, got[1]))
+            body = self._body(method, path, params, content, _expect(max_bytes, got[1]))
             self.stats.down += len(body)
+            self.stats.up += len(content or b"")
             self.link_bytes += len(body)
             self.link_seconds += time.perf_counter() - t0
             pending: list[frames.Record] = []
-            for rec in read_body(body, "node dump"):
+            for rec in read_body(body, what):
                 if isinstance(rec, frames.ValueRun):
                     if pending:
-                        yield settle(pending)
+                        yield settled(pending)
                     run = rec.triples()
                     last[:] = [run[-1][0]] if run else last
                     got[0] += len(run)
@@ -282,137 +345,11 @@ class HttpEndpoint(HttpCalls):
                     yield cast(list[Value], run)
                     continue
                 if not isinstance(rec, frames.Record) or rec.kind not in "VW":
-                    raise CorruptDataError("a node dump holds a record of another kind")
+                    raise CorruptDataError(f"{what}: the answer holds a record of another kind")
                 pending.append(rec)
                 if len(pending) >= wire.CHUNK:
-                    yield settle(pending)
+                    yield settled(pending)
             if pending:
-                yield settle(pending)
+                yield settled(pending)
 
-        yield from self._resuming(f"reading node {node[:10]}", produce)
-        if again:
-            yield list(self._values(node, data_uuid, again, None, []))
-
-    # ------------------------------------------------------------- receiving
-    def create_repo(self, info: RepoInfo) -> None:
-        body = {"root": info.root, "alias": info.alias, "description": info.description}
-        self._call("POST", "/api/sync/repos", json_body=body)
-        self.repo_ref = info.root
-
-    def put_instances(self, instances: Sequence[InstanceInfo]) -> list[str]:
-        doc = self._call(
-            "POST", self._repo + "/instances", json_body=[asdict(i) for i in instances]
-        )
-        return [str(d) for d in doc.get("shared", [])]
-
-    def create_node(self, info: NodeInfo) -> None:
-        self._call("POST", self._repo + "/nodes", json_body=asdict(info))
-
-    def reopen_node(self, uuid: str) -> None:
-        self._call("POST", f"{self._repo}/node/{uuid}/reopen")
-
-    def apply_batch(
-        self,
-        node: str,
-        data_uuid: str,
-        puts: Sequence[tuple[bytes, bytes, bytes]],
-        deletes: Sequence[bytes],
-    ) -> Applied:
-        enc = self.encodings.get(data_uuid)
-        items = list(wire.encode_values(enc, puts))
-        done, again = self._batch(node, data_uuid, items, deletes)
-        if again:  # the server made other stored bytes of these: send them as they are
-            redo = set(again)
-            rest = [(tk, d, s, 0) for tk, d, s in puts if tk in redo]
-            more, _ = self._batch(node, data_uuid, rest, ())
-            done = Applied(done.puts + more.puts, done.deletes, done.nbytes + more.nbytes)
-        return done
-
-    def batch(self, node: str, data_uuid: str) -> PostedBatch:
-        return PostedBatch(self, node, data_uuid)
-
-    def _batch(
-        self,
-        node: str,
-        data_uuid: str,
-        items: Sequence[tuple[bytes, bytes | None, bytes | None, int]],
-        deletes: Sequence[bytes],
-    ) -> tuple[Applied, list[bytes]]:
-        present = [(tk, d, v, n) for tk, d, v, n in items if d is not None and v is not None]
-
-        def body() -> bytes:
-            w = frames.FrameWriter()
-            if self.dumps:
-                recs = list(frames.value_records([present], w))
-            else:  # an older server: one record per value
-                recs = [w.wired(tk, d, n, v) if n else w.value(tk, d, v) for tk, d, v, n in present]
-            recs += [w.delete(tk) for tk in deletes]
-            return b"".join(frames.encode(recs, w))
-
-        t0 = time.perf_counter()
-        up0 = self.stats.up
-        doc = self._call(
-            "POST", f"{self._repo}/node/{node}/batch", params={"instance": data_uuid}, body=body
-        )
-        self.link_bytes += self.stats.up - up0
-        self.link_seconds += time.perf_counter() - t0
-        again = [bytes.fromhex(str(h)) for h in doc.get("again", [])]
-        return Applied(int(doc["puts"]), int(doc["deletes"]), int(doc["bytes"])), again
-
-    def complete_node(self, info: NodeInfo, compare: Sequence[str]) -> bool:
-        doc = self._call(
-            "POST",
-            f"{self._repo}/node/{info.uuid}/complete",
-            json_body={"node": asdict(info), "compare": list(compare)},
-        )
-        return bool(doc.get("changed"))
-
-    def mark_snapshot(self, uuid: str, stamp: str) -> None:
-        self._call("POST", f"{self._repo}/node/{uuid}/snapshot", json_body={"stamp": stamp})
-
-    def move_branch(self, name: str, old: str | None, new: str) -> str | None:
-        doc = self._call("POST", f"{self._repo}/branch/{name}", json_body={"old": old, "new": new})
-        dropped = doc.get("dropped")
-        return str(dropped) if dropped else None
-
-    def lease_labels(self, name: str, count: int) -> tuple[int, int]:
-        body = {"instance": name, "count": count}
-        doc = self._call("POST", self._repo + "/lease", json_body=body)
-        return int(doc["start"]), int(doc["end"])
-
-
-class PostedBatch:
-    """A batch for a server: gathered here, sent in one request by :meth:`commit`
-    (the server checks every digest and applies it atomically and durably)."""
-
-    overlaps = True
-
-    def __init__(self, ep: HttpEndpoint, node: str, data_uuid: str) -> None:
-        self.ep, self.node, self.data_uuid = ep, node, data_uuid
-        self.items: list[tuple[bytes, bytes, bytes]] = []
-        self.removals: list[bytes] = []
-        self.nbytes = 0
-
-    @property
-    def puts(self) -> int:
-        return len(self.items)
-
-    @property
-    def deletes(self) -> int:
-        return len(self.removals)
-
-    def __len__(self) -> int:
-        return len(self.items) + len(self.removals)
-
-    def put(self, tkey: bytes, dig: bytes, stored: bytes) -> None:
-        self.items.append((tkey, dig, stored))
-        self.nbytes += len(stored)
-
-    def delete(self, tkey: bytes) -> None:
-        self.removals.append(tkey)
-
-    def commit(self) -> Applied:
-        return self.ep.apply_batch(self.node, self.data_uuid, self.items, self.removals)
-
-    def discard(self) -> None:
-        self.items, self.removals = [], []
+        yield from self._resuming(what, produce)

@@ -28,6 +28,7 @@ left idle (:meth:`Transfer.borrow`), so the bound stays one batch per stream.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from operator import itemgetter
 from typing import TYPE_CHECKING, cast
@@ -57,6 +58,8 @@ class Stream:
         self._inflight: tuple[Future[Applied], str] | None = None
         #: Values of the current unit's first batch (``auto`` times converting some).
         self.sample: list[tuple[bytes, bytes]] = []
+        #: Bytes a unit's keys carry after the type key (a span's node position: 4).
+        self._suffix = 0
         #: Set by the transfer when another stream failed.
         self.stop: threading.Event = transfer.stop
         #: The sender's second connection, for a batch read ahead on a slot another stream
@@ -73,28 +76,49 @@ class Stream:
 
     def instance(self, node: str, data_uuid: str, *, list_receiver: bool) -> None:
         """Make the receiver's entries for (node, instance) equal to the sender's."""
+        if list_receiver or not self.dumps:
+            self._unit(data_uuid, lambda: self._diffed(node, data_uuid, list_receiver))
+        else:  # the receiver holds none of it: every value, one batch per request
+            read, open_batch = self._dumping(node, data_uuid)
+            self._unit(data_uuid, lambda: self._everything(data_uuid, read, open_batch))
+
+    def span(self, nodes: Sequence[str], data_uuid: str) -> None:
+        """Give the receiver's ``nodes`` (in its span order, each holding nothing of the
+        instance) the sender's values of them, all in one key-ordered stream
+        (:mod:`dvidctl.store.nodespan`), one batch per request."""
+        o = self.transfer.options
+
+        def read(sender: Endpoint | None, after: bytes | None) -> list[list[Value]]:
+            assert sender is not None
+            span_runs = sender.span_runs  # type: ignore[attr-defined]
+            return list(span_runs(nodes, data_uuid, after, o.batch_values, o.batch_bytes))
+
+        def open_batch() -> BatchWriter:
+            return self.receiver.span_batch(nodes, data_uuid)  # type: ignore[attr-defined]
+
+        self._suffix = 4
+        try:
+            self._unit(data_uuid, lambda: self._everything(data_uuid, read, open_batch))
+        finally:
+            self._suffix = 0
+
+    def _unit(self, data_uuid: str, move: Callable[[], None]) -> None:
         self.transfer.encoding(data_uuid)
         self.sample = []
         self.transfer.enter()
         try:
-            self._instance(node, data_uuid, list_receiver)
+            with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-sync-apply") as pool:
+                self._pool = pool
+                try:
+                    move()
+                    self._wait()
+                finally:
+                    self._pool = None
+                    if self._inflight is not None:  # a failure: let the batch in flight end
+                        self._inflight[0].exception()
+                        self._inflight = None
         finally:
             self.transfer.leave()
-
-    def _instance(self, node: str, data_uuid: str, list_receiver: bool) -> None:
-        with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-sync-apply") as pool:
-            self._pool = pool
-            try:
-                if list_receiver or not self.dumps:
-                    self._diffed(node, data_uuid, list_receiver)
-                else:  # the receiver holds none of it: every value, one batch per request
-                    self._everything(node, data_uuid)
-                self._wait()
-            finally:
-                self._pool = None
-                if self._inflight is not None:  # a failure: let the batch in flight end
-                    self._inflight[0].exception()
-                    self._inflight = None
 
     def _check(self) -> None:
         if self.stop.is_set():
@@ -117,7 +141,8 @@ class Stream:
             put_many(run)
         room = 64 - len(self.sample)
         if room > 0 and self.transfer.undecided(data_uuid):
-            self.sample.extend((tk, v) for tk, _, v in run[:room])
+            cut = self._suffix  # a span's wire keys end in a node position: not the type key's
+            self.sample.extend((tk[: len(tk) - cut], v) for tk, _, v in run[:room])
 
     def _diffed(self, node: str, data_uuid: str, list_receiver: bool) -> None:
         o = self.transfer.options
@@ -145,10 +170,16 @@ class Stream:
                     raise CorruptDataError("the sender answered no value of those asked for")
                 i += got
                 batch = self._maybe_flush(node, data_uuid, batch)
-        self._close(node, data_uuid, batch)
+        self._close(data_uuid, batch)
 
-    def _everything(self, node: str, data_uuid: str) -> None:
-        """Every value of (node, instance), one batch per request.
+    def _everything(
+        self,
+        data_uuid: str,
+        read: Callable[[Endpoint | None, bytes | None], list[list[Value]]],
+        open_batch: Callable[[], BatchWriter],
+    ) -> None:
+        """Every value of a unit (a node's dump, or a span), one batch per request: ``read``
+        gives one batch's runs from a sender after a key, ``open_batch`` the receiver's batch.
 
         A batch read whole from a server says where the next one starts before any of
         it is written: when a slot of the transfer's streams is idle
@@ -169,7 +200,7 @@ class Stream:
                     if ahead is not None:
                         runs, ahead = ahead.result(), None
                     else:
-                        runs = self._batch_runs(self.sender, node, data_uuid, after)
+                        runs = read(self.sender, after)
                     n = nbytes = 0
                     puts = []
                     for run in runs:
@@ -189,11 +220,11 @@ class Stream:
                     full = n >= o.batch_values or nbytes >= o.batch_bytes
                     if full and self._reads_ahead() and self.transfer.borrow():
                         owed = True
-                        ahead = reader.submit(self._batch_runs, self.ahead, node, data_uuid, after)
-                    batch = self.receiver.batch(node, data_uuid)
+                        ahead = reader.submit(read, self.ahead, after)
+                    batch = open_batch()
                     for good in puts:
                         self._put_run(batch, data_uuid, good)
-                    self._close(node, data_uuid, batch)
+                    self._close(data_uuid, batch)
                     if owed:  # this batch is durable: the next one rides on our own slot
                         owed = False
                         self.transfer.give_back()
@@ -218,23 +249,30 @@ class Stream:
             self.ahead = self.sender.fork()  # type: ignore[attr-defined]
         return True
 
-    def _batch_runs(
-        self, sender: Endpoint | None, node: str, data_uuid: str, after: bytes | None
-    ) -> list[list[Value]]:
-        """One batch of ``sender``'s dump (after ``after``), read whole in runs: its own
-        (a server's answer), or its values gathered a few hundred at a time."""
-        assert sender is not None
+    def _dumping(
+        self, node: str, data_uuid: str
+    ) -> tuple[
+        Callable[[Endpoint | None, bytes | None], list[list[Value]]], Callable[[], BatchWriter]
+    ]:
+        """:meth:`_everything`'s ``read`` and ``open_batch`` for one node's dump: a batch read
+        whole in runs, the sender's own (a server's answer), or its values gathered a few
+        hundred at a time."""
         o = self.transfer.options
-        args = (node, data_uuid, after, o.batch_values, o.batch_bytes)
-        runs = getattr(sender, "dump_runs", None)
-        if runs is not None:
-            return list(runs(*args))
-        out: list[list[Value]] = [[]]
-        for item in sender.dump(*args):
-            if len(out[-1]) >= 256:
-                out.append([])
-            out[-1].append(item)
-        return out
+
+        def read(sender: Endpoint | None, after: bytes | None) -> list[list[Value]]:
+            assert sender is not None
+            args = (node, data_uuid, after, o.batch_values, o.batch_bytes)
+            runs = getattr(sender, "dump_runs", None)
+            if runs is not None:
+                return list(runs(*args))
+            out: list[list[Value]] = [[]]
+            for item in sender.dump(*args):
+                if len(out[-1]) >= 256:
+                    out.append([])
+                out[-1].append(item)
+            return out
+
+        return read, lambda: self.receiver.batch(node, data_uuid)
 
     def _maybe_flush(self, node: str, data_uuid: str, batch: BatchWriter) -> BatchWriter:
         o = self.transfer.options
@@ -243,7 +281,7 @@ class Stream:
             return self.receiver.batch(node, data_uuid)
         return batch
 
-    def _close(self, node: str, data_uuid: str, batch: BatchWriter) -> None:
+    def _close(self, data_uuid: str, batch: BatchWriter) -> None:
         if len(batch):
             self._flush(data_uuid, batch)
         else:

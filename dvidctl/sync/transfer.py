@@ -28,13 +28,13 @@ after a failure no other node is completed, the other streams stop after their
 batch, and the first failure is raised. So a rerun sends again at most one batch
 per stream. Branch heads move after the transfer (the callers).
 
+**Spans.** When every node a plan moves is one the receiver holds nothing of (a
+clone), each instance several of them wrote moves in one key-ordered stream instead
+of a dump per node, so that the receiver's table files do not overlap
+(:mod:`dvidctl.sync.spans`): every node is created first and completed last.
+
 **Wire encoding** (:attr:`Options.wire`): label blocks may travel as DVID's label
-Block under zstd (``labelblock``, 2-3.5x fewer bytes, :mod:`dvidctl.api.wire`)
-when both sides speak it. ``auto`` picks per transfer: it starts with stored
-bytes, and after the first batch of an instance that has the encoding compares
-the seconds the smaller form would save on the link seen so far (bytes over the
-rate of the requests made) with the seconds converting costs (timed on values
-of that batch, both ways); it switches when the link is the slower.
+Block under zstd when both sides speak it; :mod:`dvidctl.sync.wirechoice` decides.
 """
 
 from __future__ import annotations
@@ -42,17 +42,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from queue import SimpleQueue
 
-from dvidctl.datatypes.registry import WireEncoding
 from dvidctl.store.nodedelta import Applied
 from dvidctl.sync.endpoint import Endpoint
 from dvidctl.sync.plan import NodeStep, Plan
 from dvidctl.sync.results import Progress, ProgressFn, Stats
+from dvidctl.sync.spans import Units, order_spans, span_units
 from dvidctl.sync.stream import Stream
+from dvidctl.sync.wirechoice import WireChoice
 
 #: Keys a transfer moves on one stream, at most (more streams are not worth their
 #: connections and threads); fewer when a quarter batch is fewer.
@@ -83,7 +85,7 @@ class Options:
     streams: int = 2
 
 
-class Transfer:
+class Transfer(WireChoice):
     """Moves the nodes of a plan from ``sender`` to ``receiver``, counting into ``stats``."""
 
     def __init__(
@@ -107,13 +109,7 @@ class Transfer:
         self._done = 0
         self._total = 0
         self._node = ""
-        #: ``auto``'s choice once made (None: not yet), and each instance's encoding.
-        self._auto: bool | None = None
-        self._encodings: dict[str, WireEncoding | None] = {}
-        self._pending: dict[str, WireEncoding] = {}
-        #: What ``auto`` measured: per value, seconds converting and bytes saved, and
-        #: the link's bytes per second.
-        self.measured: dict[str, float] = {}
+        self._init_wire()
         #: Counters, progress and encoding choices are shared by the streams.
         self._lock = threading.RLock()
         #: Set when a stream failed: the others stop after their batch.
@@ -141,12 +137,15 @@ class Transfer:
         for step in plan.steps:  # before the streams: a datatype's first import (a CLI's)
             for data_uuid, _ in self._units(step):  # then holds up no stream's batch
                 self.encoding(data_uuid)
+        units = span_units(plan, self.sender, self.receiver, self._units)
         try:
-            if n <= 1:
+            if units is not None:
+                self._spanned(plan, units, min(n, len(units)))
+            elif n <= 1:
                 for step in plan.steps:
                     self.node(step)
-                return
-            self._concurrent(plan, n)
+            else:
+                self._concurrent(plan, n)
         finally:
             self._join_streams()
 
@@ -231,19 +230,20 @@ class Transfer:
             st.ahead = None
         del self._streams[1:]
 
-    def _concurrent(self, plan: Plan, n: int) -> None:
-        """The units on ``n`` streams of forked endpoints (the main ones stay with this
-        thread: node creation and completion)."""
+    def _fork_streams(self, n: int) -> Callable[[Callable[[Stream], None]], None]:
+        """``n`` streams of forked endpoints (the main ones stay with this thread: node
+        creation and completion), and a function that runs a job on a free one, recording
+        the first failure and stopping the others after their batch."""
         free: SimpleQueue[Stream] = SimpleQueue()
         for _ in range(n):
             st = Stream(self, self.sender.fork(), self.receiver.fork())
             self._streams.append(st)
             free.put(st)
 
-        def unit(node: str, data_uuid: str, list_receiver: bool) -> None:
+        def on_stream(job: Callable[[Stream], None]) -> None:
             st = free.get()
             try:
-                st.instance(node, data_uuid, list_receiver=list_receiver)
+                job(st)
             except BaseException as exc:
                 with self._lock:
                     if self._failure is None and not self.stop.is_set():
@@ -252,6 +252,20 @@ class Transfer:
                 raise
             finally:
                 free.put(st)
+
+        return on_stream
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    def _concurrent(self, plan: Plan, n: int) -> None:
+        """The units on ``n`` streams, nodes started up to :data:`AHEAD` ahead."""
+        on_stream = self._fork_streams(n)
+
+        def unit(node: str, data_uuid: str, list_receiver: bool) -> None:
+            on_stream(lambda st: st.instance(node, data_uuid, list_receiver=list_receiver))
 
         started: deque[tuple[NodeStep, list[Future[None]]]] = deque()
         with ThreadPoolExecutor(n, thread_name_prefix="dvidctl-sync-stream") as pool:
@@ -273,95 +287,46 @@ class Transfer:
                         f.cancel()
                 raise
             finally:
-                if self._failure is not None:
-                    failure, self._failure = self._failure, None
-                    raise failure
+                self._raise_failure()
+
+    def _spanned(self, plan: Plan, units: Units, n: int) -> None:
+        """Every node created (parents first), the units moved (spans and single dumps, on
+        ``n`` streams), then every node completed in plan order (:mod:`dvidctl.sync.spans`)."""
+        for step in plan.steps:
+            self._start(step)
+        order_spans(units, self.receiver)
+        jobs: list[Callable[[Stream], None]] = [
+            partial(Stream.span, nodes=nodes, data_uuid=d) for d, nodes in units.spans
+        ]
+        jobs += [
+            partial(Stream.instance, node=u, data_uuid=d, list_receiver=False)
+            for u, d in units.dumps
+        ]
+        if n <= 1:
+            for job in jobs:
+                job(self._main)
+        else:
+            on_stream = self._fork_streams(n)
+            with ThreadPoolExecutor(n, thread_name_prefix="dvidctl-sync-stream") as pool:
+                futs = [pool.submit(on_stream, job) for job in jobs]
+                try:
+                    for f in futs:
+                        f.result()
+                except BaseException:
+                    self.stop.set()
+                    for f in futs:
+                        f.cancel()
+                    raise
+                finally:
+                    self._raise_failure()
+        for step in plan.steps:
+            self._finish(step)
 
     def _end(self, step: NodeStep, futs: list[Future[None]]) -> None:
         """Wait for the step's units, then complete its node."""
         for f in futs:
             f.result()
         self._finish(step)
-
-    # ------------------------------------------------------------ encodings
-    def encoding(self, data_uuid: str) -> None:
-        """Set (once per instance) the wire encoding its values travel in."""
-        with self._lock:
-            if data_uuid in self._encodings:
-                return
-            mode, name = self.options.wire, "labelblock"
-            offered: WireEncoding | None = None
-            if all(name in ep.speaks for ep in self._eps):
-                offered = self.sender.encoding_for(data_uuid, name)
-                offered = offered or self.receiver.encoding_for(data_uuid, name)
-            enc = offered if mode == name or (mode == "auto" and self._auto) else None
-            if offered is not None:
-                self.stats.labels = "labelblock" if enc is not None else "stored"
-                if mode == "auto" and self._auto is None:
-                    self._pending[data_uuid] = offered  # decided after its first batch
-            self._encodings[data_uuid] = enc
-            self._use(data_uuid, enc)
-
-    def _use(self, data_uuid: str, enc: WireEncoding | None) -> None:
-        for st in self._streams:
-            for ep in (st.sender, st.receiver):
-                ep.use_encoding(data_uuid, enc)
-
-    def undecided(self, data_uuid: str) -> bool:
-        """Whether ``auto`` still waits for values of ``data_uuid`` to time."""
-        return data_uuid in self._pending
-
-    @property
-    def _eps(self) -> tuple[Endpoint, Endpoint]:
-        return self.sender, self.receiver
-
-    def _decide(self, data_uuid: str, sample: list[tuple[bytes, bytes]]) -> None:
-        """``auto``: time converting values of the first batch; switch if the link is the slower."""
-        enc = self._pending.pop(data_uuid, None)
-        if enc is None:
-            return
-        if self._auto is None:
-            self._auto = self._judge(enc, sample)
-            if self._auto is None:
-                self._pending[data_uuid] = enc  # nothing to judge by yet
-                return
-            self.stats.labels = "labelblock" if self._auto else "stored"
-        if self._auto:
-            self._encodings[data_uuid] = enc
-            self._use(data_uuid, enc)
-
-    def _judge(self, enc: WireEncoding, sample: list[tuple[bytes, bytes]]) -> bool | None:
-        """Whether ``enc`` saves more link seconds than it costs (None: nothing to tell by)."""
-        eps = [ep for st in self._streams for ep in (st.sender, st.receiver, st.ahead) if ep]
-        link_b = sum(ep.link_bytes for ep in eps)
-        link_s = sum(ep.link_seconds for ep in eps)
-        if link_s <= 0 or link_b <= 0:
-            return None
-        rate = link_b / link_s
-        for tk, v in sample[:64]:
-            floor = enc.floor_seconds(tk, v)
-            if floor is not None:  # the whole value saved could not pay for the conversion
-                if len(v) / rate <= floor:
-                    self.measured = {"convert_s_at_least": floor, "link_bytes_per_s": rate}
-                    return False
-                break
-        t0 = time.perf_counter()
-        wired: list[tuple[bytes, bytes]] = []
-        saved = 0.0
-        for tk, v in sample[:64]:
-            w = enc.encode_many([(tk, v)])[0]
-            if w is not None:
-                wired.append((tk, w))
-                saved += len(v) - len(w)
-                if len(wired) >= self.options.sample:
-                    break
-        if not wired:
-            return None
-        enc.decode_many(wired)
-        conv = (time.perf_counter() - t0) / len(wired)
-        saved /= len(wired)
-        self.measured = {"convert_s": conv, "saved_bytes": saved, "link_bytes_per_s": rate}
-        return saved / rate > conv
 
     # ------------------------------------------------------------ slots
     def enter(self) -> None:

@@ -38,8 +38,10 @@ def test_a_clone_streams_each_node_without_listing_it(src: Repository, tmp_path:
         # No label lease: its one small request would go up; this counts the transfer only.
         got = clone(f"{srv.url}/{src.root_uuid}", tmp_path / "copy", label_lease=0)
         s = got.fetch.stats
-        assert s.up == 0  # no wanted keys went up: nothing was listed, nothing asked for
         committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+        # No wanted keys went up (nothing was listed, nothing asked for): only the node lists
+        # of the spans (several new nodes come in one stream per instance, store/nodespan.py).
+        assert s.up <= s.requests * (40 * len(committed) + 20)
         assert s.requests <= 1 + 4 * len(committed)  # the state, then a stream per instance
         with Repository.open(tmp_path / "copy") as copy:
             assert assert_same_nodes(src, copy, committed) > 6000
@@ -86,7 +88,7 @@ class _Older(HttpEndpoint):
 
     def state(self) -> RepoInfo:
         info = super().state()
-        self.dumps, self.speaks = False, []
+        self.dumps, self.spans, self.speaks = False, False, []
         return info
 
 

@@ -258,11 +258,12 @@ def test_clone_killed_half_way_resumes_exactly(tmp_path: Path, victim: str, stre
         env=ENV,
         stderr=subprocess.PIPE,
     )
-    # A clone reads each new node in batches of 16 values, one request each; the client or
-    # the server dies while the big node (1200 values of 4 KB) streams. Before a request
-    # asked for one batch only, that node's whole stream could already sit in the socket
-    # buffers and be lost with the client.
-    srv.wait_for(f"/node/{committed[-1]}/dump?", 1, client)
+    # A clone reads its new nodes in one stream per instance (a span) in batches of 16
+    # values, one request each; the client or the server dies while the keyvalue span (the
+    # big node's 1200 values of 4 KB among them) streams. Before a request asked for one
+    # batch only, the whole stream could already sit in the socket buffers and be lost
+    # with the client.
+    srv.wait_for("/span?", 12, client)
     time.sleep(0.05)
     if victim == "client":
         client.send_signal(signal.SIGKILL)

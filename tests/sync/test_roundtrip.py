@@ -282,10 +282,12 @@ def test_several_streams_move_what_one_stream_moves_and_count_it_the_same(
         with Repository.open(tmp_path / name) as copy:
             assert assert_same_nodes(src, copy, _committed(src)) > 90
             assert all(not n.incoming for n in copy.dag.nodes.values())
-        # Each unit (node, instance) is read in several requests: one stream reads a unit's
-        # requests back to back, several interleave them.
-        units = [re.sub(r"&after=[0-9a-f]*", "", m.split("/node/")[1].split(" ")[0])
-                 for m in _requests(caplog, "/dump?")]  # fmt: skip
+        # Each unit (a span of an instance's new nodes, or one node's dump) is read in
+        # several requests: one stream reads a unit's requests back to back, several
+        # interleave them.
+        reads = [m for m in _requests(caplog, "/api/sync/") if "/dump?" in m or "/span?" in m]
+        units = [re.sub(r"&after=[0-9a-f]*", "", m.split("/api/sync/")[1].split(" ")[0])
+                 for m in reads]  # fmt: skip
         changes = sum(a != b for a, b in zip(units[:-1], units[1:], strict=True))
         switches[name] = changes - (len(set(units)) - 1)
     a, b = got["one"], got["three"]

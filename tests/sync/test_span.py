@@ -1,0 +1,141 @@
+"""Several new nodes come in one key-ordered stream per instance (a span, dvidctl/sync/spans.py):
+the receiver's table files then cover ranges no other file covers, so the close has nothing to
+compact; the same nodes arrive, through each wire encoding, and a server says what is wrong
+with a span asked for wrongly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from dvidctl import Repository
+from dvidctl.api.syncstate import RepoInfo
+from dvidctl.store import nodedelta, space
+from dvidctl.sync.fetch import fetch, fetch_from
+from dvidctl.sync.http import HttpEndpoint
+from dvidctl.sync.push import push
+from dvidctl.sync.transfer import Options
+from tests.sync.helpers import assert_same_nodes, remote, server
+
+#: Batches of 96 KiB whose values go to a table file from the first byte: a small source
+#: ingests many files, as a large clone does with 16 MiB batches.
+OPTIONS = Options(batch_bytes=96 << 10, streams=2)
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Iterator[Repository]:
+    """Grayscale, labels and keyvalues over four committed nodes, each rewriting part of the
+    last one's blocks (every node's values spread over the instance's whole key range)."""
+    rng = np.random.default_rng(3)
+    with Repository.init(tmp_path / "src", alias="span") as repo:
+        repo.new_instance("uint8blk", "gray", {"BlockSize": "16,16,16"})
+        repo.new_instance("labelmap", "seg", {"BlockSize": "16,16,16"})
+        repo.new_instance("keyvalue", "kv")
+        gray = rng.integers(0, 255, (64, 64, 64), dtype=np.uint8)
+        seg = np.kron(rng.integers(1, 9, (8, 8, 8), dtype=np.uint64), np.ones((8, 8, 8), np.uint64))
+        for i in range(4):
+            n = repo.head
+            gray[:, :, i::4] = rng.integers(0, 255, gray[:, :, i::4].shape, dtype=np.uint8)
+            n.instance("gray").put_subvolume(gray, (0, 0, 0))
+            seg[i * 8 : i * 8 + 8] += np.uint64(10)
+            n.instance("seg").put_subvolume(seg, (0, 0, 0))
+            n.instance("kv").put_many({f"k{j:04d}": rng.bytes(300) for j in range(i, 400, 3)})
+            repo.commit(f"c{i}")
+        yield repo
+
+
+class _NodeByNode(HttpEndpoint):
+    """The client's view of a server from before spans."""
+
+    def state(self) -> RepoInfo:
+        info = super().state()
+        self.spans = False
+        return info
+
+
+def _overlapping_share(repo: Repository) -> float:
+    """The share of the ``data`` table files' bytes beyond their live estimate: what a
+    compaction of the whole range would find to merge (0: no two files' key ranges meet)."""
+    files = space.data_files(repo.engine)  # type: ignore[arg-type]
+    est = space.estimate(files, b"", b"\xff" * 8)
+    return est.excess_bytes / est.total_bytes
+
+
+def test_a_clone_in_spans_leaves_nothing_to_compact(
+    src: Repository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(nodedelta, "SPILL_BYTES", 0)  # every batch a table file
+    caplog.set_level(logging.INFO, logger="dvidctl.server")
+    committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+    excess = {}
+    with server(tmp_path / "store") as srv:
+        push(src, remote(srv, src.root_uuid))
+        for name, ep in (("span", None), ("node", _NodeByNode(srv.url, src.root_uuid))):
+            caplog.clear()
+            path = tmp_path / name
+            with Repository.init(path, root_uuid=src.root_uuid, incoming_root=True) as dst:
+                sender = ep or HttpEndpoint(srv.url, src.root_uuid)
+                got = fetch_from(dst, "origin", sender, options=OPTIONS, lease=0)
+                assert got.stats.batches > 12  # each unit in several batches
+                assert assert_same_nodes(src, dst, committed) > 1000
+                excess[name] = _overlapping_share(dst)  # before the close could compact
+            lines = [r.getMessage() for r in caplog.records]
+            spans = sum("/span?" in m for m in lines)
+            dumps = sum("/dump?" in m for m in lines)
+            assert (spans > 9 and dumps == 0) if name == "span" else (spans == 0 and dumps > 9)
+            with Repository.open(path) as again:  # and nothing left to move
+                assert fetch(again, remote(srv, src.root_uuid)).stats.keys == 0
+    assert excess["span"] == 0
+    assert excess["node"] > 0.1  # node by node: each node's files overlap the others' (0.3-0.5)
+
+
+@pytest.mark.parametrize("encoding", ["stored", "labelblock"])
+def test_a_span_moves_labels_in_each_wire_encoding(
+    src: Repository, tmp_path: Path, encoding: str
+) -> None:
+    """Label blocks travel in DVID's encoding inside a span too; the receiver makes the same
+    stored bytes (digests agree), so the next fetch finds nothing to send."""
+    committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+    with server(tmp_path / "store") as srv:
+        push(src, remote(srv, src.root_uuid))
+        opts = Options(batch_bytes=96 << 10, wire=encoding)
+        with Repository.init(tmp_path / "c", root_uuid=src.root_uuid, incoming_root=True) as dst:
+            ep = HttpEndpoint(srv.url, src.root_uuid)
+            got = fetch_from(dst, "origin", ep, options=opts, lease=0)
+            assert got.stats.labels == encoding
+            assert assert_same_nodes(src, dst, committed) > 1000
+            again = fetch(dst, remote(srv, src.root_uuid))
+            assert again.stats.keys == 0 and again.stats.nodes == 0
+
+
+def test_a_server_refuses_a_span_asked_for_wrongly(src: Repository, tmp_path: Path) -> None:
+    """400 for a body without nodes, a node named twice, an unversioned instance or a bad
+    ``after``; 404 for a node or an instance it lacks; and it keeps serving."""
+    nodes = [n.uuid for n in src.dag.nodes.values() if n.locked]
+    with server(tmp_path / "store") as srv:
+        push(src, remote(srv, src.root_uuid))
+        gray = src.state.instances["gray"].data_uuid
+        url = f"{srv.url}/api/sync/{src.root_uuid}/span"
+        cases = [
+            ({"instance": gray}, {"nodes": []}, 400, "nodes"),
+            ({"instance": gray}, {"nodes": "abc"}, 400, "nodes"),
+            ({"instance": gray}, {"nodes": [nodes[0], nodes[0]]}, 400, "twice"),
+            ({"instance": gray, "after": "zz"}, {"nodes": nodes}, 400, "hex"),
+            ({"instance": gray}, {"nodes": [nodes[0], "f" * 32]}, 404, "no node"),
+            ({"instance": "0" * 32}, {"nodes": nodes}, 404, "no data instance"),
+            ({}, {"nodes": nodes}, 400, "instance"),
+        ]
+        for params, body, status, words in cases:
+            r = httpx.post(url, params=params, json=body)
+            assert r.status_code == status, (params, body, r.text)
+            assert words in r.json()["message"], r.text
+        r = httpx.post(url, params={"instance": gray, "limit": "3"}, json={"nodes": nodes})
+        assert r.status_code == 200 and r.content.startswith(b"DVSYNC1\n")
