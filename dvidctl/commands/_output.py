@@ -246,20 +246,26 @@ def transfer_progress(description: str, *, enabled: bool = True) -> Iterator[Any
     cols = [
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} nodes"),
+        TextColumn("{task.fields[nodes]} nodes"),
         TextColumn("{task.fields[keys]} keys  {task.fields[size]}  {task.fields[rate]}"),
         TimeRemainingColumn(),
     ]
     with Progress(*cols, console=_console("stderr"), transient=True) as bar:
-        task = bar.add_task(description, total=None, keys=0, size="0 B", rate="")
+        task = bar.add_task(description, total=None, keys=0, size="0 B", rate="", nodes="0/?")
 
         def update(p: Any) -> None:
             s = p.stats
             elapsed = max(time.monotonic() - t0, 1e-6)
+            total, done = max(p.nodes_total, 1), p.nodes_done
+            keys_total = getattr(p, "keys_total", None)
+            if keys_total:  # keys known: the bar moves with them (a span ends all nodes at once)
+                total = keys_total + p.nodes_total
+                done = min(keys_total, s.keys + s.same) + p.nodes_done
             bar.update(
                 task,
-                total=max(p.nodes_total, 1),
-                completed=p.nodes_done,
+                total=total,
+                completed=done,
+                nodes=f"{p.nodes_done}/{p.nodes_total}",
                 keys=s.keys,
                 size=decimal(s.bytes),
                 rate=f"{decimal(int(s.bytes / elapsed))}/s",

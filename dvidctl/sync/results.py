@@ -63,6 +63,9 @@ class Progress:
     stats: Stats
     #: The node being moved (UUID), if any.
     node: str = ""
+    #: The keys the moving nodes hold, when their digests count them all (None: not
+    #: known): the bar's measure, since a clone's spans complete every node at its end.
+    keys_total: int | None = None
 
 
 ProgressFn = Callable[[Progress], None]

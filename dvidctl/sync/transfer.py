@@ -108,6 +108,7 @@ class Transfer(WireChoice):
         self.phase = phase
         self._done = 0
         self._total = 0
+        self._keys_total: int | None = None
         self._node = ""
         self._init_wire()
         #: Counters, progress and encoding choices are shared by the streams.
@@ -126,11 +127,14 @@ class Transfer(WireChoice):
     def _report(self) -> None:
         if self.progress is not None:
             with self._lock:
-                self.progress(Progress(self.phase, self._done, self._total, self.stats, self._node))
+                done, total, node = self._done, self._total, self._node
+                keys = self._keys_total
+                self.progress(Progress(self.phase, done, total, self.stats, node, keys))
 
     def run(self, plan: Plan) -> None:
         """Every step of ``plan``, in order (several streams: see the module doc)."""
         self._total = len(plan.moving)
+        self._keys_total = _keys_total(plan, self._units)
         self.stats.nodes_same += len(plan.same)
         self._report()
         n = self._stream_count(plan)
@@ -208,7 +212,8 @@ class Transfer(WireChoice):
         for step in plan.steps:
             for data_uuid, _ in self._units(step):
                 units += 1
-                keys += _key_count(step, data_uuid, self.options.batch_values)
+                count = _key_count(step, data_uuid)
+                keys += self.options.batch_values + 1 if count is None else count
         if not forks or keys <= min(SMALL_TRANSFER, self.options.batch_values // 4):
             return 1
         return min(n, units)
@@ -384,11 +389,23 @@ class Transfer(WireChoice):
         self._report()
 
 
-def _key_count(step: NodeStep, data_uuid: str, unknown: int) -> int:
-    """Keys the sender's node holds for the instance (its digest says), else ``unknown``."""
+def _key_count(step: NodeStep, data_uuid: str) -> int | None:
+    """Keys the sender's node holds for the instance (its digest says), else None."""
     digests = step.info.digests or {}
     _, _, count = str(digests.get(data_uuid, "")).partition(":")
-    return int(count) if count.isdigit() else unknown + 1
+    return int(count) if count.isdigit() else None
+
+
+def _keys_total(plan: Plan, units_of: Callable[[NodeStep], list[tuple[str, bool]]]) -> int | None:
+    """The keys the plan's units hold on the sender, if every one's digest counts them."""
+    total = 0
+    for step in plan.moving:
+        for data_uuid, _ in units_of(step):
+            n = _key_count(step, data_uuid)
+            if n is None:
+                return None
+            total += n
+    return total
 
 
 class Clock:

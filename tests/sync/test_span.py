@@ -19,6 +19,7 @@ from dvidctl.store import nodedelta, space
 from dvidctl.sync.fetch import fetch, fetch_from
 from dvidctl.sync.http import HttpEndpoint
 from dvidctl.sync.push import push
+from dvidctl.sync.results import Progress
 from dvidctl.sync.transfer import Options
 from tests.sync.helpers import assert_same_nodes, remote, server
 
@@ -139,3 +140,27 @@ def test_a_server_refuses_a_span_asked_for_wrongly(src: Repository, tmp_path: Pa
             assert words in r.json()["message"], r.text
         r = httpx.post(url, params={"instance": gray, "limit": "3"}, json={"nodes": nodes})
         assert r.status_code == 200 and r.content.startswith(b"DVSYNC1\n")
+
+
+def test_progress_counts_keys_while_spans_complete_nodes_at_their_end(
+    src: Repository, tmp_path: Path
+) -> None:
+    """A span completes every node at its end, so a bar measured in nodes would sit at 0
+    until then: each report carries the keys the sender's digests count, and the keys
+    moved so far grow towards them."""
+    committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+    seen: list[tuple[int, int, int, int | None]] = []  # the counters change in place
+
+    def report(p: Progress) -> None:
+        seen.append((p.nodes_done, p.nodes_total, p.stats.keys, p.keys_total))
+
+    with server(tmp_path / "store") as srv:
+        push(src, remote(srv, src.root_uuid))
+        with Repository.init(tmp_path / "c", root_uuid=src.root_uuid, incoming_root=True) as dst:
+            ep = HttpEndpoint(srv.url, src.root_uuid)
+            got = fetch_from(dst, "origin", ep, options=OPTIONS, lease=0, progress=report)
+            total = assert_same_nodes(src, dst, committed)
+    assert {keys_total for *_, keys_total in seen} == {total} and got.stats.keys == total
+    before_any_node = [keys for done, _, keys, _ in seen if done == 0]
+    assert len(set(before_any_node)) > 5 and max(before_any_node) == total
+    assert seen[-1][0] == seen[-1][1] == len(committed)
