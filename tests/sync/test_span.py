@@ -16,6 +16,7 @@ import pytest
 from dvidctl import Repository
 from dvidctl.api.syncstate import RepoInfo
 from dvidctl.store import nodedelta, space
+from dvidctl.sync import spans
 from dvidctl.sync.fetch import fetch, fetch_from
 from dvidctl.sync.http import HttpEndpoint
 from dvidctl.sync.push import push
@@ -164,3 +165,29 @@ def test_progress_counts_keys_while_spans_complete_nodes_at_their_end(
     before_any_node = [keys for done, _, keys, _ in seen if done == 0]
     assert len(set(before_any_node)) > 5 and max(before_any_node) == total
     assert seen[-1][0] == seen[-1][1] == len(committed)
+
+
+def test_a_plan_of_more_nodes_than_a_span_names_moves_in_several_spans(
+    src: Repository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each request carries its span's node list, so a span names at most SPAN_NODES nodes
+    (here 2): the four committed nodes of an instance come as two spans of 2 consecutive
+    nodes."""
+    monkeypatch.setattr(spans, "SPAN_NODES", 2)
+    caplog.set_level(logging.INFO, logger="dvidctl.server")
+    committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+    with server(tmp_path / "store") as srv:
+        push(src, remote(srv, src.root_uuid))
+        caplog.clear()
+        with Repository.init(tmp_path / "c", root_uuid=src.root_uuid, incoming_root=True) as dst:
+            got = fetch_from(dst, "origin", HttpEndpoint(srv.url, src.root_uuid), lease=0)
+            assert assert_same_nodes(src, dst, committed) == got.stats.keys
+        firsts = [
+            r.getMessage()
+            for r in caplog.records
+            if "/span?" in r.getMessage() and "after=" not in r.getMessage()
+        ]
+        assert len(committed) == 4 and len(firsts) == 3 * 2  # three instances, two spans each
