@@ -40,8 +40,9 @@ LOCAL_CONFIG = "local_"
 Wired = tuple[bytes, bytes, bytes, int]
 #: What this side's sync API offers beyond listings, values and dumps (the state
 #: document says; a client asks an older server nothing else): ``span``, several
-#: nodes in one key-ordered stream (:func:`span_dump`).
-FEATURES = ("span",)
+#: nodes in one key-ordered stream (:func:`span_dump`); ``span-batch``, such a
+#: stream's batches received (``receivespan.apply_span``).
+FEATURES = ("span", "span-batch")
 #: Keys read per engine multi-get when values are streamed.
 VALUE_READ_CHUNK = 256
 

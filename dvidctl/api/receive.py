@@ -32,7 +32,7 @@ from dvidctl.api.versions import _copy, _mirror, _new_node, last_locked
 from dvidctl.datatypes import registry
 from dvidctl.errors import BadRequestError, ConflictError, CorruptDataError, NotFoundError
 from dvidctl.ids import check_instance_name, check_name
-from dvidctl.store import metadata, nodedelta, nodespan
+from dvidctl.store import metadata, nodedelta
 from dvidctl.store.dag import NodeRecord, branch_key, branch_label, now_iso
 from dvidctl.store.engine import WriteBatch
 from dvidctl.store.metadata import InstanceRecord
@@ -196,21 +196,6 @@ def open_batch(repo: Repository, uuid: str, data_uuid: str) -> nodedelta.Incomin
     if not rec.versioned:
         return nodedelta.IncomingBatch(repo.store, repo.dag.root.vid, rec.iid, any_node=True)
     return nodedelta.IncomingBatch(repo.store, node_vid(repo, uuid), rec.iid)
-
-
-def span_order(repo: Repository, uuids: Sequence[str]) -> list[str]:
-    """``uuids`` in the order of this side's version ids: the order a span asks in, so that
-    its wire keys sort as the data keys they become (:mod:`dvidctl.store.nodespan`)."""
-    return sorted(uuids, key=lambda u: node_vid(repo, u))
-
-
-def open_span(repo: Repository, data_uuid: str, uuids: Sequence[str]) -> nodespan.SpanBatch:
-    """A batch of a span at incoming nodes ``uuids`` (in :func:`span_order`, each holding
-    nothing of the instance when the span started), values put by wire key."""
-    rec = instance_by_data_uuid(repo, data_uuid)
-    if not rec.versioned:
-        raise BadRequestError(f"instance {rec.name} is unversioned: it has no span of nodes")
-    return nodespan.SpanBatch(repo.store, [node_vid(repo, u) for u in uuids], rec.iid)
 
 
 def apply_batch(

@@ -20,6 +20,7 @@ node UUID; ``?instance=`` a data UUID. Bodies use :mod:`dvidctl.httpkit.frames`.
 ``POST /api/sync/{repo}/nodes``                     add an incoming node (JSON NodeInfo)
 ``POST /api/sync/{repo}/node/{node}/reopen``        a complete node becomes incoming again
 ``POST /api/sync/{repo}/node/{node}/batch``         values and removals, applied atomically
+``POST /api/sync/{repo}/span/batch``                a span's values, applied atomically
 ``POST /api/sync/{repo}/node/{node}/complete``      digest check, then committed
 ``POST /api/sync/{repo}/node/{node}/snapshot``      the sender's write stamp of a snapshot
 ``POST /api/sync/{repo}/branch/{name}``             move a branch: compare-and-set
@@ -38,7 +39,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from dvidctl.api import exchange, receive
+from dvidctl.api import exchange, receive, receivespan
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo
 from dvidctl.errors import BadRequestError
 from dvidctl.httpkit import frames
@@ -132,6 +133,22 @@ def batch(call: Call) -> Response:
 
 
 @errors_as_json
+def span_batch(call: Call) -> Response:
+    """Apply one batch of a span: ``K`` records name the span's nodes (their UUIDs, in
+    order: a value's position), then ``V``/``W`` values keyed ``tkey | u32 position``.
+    Answered as :func:`batch` (``again``: wire keys to send again as stored)."""
+    records = framed_body(call)
+    nodes = [r.tkey.decode("ascii", "replace") for r in records if r.kind == "K"]
+    if not nodes:
+        raise BadRequestError("a span batch names its nodes first (K records)")
+    items = [(r.tkey, r.digest, r.value, r.encoding) for r in records if r.kind in "VW"]
+    done, again = receivespan.apply_span(call_repo(call), call_instance(call), nodes, items)
+    return json_response(
+        {"puts": done.puts, "deletes": 0, "bytes": done.nbytes, "again": [k.hex() for k in again]}
+    )
+
+
+@errors_as_json
 def complete(call: Call) -> Response:
     """Compare digests with the sender's, then mark the node complete and committed."""
     body = call.json_object()
@@ -188,6 +205,14 @@ ROUTES = routes_syncsend.ROUTES + [
         ("POST",),
         batch,
         "Sync: apply a verified batch (V or W records; answers keys to send again as stored)",
+        body=_F,
+    ),
+    Route(
+        _S + "/span/batch",
+        ("POST",),
+        span_batch,
+        "Sync: apply a verified batch of a span (K records: its nodes; V or W values keyed"
+        " tkey|u32 position; answers keys to send again as stored)",
         body=_F,
     ),
     Route(_NODE + "/complete", ("POST",), complete, "Sync: check digests, commit", body=_J),

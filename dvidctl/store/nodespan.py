@@ -153,7 +153,8 @@ def _limited(
 
 
 class SpanBatch(IncomingBatch):
-    """One batch of a span at incoming nodes ``vids`` (ascending), built as values arrive.
+    """One batch of a span at incoming nodes ``vids`` (ascending, unless ``any_order``),
+    built as values arrive.
 
     Values are put by wire key (:func:`split_wire_key`); their data keys come in key
     order, so they go into the table file the commit ingests as they arrive, and each
@@ -163,10 +164,21 @@ class SpanBatch(IncomingBatch):
     """
 
     def __init__(
-        self, store: VersionedStore, vids: Sequence[int], iid: int, *, warm: bool = False
+        self,
+        store: VersionedStore,
+        vids: Sequence[int],
+        iid: int,
+        *,
+        warm: bool = False,
+        any_order: bool = False,
     ) -> None:
-        if not vids or list(vids) != sorted(set(vids)):
+        if not vids or len(set(vids)) != len(vids):
             raise BadRequestError("a span's nodes must be distinct, in version order")
+        if not any_order and list(vids) != sorted(vids):
+            raise BadRequestError("a span's nodes must be distinct, in version order")
+        #: Nodes named in another order than this side's (a server's batch, which comes
+        #: whole): each :meth:`put_many` puts its values in data-key order first.
+        self.any_order = any_order
         self.vids = list(vids)
         super().__init__(store, self.vids[0], iid, warm=warm)
         self._suffixes = [u32(v) for v in self.vids]
@@ -194,6 +206,8 @@ class SpanBatch(IncomingBatch):
                 self.discard()
                 raise BadRequestError(f"span key {bytes(wk[:40]).hex()} names no node of the span")
             placed.append((pre + tk + suffixes[p], delta_pres[p] + tk, dig, stored))
+        if self.any_order:
+            placed.sort(key=itemgetter(0))
         self._add(placed)
 
     def delete(self, tkey: bytes) -> None:

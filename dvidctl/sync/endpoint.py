@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from dvidctl.api import exchange, receive, wire
+from dvidctl.api import exchange, receive, receivespan, wire
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
 from dvidctl.datatypes.registry import WireEncoding
 from dvidctl.store.nodedelta import Applied, check_stored
@@ -193,6 +193,7 @@ class LocalEndpoint:
     dumps = True
     #: It sends and receives spans of nodes (:mod:`dvidctl.store.nodespan`).
     spans = True
+    takes_spans = True
     link_bytes = 0
     link_seconds = 0.0
 
@@ -275,11 +276,11 @@ class LocalEndpoint:
 
     def span_order(self, nodes: Sequence[str]) -> list[str]:
         """``nodes`` in the order a span into this side asks for them."""
-        return receive.span_order(self.repo, nodes)
+        return receivespan.span_order(self.repo, nodes)
 
     def span_batch(self, nodes: Sequence[str], data_uuid: str) -> BatchWriter:
         """A batch of a span into ``nodes`` (in :meth:`span_order`), values by wire key."""
-        return receive.open_span(self.repo, data_uuid, nodes)
+        return receivespan.open_span(self.repo, data_uuid, nodes)
 
     def create_repo(self, info: RepoInfo) -> None:
         receive.check_root(self.repo, info.root)

@@ -61,6 +61,7 @@ class HttpEndpoint(HttpReceiving):
         self.dumps = False
         #: The server sends spans of nodes (its state document lists the ``span`` feature).
         self.spans = False
+        self.takes_spans = False
         #: Body bytes and seconds of the values and batch requests: the link rate seen.
         self.link_bytes = 0
         self.link_seconds = 0.0
@@ -83,6 +84,7 @@ class HttpEndpoint(HttpReceiving):
         other.speaks = self.speaks
         other.dumps = self.dumps
         other.spans = self.spans
+        other.takes_spans = self.takes_spans
         return other
 
     def use_encoding(self, data_uuid: str, enc: WireEncoding | None) -> None:
@@ -99,6 +101,7 @@ class HttpEndpoint(HttpReceiving):
         self.speaks = [n for n in info.wire if n in wire.NUMBERS]
         self.dumps = isinstance(doc, dict) and "wire" in doc
         self.spans = "span" in info.features
+        self.takes_spans = "span-batch" in info.features
         self.repo_ref = info.root  # from now on the root names it, not a prefix
         return info
 

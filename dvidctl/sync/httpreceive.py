@@ -9,12 +9,14 @@ as stored bytes (a wire encoding it could not make byte for byte).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from typing import cast
 
 from dvidctl.api import wire
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
 from dvidctl.datatypes.registry import WireEncoding
+from dvidctl.errors import BadRequestError
 from dvidctl.httpkit import frames
 from dvidctl.store.nodedelta import Applied
 from dvidctl.sync.httpcalls import HttpCalls
@@ -27,6 +29,8 @@ class HttpReceiving(HttpCalls):
     encodings: dict[str, WireEncoding]
     #: The server reads value runs (``B``) in batches (see ``HttpEndpoint.dumps``).
     dumps: bool
+    #: The server takes spans' batches (its state document lists ``span-batch``).
+    takes_spans: bool
     #: Body bytes and seconds of the values and batch requests: the link rate seen.
     link_bytes: int
     link_seconds: float
@@ -86,15 +90,58 @@ class HttpReceiving(HttpCalls):
             recs += [w.delete(tk) for tk in deletes]
             return b"".join(frames.encode(recs, w))
 
+        return self._posted(f"{self._repo}/node/{node}/batch", data_uuid, body)
+
+    def _posted(
+        self, path: str, data_uuid: str, body: Callable[[], bytes]
+    ) -> tuple[Applied, list[bytes]]:
+        """POST a batch (``body`` rebuilt for each try); what it applied, and ``again``."""
         t0 = time.perf_counter()
         up0 = self.stats.up
-        doc = self._call(
-            "POST", f"{self._repo}/node/{node}/batch", params={"instance": data_uuid}, body=body
-        )
+        doc = self._call("POST", path, params={"instance": data_uuid}, body=body)
         self.link_bytes += self.stats.up - up0
         self.link_seconds += time.perf_counter() - t0
         again = [bytes.fromhex(str(h)) for h in doc.get("again", [])]
         return Applied(int(doc["puts"]), int(doc["deletes"]), int(doc["bytes"])), again
+
+    def span_order(self, nodes: Sequence[str]) -> list[str]:
+        """``nodes`` as they are: the server puts each whole batch in its own order."""
+        return list(nodes)
+
+    def span_batch(self, nodes: Sequence[str], data_uuid: str) -> PostedBatch:
+        """A batch of a span into ``nodes`` (values by wire key), sent whole by ``commit``."""
+        return PostedBatch(self, "", data_uuid, nodes)
+
+    def apply_span(
+        self, nodes: Sequence[str], data_uuid: str, puts: Sequence[tuple[bytes, bytes, bytes]]
+    ) -> Applied:
+        """One batch of a span, in the instance's wire encoding where it has one (type keys
+        are the wire keys less their 4-byte position); what the server could not make the
+        same goes again as stored."""
+        enc = self.encodings.get(data_uuid)
+        made = wire.encode_values(enc, [(wk[:-4], d, v) for wk, d, v in puts])
+        items = [(wk, d, p, n) for (wk, d, _), (_, _, p, n) in zip(puts, made, strict=True)]
+        done, again = self._span_batch(nodes, data_uuid, items)
+        if again:
+            redo = set(again)
+            rest = [(wk, d, s, 0) for wk, d, s in puts if wk in redo]
+            more, _ = self._span_batch(nodes, data_uuid, rest)
+            done = Applied(done.puts + more.puts, 0, done.nbytes + more.nbytes)
+        return done
+
+    def _span_batch(
+        self,
+        nodes: Sequence[str],
+        data_uuid: str,
+        items: Sequence[tuple[bytes, bytes, bytes | None, int]],
+    ) -> tuple[Applied, list[bytes]]:
+        def body() -> bytes:
+            w = frames.FrameWriter()
+            recs: list[frames.Encoded] = [w.key(u.encode()) for u in nodes]
+            recs += frames.value_records([cast(list[tuple[bytes, bytes, bytes, int]], items)], w)
+            return b"".join(frames.encode(recs, w))
+
+        return self._posted(f"{self._repo}/span/batch", data_uuid, body)
 
     def complete_node(self, info: NodeInfo, compare: Sequence[str]) -> bool:
         doc = self._call(
@@ -124,8 +171,12 @@ class PostedBatch:
 
     overlaps = True
 
-    def __init__(self, ep: HttpReceiving, node: str, data_uuid: str) -> None:
+    def __init__(
+        self, ep: HttpReceiving, node: str, data_uuid: str, span: Sequence[str] = ()
+    ) -> None:
         self.ep, self.node, self.data_uuid = ep, node, data_uuid
+        #: A span's nodes: values are keyed by wire key, and removals are refused.
+        self.span = list(span)
         self.items: list[tuple[bytes, bytes, bytes]] = []
         self.removals: list[bytes] = []
         self.nbytes = 0
@@ -146,9 +197,13 @@ class PostedBatch:
         self.nbytes += len(stored)
 
     def delete(self, tkey: bytes) -> None:
+        if self.span:
+            raise BadRequestError("a span removes nothing: it fills nodes that hold nothing")
         self.removals.append(tkey)
 
     def commit(self) -> Applied:
+        if self.span:
+            return self.ep.apply_span(self.span, self.data_uuid, self.items)
         return self.ep.apply_batch(self.node, self.data_uuid, self.items, self.removals)
 
     def discard(self) -> None:

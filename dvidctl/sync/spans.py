@@ -11,11 +11,13 @@ A plan moves by spans when every node it moves is one the receiver holds nothing
 (created by this transfer, or an incoming node still empty: a clone's root), the
 sender offers spans (a server's state document lists the ``span`` feature; a sender
 wrapped to filter its listings, as a partial clone by region does, offers none) and
-the receiver takes them (a local repository). Then each instance written by two
-nodes or more is one span unit over those nodes; an instance only one node wrote
-stays a dump of that node. Every node is created first, parents first, and completed
-last, in plan order, once every unit has ended: an interrupted span leaves incoming
-nodes that a rerun diffs as usual (at most the batch in flight per stream again).
+the receiver takes them (a local repository; a server whose document lists
+``span-batch``, which gets each batch whole and puts it in its own key order). Then
+each instance written by two nodes or more is one span unit over those nodes; an
+instance only one node wrote stays a dump of that node. Every node is created first,
+parents first, and completed last, in plan order, once every unit has ended: an
+interrupted span leaves incoming nodes that a rerun diffs as usual (at most the batch
+in flight per stream again).
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ def offers_spans(sender: Endpoint, receiver: Endpoint) -> bool:
     sends = callable(getattr(type(sender), "span_runs", None)) and bool(
         getattr(sender, "spans", False)
     )
-    takes = callable(getattr(type(receiver), "span_batch", None))
+    takes = callable(getattr(type(receiver), "span_batch", None)) and bool(
+        getattr(receiver, "takes_spans", False)
+    )
     return sends and takes
 
 

@@ -22,7 +22,7 @@ from dvidctl.sync.http import HttpEndpoint
 from dvidctl.sync.push import push
 from dvidctl.sync.results import Progress
 from dvidctl.sync.transfer import Options
-from tests.sync.helpers import assert_same_nodes, remote, server
+from tests.sync.helpers import assert_same_nodes, remote, served, server
 
 #: Batches of 96 KiB whose values go to a table file from the first byte: a small source
 #: ingests many files, as a large clone does with 16 MiB batches.
@@ -191,3 +191,47 @@ def test_a_plan_of_more_nodes_than_a_span_names_moves_in_several_spans(
             if "/span?" in r.getMessage() and "after=" not in r.getMessage()
         ]
         assert len(committed) == 4 and len(firsts) == 3 * 2  # three instances, two spans each
+
+
+@pytest.mark.parametrize("encoding", ["stored", "labelblock"])
+def test_a_push_to_a_new_server_sends_spans_it_writes_in_its_key_order(
+    src: Repository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    encoding: str,
+) -> None:
+    """The same the other way: a server that lists ``span-batch`` gets each span's batch
+    whole and puts it in its own key order, so its table files do not overlap either."""
+    monkeypatch.setattr(nodedelta, "SPILL_BYTES", 0)  # every batch a table file
+    caplog.set_level(logging.INFO, logger="dvidctl.server")
+    committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+    with server(tmp_path / "store") as srv:
+        opts = Options(batch_bytes=96 << 10, wire=encoding)
+        res = push(src, remote(srv, src.root_uuid), options=opts)
+        assert res.stats.labels == encoding
+        there = served(srv, src.root_uuid)
+        assert assert_same_nodes(src, there, committed) == res.stats.keys > 1000
+        assert _overlapping_share(there) == 0
+        lines = [r.getMessage() for r in caplog.records]
+        assert sum("/span/batch?" in m for m in lines) > 9
+        assert not any("/node/" in m and "/batch?" in m for m in lines)
+        again = push(src, remote(srv, src.root_uuid), options=opts)
+        assert again.up_to_date and again.stats.keys == 0
+
+
+class _NoSpanBatches(HttpEndpoint):
+    """The client's view of a server that sends spans but takes none."""
+
+    def state(self) -> RepoInfo:
+        info = super().state()
+        self.takes_spans = False
+        return info
+
+
+def test_a_server_that_takes_no_spans_gets_node_batches(src: Repository, tmp_path: Path) -> None:
+    committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+    with server(tmp_path / "store") as srv:
+        ep = _NoSpanBatches(srv.url, src.root_uuid)
+        res = push(src, remote(srv, src.root_uuid), endpoint=ep)
+        assert assert_same_nodes(src, served(srv, src.root_uuid), committed) == res.stats.keys
