@@ -63,9 +63,9 @@ def span_runs(
 
     In wire-key order (type key, then position in ``vids``), from the first wire key
     greater than ``after``. With the limits, it ends after the value that brings the
-    count or the stored bytes to one (the receiver's batch). Each list is one scan
-    step's values; a type key's versions may run into the next list. Bad arguments
-    raise here, before anything is read.
+    count or the stored bytes to one (the receiver's batch). Each list holds at most
+    one scan step's values, so memory stays bounded however many versions a type key
+    has. Bad arguments raise here, before anything is read.
     """
     position = {u32(v): u32(i) for i, v in enumerate(vids)}
     if len(position) != len(vids):
@@ -87,48 +87,69 @@ def _runs(
     max_bytes: int | None,
 ) -> Iterator[list[Stored]]:
     vids = [int.from_bytes(v, "big") for v in position]
-    ordered = vids == sorted(vids)  # positions follow this side's key order
     values_left = -1 if max_values is None else max(1, max_values)
     bytes_left = -1 if max_bytes is None else max(0, max_bytes)
-    xd = xxhash.xxh3_128_digest
-    tail: list[Stored] = []  # the last type key's versions: more may follow in the next step
     steps = engine.scan_chunks(CF_DATA, start, prefix_end(prefix), _STEP)
+    if vids == sorted(vids):  # positions follow this side's key order (a clone's, always)
+        source = _in_order(steps, position)
+    else:
+        source = _regrouped(engine, steps, position)
     try:
-        for step in steps:
-            run = tail
-            for k, v in step:
-                p = position.get(k[-4:])
-                if p is not None:
-                    run.append((k[4:-4] + p, xd(v), v))
-            if not run:
-                tail = run
-                continue
-            last_tk = run[-1][0][:-4]
-            cut = len(run)
-            while cut and run[cut - 1][0][:-4] == last_tk:
-                cut -= 1
-            run, tail = run[:cut], run[cut:]
-            out = _finish(run, ordered, after)
-            if not out:
-                continue
-            out, values_left, bytes_left, done = _limited(out, values_left, bytes_left)
+        for run in source:
+            if after is not None and run[0][0] <= after:
+                run = [item for item in run if item[0] > after]
+                if not run:
+                    continue
+            out, values_left, bytes_left, done = _limited(run, values_left, bytes_left)
             yield out
             if done:
                 return
-        out = _finish(tail, ordered, after)
-        if out:
-            yield _limited(out, values_left, bytes_left)[0]
     finally:
         steps.close()  # type: ignore[attr-defined]
 
 
-def _finish(run: list[Stored], ordered: bool, after: bytes | None) -> list[Stored]:
-    """``run`` in wire-key order, from after ``after``."""
-    if not ordered:
-        run.sort(key=itemgetter(0))
-    if after is not None and run and run[0][0] <= after:
-        run = [item for item in run if item[0] > after]
-    return run
+def _in_order(
+    steps: Iterator[list[tuple[bytes, bytes]]], position: dict[bytes, bytes]
+) -> Iterator[list[Stored]]:
+    """The wanted nodes' values of each scan step, as they come (already in wire-key order)."""
+    xd = xxhash.xxh3_128_digest
+    for step in steps:
+        got = [(k, v, position.get(k[-4:])) for k, v in step]
+        run = [(k[4:-4] + p, xd(v), v) for k, v, p in got if p is not None]
+        if run:
+            yield run
+
+
+def _regrouped(
+    engine: KVEngine, steps: Iterator[list[tuple[bytes, bytes]]], position: dict[bytes, bytes]
+) -> Iterator[list[Stored]]:
+    """Each type key's versions in position order, when that is not this side's version
+    order: the scan gives their keys, and their values are read again a few at a time
+    (holding a key's versions whole could take gigabytes: a value rewritten by each of
+    a thousand nodes)."""
+    group: list[tuple[bytes, bytes]] = []  # (wire key, data key) of one type key's versions
+    for step in steps:
+        for k, _ in step:
+            p = position.get(k[-4:])
+            if p is None:
+                continue
+            tk = k[4:-4]
+            if group and group[0][0][:-4] != tk:
+                yield from _reread(engine, group)
+                group = []
+            group.append((tk + p, k))
+    yield from _reread(engine, group)
+
+
+def _reread(engine: KVEngine, group: list[tuple[bytes, bytes]]) -> Iterator[list[Stored]]:
+    xd = xxhash.xxh3_128_digest
+    group.sort()
+    for i in range(0, len(group), _STEP):
+        part = group[i : i + _STEP]
+        got = engine.multi_get(CF_DATA, [dk for _, dk in part])
+        run = [(wk, xd(v), v) for (wk, _), v in zip(part, got, strict=True) if v is not None]
+        if run:
+            yield run
 
 
 def _limited(

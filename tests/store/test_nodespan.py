@@ -69,15 +69,15 @@ def test_a_span_is_every_value_of_its_nodes_in_wire_key_order(
     assert any(v == b"\x01" for _, _, v in got) == (2 in vids)  # node 2's deletes
 
 
+@pytest.mark.parametrize("vids", [[1, 2, 3], [3, 1, 2]])
 @pytest.mark.parametrize("limit", [(1, None), (7, None), (None, 1), (None, 900), (5, 700)])
 def test_batches_end_at_their_limit_and_resume_after_any_wire_key(
-    engine: KVEngine, limit: tuple[int | None, int | None]
+    engine: KVEngine, limit: tuple[int | None, int | None], vids: list[int]
 ) -> None:
     """Batch after batch (``after`` the last key of the one before, often inside one type
     key's versions) gives the whole span once; each batch ends after the value that brings
     the count or the bytes to its limit, as a receiver closes its batch."""
     s = _store(engine)
-    vids = [1, 2, 3]
     max_values, max_bytes = limit
     after, got, batches = None, [], 0
     while True:
@@ -161,3 +161,17 @@ def test_a_span_batch_refuses_what_a_span_cannot_hold(engine: KVEngine) -> None:
     dst.dag.node(2).incoming = False
     with pytest.raises(BadRequestError, match="not being received"):
         nodespan.SpanBatch(dst, [1, 2], 1)
+
+
+@pytest.mark.parametrize("vids", [list(range(1, 81)), list(range(80, 0, -1))])
+def test_a_key_of_many_versions_comes_in_bounded_runs(vids: list[int]) -> None:
+    """One type key rewritten by 80 nodes: its versions come a scan step at a time, in
+    either order of nodes, never all held at once."""
+    s = versioned_store([[1]] + [[v, v - 1] for v in range(2, 81)])
+    for v in range(1, 81):
+        write(s, v, {b"k00001": b"v%02d" % v * 100, b"k00002": b"x"})
+    lock(s.dag)
+    runs = list(nodespan.span_runs(s.engine, 1, vids))
+    assert max(map(len, runs)) <= 32 and sum(map(len, runs)) == 160
+    got = [item for run in runs for item in run]
+    assert got == _expected(s.engine, vids)
