@@ -7,14 +7,15 @@ values of all those nodes in the receiver's key order instead, so each batch's t
 file goes to the bottom level and nothing is left to compact
 (:mod:`dvidctl.store.nodespan`; bench/RESULTS.md, session 14).
 
-A plan moves by spans when every node it moves is one the receiver holds nothing of
-(created by this transfer, or an incoming node still empty: a clone's root), the
-sender offers spans (a server's state document lists the ``span`` feature; a sender
+A plan moves by spans when two nodes or more it moves are ones the receiver holds
+nothing of (created by this transfer, or an incoming node still empty: a clone's
+root) and wrote the same instance, the sender offers spans (a server's state document lists the ``span`` feature; a sender
 wrapped to filter its listings, as a partial clone by region does, offers none) and
 the receiver takes them (a local repository; a server whose document lists
 ``span-batch``, which gets each batch whole and puts it in its own key order). Then
-each instance written by two nodes or more is one span unit over those nodes; an
-instance only one node wrote stays a dump of that node. Every node is created first,
+each instance written by two such nodes or more is one span unit over those nodes; an
+instance only one of them wrote stays a dump of that node, and the nodes the receiver
+holds part of (a snapshot to refresh, a node reopened) are diffed as usual. Every node is created first,
 parents first, and completed last, in plan order, once every unit has ended: an
 interrupted span leaves incoming nodes that a rerun diffs as usual (at most the batch
 in flight per stream again).
@@ -42,11 +43,13 @@ class Units:
 
     #: ``(data_uuid, node UUIDs in the receiver's span order)``: one stream each.
     spans: list[tuple[str, list[str]]] = field(default_factory=list)
-    #: ``(node UUID, data_uuid)`` of the instances one node wrote: a dump each.
-    dumps: list[tuple[str, str]] = field(default_factory=list)
+    #: ``(node UUID, data_uuid, list_receiver)`` of the other units, moved node by node:
+    #: the instances one new node wrote (a dump), and those of nodes the receiver holds
+    #: part of (a snapshot to refresh, a node reopened: a diff).
+    single: list[tuple[str, str, bool]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.spans) + len(self.dumps)
+        return len(self.spans) + len(self.single)
 
 
 def offers_spans(sender: Endpoint, receiver: Endpoint) -> bool:
@@ -70,10 +73,9 @@ def span_units(
     if not offers_spans(sender, receiver):
         return None
     moving = plan.moving
-    if len(moving) < 2 or any(s.list_receiver or s.reopen for s in moving):
-        return None
+    fresh = [s for s in moving if not (s.list_receiver or s.reopen)]
     by_instance: dict[str, list[str]] = {}
-    for step in moving:
+    for step in fresh:
         for data_uuid, _ in units_of(step):
             by_instance.setdefault(data_uuid, []).append(step.info.uuid)
     if all(len(nodes) < 2 for nodes in by_instance.values()):
@@ -81,9 +83,12 @@ def span_units(
     out = Units()
     for data_uuid, nodes in by_instance.items():
         if len(nodes) == 1:
-            out.dumps.append((nodes[0], data_uuid))
+            out.single.append((nodes[0], data_uuid, False))
         else:
             out.spans.append((data_uuid, nodes))
+    for step in moving:
+        if step.list_receiver or step.reopen:
+            out.single += [(step.info.uuid, d, lr) for d, lr in units_of(step)]
     return out
 
 

@@ -295,8 +295,9 @@ class Transfer(WireChoice):
                 self._raise_failure()
 
     def _spanned(self, plan: Plan, units: Units, n: int) -> None:
-        """Every node created (parents first), the units moved (spans and single dumps, on
-        ``n`` streams), then every node completed in plan order (:mod:`dvidctl.sync.spans`)."""
+        """Every node created (parents first), the units moved (spans, and the others node
+        by node, on ``n`` streams), then every node completed in plan order
+        (:mod:`dvidctl.sync.spans`)."""
         for step in plan.steps:
             self._start(step)
         order_spans(units, self.receiver)
@@ -304,8 +305,8 @@ class Transfer(WireChoice):
             partial(Stream.span, nodes=nodes, data_uuid=d) for d, nodes in units.spans
         ]
         jobs += [
-            partial(Stream.instance, node=u, data_uuid=d, list_receiver=False)
-            for u, d in units.dumps
+            partial(Stream.instance, node=u, data_uuid=d, list_receiver=lr)
+            for u, d, lr in units.single
         ]
         if n <= 1:
             for job in jobs:

@@ -6,8 +6,9 @@ with a span asked for wrongly."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -17,6 +18,7 @@ from dvidctl import Repository
 from dvidctl.api.syncstate import RepoInfo
 from dvidctl.store import nodedelta, space
 from dvidctl.sync import spans
+from dvidctl.sync.endpoint import LocalEndpoint
 from dvidctl.sync.fetch import fetch, fetch_from
 from dvidctl.sync.http import HttpEndpoint
 from dvidctl.sync.push import push
@@ -235,3 +237,36 @@ def test_a_server_that_takes_no_spans_gets_node_batches(src: Repository, tmp_pat
         ep = _NoSpanBatches(srv.url, src.root_uuid)
         res = push(src, remote(srv, src.root_uuid), endpoint=ep)
         assert assert_same_nodes(src, served(srv, src.root_uuid), committed) == res.stats.keys
+
+
+class _CountingSpans(LocalEndpoint):
+    spans_read: int = 0
+
+    def span_runs(self, nodes: Sequence[str], *args: Any, **kw: Any) -> Iterator[list[Any]]:
+        self.spans_read += 1
+        return super().span_runs(nodes, *args, **kw)
+
+
+def test_new_nodes_come_in_spans_beside_a_snapshot_refreshed_by_a_diff(
+    src: Repository, tmp_path: Path
+) -> None:
+    """A fetch that brings new nodes and refreshes a snapshot it took of the sender's open
+    head (now committed): the new nodes come in spans, the snapshot is diffed."""
+    src.head.instance("kv").put("open", b"written before the first fetch")
+    with Repository.init(tmp_path / "c", root_uuid=src.root_uuid, incoming_root=True) as dst:
+        fetch_from(dst, "origin", LocalEndpoint(src), lease=0)
+        head = src.head.uuid
+        assert dst.dag.node(dst.dag.by_uuid[head]).incoming  # a snapshot of the open head
+        src.head.instance("kv").put("open2", b"and after it")
+        src.commit("c4")
+        for i in (5, 6):
+            src.head.instance("kv").put(f"k{i}", b"new")
+            src.head.instance("gray").put_subvolume(np.full((16, 16, 16), i, np.uint8), (0, 0, 0))
+            src.commit(f"c{i}")
+        sender = _CountingSpans(src)
+        got = fetch_from(dst, "origin", sender, lease=0)
+        committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+        assert_same_nodes(src, dst, committed)
+        assert sender.spans_read >= 2  # kv and gray of c5 and c6
+        assert not dst.dag.node(dst.dag.by_uuid[head]).incoming
+        assert got.stats.nodes == 4  # c4 completed, c5, c6, and a snapshot of the new head
