@@ -9,16 +9,17 @@ file goes to the bottom level and nothing is left to compact
 
 A plan moves by spans when two nodes or more it moves are ones the receiver holds
 nothing of (created by this transfer, or an incoming node still empty: a clone's
-root) and wrote the same instance, the sender offers spans (a server's state document lists the ``span`` feature; a sender
-wrapped to filter its listings, as a partial clone by region does, offers none) and
-the receiver takes them (a local repository; a server whose document lists
-``span-batch``, which gets each batch whole and puts it in its own key order). Then
-each instance written by two such nodes or more is one span unit over those nodes; an
-instance only one of them wrote stays a dump of that node, and the nodes the receiver
-holds part of (a snapshot to refresh, a node reopened) are diffed as usual. Every node is created first,
-parents first, and completed last, in plan order, once every unit has ended: an
-interrupted span leaves incoming nodes that a rerun diffs as usual (at most the batch
-in flight per stream again).
+root) and wrote the same instance, the sender offers spans (a server's state
+document lists the ``span`` feature; a sender wrapped to filter its listings, as a
+partial clone by region does, offers none) and the receiver takes them (a local
+repository; a server whose document lists ``span-batch``, which gets each batch
+whole and puts it in its own key order). Then each instance written by two such
+nodes or more is one span unit over those nodes; an instance only one of them wrote
+stays a dump of that node, and the nodes the receiver holds part of (a snapshot to
+refresh, a node reopened) are diffed as usual. Every node is created first, parents
+first, and completed last, in plan order, once every unit has ended: an interrupted
+span leaves incoming nodes that a rerun diffs as usual (at most the batch in flight
+per stream again).
 """
 
 from __future__ import annotations
