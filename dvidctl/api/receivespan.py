@@ -7,17 +7,31 @@ data-key order and go straight into the table file each batch ingests
 (:func:`open_span`); a server receiving a push gets each batch whole and puts it in
 order itself (:func:`apply_span`, any order of nodes). Either way every node must be
 incoming and hold nothing of the instance when its span starts: a span only adds.
+
+**Marks: resuming a span.** Each batch a local receiver commits also records, in the
+same atomic write, how far its span got (:class:`SpanMark`: the nodes, the sender's
+digests of them for the instance, and the last wire key written; ``span-mark/`` in
+``meta``). A fetch interrupted in a span finds the mark next time and, when the
+sender still holds the same nodes with the same digests, asks for the rest of the
+span after that key, without listing anything, and the receiver's table files still
+do not overlap; otherwise the mark is dropped and the nodes are diffed. The mark goes
+when its span ends.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dvidctl.api import wire
 from dvidctl.api.exchange import instance_by_data_uuid, node_vid
 from dvidctl.errors import BadRequestError
 from dvidctl.store import nodedelta, nodespan
+from dvidctl.store.engine import CF_DELTA, CF_META, WriteBatch
+from dvidctl.store.keys import u32
+from dvidctl.store.metadata import SPAN_MARK_PREFIX
 
 if TYPE_CHECKING:
     from dvidctl.api.repository import Repository
@@ -29,6 +43,28 @@ def span_order(repo: Repository, uuids: Sequence[str]) -> list[str]:
     return sorted(uuids, key=lambda u: node_vid(repo, u))
 
 
+@dataclass(frozen=True)
+class SpanMark:
+    """How far a span into this repository got (see the module doc)."""
+
+    data_uuid: str
+    #: The span's nodes, in its order (positions).
+    nodes: list[str]
+    #: The sender's digest of each node for the instance when the span started.
+    digests: list[str]
+    #: The last wire key written.
+    after: bytes
+
+    @property
+    def key(self) -> bytes:
+        return mark_key(self.data_uuid, self.nodes)
+
+
+def mark_key(data_uuid: str, uuids: Sequence[str]) -> bytes:
+    """The ``meta`` key of the mark of a span (an instance's spans start at distinct nodes)."""
+    return SPAN_MARK_PREFIX + f"{data_uuid}/{uuids[0]}".encode()
+
+
 def open_span(
     repo: Repository,
     data_uuid: str,
@@ -36,14 +72,52 @@ def open_span(
     *,
     any_order: bool = False,
     warm: bool = False,
+    digests: Sequence[str] | None = None,
 ) -> nodespan.SpanBatch:
     """A batch of a span at incoming nodes ``uuids`` (in :func:`span_order`, unless
-    ``any_order``), values put by wire key (``warm``: see ``IncomingBatch``)."""
+    ``any_order``), values put by wire key (``warm``: see ``IncomingBatch``); with the
+    sender's ``digests`` of the nodes, its commit records the span's mark."""
     rec = instance_by_data_uuid(repo, data_uuid)
     if not rec.versioned:
         raise BadRequestError(f"instance {rec.name} is unversioned: it has no span of nodes")
     vids = [node_vid(repo, u) for u in uuids]
-    return nodespan.SpanBatch(repo.store, vids, rec.iid, any_order=any_order, warm=warm)
+    mark = None
+    if digests is not None:
+        head = json.dumps({"nodes": list(uuids), "digests": list(digests)}).encode()
+        mark = (mark_key(data_uuid, uuids), head)
+    return nodespan.SpanBatch(repo.store, vids, rec.iid, any_order=any_order, warm=warm, mark=mark)
+
+
+def span_marks(repo: Repository) -> list[SpanMark]:
+    """The marks of the spans this repository did not finish (unreadable ones left out)."""
+    out = []
+    for k, v in repo.engine.scan_prefix(CF_META, SPAN_MARK_PREFIX):
+        head, _, after = bytes(v).partition(b"\n")
+        try:
+            doc = json.loads(head)
+            data_uuid = k[len(SPAN_MARK_PREFIX) :].decode().split("/")[0]
+            mark = SpanMark(data_uuid, list(doc["nodes"]), list(doc["digests"]), after)
+        except (ValueError, KeyError, TypeError):
+            continue
+        if mark.nodes and len(mark.digests) == len(mark.nodes) and mark.key == bytes(k):
+            out.append(mark)
+    return out
+
+
+def holds_nothing(repo: Repository, uuid: str, data_uuid: str) -> bool:
+    """Whether node ``uuid`` holds no key of the instance (one seek in its delta entries):
+    a node that holds other instances' keys can still take this one's span."""
+    rec = instance_by_data_uuid(repo, data_uuid)
+    prefix = u32(node_vid(repo, uuid)) + u32(rec.iid)
+    return next(iter(repo.engine.scan_prefix(CF_DELTA, prefix)), None) is None
+
+
+def drop_span_mark(repo: Repository, data_uuid: str, uuids: Sequence[str]) -> None:
+    """Forget how far a span got (it ended, or a fetch will diff its nodes instead)."""
+    wb = WriteBatch(sync=True)
+    wb.delete(CF_META, mark_key(data_uuid, uuids))
+    with repo.store.write_lock:
+        repo.engine.write(wb)
 
 
 def apply_span(

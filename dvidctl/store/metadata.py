@@ -42,6 +42,8 @@ INSTANCE_PREFIX = b"inst/"
 DELETED_INSTANCE_PREFIX = b"deleted-inst/"
 COUNTER_PREFIX = b"counter/"
 REMOTE_REF_PREFIX = b"remote-ref/"
+#: How far an interrupted span of a fetch got (``api/receivespan.py``), per span.
+SPAN_MARK_PREFIX = b"span-mark/"
 SCHEMA_VERSION = 1
 
 

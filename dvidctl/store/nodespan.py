@@ -33,9 +33,9 @@ from operator import itemgetter
 import xxhash
 
 from dvidctl.errors import BadRequestError
-from dvidctl.store.engine import CF_DATA, KVEngine, prefix_end
+from dvidctl.store.engine import CF_DATA, CF_META, KVEngine, prefix_end
 from dvidctl.store.keys import u32
-from dvidctl.store.nodedelta import IncomingBatch
+from dvidctl.store.nodedelta import Applied, IncomingBatch
 from dvidctl.store.nodedump import Stored
 from dvidctl.store.versioned import VersionedStore
 
@@ -192,6 +192,7 @@ class SpanBatch(IncomingBatch):
         *,
         warm: bool = False,
         any_order: bool = False,
+        mark: tuple[bytes, bytes] | None = None,
     ) -> None:
         if not vids or len(set(vids)) != len(vids):
             raise BadRequestError("a span's nodes must be distinct, in version order")
@@ -200,6 +201,11 @@ class SpanBatch(IncomingBatch):
         #: Nodes named in another order than this side's (a server's batch, which comes
         #: whole): each :meth:`put_many` puts its values in data-key order first.
         self.any_order = any_order
+        #: ``(meta key, head)``: the commit also writes ``head | \n | the last wire key
+        #: put`` there, in the same atomic write, so that an interrupted span can resume
+        #: after it (the receiver's record of how far the span got).
+        self.mark = mark
+        self._last_wk = b""
         self.vids = list(vids)
         super().__init__(store, self.vids[0], iid, warm=warm)
         self._suffixes = [u32(v) for v in self.vids]
@@ -229,6 +235,8 @@ class SpanBatch(IncomingBatch):
             placed.append((pre + tk + suffixes[p], delta_pres[p] + tk, dig, stored))
         if self.any_order:
             placed.sort(key=itemgetter(0))
+        if items:
+            self._last_wk = max(self._last_wk, max(wk for wk, _, _ in items))
         self._add(placed)
 
     def delete(self, tkey: bytes) -> None:
@@ -237,3 +245,10 @@ class SpanBatch(IncomingBatch):
 
     def _replaced(self) -> int:
         return 0
+
+    def commit(self) -> Applied:
+        """Write the batch (and the span's mark) in one atomic, durable engine write."""
+        if self.mark is not None and self.puts:
+            key, head = self.mark
+            self._wb.ops.append((CF_META, key, head + b"\n" + self._last_wk))
+        return super().commit()

@@ -278,9 +278,24 @@ class LocalEndpoint:
         """``nodes`` in the order a span into this side asks for them."""
         return receivespan.span_order(self.repo, nodes)
 
-    def span_batch(self, nodes: Sequence[str], data_uuid: str) -> BatchWriter:
-        """A batch of a span into ``nodes`` (in :meth:`span_order`), values by wire key."""
-        return receivespan.open_span(self.repo, data_uuid, nodes)
+    def span_batch(
+        self, nodes: Sequence[str], data_uuid: str, digests: Sequence[str] | None = None
+    ) -> BatchWriter:
+        """A batch of a span into ``nodes`` (in :meth:`span_order`), values by wire key;
+        with the sender's ``digests`` of the nodes, it records the span's mark."""
+        return receivespan.open_span(self.repo, data_uuid, nodes, digests=digests)
+
+    def span_marks(self) -> list[receivespan.SpanMark]:
+        """The marks of the spans into this repository that did not end."""
+        return receivespan.span_marks(self.repo)
+
+    def holds_nothing(self, node: str, data_uuid: str) -> bool:
+        """Whether ``node`` here holds no key of the instance."""
+        return receivespan.holds_nothing(self.repo, node, data_uuid)
+
+    def drop_span_mark(self, data_uuid: str, nodes: Sequence[str]) -> None:
+        """Forget a span's mark (it ended, or its nodes are diffed instead)."""
+        receivespan.drop_span_mark(self.repo, data_uuid, nodes)
 
     def create_repo(self, info: RepoInfo) -> None:
         receive.check_root(self.repo, info.root)

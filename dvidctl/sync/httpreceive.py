@@ -108,8 +108,11 @@ class HttpReceiving(HttpCalls):
         """``nodes`` as they are: the server puts each whole batch in its own order."""
         return list(nodes)
 
-    def span_batch(self, nodes: Sequence[str], data_uuid: str) -> PostedBatch:
-        """A batch of a span into ``nodes`` (values by wire key), sent whole by ``commit``."""
+    def span_batch(
+        self, nodes: Sequence[str], data_uuid: str, digests: Sequence[str] | None = None
+    ) -> PostedBatch:
+        """A batch of a span into ``nodes`` (values by wire key), sent whole by ``commit``
+        (a server keeps no mark: an interrupted push's nodes are diffed next time)."""
         return PostedBatch(self, "", data_uuid, nodes)
 
     def apply_span(

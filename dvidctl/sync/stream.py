@@ -28,8 +28,9 @@ left idle (:meth:`Transfer.borrow`), so the bound stays one batch per stream.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING, cast
 
@@ -39,6 +40,7 @@ from dvidctl.sync.diff import diff
 from dvidctl.sync.endpoint import BatchWriter, Endpoint, Value
 
 if TYPE_CHECKING:
+    from dvidctl.sync.spans import Span
     from dvidctl.sync.transfer import Transfer
 
 
@@ -82,11 +84,13 @@ class Stream:
             read, open_batch = self._dumping(node, data_uuid)
             self._unit(data_uuid, lambda: self._everything(data_uuid, read, open_batch))
 
-    def span(self, nodes: Sequence[str], data_uuid: str) -> None:
-        """Give the receiver's ``nodes`` (in its span order, each holding nothing of the
-        instance) the sender's values of them, all in one key-ordered stream
-        (:mod:`dvidctl.store.nodespan`), one batch per request."""
+    def span(self, span: Span) -> None:
+        """Give the receiver's ``span.nodes`` (in its span order, each holding nothing of
+        the instance but what this span brought before ``span.after``) the sender's values
+        of them, all in one key-ordered stream (:mod:`dvidctl.store.nodespan`), one batch
+        per request; the receiver's mark of the span goes when it ends."""
         o = self.transfer.options
+        nodes, data_uuid = span.nodes, span.data_uuid
 
         def read(sender: Endpoint | None, after: bytes | None) -> list[list[Value]]:
             assert sender is not None
@@ -94,13 +98,17 @@ class Stream:
             return list(span_runs(nodes, data_uuid, after, o.batch_values, o.batch_bytes))
 
         def open_batch() -> BatchWriter:
-            return self.receiver.span_batch(nodes, data_uuid)  # type: ignore[attr-defined]
+            return self.receiver.span_batch(nodes, data_uuid, span.digests)  # type: ignore[attr-defined]
 
         self._suffix = 4
         try:
-            self._unit(data_uuid, lambda: self._everything(data_uuid, read, open_batch))
+            move = partial(self._everything, data_uuid, read, open_batch, span.after)
+            self._unit(data_uuid, move)
         finally:
             self._suffix = 0
+        drop = getattr(self.receiver, "drop_span_mark", None)
+        if drop is not None and span.digests is not None:
+            drop(data_uuid, nodes)
 
     def _unit(self, data_uuid: str, move: Callable[[], None]) -> None:
         self.transfer.encoding(data_uuid)
@@ -177,9 +185,11 @@ class Stream:
         data_uuid: str,
         read: Callable[[Endpoint | None, bytes | None], list[list[Value]]],
         open_batch: Callable[[], BatchWriter],
+        after: bytes | None = None,
     ) -> None:
         """Every value of a unit (a node's dump, or a span), one batch per request: ``read``
-        gives one batch's runs from a sender after a key, ``open_batch`` the receiver's batch.
+        gives one batch's runs from a sender after a key, ``open_batch`` the receiver's batch;
+        the first batch starts after ``after`` (a resumed span), else at the start.
 
         A batch read whole from a server says where the next one starts before any of
         it is written: when a slot of the transfer's streams is idle
@@ -190,7 +200,6 @@ class Stream:
         than the transfer has streams.
         """
         o = self.transfer.options
-        after: bytes | None = None
         ahead: Future[list[list[Value]]] | None = None
         owed = False
         with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-sync-ahead") as reader:

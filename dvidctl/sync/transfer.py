@@ -298,12 +298,12 @@ class Transfer(WireChoice):
         """Every node created (parents first), the units moved (spans, and the others node
         by node, on ``n`` streams), then every node completed in plan order
         (:mod:`dvidctl.sync.spans`)."""
+        for mark in units.stale:  # before anything moves: those nodes are diffed instead
+            self.receiver.drop_span_mark(mark.data_uuid, mark.nodes)  # type: ignore[attr-defined]
         for step in plan.steps:
             self._start(step)
         order_spans(units, self.receiver)
-        jobs: list[Callable[[Stream], None]] = [
-            partial(Stream.span, nodes=nodes, data_uuid=d) for d, nodes in units.spans
-        ]
+        jobs: list[Callable[[Stream], None]] = [partial(Stream.span, span=sp) for sp in units.spans]
         jobs += [
             partial(Stream.instance, node=u, data_uuid=d, list_receiver=lr)
             for u, d, lr in units.single

@@ -15,8 +15,11 @@ import numpy as np
 import pytest
 
 from dvidctl import Repository
+from dvidctl.api import receivespan
 from dvidctl.api.syncstate import RepoInfo
+from dvidctl.errors import RemoteError
 from dvidctl.store import nodedelta, space
+from dvidctl.store.engine import CF_META, WriteBatch
 from dvidctl.sync import spans
 from dvidctl.sync.endpoint import LocalEndpoint
 from dvidctl.sync.fetch import fetch, fetch_from
@@ -270,3 +273,70 @@ def test_new_nodes_come_in_spans_beside_a_snapshot_refreshed_by_a_diff(
         assert sender.spans_read >= 2  # kv and gray of c5 and c6
         assert not dst.dag.node(dst.dag.by_uuid[head]).incoming
         assert got.stats.nodes == 4  # c4 completed, c5, c6, and a snapshot of the new head
+
+
+class _Cut(LocalEndpoint):
+    """A sender whose span answers stop coming after ``reads`` of them (a broken link),
+    counting its span reads (and where each started) and its listings."""
+
+    def __init__(self, repo: Repository, reads: int | None = None) -> None:
+        super().__init__(repo)
+        self.reads, self.starts, self.listings = reads, [], []
+
+    def span_runs(self, nodes: Sequence[str], data_uuid: str, after: Any = None, *a: Any) -> Any:
+        if self.reads is not None and len(self.starts) >= self.reads:
+            raise RemoteError("the link broke")
+        self.starts.append((data_uuid, after))
+        return super().span_runs(nodes, data_uuid, after, *a)
+
+    def listing(self, node: str, data_uuid: str) -> Any:
+        self.listings.append((node, data_uuid))
+        return super().listing(node, data_uuid)
+
+
+def test_an_interrupted_span_resumes_after_its_last_batch(
+    src: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch records how far its span got (in the same write); the next fetch asks
+    for the rest after that key, lists nothing of those nodes, and the table files still
+    do not overlap."""
+    monkeypatch.setattr(nodedelta, "SPILL_BYTES", 0)
+    committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+    opts = Options(batch_bytes=96 << 10, streams=1)
+    with Repository.init(tmp_path / "c", root_uuid=src.root_uuid, incoming_root=True) as dst:
+        with pytest.raises(RemoteError):
+            fetch_from(dst, "origin", _Cut(src, reads=5), options=opts, lease=0)
+        marks = receivespan.span_marks(dst)
+        assert marks and all(dst.dag.node(dst.dag.by_uuid[u]).incoming for u in committed)
+        sender = _Cut(src)
+        got = fetch_from(dst, "origin", sender, options=opts, lease=0)
+        resumed = {m.data_uuid: m.after for m in marks}
+        firsts = {}
+        for d, after in sender.starts:
+            firsts.setdefault(d, after)
+        assert all(firsts[d] == after for d, after in resumed.items())  # no batch again
+        assert not [d for _, d in sender.listings if d in resumed]  # nothing listed
+        assert got.stats.keys > 0
+        assert assert_same_nodes(src, dst, committed) > 1000
+        assert _overlapping_share(dst) == 0 and receivespan.span_marks(dst) == []
+
+
+def test_a_mark_the_sender_no_longer_matches_is_dropped_and_its_nodes_diffed(
+    src: Repository, tmp_path: Path
+) -> None:
+    committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+    opts = Options(batch_bytes=96 << 10, streams=1)
+    with Repository.init(tmp_path / "c", root_uuid=src.root_uuid, incoming_root=True) as dst:
+        with pytest.raises(RemoteError):
+            fetch_from(dst, "origin", _Cut(src, reads=4), options=opts, lease=0)
+        (mark,) = receivespan.span_marks(dst)[:1]
+        wrong = receivespan.open_span(dst, mark.data_uuid, mark.nodes, digests=["0:0"] * 9)
+        assert wrong.mark is not None
+        dst.engine.write(WriteBatch([(CF_META, mark.key, wrong.mark[1] + b"\n" + mark.after)]))
+        sender = _Cut(src)
+        fetch_from(dst, "origin", sender, options=opts, lease=0)
+        assert (mark.data_uuid, None) in sender.starts or any(
+            d == mark.data_uuid for _, d in sender.listings
+        )
+        assert assert_same_nodes(src, dst, committed) > 1000
+        assert receivespan.span_marks(dst) == []
