@@ -59,6 +59,7 @@ from dvidctl.store.metadata import (
     NODE_PREFIX,
     REMOTE_REF_PREFIX,
     REPO_KEY,
+    SPAN_MARK_PREFIX,
     TAG_PREFIX,
     InstanceRecord,
     RepoRecord,
@@ -288,6 +289,8 @@ def _check_meta(meta: dict[bytes, bytes], report: Report, known_types: set[str] 
             remote_refs[key[len(REMOTE_REF_PREFIX) :].decode("utf-8", "replace")] = raw.decode(
                 "ascii", "replace"
             )
+        elif key.startswith(SPAN_MARK_PREFIX):
+            pass  # how far an interrupted span got: the next fetch resumes or drops it
         elif not key.startswith(bulk.MARKER_PREFIX):
             report.warn("unknown-meta-key", _where(key), "no dvidctl record has this key")
     if st.repo is None and REPO_KEY not in meta:
@@ -373,7 +376,9 @@ def _check_dag(st: _State, report: Report) -> None:
                 report.problem("missing-child", where, f"names child {c}, which is missing")
             elif vid not in nodes[c].get("parents", []):
                 report.problem("dag-asymmetric", where, f"names child {c}, which omits it")
-        if children and not n.get("locked", False):
+        if children and not n.get("locked", False) and not n.get("incoming", False):
+            # A node sync is receiving may have children already (they are created ahead
+            # of its completion); only a node open for writes must have none.
             report.problem("open-parent", where, "has children but is not committed")
     if nodes and len(roots) != 1:
         report.problem("dag-roots", "nodes", f"{len(roots)} nodes have no parent: {roots[:10]}")

@@ -225,3 +225,12 @@ def test_a_deleted_instance_awaiting_gc_is_no_problem(base_repo: Path, tmp_path:
     rec += b'"root_uuid":"","tags":{},"typename":"keyvalue","versioned":true}'
     _raw(repo, lambda e, wb: wb.put(CF_META, b"inst/kv2", rec))
     assert [p.kind for p in fsck(repo).problems] == ["duplicate-instance-id"]
+
+
+def test_a_node_being_received_may_have_children(base_repo: Path, tmp_path: Path) -> None:
+    """Sync creates nodes before their parents are complete (a clone's spans create them
+    all first): an incoming node with children is no damage, an open one is."""
+    repo = _copy(base_repo, tmp_path / "r")
+    _raw(repo, lambda e, wb: _flip_node(e, wb, 1, locked=False, incoming=True))
+    report = fsck(repo)
+    assert not [p for p in report.problems if p.kind == "open-parent"], report.to_dict()

@@ -20,6 +20,8 @@ from dvidctl.api.syncstate import RepoInfo
 from dvidctl.errors import RemoteError
 from dvidctl.store import nodedelta, space
 from dvidctl.store.engine import CF_META, WriteBatch
+from dvidctl.store.fsck import Report
+from dvidctl.store.fsck import check_engine as fsck_check
 from dvidctl.sync import spans
 from dvidctl.sync.endpoint import LocalEndpoint
 from dvidctl.sync.fetch import fetch, fetch_from
@@ -308,6 +310,9 @@ def test_an_interrupted_span_resumes_after_its_last_batch(
             fetch_from(dst, "origin", _Cut(src, reads=5), options=opts, lease=0)
         marks = receivespan.span_marks(dst)
         assert marks and all(dst.dag.node(dst.dag.by_uuid[u]).incoming for u in committed)
+        report = Report(tmp_path / "c")
+        fsck_check(dst.engine, report)  # a mark is a record fsck knows
+        assert report.ok and not report.warnings, (report.problems, report.warnings)
         sender = _Cut(src)
         got = fetch_from(dst, "origin", sender, options=opts, lease=0)
         resumed = {m.data_uuid: m.after for m in marks}
