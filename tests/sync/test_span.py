@@ -5,7 +5,9 @@ with a span asked for wrongly."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -345,3 +347,57 @@ def test_a_mark_the_sender_no_longer_matches_is_dropped_and_its_nodes_diffed(
         )
         assert assert_same_nodes(src, dst, committed) > 1000
         assert receivespan.span_marks(dst) == []
+
+
+def test_a_server_refuses_a_bad_span_batch_and_writes_nothing(
+    src: Repository, tmp_path: Path
+) -> None:
+    """400 for a batch that names no nodes, a damaged value or a position past its nodes;
+    404 for a node it lacks; 400 for a node it holds complete. Nothing is written, and
+    the server keeps serving (a good batch then applies)."""
+    from dvidctl.httpkit import frames
+
+    with server(tmp_path / "store") as srv:
+        push(src, remote(srv, src.root_uuid))
+        there = served(srv, src.root_uuid)
+        gray = src.state.instances["gray"].data_uuid
+        local = LocalEndpoint(src)
+        committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+        (wk, dig, val), *_ = next(iter(local.span_runs(committed[:2], gray, None, 4)))
+        # a pair of incoming nodes to aim at, created on the server as a push does
+        ep = HttpEndpoint(srv.url, src.root_uuid)
+        tip = local.state().node(committed[-1])
+        assert tip is not None
+        first = dataclasses.replace(tip, uuid=uuid.uuid4().hex, parents=[tip.uuid])
+        second = dataclasses.replace(tip, uuid=uuid.uuid4().hex, parents=[first.uuid])
+        for info in (first, second):
+            ep.create_node(info)
+        new = [first, second]
+        done = [n for n in there.dag.nodes.values() if n.locked][:2]
+        before = sum(1 for _ in there.engine.scan(CF_META, b""))
+
+        def post(nodes: list[str], items: list[tuple[bytes, bytes, bytes]]) -> httpx.Response:
+            w = frames.FrameWriter()
+            recs: list[frames.Encoded] = [w.key(u.encode()) for u in nodes]
+            recs += [w.value(k, d, v) for k, d, v in items]
+            body = b"".join(frames.encode(recs, w))
+            url = f"{srv.url}/api/sync/{src.root_uuid}/span/batch"
+            return httpx.post(url, params={"instance": gray}, content=body)
+
+        cases = [
+            ([], [(wk, dig, val)], 400, "names its nodes"),
+            ([n.uuid for n in new], [(wk, dig, val + b"x")], 400, "digest"),
+            ([n.uuid for n in new], [(wk[:-4] + b"\0\0\0\x09", dig, val)], 400, "names no node"),
+            (["f" * 32, new[0].uuid], [(wk, dig, val)], 404, "no node"),
+            ([n.uuid for n in done], [(wk, dig, val)], 400, "not being received"),
+        ]
+        for nodes, items, status, words in cases:
+            r = post(nodes, items)
+            assert r.status_code == status, (words, r.text)
+            assert words in r.json()["message"], r.text
+        assert sum(1 for _ in there.engine.scan(CF_META, b"")) == before
+        iid = there.state.instances["gray"].iid
+        vids = [there.dag.by_uuid[n.uuid] for n in new]
+        assert all(not list(nodedelta.listing(there.engine, v, iid)) for v in vids)
+        r = post([n.uuid for n in new], [(wk, dig, val)])
+        assert r.status_code == 200 and r.json()["puts"] == 1
