@@ -27,7 +27,7 @@ from dvidctl.errors import BadRequestError, NotFoundError
 from dvidctl.store import nodedelta, nodedump, nodespan
 from dvidctl.store.engine import CF_DELTA
 from dvidctl.store.held import Held, Triple, parse_bbox, parse_scales
-from dvidctl.store.keys import delta_key
+from dvidctl.store.keys import delta_key, u32
 from dvidctl.store.metadata import InstanceRecord
 
 if TYPE_CHECKING:
@@ -108,6 +108,7 @@ def _state(repo: Repository) -> RepoInfo:
                 empty=n.locked or not repo.store.has_changes(vid),
                 stamp=None if n.locked else repo.store.write_stamp(vid),
                 snapshot=n.snapshot,
+                holds=_holds(repo, vid) if n.incoming else None,
             )
         )
     r = repo.state.repo
@@ -121,7 +122,21 @@ def _state(repo: Repository) -> RepoInfo:
         tags={t: uuid_of[v] for t, v in sorted(repo.state.tags.items())},
         wire=list(wire.SPOKEN),
         features=list(FEATURES),
+        marks=[
+            {"instance": d, "nodes": nodes, "digests": digests, "after": after.hex()}
+            for d, nodes, digests, after in nodespan.read_marks(repo.engine)
+        ],
     )
+
+
+def _holds(repo: Repository, vid: int) -> list[str]:
+    """The data UUIDs of the versioned instances node ``vid`` holds keys of (a seek each)."""
+    out = []
+    for rec in repo.instances():
+        prefix = u32(vid) + u32(rec.iid)
+        if rec.versioned and next(iter(repo.engine.scan_prefix(CF_DELTA, prefix)), None):
+            out.append(rec.data_uuid)
+    return out
 
 
 def node_vid(repo: Repository, uuid: str) -> int:

@@ -32,9 +32,9 @@ from dvidctl.api.versions import _copy, _mirror, _new_node, last_locked
 from dvidctl.datatypes import registry
 from dvidctl.errors import BadRequestError, ConflictError, CorruptDataError, NotFoundError
 from dvidctl.ids import check_instance_name, check_name
-from dvidctl.store import metadata, nodedelta
+from dvidctl.store import metadata, nodedelta, nodespan
 from dvidctl.store.dag import NodeRecord, branch_key, branch_label, now_iso
-from dvidctl.store.engine import WriteBatch
+from dvidctl.store.engine import CF_META, WriteBatch
 from dvidctl.store.metadata import InstanceRecord
 
 if TYPE_CHECKING:
@@ -285,7 +285,13 @@ def complete_node(repo: Repository, info: NodeInfo, compare: Sequence[str]) -> b
         node.created = info.created or node.created
         node.writes_after_commit = max(node.writes_after_commit, info.writes_after_commit)
         node.updated = info.updated or now_iso()
-        _rewrite(repo, node)
+        wb = WriteBatch(sync=True)
+        for d, nodes, _, _ in nodespan.read_marks(repo.engine):  # its spans' marks are done
+            if node.uuid in nodes:
+                wb.delete(CF_META, nodespan.mark_key(d, nodes))
+        metadata.put_node(wb, node)
+        repo.engine.write(wb)
+        repo.dag.add(node)
         return True
 
 

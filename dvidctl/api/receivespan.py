@@ -20,7 +20,6 @@ when its span ends.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -31,7 +30,6 @@ from dvidctl.errors import BadRequestError
 from dvidctl.store import nodedelta, nodespan
 from dvidctl.store.engine import CF_DELTA, CF_META, WriteBatch
 from dvidctl.store.keys import u32
-from dvidctl.store.metadata import SPAN_MARK_PREFIX
 
 if TYPE_CHECKING:
     from dvidctl.api.repository import Repository
@@ -57,12 +55,27 @@ class SpanMark:
 
     @property
     def key(self) -> bytes:
-        return mark_key(self.data_uuid, self.nodes)
+        return nodespan.mark_key(self.data_uuid, self.nodes)
 
+    def to_json(self) -> dict[str, object]:
+        """As a state document lists it."""
+        return {
+            "instance": self.data_uuid,
+            "nodes": self.nodes,
+            "digests": self.digests,
+            "after": self.after.hex(),
+        }
 
-def mark_key(data_uuid: str, uuids: Sequence[str]) -> bytes:
-    """The ``meta`` key of the mark of a span (an instance's spans start at distinct nodes)."""
-    return SPAN_MARK_PREFIX + f"{data_uuid}/{uuids[0]}".encode()
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> SpanMark:
+        """From a state document (BadRequestError if malformed)."""
+        try:
+            nodes, digests = d["nodes"], d["digests"]
+            assert isinstance(nodes, list) and isinstance(digests, list)
+            return cls(str(d["instance"]), [str(u) for u in nodes], [str(x) for x in digests],
+                       bytes.fromhex(str(d["after"])))  # fmt: skip
+        except (KeyError, ValueError, AssertionError):
+            raise BadRequestError("a span mark in the state document is malformed") from None
 
 
 def open_span(
@@ -83,25 +96,14 @@ def open_span(
     vids = [node_vid(repo, u) for u in uuids]
     mark = None
     if digests is not None:
-        head = json.dumps({"nodes": list(uuids), "digests": list(digests)}).encode()
-        mark = (mark_key(data_uuid, uuids), head)
+        mark = (nodespan.mark_key(data_uuid, uuids), nodespan.mark_head(uuids, digests))
     return nodespan.SpanBatch(repo.store, vids, rec.iid, any_order=any_order, warm=warm, mark=mark)
 
 
 def span_marks(repo: Repository) -> list[SpanMark]:
-    """The marks of the spans this repository did not finish (unreadable ones left out)."""
-    out = []
-    for k, v in repo.engine.scan_prefix(CF_META, SPAN_MARK_PREFIX):
-        head, _, after = bytes(v).partition(b"\n")
-        try:
-            doc = json.loads(head)
-            data_uuid = k[len(SPAN_MARK_PREFIX) :].decode().split("/")[0]
-            mark = SpanMark(data_uuid, list(doc["nodes"]), list(doc["digests"]), after)
-        except (ValueError, KeyError, TypeError):
-            continue
-        if mark.nodes and len(mark.digests) == len(mark.nodes) and mark.key == bytes(k):
-            out.append(mark)
-    return out
+    """The marks of the spans this repository did not finish."""
+    return [SpanMark(d, nodes, digests, after) for d, nodes, digests, after in
+            nodespan.read_marks(repo.engine)]  # fmt: skip
 
 
 def holds_nothing(repo: Repository, uuid: str, data_uuid: str) -> bool:
@@ -115,7 +117,7 @@ def holds_nothing(repo: Repository, uuid: str, data_uuid: str) -> bool:
 def drop_span_mark(repo: Repository, data_uuid: str, uuids: Sequence[str]) -> None:
     """Forget how far a span got (it ended, or a fetch will diff its nodes instead)."""
     wb = WriteBatch(sync=True)
-    wb.delete(CF_META, mark_key(data_uuid, uuids))
+    wb.delete(CF_META, nodespan.mark_key(data_uuid, uuids))
     with repo.store.write_lock:
         repo.engine.write(wb)
 
@@ -125,6 +127,7 @@ def apply_span(
     data_uuid: str,
     uuids: Sequence[str],
     items: Sequence[tuple[bytes, bytes, bytes, int]],
+    digests: Sequence[str] | None = None,
 ) -> tuple[nodedelta.Applied, list[bytes]]:
     """Verify and write one whole batch of a span a server receives (durable on return).
 
@@ -132,10 +135,12 @@ def apply_span(
     the stored values this side keeps, and the wire keys of those that do not match the
     sender's digest are returned instead of written (sent again as stored). Written
     through a table file, the batch is read back into the page cache (what a push
-    brought is what the next fetch reads).
+    brought is what the next fetch reads). With the sender's ``digests`` of the nodes,
+    the batch records the span's mark, which the state document then lists (a push
+    interrupted in this span resumes after it).
     """
     rec = instance_by_data_uuid(repo, data_uuid)
     puts, again = wire.decode_values(wire.encodings_of(rec.typename, rec.config), items, 4)
-    batch = open_span(repo, data_uuid, uuids, any_order=True, warm=True)
+    batch = open_span(repo, data_uuid, uuids, any_order=True, warm=True, digests=digests)
     batch.put_many(puts)
     return batch.commit(), again

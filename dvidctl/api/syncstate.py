@@ -100,6 +100,9 @@ class NodeInfo:
     stamp: str | None = None
     #: An incoming snapshot: the sender's stamp it was taken at.
     snapshot: str | None = None
+    #: An incoming node: the data UUIDs of the instances it holds keys of (None: not
+    #: said), so that a sender can span the others into it (``sync/spans.py``).
+    holds: list[str] | None = None
 
     @property
     def complete(self) -> bool:
@@ -128,6 +131,9 @@ class NodeInfo:
             empty=_get(d, "empty", bool, w, True),
             stamp=_get(d, "stamp", (str, type(None)), w, None),
             snapshot=_get(d, "snapshot", (str, type(None)), w, None),
+            holds=None
+            if (h := _get(d, "holds", (list, type(None)), w, None)) is None
+            else _strs(h, "holds"),
         )
 
 
@@ -149,6 +155,8 @@ class RepoInfo:
     wire: list[str] = field(default_factory=list)
     #: What its sync API offers besides listings, values and dumps (``span``).
     features: list[str] = field(default_factory=list)
+    #: How far the spans into it that did not end got (``receivespan.SpanMark.to_json``).
+    marks: list[dict[str, Any]] = field(default_factory=list)
 
     def node(self, uuid: str) -> NodeInfo | None:
         """The node with ``uuid``, if this side has it."""
@@ -187,6 +195,7 @@ class RepoInfo:
             tags={str(k): _uuid(str(v), w) for k, v in _get(d, "tags", dict, w, {}).items()},
             wire=_strs(_get(d, "wire", list, w, []), "wire"),
             features=_strs(_get(d, "features", list, w, []), "features"),
+            marks=[m for m in _get(d, "marks", list, w, []) if isinstance(m, dict)],
         )
 
     def last_committed(self, uuid: str) -> str | None:

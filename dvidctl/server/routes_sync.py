@@ -135,14 +135,20 @@ def batch(call: Call) -> Response:
 @errors_as_json
 def span_batch(call: Call) -> Response:
     """Apply one batch of a span: ``K`` records name the span's nodes (their UUIDs, in
-    order: a value's position), then ``V``/``W`` values keyed ``tkey | u32 position``.
+    order: a value's position; ``UUID DIGEST`` with the sender's digest of each for the
+    instance, which makes the batch record the span's mark), then ``V``/``W`` values
+    keyed ``tkey | u32 position``.
     Answered as :func:`batch` (``again``: wire keys to send again as stored)."""
     records = framed_body(call)
-    nodes = [r.tkey.decode("ascii", "replace") for r in records if r.kind == "K"]
-    if not nodes:
+    named = [r.tkey.decode("ascii", "replace").split(" ") for r in records if r.kind == "K"]
+    if not named:
         raise BadRequestError("a span batch names its nodes first (K records)")
+    nodes = [n[0] for n in named]
+    # "UUID DIGEST": the sender's digests, for the span's mark (a resumable push)
+    digests = [n[1] for n in named] if all(len(n) == 2 for n in named) else None
     items = [(r.tkey, r.digest, r.value, r.encoding) for r in records if r.kind in "VW"]
-    done, again = receivespan.apply_span(call_repo(call), call_instance(call), nodes, items)
+    repo, data_uuid = call_repo(call), call_instance(call)
+    done, again = receivespan.apply_span(repo, data_uuid, nodes, items, digests)
     return json_response(
         {"puts": done.puts, "deletes": 0, "bytes": done.nbytes, "again": [k.hex() for k in again]}
     )

@@ -27,6 +27,7 @@ batch may end anywhere, and ``after`` is the last wire key of the batch before.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from operator import itemgetter
 
@@ -35,6 +36,7 @@ import xxhash
 from dvidctl.errors import BadRequestError
 from dvidctl.store.engine import CF_DATA, CF_META, KVEngine, prefix_end
 from dvidctl.store.keys import u32
+from dvidctl.store.metadata import SPAN_MARK_PREFIX
 from dvidctl.store.nodedelta import Applied, IncomingBatch
 from dvidctl.store.nodedump import Stored
 from dvidctl.store.versioned import VersionedStore
@@ -42,6 +44,33 @@ from dvidctl.store.versioned import VersionedStore
 #: Entries one scan step reads (their values included): small enough that reading past
 #: a batch's end costs little, large enough that a step costs little per entry.
 _STEP = 32
+
+
+def mark_key(data_uuid: str, nodes: Sequence[str]) -> bytes:
+    """The ``meta`` key of a span's mark (an instance's spans start at distinct nodes)."""
+    return SPAN_MARK_PREFIX + f"{data_uuid}/{nodes[0]}".encode()
+
+
+def mark_head(nodes: Sequence[str], digests: Sequence[str]) -> bytes:
+    """A mark's value up to its last wire key (:class:`SpanBatch` adds that)."""
+    return json.dumps({"nodes": list(nodes), "digests": list(digests)}).encode()
+
+
+def read_marks(engine: KVEngine) -> list[tuple[str, list[str], list[str], bytes]]:
+    """``(data_uuid, nodes, digests, last wire key)`` of every span mark (unreadable ones
+    left out: a mark only saves work)."""
+    out = []
+    for k, v in engine.scan_prefix(CF_META, SPAN_MARK_PREFIX):
+        head, _, after = bytes(v).partition(b"\n")
+        try:
+            doc = json.loads(head)
+            data_uuid = k[len(SPAN_MARK_PREFIX) :].decode().split("/")[0]
+            nodes, digests = [str(u) for u in doc["nodes"]], [str(d) for d in doc["digests"]]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if nodes and len(digests) == len(nodes) and after and mark_key(data_uuid, nodes) == k:
+            out.append((data_uuid, nodes, digests, after))
+    return out
 
 
 def split_wire_key(wkey: bytes) -> tuple[bytes, int]:

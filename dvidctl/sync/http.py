@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 import httpx
 
@@ -62,6 +62,8 @@ class HttpEndpoint(HttpReceiving):
         #: The server sends spans of nodes (its state document lists the ``span`` feature).
         self.spans = False
         self.takes_spans = False
+        self.marks: list[dict[str, Any]] = []
+        self.holds: dict[str, list[str]] = {}
         #: Body bytes and seconds of the values and batch requests: the link rate seen.
         self.link_bytes = 0
         self.link_seconds = 0.0
@@ -102,6 +104,8 @@ class HttpEndpoint(HttpReceiving):
         self.dumps = isinstance(doc, dict) and "wire" in doc
         self.spans = "span" in info.features
         self.takes_spans = "span-batch" in info.features
+        self.marks = info.marks
+        self.holds = {n.uuid: n.holds for n in info.nodes if n.holds is not None}
         self.repo_ref = info.root  # from now on the root names it, not a prefix
         return info
 

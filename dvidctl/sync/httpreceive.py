@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import cast
+from typing import Any, cast
 
 from dvidctl.api import wire
+from dvidctl.api.receivespan import SpanMark
 from dvidctl.api.syncstate import InstanceInfo, NodeInfo, RepoInfo
 from dvidctl.datatypes.registry import WireEncoding
 from dvidctl.errors import BadRequestError
@@ -31,6 +32,10 @@ class HttpReceiving(HttpCalls):
     dumps: bool
     #: The server takes spans' batches (its state document lists ``span-batch``).
     takes_spans: bool
+    #: Its marks of the spans into it that did not end, as its last state document said.
+    marks: list[dict[str, Any]]
+    #: Per incoming node, the instances it holds keys of (its last state document).
+    holds: dict[str, list[str]]
     #: Body bytes and seconds of the values and batch requests: the link rate seen.
     link_bytes: int
     link_seconds: float
@@ -111,9 +116,27 @@ class HttpReceiving(HttpCalls):
     def span_batch(
         self, nodes: Sequence[str], data_uuid: str, digests: Sequence[str] | None = None
     ) -> PostedBatch:
-        """A batch of a span into ``nodes`` (values by wire key), sent whole by ``commit``
-        (a server keeps no mark: an interrupted push's nodes are diffed next time)."""
-        return PostedBatch(self, "", data_uuid, nodes)
+        """A batch of a span into ``nodes`` (values by wire key), sent whole by ``commit``;
+        with the sender's ``digests`` the server records the span's mark with it."""
+        named = [f"{u} {d}" for u, d in zip(nodes, digests, strict=True)] if digests else nodes
+        return PostedBatch(self, "", data_uuid, named)
+
+    def holds_nothing(self, node: str, data_uuid: str) -> bool:
+        """Whether the server's incoming ``node`` held no key of the instance, as its last
+        state document said (False when it did not say)."""
+        held = self.holds.get(node)
+        return held is not None and data_uuid not in held
+
+    def span_marks(self) -> list[SpanMark]:
+        """The server's marks of the spans into it that did not end (its state document
+        lists them: read by the last ``state``)."""
+        out = []
+        for m in self.marks:
+            try:
+                out.append(SpanMark.from_json(m))
+            except BadRequestError:  # a mark only saves work: its nodes are diffed instead
+                continue
+        return out
 
     def apply_span(
         self, nodes: Sequence[str], data_uuid: str, puts: Sequence[tuple[bytes, bytes, bytes]]

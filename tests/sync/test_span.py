@@ -31,7 +31,7 @@ from dvidctl.sync.http import HttpEndpoint
 from dvidctl.sync.push import push
 from dvidctl.sync.results import Progress
 from dvidctl.sync.transfer import Options
-from tests.sync.helpers import assert_same_nodes, remote, served, server
+from tests.sync.helpers import assert_same_nodes, node_contents, remote, served, server
 
 #: Batches of 96 KiB whose values go to a table file from the first byte: a small source
 #: ingests many files, as a large clone does with 16 MiB batches.
@@ -401,3 +401,54 @@ def test_a_server_refuses_a_bad_span_batch_and_writes_nothing(
         assert all(not list(nodedelta.listing(there.engine, v, iid)) for v in vids)
         r = post([n.uuid for n in new], [(wk, dig, val)])
         assert r.status_code == 200 and r.json()["puts"] == 1
+
+
+class _PushCut(HttpEndpoint):
+    """A server link that breaks after ``batches`` span batches went through."""
+
+    def __init__(self, *a: Any, batches: int, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.left = batches
+
+    def fork(self) -> HttpEndpoint:
+        other = _PushCut(self.base, self.repo_ref, batches=0, client=self.client)
+        other.__dict__.update({k: v for k, v in self.__dict__.items() if k != "client"})
+        other.shared_client = True
+        return other
+
+    def apply_span(self, *a: Any, **kw: Any) -> Any:
+        if self.left <= 0:
+            raise RemoteError("the link broke")
+        self.left -= 1
+        return super().apply_span(*a, **kw)
+
+
+def test_an_interrupted_push_resumes_its_spans_after_the_servers_marks(
+    src: Repository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server records each span batch's mark and lists the marks in its state
+    document; the next push resumes each span after its mark, spans the instances not
+    begun (the document says which instances an incoming node holds), sends no key
+    twice and lists nothing; completing the nodes drops the marks."""
+    monkeypatch.setattr(nodedelta, "SPILL_BYTES", 0)
+    caplog.set_level(logging.INFO, logger="dvidctl.server")
+    committed = [n.uuid for n in src.dag.nodes.values() if n.locked]
+    opts = Options(batch_bytes=96 << 10, streams=1)
+    with server(tmp_path / "store") as srv:
+        with pytest.raises(RemoteError):
+            cut = _PushCut(srv.url, src.root_uuid, batches=6)
+            push(src, remote(srv, src.root_uuid), options=opts, endpoint=cut)
+        there = served(srv, src.root_uuid)
+        held = sum(len(v) for u in committed for v in node_contents(there, u).values())
+        doc = httpx.get(f"{srv.url}/api/sync/{src.root_uuid}/state").json()
+        assert doc["marks"] and 0 < held
+        caplog.clear()
+        res = push(src, remote(srv, src.root_uuid), options=opts)
+        total = assert_same_nodes(src, there, committed)
+        assert res.stats.keys == total - held  # nothing sent twice
+        assert not [r for r in caplog.records if "/keys?" in r.getMessage()]  # nothing listed
+        assert _overlapping_share(there) == 0
+        assert httpx.get(f"{srv.url}/api/sync/{src.root_uuid}/state").json()["marks"] == []
