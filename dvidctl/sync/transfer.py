@@ -166,9 +166,9 @@ class Transfer(WireChoice):
 
     def _units(self, step: NodeStep) -> list[tuple[str, bool]]:
         """``(data_uuid, list_receiver)`` of each instance of the step to move."""
-        if step.meta_only:
-            return []
         info = step.info
+        if step.meta_only or (not info.locked and info.empty and not step.list_receiver):
+            return []  # nothing to move: an open node that wrote nothing, new here
         out = []
         for data_uuid in self.compare:
             wrote = info.digests is None or data_uuid in info.digests

@@ -452,3 +452,27 @@ def test_an_interrupted_push_resumes_its_spans_after_the_servers_marks(
         assert not [r for r in caplog.records if "/keys?" in r.getMessage()]  # nothing listed
         assert _overlapping_share(there) == 0
         assert httpx.get(f"{srv.url}/api/sync/{src.root_uuid}/state").json()["marks"] == []
+
+
+class _CountingDumps(LocalEndpoint):
+    dumped: list[str]
+
+    def dump_runs(self, node: str, *a: Any, **kw: Any) -> Any:
+        self.dumped = [*getattr(self, "dumped", []), node]
+        return super().dump_runs(node, *a, **kw)
+
+
+def test_an_open_node_that_wrote_nothing_is_asked_for_nothing(
+    src: Repository, tmp_path: Path
+) -> None:
+    """Its state says so (``empty``): a request per instance for nothing would cost a
+    round trip each on a slow link. Once written, its snapshot is dumped."""
+    head = src.head.uuid
+    with Repository.init(tmp_path / "c", root_uuid=src.root_uuid, incoming_root=True) as dst:
+        sender = _CountingDumps(src)
+        fetch_from(dst, "origin", sender, lease=0)
+        assert head in dst.dag.by_uuid and getattr(sender, "dumped", []) == []
+        src.head.instance("kv").put("now", b"written")
+        sender = _CountingDumps(src)
+        fetch_from(dst, "origin", sender, lease=0)
+        assert dict(dst.node(head).instance("kv").items())["now"] == b"written"
