@@ -269,6 +269,7 @@ def complete_node(repo: Repository, info: NodeInfo, compare: Sequence[str]) -> b
                     mine[d] = info.digests[d]
         wrong = [d for d in compare if d not in limited and mine.get(d) != info.digests.get(d)]
         if wrong:
+            _drop_marks(repo, node.uuid, WriteBatch(sync=True))  # diffed next time, not resumed
             raise CorruptDataError(
                 f"node {info.uuid[:10]} does not match the sender after the transfer "
                 f"({len(wrong)} instance(s) differ)",
@@ -286,13 +287,18 @@ def complete_node(repo: Repository, info: NodeInfo, compare: Sequence[str]) -> b
         node.writes_after_commit = max(node.writes_after_commit, info.writes_after_commit)
         node.updated = info.updated or now_iso()
         wb = WriteBatch(sync=True)
-        for d, nodes, _, _ in nodespan.read_marks(repo.engine):  # its spans' marks are done
-            if node.uuid in nodes:
-                wb.delete(CF_META, nodespan.mark_key(d, nodes))
         metadata.put_node(wb, node)
-        repo.engine.write(wb)
+        _drop_marks(repo, node.uuid, wb)  # its spans' marks: done
         repo.dag.add(node)
         return True
+
+
+def _drop_marks(repo: Repository, uuid: str, wb: WriteBatch) -> None:
+    """Write ``wb`` with the marks of the spans node ``uuid`` was in deleted."""
+    for d, nodes, _, _ in nodespan.read_marks(repo.engine):
+        if uuid in nodes:
+            wb.delete(CF_META, nodespan.mark_key(d, nodes))
+    repo.engine.write(wb)
 
 
 def _held_instances(repo: Repository) -> frozenset[str]:

@@ -110,6 +110,9 @@ def span_units(
             if not step.info.locked or step.reopen:  # a snapshot, or a node written again
                 out.single.append((u, data_uuid, lr))
             elif not lr or (holds_nothing is not None and holds_nothing(u, data_uuid)):
+                wrote = step.info.digests
+                if wrote is not None and data_uuid not in wrote:
+                    continue  # nothing of it on either side: nothing to move or remove
                 by_instance.setdefault(data_uuid, []).append(step)  # nothing of it here yet
             else:
                 out.single.append((u, data_uuid, True))

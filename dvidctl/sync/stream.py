@@ -88,7 +88,8 @@ class Stream:
         """Give the receiver's ``span.nodes`` (in its span order, each holding nothing of
         the instance but what this span brought before ``span.after``) the sender's values
         of them, all in one key-ordered stream (:mod:`dvidctl.store.nodespan`), one batch
-        per request; the receiver's mark of the span goes when it ends."""
+        per request. The receiver's mark of the span stays until its nodes complete (a
+        rerun before then asks for nothing more of an ended span, and lists nothing)."""
         o = self.transfer.options
         nodes, data_uuid = span.nodes, span.data_uuid
 
@@ -106,9 +107,6 @@ class Stream:
             self._unit(data_uuid, move)
         finally:
             self._suffix = 0
-        drop = getattr(self.receiver, "drop_span_mark", None)
-        if drop is not None and span.digests is not None:
-            drop(data_uuid, nodes)
 
     def _unit(self, data_uuid: str, move: Callable[[], None]) -> None:
         self.transfer.encoding(data_uuid)

@@ -277,10 +277,17 @@ def test_clone_killed_half_way_resumes_exactly(tmp_path: Path, victim: str, stre
     held = _held(dst, committed)
     assert 0 < held < total
     again = _must_ask_again(srv.url, root, dst)
+    srv.lines.clear()
     rerun = _cli(tmp_path, "clone", f"{px.url}/{root}", str(dst), "--json")
     assert rerun.returncode == 0, rerun.stderr
     got = json.loads(rerun.stdout)
     assert got["resumed"] and got["keys"] == total - held and got["branches"] == ["master", "side"]
+    # Each span resumed after its last durable batch (its mark; an ended span's mark stays
+    # until its nodes complete), and the instances whose spans had not begun were spanned
+    # whole: nothing of the receiver's nodes was listed.
+    time.sleep(0.2)  # the server's last log lines; the rerun's begin with its state request
+    lines = srv.lines[next(i for i, ln in enumerate(srv.lines) if "/state" in ln) :]
+    assert not [ln for ln in lines if "/keys?" in ln], lines
     sent_again = px.down - 2 * whole  # values travel down: the baseline, the killed run, the rerun
     again += PER_REQUEST * got["requests"]
     bound = streams * _batch_bytes(src)
