@@ -15,7 +15,7 @@ is stored (:func:`decode_values` returns it in ``again``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from dvidctl.datatypes import registry
@@ -49,9 +49,37 @@ def encoding_for(typename: str, config: Mapping[str, Any], name: str) -> WireEnc
     if name == "stored" or name not in NUMBERS:
         return None
     spec = registry.get(typename)
-    if spec.wire_encodings is None:
+    factory = spec.wire_encodings
+    if factory is None:
         return None
-    return spec.wire_encodings(config).get(name)
+    if name in spec.wire_encoding_names:  # built (its codec imported) when first used
+        return _Lazy(name, lambda: factory(config)[name])
+    return factory(config).get(name)
+
+
+class _Lazy:
+    """A :class:`WireEncoding` made on first use: a transfer asks which encodings an
+    instance offers before it knows whether it will convert anything (on a fast link
+    ``auto`` keeps stored bytes), and making one imports its codec (~3 ms of a pull)."""
+
+    def __init__(self, name: str, build: Callable[[], WireEncoding]) -> None:
+        self.name = name
+        self._build = build
+        self._made: WireEncoding | None = None
+
+    def _enc(self) -> WireEncoding:
+        if self._made is None:
+            self._made = self._build()
+        return self._made
+
+    def encode_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+        return self._enc().encode_many(items)
+
+    def decode_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+        return self._enc().decode_many(items)
+
+    def floor_seconds(self, tkey: bytes, stored: bytes) -> float | None:
+        return self._enc().floor_seconds(tkey, stored)
 
 
 def encodings_of(typename: str, config: Mapping[str, Any]) -> dict[int, WireEncoding]:

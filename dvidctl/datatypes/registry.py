@@ -98,6 +98,9 @@ class DatatypeSpec:
     routes: Callable[[], list[Route[Any]]] | None = None
     #: The sync wire encodings an instance offers, by name, from its parsed config.
     wire_encodings: Callable[[Mapping[str, Any]], Mapping[str, WireEncoding]] | None = None
+    #: Their names, known without calling (importing) ``wire_encodings``: a transfer
+    #: that never converts a value loads no codec.
+    wire_encoding_names: tuple[str, ...] = ()
 
     @cached_property
     def instance_class(self) -> type[Instance]:

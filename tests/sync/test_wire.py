@@ -4,6 +4,8 @@ them, with digests of the stored values still equal on both sides (real server, 
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -229,3 +231,38 @@ def test_floor_seconds_only_for_values_that_convert(tmp_path: Path) -> None:
         assert enc.floor_seconds(tk, ZstdCodec().encode(block, b"\x00")) is None  # codec 4
         assert enc.floor_seconds(b"\x18", b"\x00extents") is None
         assert enc.floor_seconds(tk, b"\x01") is None
+
+
+def test_a_transfer_that_converts_nothing_loads_no_wire_codec(tmp_path: Path) -> None:
+    """Which encodings an instance offers is known without making one (its codec import
+    was ~3 ms of a pull): with stored bytes asked for, a fetch of labels loads none."""
+    script = """
+import sys
+from pathlib import Path
+import numpy as np
+from dvidctl import Repository
+from dvidctl.sync.endpoint import LocalEndpoint
+from dvidctl.sync.fetch import fetch_from
+from dvidctl.sync.transfer import Options
+where = Path(sys.argv[1])
+src = Repository.init(where / "src")
+src.new_instance("labelmap", "seg", {"BlockSize": "16,16,16"})
+for i in range(2):
+    src.head.instance("seg").put_subvolume(np.full((16, 16, 32), i + 1, np.uint64), (0, 0, 0))
+    src.commit(f"c{i}")
+with Repository.init(where / "c", root_uuid=src.root_uuid, incoming_root=True) as c:
+    got = fetch_from(c, "origin", LocalEndpoint(src), options=Options(wire=sys.argv[2]), lease=0)
+    assert got.stats.keys > 0 and got.stats.labels == sys.argv[2]
+src.close()
+print("dvidctl.datatypes.imageblk.wirelabels" in sys.modules)
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path), "stored"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -80,6 +80,7 @@ SPEC = registry.register(
         merge_rule=merge_rule,
         derived_key=is_derived,
         wire_encodings=_wire_encodings,
+        wire_encoding_names=("labelblock",),
         # DVID's labelblk defaults to 32^3 blocks; labelarray and labelmap to 64^3.
         alias_defaults={"labelblk": {"BlockSize": "32,32,32"}},
     )
