@@ -17,6 +17,7 @@ database (a read-only open, which works beside a server).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -69,6 +70,13 @@ class Served:
         self.url = m.group(1)
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
+        # A test that fails before it stops its server must not leave the process running.
+        atexit.register(self._reap)
+
+    def _reap(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
