@@ -27,7 +27,7 @@ from dvidctl.errors import BadRequestError, NotFoundError
 from dvidctl.store import nodedelta, nodedump, nodespan
 from dvidctl.store.engine import CF_DELTA
 from dvidctl.store.held import Held, Triple, parse_bbox, parse_scales
-from dvidctl.store.keys import delta_key, u32
+from dvidctl.store.keys import delta_key
 from dvidctl.store.metadata import InstanceRecord
 
 if TYPE_CHECKING:
@@ -131,12 +131,8 @@ def _state(repo: Repository) -> RepoInfo:
 
 def _holds(repo: Repository, vid: int) -> list[str]:
     """The data UUIDs of the versioned instances node ``vid`` holds keys of (a seek each)."""
-    out = []
-    for rec in repo.instances():
-        prefix = u32(vid) + u32(rec.iid)
-        if rec.versioned and next(iter(repo.engine.scan_prefix(CF_DELTA, prefix)), None):
-            out.append(rec.data_uuid)
-    return out
+    versioned = (rec for rec in repo.instances() if rec.versioned)
+    return [rec.data_uuid for rec in versioned if repo.store.has_changes(vid, rec.iid)]
 
 
 def node_vid(repo: Repository, uuid: str) -> int:

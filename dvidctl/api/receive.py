@@ -269,7 +269,7 @@ def complete_node(repo: Repository, info: NodeInfo, compare: Sequence[str]) -> b
                     mine[d] = info.digests[d]
         wrong = [d for d in compare if d not in limited and mine.get(d) != info.digests.get(d)]
         if wrong:
-            _drop_marks(repo, node.uuid, WriteBatch(sync=True))  # diffed next time, not resumed
+            _write_dropping_marks(repo, node.uuid, WriteBatch(sync=True))  # diffed next time
             raise CorruptDataError(
                 f"node {info.uuid[:10]} does not match the sender after the transfer "
                 f"({len(wrong)} instance(s) differ)",
@@ -288,12 +288,12 @@ def complete_node(repo: Repository, info: NodeInfo, compare: Sequence[str]) -> b
         node.updated = info.updated or now_iso()
         wb = WriteBatch(sync=True)
         metadata.put_node(wb, node)
-        _drop_marks(repo, node.uuid, wb)  # its spans' marks: done
+        _write_dropping_marks(repo, node.uuid, wb)  # its spans' marks: done
         repo.dag.add(node)
         return True
 
 
-def _drop_marks(repo: Repository, uuid: str, wb: WriteBatch) -> None:
+def _write_dropping_marks(repo: Repository, uuid: str, wb: WriteBatch) -> None:
     """Write ``wb`` with the marks of the spans node ``uuid`` was in deleted."""
     for d, nodes, _, _ in nodespan.read_marks(repo.engine):
         if uuid in nodes:

@@ -28,8 +28,7 @@ from dvidctl.api import wire
 from dvidctl.api.exchange import instance_by_data_uuid, node_vid
 from dvidctl.errors import BadRequestError
 from dvidctl.store import nodedelta, nodespan
-from dvidctl.store.engine import CF_DELTA, CF_META, WriteBatch
-from dvidctl.store.keys import u32
+from dvidctl.store.engine import CF_META, WriteBatch
 
 if TYPE_CHECKING:
     from dvidctl.api.repository import Repository
@@ -110,8 +109,7 @@ def holds_nothing(repo: Repository, uuid: str, data_uuid: str) -> bool:
     """Whether node ``uuid`` holds no key of the instance (one seek in its delta entries):
     a node that holds other instances' keys can still take this one's span."""
     rec = instance_by_data_uuid(repo, data_uuid)
-    prefix = u32(node_vid(repo, uuid)) + u32(rec.iid)
-    return next(iter(repo.engine.scan_prefix(CF_DELTA, prefix)), None) is None
+    return not repo.store.has_changes(node_vid(repo, uuid), rec.iid)
 
 
 def drop_span_mark(repo: Repository, data_uuid: str, uuids: Sequence[str]) -> None:

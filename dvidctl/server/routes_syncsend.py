@@ -186,10 +186,7 @@ def dump(call: Call) -> Response:
         call_limit(call, "limit"),
         call_limit(call, "bytes"),
     )
-    writer = frames.FrameWriter()
-    records = frames.value_records(got, writer)
-    body = frames.encode(frames.checkpointed(records, writer), writer)
-    return _batch_response(body, call_limit(call, "bytes"))
+    return _runs_response(got, call)
 
 
 @errors_as_json
@@ -213,10 +210,16 @@ def span(call: Call) -> Response:
         call_limit(call, "limit"),
         call_limit(call, "bytes"),
     )
+    return _runs_response(got, call)
+
+
+def _runs_response(got: Iterator[list[exchange.Wired]], call: Call) -> Response:
+    """Runs of values framed (``B`` runs, ``V``/``W`` records), one batch (``bytes=``)
+    sent whole, else streamed."""
     writer = frames.FrameWriter()
     records = frames.value_records(got, writer)
-    out = frames.encode(frames.checkpointed(records, writer), writer)
-    return _batch_response(out, call_limit(call, "bytes"))
+    body = frames.encode(frames.checkpointed(records, writer), writer)
+    return _batch_response(body, call_limit(call, "bytes"))
 
 
 #: The paths of a repository's and of a node's sync routes.

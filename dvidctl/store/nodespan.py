@@ -103,7 +103,8 @@ def span_runs(
     start = prefix if after is None else prefix + split_wire_key(after)[0]
     if not vids:
         return iter(())
-    return _runs(engine, prefix, start, position, after, max_values, max_bytes)
+    ordered = list(vids) == sorted(vids)  # positions follow this side's key order (a clone's)
+    return _runs(engine, prefix, start, position, ordered, after, max_values, max_bytes)
 
 
 def _runs(
@@ -111,18 +112,15 @@ def _runs(
     prefix: bytes,
     start: bytes,
     position: dict[bytes, bytes],
+    ordered: bool,
     after: bytes | None,
     max_values: int | None,
     max_bytes: int | None,
 ) -> Iterator[list[Stored]]:
-    vids = [int.from_bytes(v, "big") for v in position]
     values_left = -1 if max_values is None else max(1, max_values)
     bytes_left = -1 if max_bytes is None else max(0, max_bytes)
     steps = engine.scan_chunks(CF_DATA, start, prefix_end(prefix), _STEP)
-    if vids == sorted(vids):  # positions follow this side's key order (a clone's, always)
-        source = _in_order(steps, position)
-    else:
-        source = _regrouped(engine, steps, position)
+    source = _in_order(steps, position) if ordered else _regrouped(engine, steps, position)
     try:
         for run in source:
             if after is not None and run[0][0] <= after:
@@ -264,7 +262,7 @@ class SpanBatch(IncomingBatch):
             placed.append((pre + tk + suffixes[p], delta_pres[p] + tk, dig, stored))
         if self.any_order:
             placed.sort(key=itemgetter(0))
-        if items:
+        if items and self.mark is not None:
             self._last_wk = max(self._last_wk, max(wk for wk, _, _ in items))
         self._add(placed)
 

@@ -354,9 +354,10 @@ class VersionedStore:
             _, i, tk = split_delta_key(k)
             yield i, tk, d
 
-    def has_changes(self, vid: int) -> bool:
-        """Whether node ``vid`` has written anything."""
-        return next(iter(self.engine.scan_prefix(CF_DELTA, u32(vid))), None) is not None
+    def has_changes(self, vid: int, iid: int | None = None) -> bool:
+        """Whether node ``vid`` has written anything (of instance ``iid``, if given)."""
+        prefix = u32(vid) if iid is None else u32(vid) + u32(iid)
+        return next(iter(self.engine.scan_prefix(CF_DELTA, prefix)), None) is not None
 
     # ---------------------------------------------------------------- writes
     def batch(

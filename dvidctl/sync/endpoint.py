@@ -251,10 +251,7 @@ class LocalEndpoint:
         got = exchange.node_dump(
             self.repo, node, data_uuid, after, max_values=max_values, max_bytes=max_bytes
         )
-        for run in got:
-            for tk, d, stored, _ in run:
-                check_stored(tk, d, stored)  # a damaged stored value is not sent on
-            yield [(tk, d, stored) for tk, d, stored, _ in run]
+        return _checked(got)
 
     def span_runs(
         self,
@@ -269,10 +266,7 @@ class LocalEndpoint:
         got = exchange.span_dump(
             self.repo, data_uuid, list(nodes), after, max_values=max_values, max_bytes=max_bytes
         )
-        for run in got:
-            for wk, d, stored, _ in run:
-                check_stored(wk, d, stored)  # a damaged stored value is not sent on
-            yield [(wk, d, stored) for wk, d, stored, _ in run]
+        return _checked(got)
 
     def span_order(self, nodes: Sequence[str]) -> list[str]:
         """``nodes`` in the order a span into this side asks for them."""
@@ -335,6 +329,15 @@ class LocalEndpoint:
 
     def close(self) -> None:
         """Nothing to release: the caller owns the repository."""
+
+
+def _checked(runs: Iterator[list[exchange.Wired]]) -> Iterator[list[Value]]:
+    """Runs of stored values as a local sender hands them over, each value checked (a
+    damaged stored value is not sent on)."""
+    for run in runs:
+        for key, d, stored, _ in run:
+            check_stored(key, d, stored)
+        yield [(key, d, stored) for key, d, stored, _ in run]
 
 
 if TYPE_CHECKING:  # mypy checks that LocalEndpoint satisfies the interface
