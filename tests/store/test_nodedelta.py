@@ -10,19 +10,9 @@ from dvidctl.errors import BadRequestError, CorruptDataError, LockedNodeError
 from dvidctl.store import nodedelta, nodedigest
 from dvidctl.store.engine import CF_DATA, CF_DELTA, KVEngine, WriteBatch
 from dvidctl.store.keys import TOMBSTONE, data_key, delta_key, digest
-from dvidctl.store.memory import MemoryEngine
 from dvidctl.store.rocks import RocksEngine
 from dvidctl.store.versioned import VersionedStore
 from tests.factories import engine_dump, lock, versioned_store, write
-
-
-@pytest.fixture(params=["memory", "rocks"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> KVEngine:
-    if request.param == "memory":
-        return MemoryEngine()
-    eng = RocksEngine(tmp_path / "db", create=True)
-    request.addfinalizer(eng.close)
-    return eng
 
 
 def _store(engine: KVEngine) -> VersionedStore:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
@@ -11,17 +10,6 @@ from dvidctl.errors import CorruptDataError
 from dvidctl.store import nodedelta, nodedigest
 from dvidctl.store.engine import CF_DELTA, KVEngine, WriteBatch
 from dvidctl.store.keys import delta_key, digest
-from dvidctl.store.memory import MemoryEngine
-from dvidctl.store.rocks import RocksEngine
-
-
-@pytest.fixture(params=["memory", "rocks"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> KVEngine:
-    if request.param == "memory":
-        return MemoryEngine()
-    eng = RocksEngine(tmp_path / "db", create=True)
-    request.addfinalizer(eng.close)
-    return eng
 
 
 def _fill(engine: KVEngine, vid: int, per_iid: dict[int, list[bytes]]) -> None:

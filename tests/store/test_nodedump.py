@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
 from dvidctl.store import nodedelta, nodedump
 from dvidctl.store.engine import CF_DATA, KVEngine, WriteBatch
 from dvidctl.store.keys import data_key
-from dvidctl.store.memory import MemoryEngine
-from dvidctl.store.rocks import RocksEngine
 from dvidctl.store.versioned import VersionedStore
 from tests.factories import lock, versioned_store, write
-
-
-@pytest.fixture(params=["memory", "rocks"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> KVEngine:
-    if request.param == "memory":
-        return MemoryEngine()
-    eng = RocksEngine(tmp_path / "db", create=True)
-    request.addfinalizer(eng.close)
-    return eng
 
 
 class Reads:

@@ -5,7 +5,6 @@ several incoming nodes by one batch."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
@@ -15,20 +14,10 @@ from dvidctl.store.engine import KVEngine
 from dvidctl.store.keys import digest, u32
 from dvidctl.store.memory import MemoryEngine
 from dvidctl.store.nodedump import Stored
-from dvidctl.store.rocks import RocksEngine
 from dvidctl.store.versioned import VersionedStore
 from tests.factories import lock, versioned_store, write
 
 KEYS = [b"k%05d" % i for i in range(600)]  # fixed length: prefix-free, as type keys are
-
-
-@pytest.fixture(params=["memory", "rocks"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> KVEngine:
-    if request.param == "memory":
-        return MemoryEngine()
-    eng = RocksEngine(tmp_path / "db", create=True)
-    request.addfinalizer(eng.close)
-    return eng
 
 
 def _store(engine: KVEngine) -> VersionedStore:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,8 +9,6 @@ from hypothesis import strategies as st
 from dvidctl.errors import ConflictError
 from dvidctl.store.engine import KVEngine
 from dvidctl.store.keys import TOMBSTONE
-from dvidctl.store.memory import MemoryEngine
-from dvidctl.store.rocks import RocksEngine
 from dvidctl.store.versioned import VersionedStore
 from tests.factories import lock, versioned_store, write
 
@@ -65,15 +61,6 @@ def test_matches_scan_stored_on_random_dags(data: st.DataObject) -> None:
                 s.scan_ranges(v, 1, ranges)
             continue
         assert s.scan_ranges(v, 1, ranges) == want
-
-
-@pytest.fixture(params=["memory", "rocksdb"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> KVEngine:
-    if request.param == "memory":
-        return MemoryEngine()
-    eng = RocksEngine(tmp_path / "db", create=True)
-    request.addfinalizer(eng.close)
-    return eng
 
 
 def test_line_of_versions_skips_older_and_other_branches(engine: KVEngine) -> None:
