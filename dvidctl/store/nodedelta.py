@@ -128,9 +128,13 @@ class IncomingBatch:
         return self.puts + self.deletes
 
     def _check_node(self) -> None:
-        node = self.store.dag.nodes.get(self.vid)
+        self._check_vid(self.vid)
+
+    def _check_vid(self, vid: int) -> None:
+        """Raise unless node ``vid`` exists and is one sync is receiving (or ``any_node``)."""
+        node = self.store.dag.nodes.get(vid)
         if node is None:
-            raise BadRequestError(f"no node with version id {self.vid}")
+            raise BadRequestError(f"no node with version id {vid}")
         if not node.incoming and not self.any_node:
             raise BadRequestError(
                 f"node {node.uuid[:10]} is not being received; sync writes only incoming nodes"

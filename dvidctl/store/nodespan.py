@@ -240,9 +240,7 @@ class SpanBatch(IncomingBatch):
 
     def _check_node(self) -> None:
         for vid in self.vids:
-            self.vid = vid
-            super()._check_node()
-        self.vid = self.vids[0]
+            self._check_vid(vid)
 
     def put(self, tkey: bytes, dig: bytes, stored: bytes) -> None:
         """Add one received value by its wire key (see :meth:`put_many`)."""
