@@ -10,7 +10,9 @@ values add up to ``RocksEngine.bulk_threshold`` bytes or more. Steps:
 2. Synced WAL write: a marker ``meta: MARKER_PREFIX + name`` whose value holds
    every other op of the batch (``meta`` and ``delta``), length-prefixed, CRC32.
 3. Ingest the file into ``data`` (``move_files``: RocksDB hard-links it, fsyncs
-   it and removes our name on success). One file ingestion is atomic.
+   it and removes our name on success). One file ingestion is atomic. Before
+   step 2, the parts of the file ingestion reads are read into the page cache
+   with the GIL released (:func:`.pagecache.prime`).
 4. WAL write: the other ops and the deletion of the marker, in one batch.
 5. Remove the file if it is still there (only after the fallback below); after
    an ingestion, read the file back into the page cache (:mod:`.pagecache`: the
@@ -163,7 +165,8 @@ def write(engine: RocksEngine, batch: WriteBatch, options: Any) -> None:
     except BaseException:
         sst.unlink(missing_ok=True)
         raise
-    _publish(engine, sst, data, other)
+    ends = (_length(data[0][1]), _length(data[-1][1])) if data else (0, 0)
+    _publish(engine, sst, data, other, ends=ends)
 
 
 def write_stream(engine: RocksEngine, stream: SstStream, batch: WriteBatch) -> None:
@@ -176,7 +179,7 @@ def write_stream(engine: RocksEngine, stream: SstStream, batch: WriteBatch) -> N
     """
     other = [(cf, k, v) for cf, ops in _latest(engine, batch.ops).items() for k, v in ops.items()]
     sst = stream.finish()
-    _publish(engine, sst, None, other, warm=stream.warm)
+    _publish(engine, sst, None, other, warm=stream.warm, ends=stream.ends)
 
 
 def _publish(
@@ -186,16 +189,19 @@ def _publish(
     other: list[Op],
     *,
     warm: bool = True,
+    ends: tuple[int, int] = (0, 0),
 ) -> None:
     """Steps 2-5 for the finished table file ``sst``; ``data``: its values, for the fallback.
 
-    ``warm=False`` skips step 5's read-back (a stream that asked for none).
+    ``warm=False`` skips step 5's read-back (a stream that asked for none); ``ends``:
+    the lengths of the file's first and last values (see :func:`.pagecache.prime`).
     """
     name = sst.name
     fd = -1
     try:
         try:
             _after("sst")
+            pagecache.prime(sst, *ends)
             if engine.warm_ingested and warm:
                 # The inode stays reachable through fd once ingestion moved the file.
                 fd = os.open(sst, os.O_RDONLY)
@@ -214,6 +220,10 @@ def _publish(
         if fd >= 0:
             os.close(fd)
     sst.unlink(missing_ok=True)
+
+
+def _length(value: bytes | None) -> int:
+    return 0 if value is None else len(value)
 
 
 def _first(item: tuple[bytes, bytes | None]) -> bytes:

@@ -49,12 +49,16 @@ class SstStream(HeldStream):
         #: Whether the ingested file is read back into the page cache (:mod:`.pagecache`).
         self.warm = True
         self._cleanup: weakref.finalize[Any, SstStream] | None = None
+        self._first: int | None = None
+        self._last = 0
 
     @property
     def spilled(self) -> bool:
         return self.path is not None
 
     def _put(self, key: bytes, value: bytes) -> None:
+        self._first = len(value) if self._first is None else self._first
+        self._last = len(value)
         if self._writer is None:
             self.items.append((key, value))
             if self._threshold is None or self.nbytes + len(value) < self._threshold:
@@ -89,6 +93,12 @@ class SstStream(HeldStream):
             self.discard()
             raise self._error(failure)
         self.nbytes += sum(map(len, values[i:]))
+        self._last = len(values[-1])
+
+    @property
+    def ends(self) -> tuple[int, int]:
+        """Lengths of the first and last values put (:func:`.pagecache.prime`)."""
+        return (self._first or 0, self._last)
 
     def _spill(self) -> None:
         path = bulk.new_file(self._db_path)

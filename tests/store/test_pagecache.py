@@ -75,3 +75,89 @@ def test_warm_is_bounded_by_the_budget(tmp_path: Path) -> None:
     f.write_bytes(os.urandom(4 << 20))
     assert pagecache.warm([f], limit=1 << 20) == 1 << 20
     assert pagecache.warm([tmp_path / "gone"], limit=1 << 20) == 0
+
+
+def _table_file(path: Path, sizes: list[int]) -> Path:
+    """A table file as the bulk path writes one (the writer drops its pages as it goes)."""
+    import rocksdict
+
+    from dvidctl.store.rocks import _options
+
+    writer = rocksdict.SstFileWriter(options=_options())
+    writer.open(str(path))
+    for i, n in enumerate(sizes):
+        writer[b"blk%04d" % i] = os.urandom(n)
+    writer.finish()
+    return path
+
+
+def _resident(path: Path, start: int, stop: int) -> float:
+    """The share of the pages of ``path[start:stop]`` in the page cache."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    page = mmap.PAGESIZE
+    lo, hi = start // page * page, stop
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) as m:
+        pages = (hi - lo + page - 1) // page
+        vec = (ctypes.c_ubyte * pages)()
+        buf = ctypes.c_char.from_buffer(m, lo)  # type: ignore[arg-type]
+        try:
+            assert libc.mincore(ctypes.c_void_p(ctypes.addressof(buf)), hi - lo, vec) == 0
+        finally:
+            del buf
+        return sum(b & 1 for b in vec) / pages
+
+
+def test_prime_reads_the_ends_that_ingestion_reads(tmp_path: Path) -> None:
+    """The first value's block and the last value with the index after it come into the
+    cache; the middle of the file does not (skipped where written pages stay cached)."""
+    first, last = 300 << 10, 500 << 10
+    sst = _table_file(tmp_path / "t.sst", [first] + [256 << 10] * 128 + [last])
+    size = sst.stat().st_size
+    if resident_share(sst) > 0.5:
+        pytest.skip("this filesystem keeps written pages cached anyway")
+    got = pagecache.prime(sst, first, last)
+    head = first + pagecache.HEAD_SLACK
+    tail = last + max(pagecache.TAIL_SLACK, size // pagecache.TAIL_SHARE)
+    assert got == head + tail
+    assert _resident(sst, 0, head) == 1.0
+    assert _resident(sst, size - tail, size) == 1.0
+    assert _resident(sst, head + (1 << 20), size - tail - (1 << 20)) < 0.5
+    assert pagecache.prime(tmp_path / "gone.sst", first, last) == 0
+
+
+def test_prime_of_a_small_file_reads_it_once(tmp_path: Path) -> None:
+    sst = _table_file(tmp_path / "t.sst", [1000, 2000, 3000])
+    assert pagecache.prime(sst, 1000, 3000) == sst.stat().st_size
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_bulk_writes_prime_with_their_first_and_last_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    """Both bulk paths tell :func:`pagecache.prime` the lengths of the file's first and
+    last values in key order, before the file is ingested."""
+    from dvidctl.store import bulk
+
+    seen: list[tuple[int, int, bool]] = []
+
+    def spy(path: Path, first: int, last: int) -> int:
+        seen.append((first, last, path.exists()))
+        return 0
+
+    monkeypatch.setattr(pagecache, "prime", spy)
+    sizes = {b"blk%04d" % i: (40 + i) << 10 for i in range(32)}
+    with RocksEngine(tmp_path / "db", create=True) as e:
+        e.bulk_threshold = 0
+        wb = WriteBatch()
+        if streamed:
+            stream = e.data_stream(0)
+            for key in sorted(sizes):
+                stream.put(key, os.urandom(sizes[key]))
+            e.write(wb, stream)
+        else:
+            for key in sorted(sizes, reverse=True):  # the bulk path sorts them
+                wb.put(CF_DATA, key, os.urandom(sizes[key]))
+            e.write(wb)
+        assert e.get(CF_DATA, b"blk0031") is not None
+    assert seen == [(40 << 10, 71 << 10, True)]
+    assert not list(bulk.ingest_dir(tmp_path / "db").glob("*.sst"))
