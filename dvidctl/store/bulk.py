@@ -165,7 +165,7 @@ def write(engine: RocksEngine, batch: WriteBatch, options: Any) -> None:
     except BaseException:
         sst.unlink(missing_ok=True)
         raise
-    ends = (_length(data[0][1]), _length(data[-1][1])) if data else (0, 0)
+    ends = (_length(data[0][1]), _length(data[-1][1]), len(data)) if data else (0, 0, 0)
     _publish(engine, sst, data, other, ends=ends)
 
 
@@ -189,12 +189,13 @@ def _publish(
     other: list[Op],
     *,
     warm: bool = True,
-    ends: tuple[int, int] = (0, 0),
+    ends: tuple[int, int, int] = (0, 0, 0),
 ) -> None:
     """Steps 2-5 for the finished table file ``sst``; ``data``: its values, for the fallback.
 
     ``warm=False`` skips step 5's read-back (a stream that asked for none); ``ends``:
-    the lengths of the file's first and last values (see :func:`.pagecache.prime`).
+    the lengths of the file's first and last values and their count (see
+    :func:`.pagecache.prime`).
     """
     name = sst.name
     fd = -1

@@ -17,7 +17,9 @@ footer) through ``mmap``, a 4 KiB page fault at a time from the disk, since the
 writer dropped them -- holding the caller's GIL throughout (rocksdict does not
 release it). Reading those two regions first, in large ``pread`` calls that
 release the GIL, took a 16 MiB file's ingestion from 10-19 ms to 1-2 ms, for 2-4 ms
-of reading that other threads run beside (``scratch ingbench.py``, session 15).
+of reading that other threads run beside (``scratch ingbench.py``, session 15);
+64 KiB past the last value suffice for large values, and 16,384 values of 1 KB need
+~256 KiB (their index).
 """
 
 from __future__ import annotations
@@ -90,17 +92,21 @@ def warm(paths: list[Path], limit: int | None = None) -> int:
 
 
 #: Bytes :func:`prime` reads past a file's first value (the rest of its block) and
-#: before its last one at least (the index, properties and footer after it).
+#: before its last one (what follows it: properties, the index's last block, footer).
 HEAD_SLACK = 64 << 10
-TAIL_SLACK = 256 << 10
-#: Share of the file read before its last value: the index grows with the file.
-TAIL_SHARE = 16
+TAIL_SLACK = 64 << 10
+#: Bytes of index per data block read before the last value, and the block size the
+#: count of blocks is estimated by (RocksDB's default: a block holds one large value,
+#: or about this many bytes of small ones).
+INDEX_ENTRY = 64
+BLOCK = 4 << 10
 
 
-def prime(path: Path, first: int, last: int) -> int:
+def prime(path: Path, first: int, last: int, count: int) -> int:
     """Read into the page cache the parts of the new table file ``path`` that its
-    ingestion reads: the start through its first value (``first`` bytes long), the end
-    back through its last one (``last`` bytes) and the index and footer after it.
+    ingestion reads: the start through its first value (``first`` bytes long), and the
+    end back through its last one (``last`` bytes) with the index of its ``count``
+    values before it.
 
     Returns the bytes read; 0 where the file cannot be read (advice only: ingestion
     then reads what it needs itself)."""
@@ -111,7 +117,8 @@ def prime(path: Path, first: int, last: int) -> int:
     try:
         size = os.fstat(fd).st_size
         head = min(size, first + HEAD_SLACK)
-        tail = min(size - head, last + max(TAIL_SLACK, size // TAIL_SHARE))
+        index = INDEX_ENTRY * min(count, size // BLOCK + 1)
+        tail = min(size - head, last + TAIL_SLACK + index)
         return _read(fd, 0, head) + _read(fd, size - tail, tail)
     except OSError:
         return 0

@@ -50,7 +50,7 @@ class SstStream(HeldStream):
         self.warm = True
         self._cleanup: weakref.finalize[Any, SstStream] | None = None
         self._first: int | None = None
-        self._last = 0
+        self._last = self._count = 0
 
     @property
     def spilled(self) -> bool:
@@ -59,6 +59,7 @@ class SstStream(HeldStream):
     def _put(self, key: bytes, value: bytes) -> None:
         self._first = len(value) if self._first is None else self._first
         self._last = len(value)
+        self._count += 1
         if self._writer is None:
             self.items.append((key, value))
             if self._threshold is None or self.nbytes + len(value) < self._threshold:
@@ -94,11 +95,12 @@ class SstStream(HeldStream):
             raise self._error(failure)
         self.nbytes += sum(map(len, values[i:]))
         self._last = len(values[-1])
+        self._count += n - i
 
     @property
-    def ends(self) -> tuple[int, int]:
-        """Lengths of the first and last values put (:func:`.pagecache.prime`)."""
-        return (self._first or 0, self._last)
+    def ends(self) -> tuple[int, int, int]:
+        """Lengths of the first and last values put, and their count (:func:`.pagecache.prime`)."""
+        return (self._first or 0, self._last, self._count)
 
     def _spill(self) -> None:
         path = bulk.new_file(self._db_path)

@@ -115,19 +115,19 @@ def test_prime_reads_the_ends_that_ingestion_reads(tmp_path: Path) -> None:
     size = sst.stat().st_size
     if resident_share(sst) > 0.5:
         pytest.skip("this filesystem keeps written pages cached anyway")
-    got = pagecache.prime(sst, first, last)
+    got = pagecache.prime(sst, first, last, 130)
     head = first + pagecache.HEAD_SLACK
-    tail = last + max(pagecache.TAIL_SLACK, size // pagecache.TAIL_SHARE)
+    tail = last + pagecache.TAIL_SLACK + 130 * pagecache.INDEX_ENTRY
     assert got == head + tail
     assert _resident(sst, 0, head) == 1.0
     assert _resident(sst, size - tail, size) == 1.0
     assert _resident(sst, head + (1 << 20), size - tail - (1 << 20)) < 0.5
-    assert pagecache.prime(tmp_path / "gone.sst", first, last) == 0
+    assert pagecache.prime(tmp_path / "gone.sst", first, last, 130) == 0
 
 
 def test_prime_of_a_small_file_reads_it_once(tmp_path: Path) -> None:
     sst = _table_file(tmp_path / "t.sst", [1000, 2000, 3000])
-    assert pagecache.prime(sst, 1000, 3000) == sst.stat().st_size
+    assert pagecache.prime(sst, 1000, 3000, 3) == sst.stat().st_size
 
 
 @pytest.mark.parametrize("streamed", [False, True])
@@ -135,13 +135,13 @@ def test_bulk_writes_prime_with_their_first_and_last_values(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
 ) -> None:
     """Both bulk paths tell :func:`pagecache.prime` the lengths of the file's first and
-    last values in key order, before the file is ingested."""
+    last values in key order, and how many it holds, before the file is ingested."""
     from dvidctl.store import bulk
 
-    seen: list[tuple[int, int, bool]] = []
+    seen: list[tuple[int, int, int, bool]] = []
 
-    def spy(path: Path, first: int, last: int) -> int:
-        seen.append((first, last, path.exists()))
+    def spy(path: Path, first: int, last: int, count: int) -> int:
+        seen.append((first, last, count, path.exists()))
         return 0
 
     monkeypatch.setattr(pagecache, "prime", spy)
@@ -159,5 +159,5 @@ def test_bulk_writes_prime_with_their_first_and_last_values(
                 wb.put(CF_DATA, key, os.urandom(sizes[key]))
             e.write(wb)
         assert e.get(CF_DATA, b"blk0031") is not None
-    assert seen == [(40 << 10, 71 << 10, True)]
+    assert seen == [(40 << 10, 71 << 10, 32, True)]
     assert not list(bulk.ingest_dir(tmp_path / "db").glob("*.sst"))
