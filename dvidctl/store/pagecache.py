@@ -25,6 +25,7 @@ of reading that other threads run beside (``scratch ingbench.py``, session 15);
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 #: Bytes per WILLNEED call.
@@ -110,6 +111,8 @@ def prime(path: Path, first: int, last: int, count: int) -> int:
 
     Returns the bytes read; 0 where the file cannot be read (advice only: ingestion
     then reads what it needs itself)."""
+    if not hasattr(os, "preadv"):
+        return 0
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -127,15 +130,21 @@ def prime(path: Path, first: int, last: int, count: int) -> int:
 
 
 def _read(fd: int, offset: int, n: int) -> int:
-    """Read ``n`` bytes of ``fd`` at ``offset`` into a scratch buffer (GIL released)."""
-    if n <= 0:
-        return 0
-    buf = bytearray(min(n, CHUNK))
+    """Read ``n`` bytes of ``fd`` at ``offset`` into this thread's scratch buffer (the
+    reads release the GIL; a buffer made per call was fresh memory to fault in)."""
+    buf = getattr(_scratch, "buf", None)
+    if buf is None:
+        buf = _scratch.buf = bytearray(SCRATCH)
     done = 0
-    while done < n:
-        view = memoryview(buf)[: min(len(buf), n - done)]
-        got = os.preadv(fd, [view], offset + done)
-        if got <= 0:
-            break
-        done += got
+    with memoryview(buf) as view:
+        while done < n:
+            got = os.preadv(fd, [view[: min(SCRATCH, n - done)]], offset + done)
+            if got <= 0:
+                break
+            done += got
     return done
+
+
+#: Bytes :func:`prime` reads per call, into a buffer kept per thread.
+SCRATCH = 256 << 10
+_scratch = threading.local()
