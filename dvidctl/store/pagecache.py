@@ -16,10 +16,10 @@ blocks (the file's key range) and the blocks at its end (index, properties,
 footer) through ``mmap``, a 4 KiB page fault at a time from the disk, since the
 writer dropped them -- holding the caller's GIL throughout (rocksdict does not
 release it). Reading those two regions first, in large ``pread`` calls that
-release the GIL, took a 16 MiB file's ingestion from 10-19 ms to 1-2 ms, for 2-4 ms
-of reading that other threads run beside (``scratch ingbench.py``, session 15);
-64 KiB past the last value suffice for large values, and 16,384 values of 1 KB need
-~256 KiB (their index).
+release the GIL, took a 16 MiB file's ingestion from 10-19 ms to 1-2 ms, for 1-2 ms
+of reading that other threads run beside (bench/RESULTS.md, session 15): 64 KiB past
+the last value suffice for large values, and 16,384 values of 1 KB need ~256 KiB
+(their index).
 """
 
 from __future__ import annotations
@@ -101,6 +101,9 @@ TAIL_SLACK = 64 << 10
 #: or about this many bytes of small ones).
 INDEX_ENTRY = 64
 BLOCK = 4 << 10
+#: Bytes :func:`prime` reads per call, into a buffer kept per thread.
+SCRATCH = 256 << 10
+_scratch = threading.local()
 
 
 def prime(path: Path, first: int, last: int, count: int) -> int:
@@ -144,7 +147,3 @@ def _read(fd: int, offset: int, n: int) -> int:
             done += got
     return done
 
-
-#: Bytes :func:`prime` reads per call, into a buffer kept per thread.
-SCRATCH = 256 << 10
-_scratch = threading.local()
