@@ -146,4 +146,3 @@ def _read(fd: int, offset: int, n: int) -> int:
                 break
             done += got
     return done
-
