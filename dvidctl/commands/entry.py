@@ -20,6 +20,11 @@ def main() -> None:
     # ~0.1 s waiting for work that dvidctl never gives it (no BLAS calls): that was a
     # core of a 2-core machine during every command's start-up (~50 ms of CPU each).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # httpx imports its own command-line tool when click and pygments are installed
+    # (uvicorn and rich bring them): ~25 ms of every sync command's start-up, for a
+    # tool dvidctl never runs. A None entry makes that import fail, and httpx then
+    # defines its stand-in (it catches the ImportError).
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     _keep_freed_memory()
     try:
         from dvidctl.commands.main import run

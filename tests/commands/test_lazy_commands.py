@@ -122,3 +122,26 @@ def test_the_console_script_freezes_what_it_holds_when_a_transfer_starts() -> No
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd="/"
     )
     assert out.stdout.split()[-2:] == ["0", "True"], out.stderr
+
+
+def test_a_sync_command_does_not_load_httpx_command_line_tool(tmp_path: Path) -> None:
+    """httpx imports its own CLI (click, pygments: ~25 ms) when they are installed; the
+    console script blocks that import, and httpx still loads and works."""
+    from dvidctl import Repository
+
+    Repository.init(tmp_path).close()
+    code = (
+        "import sys\n"
+        "from dvidctl.commands import entry\n"
+        "for argv in (['remote', 'add', 'x', 'http://127.0.0.1:9/abcdef'], ['fetch', 'x']):\n"
+        "    sys.argv = ['dvidctl', *argv]\n"
+        "    try:\n        entry.main()\n    except SystemExit:\n        pass\n"
+        "import httpx\n"
+        "print('httpx' in sys.modules, sys.modules.get('httpx._main', 0),"
+        " 'pygments.lexers' in sys.modules, callable(httpx.main), callable(httpx.Client))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert "error:" in out.stderr  # nothing listens there: the fetch ran and failed
+    assert out.stdout.splitlines()[-1].split() == ["True", "None", "False", "True", "True"]
