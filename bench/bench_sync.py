@@ -8,7 +8,9 @@ Every client step is the ``dvidctl`` CLI in its own process (``--json`` summary)
 
 Cases, in one run:
 
-1. clone A (twice: ``clone`` and ``clone again``), then a push of a node that rewrote
+1. clone A (twice: ``clone`` and ``clone again``); the same from a server started on a
+   copy whose files are not in the page cache, with and without the kernel's readahead
+   (``DVIDCTL_READAHEAD=0``); then a push of a node that rewrote
    25% of the blocks and its pull into the second clone (pull rate vs clone rate); at
    the end of the run, the same with a node that rewrote every block (about the
    clone's bytes in one node: the pull's rate per byte apart from its fixed costs);
@@ -343,6 +345,7 @@ def run(b: Bench, n: int, kv_keys: int, kills: int, cases: set[int]) -> None:
         b.row("1", "clone again", s, wire_of(s), disk=True, cpu_s=s["server_cpu"])
         clone_rate = max(clone_rate, wire_of(s) / s["seconds"])
         clone_cpu = max(clone_cpu, wire_of(s) / (s["cpu_seconds"] + s["server_cpu"]))
+        _cold_clones(b, tmp / "vol", vol_root)
         big = change_blocks(c1, n, 0.25, seed=7)
         s = served_cli(a, "push", cwd=c1)
         b.row("1", "push of a 25% node", s, wire_of(s), changed=big["bytes"], cpu_s=s["server_cpu"])
@@ -424,6 +427,27 @@ def run(b: Bench, n: int, kv_keys: int, kills: int, cases: set[int]) -> None:
         shutil.rmtree(c1c)
 
 
+def _cold_clones(b: Bench, vol: Path, root: str) -> None:
+    """The clone from a server whose files are not in the page cache (a server just
+    started on a large repository), with the kernel's readahead in its mapped table
+    files (the default) and without it (``DVIDCTL_READAHEAD=0``: RocksDB's advice that
+    every file is read at random, a 4 KiB page fault at a time)."""
+    cold = b.tmp / "vol-cold"
+    shutil.copytree(vol, cold)
+    for what, env in (("", None), (", no readahead", {"DVIDCTL_READAHEAD": "0"})):
+        left = rig.evict(cold)
+        srv = rig.serve([cold], env=env)
+        dest = b.tmp / "c-cold"
+        s = served_cli(srv, "clone", f"{srv.url}/{root}", str(dest))
+        srv.stop()
+        b.row(
+            "1", f"clone, server files not cached{what}", s, wire_of(s), disk=True,
+            cpu_s=s["server_cpu"], cached_before=left,
+        )  # fmt: skip
+        shutil.rmtree(dest)
+    shutil.rmtree(cold)
+
+
 def _pulls(
     b: Bench,
     a: rig.Proc,
@@ -433,12 +457,18 @@ def _pulls(
 ) -> None:
     """A row per pull of A's master into each repository, with its rate against the clone's."""
     for label, where in pulls:
+        # As the clone's server is: RocksDB's compaction of what the push brought runs
+        # on the server's threads for up to seconds after it (measured beside a pull:
+        # 0.34-0.37 s against 0.22-0.25 s for the same pull once it had ended).
+        waited = rig.wait_idle(a.proc.pid)
         s = served_cli(a, "pull", cwd=where)
+        s["idle_wait"] = waited
         rate = wire_of(s) / s["seconds"]
         per_cpu = wire_of(s) / (s["cpu_seconds"] + s["server_cpu"])
         b.row(
             "1", label, s, wire_of(s), disk=True, cpu_s=s["server_cpu"],
             vs_clone=rate / clone_rate, vs_clone_cpu=per_cpu / clone_cpu,
+            idle_wait=round(s["idle_wait"], 1),
         )  # fmt: skip
 
 

@@ -75,8 +75,14 @@ class Proc:
                 self.proc.wait()
 
 
-def serve(repos: list[Path], *, store: Path | None = None, sync_api: bool = True) -> Proc:
-    """``dvidctl serve`` on ``repos`` in its own process."""
+def serve(
+    repos: list[Path],
+    *,
+    store: Path | None = None,
+    sync_api: bool = True,
+    env: dict[str, str] | None = None,
+) -> Proc:
+    """``dvidctl serve`` on ``repos`` in its own process (``env``: added to the environment)."""
     port = free_port()
     args = [PY, "-m", "dvidctl", "serve", "--port", str(port)]
     for r in repos:
@@ -85,7 +91,39 @@ def serve(repos: list[Path], *, store: Path | None = None, sync_api: bool = True
         args += ["--store", str(store)]
     if not sync_api:
         args.append("--no-sync-api")
-    return Proc(args, port)
+    return Proc(args, port, {**os.environ, **env} if env else None)
+
+
+def evict(path: Path) -> float:
+    """Drop every file under ``path`` from the page cache (written out first); the share
+    of their bytes still cached after (mincore; near 1.0 where a filesystem keeps them,
+    e.g. tmpfs). No process may have them mapped: mapped pages stay."""
+    import ctypes
+    import ctypes.util
+    import mmap
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    total = cached = 0
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        size = f.stat().st_size
+        if size == 0:
+            continue
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            with mmap.mmap(fd, size, access=mmap.ACCESS_COPY) as m:
+                vec = (ctypes.c_ubyte * ((size + mmap.PAGESIZE - 1) // mmap.PAGESIZE))()
+                buf = ctypes.c_char.from_buffer(m)  # type: ignore[arg-type]
+                try:
+                    libc.mincore(ctypes.c_void_p(ctypes.addressof(buf)), ctypes.c_size_t(size), vec)
+                finally:
+                    del buf
+                cached += sum(b & 1 for b in vec) * mmap.PAGESIZE
+        finally:
+            os.close(fd)
+        total += size
+    return min(1.0, cached / total) if total else 0.0
 
 
 class Proxy(Proc):
@@ -197,6 +235,19 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds process ``pid`` has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, quiet: float = 0.5, limit: float = 60.0) -> float:
+    """Wait until process ``pid`` has used no CPU for ``quiet`` seconds (a server's
+    background compactions after a push have ended), at most ``limit``; seconds waited."""
+    t0 = time.perf_counter()
+    still, last = 0.0, cpu_seconds(pid)
+    while still < quiet and time.perf_counter() - t0 < limit:
+        time.sleep(0.1)
+        now = cpu_seconds(pid)
+        still = still + 0.1 if now - last < 0.005 else 0.0
+        last = now
+    return time.perf_counter() - t0
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -35,7 +35,10 @@ if TYPE_CHECKING:
 
 
 def set_engine_defaults(
-    *, compact_on_close: bool | None = None, warm_ingested: bool | None = None
+    *,
+    compact_on_close: bool | None = None,
+    warm_ingested: bool | None = None,
+    readahead: bool | None = None,
 ) -> None:
     """Defaults for every RocksDB engine opened after this call.
 
@@ -44,6 +47,8 @@ def set_engine_defaults(
             (:mod:`dvidctl.store.space`); off only to measure what it costs.
         warm_ingested: Read a bulk write's table file back into the page cache
             (:mod:`dvidctl.store.pagecache`).
+        readahead: Let the kernel read ahead in mapped table files
+            (``RocksEngine.readahead_default``).
     """
     from dvidctl.store.rocks import RocksEngine
 
@@ -51,6 +56,8 @@ def set_engine_defaults(
         RocksEngine.compact_on_close_default = compact_on_close
     if warm_ingested is not None:
         RocksEngine.warm_ingested_default = warm_ingested
+    if readahead is not None:
+        RocksEngine.readahead_default = readahead
 
 
 def fsck(path: str | Path | None = None) -> FsckReport:

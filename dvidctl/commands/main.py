@@ -58,18 +58,22 @@ def _interrupted() -> None:
 
 
 def _settings_from_env() -> None:
-    """Engine switches for comparisons (bench/): ``DVIDCTL_COMPACT=0``, ``DVIDCTL_WARM=0``.
+    """Engine switches for comparisons (bench/): ``DVIDCTL_COMPACT=0``, ``DVIDCTL_WARM=0``,
+    ``DVIDCTL_READAHEAD=0``.
 
     Unset (the usual case), nothing is imported here: the engine loads with the command.
     """
-    compact, warm = os.environ.get("DVIDCTL_COMPACT"), os.environ.get("DVIDCTL_WARM")
-    if compact is None and warm is None:
+    env = os.environ
+    compact, warm = env.get("DVIDCTL_COMPACT"), env.get("DVIDCTL_WARM")
+    ahead = env.get("DVIDCTL_READAHEAD")
+    if compact is None and warm is None and ahead is None:
         return
     from dvidctl.api.repository import set_engine_defaults
 
     set_engine_defaults(
         compact_on_close=None if compact is None else compact != "0",
         warm_ingested=None if warm is None else warm != "0",
+        readahead=None if ahead is None else ahead != "0",
     )
 
 

@@ -60,7 +60,11 @@ _ROCKSDICT_CONFIG = "rocksdict-config.json"
 
 
 def _options(
-    *, create: bool = False, max_open_files: int = -1, mmap_reads: bool = True
+    *,
+    create: bool = False,
+    max_open_files: int = -1,
+    mmap_reads: bool = True,
+    readahead: bool = True,
 ) -> rocksdict.Options:
     opts = rocksdict.Options(raw_mode=True)
     # Only ``init`` creates a database: any other open of a missing or emptied one
@@ -75,6 +79,12 @@ def _options(
     # same data again (bench_voxels --mmap-reads: grayscale whole-volume reads 0.87x
     # -> 1.16x of TensorStore); see RocksEngine.mmap_reads_default for the cost.
     opts.set_allow_mmap_reads(mmap_reads)
+    # RocksDB advises the kernel that every table file is read at random. A mapped
+    # file then comes from the disk a 4 KiB page fault at a time: a 220 KB block,
+    # 55 synchronous reads. RocksDB's own readahead for scans works only through
+    # ``pread``, so a mapping gets the kernel's instead (see
+    # RocksEngine.readahead_default); ``pread`` keeps RocksDB's.
+    opts.set_advise_random_on_open(not (mmap_reads and readahead))
     opts.set_keep_log_file_num(LOG_FILES_KEPT)
     opts.set_max_log_file_size(LOG_FILE_MAX_BYTES)
     return opts
@@ -120,6 +130,16 @@ class RocksEngine(KVEngine):
     #: (``dvidctl get ...``, ``fsck``) open with ``mmap_reads=False``: they read each
     #: page once either way, at the same speed.
     mmap_reads_default = True
+    #: Whether mapped table files get the kernel's readahead (``advise_random_on_open``
+    #: off; pread engines keep RocksDB's own). Without it a server read what was not
+    #: cached a 4 KiB page fault at a time: a clone of 241 MB from a server whose
+    #: files were not in the page cache took 3.2-3.3 s, 0.64-0.73 s with it (0.42-0.48 s
+    #: cached either way); a 512³ grayscale GET 1.85-1.92 s against 0.36-0.44 s. The
+    #: cost: a random read of a small value that is not cached may bring the pages
+    #: around it (the device's ``read_ahead_kb``) until the kernel sees that the
+    #: file's faults are mostly misses (bench/RESULTS.md, session 16).
+    #: ``DVIDCTL_READAHEAD=0`` turns it off.
+    readahead_default = True
 
     def __init__(
         self,
@@ -133,6 +153,7 @@ class RocksEngine(KVEngine):
         self.path = Path(path)
         #: See :attr:`mmap_reads_default` (None: that default).
         self.mmap_reads = self.mmap_reads_default if mmap_reads is None else mmap_reads
+        self.readahead = self.readahead_default
         self.supports_writes = not read_only
         self.description = f"rocksdb at {self.path}"
         #: ``data`` value bytes from which a batch goes through SST ingestion
@@ -204,10 +225,10 @@ class RocksEngine(KVEngine):
         self, *, read_only: bool, create: bool = False, max_open_files: int = -1
     ) -> rocksdict.Rdict:
         """Open the database through rocksdict, its errors turned into :class:`DvidError`."""
-        mm = self.mmap_reads
-        opts = _options(create=create, max_open_files=max_open_files, mmap_reads=mm)
+        mm, ra = self.mmap_reads, self.readahead
+        opts = _options(create=create, max_open_files=max_open_files, mmap_reads=mm, readahead=ra)
         cfs = {
-            cf: _options(create=create, max_open_files=max_open_files, mmap_reads=mm)
+            cf: _options(create=create, max_open_files=max_open_files, mmap_reads=mm, readahead=ra)
             for cf in COLUMN_FAMILIES
         }
         # rocksdict (re)writes this file before RocksDB opens anything: a refused
