@@ -56,8 +56,8 @@ class WireEncoding(Protocol):
     def decode_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[bytes]: ...
 
     def floor_seconds(self, tkey: bytes, stored: bytes) -> float | None:
-        """Seconds that converting one stored value takes at least (the part of the work
-        every conversion does, timed), or None when it would go as stored."""
+        """Seconds that converting one stored value takes at least (a bound on the work
+        every conversion does, not timed), or None when it would go as stored."""
         ...
 
 

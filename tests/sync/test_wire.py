@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from dvidctl import Repository
 from dvidctl.api import wire
 from dvidctl.api.instances import update_instance
-from dvidctl.datatypes.imageblk.codec import ZstdCodec
+from dvidctl.datatypes.imageblk.codec import ZstdCodec, decode_into
 from dvidctl.datatypes.imageblk.wirelabels import LabelBlockWire
 from dvidctl.datatypes.labelmap.keys import CLASS_BLOCK
 from dvidctl.errors import BadRequestError, CorruptDataError
@@ -226,8 +227,13 @@ def test_floor_seconds_only_for_values_that_convert(tmp_path: Path) -> None:
         enc = _wire_of(repo)
         block = _blocks()[0][1]
         tk = bytes([CLASS_BLOCK, 0]) + bytes(12)
-        floor = enc.floor_seconds(tk, ZstdCodec().encode_labelled(block, b"\x00"))
+        stored = ZstdCodec().encode_labelled(block, b"\x00")
+        floor = enc.floor_seconds(tk, stored)
         assert floor is not None and floor > 0
+        # a bound: below what decoding the block (every conversion's first step) takes
+        t0 = time.perf_counter()
+        decode_into(memoryview(stored)[1:], np.empty(block.shape, np.uint64))
+        assert floor < time.perf_counter() - t0
         assert enc.floor_seconds(tk, ZstdCodec().encode(block, b"\x00")) is None  # codec 4
         assert enc.floor_seconds(b"\x18", b"\x00extents") is None
         assert enc.floor_seconds(tk, b"\x01") is None
