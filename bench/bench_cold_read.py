@@ -5,7 +5,9 @@ random bytes: as incompressible as EM), then ``get subvolume`` of the whole
 volume twice, each a separate ``python -m dvidctl`` process as a user would run
 them. RocksDB's SST writer drops the file it writes from the page cache, so the
 first get used to read from the disk; bulk writes now read the file back
-(``dvidctl/store/pagecache.py``). Runs with that on and off (``DVIDCTL_WARM=0``)
+(``dvidctl/store/pagecache.py``). Runs with that on and off (``DVIDCTL_WARM=0``; then
+the first get reads from the disk), and off without the kernel's readahead
+(``DVIDCTL_READAHEAD=0``: RocksDB's advice that files are read at random),
 and prints the put time, the share of the table files in the page cache right
 after the put (``fincore``, else mincore through ctypes), the first and the
 repeated get, and their ratio. The goal: first get within 1.3x of the repeated one.
@@ -55,12 +57,13 @@ def resident_bytes(path: Path) -> int:
         return sum(b & 1 for b in vec) * page
 
 
-def run(root: Path, volume: Path, size: int, warm: bool) -> dict[str, float]:
+def run(root: Path, volume: Path, size: int, warm: bool, readahead: bool) -> dict[str, float]:
     """Put then get twice on a fresh repository."""
-    repo = root / ("warm" if warm else "cold")
+    repo = root / f"{'warm' if warm else 'cold'}-{'ra' if readahead else 'nora'}"
     repo.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "DVIDCTL_REPO"}
     env["DVIDCTL_WARM"] = "1" if warm else "0"
+    env["DVIDCTL_READAHEAD"] = "1" if readahead else "0"
     dvidctl(["init"], repo, env)
     dvidctl(["new", "uint8blk", "g"], repo, env)
     put = dvidctl(["put", "subvolume", "g", str(volume)], repo, env)
@@ -87,21 +90,26 @@ def main(argv: list[str]) -> int:
         volume = root / "v.npy"
         np.save(volume, np.random.default_rng(0).integers(0, 256, (size,) * 3, dtype=np.uint8))
         print(f"put, then get twice, of a {size}^3 uint8 volume ({size**3 / 1e6:.0f} MB)")
-        results = {warm: run(root, volume, size, warm) for warm in (True, False)}
+        modes = (
+            ("on", True, True),
+            ("off (DVIDCTL_WARM=0)", False, True),
+            ("off, and no readahead (DVIDCTL_READAHEAD=0 too)", False, False),
+        )
+        results = {label: run(root, volume, size, w, ra) for label, w, ra in modes}
     print()
     print(
         "| read back after ingestion | put s | stored MB | cached after put "
         "| first get s | repeated get s | first / repeated |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for warm, r in results.items():
+    for label, r in results.items():
         print(
-            f"| {'on' if warm else 'off (DVIDCTL_WARM=0)'} | {r['put']:.2f} "
+            f"| {label} | {r['put']:.2f} "
             f"| {r['stored'] / 1e6:.0f} | {r['cached'] / 1e6:.0f} MB "
             f"({100 * r['cached'] / max(1, r['stored']):.0f}%) | {r['first']:.2f} "
             f"| {r['again']:.2f} | {r['first'] / r['again']:.2f} |"
         )
-    ratio = results[True]["first"] / results[True]["again"]
+    ratio = results["on"]["first"] / results["on"]["again"]
     print()
     print(f"first get / repeated get with the read-back: {ratio:.2f} (goal <= {GOAL})")
     return 0 if ratio <= GOAL else 1

@@ -79,12 +79,11 @@ def _options(
     # same data again (bench_voxels --mmap-reads: grayscale whole-volume reads 0.87x
     # -> 1.16x of TensorStore); see RocksEngine.mmap_reads_default for the cost.
     opts.set_allow_mmap_reads(mmap_reads)
-    # RocksDB advises the kernel that every table file is read at random. A mapped
-    # file then comes from the disk a 4 KiB page fault at a time: a 220 KB block,
-    # 55 synchronous reads. RocksDB's own readahead for scans works only through
-    # ``pread``, so a mapping gets the kernel's instead (see
-    # RocksEngine.readahead_default); ``pread`` keeps RocksDB's.
-    opts.set_advise_random_on_open(not (mmap_reads and readahead))
+    # RocksDB advises the kernel that every table file is read at random, which turns
+    # the kernel's readahead off: a mapped file then came from the disk a 4 KiB page
+    # fault at a time (a 220 KB block in 55 synchronous reads), and ``pread`` one
+    # block at a time. See RocksEngine.readahead_default.
+    opts.set_advise_random_on_open(not readahead)
     opts.set_keep_log_file_num(LOG_FILES_KEPT)
     opts.set_max_log_file_size(LOG_FILE_MAX_BYTES)
     return opts
@@ -130,13 +129,15 @@ class RocksEngine(KVEngine):
     #: (``dvidctl get ...``, ``fsck``) open with ``mmap_reads=False``: they read each
     #: page once either way, at the same speed.
     mmap_reads_default = True
-    #: Whether mapped table files get the kernel's readahead (``advise_random_on_open``
-    #: off; pread engines keep RocksDB's own). Without it a server read what was not
-    #: cached a 4 KiB page fault at a time: a clone of 241 MB from a server whose
-    #: files were not in the page cache took 3.2-3.3 s, 0.64-0.73 s with it (0.42-0.48 s
-    #: cached either way); a 512³ grayscale GET 1.85-1.92 s against 0.36-0.44 s. The
-    #: cost: a random read of a small value that is not cached may bring the pages
-    #: around it (the device's ``read_ahead_kb``) until the kernel sees that the
+    #: Whether table files get the kernel's readahead (RocksDB's ``advise_random_on_open``
+    #: off). Without it a server (mapped files) read what was not cached a 4 KiB page
+    #: fault at a time: a clone of 241 MB from a server whose files were not in the
+    #: page cache took 3.2-3.3 s, 0.64-0.73 s with it (0.42-0.48 s cached, either way);
+    #: a 512³ grayscale GET 1.85-1.92 s against 0.36-0.44 s. Through ``pread`` (one-shot
+    #: commands) the kernel reads ahead only what looks sequential: ``get subvolume``
+    #: of the same volume, not cached, 0.51-0.53 s against 0.36-0.37 s. The cost is in
+    #: mapped files: a random read of a small value that is not cached may bring the
+    #: pages around it (the device's ``read_ahead_kb``) until the kernel sees that the
     #: file's faults are mostly misses (bench/RESULTS.md, session 16).
     #: ``DVIDCTL_READAHEAD=0`` turns it off.
     readahead_default = True

@@ -1,4 +1,4 @@
-"""Mapped table files get the kernel's readahead (``RocksEngine.readahead_default``).
+"""Table files get the kernel's readahead (``RocksEngine.readahead_default``).
 
 RocksDB advises the kernel that table files are read at random; through ``mmap``
 that meant a 4 KiB page fault, one synchronous disk read, at a time. A clone from a
@@ -83,6 +83,25 @@ def test_mapped_reads_of_cold_values_read_ahead(tmp_path: Path) -> None:
     # per window of the device's readahead (128 KiB or more) with it.
     assert page_at_a_time >= 16 * VALUE // 4096 * 0.9
     assert ahead * 4 < page_at_a_time
+
+
+@pytest.mark.parametrize("mmap_reads", [True, False])
+@pytest.mark.parametrize("readahead", [True, False])
+def test_the_database_options_say_so(tmp_path: Path, mmap_reads: bool, readahead: bool) -> None:
+    """Mapped or read with ``pread`` (one-shot commands: the kernel then reads ahead
+    only what looks sequential), as RocksDB records the options it opened with."""
+    path = tmp_path / "db"
+    RocksEngine(path, create=True).close()
+    saved = RocksEngine.readahead_default
+    RocksEngine.readahead_default = readahead
+    try:
+        RocksEngine(path, mmap_reads=mmap_reads).close()
+    finally:
+        RocksEngine.readahead_default = saved
+    latest = max(path.glob("OPTIONS-*"), key=lambda p: int(p.name.split("-")[1]))
+    text = latest.read_text()
+    assert f"advise_random_on_open={'false' if readahead else 'true'}" in text
+    assert f"allow_mmap_reads={'true' if mmap_reads else 'false'}" in text
 
 
 def test_readahead_is_on_by_default_and_the_environment_turns_it_off(
