@@ -11,8 +11,8 @@ values add up to ``RocksEngine.bulk_threshold`` bytes or more. Steps:
    every other op of the batch (``meta`` and ``delta``), length-prefixed, CRC32.
 3. Ingest the file into ``data`` (``move_files``: RocksDB hard-links it, fsyncs
    it and removes our name on success). One file ingestion is atomic. Before
-   step 2, the parts of the file ingestion reads are read into the page cache
-   with the GIL released (:func:`.pagecache.prime`).
+   step 2, an engine that maps its files reads the parts of the file ingestion
+   reads into the page cache with the GIL released (:func:`.pagecache.prime`).
 4. WAL write: the other ops and the deletion of the marker, in one batch.
 5. Remove the file if it is still there (only after the fallback below); after
    an ingestion, read the file back into the page cache (:mod:`.pagecache`: the
@@ -202,7 +202,11 @@ def _publish(
     try:
         try:
             _after("sst")
-            pagecache.prime(sst, *ends)
+            if engine.mmap_reads:
+                # Through pread, ingestion reads those blocks itself in ~2 ms (with
+                # the kernel's readahead): priming there cost a pull's stream more
+                # than it saved, 2-7 ms waiting on the disk (bench/RESULTS.md, session 16).
+                pagecache.prime(sst, *ends)
             if engine.warm_ingested and warm:
                 # The inode stays reachable through fd once ingestion moved the file.
                 fd = os.open(sst, os.O_RDONLY)
