@@ -41,6 +41,7 @@ from dvidctl.datatypes.labelmap.labelindex import LabelIndex
 from dvidctl.datatypes.labelmap.mappingops import encode_mapping_ops
 from dvidctl.errors import BadRequestError, CorruptDataError, NotFoundError
 from dvidctl.geometry import Box
+from dvidctl.sync.replaymemo import ABSENT, Recorded, block_digest, slab_key
 
 T = TypeVar("T")
 Retry = Callable[[Callable[[], T]], T]
@@ -148,14 +149,24 @@ class BlockReader:
             if not comp.startswith(_GRAY_AS_STORED):
                 self.params["compression"] = "uncompressed"
 
-    def read(self, box: Box, scale: int) -> np.ndarray:
-        """The ZYX voxels of block-aligned ``box`` at ``scale`` (background where unwritten)."""
+    def read(
+        self, box: Box, scale: int, before: Recorded | None = None, now: Recorded | None = None
+    ) -> tuple[np.ndarray | None, list[bool] | None]:
+        """The ZYX voxels of block-aligned ``box`` at ``scale`` (background where unwritten),
+        and which of its blocks along x are known to be as ``before``'s node sent them
+        (None: not known).
+
+        ``before``: the block digests of the node read before, the parent (see
+        :mod:`.replaymemo`): a block sent byte for byte as then is not decoded (its
+        voxels stay background) and the voxels are None when all of them are so;
+        ``now``: where this read's digests go, for the next node.
+        """
         if self.degraded is None:
             try:
-                return self._blocks(box, scale)
+                return self._blocks(box, scale, before, now)
             except (BadRequestError, NotFoundError) as exc:
                 self.degraded = f"{self.endpoint}: {exc.message}"
-        return self._raw(box, scale)
+        return self._raw(box, scale), None
 
     def _query(self, scale: int) -> dict[str, str]:
         q = dict(self.params)
@@ -165,23 +176,44 @@ class BlockReader:
             q["scale"] = str(scale)
         return q
 
-    def _blocks(self, box: Box, scale: int) -> np.ndarray:
+    def _blocks(
+        self, box: Box, scale: int, before: Recorded | None, now: Recorded | None
+    ) -> tuple[np.ndarray | None, list[bool] | None]:
         path = self.remote.path(self.endpoint, _xyz(box.size_xyz), _xyz(box.offset_xyz))
         got = self.retry(
             lambda: self.remote.repo.request("GET", path, params=self._query(scale)).content
         )
-        records = [(c, bytes(p)) for c, p in iter_block_stream(got)]
-        decode = decode_label_payload if self.labels else decode_gray_payload
-        blocks = parallel_map(lambda r: decode(r[1], self.shape), records)
-        out = np.full(box.shape, self.background, self.dtype)
         bz, by, bx = self.shape
         z0, y0, x0 = box.start
-        for ((x, y, z), _), blk in zip(records, blocks, strict=True):
+        nby, nbx = box.shape[1] // by, box.shape[2] // bx
+        records = []  # (the block's place in the box, in ZYX order; its bytes)
+        for (x, y, z), p in iter_block_stream(got):
             oz, oy, ox = z * bz - z0, y * by - y0, x * bx - x0
             if not (0 <= oz < box.shape[0] and 0 <= oy < box.shape[1] and 0 <= ox < box.shape[2]):
                 raise CorruptDataError(f"the server sent block ({x},{y},{z}) outside {box}")
-            out[oz : oz + bz, oy : oy + by, ox : ox + bx] = blk
-        return out
+            records.append((((oz // bz) * nby + oy // by) * nbx + ox // bx, bytes(p)))
+        same: list[bool] | None = None
+        if before is not None or now is not None:
+            sent = [ABSENT] * (box.shape[0] // bz * nby * nbx)
+            for k, payload in records:
+                sent[k] = block_digest(payload)
+            key = slab_key(box, scale)
+            if now is not None:
+                now.put(key, b"".join(sent))
+            old = before.get(key) if before is not None else None
+            if old is not None:
+                same = [old[16 * k : 16 * k + 16] == d for k, d in enumerate(sent)]
+                records = [(k, p) for k, p in records if not same[k]]
+                if all(same):
+                    return None, same
+        decode = decode_label_payload if self.labels else decode_gray_payload
+        blocks = parallel_map(lambda r: decode(r[1], self.shape), records)
+        out = np.full(box.shape, self.background, self.dtype)
+        for (k, _), blk in zip(records, blocks, strict=True):
+            rest, ix = divmod(k, nbx)
+            iz, iy = divmod(rest, nby)
+            out[iz * bz : (iz + 1) * bz, iy * by : (iy + 1) * by, ix * bx : (ix + 1) * bx] = blk
+        return out, same
 
     def _raw(self, box: Box, scale: int) -> np.ndarray:
         path = self.remote.path("raw", "0_1_2", _xyz(box.size_xyz), _xyz(box.offset_xyz))

@@ -26,8 +26,9 @@ from dvidctl.api.syncstate import InstanceInfo, RepoInfo
 from dvidctl.errors import BadRequestError, ConflictError, NotFoundError, RemoteError
 from dvidctl.sync.dvidstate import repo_info
 from dvidctl.sync.http import Policy
-from dvidctl.sync.replay import Replayed, replay
+from dvidctl.sync.replay import Memo, Replayed, replay
 from dvidctl.sync.replaylabels import replay_next_label
+from dvidctl.sync.replaymemo import ReplayMemo
 from dvidctl.sync.results import FetchResult, Progress, ProgressFn, Stats
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ def fetch_dvid(
     todo = [n for n in their.nodes if not _complete_here(repo, n.uuid)]
     stats.nodes_same += len(their.nodes) - len(todo)
     snapshots = []
+    memo = ReplayMemo()
     for done, node in enumerate(todo):
         if progress is not None:
             progress(Progress(f"fetch {name}", done, len(todo), stats, node.uuid))
@@ -138,7 +140,8 @@ def fetch_dvid(
         with repo.store.receiving(vid):
             for inst in insts:
                 if inst.versioned:
-                    _add(stats, _replay(repo, source, remote_node, node.uuid, inst.name))
+                    m = memo.begin(inst.name, node.uuid, node.parents)
+                    _add(stats, _replay(repo, source, remote_node, node.uuid, inst.name, m))
         if node.locked:
             receive.complete_unverified(repo, node)
         else:
@@ -191,10 +194,15 @@ def _complete_here(repo: Repository, uuid: str) -> bool:
 
 
 def _replay(
-    repo: Repository, source: Source, remote_node: object, uuid: str, name: str
+    repo: Repository,
+    source: Source,
+    remote_node: object,
+    uuid: str,
+    name: str,
+    memo: Memo | None = None,
 ) -> Replayed:
     remote = source.retry(lambda: remote_node.instance(name))  # type: ignore[attr-defined]
-    return replay(remote, repo.node(uuid).instance(name), source.retry)
+    return replay(remote, repo.node(uuid).instance(name), source.retry, memo)
 
 
 def _add(stats: Stats, r: Replayed) -> None:

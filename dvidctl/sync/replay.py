@@ -14,7 +14,9 @@ makes a rerun resume: what arrived before is no longer a difference.
 * uint8blk, labelmap: every scale, in slabs of blocks over the node's extents, as
   DVID serves blocks (``subvolblocks`` / ``blocks``, :mod:`dvidctl.sync.dvidblocks`;
   labels as supervoxels), whole blocks written where any voxel differs, the next
-  slab read while one is compared; then the extents, and for labelmap the state
+  slab read while one is compared (where the node's parent was replayed just before
+  it, blocks DVID sends as it sent the parent's are neither decoded nor compared:
+  :mod:`.replaymemo`); then the extents, and for labelmap the state
   outside the blocks (:mod:`dvidctl.sync.replaylabels`). A partial clone by region
   reads only the blocks it holds (``Instance.held_region``): just the selection.
 
@@ -38,8 +40,12 @@ from dvidctl.geometry import Box
 from dvidctl.store.held import Held
 from dvidctl.sync import replaylabels
 from dvidctl.sync.dvidblocks import BlockReader
+from dvidctl.sync.replaymemo import Recorded
 
 T = TypeVar("T")
+R = TypeVar("R")
+#: The parent's block digests as DVID sent them (None: not known), and this node's record.
+Memo = tuple[Recorded | None, Recorded | None]
 #: Keys whose values are read and written per step.
 KEY_CHUNK = 500
 #: Blocks along x per voxel slab (a slab is one block row in z and y).
@@ -68,15 +74,21 @@ def _once(fn: Callable[[], T]) -> T:
     return fn()
 
 
-def replay(remote: Any, local: Any, retry: Retry[Any] = _once) -> Replayed:
-    """Make ``local`` (an instance at an incoming node) answer as ``remote`` does."""
+def replay(
+    remote: Any, local: Any, retry: Retry[Any] = _once, memo: Memo | None = None
+) -> Replayed:
+    """Make ``local`` (an instance at an incoming node) answer as ``remote`` does.
+
+    ``memo``: the block digests of the node's parent as DVID sent them, when it was
+    replayed just before (else None), and where this node's go (:mod:`.replaymemo`).
+    """
     kind = local.typename
     if kind == "keyvalue":
         return _keyvalue(remote, local, retry)
     if kind == "roi":
         return _roi(remote, local, retry)
     if kind in ("uint8blk", "labelmap"):
-        return _voxels(remote, local, retry)
+        return _voxels(remote, local, retry, memo or (None, None))
     raise BadRequestError(f"the DVID-endpoint fallback cannot move {kind} instances")
 
 
@@ -162,11 +174,11 @@ def _scaled(box: Box, scale: int) -> Box:
 
 
 def _prefetched(
-    todo: Iterator[tuple[Box, int]], read: Callable[[Box, int], np.ndarray]
-) -> Iterator[tuple[tuple[Box, int], np.ndarray]]:
+    todo: Iterator[tuple[Box, int]], read: Callable[[Box, int], R]
+) -> Iterator[tuple[tuple[Box, int], R]]:
     """``(slab, scale), read(slab, scale)`` in order, the next slab read while one is used."""
     with ThreadPoolExecutor(1, thread_name_prefix="dvidctl-replay") as pool:
-        pending: deque[tuple[tuple[Box, int], Future[np.ndarray]]] = deque()
+        pending: deque[tuple[tuple[Box, int], Future[R]]] = deque()
         for item in todo:
             pending.append((item, pool.submit(read, *item)))
             if len(pending) > 1:
@@ -177,7 +189,7 @@ def _prefetched(
             yield done, fut.result()
 
 
-def _voxels(remote: Any, local: Any, retry: Retry[Any]) -> Replayed:
+def _voxels(remote: Any, local: Any, retry: Retry[Any], memo: Memo) -> Replayed:
     out = Replayed()
     ext = retry(remote.extents)
     labels = local.typename == "labelmap"
@@ -203,14 +215,22 @@ def _voxels(remote: Any, local: Any, retry: Retry[Any]) -> Replayed:
             else _held_slabs(held, _scaled(ext, scale), bs, scale)
         )
     )
-    for (slab, scale), theirs in _prefetched(todo, reader.read):
-        mine = mine_view.get_subvolume(slab, scale)
+    read = partial(reader.read, before=memo[0], now=memo[1])
+    for (slab, scale), (theirs, same) in _prefetched(todo, read):
         nbx = slab.shape[2] // bs[2]
-        differs = (theirs != mine).reshape(bs[0], bs[1], nbx, bs[2]).any(axis=(0, 1, 3))
+        if theirs is None:  # every block sent as the parent's: the node holds them
+            out.same += nbx
+            continue
+        if same is not None:  # the node holds its parent's blocks: the others differ
+            changed = [k for k in range(nbx) if not same[k]]
+        else:
+            mine = mine_view.get_subvolume(slab, scale)
+            differs = (theirs != mine).reshape(bs[0], bs[1], nbx, bs[2]).any(axis=(0, 1, 3))
+            changed = np.flatnonzero(differs).tolist()
         z, y, x0 = (slab.start[i] // bs[i] for i in range(3))
         blocks = [
             ((z, y, x0 + k), np.ascontiguousarray(theirs[:, :, k * bs[2] : (k + 1) * bs[2]]))
-            for k in np.flatnonzero(differs).tolist()
+            for k in changed
         ]
         out.same += nbx - len(blocks)
         if blocks:

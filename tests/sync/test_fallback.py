@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from dvidctl import Repository
@@ -14,10 +15,12 @@ from dvidctl.errors import BadRequestError, ConflictError
 from dvidctl.server.runner import BackgroundServer
 from dvidctl.server.state import RepoSet, ServerSettings, ServerState
 from dvidctl.store import nodedelta
+from dvidctl.sync import dvidblocks
 from dvidctl.sync.clone import clone
 from dvidctl.sync.fetch import fetch
 from dvidctl.sync.push import push
-from tests.sync.helpers import assert_same_reads, build_source, remote
+from dvidctl.sync.replaymemo import ReplayMemo
+from tests.sync.helpers import assert_same_reads, build_source, gray, labels, remote
 
 
 @pytest.fixture
@@ -113,3 +116,66 @@ def test_push_to_a_server_without_the_sync_api_goes_through_dvid_endpoints(
         other.commit("x")
         with pytest.raises(BadRequestError, match="no store directory"):
             push(other, remote(srv, other.root_uuid))
+
+
+def test_blocks_dvid_sends_as_it_sent_the_parents_are_not_decoded(tmp_path: Path) -> None:
+    """A chain of nodes through DVID's endpoints: where a node's only parent was replayed
+    just before it, a block sent byte for byte as the parent's is neither decoded nor
+    compared (sync/replaymemo.py); one changed, or changed back to the grandparent's, is
+    written. The clone reads as the source does at every node, with the fewer decodes,
+    as the same clone does without the parents' digests."""
+    with Repository.init(tmp_path / "src") as src:
+        src.new_instance("uint8blk", "gray", {"BlockSize": "16,16,16"})
+        src.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "1"})
+        base_gray, base_seg = gray(1), labels(1)
+        src.head.instance("gray").put_subvolume(base_gray, (0, 0, 0))
+        src.head.instance("seg").put_subvolume(base_seg, (0, 0, 0))
+        src.commit("c1")
+        src.head.instance("gray").put_subvolume(gray(2)[:16, :16, :16], (0, 0, 0))
+        src.head.instance("seg").put_subvolume(labels(2)[:16, :16, :16], (16, 16, 16))
+        src.commit("c2")
+        src.head.instance("gray").put_subvolume(base_gray[:16, :16, :16], (0, 0, 0))  # back
+        src.head.instance("gray").put_subvolume(gray(3)[:16, :16, :16], (16, 0, 48))
+        src.commit("c3")
+        state = ServerState(RepoSet([src], None), ServerSettings(sync_api=False))
+        decoded: list[str] = []
+        real = dvidblocks.decode_label_payload, dvidblocks.decode_gray_payload
+
+        def labels_counted(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+            decoded.append("seg")
+            return real[0](payload, shape)
+
+        def gray_counted(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+            decoded.append("gray")
+            return real[1](payload, shape)
+
+        counts = []
+        mp = pytest.MonkeyPatch()
+        try:
+            mp.setattr(dvidblocks, "decode_label_payload", labels_counted)
+            mp.setattr(dvidblocks, "decode_gray_payload", gray_counted)
+            with BackgroundServer(state) as srv:
+                for memo in (True, False):
+                    if not memo:
+                        mp.setattr(ReplayMemo, "begin", lambda *a: (None, None))
+                    decoded.clear()
+                    dest = tmp_path / f"copy-{memo}"
+                    clone(f"{srv.url}/{src.root_uuid}", dest, label_lease=0)
+                    counts.append(len(decoded))
+                    with Repository.open(dest) as copy:
+                        for n in src.dag.nodes.values():
+                            for name in ("gray", "seg"):
+                                theirs = src.node(n.uuid).instance(name)
+                                mine = copy.node(n.uuid).instance(name)
+                                for scale in (0, 1) if name == "seg" else (0,):
+                                    box = theirs.extents()
+                                    assert box is not None
+                                    a = theirs.get_subvolume(box, scale)
+                                    assert np.array_equal(a, mine.get_subvolume(box, scale))
+        finally:
+            mp.undo()
+            state.close()
+    # 16 blocks of each at scale 0 and 2 of seg at scale 1, at each of the 4 nodes (the
+    # open head too). With the parents' digests: the root's, then c2's 1 gray, 1 seg and
+    # 1 seg block at scale 1, and c3's 2 gray blocks (one changed back to c1's)
+    assert counts == [34 + 3 + 2, 4 * 34]
