@@ -193,6 +193,11 @@ class BlockReader:
                 raise CorruptDataError(f"the server sent block ({x},{y},{z}) outside {box}")
             records.append((((oz // bz) * nby + oy // by) * nbx + ox // bx, bytes(p)))
         same: list[bool] | None = None
+        sig = f"{self.endpoint}?{sorted((k, v) for k, v in self._query(0).items())}"
+        if now is not None and not now.signature:
+            now.signature = sig
+        if before is not None and before.signature != sig:
+            before = None  # asked for otherwise: other bytes for the same voxels
         if before is not None or now is not None:
             sent = [ABSENT] * (box.shape[0] // bz * nby * nbx)
             for k, payload in records:

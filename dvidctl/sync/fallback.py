@@ -131,17 +131,20 @@ def fetch_dvid(
     todo = [n for n in their.nodes if not _complete_here(repo, n.uuid)]
     stats.nodes_same += len(their.nodes) - len(todo)
     snapshots = []
-    memo = ReplayMemo()
+    cache = repo.dvid_dir / "cache" / "dvid-blocks" if repo.dvid_dir is not None else None
+    memo = ReplayMemo(cache)
     for done, node in enumerate(todo):
         if progress is not None:
             progress(Progress(f"fetch {name}", done, len(todo), stats, node.uuid))
+        fresh = node.uuid not in repo.dag.by_uuid  # nothing of it here yet (replaymemo)
         vid = receive.create_node(repo, node).vid
         remote_node = source.remote.node(node.uuid)
         with repo.store.receiving(vid):
             for inst in insts:
                 if inst.versioned:
-                    m = memo.begin(inst.name, node.uuid, node.parents)
+                    m = memo.begin(inst.name, node.uuid, node.parents, fresh=fresh)
                     _add(stats, _replay(repo, source, remote_node, node.uuid, inst.name, m))
+                    memo.end(inst.name, node.uuid, locked=node.locked)
         if node.locked:
             receive.complete_unverified(repo, node)
         else:

@@ -14,9 +14,9 @@ makes a rerun resume: what arrived before is no longer a difference.
 * uint8blk, labelmap: every scale, in slabs of blocks over the node's extents, as
   DVID serves blocks (``subvolblocks`` / ``blocks``, :mod:`dvidctl.sync.dvidblocks`;
   labels as supervoxels), whole blocks written where any voxel differs, the next
-  slab read while one is compared (where the node's parent was replayed just before
-  it, blocks DVID sends as it sent the parent's are neither decoded nor compared:
-  :mod:`.replaymemo`); then the extents, and for labelmap the state
+  slab read while one is compared (at a node new here whose parent was replayed
+  before it, blocks DVID sends as it sent the parent's are neither decoded nor
+  compared: :mod:`.replaymemo`); then the extents, and for labelmap the state
   outside the blocks (:mod:`dvidctl.sync.replaylabels`). A partial clone by region
   reads only the blocks it holds (``Instance.held_region``): just the selection.
 

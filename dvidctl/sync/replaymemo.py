@@ -3,29 +3,34 @@
 DVID cannot say which blocks a node changed, so the fallback reads every block of
 every node and compares it with what the node answers here (:mod:`.replay`): two
 decodes and a comparison per block and node, ~12 ms of CPU a label block, most of a
-clone's time through DVID's endpoints. But a fetch replays nodes parents first, and a
-node whose only parent was replayed just before it, in the same run, holds nothing of
-its own here yet: it answers as its parent does, which is as DVID answered for the
-parent (replayed, and compared, block by block). So where DVID sends a block of that
-node byte for byte as it sent the parent's, the block is the parent's and nothing is
-to be done: it is neither decoded nor compared. A block it sends otherwise differs
-from the parent's (DVID's block encodings are deterministic: same voxels, same bytes;
-were they not, a block would only be written again as it is) and is written without
-reading the local one.
-
-The parent must have been replayed in this run: a node completed in an earlier run
-may have a child that an interrupted run left half written, whose blocks are its own.
-Such a node, a node with two parents, a slab the parent did not have (other extents),
-and reads through ``raw`` (no block bytes) take the full comparison.
+clone's time through DVID's endpoints. But where DVID sends a block of a node byte
+for byte as it sent the block of the node's only parent, the block is the parent's
+(DVID's block encodings are deterministic: same voxels, same bytes; were they not, a
+block would only be written again as it is); and the parent here answers exactly as
+DVID did (it was replayed, and is complete). So when the node here holds nothing but
+its parent's blocks, or blocks that can only be DVID's for this node, such a block is
+neither decoded nor compared, and a block sent otherwise is written without reading
+the local one. That holds for a node new here in this run (``fresh``), whose only
+parent was replayed just before it, or in an earlier run that kept the parent's
+digests (:class:`ReplayMemo`'s cache, under ``.dvid/cache``: only a locked node's,
+whose content cannot change). A node that existed here before the run takes the full
+comparison: an interrupted run may have written part of it, and a snapshot taken
+while it was open may hold what it has changed since. So do a node with two parents,
+a slab the parent did not have (other extents), digests read another way (other query
+parameters) and reads through ``raw`` (no block bytes).
 
 Memory: 16 bytes per block of the node read last per instance, up to
 :data:`MEMO_BLOCKS` blocks (~100 MB with the slabs' keys); past that, the rest of the
-node's slabs are not kept and its child compares them in full.
+node's slabs are not kept and its child compares them in full. The cache keeps one
+file per instance: the last locked node replayed (about 20 bytes per block).
 """
 
 from __future__ import annotations
 
+import os
+import struct
 from collections.abc import Sequence
+from pathlib import Path
 
 import xxhash
 
@@ -35,9 +40,13 @@ from dvidctl.geometry import Box
 MEMO_BLOCKS = 4_000_000
 #: The digest of a block DVID did not send (not written there: background).
 ABSENT = bytes(16)
+#: The cache file's first bytes (its format).
+MAGIC = b"dvidctl block digests 1\n"
 
 #: A slab at a scale: ``(scale, start, stop)``.
 SlabKey = tuple[int, tuple[int, ...], tuple[int, ...]]
+_SLAB = struct.Struct(">B6qI")
+_HEAD = struct.Struct(">32sH")
 
 
 def block_digest(payload: bytes) -> bytes:
@@ -50,14 +59,19 @@ def slab_key(box: Box, scale: int) -> SlabKey:
 
 
 class Recorded:
-    """One node's block digests of one instance, by slab (see the module doc)."""
+    """One node's block digests of one instance, by slab (see the module doc).
 
-    def __init__(self, budget: int = MEMO_BLOCKS) -> None:
+    ``signature``: how the blocks were asked for (endpoint and parameters): digests
+    of blocks asked for otherwise do not compare.
+    """
+
+    def __init__(self, budget: int = MEMO_BLOCKS, signature: str = "") -> None:
         self._slabs: dict[SlabKey, bytes] = {}
         self._left = budget
+        self.signature = signature
 
     def get(self, key: SlabKey) -> bytes | None:
-        """The digests of the slab's blocks in x order (:data:`ABSENT` for a block not
+        """The digests of the slab's blocks in ZYX order (:data:`ABSENT` for a block not
         sent), or None if the node's read did not keep them."""
         return self._slabs.get(key)
 
@@ -67,24 +81,86 @@ class Recorded:
             self._slabs[key] = digests
             self._left -= n
 
+    def to_bytes(self, uuid: str) -> bytes:
+        sig = self.signature.encode()
+        parts = [MAGIC, _HEAD.pack(uuid.encode("ascii")[:32], len(sig)), sig]
+        for (scale, start, stop), digests in self._slabs.items():
+            parts.append(_SLAB.pack(scale, *start, *stop, len(digests) // 16))
+            parts.append(digests)
+        body = b"".join(parts)
+        return body + xxhash.xxh3_64_digest(body)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> tuple[str, Recorded] | None:
+        """``(node uuid, record)`` of :meth:`to_bytes`' bytes; None if they are not whole."""
+        body, check = data[:-8], data[-8:]
+        if not body.startswith(MAGIC) or xxhash.xxh3_64_digest(body) != check:
+            return None
+        pos = len(MAGIC)
+        uuid_b, nsig = _HEAD.unpack_from(body, pos)
+        pos += _HEAD.size
+        out = cls(signature=body[pos : pos + nsig].decode())
+        pos += nsig
+        while pos < len(body):
+            scale, z0, y0, x0, z1, y1, x1, n = _SLAB.unpack_from(body, pos)
+            pos += _SLAB.size
+            out.put((scale, (z0, y0, x0), (z1, y1, x1)), body[pos : pos + 16 * n])
+            pos += 16 * n
+        return uuid_b.decode("ascii"), out
+
 
 class ReplayMemo:
-    """Per instance name, the node replayed last in this run and its :class:`Recorded`."""
+    """Per instance name, the node replayed last in this run and its :class:`Recorded`;
+    with a ``cache`` directory, the last locked node's too, across runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: Path | None = None) -> None:
+        self.cache = cache
         self._last: dict[str, tuple[str, Recorded]] = {}
 
     def begin(
-        self, name: str, uuid: str, parents: Sequence[str]
+        self, name: str, uuid: str, parents: Sequence[str], *, fresh: bool
     ) -> tuple[Recorded | None, Recorded]:
-        """Start replaying instance ``name`` at node ``uuid``: the parent's digests where
-        they tell what the node changed (its only parent, replayed just before it), and
-        the record this node's reads go into."""
-        last = self._last.get(name)
-        before = last[1] if last is not None and list(parents) == [last[0]] else None
+        """Start replaying instance ``name`` at node ``uuid`` (``fresh``: new here in
+        this run): the parent's digests where they tell what the node changed (see the
+        module doc), and the record this node's reads go into."""
+        before = None
+        if fresh and len(parents) == 1:
+            last = self._last.get(name)
+            if last is not None and last[0] == parents[0]:
+                before = last[1]
+            else:
+                before = self._load(name, parents[0])
         now = Recorded()
         self._last[name] = (uuid, now)
         return before, now
+
+    def end(self, name: str, uuid: str, *, locked: bool) -> None:
+        """The replay of instance ``name`` at node ``uuid`` is done: a locked node's
+        digests go to the cache, for the next run's child of it."""
+        last = self._last.get(name)
+        if self.cache is None or not locked or last is None or last[0] != uuid:
+            return
+        path = self._file(name)
+        tmp = path.with_suffix(".tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(last[1].to_bytes(uuid))
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a cache: the next run compares in full
+
+    def _load(self, name: str, uuid: str) -> Recorded | None:
+        if self.cache is None:
+            return None
+        try:
+            got = Recorded.from_bytes(self._file(name).read_bytes())
+        except (OSError, struct.error, UnicodeDecodeError):
+            return None
+        return got[1] if got is not None and got[0] == uuid else None
+
+    def _file(self, name: str) -> Path:
+        assert self.cache is not None
+        return self.cache / f"{xxhash.xxh3_64_hexdigest(name.encode())}.digests"
 
 
 __all__ = ["ABSENT", "MEMO_BLOCKS", "Recorded", "ReplayMemo", "block_digest", "slab_key"]

@@ -3,6 +3,7 @@ answer): clone and fetch replay each node over DVID's endpoints; push says it ca
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,7 +158,7 @@ def test_blocks_dvid_sends_as_it_sent_the_parents_are_not_decoded(tmp_path: Path
             with BackgroundServer(state) as srv:
                 for memo in (True, False):
                     if not memo:
-                        mp.setattr(ReplayMemo, "begin", lambda *a: (None, None))
+                        mp.setattr(ReplayMemo, "begin", lambda *a, **k: (None, None))
                     decoded.clear()
                     dest = tmp_path / f"copy-{memo}"
                     clone(f"{srv.url}/{src.root_uuid}", dest, label_lease=0)
@@ -179,3 +180,58 @@ def test_blocks_dvid_sends_as_it_sent_the_parents_are_not_decoded(tmp_path: Path
     # open head too). With the parents' digests: the root's, then c2's 1 gray, 1 seg and
     # 1 seg block at scale 1, and c3's 2 gray blocks (one changed back to c1's)
     assert counts == [34 + 3 + 2, 4 * 34]
+
+
+def test_a_later_fetch_uses_the_digests_a_clone_kept_of_a_locked_parent(tmp_path: Path) -> None:
+    """A clone keeps each locked node's block digests (``.dvid/cache``): a later fetch of
+    a new child of such a node decodes only the blocks DVID sends otherwise. A damaged
+    or missing cache file only costs the full comparison."""
+    with Repository.init(tmp_path / "src") as src:
+        src.new_instance("uint8blk", "gray", {"BlockSize": "16,16,16"})
+        src.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "1"})
+        src.head.instance("gray").put_subvolume(gray(1), (0, 0, 0))
+        src.head.instance("seg").put_subvolume(labels(1), (0, 0, 0))
+        c1, _ = src.commit("c1")
+        state = ServerState(RepoSet([src], None), ServerSettings(sync_api=False))
+        decoded: list[int] = []
+        real = dvidblocks.decode_gray_payload, dvidblocks.decode_label_payload
+        mp = pytest.MonkeyPatch()
+        mp.setattr(
+            dvidblocks, "decode_gray_payload", lambda p, s: decoded.append(1) or real[0](p, s)
+        )
+        mp.setattr(
+            dvidblocks, "decode_label_payload", lambda p, s: decoded.append(1) or real[1](p, s)
+        )
+        try:
+            with BackgroundServer(state) as srv:
+                url = f"{srv.url}/{src.root_uuid}"
+                for name in ("kept", "damaged", "gone"):
+                    clone(url, tmp_path / name, label_lease=0)
+                kept = list((tmp_path / "kept" / ".dvid" / "cache" / "dvid-blocks").iterdir())
+                assert len(kept) == 2  # one file per instance: c1's digests
+                for f in (tmp_path / "damaged" / ".dvid" / "cache" / "dvid-blocks").iterdir():
+                    f.write_bytes(f.read_bytes()[:-1] + b"\x00")
+                shutil.rmtree(tmp_path / "gone" / ".dvid" / "cache")
+                side = src.branch("side", c1.uuid)  # a new child of c1: one gray block
+                side.instance("gray").put_subvolume(gray(5)[:16, :16, :16], (16, 16, 0))
+                child, _ = src.commit("c2", ref="side")
+                counts = {}
+                for name in ("kept", "damaged", "gone"):
+                    decoded.clear()
+                    with Repository.open(tmp_path / name) as copy:
+                        fetch(copy, remote(srv, src.root_uuid))
+                        for scale in (0, 1):
+                            box = src.node(child.uuid).instance("seg").extents()
+                            assert box is not None
+                            for inst in ("gray", "seg") if scale == 0 else ("seg",):
+                                a = src.node(child.uuid).instance(inst).get_subvolume(box, scale)
+                                b = copy.node(child.uuid).instance(inst).get_subvolume(box, scale)
+                                assert np.array_equal(a, b)
+                    counts[name] = len(decoded)
+        finally:
+            mp.undo()
+            state.close()
+    # master's open head is refreshed in full each time (it was a snapshot here); the
+    # side's open head follows its new parent within the run; the new node itself
+    # decodes 1 block with c1's digests, all 34 without them
+    assert counts["damaged"] == counts["gone"] == counts["kept"] + 33
