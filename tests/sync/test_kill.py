@@ -236,11 +236,16 @@ def test_push_killed_half_way_resumes_exactly(tmp_path: Path, victim: str, strea
 
 
 def _whole_push(tmp_path: Path, src: Path, root: str) -> int:
-    """Bytes an uninterrupted push of the same source sends up (to a server of its own)."""
+    """Bytes an uninterrupted push of the same source sends up (to a server of its own),
+    by the CLI with the same batches and streams as the killed run and its rerun: each
+    batch's request carries its headers and the span's node records (~0.7-0.9 KB), and
+    a baseline of fewer, larger batches (the library's defaults) left ~49 KB of them to
+    be counted as sent again, so that one batch lost in flight went over the bound."""
     srv = Served(tmp_path / "whole-store", tmp_path)
     px = CountingProxy(_port(srv.url))
-    with Repository.open(src) as repo:
-        push(repo, Remote("whole", f"{px.url}/{root}"))
+    remotes.add(src / ".dvid", "whole", f"{px.url}/{root}")
+    done = _cli(src, "push", "whole")
+    assert done.returncode == 0, done.stderr
     n = px.up
     px.close()
     srv.stop()
