@@ -153,8 +153,8 @@ class BlockReader:
         self, box: Box, scale: int, before: Recorded | None = None, now: Recorded | None = None
     ) -> tuple[np.ndarray | None, list[bool] | None]:
         """The ZYX voxels of block-aligned ``box`` at ``scale`` (background where unwritten),
-        and which of its blocks along x are known to be as ``before``'s node sent them
-        (None: not known).
+        and which of its blocks (in ZYX order) are known to be as ``before``'s node sent
+        them (None: not known).
 
         ``before``: the block digests of the node read before, the parent (see
         :mod:`.replaymemo`): a block sent byte for byte as then is not decoded (its
