@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from dvidctl.api import receive
+from dvidctl.api import digests, receive
 from dvidctl.api.remote import RemoteRepository
 from dvidctl.api.syncstate import InstanceInfo, RepoInfo
 from dvidctl.errors import BadRequestError, ConflictError, NotFoundError, RemoteError
@@ -139,12 +139,18 @@ def fetch_dvid(
         fresh = node.uuid not in repo.dag.by_uuid  # nothing of it here yet (replaymemo)
         vid = receive.create_node(repo, node).vid
         remote_node = source.remote.node(node.uuid)
+        stamps = _Stamps(repo, vid)
         with repo.store.receiving(vid):
-            for inst in insts:
-                if inst.versioned:
-                    m = memo.begin(inst.name, node.uuid, node.parents, fresh=fresh)
-                    _add(stats, _replay(repo, source, remote_node, node.uuid, inst.name, m))
-                    memo.end(inst.name, node.uuid, locked=node.locked)
+            replayed = [inst for inst in insts if inst.versioned]
+            for inst in replayed:
+                stamp = partial(stamps.of, inst.data_uuid)
+                m = memo.begin(inst.name, node.uuid, node.parents, fresh=fresh, stamp=stamp)
+                _add(stats, _replay(repo, source, remote_node, node.uuid, inst.name, m))
+            if memo.cache is not None:
+                stamps.clear()  # an open node's digests go with what it holds now
+                for inst in replayed:
+                    own = "" if node.locked else stamps.of(inst.data_uuid)
+                    memo.end(inst.name, node.uuid, locked=node.locked, stamp=own)
         if node.locked:
             receive.complete_unverified(repo, node)
         else:
@@ -163,6 +169,23 @@ def fetch_dvid(
             there = source.retry(partial(source.remote.node(last).instance, inst.name))
             replay_next_label(there, repo.node(last).instance(inst.name))
     return stats, snapshots
+
+
+class _Stamps:
+    """The digest of what node ``vid`` holds of its own per instance (one scan of its
+    delta, made when first asked for; :mod:`.replaymemo`'s stamps)."""
+
+    def __init__(self, repo: Repository, vid: int) -> None:
+        self.repo, self.vid = repo, vid
+        self._got: dict[str, str] | None = None
+
+    def of(self, data_uuid: str) -> str:
+        if self._got is None:
+            self._got = digests.node_digests(self.repo, self.vid)
+        return self._got.get(data_uuid) or "nothing"
+
+    def clear(self) -> None:
+        self._got = None
 
 
 def _by_name(repo: Repository, instances: list[InstanceInfo]) -> list[InstanceInfo]:

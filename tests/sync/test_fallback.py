@@ -184,8 +184,9 @@ def test_blocks_dvid_sends_as_it_sent_the_parents_are_not_decoded(tmp_path: Path
 
 def test_a_later_fetch_uses_the_digests_a_clone_kept_of_a_locked_parent(tmp_path: Path) -> None:
     """A clone keeps each locked node's block digests (``.dvid/cache``): a later fetch of
-    a new child of such a node decodes only the blocks DVID sends otherwise. A damaged
-    or missing cache file only costs the full comparison."""
+    a new child of such a node decodes only the blocks DVID sends otherwise (and the open
+    head's refresh, none: see the next test). A damaged or missing cache file only costs
+    the full comparison."""
     with Repository.init(tmp_path / "src") as src:
         src.new_instance("uint8blk", "gray", {"BlockSize": "16,16,16"})
         src.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "1"})
@@ -208,7 +209,7 @@ def test_a_later_fetch_uses_the_digests_a_clone_kept_of_a_locked_parent(tmp_path
                 for name in ("kept", "damaged", "gone"):
                     clone(url, tmp_path / name, label_lease=0)
                 kept = list((tmp_path / "kept" / ".dvid" / "cache" / "dvid-blocks").iterdir())
-                assert len(kept) == 2  # one file per instance: c1's digests
+                assert len(kept) == 4  # per instance: c1's digests, the open head's
                 for f in (tmp_path / "damaged" / ".dvid" / "cache" / "dvid-blocks").iterdir():
                     f.write_bytes(f.read_bytes()[:-1] + b"\x00")
                 shutil.rmtree(tmp_path / "gone" / ".dvid" / "cache")
@@ -231,7 +232,64 @@ def test_a_later_fetch_uses_the_digests_a_clone_kept_of_a_locked_parent(tmp_path
         finally:
             mp.undo()
             state.close()
-    # master's open head is refreshed in full each time (it was a snapshot here); the
-    # side's open head follows its new parent within the run; the new node itself
-    # decodes 1 block with c1's digests, all 34 without them
-    assert counts["damaged"] == counts["gone"] == counts["kept"] + 33
+    # the new node decodes 1 block with c1's digests; master's open head (a snapshot
+    # here, which nothing else wrote) none with its own; the side's open head none, after
+    # its new parent in the run. Without the cache, both of the first two in full.
+    assert counts == {"kept": 1, "damaged": 2 * 34, "gone": 2 * 34}
+
+
+def test_a_refreshed_snapshot_uses_its_own_digests_while_nothing_else_wrote_it(
+    tmp_path: Path,
+) -> None:
+    """An open node's snapshot is refreshed by the next fetch: with its own digests from
+    the last replay (kept with a stamp of what the node held of its own then), only the
+    blocks DVID now sends otherwise are decoded. Where the node here was written since
+    by anything else, the stamp differs and the full comparison puts it right."""
+    with Repository.init(tmp_path / "src") as src:
+        src.new_instance("uint8blk", "gray", {"BlockSize": "16,16,16"})
+        src.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "1"})
+        src.head.instance("gray").put_subvolume(gray(1), (0, 0, 0))
+        src.head.instance("seg").put_subvolume(labels(1), (0, 0, 0))
+        src.commit("c1")
+        head = src.head
+        head.instance("gray").put_subvolume(gray(2)[:16, :16, :16], (0, 0, 0))  # its own
+        state = ServerState(RepoSet([src], None), ServerSettings(sync_api=False))
+        decoded: list[int] = []
+        real = dvidblocks.decode_gray_payload, dvidblocks.decode_label_payload
+        mp = pytest.MonkeyPatch()
+        mp.setattr(
+            dvidblocks, "decode_gray_payload", lambda p, s: decoded.append(1) or real[0](p, s)
+        )
+        mp.setattr(
+            dvidblocks, "decode_label_payload", lambda p, s: decoded.append(1) or real[1](p, s)
+        )
+        try:
+            with BackgroundServer(state) as srv:
+                url = f"{srv.url}/{src.root_uuid}"
+                for name in ("same", "written"):
+                    clone(url, tmp_path / name, label_lease=0)
+                with Repository.open(tmp_path / "written") as copy:  # as another fetch might
+                    vid = copy.dag.by_uuid[head.uuid]
+                    with copy.store.receiving(vid):
+                        junk = np.full((16, 16, 16), 7, np.uint8)
+                        copy.node(head.uuid).instance("gray").put_subvolume(junk, (16, 16, 48))
+                head.instance("gray").put_subvolume(gray(3)[:16, :16, :16], (16, 0, 0))
+                counts = {}
+                for name in ("same", "written"):
+                    decoded.clear()
+                    with Repository.open(tmp_path / name) as copy:
+                        fetch(copy, remote(srv, src.root_uuid))
+                        box = src.node(head.uuid).instance("seg").extents()
+                        assert box is not None
+                        for inst in ("gray", "seg"):
+                            a = src.node(head.uuid).instance(inst).get_subvolume(box)
+                            b = copy.node(head.uuid).instance(inst).get_subvolume(box)
+                            assert np.array_equal(a, b), (name, inst)
+                    counts[name] = len(decoded)
+        finally:
+            mp.undo()
+            state.close()
+    # the snapshot's refresh: 1 gray block changed since, with its own digests; where
+    # the node's gray here was written since, its 16 blocks (the junk one put right),
+    # and none of its labels, which nothing wrote
+    assert counts == {"same": 1, "written": 16}
