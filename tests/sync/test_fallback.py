@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -119,119 +120,110 @@ def test_push_to_a_server_without_the_sync_api_goes_through_dvid_endpoints(
             push(other, remote(srv, other.root_uuid))
 
 
-def test_blocks_dvid_sends_as_it_sent_the_parents_are_not_decoded(tmp_path: Path) -> None:
+def _voxel_source(path: Path) -> Repository:
+    """A repository of 32x32x64 grayscale and labels (16³ blocks, labels at two scales)
+    written at its open root, not committed."""
+    src = Repository.init(path)
+    src.new_instance("uint8blk", "gray", {"BlockSize": "16,16,16"})
+    src.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "1"})
+    src.head.instance("gray").put_subvolume(gray(1), (0, 0, 0))
+    src.head.instance("seg").put_subvolume(labels(1), (0, 0, 0))
+    return src
+
+
+@contextmanager
+def _as_dvid(src: Repository) -> Iterator[BackgroundServer]:
+    """``src`` served without /api/sync."""
+    state = ServerState(RepoSet([src], None), ServerSettings(sync_api=False))
+    try:
+        with BackgroundServer(state) as srv:
+            yield srv
+    finally:
+        state.close()
+
+
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per block payload the fallback decodes (grayscale or labels)."""
+    got: list[int] = []
+    for name in ("decode_gray_payload", "decode_label_payload"):
+        real = getattr(dvidblocks, name)
+        monkeypatch.setattr(dvidblocks, name, lambda p, s, f=real: got.append(1) or f(p, s))
+    return got
+
+
+def _assert_voxels_alike(src: Repository, copy: Repository, uuid: str) -> None:
+    """Node ``uuid`` reads the same grayscale and labels (both scales) on both sides."""
+    for name, scales in (("gray", (0,)), ("seg", (0, 1))):
+        theirs, mine = src.node(uuid).instance(name), copy.node(uuid).instance(name)
+        box = theirs.extents()
+        assert box is not None
+        for scale in scales:
+            a = theirs.get_subvolume(box, scale)
+            assert np.array_equal(a, mine.get_subvolume(box, scale)), (uuid[:8], name, scale)
+
+
+def test_blocks_dvid_sends_as_it_sent_the_parents_are_not_decoded(
+    tmp_path: Path, decoded: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A chain of nodes through DVID's endpoints: where a node's only parent was replayed
     just before it, a block sent byte for byte as the parent's is neither decoded nor
     compared (sync/replaymemo.py); one changed, or changed back to the grandparent's, is
     written. The clone reads as the source does at every node, with the fewer decodes,
     as the same clone does without the parents' digests."""
-    with Repository.init(tmp_path / "src") as src:
-        src.new_instance("uint8blk", "gray", {"BlockSize": "16,16,16"})
-        src.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "1"})
-        base_gray, base_seg = gray(1), labels(1)
-        src.head.instance("gray").put_subvolume(base_gray, (0, 0, 0))
-        src.head.instance("seg").put_subvolume(base_seg, (0, 0, 0))
+    with _voxel_source(tmp_path / "src") as src:
         src.commit("c1")
         src.head.instance("gray").put_subvolume(gray(2)[:16, :16, :16], (0, 0, 0))
         src.head.instance("seg").put_subvolume(labels(2)[:16, :16, :16], (16, 16, 16))
         src.commit("c2")
-        src.head.instance("gray").put_subvolume(base_gray[:16, :16, :16], (0, 0, 0))  # back
+        src.head.instance("gray").put_subvolume(gray(1)[:16, :16, :16], (0, 0, 0))  # back
         src.head.instance("gray").put_subvolume(gray(3)[:16, :16, :16], (16, 0, 48))
         src.commit("c3")
-        state = ServerState(RepoSet([src], None), ServerSettings(sync_api=False))
-        decoded: list[str] = []
-        real = dvidblocks.decode_label_payload, dvidblocks.decode_gray_payload
-
-        def labels_counted(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-            decoded.append("seg")
-            return real[0](payload, shape)
-
-        def gray_counted(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-            decoded.append("gray")
-            return real[1](payload, shape)
-
         counts = []
-        mp = pytest.MonkeyPatch()
-        try:
-            mp.setattr(dvidblocks, "decode_label_payload", labels_counted)
-            mp.setattr(dvidblocks, "decode_gray_payload", gray_counted)
-            with BackgroundServer(state) as srv:
-                for memo in (True, False):
-                    if not memo:
-                        mp.setattr(ReplayMemo, "begin", lambda *a, **k: (None, None))
-                    decoded.clear()
-                    dest = tmp_path / f"copy-{memo}"
-                    clone(f"{srv.url}/{src.root_uuid}", dest, label_lease=0)
-                    counts.append(len(decoded))
-                    with Repository.open(dest) as copy:
-                        for n in src.dag.nodes.values():
-                            for name in ("gray", "seg"):
-                                theirs = src.node(n.uuid).instance(name)
-                                mine = copy.node(n.uuid).instance(name)
-                                for scale in (0, 1) if name == "seg" else (0,):
-                                    box = theirs.extents()
-                                    assert box is not None
-                                    a = theirs.get_subvolume(box, scale)
-                                    assert np.array_equal(a, mine.get_subvolume(box, scale))
-        finally:
-            mp.undo()
-            state.close()
+        with _as_dvid(src) as srv:
+            for memo in (True, False):
+                if not memo:
+                    monkeypatch.setattr(ReplayMemo, "begin", lambda *a, **k: (None, None))
+                decoded.clear()
+                dest = tmp_path / f"copy-{memo}"
+                clone(f"{srv.url}/{src.root_uuid}", dest, label_lease=0)
+                counts.append(len(decoded))
+                with Repository.open(dest) as copy:
+                    for n in src.dag.nodes.values():
+                        _assert_voxels_alike(src, copy, n.uuid)
     # 16 blocks of each at scale 0 and 2 of seg at scale 1, at each of the 4 nodes (the
     # open head too). With the parents' digests: the root's, then c2's 1 gray, 1 seg and
     # 1 seg block at scale 1, and c3's 2 gray blocks (one changed back to c1's)
     assert counts == [34 + 3 + 2, 4 * 34]
 
 
-def test_a_later_fetch_uses_the_digests_a_clone_kept_of_a_locked_parent(tmp_path: Path) -> None:
+def test_a_later_fetch_uses_the_digests_a_clone_kept_of_a_locked_parent(
+    tmp_path: Path, decoded: list[int]
+) -> None:
     """A clone keeps each locked node's block digests (``.dvid/cache``): a later fetch of
     a new child of such a node decodes only the blocks DVID sends otherwise (and the open
     head's refresh, none: see the next test). A damaged or missing cache file only costs
     the full comparison."""
-    with Repository.init(tmp_path / "src") as src:
-        src.new_instance("uint8blk", "gray", {"BlockSize": "16,16,16"})
-        src.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "1"})
-        src.head.instance("gray").put_subvolume(gray(1), (0, 0, 0))
-        src.head.instance("seg").put_subvolume(labels(1), (0, 0, 0))
+    with _voxel_source(tmp_path / "src") as src, _as_dvid(src) as srv:
         c1, _ = src.commit("c1")
-        state = ServerState(RepoSet([src], None), ServerSettings(sync_api=False))
-        decoded: list[int] = []
-        real = dvidblocks.decode_gray_payload, dvidblocks.decode_label_payload
-        mp = pytest.MonkeyPatch()
-        mp.setattr(
-            dvidblocks, "decode_gray_payload", lambda p, s: decoded.append(1) or real[0](p, s)
-        )
-        mp.setattr(
-            dvidblocks, "decode_label_payload", lambda p, s: decoded.append(1) or real[1](p, s)
-        )
-        try:
-            with BackgroundServer(state) as srv:
-                url = f"{srv.url}/{src.root_uuid}"
-                for name in ("kept", "damaged", "gone"):
-                    clone(url, tmp_path / name, label_lease=0)
-                kept = list((tmp_path / "kept" / ".dvid" / "cache" / "dvid-blocks").iterdir())
-                assert len(kept) == 4  # per instance: c1's digests, the open head's
-                for f in (tmp_path / "damaged" / ".dvid" / "cache" / "dvid-blocks").iterdir():
-                    f.write_bytes(f.read_bytes()[:-1] + b"\x00")
-                shutil.rmtree(tmp_path / "gone" / ".dvid" / "cache")
-                side = src.branch("side", c1.uuid)  # a new child of c1: one gray block
-                side.instance("gray").put_subvolume(gray(5)[:16, :16, :16], (16, 16, 0))
-                child, _ = src.commit("c2", ref="side")
-                counts = {}
-                for name in ("kept", "damaged", "gone"):
-                    decoded.clear()
-                    with Repository.open(tmp_path / name) as copy:
-                        fetch(copy, remote(srv, src.root_uuid))
-                        for scale in (0, 1):
-                            box = src.node(child.uuid).instance("seg").extents()
-                            assert box is not None
-                            for inst in ("gray", "seg") if scale == 0 else ("seg",):
-                                a = src.node(child.uuid).instance(inst).get_subvolume(box, scale)
-                                b = copy.node(child.uuid).instance(inst).get_subvolume(box, scale)
-                                assert np.array_equal(a, b)
-                    counts[name] = len(decoded)
-        finally:
-            mp.undo()
-            state.close()
+        url = f"{srv.url}/{src.root_uuid}"
+        for name in ("kept", "damaged", "gone"):
+            clone(url, tmp_path / name, label_lease=0)
+        kept = list((tmp_path / "kept" / ".dvid" / "cache" / "dvid-blocks").iterdir())
+        assert len(kept) == 4  # per instance: c1's digests, the open head's
+        for f in (tmp_path / "damaged" / ".dvid" / "cache" / "dvid-blocks").iterdir():
+            f.write_bytes(f.read_bytes()[:-1] + b"\x00")
+        shutil.rmtree(tmp_path / "gone" / ".dvid" / "cache")
+        side = src.branch("side", c1.uuid)  # a new child of c1: one gray block
+        side.instance("gray").put_subvolume(gray(5)[:16, :16, :16], (16, 16, 0))
+        child, _ = src.commit("c2", ref="side")
+        counts = {}
+        for name in ("kept", "damaged", "gone"):
+            decoded.clear()
+            with Repository.open(tmp_path / name) as copy:
+                fetch(copy, remote(srv, src.root_uuid))
+                _assert_voxels_alike(src, copy, child.uuid)
+            counts[name] = len(decoded)
     # the new node decodes 1 block with c1's digests; master's open head (a snapshot
     # here, which nothing else wrote) none with its own; the side's open head none, after
     # its new parent in the run. Without the cache, both of the first two in full.
@@ -239,56 +231,31 @@ def test_a_later_fetch_uses_the_digests_a_clone_kept_of_a_locked_parent(tmp_path
 
 
 def test_a_refreshed_snapshot_uses_its_own_digests_while_nothing_else_wrote_it(
-    tmp_path: Path,
+    tmp_path: Path, decoded: list[int]
 ) -> None:
     """An open node's snapshot is refreshed by the next fetch: with its own digests from
     the last replay (kept with a stamp of what the node held of its own then), only the
     blocks DVID now sends otherwise are decoded. Where the node here was written since
     by anything else, the stamp differs and the full comparison puts it right."""
-    with Repository.init(tmp_path / "src") as src:
-        src.new_instance("uint8blk", "gray", {"BlockSize": "16,16,16"})
-        src.new_instance("labelmap", "seg", {"BlockSize": "16,16,16", "MaxDownresLevel": "1"})
-        src.head.instance("gray").put_subvolume(gray(1), (0, 0, 0))
-        src.head.instance("seg").put_subvolume(labels(1), (0, 0, 0))
+    with _voxel_source(tmp_path / "src") as src, _as_dvid(src) as srv:
         src.commit("c1")
         head = src.head
         head.instance("gray").put_subvolume(gray(2)[:16, :16, :16], (0, 0, 0))  # its own
-        state = ServerState(RepoSet([src], None), ServerSettings(sync_api=False))
-        decoded: list[int] = []
-        real = dvidblocks.decode_gray_payload, dvidblocks.decode_label_payload
-        mp = pytest.MonkeyPatch()
-        mp.setattr(
-            dvidblocks, "decode_gray_payload", lambda p, s: decoded.append(1) or real[0](p, s)
-        )
-        mp.setattr(
-            dvidblocks, "decode_label_payload", lambda p, s: decoded.append(1) or real[1](p, s)
-        )
-        try:
-            with BackgroundServer(state) as srv:
-                url = f"{srv.url}/{src.root_uuid}"
-                for name in ("same", "written"):
-                    clone(url, tmp_path / name, label_lease=0)
-                with Repository.open(tmp_path / "written") as copy:  # as another fetch might
-                    vid = copy.dag.by_uuid[head.uuid]
-                    with copy.store.receiving(vid):
-                        junk = np.full((16, 16, 16), 7, np.uint8)
-                        copy.node(head.uuid).instance("gray").put_subvolume(junk, (16, 16, 48))
-                head.instance("gray").put_subvolume(gray(3)[:16, :16, :16], (16, 0, 0))
-                counts = {}
-                for name in ("same", "written"):
-                    decoded.clear()
-                    with Repository.open(tmp_path / name) as copy:
-                        fetch(copy, remote(srv, src.root_uuid))
-                        box = src.node(head.uuid).instance("seg").extents()
-                        assert box is not None
-                        for inst in ("gray", "seg"):
-                            a = src.node(head.uuid).instance(inst).get_subvolume(box)
-                            b = copy.node(head.uuid).instance(inst).get_subvolume(box)
-                            assert np.array_equal(a, b), (name, inst)
-                    counts[name] = len(decoded)
-        finally:
-            mp.undo()
-            state.close()
+        url = f"{srv.url}/{src.root_uuid}"
+        for name in ("same", "written"):
+            clone(url, tmp_path / name, label_lease=0)
+        with Repository.open(tmp_path / "written") as copy:  # as another fetch might
+            with copy.store.receiving(copy.dag.by_uuid[head.uuid]):
+                junk = np.full((16, 16, 16), 7, np.uint8)
+                copy.node(head.uuid).instance("gray").put_subvolume(junk, (16, 16, 48))
+        head.instance("gray").put_subvolume(gray(3)[:16, :16, :16], (16, 0, 0))
+        counts = {}
+        for name in ("same", "written"):
+            decoded.clear()
+            with Repository.open(tmp_path / name) as copy:
+                fetch(copy, remote(srv, src.root_uuid))
+                _assert_voxels_alike(src, copy, head.uuid)
+            counts[name] = len(decoded)
     # the snapshot's refresh: 1 gray block changed since, with its own digests; where
     # the node's gray here was written since, its 16 blocks (the junk one put right),
     # and none of its labels, which nothing wrote
